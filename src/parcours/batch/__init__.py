@@ -1,0 +1,1 @@
+"""Columnar adjudication at scale: batch runner, synthetic data."""

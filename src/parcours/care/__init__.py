@@ -1,0 +1,1 @@
+"""Coordination services: patients, professionals, médecin traitant declarations, referrals, téléexpertise, claims."""

@@ -1,0 +1,1 @@
+"""The shared record (DMP-like): documents, consent, access control, audit trail."""

@@ -1,0 +1,892 @@
+"""Assurance Maladie adjudication of one care event: pathway, base, rate, deductions, what is left.
+
+For each act: the base (BR, by sector and OPTAM), the rate (by kind of care, 100 % cases), the out-of-pathway
+majoration (−40 points capped), the participation forfaitaire and the franchises (with their daily and yearly
+caps, read from the year-to-date state), and the net amount (``amo = round(BR × rate) − majoration − PF −
+franchise``, SFG RG_VF670/671). The columnar twin, for batches, is ``parcours.rules.columnar``; a differential test
+keeps both equal to the cent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from parcours.rules.catalogue import (
+    ActDefinition,
+    Catalogue,
+    Category,
+    CategoryRule,
+    Profession,
+    default_catalogue,
+)
+from parcours.rules.dates import add_months, add_years
+from parcours.rules.event import Act, CareEvent, Specialty, YearToDate
+from parcours.rules.money import apply_rate, ceil_to_euro, euros, format_eur, format_rate, to_cents
+from parcours.rules.params import ParameterNotInForce, ParameterSet, Snapshot, SourceRef, default_parameters
+from parcours.rules.pathway import (
+    TELECONSULTATION_SOURCES,
+    PathwayStatus,
+    pathway_status,
+    teleconsultation_refusal,
+)
+from parcours.rules.result import Adjudication, Line, OverrunKind, ParameterUse, Step
+
+
+class RuleInputError(ValueError):
+    """The event cannot be adjudicated as given; ``field`` names the offending input (``acts.0.code``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} : {message}")
+        self.field = field
+        self.message = message
+
+
+REFUSALS = {
+    "teleconsultation_not_oriented": "Téléconsultation non remboursable : pas d'orientation par le médecin traitant "
+    "et aucune exception (spécialité en accès direct, moins de 16 ans, urgence, médecin traitant indisponible…)",
+    "teleconsultation_unknown_patient": "Téléconsultation non remboursable : patient non connu du médecin "
+    "(aucune consultation en présentiel dans les 12 derniers mois)",
+    "early_renewal": "Renouvellement anticipé : le délai minimal depuis le précédent équipement n'est pas écoulé",
+    "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises pour ce patient atteinte",
+    "age_condition": "Acte réservé à une autre tranche d'âge",
+}
+
+_SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
+_DEVICE_CATEGORIES = {Category.OPTICS, Category.AUDIOLOGY, Category.DENTAL_PROSTHESIS}
+
+
+@dataclass(slots=True)
+class _Counters:
+    """The year-to-date state in cents, updated act after act."""
+
+    participation_paid: int
+    franchises_paid: int
+    same_day_participations: int
+    same_day_paramedical: int
+    same_day_transport: int
+    teleexpertise: dict[str, int]
+    last_optical: dt.date | None
+    last_hearing: dict[str, dt.date | None]
+    optics_bought: bool = False
+    hearing_bought: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_state(cls, state: YearToDate) -> _Counters:
+        return cls(
+            participation_paid=to_cents(state.participation_paid),
+            franchises_paid=to_cents(state.franchises_paid),
+            same_day_participations=state.same_day_participations,
+            same_day_paramedical=to_cents(state.same_day_paramedical_franchises),
+            same_day_transport=to_cents(state.same_day_transport_franchises),
+            teleexpertise=dict(state.teleexpertise_acts),
+            last_optical=state.last_optical_equipment,
+            last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
+        )
+
+    def to_state(self, on: dt.date) -> YearToDate:
+        hearing = dict(self.last_hearing)
+        for ear in self.hearing_bought:
+            hearing[ear] = on
+        return YearToDate.model_validate(
+            {
+                "participation_paid": euros(self.participation_paid),
+                "franchises_paid": euros(self.franchises_paid),
+                "same_day_participations": self.same_day_participations,
+                "same_day_paramedical_franchises": euros(self.same_day_paramedical),
+                "same_day_transport_franchises": euros(self.same_day_transport),
+                "teleexpertise_acts": self.teleexpertise,
+                "last_optical_equipment": on if self.optics_bought else self.last_optical,
+                "last_hearing_aid": hearing,
+            }
+        )
+
+
+@dataclass(slots=True)
+class _Context:
+    """What every act of the event shares."""
+
+    event: CareEvent
+    p: Snapshot
+    status: PathwayStatus
+    maternity: bool
+    newborn: bool
+    exemption: str | None  # why PF and franchises are not due, in French, or None
+    has_stay: bool
+    tele_refusal: str | None
+    counters: _Counters
+    steps: list[Step]
+    warnings: list[str]
+
+    def use(self, path: str) -> ParameterUse:
+        entry = self.p.entry(path)
+        return ParameterUse(path, self.p.unit(path), entry.value, entry)
+
+
+class Engine:
+    """Adjudicates care events with a given parameter set and catalogue (the shipped ones by default)."""
+
+    def __init__(self, parameters: ParameterSet | None = None, catalogue: Catalogue | None = None) -> None:
+        self.parameters = parameters or default_parameters()
+        self.catalogue = catalogue or default_catalogue()
+        self.catalogue.check_against(self.parameters)
+
+    # -- event ----------------------------------------------------------------------------------------------
+
+    def adjudicate(self, event: CareEvent, state: YearToDate | None = None) -> Adjudication:
+        for field_path, message in event.incoherences():
+            raise RuleInputError(field_path, message)
+        p = self.parameters.at(event.date)
+        try:
+            status = pathway_status(event, p)
+        except ParameterNotInForce as exc:
+            raise RuleInputError(
+                "date", f"aucune règle de parcours en vigueur le {event.date.isoformat()}"
+            ) from exc
+        ctx = _Context(
+            event=event,
+            p=p,
+            status=status,
+            maternity=self._maternity(event, p),
+            newborn=(event.date - event.patient.birth_date).days < p["tariffs.hospital.newborn_exempt_days"],
+            exemption=None,
+            has_stay=any(a.code == "HOSP_STAY" for a in event.acts),
+            tele_refusal=teleconsultation_refusal(status.facts),
+            counters=_Counters.from_state(state or YearToDate()),
+            steps=[],
+            warnings=[],
+        )
+        ctx.exemption = self._exemption(ctx)
+        self._explain_pathway(ctx)
+        lines: list[Line] = []
+        for act_index, act in enumerate(event.acts):
+            line = self._adjudicate_act(ctx, act_index, len(lines), act)
+            lines.append(line)
+            if line.category is Category.HOSPITAL_STAY:
+                lines.append(self._daily_charge_line(ctx, len(lines), act, line))
+        total_amo = sum(line.amo for line in lines)
+        total_fee = sum(line.fee for line in lines)
+        ctx.steps.append(
+            Step(
+                "total",
+                f"Total : facturé {format_eur(total_fee)}, remboursé par l'Assurance Maladie "
+                f"{format_eur(total_amo)}, reste {format_eur(total_fee - total_amo)} avant complémentaire",
+                amount=total_amo,
+            )
+        )
+        return Adjudication(
+            date=event.date,
+            pathway=status.indicator,
+            in_pathway=status.in_pathway,
+            pathway_rule=status.rule.id,
+            lines=lines,
+            explanation=ctx.steps,
+            warnings=ctx.warnings,
+            state_after=ctx.counters.to_state(event.date).model_dump(mode="json"),
+            context={
+                "age": status.age,
+                "maternity": ctx.maternity,
+                "c2s": event.patient.c2s,
+                "sector": event.professional.sector,
+                "optam": event.professional.optam,
+                "profession": event.professional.profession.value,
+            },
+        )
+
+    @staticmethod
+    def _maternity(event: CareEvent, p: Snapshot) -> bool:
+        pregnancy = event.patient.pregnancy
+        if pregnancy is None:
+            return False
+        if event.date < add_months(pregnancy.start, p["maternity.from_pregnancy_month"] - 1):
+            return False
+        return pregnancy.delivery is None or event.date <= pregnancy.delivery + dt.timedelta(
+            days=p["maternity.days_after_delivery"]
+        )
+
+    @staticmethod
+    def _exemption(ctx: _Context) -> str | None:
+        patient = ctx.event.patient
+        if ctx.status.age < ctx.p["participation.exempt_under_age"]:
+            return "moins de 18 ans"
+        if ctx.maternity:
+            return "période de maternité (à partir du 6e mois de grossesse)"
+        if patient.c2s:
+            return "bénéficiaire de la Complémentaire santé solidaire"
+        if patient.regime.value == "ame":
+            return "bénéficiaire de l'AME"
+        return None
+
+    @staticmethod
+    def _explain_pathway(ctx: _Context) -> None:
+        rule = ctx.status.rule
+        if rule.indicator is None:
+            verdict = "non concerné par le parcours"
+        elif rule.in_pathway is None:
+            verdict = f"indicateur {rule.indicator}, non concerné par le parcours"
+        elif rule.in_pathway:
+            verdict = f"indicateur {rule.indicator}, dans le parcours"
+        else:
+            verdict = f"indicateur {rule.indicator}, hors parcours"
+        ctx.steps.append(
+            Step(f"pathway.{rule.id}", f"Parcours de soins : {rule.text} — {verdict}", sources=rule.sources)
+        )
+        if ctx.tele_refusal is not None:
+            ctx.steps.append(
+                Step("teleconsultation.refused", REFUSALS[ctx.tele_refusal], sources=TELECONSULTATION_SOURCES)
+            )
+        if ctx.maternity:
+            ctx.steps.append(
+                Step(
+                    "maternity.period",
+                    "Période de maternité : tous les soins remboursables sont pris en charge à 100 %",
+                    parameters=(
+                        ctx.use("maternity.from_pregnancy_month"),
+                        ctx.use("maternity.days_after_delivery"),
+                    ),
+                )
+            )
+
+    # -- act ------------------------------------------------------------------------------------------------
+
+    def _definition(self, index: int, act: Act, profession: Profession) -> ActDefinition:
+        definition = self.catalogue.acts.get(act.code)
+        if definition is None:
+            raise RuleInputError(f"acts.{index}.code", f"code d'acte inconnu : {act.code}")
+        if profession not in definition.professions:
+            allowed = ", ".join(p.value for p in definition.professions)
+            raise RuleInputError(
+                f"acts.{index}.code",
+                f"l'acte {act.code} ne peut pas être facturé par « {profession.value} » ({allowed})",
+            )
+        return definition
+
+    def _adjudicate_act(self, ctx: _Context, index: int, position: int, act: Act) -> Line:
+        """Adjudicate act ``index`` of the input (errors name it), which becomes line ``position``."""
+        event, p = ctx.event, ctx.p
+        profession = event.professional.profession
+        definition = self._definition(index, act, profession)
+        if definition.teleconsultation_only and not event.teleconsultation:
+            raise RuleInputError(f"acts.{index}.code", f"l'acte {act.code} suppose une téléconsultation")
+        category = definition.category_for(profession)
+        rule = self.catalogue.categories[category]
+        try:
+            base, fee, base_uses = self._base_and_fee(ctx, index, act, definition, category)
+            rate_path = self._rate_path(ctx, definition, rule)
+        except ParameterNotInForce as exc:
+            raise RuleInputError(
+                f"acts.{index}.code",
+                f"aucun tarif en vigueur le {event.date.isoformat()} pour l'acte {act.code}",
+            ) from exc
+        if fee < base:
+            base = fee
+        rate = p[rate_path] if rate_path else 0
+        line = Line(
+            index=position,
+            code=act.code,
+            label=definition.label,
+            category=category,
+            quantity=act.quantity,
+            fee=fee,
+            base=base,
+            rate=rate,
+            attributes=_act_attributes(act),
+        )
+        uses = [*base_uses, *([ctx.use(rate_path)] if rate_path else [])]
+        ctx.steps.append(
+            Step(
+                "act.base",
+                f"{act.code} — {definition.label} : facturé {format_eur(fee)}, base de remboursement "
+                f"{format_eur(base)}"
+                + (f", taux {format_rate(rate)}" if rate_path else ", non remboursable"),
+                amount=base,
+                line=position,
+                parameters=tuple(uses),
+                sources=tuple(SourceRef(id=s) for s in rule.sources),
+            )
+        )
+        refusal = self._refusal(ctx, act, definition, category)
+        if refusal is not None:
+            line.status, line.reason = "rejected", refusal
+            line.rate = 0
+            ctx.steps.append(Step(f"refusal.{refusal}", REFUSALS[refusal], amount=0, line=position))
+            self._classify_overrun(ctx, line)
+            return line
+        self._gross(ctx, line, act, category)
+        self._majoration(ctx, line, rule)
+        self._participation(ctx, line, rule)
+        self._franchise(ctx, line, act, rule)
+        line.amo = line.gross - line.majoration - line.participation - line.franchise
+        self._classify_overrun(ctx, line)
+        self._record_devices(ctx, act, category)
+        ctx.steps.append(
+            Step(
+                "act.amo",
+                f"{act.code} : remboursement de l'Assurance Maladie {format_eur(line.amo)}, "
+                f"reste {format_eur(line.patient)} avant complémentaire",
+                amount=line.amo,
+                line=position,
+            )
+        )
+        return line
+
+    def _base_and_fee(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, category: Category
+    ) -> tuple[int, int, list[ParameterUse]]:
+        """Base of reimbursement (BR) and billed amount, in cents, with the parameters read."""
+        p, event = ctx.p, ctx.event
+        pro = event.professional
+        fee = to_cents(act.fee) if act.fee is not None else None
+        if definition.base == "tariff":
+            assert definition.tariff is not None
+            path = definition.tariff
+            if (
+                pro.profession is Profession.PHYSICIAN
+                and pro.sector == "2"
+                and not pro.optam
+                and definition.non_optam_tariff is not None
+                and self.parameters.parameter(definition.non_optam_tariff).in_force(event.date)
+            ):
+                tariff_use = ctx.use(path)
+                path = definition.non_optam_tariff
+                ctx.steps.append(
+                    Step(
+                        "base.non_optam",
+                        f"Médecin de secteur 2 non adhérent à l'OPTAM : base de remboursement réduite à "
+                        f"{format_eur(p[path])} (tarif opposable {format_eur(tariff_use.value)})",
+                        line=index,
+                        parameters=(tariff_use, ctx.use(path)),
+                    )
+                )
+            if category is Category.DENTAL_PROSTHESIS:
+                return self._prosthesis(ctx, index, act, path, fee)
+            if category is Category.AUDIOLOGY:
+                return self._hearing_aid(ctx, index, act, path, fee)
+            base = p[path] * act.quantity
+            return base, base if fee is None else fee, [ctx.use(path)]
+        if definition.base == "letter":
+            assert definition.letter is not None
+            if act.coefficient is None:
+                raise RuleInputError(
+                    f"acts.{index}.coefficient", f"coefficient requis pour l'acte {act.code}"
+                )
+            hundredths = int(act.coefficient * 100)
+            base = (p[definition.letter] * hundredths + 50) // 100 * act.quantity
+            return base, base if fee is None else fee, [ctx.use(definition.letter)]
+        if definition.base == "fee":
+            if fee is None:
+                raise RuleInputError(f"acts.{index}.fee", f"montant facturé requis pour l'acte {act.code}")
+            if category is Category.HOSPITAL_STAY and act.days is None:
+                raise RuleInputError(f"acts.{index}.days", "nombre de jours d'hospitalisation requis")
+            return fee, fee, []
+        if definition.base == "device":
+            return self._optics(ctx, index, act, fee)
+        # base "none": never reimbursed, or a flat charge computed here
+        if category is Category.EMERGENCY_VISIT:
+            path = (
+                "tariffs.hospital.emergency_flat_fee_reduced"
+                if event.patient.ald
+                else "tariffs.hospital.emergency_flat_fee"
+            )
+            amount = p[path]
+            if fee is not None and fee != amount:
+                raise RuleInputError(
+                    f"acts.{index}.fee", f"le forfait patient urgences est de {format_eur(amount)}"
+                )
+            return amount, amount, [ctx.use(path)]
+        if fee is None:
+            raise RuleInputError(f"acts.{index}.fee", f"montant facturé requis pour l'acte {act.code}")
+        return 0, fee, []
+
+    def _prosthesis(
+        self, ctx: _Context, index: int, act: Act, base_path: str, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse]]:
+        if act.basket is None:
+            raise RuleInputError(f"acts.{index}.basket", "panier requis (rac0, moderate ou free)")
+        base = ctx.p[base_path] * act.quantity
+        uses = [ctx.use(base_path)]
+        if act.basket == "free":
+            if fee is None:
+                raise RuleInputError(
+                    f"acts.{index}.fee", "montant facturé requis pour une prothèse à tarif libre"
+                )
+            return base, fee, uses
+        limit_path = f"tariffs.dental.crown_fee_limit_{act.basket}"
+        limit = ctx.p[limit_path] * act.quantity
+        uses.append(ctx.use(limit_path))
+        if fee is not None and fee > limit:
+            raise RuleInputError(
+                f"acts.{index}.fee",
+                f"au-delà de l'honoraire limite de facturation du panier ({format_eur(limit)})",
+            )
+        return base, limit if fee is None else fee, uses
+
+    def _hearing_aid(
+        self, ctx: _Context, index: int, act: Act, base_path: str, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse]]:
+        if act.device_class not in ("I", "II"):
+            raise RuleInputError(
+                f"acts.{index}.device_class", "classe I ou II requise pour une aide auditive"
+            )
+        if act.quantity > 2:
+            raise RuleInputError(f"acts.{index}.quantity", "au plus deux aides auditives (une par oreille)")
+        base = ctx.p[base_path] * act.quantity
+        uses = [ctx.use(base_path)]
+        if act.device_class == "II":
+            if fee is None:
+                raise RuleInputError(
+                    f"acts.{index}.fee", "montant facturé requis pour une aide auditive de classe II"
+                )
+            return base, fee, uses
+        young = ctx.status.age < ctx.p["tariffs.audiology.young_until_age"]
+        limit_path = (
+            "tariffs.audiology.price_limit_class_1_young"
+            if young
+            else "tariffs.audiology.price_limit_class_1"
+        )
+        limit = ctx.p[limit_path] * act.quantity
+        uses.append(ctx.use(limit_path))
+        if fee is not None and fee > limit:
+            raise RuleInputError(
+                f"acts.{index}.fee", f"au-delà du prix limite de vente de la classe I ({format_eur(limit)})"
+            )
+        return base, limit if fee is None else fee, uses
+
+    def _optics(
+        self, ctx: _Context, index: int, act: Act, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse]]:
+        if act.device_class not in ("A", "B"):
+            raise RuleInputError(f"acts.{index}.device_class", "classe A ou B requise en optique")
+        klass = act.device_class.lower()
+        if act.code == "FRAME":
+            if act.quantity != 1:
+                raise RuleInputError(f"acts.{index}.quantity", "une seule monture par ligne")
+            base_path = f"tariffs.optics.frame_base_class_{klass}"
+            limit_path = "tariffs.optics.frame_price_limit_class_a"
+        else:
+            if act.correction is None:
+                raise RuleInputError(
+                    f"acts.{index}.correction", "correction requise (simple, complex, very_complex)"
+                )
+            if act.quantity > 2:
+                raise RuleInputError(f"acts.{index}.quantity", "au plus deux verres par ligne")
+            base_path = (
+                f"tariffs.optics.lens_base_class_a.{act.correction}"
+                if klass == "a"
+                else "tariffs.optics.lens_base_class_b"
+            )
+            limit_path = f"tariffs.optics.lens_price_limit_class_a.{act.correction}"
+        base = ctx.p[base_path] * act.quantity
+        uses = [ctx.use(base_path)]
+        if klass == "b":
+            if fee is None:
+                raise RuleInputError(f"acts.{index}.fee", "montant facturé requis en classe B (prix libres)")
+            return base, fee, uses
+        limit = ctx.p[limit_path] * act.quantity
+        uses.append(ctx.use(limit_path))
+        if fee is not None and fee > limit:
+            raise RuleInputError(
+                f"acts.{index}.fee", f"au-delà du prix limite de vente de la classe A ({format_eur(limit)})"
+            )
+        return base, limit if fee is None else fee, uses
+
+    def _rate_path(self, ctx: _Context, definition: ActDefinition, rule: CategoryRule) -> str | None:
+        path = definition.rate or rule.rate
+        if path is None:
+            return None
+        event = ctx.event
+        if path == "rates.full":
+            return path
+        if definition.full_rate:
+            return "rates.full"
+        if event.ald_care:
+            ctx.steps.append(
+                Step(
+                    "rate.ald",
+                    "Soins en rapport avec l'ALD : pris en charge à 100 %",
+                    sources=(SourceRef(id="R30"),),
+                )
+            )
+            return "rates.full"
+        if ctx.maternity:
+            return "rates.full"
+        return path
+
+    def _refusal(self, ctx: _Context, act: Act, definition: ActDefinition, category: Category) -> str | None:
+        event, p, counters = ctx.event, ctx.p, ctx.counters
+        age = ctx.status.age
+        if (definition.min_age is not None and age < definition.min_age) or (
+            definition.max_age is not None and age > definition.max_age
+        ):
+            return "age_condition"
+        if ctx.tele_refusal is not None and category is Category.CONSULTATION:
+            return ctx.tele_refusal
+        if category is Category.TELEEXPERTISE:
+            done = counters.teleexpertise.get(act.code, 0)
+            if done + act.quantity > p["teleexpertise.yearly_limit_per_patient"]:
+                return "teleexpertise_yearly_limit"
+            counters.teleexpertise[act.code] = done + act.quantity
+        if category is Category.OPTICS and counters.last_optical is not None:
+            if age >= p["tariffs.optics.renewal.adult_from_age"]:
+                months = p["tariffs.optics.renewal.adult_months"]
+            elif age >= p["tariffs.optics.renewal.child_from_age"]:
+                months = p["tariffs.optics.renewal.child_months"]
+            else:
+                months = p["tariffs.optics.renewal.infant_months"]
+            if event.date < add_months(counters.last_optical, months):
+                return "early_renewal"
+        if category is Category.AUDIOLOGY:
+            years = p["tariffs.audiology.renewal_years"]
+            for ear in _ears(act):
+                last = counters.last_hearing.get(ear)
+                if last is not None and event.date < add_years(last, years):
+                    return "early_renewal"
+        return None
+
+    def _gross(self, ctx: _Context, line: Line, act: Act, category: Category) -> None:
+        """Reimbursement before deductions: base × rate, or the hospital variants."""
+        if category is Category.HOSPITAL_STAY:
+            self._stay_gross(ctx, line, act)
+            return
+        if category is Category.EMERGENCY_VISIT:
+            exempt = ctx.maternity or ctx.newborn
+            line.gross = line.base if exempt else 0
+            ctx.steps.append(
+                Step(
+                    "emergency.flat_fee",
+                    "Forfait patient urgences "
+                    + (
+                        "pris en charge (maternité ou nouveau-né)"
+                        if exempt
+                        else "à la charge du patient (remplace le ticket modérateur)"
+                    ),
+                    amount=line.base,
+                    line=line.index,
+                    sources=(SourceRef(id="R28"),),
+                )
+            )
+            return
+        line.gross = apply_rate(line.base, line.rate)
+        if line.rate:
+            ctx.steps.append(
+                Step(
+                    "act.gross",
+                    f"{format_eur(line.base)} × {format_rate(line.rate)} = {format_eur(line.gross)}",
+                    amount=line.gross,
+                    line=line.index,
+                    sources=(SourceRef(id="S5", article="RG_VF670"),),
+                )
+            )
+
+    def _stay_gross(self, ctx: _Context, line: Line, act: Act) -> None:
+        p = ctx.p
+        days = act.days or 1
+        if line.rate == p["rates.full"]:
+            line.gross = line.base
+            ctx.steps.append(
+                Step(
+                    "stay.full",
+                    f"Séjour pris en charge à 100 % : {format_eur(line.gross)}",
+                    amount=line.gross,
+                    line=line.index,
+                )
+            )
+            return
+        if act.costly_act:
+            flat = ctx.use("tariffs.hospital.costly_act_flat_fee")
+            line.gross = max(0, line.base - flat.value)
+            ctx.steps.append(
+                Step(
+                    "stay.costly_act",
+                    f"Acte coûteux pendant le séjour : le ticket modérateur est remplacé par une participation de "
+                    f"{format_eur(flat.value)}",
+                    amount=line.gross,
+                    line=line.index,
+                    parameters=(flat, ctx.use("tariffs.hospital.costly_act_threshold")),
+                )
+            )
+            return
+        full_from = ctx.use("tariffs.hospital.full_rate_from_day")
+        copay_days = min(days, full_from.value - 1)
+        copay_base = line.base * copay_days // days
+        line.gross = apply_rate(copay_base, line.rate) + (line.base - copay_base)
+        text = f"Frais de séjour : {format_eur(copay_base)} × {format_rate(line.rate)}"
+        if copay_days < days:
+            text += f", puis 100 % à partir du {full_from.value}e jour ({format_eur(line.base - copay_base)})"
+        ctx.steps.append(
+            Step(
+                "stay.gross",
+                f"{text} = {format_eur(line.gross)}",
+                amount=line.gross,
+                line=line.index,
+                parameters=(full_from,),
+            )
+        )
+
+    def _daily_charge_line(self, ctx: _Context, index: int, act: Act, stay: Line) -> Line:
+        p = ctx.p
+        path = (
+            "tariffs.hospital.daily_charge_psychiatry" if act.psychiatry else "tariffs.hospital.daily_charge"
+        )
+        unit = ctx.use(path)
+        days = act.days or 1
+        amount = unit.value * days
+        line = Line(
+            index=index,
+            code="FJ",
+            label="Forfait journalier hospitalier",
+            category=Category.HOSPITAL_STAY,
+            quantity=days,
+            fee=amount,
+            base=amount,
+            rate=0,
+            derived=True,
+            attributes={"daily_charge": True, "days": days, "psychiatry": act.psychiatry},
+        )
+        if stay.status == "rejected":
+            return line
+        if ctx.maternity or ctx.newborn:
+            line.gross = line.amo = amount
+            ctx.steps.append(
+                Step(
+                    "daily_charge.exempt",
+                    f"Forfait journalier de {format_eur(amount)} pris en charge (maternité ou nouveau-né)",
+                    amount=amount,
+                    line=index,
+                    parameters=(unit,),
+                    sources=(SourceRef(id="R30"), SourceRef(id="R26")),
+                )
+            )
+            return line
+        imputation = ctx.use("tariffs.hospital.daily_charge_imputed_on_copayment")
+        copayment = stay.base - stay.gross
+        if imputation.value and not act.costly_act and stay.rate < p["rates.full"] and copayment > 0:
+            line.fee = line.base = max(0, amount - copayment)
+            ctx.steps.append(
+                Step(
+                    "daily_charge.imputed",
+                    f"Forfait journalier {days} × {format_eur(unit.value)} = {format_eur(amount)}, imputé sur le ticket "
+                    f"modérateur du séjour ({format_eur(copayment)}) : reste dû {format_eur(line.fee)}",
+                    amount=line.fee,
+                    line=index,
+                    parameters=(unit, imputation),
+                )
+            )
+            return line
+        ctx.steps.append(
+            Step(
+                "daily_charge",
+                f"Forfait journalier {days} × {format_eur(unit.value)} = {format_eur(amount)}, à la charge du patient",
+                amount=amount,
+                line=index,
+                parameters=(unit,),
+            )
+        )
+        return line
+
+    def _majoration(self, ctx: _Context, line: Line, rule: CategoryRule) -> None:
+        if not (rule.pathway_majoration and ctx.status.in_pathway is False):
+            return
+        points = ctx.use("pathway.out_of_pathway_rate_reduction")
+        cap = ctx.use("pathway.out_of_pathway_reduction_cap")
+        line.majoration = min(apply_rate(line.base, points.value), cap.value, line.gross)
+        ctx.steps.append(
+            Step(
+                "pathway.majoration",
+                f"Hors parcours : majoration du ticket modérateur de {format_rate(points.value)} de la base, "
+                f"plafonnée à {format_eur(cap.value)} : −{format_eur(line.majoration)}",
+                amount=line.majoration,
+                line=line.index,
+                parameters=(points, cap),
+                sources=(SourceRef(id="S5", article="RG_VF671"), SourceRef(id="S4")),
+            )
+        )
+
+    def _participation(self, ctx: _Context, line: Line, rule: CategoryRule) -> None:
+        applies = rule.participation or (
+            line.category is Category.TELEEXPERTISE and ctx.p["participation.applies_to_teleexpertise"]
+        )
+        if not applies or line.code == "MEG":
+            return
+        if ctx.exemption is not None or ctx.has_stay:
+            why = ctx.exemption or "hospitalisation complète"
+            ctx.steps.append(
+                Step(
+                    "participation.exempt",
+                    f"Pas de participation forfaitaire : {why}",
+                    line=line.index,
+                    parameters=(ctx.use("participation.exempt_under_age"),),
+                )
+            )
+            return
+        counters = ctx.counters
+        amount = ctx.use("participation.amount")
+        daily = ctx.use("participation.daily_count_per_professional")
+        annual = ctx.use("participation.annual_cap")
+        units = min(line.quantity, max(0, daily.value - counters.same_day_participations))
+        counters.same_day_participations += units
+        nominal = min(units * amount.value, line.gross - line.majoration)
+        line.participation = min(nominal, max(0, annual.value - counters.participation_paid))
+        counters.participation_paid += line.participation
+        text = f"Participation forfaitaire : −{format_eur(line.participation)}"
+        if units < line.quantity:
+            text += f" (limite de {daily.value} par jour chez un même professionnel)"
+        elif line.participation < units * amount.value:
+            text += f" (plafond annuel de {format_eur(annual.value)} ou remboursement insuffisant)"
+        ctx.steps.append(
+            Step(
+                "participation",
+                text,
+                amount=line.participation,
+                line=line.index,
+                parameters=(amount, daily, annual),
+                sources=(SourceRef(id="S5", article="RG_VF670"),),
+            )
+        )
+
+    def _franchise(self, ctx: _Context, line: Line, act: Act, rule: CategoryRule) -> None:
+        kind = rule.franchise
+        if kind is None:
+            return
+        if ctx.exemption is not None or ctx.has_stay or (kind == "transport" and ctx.event.emergency):
+            why = ctx.exemption or ("hospitalisation" if ctx.has_stay else "transport d'urgence")
+            ctx.steps.append(Step("franchise.exempt", f"Pas de franchise médicale : {why}", line=line.index))
+            return
+        counters = ctx.counters
+        per_unit = ctx.use(
+            {
+                "medicine": "franchises.medicine_per_box",
+                "paramedical": "franchises.paramedical_per_act",
+                "transport": "franchises.transport_per_trip",
+            }[kind]
+        )
+        annual = ctx.use("franchises.annual_cap")
+        uses = [per_unit, annual]
+        amount = per_unit.value * act.quantity
+        if kind == "paramedical":
+            cap = ctx.use("franchises.paramedical_daily_cap")
+            amount = min(amount, max(0, cap.value - counters.same_day_paramedical))
+            counters.same_day_paramedical += amount
+            uses.append(cap)
+        elif kind == "transport":
+            cap = ctx.use("franchises.transport_daily_cap")
+            amount = min(amount, max(0, cap.value - counters.same_day_transport))
+            counters.same_day_transport += amount
+            uses.append(cap)
+        amount = min(amount, line.gross - line.majoration - line.participation)
+        line.franchise = min(amount, max(0, annual.value - counters.franchises_paid))
+        counters.franchises_paid += line.franchise
+        ctx.steps.append(
+            Step(
+                "franchise",
+                f"Franchise médicale : −{format_eur(line.franchise)}",
+                amount=line.franchise,
+                line=line.index,
+                parameters=tuple(uses),
+                sources=(SourceRef(id="S13"),),
+            )
+        )
+
+    def _classify_overrun(self, ctx: _Context, line: Line) -> None:
+        line.overrun = max(0, line.fee - line.base)
+        if line.category is Category.PRIVATE_ROOM:
+            line.overrun_kind = "not_reimbursable"
+            return
+        if not line.overrun:
+            return
+        event = ctx.event
+        pro = event.professional
+        kind: OverrunKind
+        if line.category in _DEVICE_CATEGORIES:
+            kind = "device_price"
+        elif line.category in _SPECIALIST_CATEGORIES_WITH_OVERRUN and pro.sector == "2":
+            kind = "optam_overrun" if pro.optam else "non_optam_overrun"
+        elif (
+            line.category is Category.CONSULTATION
+            and ctx.status.in_pathway is False
+            and pro.specialty is not Specialty.GENERAL_PRACTICE
+            and not event.patient.c2s
+        ):
+            kind = self._authorised_overrun(ctx, line)
+        else:
+            kind = "unauthorised_overrun"
+            ctx.warnings.append(
+                f"{line.code} : dépassement de {format_eur(line.overrun)} non prévu pour ce professionnel "
+                "(seule l'exigence particulière du patient, DE, le permet)"
+            )
+        if event.patient.c2s and kind != "device_price":
+            ctx.warnings.append(
+                f"{line.code} : dépassement d'honoraires interdit pour un bénéficiaire de la C2S (art. L162-5-13 CSS)"
+            )
+        line.overrun_kind = kind
+
+    def _authorised_overrun(self, ctx: _Context, line: Line) -> OverrunKind:
+        rate = ctx.use("pathway.authorised_overrun_rate")
+        rounding = ctx.use("pathway.authorised_overrun_rounding")
+        tariff = line.base
+        if rounding.value == "total_ceiling":
+            ceiling = ceil_to_euro(apply_rate(tariff, 10_000 + rate.value))
+        else:
+            ceiling = tariff + ceil_to_euro(apply_rate(tariff, rate.value))
+        allowed = ceiling - tariff
+        within = line.overrun <= allowed
+        ctx.steps.append(
+            Step(
+                "pathway.authorised_overrun",
+                f"Spécialiste de secteur 1 consulté hors parcours : dépassement autorisé jusqu'à {format_eur(ceiling)} "
+                f"facturés ({format_rate(rate.value)} du tarif, arrondi à l'euro) ; dépassement facturé "
+                f"{format_eur(line.overrun)}, non remboursé" + ("" if within else " et au-delà du plafond"),
+                amount=line.overrun,
+                line=line.index,
+                parameters=(rate, rounding),
+            )
+        )
+        if not within:
+            ctx.warnings.append(
+                f"{line.code} : dépassement supérieur au dépassement autorisé ({format_eur(allowed)})"
+            )
+            return "unauthorised_overrun"
+        return "authorised_overrun"
+
+    @staticmethod
+    def _record_devices(ctx: _Context, act: Act, category: Category) -> None:
+        if category is Category.OPTICS:
+            ctx.counters.optics_bought = True
+        elif category is Category.AUDIOLOGY:
+            ctx.counters.hearing_bought.extend(_ears(act))
+
+
+def _ears(act: Act) -> list[str]:
+    if act.ear is not None:
+        return [act.ear]
+    return ["left", "right"] if act.quantity == 2 else ["right"]
+
+
+def _act_attributes(act: Act) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    for name in ("coefficient", "days", "device_class", "correction", "basket", "ear"):
+        value = getattr(act, name)
+        if value is not None:
+            attributes[name] = float(value) if isinstance(value, Decimal) else value
+    if act.psychiatry:
+        attributes["psychiatry"] = True
+    if act.costly_act:
+        attributes["costly_act"] = True
+    return attributes
+
+
+_default_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = Engine()
+    return _default_engine
+
+
+def adjudicate(event: CareEvent, state: YearToDate | None = None) -> Adjudication:
+    """Adjudicate one event with the shipped parameters."""
+    return default_engine().adjudicate(event, state)

@@ -1,0 +1,460 @@
+"""Pathway status: the SESAM-Vitale indicator (indicateur de parcours de soins) of a care event.
+
+Written the way the law is: a base rule (out of the pathway, S) and exceptions in priority order, each carrying
+the article or page it implements. The facts of an event are reduced to a bit mask; each rule is a pair of masks
+(facts that must hold, facts that must not). The same table is evaluated on one event (first matching rule) and
+on columns of millions of events (``numpy.select`` over the same masks), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntFlag
+
+import numpy as np
+import numpy.typing as npt
+
+from parcours.rules.catalogue import Profession
+from parcours.rules.dates import add_months, add_years, age_on
+from parcours.rules.event import CareEvent, Specialty
+from parcours.rules.params import Snapshot, SourceRef
+
+
+class Fact(IntFlag):
+    """Boolean facts of an event that the pathway rules read."""
+
+    PHYSICIAN = 1 << 0
+    EXCLUDED_REGIME = 1 << 1
+    UNDER_MINIMUM_AGE = 1 << 2
+    EXCLUDED_SPECIALTY = 1 << 3
+    EXCLUDED_CONTEXT = 1 << 4
+    EMERGENCY = 1 << 5
+    TELECONSULTATION = 1 << 6
+    HAS_GP = 1 << 7
+    GP_UNAVAILABLE = 1 << 8
+    DECLARES_GP = 1 << 9
+    IS_GP = 1 << 10
+    REPLACING_GP = 1 << 11
+    REFERRED_BY_GP = 1 << 12
+    AWAY_FROM_HOME = 1 << 13
+    REFERRED_BY_OTHER = 1 << 14
+    GYNECOLOGY_DIRECT = 1 << 15
+    OPHTHALMOLOGY_DIRECT = 1 << 16
+    PSYCHIATRY_DIRECT = 1 << 17
+    STOMATOLOGY_DIRECT = 1 << 18
+    DIRECT_ACCESS = 1 << 19
+    RECENTLY_INSTALLED_GP = 1 << 20
+    UNDERSERVED_GP = 1 << 21
+    ALD_CARE = 1 << 22
+    CLAIMS_REFERRAL = 1 << 23
+    TELE_DIRECT_SPECIALTY = 1 << 24
+    TELE_EXEMPT_INSTITUTION = 1 << 25
+    KNOWN_PATIENT = 1 << 26
+
+
+def _src(*refs: str) -> tuple[SourceRef, ...]:
+    out = []
+    for ref in refs:
+        source_id, _, article = ref.partition(":")
+        out.append(SourceRef(id=source_id, article=article or None))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PathwayRule:
+    """One exception (or the base rule): when it applies, and what it decides."""
+
+    id: str
+    indicator: str | None
+    in_pathway: bool | None
+    when: Fact
+    unless: Fact
+    sources: tuple[SourceRef, ...]
+    text: str
+
+    def matches(self, facts: int) -> bool:
+        return facts & self.when == self.when and not facts & self.unless
+
+
+F = Fact
+_NONE = Fact(0)
+
+RULES: tuple[PathwayRule, ...] = (
+    PathwayRule(
+        "not_a_physician",
+        None,
+        None,
+        _NONE,
+        F.PHYSICIAN,
+        _src("S5:RG_CF640", "S15b"),
+        "Professionnel non médecin (dentiste, sage-femme, auxiliaire, pharmacien…) : hors champ du parcours",
+    ),
+    PathwayRule(
+        "excluded_regime",
+        None,
+        None,
+        F.EXCLUDED_REGIME,
+        _NONE,
+        _src("S6", "S5:RG_CF640"),
+        "Assuré hors champ du parcours (AME, Mayotte, étranger de passage)",
+    ),
+    PathwayRule(
+        "under_minimum_age",
+        None,
+        None,
+        F.UNDER_MINIMUM_AGE,
+        _NONE,
+        _src("S1", "S5:RG_CF640", "S7"),
+        "Patient de moins de 16 ans : hors champ du parcours, jamais de majoration",
+    ),
+    PathwayRule(
+        "excluded_specialty",
+        "A",
+        None,
+        F.EXCLUDED_SPECIALTY,
+        _NONE,
+        _src("S9:D162-1-6", "S23"),
+        "Acte de biologie médicale ou d'anatomo-pathologie : exclu du parcours (art. D162-1-6 CSS)",
+    ),
+    PathwayRule(
+        "excluded_context",
+        "A",
+        None,
+        F.EXCLUDED_CONTEXT,
+        _NONE,
+        _src("S9:D162-1-6", "S23", "S5"),
+        "Situation exclue du parcours par l'art. D162-1-6 CSS (indicateur A)",
+    ),
+    PathwayRule(
+        "emergency",
+        "U",
+        None,
+        F.EMERGENCY,
+        _NONE,
+        _src("S5:RG_CF641", "S1"),
+        "Urgence : non concernée par le parcours (indicateur U)",
+    ),
+    PathwayRule(
+        "teleconsultation_without_gp",
+        None,
+        None,
+        F.TELECONSULTATION,
+        F.HAS_GP,
+        _src("S5:RG_CF640", "S10"),
+        "Téléconsultation d'un patient sans médecin traitant : exclue du parcours, sans majoration",
+    ),
+    PathwayRule(
+        "teleconsultation_gp_unavailable",
+        None,
+        None,
+        F.TELECONSULTATION | F.GP_UNAVAILABLE,
+        _NONE,
+        _src("S5:RG_CF640", "S10"),
+        "Téléconsultation, médecin traitant indisponible : exclue du parcours, sans majoration",
+    ),
+    PathwayRule(
+        "new_gp",
+        "N",
+        True,
+        F.DECLARES_GP,
+        _NONE,
+        _src("S5:RG_CF641", "S6"),
+        "Consultation au cours de laquelle le patient déclare ce médecin traitant (indicateur N)",
+    ),
+    PathwayRule(
+        "gp",
+        "T",
+        True,
+        F.IS_GP,
+        _NONE,
+        _src("S1", "S5:RG_CF641"),
+        "Consultation du médecin traitant déclaré (indicateur T)",
+    ),
+    PathwayRule(
+        "replacing_gp",
+        "R",
+        True,
+        F.REPLACING_GP | F.HAS_GP,
+        _NONE,
+        _src("S5:RG_CF641", "S23"),
+        "Remplaçant du médecin traitant (indicateur R)",
+    ),
+    PathwayRule(
+        "referred_by_gp",
+        "O",
+        True,
+        F.REFERRED_BY_GP | F.HAS_GP,
+        _NONE,
+        _src("S1", "S4", "S5:RG_CF641"),
+        "Patient orienté par son médecin traitant vers ce médecin correspondant (indicateur O)",
+    ),
+    PathwayRule(
+        "away_from_home",
+        "H",
+        True,
+        F.AWAY_FROM_HOME,
+        _NONE,
+        _src("S5:RG_CF641"),
+        "Consultation hors de la résidence habituelle (indicateur H), avec ou sans médecin traitant",
+    ),
+    PathwayRule(
+        "referred_by_other",
+        "M",
+        True,
+        F.REFERRED_BY_OTHER | F.HAS_GP,
+        _NONE,
+        _src("S5:RG_CF641", "S22"),
+        "Patient orienté par un médecin autre que le médecin traitant (indicateur M)",
+    ),
+    PathwayRule(
+        "direct_access_gynecology",
+        "D",
+        True,
+        F.GYNECOLOGY_DIRECT | F.HAS_GP,
+        _NONE,
+        _src("S8", "S1", "S5"),
+        "Accès direct spécifique au gynécologue (examens périodiques, dépistage, contraception, "
+        "suivi de grossesse, IVG) avec médecin traitant déclaré (indicateur D)",
+    ),
+    PathwayRule(
+        "direct_access_ophthalmology",
+        "D",
+        True,
+        F.OPHTHALMOLOGY_DIRECT | F.HAS_GP,
+        _NONE,
+        _src("S8", "S1", "S5"),
+        "Accès direct spécifique à l'ophtalmologue (lunettes, glaucome) avec médecin traitant déclaré (indicateur D)",
+    ),
+    PathwayRule(
+        "direct_access_psychiatry",
+        "D",
+        True,
+        F.PSYCHIATRY_DIRECT | F.HAS_GP,
+        _NONE,
+        _src("S8", "S1", "S5"),
+        "Accès direct spécifique au psychiatre ou neuropsychiatre entre 16 et 25 ans avec médecin traitant "
+        "déclaré (indicateur D)",
+    ),
+    PathwayRule(
+        "direct_access_stomatology",
+        "D",
+        True,
+        F.STOMATOLOGY_DIRECT | F.HAS_GP,
+        _NONE,
+        _src("S8", "S28", "S5"),
+        "Accès direct spécifique au stomatologue ou chirurgien oral / maxillo-facial avec médecin traitant "
+        "déclaré (indicateur D)",
+    ),
+    PathwayRule(
+        "recently_installed_gp",
+        "J",
+        True,
+        F.RECENTLY_INSTALLED_GP,
+        F.HAS_GP,
+        _src("S22", "S23"),
+        "Patient sans médecin traitant chez un généraliste installé depuis moins de 5 ans (indicateur J)",
+    ),
+    PathwayRule(
+        "underserved_area_gp",
+        "B",
+        True,
+        F.UNDERSERVED_GP,
+        F.HAS_GP,
+        _src("S22", "S23"),
+        "Patient sans médecin traitant chez un généraliste installé en zone sous-dotée (indicateur B)",
+    ),
+    PathwayRule(
+        "ald_protocol",
+        "A",
+        None,
+        F.ALD_CARE,
+        _NONE,
+        _src("S4"),
+        "Soins en rapport avec l'ALD prévus au protocole de soins : non concernés par la majoration",
+    ),
+    PathwayRule(
+        "direct_access_without_gp",
+        "S",
+        False,
+        F.DIRECT_ACCESS,
+        F.HAS_GP,
+        _src("S5:RG_CF641", "S8"),
+        "Accès direct spécifique sans médecin traitant déclaré : hors parcours (indicateur S)",
+    ),
+    PathwayRule(
+        "referral_without_gp",
+        "S",
+        False,
+        F.CLAIMS_REFERRAL,
+        F.HAS_GP,
+        _src("S5:RG_CF641"),
+        "Orientation ou remplacement sans médecin traitant déclaré : hors parcours (indicateur S)",
+    ),
+)
+
+BASE_RULE = PathwayRule(
+    "out_of_pathway",
+    "S",
+    False,
+    _NONE,
+    _NONE,
+    _src("S1", "S4", "S5:RG_CF641"),
+    "Aucune exception ne s'applique : consultation hors parcours de soins coordonnés (indicateur S)",
+)
+
+ALL_RULES: tuple[PathwayRule, ...] = (*RULES, BASE_RULE)
+RULE_INDEX = {rule.id: i for i, rule in enumerate(ALL_RULES)}
+
+
+@dataclass(frozen=True, slots=True)
+class PathwayStatus:
+    rule: PathwayRule
+    facts: int
+    age: int
+
+    @property
+    def indicator(self) -> str | None:
+        return self.rule.indicator
+
+    @property
+    def in_pathway(self) -> bool | None:
+        return self.rule.in_pathway
+
+    def has(self, fact: Fact) -> bool:
+        return bool(self.facts & fact)
+
+
+_PSYCHIATRY = frozenset({Specialty.PSYCHIATRY, Specialty.NEUROPSYCHIATRY})
+
+
+def event_facts(event: CareEvent, p: Snapshot, age: int) -> int:
+    """The fact mask of one event (the columnar twin is ``parcours.rules.columnar.event_facts``)."""
+    patient, pro = event.patient, event.professional
+    specialty = pro.specialty
+    has_gp = patient.gp is not None
+    reason = event.visit_reason
+    mask = 0
+    if pro.profession is Profession.PHYSICIAN:
+        mask |= F.PHYSICIAN
+    if patient.regime.value in p["pathway.excluded_regimes"]:
+        mask |= F.EXCLUDED_REGIME
+    if age < p["pathway.minimum_age"]:
+        mask |= F.UNDER_MINIMUM_AGE
+    if specialty is not None and specialty.value in p["pathway.excluded_specialties"]:
+        mask |= F.EXCLUDED_SPECIALTY
+    if event.excluded_context is not None and event.excluded_context.value in p["pathway.excluded_contexts"]:
+        mask |= F.EXCLUDED_CONTEXT
+    if event.emergency:
+        mask |= F.EMERGENCY
+    if event.teleconsultation:
+        mask |= F.TELECONSULTATION
+    if has_gp:
+        mask |= F.HAS_GP
+        if pro.rpps is not None and pro.rpps == patient.gp:
+            mask |= F.IS_GP
+    if event.gp_unavailable:
+        mask |= F.GP_UNAVAILABLE
+    if event.declares_gp:
+        mask |= F.DECLARES_GP
+    if event.replacing_gp:
+        mask |= F.REPLACING_GP
+    if event.referred_by_gp:
+        mask |= F.REFERRED_BY_GP
+    if event.away_from_home:
+        mask |= F.AWAY_FROM_HOME
+    if event.referred_by_other_doctor:
+        mask |= F.REFERRED_BY_OTHER
+    if event.replacing_gp or event.referred_by_gp or event.referred_by_other_doctor:
+        mask |= F.CLAIMS_REFERRAL
+    if specialty is Specialty.GYNECOLOGY and (
+        reason is None or reason.value in p["pathway.direct_access.gynecology_reasons"]
+    ):
+        mask |= F.GYNECOLOGY_DIRECT | F.DIRECT_ACCESS
+    if specialty is Specialty.OPHTHALMOLOGY and (
+        reason is None or reason.value in p["pathway.direct_access.ophthalmology_reasons"]
+    ):
+        mask |= F.OPHTHALMOLOGY_DIRECT | F.DIRECT_ACCESS
+    if specialty in _PSYCHIATRY and (
+        p["pathway.direct_access.psychiatry_min_age"] <= age <= p["pathway.direct_access.psychiatry_max_age"]
+    ):
+        mask |= F.PSYCHIATRY_DIRECT | F.DIRECT_ACCESS
+    if specialty is not None and specialty.value in p["pathway.direct_access.stomatology_specialties"]:
+        mask |= F.STOMATOLOGY_DIRECT | F.DIRECT_ACCESS
+    if specialty is Specialty.GENERAL_PRACTICE:
+        installed = pro.installed_on
+        if installed is not None and event.date < add_years(
+            installed, p["pathway.recently_installed_gp_years"]
+        ):
+            mask |= F.RECENTLY_INSTALLED_GP
+        if pro.underserved_area:
+            mask |= F.UNDERSERVED_GP
+    if event.ald_care:
+        mask |= F.ALD_CARE
+    if event.teleconsultation:
+        mask |= _teleconsultation_facts(event, p)
+    return mask
+
+
+def _teleconsultation_facts(event: CareEvent, p: Snapshot) -> int:
+    mask = 0
+    specialty = event.professional.specialty
+    if specialty is not None and specialty.value in p["pathway.teleconsultation.direct_access_specialties"]:
+        mask |= F.TELE_DIRECT_SPECIALTY
+    institution = event.patient.institution
+    if institution is not None and institution.value in p["pathway.teleconsultation.exempt_institutions"]:
+        mask |= F.TELE_EXEMPT_INSTITUTION
+    seen = event.last_in_person_visit
+    if seen is not None and event.date <= add_months(
+        seen, p["pathway.teleconsultation.known_patient_months"]
+    ):
+        mask |= F.KNOWN_PATIENT
+    return mask
+
+
+def first_matching_rule(facts: int) -> PathwayRule:
+    for rule in RULES:
+        if facts & rule.when == rule.when and not facts & rule.unless:
+            return rule
+    return BASE_RULE
+
+
+def pathway_status(event: CareEvent, p: Snapshot) -> PathwayStatus:
+    age = age_on(event.patient.birth_date, event.date)
+    facts = event_facts(event, p, age)
+    return PathwayStatus(first_matching_rule(facts), facts, age)
+
+
+def rule_index_columns(facts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Index (into ALL_RULES) of the first matching rule for each row of a fact-mask column."""
+    conditions = [((facts & int(r.when)) == int(r.when)) & ((facts & int(r.unless)) == 0) for r in RULES]
+    return np.select(conditions, list(range(len(RULES))), default=len(RULES)).astype(np.int64)
+
+
+# Teleconsultation is reimbursed only inside the pathway: oriented by the GP (or an exception) and known patient.
+TELE_ORIENTATION_OK = (
+    F.IS_GP
+    | F.REFERRED_BY_GP
+    | F.TELE_DIRECT_SPECIALTY
+    | F.UNDER_MINIMUM_AGE
+    | F.EMERGENCY
+    | F.GP_UNAVAILABLE
+    | F.TELE_EXEMPT_INSTITUTION
+)
+TELE_KNOWN_OK = F.KNOWN_PATIENT | F.UNDER_MINIMUM_AGE | F.EMERGENCY | F.GP_UNAVAILABLE
+TELECONSULTATION_SOURCES = _src("S10", "S11", "R50")
+
+
+def teleconsultation_refusal(facts: int) -> str | None:
+    """Why a teleconsultation cannot be reimbursed, or None when it can (or is not one)."""
+    if not facts & F.TELECONSULTATION:
+        return None
+    no_gp = not facts & F.HAS_GP
+    if not (no_gp or facts & TELE_ORIENTATION_OK):
+        return "teleconsultation_not_oriented"
+    if not (no_gp or facts & TELE_KNOWN_OK):
+        return "teleconsultation_unknown_patient"
+    return None
+
+
+def describe_facts(facts: int) -> list[str]:
+    return [f.name.lower() for f in Fact if f.name and facts & f]  # type: ignore[union-attr]

@@ -1,0 +1,1 @@
+"""Server-rendered pages in French: the reimbursement simulator, the comparison of formulas."""
