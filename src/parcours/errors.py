@@ -57,9 +57,7 @@ class FieldError:
 
 def field_name(location: tuple[Any, ...]) -> str:
     parts = [
-        str(part)
-        for part in location
-        if part not in ("body", "query", "path", "function-after", "function-before")
+        str(part) for part in location if part not in ("body", "query", "path", "function-after", "function-before")
     ]
     return ".".join(parts) or "(racine)"
 
@@ -80,6 +78,4 @@ def translate(error: dict[str, Any]) -> str:
 
 
 def field_errors(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[FieldError]:
-    return [
-        FieldError(field_name((*prefix, *error["loc"])), translate(dict(error))) for error in exc.errors()
-    ]
+    return [FieldError(field_name((*prefix, *error["loc"])), translate(dict(error))) for error in exc.errors()]

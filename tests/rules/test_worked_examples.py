@@ -11,9 +11,7 @@ GP = "10101010105"
 OTHER = "10000000008"
 
 
-def gp_visit(
-    date: str, *, gp: str | None, sector: str = "1", optam: bool = False, fee: float = 30.0
-) -> CareEvent:
+def gp_visit(date: str, *, gp: str | None, sector: str = "1", optam: bool = False, fee: float = 30.0) -> CareEvent:
     return CareEvent.model_validate(
         {
             "date": date,

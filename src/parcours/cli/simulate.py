@@ -102,13 +102,9 @@ def register(app: typer.Typer) -> None:
     def simulate(
         event_file: Annotated[
             str,
-            typer.Argument(
-                metavar="EVENT.json", help="Fichier JSON de l'événement, ou - pour l'entrée standard"
-            ),
+            typer.Argument(metavar="EVENT.json", help="Fichier JSON de l'événement, ou - pour l'entrée standard"),
         ],
-        output: Annotated[
-            OutputFormat, typer.Option("--format", "-f", help="text ou json")
-        ] = OutputFormat.TEXT,
+        output: Annotated[OutputFormat, typer.Option("--format", "-f", help="text ou json")] = OutputFormat.TEXT,
     ) -> None:
         """Parcours de soins et remboursement de l'Assurance Maladie pour un événement de soins."""
         event, state = parse_request(read_json(event_file))

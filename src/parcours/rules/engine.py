@@ -25,7 +25,7 @@ from parcours.rules.catalogue import (
 from parcours.rules.dates import add_months, add_years
 from parcours.rules.event import Act, CareEvent, Specialty, YearToDate
 from parcours.rules.money import apply_rate, ceil_to_euro, euros, format_eur, format_rate, to_cents
-from parcours.rules.params import ParameterNotInForce, ParameterSet, Snapshot, SourceRef, default_parameters
+from parcours.rules.params import NoValueInForceError, ParameterSet, Snapshot, SourceRef, default_parameters
 from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
     PathwayStatus,
@@ -141,10 +141,8 @@ class Engine:
         p = self.parameters.at(event.date)
         try:
             status = pathway_status(event, p)
-        except ParameterNotInForce as exc:
-            raise RuleInputError(
-                "date", f"aucune règle de parcours en vigueur le {event.date.isoformat()}"
-            ) from exc
+        except NoValueInForceError as exc:
+            raise RuleInputError("date", f"aucune règle de parcours en vigueur le {event.date.isoformat()}") from exc
         ctx = _Context(
             event=event,
             p=p,
@@ -275,7 +273,7 @@ class Engine:
         try:
             base, fee, base_uses = self._base_and_fee(ctx, index, act, definition, category)
             rate_path = self._rate_path(ctx, definition, rule)
-        except ParameterNotInForce as exc:
+        except NoValueInForceError as exc:
             raise RuleInputError(
                 f"acts.{index}.code",
                 f"aucun tarif en vigueur le {event.date.isoformat()} pour l'acte {act.code}",
@@ -299,8 +297,7 @@ class Engine:
             Step(
                 "act.base",
                 f"{act.code} — {definition.label} : facturé {format_eur(fee)}, base de remboursement "
-                f"{format_eur(base)}"
-                + (f", taux {format_rate(rate)}" if rate_path else ", non remboursable"),
+                f"{format_eur(base)}" + (f", taux {format_rate(rate)}" if rate_path else ", non remboursable"),
                 amount=base,
                 line=position,
                 parameters=tuple(uses),
@@ -369,9 +366,7 @@ class Engine:
         if definition.base == "letter":
             assert definition.letter is not None
             if act.coefficient is None:
-                raise RuleInputError(
-                    f"acts.{index}.coefficient", f"coefficient requis pour l'acte {act.code}"
-                )
+                raise RuleInputError(f"acts.{index}.coefficient", f"coefficient requis pour l'acte {act.code}")
             hundredths = int(act.coefficient * 100)
             base = (p[definition.letter] * hundredths + 50) // 100 * act.quantity
             return base, base if fee is None else fee, [ctx.use(definition.letter)]
@@ -392,9 +387,7 @@ class Engine:
             )
             amount = p[path]
             if fee is not None and fee != amount:
-                raise RuleInputError(
-                    f"acts.{index}.fee", f"le forfait patient urgences est de {format_eur(amount)}"
-                )
+                raise RuleInputError(f"acts.{index}.fee", f"le forfait patient urgences est de {format_eur(amount)}")
             return amount, amount, [ctx.use(path)]
         if fee is None:
             raise RuleInputError(f"acts.{index}.fee", f"montant facturé requis pour l'acte {act.code}")
@@ -409,9 +402,7 @@ class Engine:
         uses = [ctx.use(base_path)]
         if act.basket == "free":
             if fee is None:
-                raise RuleInputError(
-                    f"acts.{index}.fee", "montant facturé requis pour une prothèse à tarif libre"
-                )
+                raise RuleInputError(f"acts.{index}.fee", "montant facturé requis pour une prothèse à tarif libre")
             return base, fee, uses
         limit_path = f"tariffs.dental.crown_fee_limit_{act.basket}"
         limit = ctx.p[limit_path] * act.quantity
@@ -427,25 +418,17 @@ class Engine:
         self, ctx: _Context, index: int, act: Act, base_path: str, fee: int | None
     ) -> tuple[int, int, list[ParameterUse]]:
         if act.device_class not in ("I", "II"):
-            raise RuleInputError(
-                f"acts.{index}.device_class", "classe I ou II requise pour une aide auditive"
-            )
+            raise RuleInputError(f"acts.{index}.device_class", "classe I ou II requise pour une aide auditive")
         if act.quantity > 2:
             raise RuleInputError(f"acts.{index}.quantity", "au plus deux aides auditives (une par oreille)")
         base = ctx.p[base_path] * act.quantity
         uses = [ctx.use(base_path)]
         if act.device_class == "II":
             if fee is None:
-                raise RuleInputError(
-                    f"acts.{index}.fee", "montant facturé requis pour une aide auditive de classe II"
-                )
+                raise RuleInputError(f"acts.{index}.fee", "montant facturé requis pour une aide auditive de classe II")
             return base, fee, uses
         young = ctx.status.age < ctx.p["tariffs.audiology.young_until_age"]
-        limit_path = (
-            "tariffs.audiology.price_limit_class_1_young"
-            if young
-            else "tariffs.audiology.price_limit_class_1"
-        )
+        limit_path = "tariffs.audiology.price_limit_class_1_young" if young else "tariffs.audiology.price_limit_class_1"
         limit = ctx.p[limit_path] * act.quantity
         uses.append(ctx.use(limit_path))
         if fee is not None and fee > limit:
@@ -454,9 +437,7 @@ class Engine:
             )
         return base, limit if fee is None else fee, uses
 
-    def _optics(
-        self, ctx: _Context, index: int, act: Act, fee: int | None
-    ) -> tuple[int, int, list[ParameterUse]]:
+    def _optics(self, ctx: _Context, index: int, act: Act, fee: int | None) -> tuple[int, int, list[ParameterUse]]:
         if act.device_class not in ("A", "B"):
             raise RuleInputError(f"acts.{index}.device_class", "classe A ou B requise en optique")
         klass = act.device_class.lower()
@@ -467,9 +448,7 @@ class Engine:
             limit_path = "tariffs.optics.frame_price_limit_class_a"
         else:
             if act.correction is None:
-                raise RuleInputError(
-                    f"acts.{index}.correction", "correction requise (simple, complex, very_complex)"
-                )
+                raise RuleInputError(f"acts.{index}.correction", "correction requise (simple, complex, very_complex)")
             if act.quantity > 2:
                 raise RuleInputError(f"acts.{index}.quantity", "au plus deux verres par ligne")
             base_path = (
@@ -627,9 +606,7 @@ class Engine:
 
     def _daily_charge_line(self, ctx: _Context, index: int, act: Act, stay: Line) -> Line:
         p = ctx.p
-        path = (
-            "tariffs.hospital.daily_charge_psychiatry" if act.psychiatry else "tariffs.hospital.daily_charge"
-        )
+        path = "tariffs.hospital.daily_charge_psychiatry" if act.psychiatry else "tariffs.hospital.daily_charge"
         unit = ctx.use(path)
         days = act.days or 1
         amount = unit.value * days
@@ -844,9 +821,7 @@ class Engine:
             )
         )
         if not within:
-            ctx.warnings.append(
-                f"{line.code} : dépassement supérieur au dépassement autorisé ({format_eur(allowed)})"
-            )
+            ctx.warnings.append(f"{line.code} : dépassement supérieur au dépassement autorisé ({format_eur(allowed)})")
             return "unauthorised_overrun"
         return "authorised_overrun"
 

@@ -142,9 +142,7 @@ class Act(_Input):
     quantity: int = Field(default=1, ge=1, le=99, description="Nombre de boîtes, d'actes ou de transports")
     coefficient: Decimal | None = Field(default=None, gt=0, le=1000, decimal_places=2)
     days: int | None = Field(default=None, ge=1, le=3650, description="Jours d'hospitalisation")
-    device_class: DeviceClass | None = Field(
-        default=None, description="Classe A/B (optique), I/II (audition)"
-    )
+    device_class: DeviceClass | None = Field(default=None, description="Classe A/B (optique), I/II (audition)")
     correction: Correction | None = None
     basket: Basket | None = Field(default=None, description="Panier de prothèse dentaire")
     ear: Literal["left", "right"] | None = None
@@ -164,9 +162,7 @@ class CareEvent(_Input):
     patient: Patient
     professional: Professional
     acts: list[Act] = Field(min_length=1, max_length=50)
-    declares_gp: bool = Field(
-        default=False, description="Le patient déclare ce médecin traitant à cette visite (N)"
-    )
+    declares_gp: bool = Field(default=False, description="Le patient déclare ce médecin traitant à cette visite (N)")
     referred_by_gp: bool = False
     referred_by_other_doctor: bool = Field(default=False, description="Orienté par un autre médecin (M)")
     replacing_gp: bool = Field(default=False, description="Le médecin remplace le médecin traitant (R)")
@@ -176,14 +172,10 @@ class CareEvent(_Input):
     last_in_person_visit: dt.date | None = Field(
         default=None, description="Dernière consultation en présentiel avec ce médecin (téléconsultation)"
     )
-    gp_unavailable: bool = Field(
-        default=False, description="Médecin traitant indisponible dans un délai compatible"
-    )
+    gp_unavailable: bool = Field(default=False, description="Médecin traitant indisponible dans un délai compatible")
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
-    ald_care: bool = Field(
-        default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins"
-    )
+    ald_care: bool = Field(default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins")
 
     def incoherences(self) -> list[tuple[str, str]]:
         """Facts that contradict each other, as (field, message in French)."""

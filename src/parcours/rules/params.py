@@ -34,7 +34,7 @@ class ParameterError(ValueError):
     """A parameter file breaks the format; the message names the file and the key."""
 
 
-class ParameterNotInForce(LookupError):
+class NoValueInForceError(LookupError):
     """No value of a parameter applies on the asked date."""
 
     def __init__(self, path: str, on: dt.date) -> None:
@@ -107,7 +107,7 @@ class Parameter:
     def at(self, on: dt.date) -> DatedValue:
         index = bisect_right(self._starts, on) - 1
         if index < 0 or self.values[index].value is None:
-            raise ParameterNotInForce(self.path, on)
+            raise NoValueInForceError(self.path, on)
         return self.values[index]
 
     def in_force(self, on: dt.date) -> bool:
@@ -146,7 +146,7 @@ class Snapshot(Mapping[str, Any]):
         """The value in force, or ``default`` when the parameter exists but has no value on this date."""
         try:
             return self.entry(path).value
-        except ParameterNotInForce:
+        except NoValueInForceError:
             return default
 
     def __iter__(self) -> Iterator[str]:
@@ -207,10 +207,10 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     loader.flatten_mapping(node)
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
             raise ParameterError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
-        mapping[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+        mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
 

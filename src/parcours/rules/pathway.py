@@ -382,9 +382,7 @@ def event_facts(event: CareEvent, p: Snapshot, age: int) -> int:
         mask |= F.STOMATOLOGY_DIRECT | F.DIRECT_ACCESS
     if specialty is Specialty.GENERAL_PRACTICE:
         installed = pro.installed_on
-        if installed is not None and event.date < add_years(
-            installed, p["pathway.recently_installed_gp_years"]
-        ):
+        if installed is not None and event.date < add_years(installed, p["pathway.recently_installed_gp_years"]):
             mask |= F.RECENTLY_INSTALLED_GP
         if pro.underserved_area:
             mask |= F.UNDERSERVED_GP
@@ -404,9 +402,7 @@ def _teleconsultation_facts(event: CareEvent, p: Snapshot) -> int:
     if institution is not None and institution.value in p["pathway.teleconsultation.exempt_institutions"]:
         mask |= F.TELE_EXEMPT_INSTITUTION
     seen = event.last_in_person_visit
-    if seen is not None and event.date <= add_months(
-        seen, p["pathway.teleconsultation.known_patient_months"]
-    ):
+    if seen is not None and event.date <= add_months(seen, p["pathway.teleconsultation.known_patient_months"]):
         mask |= F.KNOWN_PATIENT
     return mask
 
@@ -457,4 +453,4 @@ def teleconsultation_refusal(facts: int) -> str | None:
 
 
 def describe_facts(facts: int) -> list[str]:
-    return [f.name.lower() for f in Fact if f.name and facts & f]  # type: ignore[union-attr]
+    return [f.name.lower() for f in Fact if f.name and facts & f]
