@@ -357,10 +357,6 @@ class Engine:
                         parameters=(tariff_use, ctx.use(path)),
                     )
                 )
-            if category is Category.DENTAL_PROSTHESIS:
-                return self._prosthesis(ctx, index, act, path, fee)
-            if category is Category.AUDIOLOGY:
-                return self._hearing_aid(ctx, index, act, path, fee)
             base = p[path] * act.quantity
             return base, base if fee is None else fee, [ctx.use(path)]
         if definition.base == "letter":
@@ -377,6 +373,12 @@ class Engine:
                 raise RuleInputError(f"acts.{index}.days", "nombre de jours d'hospitalisation requis")
             return fee, fee, []
         if definition.base == "device":
+            if category is Category.DENTAL_PROSTHESIS:
+                assert definition.tariff is not None
+                return self._prosthesis(ctx, index, act, definition.tariff, fee)
+            if category is Category.AUDIOLOGY:
+                assert definition.tariff is not None
+                return self._hearing_aid(ctx, index, act, definition.tariff, fee)
             return self._optics(ctx, index, act, fee)
         # base "none": never reimbursed, or a flat charge computed here
         if category is Category.EMERGENCY_VISIT:

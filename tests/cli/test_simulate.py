@@ -1,0 +1,98 @@
+"""`parcours simulate`: the README's example, JSON output fields, and exit code 2 naming the field on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from parcours.cli import app
+
+runner = CliRunner()
+
+README_EVENT: dict[str, Any] = {
+    "date": "2026-03-02",
+    "patient": {"birth_date": "1985-04-12", "gp": "10101010105", "c2s": False},
+    "professional": {"rpps": "10101010105", "specialty": "general_practice", "sector": "1", "optam": False},
+    "referred_by_gp": False,
+    "emergency": False,
+    "away_from_home": False,
+    "teleconsultation": False,
+    "acts": [{"code": "G", "fee": 30.0}],
+}
+
+
+def simulate(payload: Any, *args: str) -> Any:
+    return runner.invoke(app, ["simulate", "-", *args], input=json.dumps(payload))
+
+
+def test_json_output_has_the_documented_fields() -> None:
+    result = simulate(README_EVENT, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["pathway"], data["in_pathway"], data["amo"]) == ("T", True, 19.0)
+    assert data["lines"][0]["amo"] == 19.0
+    rules = [step["rule"] for step in data["explanation"]]
+    assert rules[0] == "pathway.gp" and "participation" in rules
+    assert "S2" in data["sources"]  # the tariff of G cites service-public F17042
+
+
+def test_not_concerned_is_null() -> None:
+    child = {**README_EVENT, "patient": {"birth_date": "2015-01-01", "gp": None}}
+    data = json.loads(simulate(child, "--format", "json").stdout)
+    assert data["pathway"] is None and data["in_pathway"] is None
+
+
+def test_text_output_is_french() -> None:
+    result = simulate(README_EVENT)
+    assert result.exit_code == 0
+    assert "Remboursement Sécurité sociale : 19,00 €" in result.stdout
+
+
+def test_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(README_EVENT), encoding="utf-8")
+    result = runner.invoke(app, ["simulate", str(path), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["amo"] == 19.0
+
+
+def test_year_to_date_state_is_accepted() -> None:
+    payload = {**README_EVENT, "year_to_date": {"participation_paid": 50}}
+    data = json.loads(simulate(payload, "--format", "json").stdout)
+    assert data["amo"] == 21.0  # annual 50 € cap of participations reached
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"acts": [{"code": "XYZ"}]}, "acts.0.code"),
+        ({"date": "2022-06-01"}, "acts.0.code"),  # no tariff of G in force
+        ({"professional": {**README_EVENT["professional"], "rpps": "10101010104"}}, "professional.rpps"),
+        ({"patient": {"gp": None}}, "patient.birth_date"),
+        ({"date": "02/03/2026"}, "date"),
+        ({"acts": []}, "acts"),
+        ({"colour": "blue"}, "colour"),
+        ({"year_to_date": {"franchises_paid": -1}}, "year_to_date.franchises_paid"),
+        ({"acts": [{"code": "AMK"}], "professional": {"profession": "physiotherapist"}}, "acts.0.coefficient"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field(change: dict[str, Any], field: str) -> None:
+    result = simulate({**README_EVENT, **change}, "--format", "json")
+    assert result.exit_code == 2
+    assert field in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_file_exits_2() -> None:
+    result = runner.invoke(app, ["simulate", "/nonexistent/event.json"])
+    assert result.exit_code == 2
+    assert "lecture impossible" in result.stderr
+
+
+def test_invalid_json_exits_2() -> None:
+    result = runner.invoke(app, ["simulate", "-"], input="{not json")
+    assert result.exit_code == 2
+    assert "JSON invalide" in result.stderr
