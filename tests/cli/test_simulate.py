@@ -36,14 +36,16 @@ def test_json_output_has_the_documented_fields() -> None:
     assert (data["pathway"], data["in_pathway"], data["amo"]) == ("T", True, 19.0)
     assert data["lines"][0]["amo"] == 19.0
     rules = [step["rule"] for step in data["explanation"]]
-    assert rules[0] == "pathway.gp" and "participation" in rules
+    assert rules[0] == "pathway.gp"
+    assert "participation" in rules
     assert "S2" in data["sources"]  # the tariff of G cites service-public F17042
 
 
 def test_not_concerned_is_null() -> None:
     child = {**README_EVENT, "patient": {"birth_date": "2015-01-01", "gp": None}}
     data = json.loads(simulate(child, "--format", "json").stdout)
-    assert data["pathway"] is None and data["in_pathway"] is None
+    assert data["pathway"] is None
+    assert data["in_pathway"] is None
 
 
 def test_text_output_is_french() -> None:
@@ -56,7 +58,8 @@ def test_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "event.json"
     path.write_text(json.dumps(README_EVENT), encoding="utf-8")
     result = runner.invoke(app, ["simulate", str(path), "--format", "json"])
-    assert result.exit_code == 0 and json.loads(result.stdout)["amo"] == 19.0
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["amo"] == 19.0
 
 
 def test_year_to_date_state_is_accepted() -> None:
