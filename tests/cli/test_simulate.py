@@ -99,3 +99,25 @@ def test_invalid_json_exits_2() -> None:
     result = runner.invoke(app, ["simulate", "-"], input="{not json")
     assert result.exit_code == 2
     assert "JSON invalide" in result.stderr
+
+
+def test_params_show_lists_history_and_sources() -> None:
+    result = runner.invoke(app, ["params", "show", "participation.amount"])
+    assert result.exit_code == 0
+    assert "15/05/2024" in result.stdout
+    assert "2,00 €" in result.stdout
+
+
+def test_params_check_refuses_a_broken_tree(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text("S1: {title: t, kind: official}\n", encoding="utf-8")
+    (tmp_path / "x.yaml").write_text("a:\n  description: d\n  unit: EUR\n  values:\n    2024-01-01: {value: 1}\n")
+    result = runner.invoke(app, ["params", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "sources" in result.stderr
+
+
+def test_generated_parameter_reference_is_up_to_date() -> None:
+    """docs/parameters.md is regenerated with `parcours params list --markdown > docs/parameters.md`."""
+    result = runner.invoke(app, ["params", "list", "--markdown"])
+    reference = Path(__file__).parents[2] / "docs" / "parameters.md"
+    assert result.stdout == reference.read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.cli import simulate
+from parcours.cli import params, simulate
 
 app = typer.Typer(
     name="parcours",
@@ -21,6 +21,7 @@ def _root() -> None:
 
 
 simulate.register(app)
+params.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

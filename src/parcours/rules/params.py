@@ -224,6 +224,10 @@ def read_yaml(path: Path) -> Any:
             return yaml.load(handle, Loader=_StrictLoader)
     except ParameterError as exc:
         raise ParameterError(f"{path.name}: {exc}") from None
+    except OSError as exc:
+        raise ParameterError(f"{path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{path.name}: invalid YAML: {exc}") from None
 
 
 _NODE_KEYS = {"description", "documentation"}

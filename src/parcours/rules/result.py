@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from parcours.rules.catalogue import Category
-from parcours.rules.money import euros, format_rate
+from parcours.rules.money import euros, format_eur, format_rate
 from parcours.rules.params import DatedValue, ParameterSet, SourceRef
 
 LineStatus = Literal["paid", "rejected"]
@@ -36,7 +36,7 @@ class ParameterUse:
 
     def display(self) -> str:
         if self.unit == "EUR":
-            return f"{euros(self.value)} €"
+            return format_eur(self.value)
         if self.unit == "percent":
             return format_rate(self.value)
         if self.unit == "codes":
