@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.cli import params, simulate
+from parcours.cli import params, simulate, token
 
 app = typer.Typer(
     name="parcours",
@@ -22,6 +22,7 @@ def _root() -> None:
 
 simulate.register(app)
 params.register(app)
+token.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -27,7 +27,7 @@ from parcours.rules.money import to_basis_points, to_cents
 PARAMETERS_DIR = Path(__file__).with_name("parameters")
 SOURCES_FILE = "sources.yaml"
 
-Unit = Literal["EUR", "percent", "count", "days", "months", "years", "bool", "date", "text", "codes"]
+Unit = Literal["EUR", "percent", "count", "hours", "days", "months", "years", "bool", "date", "text", "codes"]
 
 
 class ParameterError(ValueError):
@@ -245,7 +245,7 @@ def _convert(unit: Unit, raw: Any, where: str) -> Any:
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 raise ValueError("expected a percentage")
             return to_basis_points(raw)
-        if unit in ("count", "days", "months", "years"):
+        if unit in ("count", "hours", "days", "months", "years"):
             if isinstance(raw, bool) or not isinstance(raw, int):
                 raise ValueError(f"expected a whole number of {unit}")
             return raw

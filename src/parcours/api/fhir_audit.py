@@ -1,0 +1,136 @@
+"""Audit entries as FHIR R4 ``AuditEvent``, on the model of the ANS *Traçabilité des événements* profile
+(``TDEAuditEvent``: one subtype, ``period.start`` required, at most two agents, ``agent.who`` required).
+
+The chain position (sequence) and hash go in an extension so that an external verifier can re-check the chain from
+the FHIR view alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fhir.resources.R4B.auditevent import AuditEvent
+
+from parcours.record.access import PURPOSE_OF_USE, Basis, Decision, Purpose
+from parcours.record.audit import AuditEntry, Outcome
+from parcours.record.entries import INS_NIR_SYSTEM, RPPS_SYSTEM
+
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+PURPOSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+OBJECT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+CHAIN_EXTENSION = "urn:parcours:fhir:StructureDefinition:audit-chain"
+PARCOURS_ACTOR_SYSTEM = "urn:parcours:actor"
+
+# the last word of an operation name says what was done: record.entry.read, record.entries.search…
+_INTERACTIONS = {
+    "read": ("R", "read"),
+    "search": ("R", "search-type"),
+    "export": ("R", "search-type"),
+    "history": ("R", "history-instance"),
+    "create": ("C", "create"),
+    "update": ("U", "update"),
+    "delete": ("D", "delete"),
+}
+
+
+def _interaction(operation: str, action: str) -> tuple[str, str]:
+    last = operation.rsplit(".", 1)[-1]
+    if last in _INTERACTIONS:
+        return _INTERACTIONS[last]
+    return ("R", "read") if action == "read" else ("E", "operation")
+
+
+def _who(entry: AuditEntry) -> dict[str, Any]:
+    role, _, identifier = entry.actor.partition(":")
+    if role == "professional":
+        who: dict[str, Any] = {"type": "Practitioner", "identifier": {"system": RPPS_SYSTEM, "value": identifier}}
+    elif role == "patient":
+        who = {"type": "Patient" if identifier == entry.patient_nir else "RelatedPerson",
+               "identifier": {"system": INS_NIR_SYSTEM, "value": identifier}}  # fmt: skip
+    else:
+        who = {"identifier": {"system": PARCOURS_ACTOR_SYSTEM, "value": entry.actor}}
+    if entry.actor_name:
+        who["display"] = entry.actor_name
+    return who
+
+
+def _purpose(entry: AuditEntry) -> dict[str, Any]:
+    try:
+        code, display = PURPOSE_OF_USE[Purpose(entry.purpose)]
+    except ValueError:
+        code, display = PURPOSE_OF_USE[Purpose.OPERATIONS]
+    concept: dict[str, Any] = {"coding": [{"system": PURPOSE_SYSTEM, "code": code, "display": display}]}
+    if entry.reason:
+        concept["text"] = entry.reason
+    return concept
+
+
+def _outcome_text(entry: AuditEntry) -> str:
+    verdict = "autorisé" if entry.outcome is Outcome.ALLOWED else "refusé"
+    try:
+        explanation = Decision(entry.outcome is Outcome.ALLOWED, Basis(entry.basis), Purpose(entry.purpose)).explanation
+    except ValueError:
+        explanation = entry.basis
+    text = f"{verdict} : {explanation}"
+    return f"{text} — motif : {entry.reason}" if entry.reason else text
+
+
+def audit_event(entry: AuditEntry) -> dict[str, Any]:
+    """The FHIR ``AuditEvent`` of one audit entry, validated with ``fhir.resources.R4B``."""
+    action, interaction = _interaction(entry.operation, entry.action)
+    instant = entry.recorded_at.isoformat()
+    entities: list[dict[str, Any]] = []
+    if entry.patient_nir:
+        entities.append(
+            {
+                "what": {"type": "Patient", "identifier": {"system": INS_NIR_SYSTEM, "value": entry.patient_nir}},
+                "type": {"system": OBJECT_TYPE, "code": "1", "display": "Person"},
+                "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+            }
+        )
+    if entry.resource_type:
+        what: dict[str, Any] = {"type": entry.resource_type}
+        if entry.resource_id:
+            what["reference"] = f"{entry.resource_type}/{entry.resource_id}"
+        entities.append(
+            {
+                "what": what,
+                "type": {"system": OBJECT_TYPE, "code": "2", "display": "System Object"},
+                "description": entry.operation,
+            }
+        )
+    data: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": str(entry.sequence),
+        "extension": [
+            {
+                "url": CHAIN_EXTENSION,
+                "extension": [
+                    {"url": "sequence", "valueInteger": entry.sequence},
+                    {"url": "hash", "valueString": entry.entry_hash},
+                    {"url": "previousHash", "valueString": entry.previous_hash},
+                ],
+            }
+        ],
+        "type": {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": RESTFUL_INTERACTION, "code": interaction}],
+        "action": action,
+        "period": {"start": instant, "end": instant},
+        "recorded": instant,
+        "outcome": "0" if entry.outcome is Outcome.ALLOWED else "4",
+        "outcomeDesc": _outcome_text(entry),
+        "purposeOfEvent": [_purpose(entry)],
+        "agent": [{"who": _who(entry), "requestor": True, "purposeOfUse": [_purpose(entry)]}],
+        "source": {
+            "observer": {"type": "Device", "display": "parcours"},
+            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+        },
+        "entity": entities,
+    }
+    resource = AuditEvent.model_validate(data)
+    result: dict[str, Any] = json.loads(resource.model_dump_json(exclude_none=True, by_alias=True))
+    return result
