@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from parcours.api.fhir_audit import CHAIN_EXTENSION, audit_event
+from parcours.api.fhir.audit_event import CHAIN_EXTENSION, audit_event
 from parcours.record.audit import GENESIS_HASH, AuditDraft, AuditEntry, Outcome, seal
 from parcours.rules.identifiers import nir_with_key
 
