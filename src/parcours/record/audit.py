@@ -47,6 +47,7 @@ class AuditDraft:
     resource_id: str | None = None
     reason: str | None = None  # the caller's reason: bris de glace, correction…
     actor_name: str | None = None
+    detail: str | None = None  # what else helps the reader: "12 entrées", "masqué aux représentants légaux"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class AuditEntry:
     resource_id: str | None
     reason: str | None
     actor_name: str | None
+    detail: str | None
     previous_hash: str
     entry_hash: str
 
