@@ -78,6 +78,8 @@ class Patient(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     nir: Mapped[str] = mapped_column(String(15), unique=True)
+    # FHIR identifier system of the NIR: null for a real INS-NIR; the FR Core test/demo OIDs for synthetic people
+    nir_system: Mapped[str | None] = mapped_column(String(64))
     family_name: Mapped[str] = mapped_column(String(100))
     given_name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[dt.date] = mapped_column(Date)

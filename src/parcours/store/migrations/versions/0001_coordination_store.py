@@ -1,8 +1,8 @@
 """coordination store
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-23 05:21:25.334390
+Revises: (none)
+Create Date: 2026-11-23 05:23:19.287317
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def upgrade() -> None:
         "patients",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("nir", sa.String(length=15), nullable=False),
+        sa.Column("nir_system", sa.String(length=64), nullable=True),
         sa.Column("family_name", sa.String(length=100), nullable=False),
         sa.Column("given_name", sa.String(length=100), nullable=False),
         sa.Column("birth_date", sa.Date(), nullable=False),
