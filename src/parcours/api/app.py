@@ -5,12 +5,32 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from parcours import __version__
+from parcours.api.errors import install_errors
+from parcours.api.routers import coordination, people
+from parcours.settings import get_settings
+from parcours.store.db import Database
 
 
-def create_app() -> FastAPI:
+def create_app(database: Database | None = None) -> FastAPI:
+    """The application over ``database`` (by default the one of ``PARCOURS_DATABASE_URL``, already migrated)."""
     app = FastAPI(
         title="parcours",
         version=__version__,
         description="Parcours de soins coordonnés : règles, remboursements, coordination, dossier partagé.",
     )
+    if database is None:
+        settings = get_settings()
+        database = Database(settings.database_url, echo=settings.database_echo)
+    app.state.database = database
+    install_errors(app)
+    app.include_router(people.router)
+    app.include_router(coordination.router)
+    from parcours.api.fhir.server import fhir_server
+
+    fhir_server().install(app)
+
+    @app.get("/health", tags=["service"], summary="État du service")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
     return app

@@ -1,0 +1,28 @@
+"""Dependencies shared by the routers: the database of the application, one unit of work per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from parcours.store.db import Database
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """The request's session, in one transaction: committed when the handler returns, rolled back if it raises."""
+    with database.unit_of_work() as session:
+        yield session
+
+
+# "function" scope: the transaction commits before the response leaves, so a 2xx means the data is written.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+Offset = Annotated[int, Query(ge=0, description="Position du premier élément")]
+Limit = Annotated[int, Query(ge=1, le=200, description="Nombre d'éléments par page")]

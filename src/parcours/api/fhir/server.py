@@ -1,0 +1,333 @@
+"""The FHIR resources parcours serves at ``/fhir``, each read from the coordination store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fhir.resources.R4B.resource import Resource
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from parcours.api.deps import get_session
+from parcours.api.fhir import mappings
+from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider, SearchParameter, SearchQuery
+from parcours.care.common import today
+from parcours.care.declarations import gp_on
+from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
+from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
+
+
+@dataclass(frozen=True)
+class FhirContext:
+    session: Session
+
+
+def fhir_context(session: Annotated[Session, Depends(get_session, scope="function")]) -> FhirContext:
+    return FhirContext(session)
+
+
+def _page(session: Session, query: Select[Any], search: SearchQuery) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.offset(search.offset).limit(search.count)))
+    return rows, total
+
+
+PATIENT_PARAM = SearchParameter("patient", "reference", "Patient concerné (Patient/id)")
+
+
+class PatientProvider:
+    resource_type: str = "Patient"
+    profile: str | None = f"{mappings.FR_CORE}/fr-core-patient"
+    search_parameters: Sequence[SearchParameter] = (
+        SearchParameter("identifier", "token", "INS-NIR : système|valeur (OID INS-NIR, ou OID de test/démo)"),
+        SearchParameter("general-practitioner", "reference", "Médecin traitant actuel (Practitioner/id)"),
+        SearchParameter("family", "string", "Nom de famille (début)"),
+    )
+
+    def _resource(self, session: Session, patient: Patient) -> Resource:
+        return mappings.patient_resource(patient, gp_on(session, patient.id, today()))
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        patient = ctx.session.get(Patient, resource_id)
+        return self._resource(ctx.session, patient) if patient else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        statement = select(Patient)
+        token = query.token("identifier")
+        if token is not None:
+            if token.system is not None and token.system not in NIR_SYSTEMS:
+                return Page([], 0)
+            statement = statement.where(Patient.nir == token.code)
+            if token.system is not None:
+                statement = statement.where(func.coalesce(Patient.nir_system, INS_NIR_SYSTEM) == token.system)
+        gp = query.reference("general-practitioner", "Practitioner")
+        if gp is not None:
+            statement = statement.join(GpDeclaration, GpDeclaration.patient_id == Patient.id).where(
+                GpDeclaration.professional_id == gp, GpDeclaration.end.is_(None)
+            )
+        family = query.first("family")
+        if family:
+            statement = statement.where(func.lower(Patient.family_name).startswith(family.lower()))
+        rows, total = _page(ctx.session, statement.order_by(Patient.family_name, Patient.id), query)
+        return Page([self._resource(ctx.session, p) for p in rows], total)
+
+
+def _professional_by_identifier(statement: Select[Any], query: SearchQuery) -> Select[Any] | None:
+    token = query.token("identifier")
+    if token is None:
+        return statement
+    if token.system in (None, RPPS_SYSTEM):
+        return statement.where(Professional.rpps == token.code)
+    if token.system == mappings.IDNPS_SYSTEM and token.code.startswith("8"):
+        return statement.where(Professional.rpps == token.code[1:])
+    return None
+
+
+class PractitionerProvider:
+    resource_type: str = "Practitioner"
+    profile: str | None = f"{mappings.FR_CORE}/fr-core-practitioner"
+    search_parameters: Sequence[SearchParameter] = (
+        SearchParameter("identifier", "token", "RPPS (https://rpps.esante.gouv.fr) ou IDNPS (8+RPPS)"),
+    )
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        professional = ctx.session.get(Professional, resource_id)
+        return mappings.practitioner_resource(professional) if professional else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        statement = _professional_by_identifier(select(Professional), query)
+        if statement is None:
+            return Page([], 0)
+        rows, total = _page(ctx.session, statement.order_by(Professional.family_name, Professional.id), query)
+        return Page([mappings.practitioner_resource(p) for p in rows], total)
+
+
+class PractitionerRoleProvider:
+    resource_type: str = "PractitionerRole"
+    profile: str | None = f"{mappings.FR_CORE}/fr-core-practitioner-role"
+    search_parameters: Sequence[SearchParameter] = (
+        SearchParameter("practitioner", "reference", "Practitioner/id"),
+        SearchParameter("specialty", "token", "Spécialité (code parcours)"),
+    )
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        professional = ctx.session.get(Professional, resource_id)
+        return mappings.practitioner_role_resource(professional) if professional else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        statement = select(Professional)
+        practitioner = query.reference("practitioner", "Practitioner")
+        if practitioner is not None:
+            statement = statement.where(Professional.id == practitioner)
+        specialty = query.token("specialty")
+        if specialty is not None:
+            statement = statement.where(Professional.specialty == specialty.code)
+        rows, total = _page(ctx.session, statement.order_by(Professional.family_name, Professional.id), query)
+        return Page([mappings.practitioner_role_resource(p) for p in rows], total)
+
+
+Statuses = dict[str, tuple[str, ...]]
+_REQUEST_STATUS_TO_REFERRAL: Statuses = {
+    "active": ("requested", "accepted", "seen"), "completed": ("closed",), "revoked": ("cancelled",),
+}  # fmt: skip
+_REQUEST_STATUS_TO_TE: Statuses = {"active": ("requested",), "completed": ("answered",), "revoked": ("cancelled",)}
+_TASK_STATUS_TO_REFERRAL: Statuses = {
+    "requested": ("requested",), "accepted": ("accepted",), "in-progress": ("seen",), "completed": ("closed",),
+    "cancelled": ("cancelled",),
+}  # fmt: skip
+_TASK_STATUS_TO_TE: Statuses = {"requested": ("requested",), "completed": ("answered",), "cancelled": ("cancelled",)}
+
+
+class _CoordinationItems:
+    """Referrals and téléexpertises, seen as one list of requests (ServiceRequest) or of tasks (Task)."""
+
+    def _split(self, resource_id: str) -> tuple[type[Referral] | type[Teleexpertise], str] | None:
+        if resource_id.startswith(mappings.REFERRAL_PREFIX):
+            return Referral, resource_id.removeprefix(mappings.REFERRAL_PREFIX)
+        if resource_id.startswith(mappings.TELEEXPERTISE_PREFIX):
+            return Teleexpertise, resource_id.removeprefix(mappings.TELEEXPERTISE_PREFIX)
+        return None
+
+    def _row(self, session: Session, resource_id: str) -> Referral | Teleexpertise | None:
+        split = self._split(resource_id)
+        if split is None:
+            return None
+        model, key = split
+        row = session.get(model, key)
+        assert row is None or isinstance(row, (Referral, Teleexpertise))
+        return row
+
+    def _items(
+        self,
+        session: Session,
+        query: SearchQuery,
+        *,
+        statuses: tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]],
+        person: tuple[str, str] | None,
+    ) -> tuple[list[Referral | Teleexpertise], int]:
+        patient = query.reference("patient", "Patient")
+        status = query.first("status")
+        category = query.token("category")
+        kinds: list[type[Referral] | type[Teleexpertise]] = [Referral, Teleexpertise]
+        if category is not None:
+            kinds = [Referral] if category.code in ("3457005", "referral") else [Teleexpertise]
+        found: list[Referral | Teleexpertise] = []
+        for kind in kinds:
+            statement: Select[Any] = select(kind)
+            if patient is not None:
+                statement = statement.where(kind.patient_id == patient)
+            if status is not None:
+                mapping = statuses[0] if kind is Referral else statuses[1]
+                if status not in mapping:
+                    raise FhirError(400, "invalid", f"Paramètre status : valeur inconnue {status}", expression="status")
+                statement = statement.where(kind.status.in_(mapping[status]))
+            if person is not None:
+                parameter, column = person
+                who = query.reference(parameter, "Practitioner")
+                if who is not None:
+                    if kind is Referral:
+                        statement = statement.where(
+                            (Referral.target_id if column == "owner" else Referral.referrer_id) == who
+                        )
+                    else:
+                        statement = statement.where(
+                            (Teleexpertise.expert_id if column == "owner" else Teleexpertise.requester_id) == who
+                        )
+            found.extend(session.scalars(statement))
+        found.sort(key=lambda r: (r.issued_on if isinstance(r, Referral) else r.requested_on, r.id))
+        return found[query.offset : query.offset + query.count], len(found)
+
+
+class ServiceRequestProvider(_CoordinationItems):
+    resource_type: str = "ServiceRequest"
+    profile: str | None = None
+    search_parameters: Sequence[SearchParameter] = (
+        PATIENT_PARAM,
+        SearchParameter("status", "token", "active | completed | revoked"),
+        SearchParameter("category", "token", "3457005 (adressage) ou teleexpertise"),
+        SearchParameter("requester", "reference", "Demandeur (Practitioner/id)"),
+    )
+
+    @staticmethod
+    def _resource(row: Referral | Teleexpertise) -> Resource:
+        if isinstance(row, Referral):
+            return mappings.referral_request(row)
+        return mappings.teleexpertise_request(row)
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        row = self._row(ctx.session, resource_id)
+        return self._resource(row) if row else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        rows, total = self._items(
+            ctx.session,
+            query,
+            statuses=(_REQUEST_STATUS_TO_REFERRAL, _REQUEST_STATUS_TO_TE),
+            person=("requester", "requester"),
+        )
+        return Page([self._resource(r) for r in rows], total)
+
+
+class TaskProvider(_CoordinationItems):
+    resource_type: str = "Task"
+    profile: str | None = None
+    search_parameters: Sequence[SearchParameter] = (
+        PATIENT_PARAM,
+        SearchParameter("status", "token", "requested | accepted | in-progress | completed | cancelled"),
+        SearchParameter("owner", "reference", "Professionnel chargé de la tâche (Practitioner/id)"),
+        SearchParameter("category", "token", "3457005 (adressage) ou teleexpertise"),
+    )
+
+    @staticmethod
+    def _resource(row: Referral | Teleexpertise) -> Resource:
+        if isinstance(row, Referral):
+            return mappings.referral_task(row)
+        return mappings.teleexpertise_task(row)
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        row = self._row(ctx.session, resource_id)
+        return self._resource(row) if row else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        rows, total = self._items(
+            ctx.session, query, statuses=(_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE), person=("owner", "owner")
+        )
+        return Page([self._resource(r) for r in rows], total)
+
+
+_CLAIM_STATUS = {"active": ("paid", "rejected"), "cancelled": ("cancelled", "replaced")}
+
+
+class _ClaimFamily:
+    """Claim, ClaimResponse and ExplanationOfBenefit are three views of one stored claim."""
+
+    search_parameters: Sequence[SearchParameter] = (
+        PATIENT_PARAM,
+        SearchParameter("status", "token", "active | cancelled"),
+        SearchParameter("provider", "reference", "Professionnel qui a facturé (Practitioner/id)"),
+    )
+    profile: str | None = None
+
+    def _resource(self, claim: Claim) -> Resource:
+        raise NotImplementedError
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        claim = ctx.session.get(Claim, resource_id)
+        return self._resource(claim) if claim else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        statement = select(Claim)
+        patient = query.reference("patient", "Patient")
+        if patient is not None:
+            statement = statement.where(Claim.patient_id == patient)
+        provider = query.reference("provider", "Practitioner")
+        if provider is not None:
+            statement = statement.where(Claim.professional_id == provider)
+        status = query.first("status")
+        if status is not None:
+            if status not in _CLAIM_STATUS:
+                raise FhirError(400, "invalid", f"Paramètre status : valeur inconnue {status}", expression="status")
+            statement = statement.where(Claim.status.in_(_CLAIM_STATUS[status]))
+        rows, total = _page(ctx.session, statement.order_by(Claim.care_date.desc(), Claim.id), query)
+        return Page([self._resource(c) for c in rows], total)
+
+
+class ClaimProvider(_ClaimFamily):
+    resource_type: str = "Claim"
+
+    def _resource(self, claim: Claim) -> Resource:
+        return mappings.claim_resource(claim)
+
+
+class ClaimResponseProvider(_ClaimFamily):
+    resource_type: str = "ClaimResponse"
+
+    def _resource(self, claim: Claim) -> Resource:
+        return mappings.claim_response_resource(claim)
+
+
+class ExplanationOfBenefitProvider(_ClaimFamily):
+    resource_type: str = "ExplanationOfBenefit"
+
+    def _resource(self, claim: Claim) -> Resource:
+        return mappings.explanation_of_benefit(claim)
+
+
+def fhir_server() -> FhirServer[FhirContext]:
+    server: FhirServer[FhirContext] = FhirServer(context=fhir_context)
+    providers: tuple[ResourceProvider[FhirContext], ...] = (
+        PatientProvider(),
+        PractitionerProvider(),
+        PractitionerRoleProvider(),
+        ServiceRequestProvider(),
+        TaskProvider(),
+        ClaimProvider(),
+        ClaimResponseProvider(),
+        ExplanationOfBenefitProvider(),
+    )
+    for provider in providers:
+        server.register(provider)
+    return server

@@ -1,0 +1,222 @@
+"""Patients and professionals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from parcours.api.deps import Limit, Offset, SessionDep
+from parcours.api.schemas import ClaimView, DeclarationView, Page, ReferralView, TeleexpertiseView, YearToDateView
+from parcours.care import claims, declarations, people, referrals, teleexpertise
+from parcours.care.common import get_patient, get_professional, today
+from parcours.care.errors import CareError
+from parcours.care.people import CoverageIn, PatientIn, PatientView, ProfessionalIn, ProfessionalView
+from parcours.store.models import Teleconsultation, YearToDateState
+
+router = APIRouter(prefix="/api")
+
+
+@router.post("/patients", status_code=status.HTTP_201_CREATED, tags=["patients"], summary="Enregistrer un patient")
+def create_patient(data: PatientIn, session: SessionDep) -> PatientView:
+    return PatientView.model_validate(people.create_patient(session, data))
+
+
+@router.get("/patients", tags=["patients"], summary="Lister les patients")
+def list_patients(
+    session: SessionDep, offset: Offset = 0, limit: Limit = 50, family_name: str | None = None
+) -> Page[PatientView]:
+    rows, total = people.list_patients(session, family_name=family_name, offset=offset, limit=limit)
+    return Page(items=[PatientView.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/patients/{patient_id}", tags=["patients"], summary="Lire un patient")
+def read_patient(patient_id: str, session: SessionDep) -> PatientView:
+    return PatientView.model_validate(get_patient(session, patient_id))
+
+
+@router.put("/patients/{patient_id}/coverage", tags=["patients"], summary="Mettre à jour la couverture")
+def update_coverage(patient_id: str, data: CoverageIn, session: SessionDep) -> PatientView:
+    return PatientView.model_validate(people.update_coverage(session, patient_id, data))
+
+
+@router.get("/patients/{patient_id}/gp", tags=["médecin traitant"], summary="Médecin traitant à une date")
+def gp_on(patient_id: str, session: SessionDep, on: dt.date | None = None) -> DeclarationView:
+    get_patient(session, patient_id)
+    declaration = declarations.declaration_on(session, patient_id, on or today())
+    if declaration is None:
+        raise CareError("on", "aucun médecin traitant déclaré à cette date", "not_found")
+    return DeclarationView.of(declaration)
+
+
+@router.get("/patients/{patient_id}/declarations", tags=["médecin traitant"], summary="Historique des déclarations")
+def declaration_history(patient_id: str, session: SessionDep) -> list[DeclarationView]:
+    return [DeclarationView.of(d) for d in declarations.history(session, patient_id)]
+
+
+class EndIn(BaseModel):
+    end: dt.date | None = None
+    reason: declarations.EndReason = "patient_request"
+
+
+@router.post(
+    "/patients/{patient_id}/declarations/end", tags=["médecin traitant"], summary="Mettre fin à la déclaration"
+)
+def end_declaration(patient_id: str, data: EndIn, session: SessionDep) -> DeclarationView:
+    return DeclarationView.of(declarations.end_declaration(session, patient_id, data.end, data.reason))
+
+
+@router.get("/patients/{patient_id}/referrals", tags=["adressage"], summary="Adressages du patient")
+def patient_referrals(patient_id: str, session: SessionDep) -> list[ReferralView]:
+    return [ReferralView.of(r) for r in referrals.of_patient(session, patient_id)]
+
+
+@router.get("/patients/{patient_id}/claims", tags=["feuilles de soins"], summary="Feuilles de soins du patient")
+def patient_claims(
+    patient_id: str,
+    session: SessionDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    claim_status: Annotated[Literal["paid", "rejected", "cancelled", "replaced"] | None, Query(alias="status")] = None,
+    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+) -> Page[ClaimView]:
+    get_patient(session, patient_id)
+    rows, total = claims.list_claims(
+        session, patient_id=patient_id, status=claim_status, date_from=date_from, date_to=date_to,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    return Page(items=[ClaimView.of(c) for c in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/patients/{patient_id}/year-to-date", tags=["feuilles de soins"], summary="Cumuls de l'année")
+def year_to_date(patient_id: str, session: SessionDep, year: int | None = None) -> YearToDateView:
+    get_patient(session, patient_id)
+    year = year or today().year
+    row = session.get(YearToDateState, (patient_id, year))
+    return YearToDateView(
+        patient_id=patient_id,
+        year=year,
+        participation_paid=(row.participation_paid if row else 0) / 100,
+        franchises_paid=(row.franchises_paid if row else 0) / 100,
+        teleexpertise_acts=dict(row.teleexpertise_acts) if row else {},
+        claims_count=row.claims_count if row else 0,
+    )
+
+
+class TeleconsultationView(BaseModel):
+    id: str
+    professional_id: str
+    held_on: dt.date
+    video: bool
+    oriented_by_gp: bool
+    gp_unavailable: bool
+    last_in_person_visit: dt.date | None
+    claim_id: str | None
+
+
+@router.get("/patients/{patient_id}/teleconsultations", tags=["téléconsultation"], summary="Téléconsultations")
+def teleconsultations(patient_id: str, session: SessionDep) -> list[TeleconsultationView]:
+    patient = get_patient(session, patient_id)
+    rows = session.scalars(
+        select(Teleconsultation).where(Teleconsultation.patient_id == patient.id).order_by(Teleconsultation.held_on)
+    )
+    return [TeleconsultationView.model_validate(t, from_attributes=True) for t in rows]
+
+
+@router.post(
+    "/professionals",
+    status_code=status.HTTP_201_CREATED,
+    tags=["professionnels"],
+    summary="Enregistrer un professionnel",
+)
+def create_professional(data: ProfessionalIn, session: SessionDep) -> ProfessionalView:
+    return ProfessionalView.model_validate(people.create_professional(session, data))
+
+
+@router.get("/professionals", tags=["professionnels"], summary="Lister les professionnels")
+def list_professionals(
+    session: SessionDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    profession: str | None = None,
+    specialty: str | None = None,
+    postcode: str | None = None,
+) -> Page[ProfessionalView]:
+    rows, total = people.list_professionals(
+        session, profession=profession, specialty=specialty, postcode=postcode, offset=offset, limit=limit
+    )
+    return Page(items=[ProfessionalView.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/professionals/{professional_id}", tags=["professionnels"], summary="Lire un professionnel")
+def read_professional(professional_id: str, session: SessionDep) -> ProfessionalView:
+    return ProfessionalView.model_validate(get_professional(session, professional_id))
+
+
+@router.get("/professionals/{professional_id}/patients", tags=["médecin traitant"], summary="Patients dont il est MT")
+def gp_patients(professional_id: str, session: SessionDep, on: dt.date | None = None) -> list[PatientView]:
+    return [PatientView.model_validate(p) for p in declarations.patients_of(session, professional_id, on)]
+
+
+class RetirementIn(BaseModel):
+    on: dt.date | None = None
+    reason: declarations.EndReason = "retirement"
+
+
+@router.post(
+    "/professionals/{professional_id}/gp-end",
+    tags=["médecin traitant"],
+    summary="Cesser d'être médecin traitant (retraite…) ; liste des patients concernés",
+)
+def stop_being_gp(professional_id: str, data: RetirementIn, session: SessionDep) -> list[PatientView]:
+    return [PatientView.model_validate(p) for p in declarations.retire(session, professional_id, data.on, data.reason)]
+
+
+@router.get("/professionals/{professional_id}/referrals", tags=["adressage"], summary="Adressages reçus ou émis")
+def professional_referrals(
+    professional_id: str,
+    session: SessionDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    role: Literal["target", "referrer"] = "target",
+    referral_status: Annotated[
+        Literal["requested", "accepted", "seen", "closed", "cancelled"] | None, Query(alias="status")
+    ] = None,
+) -> Page[ReferralView]:
+    rows, total = referrals.for_professional(
+        session, professional_id, role=role, status=referral_status, offset=offset, limit=limit
+    )
+    return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get(
+    "/professionals/{professional_id}/referrals/overdue",
+    tags=["adressage"],
+    summary="Adressages des patients du médecin traitant restés sans compte rendu",
+)
+def overdue_referrals(
+    professional_id: str, session: SessionDep, offset: Offset = 0, limit: Limit = 50, on: dt.date | None = None
+) -> Page[ReferralView]:
+    get_professional(session, professional_id)
+    rows, total = referrals.overdue_for_gp(session, professional_id, on, offset=offset, limit=limit)
+    return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/professionals/{professional_id}/teleexpertises", tags=["téléexpertise"], summary="Téléexpertises")
+def professional_teleexpertises(
+    professional_id: str,
+    session: SessionDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    role: Literal["expert", "requester"] = "expert",
+    te_status: Annotated[Literal["requested", "answered", "cancelled"] | None, Query(alias="status")] = None,
+) -> Page[TeleexpertiseView]:
+    get_professional(session, professional_id)
+    rows, total = teleexpertise.for_professional(
+        session, professional_id, role=role, status=te_status, offset=offset, limit=limit
+    )
+    return Page(items=[TeleexpertiseView.of(t) for t in rows], total=total, offset=offset, limit=limit)

@@ -1,0 +1,135 @@
+"""Response models of the JSON API (what the OpenAPI document shows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from parcours.care.people import PatientView, ProfessionalView
+from parcours.store.models import Claim, GpDeclaration, Referral, Teleexpertise
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class View(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProfessionalRef(View):
+    id: str
+    rpps: str
+    family_name: str
+    given_name: str
+    specialty: str | None
+
+
+class DeclarationView(View):
+    id: str
+    patient_id: str
+    professional: ProfessionalRef
+    start: dt.date
+    end: dt.date | None
+    end_reason: str | None
+    declared_by: str
+    representative_nir: str | None
+    consent_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: GpDeclaration) -> DeclarationView:
+        return cls.model_validate(row)
+
+
+class ReferralView(View):
+    id: str
+    patient_id: str
+    referrer: ProfessionalRef
+    referrer_is_gp: bool
+    target: ProfessionalRef | None
+    target_specialty: str
+    reason: str
+    urgency: str
+    status: str
+    issued_on: dt.date
+    report_due_on: dt.date
+    covers_until: dt.date
+    accepted_on: dt.date | None
+    first_visit_on: dt.date | None
+    report: str | None
+    reported_on: dt.date | None
+
+    @classmethod
+    def of(cls, row: Referral) -> ReferralView:
+        return cls.model_validate(row)
+
+
+class TeleexpertiseView(View):
+    id: str
+    patient_id: str
+    requester: ProfessionalRef
+    expert: ProfessionalRef
+    question: str
+    documents: list[dict[str, Any]]
+    consent_at: dt.datetime
+    requested_on: dt.date
+    answer_due_on: dt.date
+    status: str
+    answer: str | None
+    answered_on: dt.date | None
+    expert_claim_id: str | None
+    requester_claim_id: str | None
+
+    @classmethod
+    def of(cls, row: Teleexpertise) -> TeleexpertiseView:
+        return cls.model_validate(row)
+
+
+class AnswerView(BaseModel):
+    teleexpertise: TeleexpertiseView
+    sent_to: list[str]
+
+
+class ClaimView(View):
+    id: str
+    idempotency_key: str
+    patient_id: str
+    professional: ProfessionalRef
+    care_date: dt.date
+    status: str
+    version: int
+    replaces_id: str | None
+    referral_id: str | None
+    pathway: str | None
+    in_pathway: bool | None
+    billed: float
+    amo: float
+    patient_share: float
+    cancel_reason: str | None
+    adjudication: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Claim) -> ClaimView:
+        view = cls.model_validate(row)
+        return view.model_copy(
+            update={"billed": row.billed / 100, "amo": row.amo / 100, "patient_share": row.patient_share / 100}
+        )
+
+
+class YearToDateView(BaseModel):
+    patient_id: str
+    year: int
+    participation_paid: float
+    franchises_paid: float
+    teleexpertise_acts: dict[str, int]
+    claims_count: int
+
+
+__all__ = ["PatientView", "ProfessionalView"]

@@ -1,0 +1,381 @@
+"""Claims (feuilles de soins): the service looks up the facts on the date of care — the médecin traitant that day,
+the referral covering the visit, the coverage, what the patient already paid this year — runs the rules engine,
+stores the decision with its explanation, and updates the year-to-date state.
+
+Submitting the same claim twice (same idempotency key, same content) pays once. A claim can be cancelled or
+corrected (a new version replacing it); history is kept and the year-to-date state is recomputed from the claims
+that stand, so a cancellation gives back the participation and franchises it had counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from pydantic import Field, ValidationError
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from parcours.care.common import Input, Rpps, get_patient, now, parameters, professional_by_rpps
+from parcours.care.declarations import gp_on
+from parcours.care.errors import CareError, not_found
+from parcours.care.referrals import covering, record_visit
+from parcours.errors import field_errors
+from parcours.rules.catalogue import Category
+from parcours.rules.engine import RuleInputError, default_engine
+from parcours.rules.event import Act, CareEvent, ExcludedContext, VisitReason, YearToDate
+from parcours.rules.money import euros
+from parcours.rules.result import Adjudication
+from parcours.store.models import Claim, ClaimLine, Patient, Professional, Teleconsultation, YearToDateState
+
+LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
+
+
+class ClaimIn(Input):
+    idempotency_key: str = Field(min_length=8, max_length=128, description="Clé d'idempotence choisie par l'émetteur")
+    patient_id: str
+    professional_rpps: Rpps
+    date: dt.date = Field(description="Date des soins")
+    acts: list[Act] = Field(min_length=1, max_length=50)
+    declares_gp: bool = False
+    replacing_gp: bool = False
+    emergency: bool = False
+    away_from_home: bool = False
+    teleconsultation: bool = False
+    video: bool = True
+    gp_unavailable: bool = False
+    visit_reason: VisitReason | None = None
+    excluded_context: ExcludedContext | None = None
+    ald_care: bool = False
+
+
+class CorrectionIn(Input):
+    idempotency_key: str = Field(min_length=8, max_length=128)
+    acts: list[Act] = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+def _hash(data: ClaimIn) -> str:
+    return hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def submit(session: Session, data: ClaimIn, *, replaces: Claim | None = None) -> tuple[Claim, bool]:
+    """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay."""
+    digest = _hash(data)
+    existing = session.scalars(select(Claim).where(Claim.idempotency_key == data.idempotency_key)).one_or_none()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
+        return existing, False
+    if data.teleconsultation and not data.video:
+        raise CareError(
+            "video", "une téléconsultation se fait en vidéo ; un conseil par téléphone n'est pas facturable"
+        )
+    patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
+    professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
+    event_data, referral = _facts(session, patient, professional, data)
+    try:
+        event = CareEvent.model_validate(event_data)
+    except ValidationError as exc:
+        error = field_errors(exc)[0]
+        raise CareError(error.field, error.message) from None
+    state = year_to_date(session, patient.id, professional.id, data.date)
+    try:
+        result = default_engine().adjudicate(event, state)
+    except RuleInputError as exc:
+        raise CareError(exc.field, exc.message) from None
+
+    claim = Claim(
+        idempotency_key=data.idempotency_key,
+        request_hash=digest,
+        patient_id=patient.id,
+        professional_id=professional.id,
+        care_date=data.date,
+        teleconsultation=data.teleconsultation,
+        status="paid" if any(line.status == "paid" for line in result.lines) else "rejected",
+        version=replaces.version + 1 if replaces else 1,
+        replaces_id=replaces.id if replaces else None,
+        referral_id=referral.id if referral else None,
+        request=data.model_dump(mode="json"),
+        event=event.model_dump(mode="json"),
+        state_before=state.model_dump(mode="json"),
+        adjudication=result.to_dict(parameters()),
+        pathway=result.pathway,
+        in_pathway=result.in_pathway,
+        billed=result.billed,
+        amo=result.amo,
+        patient_share=result.patient,
+        lines=_lines(result),
+    )
+    session.add(claim)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
+    if data.teleconsultation:
+        session.add(
+            Teleconsultation(
+                patient_id=patient.id,
+                professional_id=professional.id,
+                held_on=data.date,
+                video=data.video,
+                oriented_by_gp=event.referred_by_gp,
+                gp_unavailable=data.gp_unavailable,
+                last_in_person_visit=event.last_in_person_visit,
+                claim_id=claim.id,
+            )
+        )
+    if referral is not None and claim.status == "paid":
+        record_visit(session, referral, data.date)
+    refresh_year_to_date(session, patient.id, data.date.year)
+    return claim, True
+
+
+def _lines(result: Adjudication) -> list[ClaimLine]:
+    return [
+        ClaimLine(
+            position=position,
+            code=line.code,
+            category=line.category.value,
+            quantity=line.quantity,
+            fee=line.fee,
+            base=line.base,
+            rate=line.rate,
+            majoration=line.majoration,
+            participation=line.participation,
+            franchise=line.franchise,
+            amo=line.amo,
+            patient_share=line.patient,
+            status=line.status,
+        )
+        for position, line in enumerate(result.lines)
+    ]
+
+
+def _facts(session: Session, patient: Patient, professional: Professional, data: ClaimIn) -> tuple[dict[str, Any], Any]:
+    on = data.date
+    gp = gp_on(session, patient.id, on)
+    referral = covering(session, patient.id, professional, on)
+    ald = any(a.start <= on and (a.end is None or on <= a.end) for a in patient.ald_periods)
+    pregnancy = next((p for p in reversed(patient.pregnancies) if p.start <= on), None)
+    last_visit = None
+    if data.teleconsultation:
+        last_visit = session.scalar(
+            select(func.max(Claim.care_date)).where(
+                Claim.patient_id == patient.id,
+                Claim.professional_id == professional.id,
+                Claim.teleconsultation.is_(False),
+                Claim.status.in_(LIVE),
+                Claim.care_date <= on,
+            )
+        )
+    event = {
+        "date": on,
+        "patient": {
+            "birth_date": patient.birth_date,
+            "gp": gp.rpps if gp else None,
+            "c2s": patient.c2s,
+            "ald": ald,
+            "regime": patient.regime,
+            "pregnancy": {"start": pregnancy.start, "delivery": pregnancy.delivery} if pregnancy else None,
+        },
+        "professional": {
+            "rpps": professional.rpps,
+            "profession": professional.profession,
+            "specialty": professional.specialty,
+            "sector": professional.sector,
+            "optam": professional.optam,
+            "installed_on": professional.installed_on,
+            "underserved_area": professional.underserved_area,
+        },
+        "acts": [act.model_dump() for act in data.acts],
+        "declares_gp": data.declares_gp,
+        "referred_by_gp": bool(referral and referral.referrer_is_gp),
+        "referred_by_other_doctor": bool(referral and not referral.referrer_is_gp),
+        "replacing_gp": data.replacing_gp,
+        "emergency": data.emergency,
+        "away_from_home": data.away_from_home,
+        "teleconsultation": data.teleconsultation,
+        "last_in_person_visit": last_visit,
+        "gp_unavailable": data.gp_unavailable,
+        "visit_reason": data.visit_reason,
+        "excluded_context": data.excluded_context,
+        "ald_care": data.ald_care,
+    }
+    return event, referral
+
+
+def _year(year: int) -> Any:
+    return and_(Claim.care_date >= dt.date(year, 1, 1), Claim.care_date <= dt.date(year, 12, 31))
+
+
+def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt.date) -> YearToDate:
+    """What the patient already bore this year, from the claims that stand (plus today's same-day counters)."""
+    live_lines = (
+        select(ClaimLine)
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
+    )
+    yearly = live_lines.where(_year(on.year)).subquery()
+    participation, franchises = session.execute(
+        select(func.coalesce(func.sum(yearly.c.participation), 0), func.coalesce(func.sum(yearly.c.franchise), 0))
+    ).one()
+    teleexpertise = dict(
+        session.execute(
+            select(yearly.c.code, func.sum(yearly.c.quantity))
+            .where(yearly.c.category == Category.TELEEXPERTISE.value)
+            .group_by(yearly.c.code)
+        ).all()
+    )
+    today_lines = live_lines.where(Claim.care_date == on).subquery()
+    same_day_participations = session.scalar(
+        select(func.count())
+        .select_from(today_lines)
+        .join(Claim, Claim.id == today_lines.c.claim_id)
+        .where(Claim.professional_id == professional_id, today_lines.c.participation > 0)
+    )
+    paramedical, transport = session.execute(
+        select(
+            func.coalesce(func.sum(today_lines.c.franchise).filter(today_lines.c.category == "paramedical"), 0),
+            func.coalesce(func.sum(today_lines.c.franchise).filter(today_lines.c.category == "transport"), 0),
+        )
+    ).one()
+    last_optical = session.scalar(
+        select(func.max(Claim.care_date))
+        .join(ClaimLine, ClaimLine.claim_id == Claim.id)
+        .where(
+            Claim.patient_id == patient_id,
+            Claim.status.in_(LIVE),
+            ClaimLine.status == "paid",
+            ClaimLine.category == Category.OPTICS.value,
+            Claim.care_date < on,
+        )
+    )
+    return YearToDate.model_validate(
+        {
+            "participation_paid": euros(int(participation)),
+            "franchises_paid": euros(int(franchises)),
+            "same_day_participations": int(same_day_participations or 0),
+            "same_day_paramedical_franchises": euros(int(paramedical)),
+            "same_day_transport_franchises": euros(int(transport)),
+            "teleexpertise_acts": {code: int(n) for code, n in teleexpertise.items()},
+            "last_optical_equipment": last_optical,
+        }
+    )
+
+
+def refresh_year_to_date(session: Session, patient_id: str, year: int) -> YearToDateState:
+    """Materialise the yearly totals of the claims that stand (after a payment, a cancellation, a correction)."""
+    session.flush()
+    lines = (
+        select(ClaimLine)
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid", _year(year))
+        .subquery()
+    )
+    participation, franchises = session.execute(
+        select(func.coalesce(func.sum(lines.c.participation), 0), func.coalesce(func.sum(lines.c.franchise), 0))
+    ).one()
+    teleexpertise = dict(
+        session.execute(
+            select(lines.c.code, func.sum(lines.c.quantity))
+            .where(lines.c.category == Category.TELEEXPERTISE.value)
+            .group_by(lines.c.code)
+        ).all()
+    )
+    count = session.scalar(
+        select(func.count()).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), _year(year))
+    )
+    row = session.get(YearToDateState, (patient_id, year))
+    if row is None:
+        row = YearToDateState(patient_id=patient_id, year=year)
+        session.add(row)
+    row.participation_paid = int(participation)
+    row.franchises_paid = int(franchises)
+    row.teleexpertise_acts = {code: int(n) for code, n in teleexpertise.items()}
+    row.claims_count = int(count or 0)
+    session.flush()
+    return row
+
+
+def get_claim(session: Session, claim_id: str) -> Claim:
+    claim = session.get(Claim, claim_id)
+    if claim is None:
+        raise not_found("claim_id", "feuille de soins")
+    return claim
+
+
+def cancel(session: Session, claim_id: str, reason: str) -> Claim:
+    claim = get_claim(session, claim_id)
+    get_patient(session, claim.patient_id, lock=True)
+    if claim.status not in LIVE:
+        raise CareError("status", "cette feuille de soins est déjà annulée ou remplacée", "conflict")
+    claim.status = "cancelled"
+    claim.cancelled_at = now()
+    claim.cancel_reason = reason
+    refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+    return claim
+
+
+def correct(session: Session, claim_id: str, data: CorrectionIn) -> tuple[Claim, bool]:
+    """A new version of the claim with corrected acts; the old one is kept as ``replaced``."""
+    original = get_claim(session, claim_id)
+    replay = session.scalars(select(Claim).where(Claim.idempotency_key == data.idempotency_key)).one_or_none()
+    if replay is not None and replay.replaces_id == original.id:
+        return replay, False
+    if original.status not in LIVE:
+        raise CareError("status", "cette feuille de soins est déjà annulée ou remplacée", "conflict")
+    get_patient(session, original.patient_id, lock=True)
+    original.status = "replaced"
+    original.cancel_reason = data.reason
+    original.cancelled_at = now()
+    session.flush()
+    request = dict(original.request, idempotency_key=data.idempotency_key, acts=[a.model_dump() for a in data.acts])
+    claim, created = submit(session, ClaimIn.model_validate(request), replaces=original)
+    refresh_year_to_date(session, original.patient_id, original.care_date.year)
+    return claim, created
+
+
+def list_claims(
+    session: Session,
+    *,
+    patient_id: str | None = None,
+    professional_id: str | None = None,
+    status: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Claim], int]:
+    query = select(Claim)
+    if patient_id:
+        query = query.where(Claim.patient_id == patient_id)
+    if professional_id:
+        query = query.where(Claim.professional_id == professional_id)
+    if status:
+        query = query.where(Claim.status == status)
+    if date_from:
+        query = query.where(Claim.care_date >= date_from)
+    if date_to:
+        query = query.where(Claim.care_date <= date_to)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Claim.care_date.desc(), Claim.created_at.desc(), Claim.id).offset(offset).limit(limit)
+    )
+    return list(rows), total
+
+
+def history(session: Session, claim_id: str) -> list[Claim]:
+    """Every version of a claim, oldest first (following ``replaces`` both ways)."""
+    claim = get_claim(session, claim_id)
+    while claim.replaces_id:
+        claim = get_claim(session, claim.replaces_id)
+    versions = [claim]
+    while True:
+        following = session.scalars(select(Claim).where(Claim.replaces_id == versions[-1].id)).one_or_none()
+        if following is None:
+            return versions
+        versions.append(following)

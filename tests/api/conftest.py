@@ -1,0 +1,73 @@
+"""An API client over a migrated database (SQLite, and PostgreSQL when configured), and builders of valid people."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from parcours.api.app import create_app
+from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
+from parcours.store.db import Database
+
+_serial = itertools.count(1)
+
+
+@pytest.fixture
+def client(database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(database)) as client:
+        yield client
+
+
+def new_rpps() -> str:
+    return rpps_with_check_digit(f"10{next(_serial):08d}")
+
+
+def new_nir(sex: str = "1", year: str = "85", month: str = "04") -> str:
+    return nir_with_key(f"{sex}{year}{month}75{next(_serial):06d}")
+
+
+class People:
+    """Creates patients and professionals through the API, the way a front desk would."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def professional(self, specialty: str | None = "general_practice", **fields: Any) -> dict[str, Any]:
+        body = {"rpps": new_rpps(), "family_name": "Martin", "given_name": "Claire", "specialty": specialty}
+        body.update(fields)
+        response = self.client.post("/api/professionals", json=body)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def patient(self, birth_date: str = "1985-04-12", **fields: Any) -> dict[str, Any]:
+        body = {
+            "nir": new_nir(year=birth_date[2:4], month=birth_date[5:7]),
+            "family_name": "Durand",
+            "given_name": "Paul",
+            "birth_date": birth_date,
+            "sex": "male",
+        }
+        body.update(fields)
+        response = self.client.post("/api/patients", json=body)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def declare(self, patient: dict[str, Any], doctor: dict[str, Any], start: str = "2025-01-06", **fields: Any) -> Any:
+        body = {"patient_id": patient["id"], "professional_rpps": doctor["rpps"], "start": start}
+        body.update(fields)
+        return self.client.post("/api/declarations", json=body)
+
+
+@pytest.fixture
+def people(client: TestClient) -> People:
+    return People(client)
+
+
+def error_fields(response: Any) -> list[str]:
+    return [item["field"] for item in response.json()["detail"]]

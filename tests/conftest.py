@@ -1,0 +1,78 @@
+"""A migrated database for the tests: SQLite always, and the real PostgreSQL server when
+``PARCOURS_TEST_DATABASE_URL`` is set (CI sets it), so every database test runs on both.
+
+The schema is made by the Alembic migrations, as in production. Each pytest-xdist worker gets its own SQLite file
+and its own PostgreSQL schema; tables are emptied after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from parcours.store.db import Database
+from parcours.store.migrate import upgrade
+
+PG_URL = os.environ.get("PARCOURS_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _empty(database: Database) -> None:
+    tables = [t for t in inspect(database.engine).get_table_names() if t != "alembic_version"]
+    with database.engine.begin() as connection:
+        if database.engine.dialect.name == "postgresql":
+            if tables:
+                quoted = ", ".join(f'"{t}"' for t in tables)
+                connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            connection.execute(text("PRAGMA foreign_keys=OFF"))
+            for table in tables:
+                connection.execute(text(f'DELETE FROM "{table}"'))
+            connection.execute(text("PRAGMA foreign_keys=ON"))
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh schema of the shared PostgreSQL test database, for this worker, dropped at the end."""
+    assert PG_URL is not None
+    schema = f"t_{_worker()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_schema_url")
+    else:
+        path: Path = tmp_path_factory.mktemp("db") / f"parcours-{_worker()}.db"
+        url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def database(migrated_url: str) -> Iterator[Database]:
+    database = Database(migrated_url)
+    try:
+        yield database
+    finally:
+        _empty(database)
+        database.dispose()
