@@ -6,13 +6,15 @@ from fastapi import FastAPI
 
 from parcours import __version__
 from parcours.api.errors import install_errors
-from parcours.api.routers import coordination, people
+from parcours.api.routers import coordination, people, record
+from parcours.api.security import AuthSettings, install_security
 from parcours.settings import get_settings
 from parcours.store.db import Database
 
 
-def create_app(database: Database | None = None) -> FastAPI:
-    """The application over ``database`` (by default the one of ``PARCOURS_DATABASE_URL``, already migrated)."""
+def create_app(database: Database | None = None, auth: AuthSettings | None = None) -> FastAPI:
+    """The application over ``database`` (by default the one of ``PARCOURS_DATABASE_URL``, already migrated).
+    Every route but ``/health`` and ``/fhir/metadata`` requires a bearer token (``auth``: ``PARCOURS_AUTH_*``)."""
     app = FastAPI(
         title="parcours",
         version=__version__,
@@ -23,8 +25,10 @@ def create_app(database: Database | None = None) -> FastAPI:
         database = Database(settings.database_url, echo=settings.database_echo)
     app.state.database = database
     install_errors(app)
+    install_security(app, auth)
     app.include_router(people.router)
     app.include_router(coordination.router)
+    record.install(app)
     from parcours.api.fhir.server import fhir_server
 
     fhir_server().install(app)

@@ -32,6 +32,7 @@ from jwt.algorithms import ECAlgorithm
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parcours.record.guard import AccessDeniedError, record_refusal
 from parcours.record.identity import ClaimsProfile, IdentityError, Principal, claims_for, principal_from_claims
 
 LOCAL_ALGORITHM = "ES256"
@@ -355,9 +356,25 @@ def _authentication_failed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
 
+def _access_denied(request: Request, exc: Exception) -> JSONResponse:
+    """403, after tracing the refusal in a transaction of its own (the request's was rolled back)."""
+    assert isinstance(exc, AccessDeniedError)
+    database = getattr(request.app.state, "database", None)
+    if database is not None:
+        with database.unit_of_work() as session:
+            record_refusal(session, exc)
+    if request.url.path.startswith("/fhir"):
+        outcome = {"resourceType": "OperationOutcome",
+                   "issue": [{"severity": "error", "code": "forbidden", "diagnostics": exc.message}]}  # fmt: skip
+        return JSONResponse(outcome, status_code=403, media_type="application/fhir+json")
+    return JSONResponse({"detail": [{"field": "autorisation", "message": exc.message}]}, status_code=403)
+
+
 def install_security(app: FastAPI, settings: AuthSettings | None = None) -> TokenVerifier:
-    """Attach the token verifier to ``app`` and answer authentication failures with 401 (or 503)."""
+    """Attach the token verifier to ``app``; answer authentication failures with 401 (or 503) and refused
+    accesses with 403 (traced)."""
     verifier = TokenVerifier(settings or AuthSettings())
     app.state.token_verifier = verifier
     app.add_exception_handler(AuthenticationError, _authentication_failed)
+    app.add_exception_handler(AccessDeniedError, _access_denied)
     return verifier

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from parcours.care.common import Input, Rpps, get_patient, law, professional_by_rpps, today
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
+from parcours.record import service as record
 from parcours.rules.catalogue import Profession
 from parcours.rules.event import Specialty
 from parcours.store.models import GpDeclaration, Professional, Referral
@@ -140,6 +141,12 @@ def report(session: Session, referral_id: str, data: ReportIn) -> Referral:
     referral.reported_on = data.reported_on or today()
     referral.status = "closed"
     session.flush()
+    record.land_document(  # the report lands in the shared record, authored by the specialist
+        session, referral.patient, professional, source=f"referral:{referral.id}",
+        document_type=record.CONSULTATION_REPORT,
+        description=f"Compte rendu d'adressage ({referral.target_specialty}) du {referral.reported_on:%d/%m/%Y}",
+        text=data.report, related={"type": "ServiceRequest", "reference": f"ServiceRequest/referral-{referral.id}"},
+    )  # fmt: skip
     return referral
 
 

@@ -16,6 +16,7 @@ from parcours.care import claims
 from parcours.care.common import Input, Rpps, get_patient, law, professional_by_rpps, today
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
+from parcours.record import service as record
 from parcours.rules.catalogue import Profession
 from parcours.rules.event import Act
 from parcours.store.models import Claim, Teleexpertise
@@ -143,6 +144,11 @@ def answer(session: Session, teleexpertise_id: str, data: AnswerIn) -> tuple[Tel
     )
     item.expert_claim_id, item.requester_claim_id = expert_claim.id, requester_claim.id
     session.flush()
+    record.land_document(  # the answer lands in the shared record, authored by the expert
+        session, item.patient, expert, source=f"teleexpertise:{item.id}", document_type=record.TELEMEDICINE_REPORT,
+        description=f"Réponse de téléexpertise du {on:%d/%m/%Y}", text=data.answer,
+        related={"type": "ServiceRequest", "reference": f"ServiceRequest/teleexpertise-{item.id}"},
+    )  # fmt: skip
     gp = gp_on(session, item.patient_id, on)
     return item, Delivery(requester_rpps=item.requester.rpps, gp_rpps=gp.rpps if gp else None)
 

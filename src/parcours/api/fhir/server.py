@@ -13,20 +13,26 @@ from sqlalchemy.orm import Session
 
 from parcours.api.deps import get_session
 from parcours.api.fhir import mappings
+from parcours.api.fhir.record import record_providers
 from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider, SearchParameter, SearchQuery
+from parcours.api.security import CurrentPrincipal
 from parcours.care.common import today
 from parcours.care.declarations import gp_on
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
+from parcours.record.identity import Principal
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
 
 
 @dataclass(frozen=True)
 class FhirContext:
     session: Session
+    principal: Principal
 
 
-def fhir_context(session: Annotated[Session, Depends(get_session, scope="function")]) -> FhirContext:
-    return FhirContext(session)
+def fhir_context(
+    session: Annotated[Session, Depends(get_session, scope="function")], principal: CurrentPrincipal
+) -> FhirContext:
+    return FhirContext(session, principal)
 
 
 def _page(session: Session, query: Select[Any], search: SearchQuery) -> tuple[list[Any], int]:
@@ -327,6 +333,7 @@ def fhir_server() -> FhirServer[FhirContext]:
         ClaimProvider(),
         ClaimResponseProvider(),
         ExplanationOfBenefitProvider(),
+        *record_providers(),
     )
     for provider in providers:
         server.register(provider)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import parcours.store.record  # noqa: F401 - the record's tables belong to the same metadata
 from parcours.store.db import make_engine
 from parcours.store.models import Base
 

@@ -1,0 +1,172 @@
+"""The audit trail in the store: append one entry at a time to the hash chain, read it, verify it.
+
+Appending locks the single ``audit_head`` row (an UPDATE takes the row lock on PostgreSQL and the write lock on
+SQLite), reads the previous hash, inserts the new entry and moves the head, so concurrent transactions are chained
+one after the other and never fork the chain. There is no function that changes or removes an entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from parcours.record.audit import (
+    GENESIS_HASH,
+    Anchor,
+    AuditDraft,
+    AuditEntry,
+    ChainBreak,
+    Outcome,
+    Verification,
+    seal,
+    verify,
+)
+from parcours.store.record import AuditHead, AuditLogEntry
+
+HEAD_ID = 1
+VERIFY_BATCH = 1000
+
+
+def append(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None) -> AuditEntry:
+    """Chain ``draft`` after the last entry, in the session's transaction."""
+    moved = session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sequence=AuditHead.sequence + 1))
+    if moved.rowcount == 0:  # type: ignore[attr-defined]  # an emptied database: start the chain again
+        session.add(AuditHead(id=HEAD_ID, sequence=1, entry_hash=GENESIS_HASH))
+        session.flush()
+    sequence, previous = session.execute(
+        select(AuditHead.sequence, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)
+    ).one()
+    entry = seal(draft, sequence=sequence, recorded_at=at or dt.datetime.now(dt.UTC), previous_hash=previous)
+    session.add(
+        AuditLogEntry(
+            sequence=entry.sequence,
+            recorded_at=entry.recorded_at,
+            actor=entry.actor,
+            actor_role=entry.actor_role,
+            actor_name=entry.actor_name,
+            action=entry.action,
+            operation=entry.operation,
+            outcome=entry.outcome.value,
+            basis=entry.basis,
+            purpose=entry.purpose,
+            patient_nir=entry.patient_nir,
+            resource_type=entry.resource_type,
+            resource_id=entry.resource_id,
+            reason=entry.reason,
+            detail=entry.detail,
+            previous_hash=entry.previous_hash,
+            entry_hash=entry.entry_hash,
+        )
+    )
+    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(entry_hash=entry.entry_hash))
+    session.flush()
+    return entry
+
+
+def as_entry(row: AuditLogEntry) -> AuditEntry:
+    recorded_at = row.recorded_at
+    if recorded_at.tzinfo is None:  # SQLite gives back naive UTC
+        recorded_at = recorded_at.replace(tzinfo=dt.UTC)
+    return AuditEntry(
+        sequence=row.sequence,
+        recorded_at=recorded_at.astimezone(dt.UTC),
+        actor=row.actor,
+        actor_role=row.actor_role,
+        action=row.action,
+        operation=row.operation,
+        outcome=Outcome(row.outcome),
+        basis=row.basis,
+        purpose=row.purpose,
+        patient_nir=row.patient_nir,
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        reason=row.reason,
+        actor_name=row.actor_name,
+        detail=row.detail,
+        previous_hash=row.previous_hash,
+        entry_hash=row.entry_hash,
+    )
+
+
+def chain(session: Session, batch: int = VERIFY_BATCH) -> Iterator[AuditEntry]:
+    """Every entry in sequence order, read in batches (keyset pagination) so a long log streams."""
+    last = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(AuditLogEntry).where(AuditLogEntry.sequence > last).order_by(AuditLogEntry.sequence).limit(batch)
+            )
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield as_entry(row)
+        last = rows[-1].sequence
+        session.expunge_all()
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesPage:
+    entries: list[AuditEntry]
+    total: int
+
+
+def entries(
+    session: Session,
+    *,
+    patient_nir: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    newest_first: bool = True,
+) -> EntriesPage:
+    query = select(AuditLogEntry)
+    if patient_nir is not None:
+        query = query.where(AuditLogEntry.patient_nir == patient_nir)
+    if since is not None:
+        query = query.where(AuditLogEntry.recorded_at >= since)
+    if until is not None:
+        query = query.where(AuditLogEntry.recorded_at <= until)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order = AuditLogEntry.sequence.desc() if newest_first else AuditLogEntry.sequence
+    rows = session.scalars(query.order_by(order).offset(offset).limit(limit))
+    return EntriesPage([as_entry(row) for row in rows], total)
+
+
+def entry(session: Session, sequence: int) -> AuditEntry | None:
+    row = session.get(AuditLogEntry, sequence)
+    return as_entry(row) if row else None
+
+
+def head(session: Session) -> Anchor | None:
+    """The last entry as an anchor to copy elsewhere (``parcours audit head``)."""
+    row = session.scalars(select(AuditLogEntry).order_by(AuditLogEntry.sequence.desc()).limit(1)).one_or_none()
+    return Anchor(row.sequence, row.entry_hash) if row else None
+
+
+def verify_store(session: Session, *, anchor: Anchor | None = None) -> Verification:
+    """Verify the stored chain, against ``anchor`` if given, then against the head row (a careless truncation)."""
+    result = verify(chain(session), anchor=anchor)
+    if not result.ok:
+        return result
+    recorded = session.execute(
+        select(AuditHead.sequence, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)
+    ).one_or_none()
+    last = result.head.sequence if result.head else 0
+    if recorded is not None and recorded.sequence > last:
+        return Verification(
+            result.checked,
+            result.head,
+            ChainBreak(
+                last + 1,
+                "truncated",
+                f"le journal s'arrête à l'entrée n° {last} mais sa tête enregistrée est l'entrée n° {recorded.sequence}"
+                " : entrées finales supprimées",
+            ),
+        )
+    return result

@@ -1,0 +1,243 @@
+"""The shared record's store: entries (FHIR R4 JSON), the patient's controls, emergency accesses, legal
+representatives, and the append-only audit log.
+
+The patient's controls keep their history: a mask, a block, an opposition or a non-opposition is *lifted* (with who
+and when), never deleted, and a partial unique index allows one active row of each at a time. The audit log cannot
+be changed through the application (there is no code path for it) nor through SQL (triggers refuse UPDATE, DELETE
+and, on PostgreSQL, TRUNCATE: ``APPEND_ONLY_SQL``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parcours.store.models import Base, new_id
+
+AUDIT_TABLE = "audit_log"
+_ACTIVE = text("lifted_at IS NULL")
+
+
+class RecordEntry(Base):
+    """A document or a medical profile item, stored as the FHIR R4 resource it is served as."""
+
+    __tablename__ = "record_entries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    section: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    resource: Mapped[dict[str, Any]] = mapped_column()
+    author_role: Mapped[str] = mapped_column(String(16))
+    author_identifier: Mapped[str] = mapped_column(String(15), index=True)
+    entry_date: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str | None] = mapped_column(String(64))  # "referral:<id>", "teleexpertise:<id>"
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_record_entries_patient_type", "patient_id", "resource_type"),
+        Index(
+            "uq_record_entries_source",
+            "source",
+            unique=True,
+            sqlite_where=text("source IS NOT NULL"),
+            postgresql_where=text("source IS NOT NULL"),
+        ),
+        CheckConstraint("section in ('document', 'profile')", name="section"),
+    )
+
+
+class _Control:
+    """Who set a control and when; lifted (not deleted) when the patient changes their mind."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(64))
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class RecordMask(_Control, Base):
+    """A masked entry: hidden from professionals other than the MT, or (a minor's secret) from the parents."""
+
+    __tablename__ = "record_masks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("record_entries.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index(
+            "uq_record_masks_active", "entry_id", "scope", unique=True, sqlite_where=_ACTIVE, postgresql_where=_ACTIVE
+        ),
+        CheckConstraint("scope in ('professionals', 'representatives')", name="scope"),
+    )
+
+
+class RecordBlock(_Control, Base):
+    """A professional the patient blocked from their record."""
+
+    __tablename__ = "record_blocks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    professional_rpps: Mapped[str] = mapped_column(String(11))
+
+    __table_args__ = (
+        Index(
+            "uq_record_blocks_active",
+            "patient_id",
+            "professional_rpps",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+    )
+
+
+class RecordOpposition(_Control, Base):
+    """The patient's opposition to emergency access (bris de glace) to their record."""
+
+    __tablename__ = "record_oppositions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(32), default="emergency_access")
+
+    __table_args__ = (
+        Index(
+            "uq_record_oppositions_active",
+            "patient_id",
+            "scope",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+        CheckConstraint("scope in ('emergency_access')", name="scope"),
+    )
+
+
+class NonOpposition(_Control, Base):
+    """The patient's non-opposition to a professional outside the care team (art. R1111-46 CSP)."""
+
+    __tablename__ = "record_non_oppositions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    professional_rpps: Mapped[str] = mapped_column(String(11))
+
+    __table_args__ = (
+        Index(
+            "uq_record_non_oppositions_active",
+            "patient_id",
+            "professional_rpps",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+    )
+
+
+class EmergencyAccess(Base):
+    """A bris de glace: who, why, from when until when."""
+
+    __tablename__ = "record_emergency_accesses"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    professional_rpps: Mapped[str] = mapped_column(String(11), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LegalRepresentative(_Control, Base):
+    """A parent (or guardian) acting for a minor patient."""
+
+    __tablename__ = "legal_representatives"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    representative_nir: Mapped[str] = mapped_column(String(15), index=True)
+
+    __table_args__ = (
+        Index(
+            "uq_legal_representatives_active",
+            "patient_id",
+            "representative_nir",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+    )
+
+
+class AuditLogEntry(Base):
+    """One entry of the hash-chained audit trail (see ``parcours.record.audit``). Append-only."""
+
+    __tablename__ = AUDIT_TABLE
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(80))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(8))
+    operation: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(8))
+    basis: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(16))
+    patient_nir: Mapped[str | None] = mapped_column(String(15), index=True)
+    resource_type: Mapped[str | None] = mapped_column(String(40))
+    resource_id: Mapped[str | None] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (CheckConstraint("outcome in ('allowed', 'refused')", name="outcome"),)
+
+
+class AuditHead(Base):
+    """The last sequence number and hash: the row every append locks, so entries are chained one at a time."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+# The triggers that make the audit log append-only, per dialect. Used by the migration that creates them (frozen:
+# a change needs a new migration) and by the tests that play the attacker (drop them, tamper, verify).
+APPEND_ONLY_SQL: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_update BEFORE UPDATE ON {AUDIT_TABLE} "
+        f"BEGIN SELECT RAISE(ABORT, '{AUDIT_TABLE} is append-only'); END",
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_delete BEFORE DELETE ON {AUDIT_TABLE} "
+        f"BEGIN SELECT RAISE(ABORT, '{AUDIT_TABLE} is append-only'); END",
+    ),
+    "postgresql": (
+        f"CREATE FUNCTION {AUDIT_TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN RAISE EXCEPTION '{AUDIT_TABLE} is append-only'; END $$",
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {AUDIT_TABLE} "
+        f"FOR EACH ROW EXECUTE FUNCTION {AUDIT_TABLE}_append_only()",
+        f"CREATE TRIGGER {AUDIT_TABLE}_no_truncate BEFORE TRUNCATE ON {AUDIT_TABLE} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {AUDIT_TABLE}_append_only()",
+    ),
+}
+
+DROP_APPEND_ONLY_SQL: dict[str, tuple[str, ...]] = {
+    "sqlite": (f"DROP TRIGGER IF EXISTS {AUDIT_TABLE}_no_update", f"DROP TRIGGER IF EXISTS {AUDIT_TABLE}_no_delete"),
+    "postgresql": (
+        f"DROP TRIGGER IF EXISTS {AUDIT_TABLE}_no_truncate ON {AUDIT_TABLE}",
+        f"DROP TRIGGER IF EXISTS {AUDIT_TABLE}_no_update_delete ON {AUDIT_TABLE}",
+        f"DROP FUNCTION IF EXISTS {AUDIT_TABLE}_append_only()",
+    ),
+}
