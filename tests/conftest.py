@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from parcours.api.security import AuthSettings, issue_token
+from parcours.record.identity import Principal
 from parcours.store.db import Database
 from parcours.store.migrate import upgrade
 from parcours.store.record import APPEND_ONLY_SQL, DROP_APPEND_ONLY_SQL
@@ -73,6 +75,39 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         url = f"sqlite:///{path}"
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def auth_settings(tmp_path_factory: pytest.TempPathFactory) -> AuthSettings:
+    """The local token issuer of the tests, with its own key (never the user's)."""
+    return AuthSettings(local_key_file=tmp_path_factory.mktemp("auth") / "token-signing-key.pem")
+
+
+class Tokens:
+    """Bearer headers for each kind of caller, signed by the tests' local issuer."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+
+    def _bearer(self, principal: Principal) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(principal, self.settings)}"}
+
+    def patient(self, nir: str) -> dict[str, str]:
+        return self._bearer(Principal.patient(nir))
+
+    def professional(self, rpps: str) -> dict[str, str]:
+        return self._bearer(Principal.professional(rpps))
+
+    def agent(self, agent_id: str = "agent-cpam-75", organisation: str = "CPAM de Paris") -> dict[str, str]:
+        return self._bearer(Principal.insurer_agent(agent_id, organisation=organisation))
+
+    def admin(self, admin_id: str = "admin") -> dict[str, str]:
+        return self._bearer(Principal.administrator(admin_id))
+
+
+@pytest.fixture(scope="session")
+def tokens(auth_settings: AuthSettings) -> Tokens:
+    return Tokens(auth_settings)
 
 
 @pytest.fixture

@@ -10,15 +10,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from parcours.api.app import create_app
+from parcours.api.security import AuthSettings
 from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
 from parcours.store.db import Database
+from tests.conftest import Tokens
 
 _serial = itertools.count(1)
 
 
 @pytest.fixture
-def client(database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(database)) as client:
+def client(database: Database, auth_settings: AuthSettings, tokens: Tokens) -> Iterator[TestClient]:
+    """An API client acting as an administrator (the front desk); pass ``headers=`` to act as someone else."""
+    with TestClient(create_app(database, auth_settings), headers=tokens.admin()) as client:
         yield client
 
 
@@ -33,8 +36,9 @@ def new_nir(sex: str = "1", year: str = "85", month: str = "04") -> str:
 class People:
     """Creates patients and professionals through the API, the way a front desk would."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient, tokens: Tokens) -> None:
         self.client = client
+        self.tokens = tokens
 
     def professional(self, specialty: str | None = "general_practice", **fields: Any) -> dict[str, Any]:
         body = {"rpps": new_rpps(), "family_name": "Martin", "given_name": "Claire", "specialty": specialty}
@@ -61,12 +65,13 @@ class People:
     def declare(self, patient: dict[str, Any], doctor: dict[str, Any], start: str = "2025-01-06", **fields: Any) -> Any:
         body = {"patient_id": patient["id"], "professional_rpps": doctor["rpps"], "start": start}
         body.update(fields)
-        return self.client.post("/api/declarations", json=body)
+        # the doctor declares, with the patient's consent
+        return self.client.post("/api/declarations", json=body, headers=self.tokens.professional(doctor["rpps"]))
 
 
 @pytest.fixture
-def people(client: TestClient) -> People:
-    return People(client)
+def people(client: TestClient, tokens: Tokens) -> People:
+    return People(client, tokens)
 
 
 def error_fields(response: Any) -> list[str]:

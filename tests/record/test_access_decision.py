@@ -94,6 +94,16 @@ MATRIX: dict[str, tuple[Resource, set[str], set[str]]] = {
     ),
     "claim": (CLAIM, SELF | {"biller", "insurer"}, {"biller", "insurer"}),
     "audit trail": (Resource(ResourceKind.AUDIT_LOG), {"admin"}, set()),
+    "ending the MT declaration": (
+        Resource(ResourceKind.GP_CHOICE, acting_professional=RPPS["gp"]),
+        SELF | {"gp", "insurer", "admin"},
+        SELF | {"gp", "insurer", "admin"},
+    ),
+    "a professional's worklist": (
+        Resource(ResourceKind.WORKLIST, acting_professional=RPPS["referred"]),
+        {"referred", "admin"},
+        {"referred", "admin"},
+    ),
     "directory": (Resource(ResourceKind.DIRECTORY), EVERYONE, {"admin"}),
 }
 

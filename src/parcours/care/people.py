@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -155,9 +156,15 @@ def update_coverage(session: Session, patient_id: str, coverage: CoverageIn) -> 
 
 
 def list_patients(
-    session: Session, *, family_name: str | None = None, offset: int = 0, limit: int = 50
+    session: Session,
+    *,
+    family_name: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    restrict: Callable[[Select[tuple[Patient]]], Select[tuple[Patient]]] | None = None,
 ) -> tuple[list[Patient], int]:
-    query = select(Patient)
+    """Patients by name; ``restrict`` narrows the query to those the caller may see."""
+    query = select(Patient) if restrict is None else restrict(select(Patient))
     if family_name:
         query = query.where(func.lower(Patient.family_name).startswith(family_name.lower()))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

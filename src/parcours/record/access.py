@@ -63,6 +63,8 @@ class ResourceKind(StrEnum):
     PATIENT_FILE = "patient_file"  # identity, coverage, médecin traitant history
     CARE_COORDINATION = "care_coordination"  # MT declarations, referrals, téléexpertises, teleconsultations
     CLAIM = "claim"  # feuilles de soins and their adjudication
+    GP_CHOICE = "gp_choice"  # ending a médecin traitant declaration
+    WORKLIST = "worklist"  # a professional's own lists: their patients as MT, referrals and téléexpertises received
     AUDIT_LOG = "audit_log"  # the whole audit trail, all patients
     DIRECTORY = "directory"  # the professionals' directory (public data)
 
@@ -254,6 +256,12 @@ def decide(
         if action is Action.READ and principal.role is Role.ADMINISTRATOR:
             return _allow(Basis.ADMINISTRATOR, Purpose.OPERATIONS)
         return _refuse(Basis.ROLE_NOT_ALLOWED, Purpose.OPERATIONS)
+    if kind is ResourceKind.WORKLIST:
+        if principal.role is Role.PROFESSIONAL and principal.rpps == resource.acting_professional:
+            return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
+        if principal.role is Role.ADMINISTRATOR:
+            return _allow(Basis.ADMINISTRATOR, Purpose.OPERATIONS)
+        return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
     if facts is None:
         if kind is ResourceKind.PATIENT_FILE and action is Action.WRITE:
             if principal.role in (Role.PROFESSIONAL, Role.ADMINISTRATOR, Role.INSURER_AGENT):
@@ -267,11 +275,13 @@ def decide(
         assert principal.rpps is not None
         return _decide_for_professional(principal.rpps, facts, resource, action, reason)
     if principal.role is Role.INSURER_AGENT:
-        if kind is ResourceKind.CLAIM or (kind is ResourceKind.PATIENT_FILE):
+        if kind in (ResourceKind.CLAIM, ResourceKind.PATIENT_FILE, ResourceKind.GP_CHOICE):
             return _allow(Basis.INSURER_AGENT, Purpose.PAYMENT)
         return _refuse(Basis.ROLE_NOT_ALLOWED, Purpose.PAYMENT)
     # administrator
-    if kind is ResourceKind.PATIENT_FILE or (kind is ResourceKind.ACCESS_HISTORY and action is Action.READ):
+    if kind in (ResourceKind.PATIENT_FILE, ResourceKind.GP_CHOICE) or (
+        kind is ResourceKind.ACCESS_HISTORY and action is Action.READ
+    ):
         return _allow(Basis.ADMINISTRATOR, Purpose.OPERATIONS)
     return _refuse(Basis.ROLE_NOT_ALLOWED, Purpose.OPERATIONS)
 
@@ -292,6 +302,8 @@ def _decide_for_patient(principal: Principal, facts: PatientFacts, resource: Res
     kind = resource.kind
     if kind in (ResourceKind.RECORD_ENTRY, ResourceKind.RECORD_CONTROL, ResourceKind.NON_OPPOSITION):
         return _allow(basis, purpose)  # read, add own documents, set the controls
+    if kind is ResourceKind.GP_CHOICE:
+        return _allow(basis, purpose)  # the patient may end their médecin traitant declaration at any time
     if action is Action.READ and kind in (
         ResourceKind.ACCESS_HISTORY,
         ResourceKind.PATIENT_FILE,
@@ -345,6 +357,11 @@ def _decide_for_professional(
         if action is Action.WRITE and resource.acting_professional == rpps:
             if blocked:
                 return _refuse(Basis.BLOCKED, Purpose.CARE)
+            return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
+        return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
+
+    if kind is ResourceKind.GP_CHOICE:
+        if resource.acting_professional == rpps:
             return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
         return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
 

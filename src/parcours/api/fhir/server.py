@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from parcours.api import authz
 from parcours.api.deps import get_session
 from parcours.api.fhir import mappings
 from parcours.api.fhir.record import record_providers
@@ -18,8 +19,10 @@ from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider
 from parcours.api.security import CurrentPrincipal
 from parcours.care.common import today
 from parcours.care.declarations import gp_on
+from parcours.record.access import Action, ResourceKind
+from parcours.record.access import Resource as ResourceAccess
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
-from parcours.record.identity import Principal
+from parcours.record.identity import Principal, Role
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
 
 
@@ -58,10 +61,13 @@ class PatientProvider:
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
         patient = ctx.session.get(Patient, resource_id)
-        return self._resource(ctx.session, patient) if patient else None
+        if patient is None:
+            return None
+        authz.patient_file(ctx.session, ctx.principal, patient.id, "fhir.Patient.read")
+        return self._resource(ctx.session, patient)
 
     def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
-        statement = select(Patient)
+        statement = authz.visible_patients(select(Patient), ctx.principal)
         token = query.token("identifier")
         if token is not None:
             if token.system is not None and token.system not in NIR_SYSTEMS:
@@ -166,15 +172,39 @@ class _CoordinationItems:
         assert row is None or isinstance(row, (Referral, Teleexpertise))
         return row
 
+    def _checked_row(self, ctx: FhirContext, resource_id: str) -> Referral | Teleexpertise | None:
+        row = self._row(ctx.session, resource_id)
+        if row is None:
+            return None
+        if isinstance(row, Referral):
+            participants = (row.referrer.rpps, row.target.rpps if row.target else None)
+        else:
+            participants = (row.requester.rpps, row.expert.rpps)
+        authz.coordination(ctx.session, ctx.principal, row.patient_id, f"fhir.{type(row).__name__}.read",
+                           participants=participants, resource_id=row.id)  # fmt: skip
+        return row
+
     def _items(
         self,
-        session: Session,
+        ctx: FhirContext,
         query: SearchQuery,
         *,
         statuses: tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]],
         person: tuple[str, str] | None,
     ) -> tuple[list[Referral | Teleexpertise], int]:
+        session = ctx.session
         patient = query.reference("patient", "Patient")
+        mine: str | None = None  # without a patient, a professional searches the items naming them
+        if patient is not None:
+            authz.coordination(session, ctx.principal, patient, "fhir.coordination.search")
+        elif ctx.principal.rpps is not None:
+            mine = session.scalar(select(Professional.id).where(Professional.rpps == ctx.principal.rpps)) or "-"
+        else:
+            own = authz.own_patient_ids(session, ctx.principal)
+            if own is None:
+                authz.check(session, ctx.principal, None, ResourceAccess(ResourceKind.CARE_COORDINATION),
+                            Action.READ, "fhir.coordination.search")  # fmt: skip
+            patients = own or []
         status = query.first("status")
         category = query.token("category")
         kinds: list[type[Referral] | type[Teleexpertise]] = [Referral, Teleexpertise]
@@ -185,6 +215,13 @@ class _CoordinationItems:
             statement: Select[Any] = select(kind)
             if patient is not None:
                 statement = statement.where(kind.patient_id == patient)
+            elif mine is not None:
+                statement = statement.where(
+                    or_(Referral.referrer_id == mine, Referral.target_id == mine) if kind is Referral
+                    else or_(Teleexpertise.requester_id == mine, Teleexpertise.expert_id == mine)
+                )  # fmt: skip
+            else:
+                statement = statement.where(kind.patient_id.in_(patients))
             if status is not None:
                 mapping = statuses[0] if kind is Referral else statuses[1]
                 if status not in mapping:
@@ -224,12 +261,12 @@ class ServiceRequestProvider(_CoordinationItems):
         return mappings.teleexpertise_request(row)
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
-        row = self._row(ctx.session, resource_id)
+        row = self._checked_row(ctx, resource_id)
         return self._resource(row) if row else None
 
     def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
         rows, total = self._items(
-            ctx.session,
+            ctx,
             query,
             statuses=(_REQUEST_STATUS_TO_REFERRAL, _REQUEST_STATUS_TO_TE),
             person=("requester", "requester"),
@@ -254,12 +291,12 @@ class TaskProvider(_CoordinationItems):
         return mappings.teleexpertise_task(row)
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
-        row = self._row(ctx.session, resource_id)
+        row = self._checked_row(ctx, resource_id)
         return self._resource(row) if row else None
 
     def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
         rows, total = self._items(
-            ctx.session, query, statuses=(_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE), person=("owner", "owner")
+            ctx, query, statuses=(_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE), person=("owner", "owner")
         )
         return Page([self._resource(r) for r in rows], total)
 
@@ -282,13 +319,29 @@ class _ClaimFamily:
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
         claim = ctx.session.get(Claim, resource_id)
-        return self._resource(claim) if claim else None
+        if claim is None:
+            return None
+        authz.claim(ctx.session, ctx.principal, claim.patient_id, claim.professional.rpps, "fhir.Claim.read",
+                    resource_id=claim.id)  # fmt: skip
+        return self._resource(claim)
 
     def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
         statement = select(Claim)
         patient = query.reference("patient", "Patient")
+        principal = ctx.principal
         if patient is not None:
+            authz.claim(ctx.session, principal, patient, principal.rpps, "fhir.Claim.search")
             statement = statement.where(Claim.patient_id == patient)
+        if principal.rpps is not None:  # a professional sees the claims they billed
+            statement = statement.join(Professional, Professional.id == Claim.professional_id).where(
+                Professional.rpps == principal.rpps
+            )
+        elif patient is None and principal.role is not Role.INSURER_AGENT:
+            own = authz.own_patient_ids(ctx.session, principal)
+            if own is None:
+                authz.check(ctx.session, principal, None, ResourceAccess(ResourceKind.CLAIM), Action.READ,
+                            "fhir.Claim.search")  # fmt: skip
+            statement = statement.where(Claim.patient_id.in_(own or []))
         provider = query.reference("provider", "Practitioner")
         if provider is not None:
             statement = statement.where(Claim.professional_id == provider)

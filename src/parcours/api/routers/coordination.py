@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from parcours.api import authz
 from parcours.api.deps import SessionDep
 from parcours.api.schemas import AnswerView, ClaimView, DeclarationView, ReferralView, TeleexpertiseView
+from parcours.api.security import CurrentPrincipal
 from parcours.care import claims, declarations, referrals, teleexpertise
 from parcours.care.claims import ClaimIn, CorrectionIn
 from parcours.care.common import Rpps
 from parcours.care.declarations import DeclarationIn
 from parcours.care.referrals import ReferralIn, ReportIn
 from parcours.care.teleexpertise import AnswerIn, TeleexpertiseIn
+from parcours.record.access import Action
+from parcours.record.identity import Principal
+from parcours.store.models import Claim, Professional, Referral
 
 router = APIRouter(prefix="/api")
 
@@ -23,18 +30,38 @@ router = APIRouter(prefix="/api")
     tags=["médecin traitant"],
     summary="Déclarer un médecin traitant (avec le consentement du patient)",
 )
-def declare(data: DeclarationIn, session: SessionDep) -> DeclarationView:
+def declare(data: DeclarationIn, session: SessionDep, principal: CurrentPrincipal) -> DeclarationView:
+    authz.coordination(session, principal, data.patient_id, "declaration.create", action=Action.WRITE,
+                       acting=data.professional_rpps, resource_type="GpDeclaration")  # fmt: skip
     return DeclarationView.of(declarations.declare(session, data))
 
 
 @router.post("/referrals", status_code=status.HTTP_201_CREATED, tags=["adressage"], summary="Adresser un patient")
-def refer(data: ReferralIn, session: SessionDep) -> ReferralView:
+def refer(data: ReferralIn, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
+    authz.coordination(session, principal, data.patient_id, "referral.create", action=Action.WRITE,
+                       acting=data.referrer_rpps, resource_type="ServiceRequest")  # fmt: skip
     return ReferralView.of(referrals.refer(session, data))
 
 
 @router.get("/referrals/{referral_id}", tags=["adressage"], summary="Lire un adressage")
-def read_referral(referral_id: str, session: SessionDep) -> ReferralView:
-    return ReferralView.of(referrals.get_referral(session, referral_id))
+def read_referral(referral_id: str, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
+    referral = referrals.get_referral(session, referral_id)
+    _referral_access(session, principal, referral, "referral.read")
+    return ReferralView.of(referral)
+
+
+def _referral_access(session: Session, principal: Principal, referral: Referral, operation: str,
+                     acting: str | None = None) -> None:  # fmt: skip
+    """Read by the patient, the care team and the two doctors named; a specialty-addressed referral also by the
+    specialists of that specialty, who may take it."""
+    participants = {referral.referrer.rpps, referral.target.rpps if referral.target else None}
+    if referral.target is None and principal.rpps is not None:
+        me = session.scalars(select(Professional).where(Professional.rpps == principal.rpps)).one_or_none()
+        if me is not None and me.specialty == referral.target_specialty:
+            participants.add(me.rpps)
+    authz.coordination(session, principal, referral.patient_id, operation,
+                       action=Action.WRITE if acting else Action.READ, acting=acting, participants=participants,
+                       resource_type="ServiceRequest", resource_id=referral.id)  # fmt: skip
 
 
 class ActingProfessional(BaseModel):
@@ -42,30 +69,46 @@ class ActingProfessional(BaseModel):
 
 
 @router.post("/referrals/{referral_id}/accept", tags=["adressage"], summary="Accepter un adressage")
-def accept_referral(referral_id: str, data: ActingProfessional, session: SessionDep) -> ReferralView:
+def accept_referral(
+    referral_id: str, data: ActingProfessional, session: SessionDep, principal: CurrentPrincipal
+) -> ReferralView:
+    _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.accept",
+                     acting=data.professional_rpps)  # fmt: skip
     return ReferralView.of(referrals.accept(session, referral_id, data.professional_rpps))
 
 
 @router.post("/referrals/{referral_id}/report", tags=["adressage"], summary="Envoyer le compte rendu (clôt la boucle)")
-def report_referral(referral_id: str, data: ReportIn, session: SessionDep) -> ReferralView:
+def report_referral(referral_id: str, data: ReportIn, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
+    _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.report",
+                     acting=data.professional_rpps)  # fmt: skip
     return ReferralView.of(referrals.report(session, referral_id, data))
 
 
 @router.post("/referrals/{referral_id}/cancel", tags=["adressage"], summary="Annuler un adressage")
-def cancel_referral(referral_id: str, data: ActingProfessional, session: SessionDep) -> ReferralView:
+def cancel_referral(
+    referral_id: str, data: ActingProfessional, session: SessionDep, principal: CurrentPrincipal
+) -> ReferralView:
+    _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.cancel",
+                     acting=data.professional_rpps)  # fmt: skip
     return ReferralView.of(referrals.cancel(session, referral_id, data.professional_rpps))
 
 
 @router.post(
     "/teleexpertises", status_code=status.HTTP_201_CREATED, tags=["téléexpertise"], summary="Demander une téléexpertise"
 )
-def request_teleexpertise(data: TeleexpertiseIn, session: SessionDep) -> TeleexpertiseView:
+def request_teleexpertise(data: TeleexpertiseIn, session: SessionDep, principal: CurrentPrincipal) -> TeleexpertiseView:
+    authz.coordination(session, principal, data.patient_id, "teleexpertise.create", action=Action.WRITE,
+                       acting=data.requester_rpps, resource_type="ServiceRequest")  # fmt: skip
     return TeleexpertiseView.of(teleexpertise.request(session, data))
 
 
 @router.get("/teleexpertises/{teleexpertise_id}", tags=["téléexpertise"], summary="Lire une téléexpertise")
-def read_teleexpertise(teleexpertise_id: str, session: SessionDep) -> TeleexpertiseView:
-    return TeleexpertiseView.of(teleexpertise.get(session, teleexpertise_id))
+def read_teleexpertise(teleexpertise_id: str, session: SessionDep, principal: CurrentPrincipal) -> TeleexpertiseView:
+    item = teleexpertise.get(session, teleexpertise_id)
+    authz.coordination(session, principal, item.patient_id, "teleexpertise.read",
+                       participants=(item.requester.rpps, item.expert.rpps), resource_type="ServiceRequest",
+                       resource_id=item.id)  # fmt: skip
+    return TeleexpertiseView.of(item)
 
 
 @router.post(
@@ -73,7 +116,14 @@ def read_teleexpertise(teleexpertise_id: str, session: SessionDep) -> Teleexpert
     tags=["téléexpertise"],
     summary="Répondre (facture TE2 et RQD ; réponse transmise au requérant et au médecin traitant)",
 )
-def answer_teleexpertise(teleexpertise_id: str, data: AnswerIn, session: SessionDep) -> AnswerView:
+def answer_teleexpertise(
+    teleexpertise_id: str, data: AnswerIn, session: SessionDep, principal: CurrentPrincipal
+) -> AnswerView:
+    asked = teleexpertise.get(session, teleexpertise_id)
+    # only the expert asked answers: the caller must be the expert named in the answer and in the request
+    authz.coordination(session, principal, asked.patient_id, "teleexpertise.answer", action=Action.WRITE,
+                       acting=data.expert_rpps, participants=(asked.expert.rpps,), resource_type="ServiceRequest",
+                       resource_id=asked.id)  # fmt: skip
     item, delivery = teleexpertise.answer(session, teleexpertise_id, data)
     recipients = [delivery.requester_rpps] + ([delivery.gp_rpps] if delivery.gp_rpps else [])
     return AnswerView(teleexpertise=TeleexpertiseView.of(item), sent_to=list(dict.fromkeys(recipients)))
@@ -86,7 +136,8 @@ def answer_teleexpertise(teleexpertise_id: str, data: AnswerIn, session: Session
     summary="Transmettre une feuille de soins (liquidée à la réception ; idempotente)",
     responses={200: {"description": "Même clé d'idempotence et même contenu : la décision déjà rendue"}},
 )
-def submit_claim(data: ClaimIn, session: SessionDep, response: Response) -> ClaimView:
+def submit_claim(data: ClaimIn, session: SessionDep, response: Response, principal: CurrentPrincipal) -> ClaimView:
+    authz.claim(session, principal, data.patient_id, data.professional_rpps, "claim.create", action=Action.WRITE)
     claim, created = claims.submit(session, data)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -94,8 +145,16 @@ def submit_claim(data: ClaimIn, session: SessionDep, response: Response) -> Clai
 
 
 @router.get("/claims/{claim_id}", tags=["feuilles de soins"], summary="Lire une feuille de soins et sa décision")
-def read_claim(claim_id: str, session: SessionDep) -> ClaimView:
-    return ClaimView.of(claims.get_claim(session, claim_id))
+def read_claim(claim_id: str, session: SessionDep, principal: CurrentPrincipal) -> ClaimView:
+    return ClaimView.of(_claim_access(session, principal, claim_id, "claim.read"))
+
+
+def _claim_access(session: Session, principal: Principal, claim_id: str, operation: str,
+                  action: Action = Action.READ) -> Claim:  # fmt: skip
+    claim = claims.get_claim(session, claim_id)
+    authz.claim(session, principal, claim.patient_id, claim.professional.rpps, operation, action=action,
+                resource_id=claim.id)  # fmt: skip
+    return claim
 
 
 class CancelIn(BaseModel):
@@ -103,7 +162,8 @@ class CancelIn(BaseModel):
 
 
 @router.post("/claims/{claim_id}/cancel", tags=["feuilles de soins"], summary="Annuler une feuille de soins")
-def cancel_claim(claim_id: str, data: CancelIn, session: SessionDep) -> ClaimView:
+def cancel_claim(claim_id: str, data: CancelIn, session: SessionDep, principal: CurrentPrincipal) -> ClaimView:
+    _claim_access(session, principal, claim_id, "claim.cancel", Action.WRITE)
     return ClaimView.of(claims.cancel(session, claim_id, data.reason))
 
 
@@ -113,7 +173,10 @@ def cancel_claim(claim_id: str, data: CancelIn, session: SessionDep) -> ClaimVie
     tags=["feuilles de soins"],
     summary="Corriger une feuille de soins (nouvelle version ; l'ancienne est conservée)",
 )
-def correct_claim(claim_id: str, data: CorrectionIn, session: SessionDep, response: Response) -> ClaimView:
+def correct_claim(
+    claim_id: str, data: CorrectionIn, session: SessionDep, response: Response, principal: CurrentPrincipal
+) -> ClaimView:
+    _claim_access(session, principal, claim_id, "claim.correct", Action.WRITE)
     claim, created = claims.correct(session, claim_id, data)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -121,5 +184,6 @@ def correct_claim(claim_id: str, data: CorrectionIn, session: SessionDep, respon
 
 
 @router.get("/claims/{claim_id}/history", tags=["feuilles de soins"], summary="Versions successives")
-def claim_history(claim_id: str, session: SessionDep) -> list[ClaimView]:
+def claim_history(claim_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[ClaimView]:
+    _claim_access(session, principal, claim_id, "claim.history.read")
     return [ClaimView.of(c) for c in claims.history(session, claim_id)]

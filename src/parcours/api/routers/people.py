@@ -9,43 +9,59 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from parcours.api import authz
 from parcours.api.deps import Limit, Offset, SessionDep
 from parcours.api.schemas import ClaimView, DeclarationView, Page, ReferralView, TeleexpertiseView, YearToDateView
+from parcours.api.security import CurrentPrincipal
 from parcours.care import claims, declarations, people, referrals, teleexpertise
 from parcours.care.common import get_patient, get_professional, today
 from parcours.care.errors import CareError
 from parcours.care.people import CoverageIn, PatientIn, PatientView, ProfessionalIn, ProfessionalView
-from parcours.store.models import Teleconsultation, YearToDateState
+from parcours.record.access import Action, Resource, ResourceKind
+from parcours.store.models import Professional, Teleconsultation, YearToDateState
 
 router = APIRouter(prefix="/api")
 
 
 @router.post("/patients", status_code=status.HTTP_201_CREATED, tags=["patients"], summary="Enregistrer un patient")
-def create_patient(data: PatientIn, session: SessionDep) -> PatientView:
+def create_patient(data: PatientIn, session: SessionDep, principal: CurrentPrincipal) -> PatientView:
+    authz.register_patient(session, principal, "patient.create")
     return PatientView.model_validate(people.create_patient(session, data))
 
 
 @router.get("/patients", tags=["patients"], summary="Lister les patients")
 def list_patients(
-    session: SessionDep, offset: Offset = 0, limit: Limit = 50, family_name: str | None = None
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    family_name: str | None = None,
 ) -> Page[PatientView]:
-    rows, total = people.list_patients(session, family_name=family_name, offset=offset, limit=limit)
+    """The patients the caller may see: all for agents and administrators, themselves (and the minors they
+    represent) for a patient, the patients they treat for a professional."""
+    rows, total = people.list_patients(
+        session, family_name=family_name, offset=offset, limit=limit,
+        restrict=lambda query: authz.visible_patients(query, principal),
+    )  # fmt: skip
     return Page(items=[PatientView.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], summary="Lire un patient")
-def read_patient(patient_id: str, session: SessionDep) -> PatientView:
-    return PatientView.model_validate(get_patient(session, patient_id))
+def read_patient(patient_id: str, session: SessionDep, principal: CurrentPrincipal) -> PatientView:
+    return PatientView.model_validate(authz.patient_file(session, principal, patient_id, "patient.read"))
 
 
 @router.put("/patients/{patient_id}/coverage", tags=["patients"], summary="Mettre à jour la couverture")
-def update_coverage(patient_id: str, data: CoverageIn, session: SessionDep) -> PatientView:
+def update_coverage(patient_id: str, data: CoverageIn, session: SessionDep, principal: CurrentPrincipal) -> PatientView:
+    authz.patient_file(session, principal, patient_id, "patient.coverage.update", Action.WRITE)
     return PatientView.model_validate(people.update_coverage(session, patient_id, data))
 
 
 @router.get("/patients/{patient_id}/gp", tags=["médecin traitant"], summary="Médecin traitant à une date")
-def gp_on(patient_id: str, session: SessionDep, on: dt.date | None = None) -> DeclarationView:
-    get_patient(session, patient_id)
+def gp_on(
+    patient_id: str, session: SessionDep, principal: CurrentPrincipal, on: dt.date | None = None
+) -> DeclarationView:
+    authz.patient_file(session, principal, patient_id, "patient.gp.read")
     declaration = declarations.declaration_on(session, patient_id, on or today())
     if declaration is None:
         raise CareError("on", "aucun médecin traitant déclaré à cette date", "not_found")
@@ -53,7 +69,8 @@ def gp_on(patient_id: str, session: SessionDep, on: dt.date | None = None) -> De
 
 
 @router.get("/patients/{patient_id}/declarations", tags=["médecin traitant"], summary="Historique des déclarations")
-def declaration_history(patient_id: str, session: SessionDep) -> list[DeclarationView]:
+def declaration_history(patient_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[DeclarationView]:
+    authz.patient_file(session, principal, patient_id, "patient.declarations.read")
     return [DeclarationView.of(d) for d in declarations.history(session, patient_id)]
 
 
@@ -65,12 +82,20 @@ class EndIn(BaseModel):
 @router.post(
     "/patients/{patient_id}/declarations/end", tags=["médecin traitant"], summary="Mettre fin à la déclaration"
 )
-def end_declaration(patient_id: str, data: EndIn, session: SessionDep) -> DeclarationView:
+def end_declaration(patient_id: str, data: EndIn, session: SessionDep, principal: CurrentPrincipal) -> DeclarationView:
+    patient = get_patient(session, patient_id)
+    current = declarations.active_declaration(session, patient_id)
+    authz.check(
+        session, principal, patient,
+        Resource(ResourceKind.GP_CHOICE, acting_professional=current.professional.rpps if current else None),
+        Action.WRITE, "patient.declaration.end", resource_type="GpDeclaration",
+    )  # fmt: skip
     return DeclarationView.of(declarations.end_declaration(session, patient_id, data.end, data.reason))
 
 
 @router.get("/patients/{patient_id}/referrals", tags=["adressage"], summary="Adressages du patient")
-def patient_referrals(patient_id: str, session: SessionDep) -> list[ReferralView]:
+def patient_referrals(patient_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[ReferralView]:
+    authz.coordination(session, principal, patient_id, "patient.referrals.read")
     return [ReferralView.of(r) for r in referrals.of_patient(session, patient_id)]
 
 
@@ -78,23 +103,29 @@ def patient_referrals(patient_id: str, session: SessionDep) -> list[ReferralView
 def patient_claims(
     patient_id: str,
     session: SessionDep,
+    principal: CurrentPrincipal,
     offset: Offset = 0,
     limit: Limit = 50,
     claim_status: Annotated[Literal["paid", "rejected", "cancelled", "replaced"] | None, Query(alias="status")] = None,
     date_from: Annotated[dt.date | None, Query(alias="from")] = None,
     date_to: Annotated[dt.date | None, Query(alias="to")] = None,
 ) -> Page[ClaimView]:
-    get_patient(session, patient_id)
+    # a professional sees the claims they billed; the patient, their parents and insurer agents see all
+    own = principal.rpps
+    authz.claim(session, principal, patient_id, own, "patient.claims.read")
+    biller = session.scalar(select(Professional.id).where(Professional.rpps == own)) if own else None
     rows, total = claims.list_claims(
-        session, patient_id=patient_id, status=claim_status, date_from=date_from, date_to=date_to,
-        offset=offset, limit=limit,
+        session, patient_id=patient_id, professional_id=biller if own else None, status=claim_status,
+        date_from=date_from, date_to=date_to, offset=offset, limit=limit,
     )  # fmt: skip
     return Page(items=[ClaimView.of(c) for c in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/patients/{patient_id}/year-to-date", tags=["feuilles de soins"], summary="Cumuls de l'année")
-def year_to_date(patient_id: str, session: SessionDep, year: int | None = None) -> YearToDateView:
-    get_patient(session, patient_id)
+def year_to_date(
+    patient_id: str, session: SessionDep, principal: CurrentPrincipal, year: int | None = None
+) -> YearToDateView:
+    authz.claim(session, principal, patient_id, None, "patient.year_to_date.read")
     year = year or today().year
     row = session.get(YearToDateState, (patient_id, year))
     return YearToDateView(
@@ -119,8 +150,8 @@ class TeleconsultationView(BaseModel):
 
 
 @router.get("/patients/{patient_id}/teleconsultations", tags=["téléconsultation"], summary="Téléconsultations")
-def teleconsultations(patient_id: str, session: SessionDep) -> list[TeleconsultationView]:
-    patient = get_patient(session, patient_id)
+def teleconsultations(patient_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[TeleconsultationView]:
+    patient = authz.coordination(session, principal, patient_id, "patient.teleconsultations.read")
     rows = session.scalars(
         select(Teleconsultation).where(Teleconsultation.patient_id == patient.id).order_by(Teleconsultation.held_on)
     )
@@ -133,13 +164,15 @@ def teleconsultations(patient_id: str, session: SessionDep) -> list[Teleconsulta
     tags=["professionnels"],
     summary="Enregistrer un professionnel",
 )
-def create_professional(data: ProfessionalIn, session: SessionDep) -> ProfessionalView:
+def create_professional(data: ProfessionalIn, session: SessionDep, principal: CurrentPrincipal) -> ProfessionalView:
+    authz.directory_write(session, principal, "professional.create")
     return ProfessionalView.model_validate(people.create_professional(session, data))
 
 
 @router.get("/professionals", tags=["professionnels"], summary="Lister les professionnels")
 def list_professionals(
     session: SessionDep,
+    principal: CurrentPrincipal,
     offset: Offset = 0,
     limit: Limit = 50,
     profession: str | None = None,
@@ -153,12 +186,15 @@ def list_professionals(
 
 
 @router.get("/professionals/{professional_id}", tags=["professionnels"], summary="Lire un professionnel")
-def read_professional(professional_id: str, session: SessionDep) -> ProfessionalView:
+def read_professional(professional_id: str, session: SessionDep, principal: CurrentPrincipal) -> ProfessionalView:
     return ProfessionalView.model_validate(get_professional(session, professional_id))
 
 
 @router.get("/professionals/{professional_id}/patients", tags=["médecin traitant"], summary="Patients dont il est MT")
-def gp_patients(professional_id: str, session: SessionDep, on: dt.date | None = None) -> list[PatientView]:
+def gp_patients(
+    professional_id: str, session: SessionDep, principal: CurrentPrincipal, on: dt.date | None = None
+) -> list[PatientView]:
+    authz.worklist(session, principal, get_professional(session, professional_id), "professional.patients.read")
     return [PatientView.model_validate(p) for p in declarations.patients_of(session, professional_id, on)]
 
 
@@ -172,7 +208,11 @@ class RetirementIn(BaseModel):
     tags=["médecin traitant"],
     summary="Cesser d'être médecin traitant (retraite…) ; liste des patients concernés",
 )
-def stop_being_gp(professional_id: str, data: RetirementIn, session: SessionDep) -> list[PatientView]:
+def stop_being_gp(
+    professional_id: str, data: RetirementIn, session: SessionDep, principal: CurrentPrincipal
+) -> list[PatientView]:
+    authz.worklist(session, principal, get_professional(session, professional_id), "professional.gp_end",
+                   Action.WRITE)  # fmt: skip
     return [PatientView.model_validate(p) for p in declarations.retire(session, professional_id, data.on, data.reason)]
 
 
@@ -180,6 +220,7 @@ def stop_being_gp(professional_id: str, data: RetirementIn, session: SessionDep)
 def professional_referrals(
     professional_id: str,
     session: SessionDep,
+    principal: CurrentPrincipal,
     offset: Offset = 0,
     limit: Limit = 50,
     role: Literal["target", "referrer"] = "target",
@@ -187,6 +228,7 @@ def professional_referrals(
         Literal["requested", "accepted", "seen", "closed", "cancelled"] | None, Query(alias="status")
     ] = None,
 ) -> Page[ReferralView]:
+    authz.worklist(session, principal, get_professional(session, professional_id), "professional.referrals.read")
     rows, total = referrals.for_professional(
         session, professional_id, role=role, status=referral_status, offset=offset, limit=limit
     )
@@ -199,9 +241,14 @@ def professional_referrals(
     summary="Adressages des patients du médecin traitant restés sans compte rendu",
 )
 def overdue_referrals(
-    professional_id: str, session: SessionDep, offset: Offset = 0, limit: Limit = 50, on: dt.date | None = None
+    professional_id: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    on: dt.date | None = None,
 ) -> Page[ReferralView]:
-    get_professional(session, professional_id)
+    authz.worklist(session, principal, get_professional(session, professional_id), "professional.overdue.read")
     rows, total = referrals.overdue_for_gp(session, professional_id, on, offset=offset, limit=limit)
     return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
 
@@ -210,12 +257,13 @@ def overdue_referrals(
 def professional_teleexpertises(
     professional_id: str,
     session: SessionDep,
+    principal: CurrentPrincipal,
     offset: Offset = 0,
     limit: Limit = 50,
     role: Literal["expert", "requester"] = "expert",
     te_status: Annotated[Literal["requested", "answered", "cancelled"] | None, Query(alias="status")] = None,
 ) -> Page[TeleexpertiseView]:
-    get_professional(session, professional_id)
+    authz.worklist(session, principal, get_professional(session, professional_id), "professional.teleexpertises.read")
     rows, total = teleexpertise.for_professional(
         session, professional_id, role=role, status=te_status, offset=offset, limit=limit
     )

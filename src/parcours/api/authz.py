@@ -1,0 +1,151 @@
+"""Authorisation of the coordination API: the same access decision as the record, applied to patients'
+administrative files, coordination items (declarations, referrals, téléexpertises) and claims.
+
+A patient sees only their own data (and their minor children's); a professional sees only the patients they treat
+and acts only in their own name (the RPPS in a request must be the caller's); insurer agents see and adjudicate
+claims; administrators manage the directory. Refusals are traced in the audit trail (``AccessDeniedError``);
+allowed coordination accesses are not, the record's are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import Session
+
+from parcours.care.common import get_patient
+from parcours.record.access import Action, Decision, Resource, ResourceKind
+from parcours.record.guard import Caller, authorize
+from parcours.record.identity import Principal, Role
+from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
+from parcours.store.record import LegalRepresentative, NonOpposition
+
+Row = TypeVar("Row")
+
+
+def check(
+    session: Session,
+    principal: Principal,
+    patient: Patient | None,
+    resource: Resource,
+    action: Action,
+    operation: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+) -> Decision:
+    caller = Caller.of(session, principal)
+    return authorize(caller, patient, resource, action, operation, resource_type=resource_type,
+                     resource_id=resource_id, trace=False)  # fmt: skip
+
+
+def patient_file(
+    session: Session, principal: Principal, patient_id: str, operation: str, action: Action = Action.READ
+) -> Patient:
+    patient = get_patient(session, patient_id)
+    check(session, principal, patient, Resource(ResourceKind.PATIENT_FILE), action, operation,
+          resource_type="Patient", resource_id=patient.id)  # fmt: skip
+    return patient
+
+
+def coordination(
+    session: Session,
+    principal: Principal,
+    patient_id: str,
+    operation: str,
+    *,
+    action: Action = Action.READ,
+    acting: str | None = None,
+    participants: Iterable[str | None] = (),
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+) -> Patient:
+    """Coordination data of a patient: read by the patient and the care team (and the professionals named on the
+    item); written only by the professional acting in their own name (``acting``)."""
+    patient = get_patient(session, patient_id)
+    resource = Resource(
+        ResourceKind.CARE_COORDINATION,
+        acting_professional=acting,
+        participants=frozenset(p for p in participants if p),
+    )
+    check(session, principal, patient, resource, action, operation, resource_type=resource_type,
+          resource_id=resource_id)  # fmt: skip
+    return patient
+
+
+def claim(
+    session: Session,
+    principal: Principal,
+    patient_id: str,
+    biller_rpps: str | None,
+    operation: str,
+    *,
+    action: Action = Action.READ,
+    resource_id: str | None = None,
+) -> Patient:
+    patient = get_patient(session, patient_id)
+    resource = Resource(
+        ResourceKind.CLAIM,
+        acting_professional=biller_rpps,
+        participants=frozenset({biller_rpps}) if biller_rpps else frozenset(),
+    )
+    check(session, principal, patient, resource, action, operation, resource_type="Claim", resource_id=resource_id)
+    return patient
+
+
+def worklist(session: Session, principal: Principal, professional: Professional, operation: str,
+             action: Action = Action.READ) -> None:  # fmt: skip
+    """A professional's own lists (their patients as MT, referrals and téléexpertises addressed to them)."""
+    check(session, principal, None, Resource(ResourceKind.WORKLIST, acting_professional=professional.rpps), action,
+          operation, resource_type="Practitioner", resource_id=professional.id)  # fmt: skip
+
+
+def directory_write(session: Session, principal: Principal, operation: str) -> None:
+    check(session, principal, None, Resource(ResourceKind.DIRECTORY), Action.WRITE, operation,
+          resource_type="Practitioner")  # fmt: skip
+
+
+def register_patient(session: Session, principal: Principal, operation: str) -> None:
+    check(session, principal, None, Resource(ResourceKind.PATIENT_FILE), Action.WRITE, operation,
+          resource_type="Patient")  # fmt: skip
+
+
+def visible_patients(statement: Select[Row], principal: Principal) -> Select[Row]:
+    """Restrict a query of patients to those the caller may see: all for agents and administrators, the patient
+    and the minors they represent for a patient, the patients they treat for a professional."""
+    if principal.role in (Role.ADMINISTRATOR, Role.INSURER_AGENT):
+        return statement
+    if principal.role is Role.PATIENT:
+        represented = exists().where(
+            LegalRepresentative.patient_id == Patient.id,
+            LegalRepresentative.representative_nir == principal.identifier,
+            LegalRepresentative.lifted_at.is_(None),
+        )
+        declared = exists().where(
+            GpDeclaration.patient_id == Patient.id, GpDeclaration.representative_nir == principal.identifier
+        )
+        return statement.where(or_(Patient.nir == principal.identifier, represented, declared))
+    me = select(Professional.id).where(Professional.rpps == principal.identifier).scalar_subquery()
+    return statement.where(
+        or_(
+            exists().where(GpDeclaration.patient_id == Patient.id, GpDeclaration.professional_id == me,
+                           GpDeclaration.end.is_(None)),
+            exists().where(Referral.patient_id == Patient.id, Referral.target_id == me,
+                           Referral.status != "cancelled"),
+            exists().where(Teleexpertise.patient_id == Patient.id,
+                           or_(Teleexpertise.expert_id == me, Teleexpertise.requester_id == me),
+                           Teleexpertise.status != "cancelled"),
+            exists().where(Claim.patient_id == Patient.id, Claim.professional_id == me, Claim.status != "cancelled"),
+            exists().where(NonOpposition.patient_id == Patient.id, NonOpposition.professional_rpps == principal.identifier,
+                           NonOpposition.lifted_at.is_(None)),
+        )
+    )  # fmt: skip
+
+
+def own_patient_ids(session: Session, principal: Principal) -> list[str] | None:
+    """For a patient: their own patient id and those of the minors they represent. None for other roles."""
+    if principal.role is not Role.PATIENT:
+        return None
+    return list(session.scalars(visible_patients(select(Patient.id), principal)))
