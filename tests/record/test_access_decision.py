@@ -93,6 +93,7 @@ MATRIX: dict[str, tuple[Resource, set[str], set[str]]] = {
         {"unrelated"},
     ),
     "claim": (CLAIM, SELF | {"biller", "insurer"}, {"biller", "insurer"}),
+    "submitting a claim": (replace(CLAIM, creating=True), SELF | {"biller", "insurer"}, {"biller"}),
     "audit trail": (Resource(ResourceKind.AUDIT_LOG), {"admin"}, set()),
     "ending the MT declaration": (
         Resource(ResourceKind.GP_CHOICE, acting_professional=RPPS["gp"]),

@@ -84,12 +84,16 @@ def claim(
     *,
     action: Action = Action.READ,
     resource_id: str | None = None,
+    creating: bool = False,
 ) -> Patient:
+    """Claims: read by the patient, the biller and insurer agents; submitted by the biller (``creating``);
+    cancelled or corrected by the biller or an insurer agent."""
     patient = get_patient(session, patient_id)
     resource = Resource(
         ResourceKind.CLAIM,
         acting_professional=biller_rpps,
         participants=frozenset({biller_rpps}) if biller_rpps else frozenset(),
+        creating=creating,
     )
     check(session, principal, patient, resource, action, operation, resource_type="Claim", resource_id=resource_id)
     return patient

@@ -189,6 +189,7 @@ class Resource:
     hidden_from_representatives: bool = False
     acting_professional: str | None = None
     participants: frozenset[str] = frozenset()  # professionals named on a coordination item or a claim
+    creating: bool = False  # a new claim: submitted by the professional who gave the care, never by an agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +276,8 @@ def decide(
         assert principal.rpps is not None
         return _decide_for_professional(principal.rpps, facts, resource, action, reason)
     if principal.role is Role.INSURER_AGENT:
+        if kind is ResourceKind.CLAIM and resource.creating and action is Action.WRITE:
+            return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.PAYMENT)
         if kind in (ResourceKind.CLAIM, ResourceKind.PATIENT_FILE, ResourceKind.GP_CHOICE):
             return _allow(Basis.INSURER_AGENT, Purpose.PAYMENT)
         return _refuse(Basis.ROLE_NOT_ALLOWED, Purpose.PAYMENT)

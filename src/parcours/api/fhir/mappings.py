@@ -234,7 +234,10 @@ def _claim_status(claim: Claim) -> str:
 
 
 def _created(claim: Claim) -> str:
-    return (claim.created_at or dt.datetime.now(dt.UTC)).isoformat()
+    created = claim.created_at or dt.datetime.now(dt.UTC)
+    if created.tzinfo is None:  # SQLite gives back naive UTC; FHIR wants the offset
+        created = created.replace(tzinfo=dt.UTC)
+    return created.isoformat()
 
 
 def _items(claim: Claim) -> list[dict[str, Any]]:

@@ -137,7 +137,9 @@ def answer_teleexpertise(
     responses={200: {"description": "Même clé d'idempotence et même contenu : la décision déjà rendue"}},
 )
 def submit_claim(data: ClaimIn, session: SessionDep, response: Response, principal: CurrentPrincipal) -> ClaimView:
-    authz.claim(session, principal, data.patient_id, data.professional_rpps, "claim.create", action=Action.WRITE)
+    authz.claim(
+        session, principal, data.patient_id, data.professional_rpps, "claim.create", action=Action.WRITE, creating=True
+    )
     claim, created = claims.submit(session, data)
     if not created:
         response.status_code = status.HTTP_200_OK
