@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.cli import params, simulate, token
+from parcours.cli import audit, params, simulate, token
 
 app = typer.Typer(
     name="parcours",
@@ -23,6 +23,7 @@ def _root() -> None:
 simulate.register(app)
 params.register(app)
 token.register(app)
+audit.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from parcours.record.audit import (
@@ -33,10 +35,10 @@ VERIFY_BATCH = 1000
 
 def append(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None) -> AuditEntry:
     """Chain ``draft`` after the last entry, in the session's transaction."""
-    moved = session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sequence=AuditHead.sequence + 1))
-    if moved.rowcount == 0:  # type: ignore[attr-defined]  # an emptied database: start the chain again
-        session.add(AuditHead(id=HEAD_ID, sequence=1, entry_hash=GENESIS_HASH))
-        session.flush()
+    move = update(AuditHead).where(AuditHead.id == HEAD_ID).values(sequence=AuditHead.sequence + 1)
+    if session.execute(move).rowcount == 0:  # type: ignore[attr-defined]
+        _ensure_head(session)  # the migration creates the head; an emptied database has lost it
+        session.execute(move)
     sequence, previous = session.execute(
         select(AuditHead.sequence, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)
     ).one()
@@ -65,6 +67,18 @@ def append(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(entry_hash=entry.entry_hash))
     session.flush()
     return entry
+
+
+def _ensure_head(session: Session) -> None:
+    values = {"id": HEAD_ID, "sequence": 0, "entry_hash": GENESIS_HASH}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(postgresql_insert(AuditHead).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(AuditHead).values(values).on_conflict_do_nothing())
+    else:  # pragma: no cover - parcours runs on SQLite and PostgreSQL
+        session.add(AuditHead(**values))
+        session.flush()
 
 
 def as_entry(row: AuditLogEntry) -> AuditEntry:
