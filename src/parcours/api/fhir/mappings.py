@@ -234,7 +234,10 @@ def _claim_status(claim: Claim) -> str:
 
 
 def _created(claim: Claim) -> str:
-    return (claim.created_at or dt.datetime.now(dt.UTC)).isoformat()
+    moment = claim.created_at or dt.datetime.now(dt.UTC)
+    if moment.tzinfo is None:  # SQLite gives back naive timestamps; the store writes UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.isoformat()
 
 
 def _items(claim: Claim) -> list[dict[str, Any]]:
