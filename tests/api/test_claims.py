@@ -31,7 +31,8 @@ def test_a_visit_to_the_declared_gp_pays_19_euros(client: TestClient, people: Pe
     # brief §1 worked example: 30 € × 70 % − 2 € = 19 €
     assert (claim["pathway"], claim["in_pathway"], claim["amo"], claim["patient_share"]) == ("T", True, 19.0, 11.0)
     steps = [step["rule"] for step in claim["adjudication"]["explanation"]]
-    assert steps[0] == "pathway.gp" and "participation" in steps
+    assert steps[0] == "pathway.gp"
+    assert "participation" in steps
 
 
 def test_the_gp_of_the_date_of_care_counts_not_todays(client: TestClient, people: People) -> None:
