@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.cli import params, simulate, token
+from parcours.cli import params, simulate, store, token
 
 app = typer.Typer(
     name="parcours",
@@ -22,6 +22,7 @@ def _root() -> None:
 
 simulate.register(app)
 params.register(app)
+store.register(app)
 token.register(app)
 
 
