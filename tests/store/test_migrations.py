@@ -4,14 +4,14 @@ with the migrated schema (an autogenerate diff finds nothing). On SQLite and, wh
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
+from tests.conftest import fresh_postgres_schema
 
 from parcours.store.db import make_engine
 from parcours.store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -26,16 +26,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     assert PG_URL is not None
-    schema = f"m_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema(PG_URL, "m") as url:
+        yield url
 
 
 def tables(url: str) -> set[str]:

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from parcours.care.common import Input, Rpps, get_patient, now, parameters, professional_by_rpps
+from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
 from parcours.care.referrals import covering, record_visit
@@ -380,11 +380,17 @@ def list_claims(
         query = query.where(Claim.care_date >= date_from)
     if date_to:
         query = query.where(Claim.care_date <= date_to)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Claim.care_date.desc(), Claim.created_at.desc(), Claim.id).offset(offset).limit(limit)
+    return paginate(
+        session,
+        query,
+        (
+            Claim.care_date.desc(),
+            Claim.created_at.desc(),
+            Claim.id,
+        ),
+        offset,
+        limit,
     )
-    return list(rows), total
 
 
 def history(session: Session, claim_id: str) -> list[Claim]:
