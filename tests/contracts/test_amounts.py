@@ -63,8 +63,11 @@ def test_out_of_pathway_majoration_is_never_paid_by_a_responsable_contract() -> 
 
 
 def test_authorised_overrun_of_a_secteur_1_specialist_out_of_pathway_is_excluded() -> None:
-    e = event(patient={"gp": None}, professional={"rpps": OTHER_RPPS, "specialty": "cardiology"},
-              acts=[{"code": "CSC", "fee": 60}])  # fmt: skip
+    e = event(
+        patient={"gp": None},
+        professional={"rpps": OTHER_RPPS, "specialty": "cardiology"},
+        acts=[{"code": "CSC", "fee": 60}],
+    )
     result = pay("renfort", e)
     assert result.shares[0].not_covered["authorised_overrun"] == 750  # 60 − 52,50 €, DA (17,5 %, rounded)
 
@@ -113,17 +116,22 @@ def test_class_a_glasses_leave_nothing() -> None:
                 {"code": "FRAME", "device_class": "A"},
                 {"code": "LENS", "device_class": "A", "correction": "simple", "quantity": 2},
             ],
-        ),  # fmt: skip
+        ),
     )
     assert result.out_of_pocket == 0
 
 
 def test_class_b_glasses_within_the_equipment_forfait_and_frame_sub_limit() -> None:
-    glasses = by("optician", [{"code": "FRAME", "device_class": "B", "fee": 150},
-                              {"code": "LENS", "device_class": "B", "correction": "simple", "quantity": 2, "fee": 200}])  # fmt: skip
+    glasses = by(
+        "optician",
+        [
+            {"code": "FRAME", "device_class": "B", "fee": 150},
+            {"code": "LENS", "device_class": "B", "correction": "simple", "quantity": 2, "fee": 200},
+        ],
+    )
     result = pay("confort", glasses)
     # confort: 250 € per simple equipment, frame at most 100 € (Sécu included); AMO is a few cents
-    frame, lenses = result.shares
+    frame, _lenses = result.shares
     assert frame.amc + frame.line.gross == 10000
     assert result.amc + sum(s.line.gross for s in result.shares) == 25000
 

@@ -44,11 +44,11 @@ def test_the_catalogue_is_responsable(name: str) -> None:
         (
             {"guarantees": {"specialist_consultation": {"percent": 300, "non_optam_percent": 250}}},
             "guarantees.specialist_consultation.non_optam_percent",
-        ),  # fmt: skip
+        ),
         (
             {"guarantees": {"specialist_consultation": {"percent": 150, "non_optam_percent": 140}}},
             "guarantees.specialist_consultation.non_optam_percent",
-        ),  # fmt: skip
+        ),
         ({"guarantees": {"hospital_fees": {"percent": 200}}}, "guarantees.hospital_fees.non_optam_percent"),
         ({"guarantees": {"hearing_class_ii": {"amount": 2000, "per": "ear"}}}, "guarantees.hearing_class_ii.amount"),
         (
