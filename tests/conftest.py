@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,21 +50,28 @@ def _empty(database: Database) -> None:
             connection.execute(text("PRAGMA foreign_keys=ON"))
 
 
-@pytest.fixture(scope="session")
-def postgres_schema_url() -> Iterator[str]:
-    """A fresh schema of the shared PostgreSQL test database, for this worker, dropped at the end."""
-    assert PG_URL is not None
-    schema = f"t_{_worker()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
+@contextmanager
+def fresh_postgres_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty schema of the shared PostgreSQL test database, dropped afterwards; yields its URL."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base_url)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
+    separator = "&" if "?" in base_url else "?"
     try:
-        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A schema of its own for this worker."""
+    assert PG_URL is not None
+    with fresh_postgres_schema(PG_URL, f"t_{_worker()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

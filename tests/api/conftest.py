@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +19,33 @@ from tests.conftest import Tokens
 _serial = itertools.count(1)
 
 
+ACTING_FIELDS = ("professional_rpps", "referrer_rpps", "requester_rpps", "expert_rpps")
+
+
+class ActingClient(TestClient):
+    """A client whose calls carry the token of whoever acts: the professional a request is made in the name of
+    (``professional_rpps``, ``referrer_rpps``…, as their own software would send it), else the administrator
+    (the front desk). ``headers={"Authorization": …}`` chooses someone else."""
+
+    def __init__(self, app: Any, tokens: Tokens) -> None:
+        super().__init__(app, headers=tokens.admin())
+        self.tokens = tokens
+
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        headers = kwargs.get("headers") or {}
+        body = kwargs.get("json")
+        if "Authorization" not in headers and isinstance(body, dict):
+            acting = next((body[f] for f in ACTING_FIELDS if isinstance(body.get(f), str)), None)
+            if acting is not None:
+                with contextlib.suppress(ValueError):  # an invalid RPPS: refused for that, as the front desk
+                    kwargs["headers"] = {**headers, **self.tokens.professional(acting)}
+        return super().request(method, url, *args, **kwargs)
+
+
 @pytest.fixture
 def client(database: Database, auth_settings: AuthSettings, tokens: Tokens) -> Iterator[TestClient]:
-    """An API client acting as an administrator (the front desk); pass ``headers=`` to act as someone else."""
-    with TestClient(create_app(database, auth_settings), headers=tokens.admin()) as client:
+    """An API client acting as whoever acts (see ``ActingClient``)."""
+    with ActingClient(create_app(database, auth_settings), tokens) as client:
         yield client
 
 

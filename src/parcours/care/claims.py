@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field, ValidationError
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from parcours.care.common import Input, Rpps, get_patient, now, parameters, professional_by_rpps
+from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
 from parcours.care.referrals import covering, record_visit
@@ -130,7 +131,7 @@ def submit(session: Session, data: ClaimIn, *, replaces: Claim | None = None) ->
         )
     if referral is not None and claim.status == "paid":
         record_visit(session, referral, data.date)
-    refresh_year_to_date(session, patient.id, data.date.year)
+    _add_to_year_to_date(session, claim)
     return claim, True
 
 
@@ -212,80 +213,98 @@ def _year(year: int) -> Any:
     return and_(Claim.care_date >= dt.date(year, 1, 1), Claim.care_date <= dt.date(year, 12, 31))
 
 
+def _live_paid_lines(patient_id: str) -> Any:
+    return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
+
+
 def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt.date) -> YearToDate:
     """What the patient already bore this year, from the claims that stand (plus today's same-day counters)."""
-    live_lines = (
-        select(ClaimLine)
-        .join(Claim, Claim.id == ClaimLine.claim_id)
-        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
-    )
-    yearly = live_lines.where(_year(on.year)).subquery()
-    participation, franchises = session.execute(
-        select(func.coalesce(func.sum(yearly.c.participation), 0), func.coalesce(func.sum(yearly.c.franchise), 0))
-    ).one()
-    teleexpertise = dict(
-        session.execute(
-            select(yearly.c.code, func.sum(yearly.c.quantity))
-            .where(yearly.c.category == Category.TELEEXPERTISE.value)
-            .group_by(yearly.c.code)
-        ).all()
-    )
-    today_lines = live_lines.where(Claim.care_date == on).subquery()
-    same_day_participations = session.scalar(
-        select(func.count())
-        .select_from(today_lines)
-        .join(Claim, Claim.id == today_lines.c.claim_id)
-        .where(Claim.professional_id == professional_id, today_lines.c.participation > 0)
-    )
-    paramedical, transport = session.execute(
+    totals = _yearly_totals(session, patient_id, on.year)
+    today_rows = session.execute(
         select(
-            func.coalesce(func.sum(today_lines.c.franchise).filter(today_lines.c.category == "paramedical"), 0),
-            func.coalesce(func.sum(today_lines.c.franchise).filter(today_lines.c.category == "transport"), 0),
+            Claim.professional_id,
+            ClaimLine.category,
+            func.sum(case((ClaimLine.participation > 0, 1), else_=0)),
+            func.sum(ClaimLine.franchise),
         )
-    ).one()
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(_live_paid_lines(patient_id), Claim.care_date == on)
+        .group_by(Claim.professional_id, ClaimLine.category)
+    ).all()
+    same_day_participations = sum(int(n) for who, _, n, _ in today_rows if who == professional_id)
+    franchises_today = dict.fromkeys(("paramedical", "transport"), 0)
+    for _, category, _, franchise in today_rows:
+        if category in franchises_today:
+            franchises_today[category] += int(franchise)
     last_optical = session.scalar(
         select(func.max(Claim.care_date))
         .join(ClaimLine, ClaimLine.claim_id == Claim.id)
-        .where(
-            Claim.patient_id == patient_id,
-            Claim.status.in_(LIVE),
-            ClaimLine.status == "paid",
-            ClaimLine.category == Category.OPTICS.value,
-            Claim.care_date < on,
-        )
+        .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
     )
     return YearToDate.model_validate(
         {
-            "participation_paid": euros(int(participation)),
-            "franchises_paid": euros(int(franchises)),
-            "same_day_participations": int(same_day_participations or 0),
-            "same_day_paramedical_franchises": euros(int(paramedical)),
-            "same_day_transport_franchises": euros(int(transport)),
-            "teleexpertise_acts": {code: int(n) for code, n in teleexpertise.items()},
+            "participation_paid": euros(totals.participation),
+            "franchises_paid": euros(totals.franchises),
+            "same_day_participations": same_day_participations,
+            "same_day_paramedical_franchises": euros(franchises_today["paramedical"]),
+            "same_day_transport_franchises": euros(franchises_today["transport"]),
+            "teleexpertise_acts": totals.teleexpertise,
             "last_optical_equipment": last_optical,
         }
     )
 
 
-def refresh_year_to_date(session: Session, patient_id: str, year: int) -> YearToDateState:
-    """Materialise the yearly totals of the claims that stand (after a payment, a cancellation, a correction)."""
-    session.flush()
-    lines = (
-        select(ClaimLine)
+@dataclass
+class _Totals:
+    participation: int = 0
+    franchises: int = 0
+    teleexpertise: dict[str, int] = field(default_factory=dict)
+
+
+def _yearly_totals(session: Session, patient_id: str, year: int) -> _Totals:
+    rows = session.execute(
+        select(
+            ClaimLine.code,
+            ClaimLine.category,
+            func.sum(ClaimLine.participation),
+            func.sum(ClaimLine.franchise),
+            func.sum(ClaimLine.quantity),
+        )
         .join(Claim, Claim.id == ClaimLine.claim_id)
-        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid", _year(year))
-        .subquery()
-    )
-    participation, franchises = session.execute(
-        select(func.coalesce(func.sum(lines.c.participation), 0), func.coalesce(func.sum(lines.c.franchise), 0))
-    ).one()
-    teleexpertise = dict(
-        session.execute(
-            select(lines.c.code, func.sum(lines.c.quantity))
-            .where(lines.c.category == Category.TELEEXPERTISE.value)
-            .group_by(lines.c.code)
-        ).all()
-    )
+        .where(_live_paid_lines(patient_id), _year(year))
+        .group_by(ClaimLine.code, ClaimLine.category)
+    ).all()
+    totals = _Totals()
+    for code, category, participation, franchise, quantity in rows:
+        totals.participation += int(participation)
+        totals.franchises += int(franchise)
+        if category == Category.TELEEXPERTISE.value:
+            totals.teleexpertise[code] = int(quantity)
+    return totals
+
+
+def _add_to_year_to_date(session: Session, claim: Claim) -> None:
+    """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
+    row = session.get(YearToDateState, (claim.patient_id, claim.care_date.year))
+    if row is None:
+        refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+        return
+    paid = [line for line in claim.lines if line.status == "paid"]
+    row.participation_paid += sum(line.participation for line in paid)
+    row.franchises_paid += sum(line.franchise for line in paid)
+    acts = dict(row.teleexpertise_acts)
+    for line in paid:
+        if line.category == Category.TELEEXPERTISE.value:
+            acts[line.code] = acts.get(line.code, 0) + line.quantity
+    row.teleexpertise_acts = acts
+    row.claims_count += 1
+    session.flush()
+
+
+def refresh_year_to_date(session: Session, patient_id: str, year: int) -> YearToDateState:
+    """Materialise the yearly totals of the claims that stand (after a cancellation or a correction)."""
+    session.flush()
+    totals = _yearly_totals(session, patient_id, year)
     count = session.scalar(
         select(func.count()).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), _year(year))
     )
@@ -293,9 +312,9 @@ def refresh_year_to_date(session: Session, patient_id: str, year: int) -> YearTo
     if row is None:
         row = YearToDateState(patient_id=patient_id, year=year)
         session.add(row)
-    row.participation_paid = int(participation)
-    row.franchises_paid = int(franchises)
-    row.teleexpertise_acts = {code: int(n) for code, n in teleexpertise.items()}
+    row.participation_paid = totals.participation
+    row.franchises_paid = totals.franchises
+    row.teleexpertise_acts = totals.teleexpertise
     row.claims_count = int(count or 0)
     session.flush()
     return row
@@ -361,11 +380,17 @@ def list_claims(
         query = query.where(Claim.care_date >= date_from)
     if date_to:
         query = query.where(Claim.care_date <= date_to)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Claim.care_date.desc(), Claim.created_at.desc(), Claim.id).offset(offset).limit(limit)
+    return paginate(
+        session,
+        query,
+        (
+            Claim.care_date.desc(),
+            Claim.created_at.desc(),
+            Claim.id,
+        ),
+        offset,
+        limit,
     )
-    return list(rows), total
 
 
 def history(session: Session, claim_id: str) -> list[Claim]:

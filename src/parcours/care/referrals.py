@@ -13,10 +13,10 @@ from typing import Literal
 
 from dateutil.relativedelta import relativedelta
 from pydantic import Field, model_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from parcours.care.common import Input, Rpps, get_patient, law, professional_by_rpps, today
+from parcours.care.common import Input, Rpps, get_patient, law, paginate, professional_by_rpps, today
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
 from parcours.record import service as record
@@ -206,9 +206,16 @@ def for_professional(
     else:
         query = select(Referral).where(Referral.referrer_id == professional.id)
     query = query.where(Referral.status == status) if status else query.where(Referral.status.in_(OPEN_STATUSES))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Referral.issued_on, Referral.id).offset(offset).limit(limit))
-    return list(rows), total
+    return paginate(
+        session,
+        query,
+        (
+            Referral.issued_on,
+            Referral.id,
+        ),
+        offset,
+        limit,
+    )
 
 
 def overdue_for_gp(
@@ -226,9 +233,16 @@ def overdue_for_gp(
             Referral.report_due_on < on,
         )
     )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Referral.report_due_on, Referral.id).offset(offset).limit(limit))
-    return list(rows), total
+    return paginate(
+        session,
+        query,
+        (
+            Referral.report_due_on,
+            Referral.id,
+        ),
+        offset,
+        limit,
+    )
 
 
 def of_patient(session: Session, patient_id: str) -> list[Referral]:

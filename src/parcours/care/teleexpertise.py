@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parcours.care import claims
-from parcours.care.common import Input, Rpps, get_patient, law, professional_by_rpps, today
+from parcours.care.common import Input, Rpps, get_patient, law, paginate, professional_by_rpps, today
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
 from parcours.record import service as record
@@ -161,9 +161,16 @@ def for_professional(
     query = select(Teleexpertise).where(column == professional_id)
     if status:
         query = query.where(Teleexpertise.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Teleexpertise.requested_on, Teleexpertise.id).offset(offset).limit(limit))
-    return list(rows), total
+    return paginate(
+        session,
+        query,
+        (
+            Teleexpertise.requested_on,
+            Teleexpertise.id,
+        ),
+        offset,
+        limit,
+    )
 
 
 def claims_of(session: Session, item: Teleexpertise) -> list[Claim]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.cli import audit, params, simulate, token
+from parcours.cli import audit, contracts, params, simulate, store, token
 
 app = typer.Typer(
     name="parcours",
@@ -21,7 +21,9 @@ def _root() -> None:
 
 
 simulate.register(app)
+contracts.register(app)
 params.register(app)
+store.register(app)
 token.register(app)
 audit.register(app)
 

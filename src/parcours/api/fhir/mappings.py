@@ -234,10 +234,10 @@ def _claim_status(claim: Claim) -> str:
 
 
 def _created(claim: Claim) -> str:
-    created = claim.created_at or dt.datetime.now(dt.UTC)
-    if created.tzinfo is None:  # SQLite gives back naive UTC; FHIR wants the offset
-        created = created.replace(tzinfo=dt.UTC)
-    return created.isoformat()
+    moment = claim.created_at or dt.datetime.now(dt.UTC)
+    if moment.tzinfo is None:  # SQLite gives back naive timestamps; the store writes UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.isoformat()
 
 
 def _items(claim: Claim) -> list[dict[str, Any]]:
@@ -303,26 +303,37 @@ def claim_response_resource(claim: Claim) -> ClaimResponse:
     return ClaimResponse.model_validate(
         {
             "resourceType": "ClaimResponse",
-            "id": claim.id,
-            "status": _claim_status(claim),
-            "type": {"coding": [{"system": CLAIM_TYPE_SYSTEM, "code": "professional"}]},
-            "use": "claim",
-            "patient": patient_reference(claim.patient),
-            "created": _created(claim),
-            "insurer": {"display": AMO_DISPLAY},
+            **_decision_header(claim),
             "request": _reference("Claim", claim.id),
-            "outcome": "complete",
-            "disposition": _disposition(claim),
             "item": [
                 {"itemSequence": line.position + 1, "adjudication": _line_adjudications(line, None)}
                 for line in claim.lines
             ],
-            "total": [
-                {"category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "submitted"}]}, "amount": _money(claim.billed)},
-                {"category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "benefit"}]}, "amount": _money(claim.amo)},
-            ],
+            "total": _totals(claim),
         }
     )  # fmt: skip
+
+
+def _decision_header(claim: Claim) -> dict[str, Any]:
+    """What ClaimResponse and ExplanationOfBenefit say alike of the decision on a claim."""
+    return {
+        "id": claim.id,
+        "status": _claim_status(claim),
+        "type": {"coding": [{"system": CLAIM_TYPE_SYSTEM, "code": "professional"}]},
+        "use": "claim",
+        "patient": patient_reference(claim.patient),
+        "created": _created(claim),
+        "insurer": {"display": AMO_DISPLAY},
+        "outcome": "complete",
+        "disposition": _disposition(claim),
+    }
+
+
+def _totals(claim: Claim) -> list[dict[str, Any]]:
+    return [
+        {"category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": code}]}, "amount": _money(cents)}
+        for code, cents in (("submitted", claim.billed), ("benefit", claim.amo))
+    ]
 
 
 def _disposition(claim: Claim) -> str:
@@ -337,27 +348,16 @@ def explanation_of_benefit(claim: Claim, amc_by_line: dict[int, int] | None = No
     return ExplanationOfBenefit.model_validate(
         {
             "resourceType": "ExplanationOfBenefit",
-            "id": claim.id,
-            "status": _claim_status(claim),
-            "type": {"coding": [{"system": CLAIM_TYPE_SYSTEM, "code": "professional"}]},
-            "use": "claim",
-            "patient": patient_reference(claim.patient),
-            "created": _created(claim),
-            "insurer": {"display": AMO_DISPLAY},
+            **_decision_header(claim),
             "provider": practitioner_reference(claim.professional),
             "claim": _reference("Claim", claim.id),
             "claimResponse": _reference("ClaimResponse", claim.id),
-            "outcome": "complete",
-            "disposition": _disposition(claim),
             "insurance": [{"focal": True, "coverage": {"display": AMO_DISPLAY}}],
             "item": [
                 {**item, "adjudication": _line_adjudications(line, amc_by_line.get(line.position))}
                 for item, line in zip(_items(claim), claim.lines, strict=True)
             ],
-            "total": [
-                {"category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "submitted"}]}, "amount": _money(claim.billed)},
-                {"category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "benefit"}]}, "amount": _money(claim.amo)},
-            ],
+            "total": _totals(claim),
             "payment": {"amount": _money(claim.amo)},
         }
     )  # fmt: skip

@@ -244,7 +244,25 @@ class _CoordinationItems:
         return found[query.offset : query.offset + query.count], len(found)
 
 
-class ServiceRequestProvider(_CoordinationItems):
+class _CoordinationProvider(_CoordinationItems):
+    """Read and search shared by the two views of a referral or a téléexpertise."""
+
+    statuses: tuple[Statuses, Statuses]
+    person: tuple[str, str]
+
+    def _resource(self, row: Referral | Teleexpertise) -> Resource:
+        raise NotImplementedError
+
+    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
+        row = self._checked_row(ctx, resource_id)
+        return self._resource(row) if row else None
+
+    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
+        rows, total = self._items(ctx, query, statuses=self.statuses, person=self.person)
+        return Page([self._resource(r) for r in rows], total)
+
+
+class ServiceRequestProvider(_CoordinationProvider):
     resource_type: str = "ServiceRequest"
     profile: str | None = None
     search_parameters: Sequence[SearchParameter] = (
@@ -253,28 +271,16 @@ class ServiceRequestProvider(_CoordinationItems):
         SearchParameter("category", "token", "3457005 (adressage) ou teleexpertise"),
         SearchParameter("requester", "reference", "Demandeur (Practitioner/id)"),
     )
+    statuses = (_REQUEST_STATUS_TO_REFERRAL, _REQUEST_STATUS_TO_TE)
+    person = ("requester", "requester")
 
-    @staticmethod
-    def _resource(row: Referral | Teleexpertise) -> Resource:
+    def _resource(self, row: Referral | Teleexpertise) -> Resource:
         if isinstance(row, Referral):
             return mappings.referral_request(row)
         return mappings.teleexpertise_request(row)
 
-    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
-        row = self._checked_row(ctx, resource_id)
-        return self._resource(row) if row else None
 
-    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
-        rows, total = self._items(
-            ctx,
-            query,
-            statuses=(_REQUEST_STATUS_TO_REFERRAL, _REQUEST_STATUS_TO_TE),
-            person=("requester", "requester"),
-        )
-        return Page([self._resource(r) for r in rows], total)
-
-
-class TaskProvider(_CoordinationItems):
+class TaskProvider(_CoordinationProvider):
     resource_type: str = "Task"
     profile: str | None = None
     search_parameters: Sequence[SearchParameter] = (
@@ -283,22 +289,13 @@ class TaskProvider(_CoordinationItems):
         SearchParameter("owner", "reference", "Professionnel chargé de la tâche (Practitioner/id)"),
         SearchParameter("category", "token", "3457005 (adressage) ou teleexpertise"),
     )
+    statuses = (_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE)
+    person = ("owner", "owner")
 
-    @staticmethod
-    def _resource(row: Referral | Teleexpertise) -> Resource:
+    def _resource(self, row: Referral | Teleexpertise) -> Resource:
         if isinstance(row, Referral):
             return mappings.referral_task(row)
         return mappings.teleexpertise_task(row)
-
-    def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
-        row = self._checked_row(ctx, resource_id)
-        return self._resource(row) if row else None
-
-    def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
-        rows, total = self._items(
-            ctx, query, statuses=(_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE), person=("owner", "owner")
-        )
-        return Page([self._resource(r) for r in rows], total)
 
 
 _CLAIM_STATUS = {"active": ("paid", "rejected"), "cancelled": ("cancelled", "replaced")}

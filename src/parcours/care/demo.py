@@ -1,0 +1,221 @@
+"""A demo data set: synthetic patients and professionals of a small town, never real people.
+
+Identifiers are valid (NIR keys, RPPS check digits) but synthetic: patients carry the FR Core *demo* INS-NIR OID
+(``urn:oid:1.2.250.1.213.1.4.11``) so that no system may mistake them for insured people, and RPPS numbers are
+drawn from a range starting with 19, which the RPPS directory does not use for real professionals. Everything is
+created through the care services, so the demo obeys the same rules as real use; the same seed gives the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parcours.care import claims, declarations, people, referrals, teleexpertise
+from parcours.care.common import age_on, law
+from parcours.care.errors import CareError
+from parcours.record.entries import INS_NIR_DEMO_SYSTEM
+from parcours.rules.event import Act
+from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
+from parcours.store.models import Patient, Professional
+
+FAMILY_NAMES = [
+    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent", "Simon",
+    "Michel", "Lefebvre", "Leroy", "Roux", "David", "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont",
+    "Lambert", "Fontaine", "Rousseau", "Vincent", "Muller", "Lefevre", "Faure", "André", "Mercier", "Blanc",
+]  # fmt: skip
+FEMALE_NAMES = ["Camille", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Julie", "Claire", "Anne", "Nathalie", "Louise"]
+MALE_NAMES = ["Lucas", "Hugo", "Louis", "Gabriel", "Arthur", "Thomas", "Nicolas", "Pierre", "Julien", "Marc", "Paul"]
+TOWN = ("Saint-Amand-les-Eaux", "59230", "59526")  # city, postcode, INSEE commune code (department 59, commune 526)
+
+# (specialty, sector, OPTAM, how many)
+PRACTICE = [
+    ("general_practice", "1", False, 4),
+    ("general_practice", "2", True, 1),
+    ("cardiology", "1", False, 1),
+    ("dermatology", "2", False, 1),
+    ("gynecology", "2", True, 1),
+    ("ophthalmology", "1", False, 1),
+    ("psychiatry", "1", False, 1),
+    ("pediatrics", "1", False, 1),
+]
+PARAMEDICAL = [("nurse", 2), ("physiotherapist", 1)]
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    professionals: int
+    patients: int
+    declarations: int
+    referrals: int
+    teleexpertises: int
+    claims: int
+
+
+def has_data(session: Session) -> bool:
+    return (session.scalar(select(func.count()).select_from(Patient)) or 0) > 0
+
+
+def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.date | None = None) -> DemoSummary:
+    """Create the demo town in ``session`` (one transaction: the caller commits)."""
+    rng = random.Random(seed)
+    today = today or dt.date.today()
+    serial = iter(range(1, 10_000))
+
+    def rpps() -> str:
+        return rpps_with_check_digit(f"19{seed % 100:02d}{next(serial):06d}")
+
+    doctors: dict[str, list[Professional]] = {}
+    paramedics: list[Professional] = []
+    for specialty, sector, optam, count in PRACTICE:
+        for _ in range(count):
+            female = rng.random() < 0.5
+            doctor = people.create_professional(
+                session,
+                people.ProfessionalIn(
+                    rpps=rpps(),
+                    family_name=rng.choice(FAMILY_NAMES),
+                    given_name=rng.choice(FEMALE_NAMES if female else MALE_NAMES),
+                    specialty=specialty,
+                    sector=sector,
+                    optam=optam,
+                    installed_on=today - dt.timedelta(days=rng.randint(365, 30 * 365)),
+                    practice_name="Maison de santé du Centre" if specialty == "general_practice" else None,
+                    practice_address=f"{rng.randint(1, 80)} rue de la République",
+                    practice_postcode=TOWN[1],
+                    practice_city=TOWN[0],
+                ),
+            )
+            doctors.setdefault(specialty, []).append(doctor)
+    for profession, count in PARAMEDICAL:
+        for _ in range(count):
+            paramedics.append(
+                people.create_professional(
+                    session,
+                    people.ProfessionalIn(
+                        rpps=rpps(),
+                        family_name=rng.choice(FAMILY_NAMES),
+                        given_name=rng.choice(FEMALE_NAMES + MALE_NAMES),
+                        profession=profession,
+                        practice_postcode=TOWN[1],
+                        practice_city=TOWN[0],
+                    ),
+                )
+            )
+
+    gps = doctors["general_practice"]
+    created: list[Patient] = []
+    counts = {"declarations": 0, "referrals": 0, "teleexpertises": 0, "claims": 0}
+    for index in range(patients):
+        female = rng.random() < 0.52
+        birth = today - dt.timedelta(days=rng.randint(2 * 365, 88 * 365))
+        nir = nir_with_key(f"{2 if female else 1}{birth:%y}{birth:%m}{TOWN[2]}{rng.randint(1, 999):03d}")
+        if session.scalar(select(Patient.id).where(Patient.nir == nir)) is not None:
+            continue
+        ald = [people.AldIn(label="Diabète de type 2", start=today - dt.timedelta(days=900))] if index % 6 == 0 else []
+        patient = people.create_patient(
+            session,
+            people.PatientIn(
+                nir=nir,
+                family_name=rng.choice(FAMILY_NAMES),
+                given_name=rng.choice(FEMALE_NAMES if female else MALE_NAMES),
+                birth_date=birth,
+                sex="female" if female else "male",
+                c2s=index % 9 == 0,
+                mutuelle_contract=rng.choice(["essentiel", "confort", "renfort", None]),
+                ald=ald,
+            ),
+        )
+        patient.nir_system = INS_NIR_DEMO_SYSTEM
+        created.append(patient)
+        if rng.random() < 0.9:  # about nine in ten people have declared a médecin traitant
+            start = max(birth, today - dt.timedelta(days=rng.randint(30, 3000)))
+            minor = age_on(birth, start) < law(start)["record.majority_age"]
+            declarations.declare(
+                session,
+                declarations.DeclarationIn(
+                    patient_id=patient.id,
+                    professional_rpps=rng.choice(gps).rpps,
+                    start=start,
+                    representative_nir=nir_with_key(f"2{(birth.year - 30) % 100:02d}01{TOWN[2]}{index + 1:03d}")
+                    if minor
+                    else None,
+                ),
+            )
+            counts["declarations"] += 1
+
+    for index, patient in enumerate(created):
+        gp = declarations.gp_on(session, patient.id, today)
+        doctor = gp or rng.choice(gps)
+        for visit in range(rng.randint(1, 4)):
+            day = today - dt.timedelta(days=rng.randint(1, 300))
+            try:
+                claims.submit(
+                    session,
+                    claims.ClaimIn(
+                        idempotency_key=f"demo-{seed}-{index}-{visit}",
+                        patient_id=patient.id,
+                        professional_rpps=doctor.rpps,
+                        date=day,
+                        acts=[Act(code="G" if doctor.sector == "1" or doctor.optam else "C")],
+                    ),
+                )
+                counts["claims"] += 1
+            except CareError:
+                continue  # e.g. a date before the patient's birth: the demo simply skips it
+        if gp is not None and index % 4 == 0:
+            specialist = rng.choice(doctors[rng.choice(["cardiology", "dermatology", "psychiatry"])])
+            issued = today - dt.timedelta(days=rng.randint(3, 90))
+            referral = referrals.refer(
+                session,
+                referrals.ReferralIn(
+                    patient_id=patient.id,
+                    referrer_rpps=gp.rpps,
+                    target_rpps=specialist.rpps,
+                    reason=rng.choice(
+                        ["Bilan d'une dyspnée d'effort", "Lésion cutanée à surveiller", "Anxiété persistante"]
+                    ),
+                    urgency="urgent" if index % 8 == 0 else "routine",
+                    issued_on=issued,
+                ),
+            )
+            counts["referrals"] += 1
+            if index % 3 == 0:
+                visit_day = min(today, issued + dt.timedelta(days=10))
+                referrals.accept(session, referral.id, specialist.rpps, visit_day)
+                referrals.report(
+                    session,
+                    referral.id,
+                    referrals.ReportIn(
+                        professional_rpps=specialist.rpps, report="Examen sans particularité.", reported_on=visit_day
+                    ),
+                )
+        if gp is not None and index % 5 == 1:
+            asked = today - dt.timedelta(days=rng.randint(0, 20))
+            item = teleexpertise.request(
+                session,
+                teleexpertise.TeleexpertiseIn(
+                    patient_id=patient.id,
+                    requester_rpps=rng.choice([gp, *paramedics]).rpps,
+                    expert_rpps=rng.choice(doctors["dermatology"]).rpps,
+                    question="Lésion cutanée : avis sur la conduite à tenir ?",
+                    consent_at=dt.datetime.combine(asked, dt.time(9), dt.UTC),
+                    requested_on=asked,
+                ),
+            )
+            counts["teleexpertises"] += 1
+            if item.answer_due_on >= today and index % 2 == 1:
+                teleexpertise.answer(
+                    session,
+                    item.id,
+                    teleexpertise.AnswerIn(
+                        expert_rpps=item.expert.rpps, answer="Surveillance simple à 3 mois.", answered_on=today
+                    ),
+                )
+    session.flush()
+    total_professionals = sum(len(v) for v in doctors.values()) + len(paramedics)
+    return DemoSummary(total_professionals, len(created), **counts)

@@ -1,0 +1,165 @@
+"""Claims: facts looked up on the date of care, the rules engine's decision stored with its explanation, the
+year-to-date state, idempotency, cancellation and correction with history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import People, error_fields
+from tests.conftest import Tokens
+
+
+def body(patient: dict[str, Any], doctor: dict[str, Any], date: str, key: str, **fields: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "idempotency_key": key,
+        "patient_id": patient["id"],
+        "professional_rpps": doctor["rpps"],
+        "date": date,
+        "acts": [{"code": "G", "fee": 30.0}],
+    }
+    data.update(fields)
+    return data
+
+
+def test_a_visit_to_the_declared_gp_pays_19_euros(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp, "2025-01-06")
+    response = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-0000001"))
+    assert response.status_code == 201
+    claim = response.json()
+    # brief §1 worked example: 30 € × 70 % − 2 € = 19 €
+    assert (claim["pathway"], claim["in_pathway"], claim["amo"], claim["patient_share"]) == ("T", True, 19.0, 11.0)
+    steps = [step["rule"] for step in claim["adjudication"]["explanation"]]
+    assert steps[0] == "pathway.gp"
+    assert "participation" in steps
+
+
+def test_the_gp_of_the_date_of_care_counts_not_todays(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp, "2026-03-01")
+    before = client.post("/api/claims", json=body(patient, gp, "2026-02-27", "claim-before-1")).json()
+    # brief §1: out of pathway, 21 € − majoration capped at 10.60 € − 2 € = 8.40 €
+    assert (before["pathway"], before["amo"]) == ("S", 8.40)
+
+
+def test_the_same_claim_twice_pays_once(client: TestClient, people: People, tokens: Tokens) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp)
+    first = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-dup-0001"))
+    again = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-dup-0001"))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    ytd = client.get(
+        f"/api/patients/{patient['id']}/year-to-date", params={"year": 2026}, headers=tokens.patient(patient["nir"])
+    ).json()
+    assert (ytd["claims_count"], ytd["participation_paid"]) == (1, 2.0)
+
+
+def test_the_same_key_with_other_content_is_a_conflict(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-key-0001"))
+    other = client.post("/api/claims", json=body(patient, gp, "2026-03-03", "claim-key-0001"))
+    assert other.status_code == 409
+    assert error_fields(other) == ["idempotency_key"]
+
+
+def test_a_date_with_no_tariff_in_force_is_refused_naming_the_field(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    response = client.post("/api/claims", json=body(patient, gp, "1999-03-02", "claim-old-0001"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"].startswith(("date", "acts"))
+
+
+def test_an_unknown_act_is_refused(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    response = client.post(
+        "/api/claims", json=body(patient, gp, "2026-03-02", "claim-unknown-1", acts=[{"code": "ZZZ"}])
+    )
+    assert response.status_code == 422
+    assert "acts" in response.json()["detail"][0]["field"]
+
+
+def test_cancelling_gives_back_the_participation(client: TestClient, people: People, tokens: Tokens) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp)
+    first = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-cancel-1")).json()
+    client.post("/api/claims", json=body(patient, gp, "2026-03-09", "claim-cancel-2"))
+    ytd_url = f"/api/patients/{patient['id']}/year-to-date"
+    agent = tokens.agent()  # the insurer's agent follows the year-to-date and cancels
+    assert client.get(ytd_url, params={"year": 2026}, headers=agent).json()["participation_paid"] == 4.0
+    cancelled = client.post(f"/api/claims/{first['id']}/cancel", json={"reason": "Erreur de patient"}, headers=agent)
+    assert cancelled.json()["status"] == "cancelled"
+    assert client.get(ytd_url, params={"year": 2026}, headers=agent).json()["participation_paid"] == 2.0
+    again = client.post(f"/api/claims/{first['id']}/cancel", json={"reason": "Encore"}, headers=agent)
+    assert again.status_code == 409
+
+
+def test_a_correction_is_a_new_version_and_the_old_one_is_kept(
+    client: TestClient, people: People, tokens: Tokens
+) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp)
+    original = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-fix-0001")).json()
+    fix = {
+        "idempotency_key": "claim-fix-0002",
+        "acts": [{"code": "G", "fee": 30.0}, {"code": "MEG"}],
+        "reason": "MEG oublié",
+    }
+    doctor = tokens.professional(gp["rpps"])  # the doctor corrects their own claim
+    corrected = client.post(f"/api/claims/{original['id']}/corrections", json=fix, headers=doctor)
+    assert corrected.status_code == 201, corrected.text
+    assert (corrected.json()["version"], corrected.json()["replaces_id"]) == (2, original["id"])
+    history = client.get(f"/api/claims/{corrected.json()['id']}/history", headers=doctor).json()
+    assert [(c["version"], c["status"]) for c in history] == [(1, "replaced"), (2, "paid")]
+    ytd = client.get(
+        f"/api/patients/{patient['id']}/year-to-date", params={"year": 2026}, headers=tokens.patient(patient["nir"])
+    ).json()
+    assert ytd["claims_count"] == 1
+
+
+def test_the_participation_stops_at_four_a_day_with_the_same_doctor(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp)
+    participations = []
+    for n in range(5):
+        claim = client.post("/api/claims", json=body(patient, gp, "2026-03-02", f"claim-day-{n:05d}")).json()
+        participations.append(claim["adjudication"]["lines"][0]["participation"])
+    # brief: at most 4 participations forfaitaires a day with the same professional
+    assert participations == [2.0, 2.0, 2.0, 2.0, 0.0]
+
+
+def test_claims_of_a_patient_are_paged_and_filtered(client: TestClient, people: People, tokens: Tokens) -> None:
+    patient, gp = people.patient(), people.professional()
+    for n, date in enumerate(("2026-01-05", "2026-02-05", "2026-03-05")):
+        client.post("/api/claims", json=body(patient, gp, date, f"claim-list-{n:04d}"))
+    url = f"/api/patients/{patient['id']}/claims"
+    mine = tokens.patient(patient["nir"])
+    page = client.get(url, params={"limit": 2}, headers=mine).json()
+    assert (page["total"], [c["care_date"] for c in page["items"]]) == (3, ["2026-03-05", "2026-02-05"])
+    february = client.get(url, params={"from": "2026-02-01", "to": "2026-02-28"}, headers=mine).json()
+    assert [c["care_date"] for c in february["items"]] == ["2026-02-05"]
+
+
+def test_a_teleconsultation_of_a_known_patient_is_recorded(client: TestClient, people: People, tokens: Tokens) -> None:
+    patient, gp = people.patient(), people.professional()
+    people.declare(patient, gp)
+    client.post("/api/claims", json=body(patient, gp, "2026-01-05", "claim-tc-00001"))
+    tele = body(patient, gp, "2026-03-02", "claim-tc-00002", teleconsultation=True, acts=[{"code": "TCG"}])
+    response = client.post("/api/claims", json=tele)
+    assert response.json()["in_pathway"] is True
+    [record] = client.get(
+        f"/api/patients/{patient['id']}/teleconsultations", headers=tokens.professional(gp["rpps"])
+    ).json()
+    assert (record["last_in_person_visit"], record["claim_id"]) == ("2026-01-05", response.json()["id"])
+
+
+def test_a_phone_call_is_not_a_teleconsultation(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    tele = body(
+        patient, gp, "2026-03-02", "claim-phone-001", teleconsultation=True, video=False, acts=[{"code": "TCG"}]
+    )
+    response = client.post("/api/claims", json=tele)
+    assert response.status_code == 422
+    assert error_fields(response) == ["video"]

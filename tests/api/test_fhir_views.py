@@ -1,0 +1,122 @@
+"""The FHIR R4 views of the coordination store, read back with fhir.resources (R4B) as a FHIR client would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.task import Task
+
+from tests.api.conftest import People
+from tests.conftest import Tokens
+
+INS_NIR = "urn:oid:1.2.250.1.213.1.4.8"
+RPPS = "https://rpps.esante.gouv.fr"
+
+
+def setup(client: TestClient, people: People) -> dict[str, Any]:
+    patient, gp, cardiologist = people.patient(), people.professional(), people.professional("cardiology")
+    people.declare(patient, gp)
+    referral = client.post(
+        "/api/referrals",
+        json={
+            "patient_id": patient["id"], "referrer_rpps": gp["rpps"], "target_rpps": cardiologist["rpps"],
+            "reason": "Dyspnée d'effort", "issued_on": "2026-03-02",
+        },
+    ).json()  # fmt: skip
+    claim = client.post(
+        "/api/claims",
+        json={
+            "idempotency_key": "fhir-claim-0001", "patient_id": patient["id"], "professional_rpps": gp["rpps"],
+            "date": "2026-03-02", "acts": [{"code": "G", "fee": 30.0}],
+        },
+    ).json()  # fmt: skip
+    return {"patient": patient, "gp": gp, "cardiologist": cardiologist, "referral": referral, "claim": claim}
+
+
+def test_metadata_lists_every_resource_served(client: TestClient) -> None:
+    statement = CapabilityStatement.model_validate(client.get("/fhir/metadata").json())
+    served = {resource.type for resource in statement.rest[0].resource}
+    assert served >= {
+        "Patient", "Practitioner", "PractitionerRole", "ServiceRequest", "Task", "Claim", "ClaimResponse",
+        "ExplanationOfBenefit",
+    }  # fmt: skip
+
+
+def test_patient_search_by_nir_gives_the_gp(client: TestClient, people: People) -> None:
+    world = setup(client, people)
+    response = client.get("/fhir/Patient", params={"identifier": f"{INS_NIR}|{world['patient']['nir']}"})
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(response.json())
+    assert bundle.total == 1
+    patient = Patient.model_validate(bundle.entry[0].resource.model_dump())
+    assert patient.generalPractitioner[0].reference == f"Practitioner/{world['gp']['id']}"
+    practitioner = Practitioner.model_validate(client.get(f"/fhir/Practitioner/{world['gp']['id']}").json())
+    assert {(i.system, i.value) for i in practitioner.identifier} >= {(RPPS, world["gp"]["rpps"])}
+
+
+def test_practitioner_search_by_rpps(client: TestClient, people: People) -> None:
+    world = setup(client, people)
+    bundle = Bundle.model_validate(
+        client.get("/fhir/Practitioner", params={"identifier": f"{RPPS}|{world['cardiologist']['rpps']}"}).json()
+    )
+    assert [e.resource.id for e in bundle.entry] == [world["cardiologist"]["id"]]
+
+
+def test_referral_as_service_request_and_task_closed_by_the_report(
+    client: TestClient, people: People, tokens: Tokens
+) -> None:
+    world = setup(client, people)
+    patient_id, referral_id = world["patient"]["id"], world["referral"]["id"]
+    as_gp = tokens.professional(world["gp"]["rpps"])
+    active = Bundle.model_validate(
+        client.get(
+            "/fhir/ServiceRequest", params={"patient": f"Patient/{patient_id}", "status": "active"}, headers=as_gp
+        ).json()
+    )
+    assert [e.resource.id for e in active.entry] == [f"referral-{referral_id}"]
+    client.post(
+        f"/api/referrals/{referral_id}/report",
+        json={
+            "professional_rpps": world["cardiologist"]["rpps"],
+            "report": "ETT normale.",
+            "reported_on": "2026-03-09",
+        },
+    )
+    task = Task.model_validate(client.get(f"/fhir/Task/referral-{referral_id}", headers=as_gp).json())
+    assert task.status == "completed"
+    assert task.output[0].valueString == "ETT normale."
+    done = Bundle.model_validate(
+        client.get("/fhir/ServiceRequest", params={"patient": patient_id, "status": "active"}, headers=as_gp).json()
+    )
+    assert done.total == 0
+
+
+def test_explanation_of_benefit_has_one_adjudication_per_amount(
+    client: TestClient, people: People, tokens: Tokens
+) -> None:
+    world = setup(client, people)
+    mine = tokens.patient(world["patient"]["nir"])
+    bundle = Bundle.model_validate(
+        client.get("/fhir/ExplanationOfBenefit", params={"patient": world["patient"]["id"]}, headers=mine).json()
+    )
+    eob = ExplanationOfBenefit.model_validate(bundle.entry[0].resource.model_dump())
+    amounts = {
+        a.category.coding[0].code: float(a.amount.value) for a in eob.item[0].adjudication if a.amount is not None
+    }
+    assert amounts["submitted"] == 30.0
+    assert amounts["eligible"] == 30.0
+    assert amounts["benefit"] == 19.0
+    assert amounts["participation-forfaitaire"] == 2.0
+    assert amounts["patient"] == 11.0
+
+
+def test_unknown_id_is_an_operation_outcome(client: TestClient) -> None:
+    response = client.get("/fhir/ExplanationOfBenefit/nope")
+    assert response.status_code == 404
+    assert response.json()["resourceType"] == "OperationOutcome"

@@ -1,0 +1,115 @@
+"""Adressage: who may refer, the loop closed by the report, follow-up visits covered, overdue referrals for the MT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import People, error_fields
+from tests.conftest import Tokens
+
+
+def refer(client: TestClient, patient: dict[str, Any], referrer: dict[str, Any], **fields: Any) -> Any:
+    body = {"patient_id": patient["id"], "referrer_rpps": referrer["rpps"], "reason": "Souffle cardiaque à explorer"}
+    body.update(fields)
+    return client.post("/api/referrals", json=body)
+
+
+def claim(client: TestClient, patient: dict[str, Any], doctor: dict[str, Any], date: str, code: str, key: str) -> Any:
+    body = {
+        "idempotency_key": key,
+        "patient_id": patient["id"],
+        "professional_rpps": doctor["rpps"],
+        "date": date,
+        "acts": [{"code": code}],
+    }
+    return client.post("/api/claims", json=body)
+
+
+def test_the_gp_refers_the_specialist_reports_and_the_loop_closes(
+    client: TestClient, people: People, tokens: Tokens
+) -> None:
+    patient, gp, cardiologist = people.patient(), people.professional(), people.professional("cardiology")
+    people.declare(patient, gp)
+    referral = refer(client, patient, gp, target_rpps=cardiologist["rpps"], issued_on="2026-03-02")
+    assert referral.status_code == 201
+    body = referral.json()
+    assert (body["status"], body["referrer_is_gp"], body["target_specialty"]) == ("requested", True, "cardiology")
+    pending = client.get(f"/api/professionals/{cardiologist['id']}/referrals").json()
+    assert [r["id"] for r in pending["items"]] == [body["id"]]
+
+    accepted = client.post(f"/api/referrals/{body['id']}/accept", json={"professional_rpps": cardiologist["rpps"]})
+    assert accepted.json()["status"] == "accepted"
+    visit = claim(client, patient, cardiologist, "2026-03-10", "CSC", "visit-cardio-0001")
+    assert (visit.json()["pathway"], visit.json()["in_pathway"]) == ("O", True)
+    # CSC 52.50 € × 70 % − 2 € participation forfaitaire (brief §1 rates, NGAP tariff R46)
+    assert visit.json()["amo"] == 34.75
+    as_gp = tokens.professional(gp["rpps"])
+    assert client.get(f"/api/referrals/{body['id']}", headers=as_gp).json()["status"] == "seen"
+
+    report = {"professional_rpps": cardiologist["rpps"], "report": "Échographie normale.", "reported_on": "2026-03-11"}
+    closed = client.post(f"/api/referrals/{body['id']}/report", json=report)
+    assert (closed.json()["status"], closed.json()["report"]) == ("closed", "Échographie normale.")
+    assert client.get(f"/api/professionals/{cardiologist['id']}/referrals").json()["total"] == 0
+
+
+def test_follow_up_visits_within_the_sequence_stay_in_the_pathway(client: TestClient, people: People) -> None:
+    patient, gp, cardiologist = people.patient(), people.professional(), people.professional("cardiology")
+    people.declare(patient, gp)
+    refer(client, patient, gp, target_specialty="cardiology", issued_on="2026-01-05")
+    follow_up = claim(client, patient, cardiologist, "2026-09-01", "CSC", "follow-up-0001")
+    assert follow_up.json()["pathway"] == "O"
+    # after the covered period (parameter coordination.referral.covered_months) the specialist is out of the pathway
+    late = claim(client, patient, cardiologist, "2027-02-01", "CSC", "follow-up-0002")
+    assert late.json()["in_pathway"] is False
+
+
+def test_another_doctor_refers_when_the_patient_has_a_gp(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    dermatologist, cardiologist = people.professional("dermatology"), people.professional("cardiology")
+    people.declare(patient, gp)
+    response = refer(client, patient, dermatologist, target_rpps=cardiologist["rpps"], issued_on="2026-03-02")
+    assert response.json()["referrer_is_gp"] is False
+    visit = claim(client, patient, cardiologist, "2026-03-20", "CSC", "visit-m-0001")
+    assert visit.json()["pathway"] == "M"
+
+
+def test_a_nurse_may_not_refer(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    nurse = people.professional(specialty=None, profession="nurse")
+    people.declare(patient, gp)
+    response = refer(client, patient, nurse, target_specialty="cardiology")
+    assert response.status_code == 403
+    assert error_fields(response) == ["referrer_rpps"]
+
+
+def test_no_referral_into_the_pathway_without_a_declared_gp(client: TestClient, people: People) -> None:
+    patient, doctor = people.patient(), people.professional()
+    response = refer(client, patient, doctor, target_specialty="cardiology", issued_on="2026-03-02")
+    assert response.status_code == 403
+    assert error_fields(response) == ["referrer_rpps"]
+
+
+def test_only_the_doctor_referred_to_may_report(client: TestClient, people: People) -> None:
+    patient, gp = people.patient(), people.professional()
+    cardiologist, other = people.professional("cardiology"), people.professional("cardiology")
+    people.declare(patient, gp)
+    referral = refer(client, patient, gp, target_rpps=cardiologist["rpps"]).json()
+    response = client.post(
+        f"/api/referrals/{referral['id']}/report", json={"professional_rpps": other["rpps"], "report": "Vu."}
+    )
+    assert response.status_code == 403
+
+
+def test_referrals_without_report_past_the_deadline_are_listed_for_the_gp(client: TestClient, people: People) -> None:
+    patient, gp, cardiologist = people.patient(), people.professional(), people.professional("cardiology")
+    people.declare(patient, gp)
+    urgent = refer(client, patient, gp, target_rpps=cardiologist["rpps"], urgency="urgent", issued_on="2026-03-02")
+    routine = refer(client, patient, gp, target_rpps=cardiologist["rpps"], issued_on="2026-03-02")
+    url = f"/api/professionals/{gp['id']}/referrals/overdue"
+    # urgent: 7 days, routine: 60 days (parameters coordination.referral.*, unconfirmed)
+    assert [r["id"] for r in client.get(url, params={"on": "2026-03-10"}).json()["items"]] == [urgent.json()["id"]]
+    later = client.get(url, params={"on": "2026-05-02"}).json()
+    assert later["total"] == 2
+    assert routine.json()["report_due_on"] == "2026-05-01"
