@@ -9,6 +9,7 @@ from parcours.api.errors import install_errors
 from parcours.api.routers import coordination, people
 from parcours.settings import get_settings
 from parcours.store.db import Database
+from parcours.web import pages
 
 
 def create_app(database: Database | None = None) -> FastAPI:
@@ -25,6 +26,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     install_errors(app)
     app.include_router(people.router)
     app.include_router(coordination.router)
+    pages.install(app)
     from parcours.api.fhir.server import fhir_server
 
     fhir_server().install(app)
