@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from parcours.api.deps import get_session
 from parcours.api.fhir import mappings
 from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider, SearchParameter, SearchQuery
+from parcours.care.claims import complementary_share
 from parcours.care.common import today
 from parcours.care.declarations import gp_on
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
@@ -310,7 +311,7 @@ class ExplanationOfBenefitProvider(_ClaimFamily):
     resource_type: str = "ExplanationOfBenefit"
 
     def _resource(self, claim: Claim) -> Resource:
-        return mappings.explanation_of_benefit(claim)
+        return mappings.explanation_of_benefit(claim, complementary_share(claim))
 
 
 def fhir_server() -> FhirServer[FhirContext]:
