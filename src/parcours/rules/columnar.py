@@ -169,23 +169,58 @@ class ColumnError(ValueError):
 # --- calendar on day numbers --------------------------------------------------------------------------------
 
 
+_CALENDAR_FIRST_YEAR = 1800
+_CALENDAR_YEARS = 400
+
+
+def _calendar_tables() -> tuple[int, int, I64, I64, I64, I64, I64]:
+    """Year, month, day of every day number in 1800-2199, and the first day and length of every month.
+
+    Calendar arithmetic on millions of rows becomes table look-ups (gathers), much faster than numpy's datetime
+    conversions; the tables come from numpy's own calendar, so they agree with ``datetime``.
+    """
+    first = np.datetime64(f"{_CALENDAR_FIRST_YEAR}-01-01", "D")
+    months = np.arange(_CALENDAR_YEARS * 12) + (first.astype("datetime64[M]").astype(np.int64))
+    month_start = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    month_length = np.diff(
+        np.append(month_start, (months[-1] + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64))
+    )
+    lo, hi = int(month_start[0]), int(month_start[-1] + month_length[-1])
+    day_numbers = np.arange(lo, hi)
+    month_of_day = np.searchsorted(month_start, day_numbers, side="right") - 1
+    year = _CALENDAR_FIRST_YEAR + month_of_day // 12
+    day = day_numbers - month_start[month_of_day] + 1
+    return lo, hi, year, month_of_day, day, month_start, month_length
+
+
+_CAL_LO, _CAL_HI, _CAL_YEAR, _CAL_MONTH_INDEX, _CAL_DAY, _CAL_MONTH_START, _CAL_MONTH_LENGTH = _calendar_tables()
+
+
+def in_calendar(days: I64) -> Bools:
+    """Day numbers the calendar tables cover with room to add years (1800-2099); other rows go to the scalar engine."""
+    result: Bools = (days >= _CAL_LO) & (days < _CAL_HI - 366 * 100)  # room for "n years later"
+    return result
+
+
 def add_months_days(days: I64, months: I64 | int) -> I64:
-    """``dates.add_months`` on day numbers (days since 1970-01-01): same day n months later, clamped."""
-    d = days.astype("datetime64[D]")
-    month = d.astype("datetime64[M]")
-    day_of_month = (d - month.astype("datetime64[D]")).astype(np.int64)
-    target = month + np.asarray(months, dtype=np.int64)
-    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
-    result: I64 = target.astype("datetime64[D]").astype(np.int64) + np.minimum(day_of_month, length - 1)
+    """``dates.add_months`` on day numbers (days since 1970-01-01): same day n months later, clamped to the
+    month's end. Days outside the calendar tables are clipped (the caller routes those rows elsewhere)."""
+    offset = np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)
+    target = np.clip(_CAL_MONTH_INDEX[offset] + months, 0, len(_CAL_MONTH_START) - 1)
+    result: I64 = _CAL_MONTH_START[target] + np.minimum(_CAL_DAY[offset], _CAL_MONTH_LENGTH[target]) - 1
+    return result
+
+
+def year_of_days(days: I64) -> I64:
+    result: I64 = _CAL_YEAR[np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)]
     return result
 
 
 def age_on_days(birth: I64, on: I64) -> I64:
     """``dates.age_on`` on day numbers: whole years, the 29 February rule of relativedelta included."""
-    years = on.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) - birth.astype("datetime64[D]").astype(
-        "datetime64[Y]"
-    ).astype(np.int64)
-    return years - (add_months_days(birth, years * 12) > on)
+    years = year_of_days(on) - year_of_days(birth)
+    result: I64 = years - (add_months_days(birth, years * 12) > on)
+    return result
 
 
 # --- the parameters of the batch's dates --------------------------------------------------------------------
@@ -206,7 +241,7 @@ class _Tables:
     scalars: dict[str, I64]
     tariff: I64  # [date, act code]: base per unit (tariff or key-letter value), -1 when not in force
     non_optam: I64  # [date, act code]: secteur 2 non-OPTAM base, -1 when none in force
-    rate: I64  # [date, act code]: rate of the act's path, -1 when not in force, 0 when not reimbursable
+    rate: I64  # [date, rate path]: value of each rate path of the catalogue, -1 when not in force
     member: dict[str, Bools]  # [date, code] membership of the set-valued parameters
 
     @staticmethod
@@ -251,7 +286,8 @@ class _Tables:
         }
         tariff = np.full((n, len(codes)), -1, dtype=np.int64)
         non_optam = np.full((n, len(codes)), -1, dtype=np.int64)
-        rate = np.full((n, len(codes)), -1, dtype=np.int64)
+        rate_paths = _rate_paths(catalogue)
+        rate = np.full((n, len(rate_paths)), -1, dtype=np.int64)
         for i, day in enumerate(days.tolist()):
             p = parameters.at(dt.date(1970, 1, 1) + dt.timedelta(days=day))
             for path in scalar_paths:
@@ -264,6 +300,8 @@ class _Tables:
                     ok[i] = False
                     continue
                 member[name][i] = [v in values for v in VOCABULARIES[vocab]]
+            for j, rate_path in enumerate(rate_paths):
+                rate[i, j] = _value_or(p, rate_path)
             for j, code in enumerate(codes):
                 definition = catalogue.acts[code]
                 unit_path = definition.tariff if definition.base == "tariff" else definition.letter
@@ -271,9 +309,12 @@ class _Tables:
                     tariff[i, j] = _value_or(p, unit_path)
                 if definition.non_optam_tariff is not None:
                     non_optam[i, j] = _value_or(p, definition.non_optam_tariff)
-                rate_path = definition.rate or catalogue.categories[definition.category].rate
-                rate[i, j] = 0 if rate_path is None else _value_or(p, rate_path)
         return _Tables(ok, scalars, tariff, non_optam, rate, member)
+
+
+def _rate_paths(catalogue: Catalogue) -> list[str]:
+    paths = {d.rate for d in catalogue.acts.values()} | {r.rate for r in catalogue.categories.values()}
+    return sorted(p for p in paths if p is not None)
 
 
 # --- the catalogue as arrays -------------------------------------------------------------------------------
@@ -285,7 +326,8 @@ class _CatalogueArrays:
     supported: Bools  # [code, profession]: the twin covers this act billed by this profession
     allowed: Bools  # [code, profession]
     base_kind: I64  # index into _SUPPORTED_BASES, -1 otherwise
-    full_rate: Bools  # the act is always at 100 % (rate path rates.full, or full_rate)
+    full_rate: Bools  # [code, profession]: always at 100 % (rate path rates.full, or full_rate)
+    rate_path: I64  # [code, profession]: index into _rate_paths(catalogue), -1 when not reimbursable
     tele_only: Bools
     min_age: I64
     max_age: I64
@@ -307,7 +349,9 @@ class _CatalogueArrays:
         franchise = np.full(shape, -1, dtype=np.int64)
         consultation = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
-        full_rate = np.zeros(len(codes), dtype=bool)
+        full_rate = np.zeros(shape, dtype=bool)
+        rate_path = np.full(shape, -1, dtype=np.int64)
+        rate_paths = _rate_paths(catalogue)
         tele_only = np.zeros(len(codes), dtype=bool)
         min_age = np.full(len(codes), -1, dtype=np.int64)
         max_age = np.full(len(codes), 10_000, dtype=np.int64)
@@ -315,7 +359,6 @@ class _CatalogueArrays:
             d = catalogue.acts[code]
             if d.base in _SUPPORTED_BASES:
                 base_kind[i] = _SUPPORTED_BASES.index(d.base)
-            full_rate[i] = d.full_rate or (d.rate or catalogue.categories[d.category].rate) == "rates.full"
             tele_only[i] = d.teleconsultation_only
             if d.min_age is not None:
                 min_age[i] = d.min_age
@@ -329,6 +372,9 @@ class _CatalogueArrays:
                 supported[i, j] = allowed[i, j] and category in SUPPORTED_CATEGORIES and base_kind[i] >= 0
                 participation[i, j] = rule.participation
                 majoration[i, j] = rule.pathway_majoration
+                path = d.rate or rule.rate
+                full_rate[i, j] = d.full_rate or path == "rates.full"
+                rate_path[i, j] = -1 if path is None else rate_paths.index(path)
                 consultation[i, j] = category is Category.CONSULTATION
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
@@ -339,6 +385,7 @@ class _CatalogueArrays:
             allowed,
             base_kind,
             full_rate,
+            rate_path,
             tele_only,
             min_age,
             max_age,
@@ -407,13 +454,45 @@ class _Columns:
         return np.asarray(col.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64), nulls
 
     def coded(self, name: str, vocabulary: Sequence[str]) -> I64:
-        col = self.column(name)
-        if col is None:
+        if name not in self.names:
             return np.full(self.n, NULL_CODE, dtype=np.int64)
-        index = pc.index_in(col, value_set=pa.array(vocabulary, pa.string()))
+        value_set = pa.array(vocabulary, pa.string())
+        raw = self.table.column(name)
+        if pa.types.is_dictionary(raw.type):
+            # Map the (small) dictionary once, then gather by index: no string is materialised per row.
+            parts = []
+            for chunk in raw.chunks:
+                mapping = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
+                mapping_np = mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
+                indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                part = mapping_np[indices] if len(mapping_np) else np.full(len(chunk), UNKNOWN_CODE, dtype=np.int64)
+                part[chunk.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
+                parts.append(part)
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        col = self.column(name)
+        assert col is not None
+        index = pc.index_in(col, value_set=value_set)
         codes: I64 = index.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
         codes[col.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
         return codes
+
+
+class _PerRow:
+    """A parameter's value for each row: a plain int when the batch's dates all read the same value (the common
+    case, and numpy broadcasts it for free), else gathered by row."""
+
+    def __init__(self, columns: dict[str, I64], span_index: I64) -> None:
+        self._columns = columns
+        self._span_index = span_index
+        self._cache: dict[str, I64 | int] = {}
+
+    def __getitem__(self, path: str) -> Any:
+        found = self._cache.get(path)
+        if found is None:
+            column = self._columns[path]
+            found = int(column[0]) if (column == column[0]).all() else column[self._span_index]
+            self._cache[path] = found
+        return found
 
 
 def _group_starts(*keys: I64) -> Bools:
@@ -523,6 +602,14 @@ class ColumnarEngine:
         ok &= (quantity >= 1) & (quantity <= _ROW_AFTER_LIMIT)
         ok &= fee_null | ((fee_in >= 0) & (fee_in < _MAX_CENTS))
         ok &= birth <= date
+        ok &= in_calendar(date) & in_calendar(birth)
+        for day_column, missing in (
+            (pregnancy_start, no_pregnancy),
+            (delivery, no_delivery),
+            (installed, not_installed),
+            (last_visit, no_last_visit),
+        ):
+            ok &= missing | in_calendar(day_column)
         ok &= ~(ald_care & ~ald)
         ok &= no_last_visit | (last_visit <= date)
         ok &= no_pregnancy | (pregnancy_start <= date)
@@ -544,11 +631,12 @@ class ColumnarEngine:
         _, first_of_span, span_of_date = np.unique(span, return_index=True, return_inverse=True)
         tables = _Tables.build(self.parameters, self.catalogue, dates[first_of_span], a.codes)
         date_index = span_of_date[date_index]
-        s = {path: column[date_index] for path, column in tables.scalars.items()}
+        s = _PerRow(tables.scalars, date_index)
         ok &= tables.ok[date_index]
         unit_base = tables.tariff[date_index, safe_code]
         ok &= (base_kind == _SUPPORTED_BASES.index("fee")) | (unit_base >= 0)
-        act_rate = tables.rate[date_index, safe_code]
+        rate_path = a.rate_path[safe_code, safe_profession]
+        act_rate = np.where(rate_path >= 0, tables.rate[date_index, np.maximum(rate_path, 0)], 0)
         ok &= act_rate >= 0
 
         def member(name: str, codes: I64) -> Bools:
@@ -652,9 +740,9 @@ class ColumnarEngine:
 
         # Rate: the act's own, or 100 % (the act, ALD care, maternity).
         full = s["rates.full"]
-        reimbursable = act_rate > 0
+        reimbursable = rate_path >= 0
         rate = np.where(
-            reimbursable & (a.full_rate[safe_code] | ald_care | maternity),
+            reimbursable & (a.full_rate[safe_code, safe_profession] | ald_care | maternity),
             full,
             act_rate,
         )
@@ -678,23 +766,27 @@ class ColumnarEngine:
         order = np.lexsort((claim, date, patient_id))
         sp = patient_id[order]
         sd = date[order]
-        year = sd.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
+        year = year_of_days(sd)
         live = answered[order] & ~rejected[order] & ~exempt[order]
         year_start = _group_starts(sp, year)
         day_start = _group_starts(sp, sd)
         pro_start = _group_starts(sp, sd, professional_id[order])
+
+        def ordered(path: str) -> Any:
+            value = s[path]
+            return value if isinstance(value, int) else value[order]
 
         def opening(name: str) -> I64:
             return c.ints(name, 0)[0][order]
 
         pf_applies = live & a.participation[safe_code, safe_profession][order] & ~a.is_meg[safe_code][order]
         q = np.where(pf_applies, quantity[order], 0)
-        daily_count = s["participation.daily_count_per_professional"][order]
+        daily_count = ordered("participation.daily_count_per_professional")
         units = _capped(q, daily_count, opening("same_day_participations"), pro_start)
         room = (gross - majoration)[order]
-        nominal = np.minimum(units * s["participation.amount"][order], room)
+        nominal = np.minimum(units * ordered("participation.amount"), room)
         participation_s = _capped(
-            nominal, s["participation.annual_cap"][order], opening("participation_paid_ytd"), year_start
+            nominal, ordered("participation.annual_cap"), opening("participation_paid_ytd"), year_start
         )
 
         kind = a.franchise[safe_code, safe_profession][order]
@@ -702,9 +794,9 @@ class ColumnarEngine:
         per_unit_fr = np.select(
             [kind == 0, kind == 1, kind == 2],
             [
-                s["franchises.medicine_per_box"][order],
-                s["franchises.paramedical_per_act"][order],
-                s["franchises.transport_per_trip"][order],
+                ordered("franchises.medicine_per_box"),
+                ordered("franchises.paramedical_per_act"),
+                ordered("franchises.transport_per_trip"),
             ],
             0,
         )
@@ -714,14 +806,16 @@ class ColumnarEngine:
             (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
         ):
             of_kind = kind == kind_index
-            daily = _capped(np.where(of_kind, wanted, 0), s[cap_path][order], opening(opening_name), day_start)
+            daily = _capped(np.where(of_kind, wanted, 0), ordered(cap_path), opening(opening_name), day_start)
             wanted = np.where(of_kind, daily, wanted)
         wanted = np.minimum(wanted, room - participation_s)
-        franchise_s = _capped(wanted, s["franchises.annual_cap"][order], opening("franchises_paid_ytd"), year_start)
+        franchise_s = _capped(wanted, ordered("franchises.annual_cap"), opening("franchises_paid_ytd"), year_start)
 
         # Annual caps must be one figure per calendar year for the one-pass capping; else the scalar engine.
         for path in ("participation.annual_cap", "franchises.annual_cap"):
-            cap = s[path][order]
+            cap = ordered(path)
+            if isinstance(cap, int):
+                continue
             group = np.cumsum(year_start) - 1
             changed = cap != cap[year_start][group]
             if changed.any():
