@@ -242,7 +242,7 @@ def generate(rows: int, seed: int = 0, patients: int | None = None, other_share:
         profession = np.where(hospital, len(_KINDS) + 1, profession)
         profession = np.where(tele_expertise, 0, profession)
         specialty = np.where(tele_expertise, gp_spec, specialty)
-        physician |= tele_expertise
+        physician = (physician & ~optician & ~hospital) | tele_expertise
         code = np.where(optician, codes.index("FRAME"), code)
         code = np.where(hospital, codes.index("HOSP_STAY"), code)
         code = np.where(tele_expertise, codes.index("TE2"), code)

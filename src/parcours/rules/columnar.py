@@ -557,8 +557,8 @@ class ColumnarEngine:
         a = self.arrays
         c = _Columns(table, a.codes)
         n = c.n
-        claim, _ = c.ints("claim_id", 0)
-        patient_id, _ = c.ints("patient_id", 0)
+        claim, claim_null = c.ints("claim_id", 0)
+        patient_id, patient_null = c.ints("patient_id", 0)
         professional_id, _ = c.ints("professional_id", -1)
         date, date_null = c.days("date")
         birth, birth_null = c.days("birth_date")
@@ -593,7 +593,7 @@ class ColumnarEngine:
         profession_ok = profession >= 0
         safe_code = np.where(code_ok, code, 0)
         safe_profession = np.where(profession_ok, profession, 0)
-        ok = code_ok & profession_ok & ~date_null & ~birth_null
+        ok = code_ok & profession_ok & ~date_null & ~birth_null & ~claim_null & ~patient_null
         ok &= a.supported[safe_code, safe_profession]
         ok &= ~(a.tele_only[safe_code] & ~tele)
         ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
@@ -985,6 +985,10 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
     transport: dict[tuple[int, dt.date], int] = {}
     for i in ordered:
         row = given[i]
+        if not _sortable(row):
+            missing = next(k for k in ("claim_id", "patient_id", "date") if row.get(k) is None)
+            out[i] = _error_row(row, f"{missing} : valeur manquante")
+            continue
         try:
             event = event_from_row(row)
         except ValidationError as exc:
