@@ -120,3 +120,26 @@ def test_unknown_id_is_an_operation_outcome(client: TestClient) -> None:
     response = client.get("/fhir/ExplanationOfBenefit/nope")
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_explanation_of_benefit_includes_the_mutuelle_when_the_contract_is_known(
+    client: TestClient, people: People, tokens: Tokens
+) -> None:
+    patient, gp = people.patient(mutuelle_contract="confort"), people.professional(sector="2", optam=True)
+    people.declare(patient, gp)
+    client.post(
+        "/api/claims",
+        json={
+            "idempotency_key": "fhir-amc-00001", "patient_id": patient["id"], "professional_rpps": gp["rpps"],
+            "date": "2026-03-02", "acts": [{"code": "G", "fee": 50.0}],
+        },
+    )  # fmt: skip
+    bundle = Bundle.model_validate(
+        client.get(
+            "/fhir/ExplanationOfBenefit", params={"patient": patient["id"]}, headers=tokens.patient(patient["nir"])
+        ).json()
+    )
+    eob = ExplanationOfBenefit.model_validate(bundle.entry[0].resource.model_dump())
+    amounts = {a.category.coding[0].code: float(a.amount.value) for a in eob.item[0].adjudication if a.amount}
+    # G 50 € by an OPTAM GP: AMO 19 €; Confort 150 % × 30 € − 21 € = 24 €; left: PF 2 € + 5 € overrun
+    assert (amounts["benefit"], amounts["amc"], amounts["patient"]) == (19.0, 24.0, 7.0)

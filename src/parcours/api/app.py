@@ -10,6 +10,7 @@ from parcours.api.routers import coordination, people, record
 from parcours.api.security import AuthSettings, install_security
 from parcours.settings import get_settings
 from parcours.store.db import Database
+from parcours.web import pages
 
 
 def create_app(database: Database | None = None, auth: AuthSettings | None = None) -> FastAPI:
@@ -29,6 +30,7 @@ def create_app(database: Database | None = None, auth: AuthSettings | None = Non
     app.include_router(people.router)
     app.include_router(coordination.router)
     record.install(app)
+    pages.install(app)
     from parcours.api.fhir.server import fhir_server
 
     fhir_server().install(app)

@@ -26,6 +26,9 @@ from parcours.care.errors import CareError, not_found
 from parcours.care.referrals import covering, record_visit
 from parcours.errors import field_errors
 from parcours.rules.catalogue import Category
+from parcours.rules.contracts.amc import apply_contract
+from parcours.rules.contracts.loader import load_contract
+from parcours.rules.contracts.model import catalogue_names
 from parcours.rules.engine import RuleInputError, default_engine
 from parcours.rules.event import Act, CareEvent, ExcludedContext, VisitReason, YearToDate
 from parcours.rules.money import euros
@@ -404,3 +407,16 @@ def history(session: Session, claim_id: str) -> list[Claim]:
         if following is None:
             return versions
         versions.append(following)
+
+
+def complementary_share(claim: Claim) -> dict[int, int] | None:
+    """What the patient's mutuelle pays on each line of a claim, when their contract is one parcours knows (the
+    catalogue); None otherwise. Computed on the stored facts; yearly ceilings start afresh for each claim (the
+    contract's own year-to-date state is the insurer's, not kept here)."""
+    name = claim.patient.mutuelle_contract
+    if not name or name not in catalogue_names():
+        return None
+    event = CareEvent.model_validate(claim.event)
+    adjudication = default_engine().adjudicate(event, YearToDate.model_validate(claim.state_before))
+    result = apply_contract(load_contract(name, claim.care_date), event, adjudication)
+    return {position: share.amc for position, share in enumerate(result.shares)}

@@ -17,6 +17,7 @@ from parcours.api.fhir import mappings
 from parcours.api.fhir.record import record_providers
 from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider, SearchParameter, SearchQuery
 from parcours.api.security import CurrentPrincipal
+from parcours.care.claims import complementary_share
 from parcours.care.common import today
 from parcours.care.declarations import gp_on
 from parcours.record.access import Action, ResourceKind
@@ -369,7 +370,7 @@ class ExplanationOfBenefitProvider(_ClaimFamily):
     resource_type: str = "ExplanationOfBenefit"
 
     def _resource(self, claim: Claim) -> Resource:
-        return mappings.explanation_of_benefit(claim)
+        return mappings.explanation_of_benefit(claim, complementary_share(claim))
 
 
 def fhir_server() -> FhirServer[FhirContext]:

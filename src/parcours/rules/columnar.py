@@ -1,0 +1,1068 @@
+"""The columnar twin of the engine: the same rules over columns of millions of one-act care events.
+
+One row is one care event with one act (the shape of almost every claim). The twin reads every figure from the
+same dated parameters as the scalar engine (``ParameterSet.at(date)``, once per distinct date of the batch) and
+the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). Rows it does
+not cover (devices, hospital, téléexpertise, invalid input…) are flagged; their patients are routed whole to the
+scalar engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and
+the caps see every claim of the patient in the order (patient, date, claim id).
+
+The differential test (``tests/batch/test_differential.py``) keeps both paths equal to the cent.
+Pure: numpy and pyarrow, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from parcours.rules.catalogue import Catalogue, Category, Profession, default_catalogue
+from parcours.rules.engine import Engine, RuleInputError, default_engine
+from parcours.rules.event import (
+    CareEvent,
+    ExcludedContext,
+    Institution,
+    Regime,
+    Specialty,
+    VisitReason,
+    YearToDate,
+)
+from parcours.rules.money import apply_rate, euros
+from parcours.rules.params import NoValueInForceError, ParameterSet, Snapshot, default_parameters
+from parcours.rules.pathway import (
+    ALL_RULES,
+    TELE_KNOWN_OK,
+    TELE_ORIENTATION_OK,
+    Fact,
+    rule_index_columns,
+)
+
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+# RPPS numbers used when a row becomes a scalar event: the row says only whether the patient has a declared MT
+# and whether the professional is that MT.
+ROW_GP_RPPS = "10101010105"
+ROW_OTHER_RPPS = "10000000009"
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+NULL_CODE = -1  # a null in a coded column
+UNKNOWN_CODE = -2  # a value outside the vocabulary (the scalar engine will say what is wrong)
+
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "profession": tuple(p.value for p in Profession),
+    "specialty": tuple(s.value for s in Specialty),
+    "regime": tuple(r.value for r in Regime),
+    "institution": tuple(i.value for i in Institution),
+    "visit_reason": tuple(v.value for v in VisitReason),
+    "excluded_context": tuple(c.value for c in ExcludedContext),
+    "sector": ("1", "2"),
+}
+
+# name → (arrow type, required, description). The order is the order of the Parquet files parcours writes.
+INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
+    "claim_id": (pa.int64(), True, "identifier of the claim (one act); breaks ties of the order"),
+    "patient_id": (pa.int64(), True, "pseudonymous patient identifier (caps are per patient)"),
+    "professional_id": (pa.int64(), False, "professional identifier (4 participations a day per professional)"),
+    "date": (pa.date32(), True, "date of care"),
+    "birth_date": (pa.date32(), True, "patient's birth date"),
+    "has_gp": (pa.bool_(), False, "the patient has declared a médecin traitant on that date"),
+    "seen_by_gp": (pa.bool_(), False, "the professional is the patient's médecin traitant"),
+    "c2s": (pa.bool_(), False, "Complémentaire santé solidaire"),
+    "ald": (pa.bool_(), False, "affection de longue durée recognised"),
+    "ald_care": (pa.bool_(), False, "care related to the ALD, in the care protocol (100 %)"),
+    "regime": (pa.string(), False, "general (default), ame, mayotte, foreign_visitor"),
+    "pregnancy_start": (pa.date32(), False, "start of an ongoing pregnancy"),
+    "delivery_date": (pa.date32(), False, "delivery date (actual or expected)"),
+    "institution": (pa.string(), False, "prison, nursing_home, disability_home"),
+    "profession": (pa.string(), True, "physician, nurse, physiotherapist, pharmacist, laboratory, …"),
+    "specialty": (pa.string(), False, "physicians only: general_practice, psychiatry, …"),
+    "sector": (pa.string(), False, "'1' (default) or '2'"),
+    "optam": (pa.bool_(), False, "the secteur 2 physician adheres to OPTAM"),
+    "installed_on": (pa.date32(), False, "installation date (code J)"),
+    "underserved_area": (pa.bool_(), False, "installed in an underserved area (code B)"),
+    "declares_gp": (pa.bool_(), False, "the patient declares this MT at this visit (N)"),
+    "referred_by_gp": (pa.bool_(), False, "referred by the MT (O)"),
+    "referred_by_other_doctor": (pa.bool_(), False, "referred by another doctor (M)"),
+    "replacing_gp": (pa.bool_(), False, "the doctor replaces the MT (R)"),
+    "emergency": (pa.bool_(), False, "emergency (U)"),
+    "away_from_home": (pa.bool_(), False, "away from home (H)"),
+    "teleconsultation": (pa.bool_(), False, "teleconsultation"),
+    "gp_unavailable": (pa.bool_(), False, "MT unavailable in time (teleconsultation)"),
+    "last_in_person_visit": (pa.date32(), False, "last in-person visit with this doctor (teleconsultation)"),
+    "visit_reason": (pa.string(), False, "gynaecology / ophthalmology direct-access reason"),
+    "excluded_context": (pa.string(), False, "art. D162-1-6 CSS situation"),
+    "act_code": (pa.string(), True, "act code of the catalogue (G, CS, AMI, B, PH7, TRANSPORT…)"),
+    "quantity": (pa.int64(), False, "number of acts, boxes or trips (default 1)"),
+    "fee": (pa.int64(), False, "billed amount in cents (default: the tariff)"),
+    "coefficient": (pa.float64(), False, "coefficient of a key-letter act (AMI 1.5, B 70)"),
+    "days": (pa.int64(), False, "days of a hospital stay (routed to the scalar engine)"),
+    "device_class": (pa.string(), False, "optics A/B, audiology I/II (routed to the scalar engine)"),
+    "correction": (pa.string(), False, "optics: simple, complex, very_complex (routed)"),
+    "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free (routed)"),
+    "ear": (pa.string(), False, "audiology: left, right (routed)"),
+    "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (routed)"),
+    "costly_act": (pa.bool_(), False, "hospital stay with a costly act (routed)"),
+    "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
+    "franchises_paid_ytd": (pa.int64(), False, "cents of franchises already paid this year, before the batch"),
+    "same_day_participations": (pa.int64(), False, "participations already taken that day by that professional"),
+    "same_day_paramedical_franchises": (pa.int64(), False, "cents of paramedical franchises already taken that day"),
+    "same_day_transport_franchises": (pa.int64(), False, "cents of transport franchises already taken that day"),
+}
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("claim_id", pa.int64()),
+        ("pathway", pa.string()),
+        ("in_pathway", pa.bool_()),
+        ("pathway_rule", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("fee", pa.int64()),
+        ("base", pa.int64()),
+        ("rate", pa.int64()),
+        ("gross", pa.int64()),
+        ("majoration", pa.int64()),
+        ("participation", pa.int64()),
+        ("franchise", pa.int64()),
+        ("amo", pa.int64()),
+        ("patient", pa.int64()),
+        ("engine", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+AMOUNT_COLUMNS = ("fee", "base", "rate", "gross", "majoration", "participation", "franchise", "amo", "patient")
+
+# What the twin covers: kinds of care whose base is a tariff, a key letter or the billed fee.
+SUPPORTED_CATEGORIES = (
+    Category.CONSULTATION,
+    Category.DENTAL_CARE,
+    Category.PARAMEDICAL,
+    Category.BIOLOGY,
+    Category.MEDICINE,
+    Category.TRANSPORT,
+)
+_SUPPORTED_BASES = ("tariff", "letter", "fee")
+_FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
+_REASONS = ("age_condition", "teleconsultation_not_oriented", "teleconsultation_unknown_patient")
+_ROW_AFTER_LIMIT = 99  # Act.quantity bound
+_MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
+
+
+class ColumnError(ValueError):
+    """The batch itself is malformed (missing or mistyped column); ``field`` names the column."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} : {message}")
+        self.field = field
+        self.message = message
+
+
+# --- calendar on day numbers --------------------------------------------------------------------------------
+
+
+_CALENDAR_FIRST_YEAR = 1800
+_CALENDAR_YEARS = 400
+
+
+def _calendar_tables() -> tuple[int, int, I64, I64, I64, I64, I64]:
+    """Year, month, day of every day number in 1800-2199, and the first day and length of every month.
+
+    Calendar arithmetic on millions of rows becomes table look-ups (gathers), much faster than numpy's datetime
+    conversions; the tables come from numpy's own calendar, so they agree with ``datetime``.
+    """
+    first = np.datetime64(f"{_CALENDAR_FIRST_YEAR}-01-01", "D")
+    months = np.arange(_CALENDAR_YEARS * 12) + (first.astype("datetime64[M]").astype(np.int64))
+    month_start = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    month_length = np.diff(
+        np.append(month_start, (months[-1] + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64))
+    )
+    lo, hi = int(month_start[0]), int(month_start[-1] + month_length[-1])
+    day_numbers = np.arange(lo, hi)
+    month_of_day = np.searchsorted(month_start, day_numbers, side="right") - 1
+    year = _CALENDAR_FIRST_YEAR + month_of_day // 12
+    day = day_numbers - month_start[month_of_day] + 1
+    return lo, hi, year, month_of_day, day, month_start, month_length
+
+
+_CAL_LO, _CAL_HI, _CAL_YEAR, _CAL_MONTH_INDEX, _CAL_DAY, _CAL_MONTH_START, _CAL_MONTH_LENGTH = _calendar_tables()
+
+
+def in_calendar(days: I64) -> Bools:
+    """Day numbers the calendar tables cover with room to add years (1800-2099); other rows go to the scalar engine."""
+    result: Bools = (days >= _CAL_LO) & (days < _CAL_HI - 366 * 100)  # room for "n years later"
+    return result
+
+
+def add_months_days(days: I64, months: I64 | int) -> I64:
+    """``dates.add_months`` on day numbers (days since 1970-01-01): same day n months later, clamped to the
+    month's end. Days outside the calendar tables are clipped (the caller routes those rows elsewhere)."""
+    offset = np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)
+    target = np.clip(_CAL_MONTH_INDEX[offset] + months, 0, len(_CAL_MONTH_START) - 1)
+    result: I64 = _CAL_MONTH_START[target] + np.minimum(_CAL_DAY[offset], _CAL_MONTH_LENGTH[target]) - 1
+    return result
+
+
+def year_of_days(days: I64) -> I64:
+    result: I64 = _CAL_YEAR[np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)]
+    return result
+
+
+def age_on_days(birth: I64, on: I64) -> I64:
+    """``dates.age_on`` on day numbers: whole years, the 29 February rule of relativedelta included."""
+    years = year_of_days(on) - year_of_days(birth)
+    result: I64 = years - (add_months_days(birth, years * 12) > on)
+    return result
+
+
+# --- the parameters of the batch's dates --------------------------------------------------------------------
+
+
+def _value_or(p: Snapshot, path: str, default: int = -1) -> int:
+    try:
+        return int(p[path])
+    except NoValueInForceError:
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """Every figure the twin reads, one row per distinct date of the batch (the same snapshots as the engine)."""
+
+    ok: Bools  # the rules the twin reads are all in force on that date
+    scalars: dict[str, I64]
+    tariff: I64  # [date, act code]: base per unit (tariff or key-letter value), -1 when not in force
+    non_optam: I64  # [date, act code]: secteur 2 non-OPTAM base, -1 when none in force
+    rate: I64  # [date, rate path]: value of each rate path of the catalogue, -1 when not in force
+    member: dict[str, Bools]  # [date, code] membership of the set-valued parameters
+
+    @staticmethod
+    def build(parameters: ParameterSet, catalogue: Catalogue, days: I64, codes: Sequence[str]) -> _Tables:
+        n = len(days)
+        scalar_paths = (
+            "pathway.minimum_age",
+            "pathway.direct_access.psychiatry_min_age",
+            "pathway.direct_access.psychiatry_max_age",
+            "pathway.recently_installed_gp_years",
+            "pathway.teleconsultation.known_patient_months",
+            "pathway.out_of_pathway_rate_reduction",
+            "pathway.out_of_pathway_reduction_cap",
+            "maternity.from_pregnancy_month",
+            "maternity.days_after_delivery",
+            "rates.full",
+            "participation.exempt_under_age",
+            "participation.amount",
+            "participation.daily_count_per_professional",
+            "participation.annual_cap",
+            "franchises.medicine_per_box",
+            "franchises.paramedical_per_act",
+            "franchises.transport_per_trip",
+            "franchises.paramedical_daily_cap",
+            "franchises.transport_daily_cap",
+            "franchises.annual_cap",
+        )
+        member_paths = {
+            "excluded_regime": ("pathway.excluded_regimes", "regime"),
+            "excluded_specialty": ("pathway.excluded_specialties", "specialty"),
+            "excluded_context": ("pathway.excluded_contexts", "excluded_context"),
+            "gynecology_reason": ("pathway.direct_access.gynecology_reasons", "visit_reason"),
+            "ophthalmology_reason": ("pathway.direct_access.ophthalmology_reasons", "visit_reason"),
+            "stomatology": ("pathway.direct_access.stomatology_specialties", "specialty"),
+            "tele_direct": ("pathway.teleconsultation.direct_access_specialties", "specialty"),
+            "tele_institution": ("pathway.teleconsultation.exempt_institutions", "institution"),
+        }
+        ok = np.ones(n, dtype=bool)
+        scalars = {path: np.full(n, -1, dtype=np.int64) for path in scalar_paths}
+        member = {
+            name: np.zeros((n, len(VOCABULARIES[vocab])), dtype=bool) for name, (_, vocab) in member_paths.items()
+        }
+        tariff = np.full((n, len(codes)), -1, dtype=np.int64)
+        non_optam = np.full((n, len(codes)), -1, dtype=np.int64)
+        rate_paths = _rate_paths(catalogue)
+        rate = np.full((n, len(rate_paths)), -1, dtype=np.int64)
+        for i, day in enumerate(days.tolist()):
+            p = parameters.at(dt.date(1970, 1, 1) + dt.timedelta(days=day))
+            for path in scalar_paths:
+                scalars[path][i] = _value_or(p, path)
+            ok[i] = bool((np.array([scalars[path][i] for path in scalar_paths]) >= 0).all())
+            for name, (path, vocab) in member_paths.items():
+                try:
+                    values = set(p[path])
+                except NoValueInForceError:
+                    ok[i] = False
+                    continue
+                member[name][i] = [v in values for v in VOCABULARIES[vocab]]
+            for j, rate_path in enumerate(rate_paths):
+                rate[i, j] = _value_or(p, rate_path)
+            for j, code in enumerate(codes):
+                definition = catalogue.acts[code]
+                unit_path = definition.tariff if definition.base == "tariff" else definition.letter
+                if unit_path is not None and definition.base in ("tariff", "letter"):
+                    tariff[i, j] = _value_or(p, unit_path)
+                if definition.non_optam_tariff is not None:
+                    non_optam[i, j] = _value_or(p, definition.non_optam_tariff)
+        return _Tables(ok, scalars, tariff, non_optam, rate, member)
+
+
+def _rate_paths(catalogue: Catalogue) -> list[str]:
+    paths = {d.rate for d in catalogue.acts.values()} | {r.rate for r in catalogue.categories.values()}
+    return sorted(p for p in paths if p is not None)
+
+
+# --- the catalogue as arrays -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _CatalogueArrays:
+    codes: tuple[str, ...]
+    supported: Bools  # [code, profession]: the twin covers this act billed by this profession
+    allowed: Bools  # [code, profession]
+    base_kind: I64  # index into _SUPPORTED_BASES, -1 otherwise
+    full_rate: Bools  # [code, profession]: always at 100 % (rate path rates.full, or full_rate)
+    rate_path: I64  # [code, profession]: index into _rate_paths(catalogue), -1 when not reimbursable
+    tele_only: Bools
+    min_age: I64
+    max_age: I64
+    is_meg: Bools
+    participation: Bools  # [code, profession]
+    majoration: Bools  # [code, profession]
+    franchise: I64  # [code, profession]: index into _FRANCHISE_KINDS, -1 none
+    consultation: Bools  # [code, profession]: a physician's consultation (teleconsultation refusals apply)
+
+    @staticmethod
+    def build(catalogue: Catalogue) -> _CatalogueArrays:
+        codes = tuple(catalogue.acts)
+        professions = VOCABULARIES["profession"]
+        shape = (len(codes), len(professions))
+        supported = np.zeros(shape, dtype=bool)
+        allowed = np.zeros(shape, dtype=bool)
+        participation = np.zeros(shape, dtype=bool)
+        majoration = np.zeros(shape, dtype=bool)
+        franchise = np.full(shape, -1, dtype=np.int64)
+        consultation = np.zeros(shape, dtype=bool)
+        base_kind = np.full(len(codes), -1, dtype=np.int64)
+        full_rate = np.zeros(shape, dtype=bool)
+        rate_path = np.full(shape, -1, dtype=np.int64)
+        rate_paths = _rate_paths(catalogue)
+        tele_only = np.zeros(len(codes), dtype=bool)
+        min_age = np.full(len(codes), -1, dtype=np.int64)
+        max_age = np.full(len(codes), 10_000, dtype=np.int64)
+        for i, code in enumerate(codes):
+            d = catalogue.acts[code]
+            if d.base in _SUPPORTED_BASES:
+                base_kind[i] = _SUPPORTED_BASES.index(d.base)
+            tele_only[i] = d.teleconsultation_only
+            if d.min_age is not None:
+                min_age[i] = d.min_age
+            if d.max_age is not None:
+                max_age[i] = d.max_age
+            for j, name in enumerate(professions):
+                profession = Profession(name)
+                category = d.category_for(profession)
+                rule = catalogue.categories[category]
+                allowed[i, j] = profession in d.professions
+                supported[i, j] = allowed[i, j] and category in SUPPORTED_CATEGORIES and base_kind[i] >= 0
+                participation[i, j] = rule.participation
+                majoration[i, j] = rule.pathway_majoration
+                path = d.rate or rule.rate
+                full_rate[i, j] = d.full_rate or path == "rates.full"
+                rate_path[i, j] = -1 if path is None else rate_paths.index(path)
+                consultation[i, j] = category is Category.CONSULTATION
+                if rule.franchise is not None:
+                    franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
+        is_meg = np.array([c == "MEG" for c in codes], dtype=bool)
+        return _CatalogueArrays(
+            codes,
+            supported,
+            allowed,
+            base_kind,
+            full_rate,
+            rate_path,
+            tele_only,
+            min_age,
+            max_age,
+            is_meg,
+            participation,
+            majoration,
+            franchise,
+            consultation,
+        )
+
+
+# --- reading the columns ------------------------------------------------------------------------------------
+
+
+class _Columns:
+    """The input table as numpy arrays: dates as day numbers, strings as vocabulary codes, nulls made explicit."""
+
+    def __init__(self, table: pa.Table, codes: Sequence[str]) -> None:
+        self.n = table.num_rows
+        self.table = table
+        self.names = set(table.column_names)
+        for name, (_, required, _) in INPUT_COLUMNS.items():
+            if required and name not in self.names:
+                raise ColumnError(name, "colonne obligatoire absente")
+        self.codes = codes
+
+    def column(self, name: str) -> pa.ChunkedArray | None:
+        if name not in self.names:
+            return None
+        col = self.table.column(name)
+        wanted = INPUT_COLUMNS[name][0]
+        if col.type != wanted:
+            try:
+                col = col.cast(wanted)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ColumnError(name, f"type {col.type} au lieu de {wanted}") from exc
+        return col
+
+    def ints(self, name: str, default: int) -> tuple[I64, Bools]:
+        col = self.column(name)
+        if col is None:
+            return np.full(self.n, default, dtype=np.int64), np.zeros(self.n, dtype=bool)
+        nulls = col.is_null().to_numpy(zero_copy_only=False)
+        values = col.fill_null(default).to_numpy(zero_copy_only=False).astype(np.int64)
+        return values, nulls
+
+    def days(self, name: str) -> tuple[I64, Bools]:
+        col = self.column(name)
+        if col is None:
+            return np.zeros(self.n, dtype=np.int64), np.ones(self.n, dtype=bool)
+        nulls = col.is_null().to_numpy(zero_copy_only=False)
+        values = pc.cast(col.fill_null(0), pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+        return values, nulls
+
+    def flag(self, name: str) -> Bools:
+        col = self.column(name)
+        if col is None:
+            return np.zeros(self.n, dtype=bool)
+        return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def floats(self, name: str) -> tuple[npt.NDArray[np.float64], Bools]:
+        col = self.column(name)
+        if col is None:
+            return np.zeros(self.n), np.ones(self.n, dtype=bool)
+        nulls = col.is_null().to_numpy(zero_copy_only=False)
+        return np.asarray(col.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64), nulls
+
+    def coded(self, name: str, vocabulary: Sequence[str]) -> I64:
+        if name not in self.names:
+            return np.full(self.n, NULL_CODE, dtype=np.int64)
+        value_set = pa.array(vocabulary, pa.string())
+        raw = self.table.column(name)
+        if pa.types.is_dictionary(raw.type):
+            # Map the (small) dictionary once, then gather by index: no string is materialised per row.
+            parts = []
+            for chunk in raw.chunks:
+                mapping = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
+                mapping_np = mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
+                indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                part = mapping_np[indices] if len(mapping_np) else np.full(len(chunk), UNKNOWN_CODE, dtype=np.int64)
+                part[chunk.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
+                parts.append(part)
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        col = self.column(name)
+        assert col is not None
+        index = pc.index_in(col, value_set=value_set)
+        codes: I64 = index.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes[col.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
+        return codes
+
+
+class _PerRow:
+    """A parameter's value for each row: a plain int when the batch's dates all read the same value (the common
+    case, and numpy broadcasts it for free), else gathered by row."""
+
+    def __init__(self, columns: dict[str, I64], span_index: I64) -> None:
+        self._columns = columns
+        self._span_index = span_index
+        self._cache: dict[str, I64 | int] = {}
+
+    def __getitem__(self, path: str) -> Any:
+        found = self._cache.get(path)
+        if found is None:
+            column = self._columns[path]
+            found = int(column[0]) if (column == column[0]).all() else column[self._span_index]
+            self._cache[path] = found
+        return found
+
+
+def _group_starts(*keys: I64) -> Bools:
+    """First row of each run of equal keys (the arrays are sorted by these keys)."""
+    n = len(keys[0])
+    start = np.zeros(n, dtype=bool)
+    if n:
+        start[0] = True
+        for key in keys:
+            start[1:] |= key[1:] != key[:-1]
+    return start
+
+
+def _exclusive_cumsum(values: I64, starts: Bools) -> I64:
+    """Sum of the previous rows of the same group (rows sorted, ``starts`` marks each group's first row)."""
+    total = np.cumsum(values)
+    before = total - values
+    group = np.cumsum(starts) - 1
+    result: I64 = before - before[starts][group]
+    return result
+
+
+def _capped(wanted: I64, cap: I64, opening: I64, starts: Bools) -> I64:
+    """Sequential capping in one pass: each row takes min(wanted, max(0, cap − taken so far)).
+
+    Once a row is capped the room left is zero for the rest of the group, so 'taken so far' is the opening amount
+    plus the plain sum of the previous rows' wishes while there is room: the exclusive cumulative sum.
+    """
+    group = np.cumsum(starts) - 1
+    room = cap - opening[starts][group] - _exclusive_cumsum(wanted, starts)
+    result: I64 = np.clip(room, 0, wanted)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnarResult:
+    """Outputs of the twin for every row, and which rows it answered (the others go to the scalar engine)."""
+
+    answered: Bools
+    pathway_rule: I64  # index into ALL_RULES
+    status_rejected: Bools
+    reason: I64  # index into _REASONS, -1 none
+    fee: I64
+    base: I64
+    rate: I64
+    gross: I64
+    majoration: I64
+    participation: I64
+    franchise: I64
+    amo: I64
+
+
+class ColumnarEngine:
+    """The twin of ``Engine`` for one-act events in columns."""
+
+    def __init__(self, parameters: ParameterSet | None = None, catalogue: Catalogue | None = None) -> None:
+        self.parameters = parameters or default_parameters()
+        self.catalogue = catalogue or default_catalogue()
+        self.arrays = _CatalogueArrays.build(self.catalogue)
+
+    def run(self, table: pa.Table) -> ColumnarResult:
+        a = self.arrays
+        c = _Columns(table, a.codes)
+        n = c.n
+        claim, claim_null = c.ints("claim_id", 0)
+        patient_id, patient_null = c.ints("patient_id", 0)
+        professional_id, _ = c.ints("professional_id", -1)
+        date, date_null = c.days("date")
+        birth, birth_null = c.days("birth_date")
+        code = c.coded("act_code", a.codes)
+        profession = c.coded("profession", VOCABULARIES["profession"])
+        specialty = c.coded("specialty", VOCABULARIES["specialty"])
+        regime = c.coded("regime", VOCABULARIES["regime"])
+        institution = c.coded("institution", VOCABULARIES["institution"])
+        reason_code = c.coded("visit_reason", VOCABULARIES["visit_reason"])
+        context = c.coded("excluded_context", VOCABULARIES["excluded_context"])
+        sector = c.coded("sector", VOCABULARIES["sector"])
+        quantity, quantity_null = c.ints("quantity", 1)
+        fee_in, fee_null = c.ints("fee", 0)
+        coefficient, coefficient_null = c.floats("coefficient")
+        pregnancy_start, no_pregnancy = c.days("pregnancy_start")
+        delivery, no_delivery = c.days("delivery_date")
+        installed, not_installed = c.days("installed_on")
+        last_visit, no_last_visit = c.days("last_in_person_visit")
+        has_gp = c.flag("has_gp")
+        seen_by_gp = c.flag("seen_by_gp") & has_gp
+        c2s, ald, ald_care, optam = c.flag("c2s"), c.flag("ald"), c.flag("ald_care"), c.flag("optam")
+        emergency, tele = c.flag("emergency"), c.flag("teleconsultation")
+
+        # Defaults of the event model: regime general, sector 1, quantity 1.
+        regime = np.where(regime == NULL_CODE, VOCABULARIES["regime"].index(Regime.GENERAL.value), regime)
+        sector = np.where(sector == NULL_CODE, 0, sector)
+        quantity = np.where(quantity_null, 1, quantity)
+        physician = profession == VOCABULARIES["profession"].index(Profession.PHYSICIAN.value)
+
+        # Which rows the twin can answer: valid input of a supported shape, on dates the rules cover.
+        code_ok = code >= 0
+        profession_ok = profession >= 0
+        safe_code = np.where(code_ok, code, 0)
+        safe_profession = np.where(profession_ok, profession, 0)
+        ok = code_ok & profession_ok & ~date_null & ~birth_null & ~claim_null & ~patient_null
+        ok &= a.supported[safe_code, safe_profession]
+        ok &= ~(a.tele_only[safe_code] & ~tele)
+        ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
+        ok &= (reason_code != UNKNOWN_CODE) & (context != UNKNOWN_CODE) & (sector >= 0)
+        ok &= physician == (specialty >= 0)
+        ok &= (quantity >= 1) & (quantity <= _ROW_AFTER_LIMIT)
+        ok &= fee_null | ((fee_in >= 0) & (fee_in < _MAX_CENTS))
+        ok &= birth <= date
+        ok &= in_calendar(date) & in_calendar(birth)
+        for day_column, missing in (
+            (pregnancy_start, no_pregnancy),
+            (delivery, no_delivery),
+            (installed, not_installed),
+            (last_visit, no_last_visit),
+        ):
+            ok &= missing | in_calendar(day_column)
+        ok &= ~(ald_care & ~ald)
+        ok &= no_last_visit | (last_visit <= date)
+        ok &= no_pregnancy | (pregnancy_start <= date)
+        ok &= no_pregnancy | no_delivery | (delivery >= pregnancy_start)
+        ok &= no_delivery | ~no_pregnancy  # a delivery without a pregnancy is not an event the model accepts
+        base_kind = a.base_kind[safe_code]
+        letter = base_kind == _SUPPORTED_BASES.index("letter")
+        hundredths = np.rint(coefficient * 100).astype(np.int64)
+        ok &= ~letter | (
+            ~coefficient_null & (hundredths > 0) & (hundredths <= 100_000) & (hundredths == coefficient * 100)
+        )
+        ok &= (base_kind != _SUPPORTED_BASES.index("fee")) | ~fee_null
+
+        # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
+        # a span read the same values), gathered by row.
+        dates, date_index = np.unique(np.where(date_null, 0, date), return_inverse=True)
+        changes = np.array([d.toordinal() - _EPOCH_ORDINAL for d in self.parameters.change_dates()], dtype=np.int64)
+        span = np.searchsorted(changes, dates, side="right")
+        _, first_of_span, span_of_date = np.unique(span, return_index=True, return_inverse=True)
+        tables = _Tables.build(self.parameters, self.catalogue, dates[first_of_span], a.codes)
+        date_index = span_of_date[date_index]
+        s = _PerRow(tables.scalars, date_index)
+        ok &= tables.ok[date_index]
+        unit_base = tables.tariff[date_index, safe_code]
+        ok &= (base_kind == _SUPPORTED_BASES.index("fee")) | (unit_base >= 0)
+        rate_path = a.rate_path[safe_code, safe_profession]
+        act_rate = np.where(rate_path >= 0, tables.rate[date_index, np.maximum(rate_path, 0)], 0)
+        ok &= act_rate >= 0
+
+        def member(name: str, codes: I64) -> Bools:
+            return (codes >= 0) & tables.member[name][date_index, np.maximum(codes, 0)]
+
+        # Pathway facts, the twin of pathway.event_facts.
+        age = age_on_days(birth, date)
+        f = np.zeros(n, dtype=np.int64)
+
+        def put(fact: Fact, where: Bools) -> None:
+            nonlocal f
+            f |= np.where(where, int(fact), 0)
+
+        gyn = VOCABULARIES["specialty"].index(Specialty.GYNECOLOGY.value)
+        oph = VOCABULARIES["specialty"].index(Specialty.OPHTHALMOLOGY.value)
+        psy = [VOCABULARIES["specialty"].index(x.value) for x in (Specialty.PSYCHIATRY, Specialty.NEUROPSYCHIATRY)]
+        gp_specialty = VOCABULARIES["specialty"].index(Specialty.GENERAL_PRACTICE.value)
+        replacing, referred_gp, referred_other = (
+            c.flag("replacing_gp"),
+            c.flag("referred_by_gp"),
+            c.flag("referred_by_other_doctor"),
+        )
+        put(Fact.PHYSICIAN, physician)
+        put(Fact.EXCLUDED_REGIME, member("excluded_regime", regime))
+        put(Fact.UNDER_MINIMUM_AGE, age < s["pathway.minimum_age"])
+        put(Fact.EXCLUDED_SPECIALTY, member("excluded_specialty", specialty))
+        put(Fact.EXCLUDED_CONTEXT, member("excluded_context", context))
+        put(Fact.EMERGENCY, emergency)
+        put(Fact.TELECONSULTATION, tele)
+        put(Fact.HAS_GP, has_gp)
+        put(Fact.IS_GP, seen_by_gp)
+        put(Fact.GP_UNAVAILABLE, c.flag("gp_unavailable"))
+        put(Fact.DECLARES_GP, c.flag("declares_gp"))
+        put(Fact.REPLACING_GP, replacing)
+        put(Fact.REFERRED_BY_GP, referred_gp)
+        put(Fact.AWAY_FROM_HOME, c.flag("away_from_home"))
+        put(Fact.REFERRED_BY_OTHER, referred_other)
+        put(Fact.CLAIMS_REFERRAL, replacing | referred_gp | referred_other)
+        no_reason = reason_code == NULL_CODE
+        put(
+            Fact.GYNECOLOGY_DIRECT | Fact.DIRECT_ACCESS,
+            (specialty == gyn) & (no_reason | member("gynecology_reason", reason_code)),
+        )
+        put(
+            Fact.OPHTHALMOLOGY_DIRECT | Fact.DIRECT_ACCESS,
+            (specialty == oph) & (no_reason | member("ophthalmology_reason", reason_code)),
+        )
+        put(
+            Fact.PSYCHIATRY_DIRECT | Fact.DIRECT_ACCESS,
+            np.isin(specialty, psy)
+            & (s["pathway.direct_access.psychiatry_min_age"] <= age)
+            & (age <= s["pathway.direct_access.psychiatry_max_age"]),
+        )
+        put(Fact.STOMATOLOGY_DIRECT | Fact.DIRECT_ACCESS, member("stomatology", specialty))
+        general = specialty == gp_specialty
+        recent_limit = add_months_days(installed, s["pathway.recently_installed_gp_years"] * 12)
+        put(Fact.RECENTLY_INSTALLED_GP, general & ~not_installed & (date < recent_limit))
+        put(Fact.UNDERSERVED_GP, general & c.flag("underserved_area"))
+        put(Fact.ALD_CARE, ald_care)
+        put(Fact.TELE_DIRECT_SPECIALTY, tele & member("tele_direct", specialty))
+        put(Fact.TELE_EXEMPT_INSTITUTION, tele & member("tele_institution", institution))
+        known_limit = add_months_days(last_visit, s["pathway.teleconsultation.known_patient_months"])
+        put(Fact.KNOWN_PATIENT, tele & ~no_last_visit & (date <= known_limit))
+        rule_index = rule_index_columns(f)
+        out_of_pathway = np.array([r.in_pathway is False for r in ALL_RULES])[rule_index]
+
+        # Teleconsultation refusal (pathway.teleconsultation_refusal) and the act's age conditions.
+        with_gp = tele & has_gp
+        not_oriented = with_gp & ((f & int(TELE_ORIENTATION_OK)) == 0)
+        unknown = with_gp & ~not_oriented & ((f & int(TELE_KNOWN_OK)) == 0)
+        age_refused = (age < a.min_age[safe_code]) | (age > a.max_age[safe_code])
+        consultation = a.consultation[safe_code, safe_profession]
+        reason = np.full(n, -1, dtype=np.int64)
+        reason[consultation & unknown] = _REASONS.index("teleconsultation_unknown_patient")
+        reason[consultation & not_oriented] = _REASONS.index("teleconsultation_not_oriented")
+        reason[age_refused] = _REASONS.index("age_condition")
+        rejected = reason >= 0
+
+        # Maternity and exemptions.
+        start_full = add_months_days(pregnancy_start, s["maternity.from_pregnancy_month"] - 1)
+        maternity = (
+            ~no_pregnancy
+            & (date >= start_full)
+            & (no_delivery | (date <= delivery + s["maternity.days_after_delivery"]))
+        )
+        ame = regime == VOCABULARIES["regime"].index(Regime.AME.value)
+        exempt = (age < s["participation.exempt_under_age"]) | maternity | c2s | ame
+
+        # Base and fee.
+        non_optam = tables.non_optam[date_index, safe_code]
+        use_non_optam = physician & (sector == 1) & ~optam & (non_optam >= 0) & (base_kind == 0)
+        per_unit = np.where(use_non_optam, non_optam, unit_base)
+        base = np.where(
+            letter,
+            (per_unit * hundredths + 50) // 100 * quantity,
+            per_unit * quantity,
+        )
+        base = np.where(base_kind == _SUPPORTED_BASES.index("fee"), fee_in, base)
+        fee = np.where(fee_null, base, fee_in)
+        base = np.minimum(base, fee)
+
+        # Rate: the act's own, or 100 % (the act, ALD care, maternity).
+        full = s["rates.full"]
+        reimbursable = rate_path >= 0
+        rate = np.where(
+            reimbursable & (a.full_rate[safe_code, safe_profession] | ald_care | maternity),
+            full,
+            act_rate,
+        )
+        rate = np.where(rejected, 0, rate)
+        gross = np.where(rejected, 0, apply_rate(base, rate))
+
+        majoration = np.where(
+            a.majoration[safe_code, safe_profession] & out_of_pathway & ~rejected,
+            np.minimum(
+                np.minimum(apply_rate(base, s["pathway.out_of_pathway_rate_reduction"]), gross),
+                s["pathway.out_of_pathway_reduction_cap"],
+            ),
+            0,
+        )
+
+        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential).
+        routed = np.isin(patient_id, patient_id[~ok])
+        answered = ok & ~routed
+
+        # Caps, in the order (patient, date, claim id).
+        order = np.lexsort((claim, date, patient_id))
+        sp = patient_id[order]
+        sd = date[order]
+        year = year_of_days(sd)
+        live = answered[order] & ~rejected[order] & ~exempt[order]
+        year_start = _group_starts(sp, year)
+        day_start = _group_starts(sp, sd)
+        pro_start = _group_starts(sp, sd, professional_id[order])
+
+        def ordered(path: str) -> Any:
+            value = s[path]
+            return value if isinstance(value, int) else value[order]
+
+        def opening(name: str) -> I64:
+            return c.ints(name, 0)[0][order]
+
+        pf_applies = live & a.participation[safe_code, safe_profession][order] & ~a.is_meg[safe_code][order]
+        q = np.where(pf_applies, quantity[order], 0)
+        daily_count = ordered("participation.daily_count_per_professional")
+        units = _capped(q, daily_count, opening("same_day_participations"), pro_start)
+        room = (gross - majoration)[order]
+        nominal = np.minimum(units * ordered("participation.amount"), room)
+        participation_s = _capped(
+            nominal, ordered("participation.annual_cap"), opening("participation_paid_ytd"), year_start
+        )
+
+        kind = a.franchise[safe_code, safe_profession][order]
+        fr_applies = live & (kind >= 0) & ~((kind == _FRANCHISE_KINDS.index("transport")) & emergency[order])
+        per_unit_fr = np.select(
+            [kind == 0, kind == 1, kind == 2],
+            [
+                ordered("franchises.medicine_per_box"),
+                ordered("franchises.paramedical_per_act"),
+                ordered("franchises.transport_per_trip"),
+            ],
+            0,
+        )
+        wanted = np.where(fr_applies, per_unit_fr * quantity[order], 0)
+        for kind_index, cap_path, opening_name in (
+            (1, "franchises.paramedical_daily_cap", "same_day_paramedical_franchises"),
+            (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
+        ):
+            of_kind = kind == kind_index
+            daily = _capped(np.where(of_kind, wanted, 0), ordered(cap_path), opening(opening_name), day_start)
+            wanted = np.where(of_kind, daily, wanted)
+        wanted = np.minimum(wanted, room - participation_s)
+        franchise_s = _capped(wanted, ordered("franchises.annual_cap"), opening("franchises_paid_ytd"), year_start)
+
+        # Annual caps must be one figure per calendar year for the one-pass capping; else the scalar engine.
+        for path in ("participation.annual_cap", "franchises.annual_cap"):
+            cap = ordered(path)
+            if isinstance(cap, int):
+                continue
+            group = np.cumsum(year_start) - 1
+            changed = cap != cap[year_start][group]
+            if changed.any():
+                bad = np.isin(patient_id, sp[changed])
+                answered &= ~bad
+
+        participation = np.empty(n, dtype=np.int64)
+        franchise = np.empty(n, dtype=np.int64)
+        participation[order] = participation_s
+        franchise[order] = franchise_s
+        amo = gross - majoration - participation - franchise
+        return ColumnarResult(
+            answered=answered,
+            pathway_rule=rule_index,
+            status_rejected=rejected,
+            reason=reason,
+            fee=fee,
+            base=base,
+            rate=rate,
+            gross=gross,
+            majoration=majoration,
+            participation=participation,
+            franchise=franchise,
+            amo=amo,
+        )
+
+    # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
+
+    def adjudicate(self, table: pa.Table, engine: Engine | None = None) -> pa.Table:
+        """Every row answered: the twin's rows, and the routed patients through the scalar engine in order."""
+        result = self.run(table)
+        out = result_table(table.column("claim_id"), result)
+        routed = np.flatnonzero(~result.answered)
+        if routed.size == 0:
+            return out
+        rows = table.take(pa.array(routed)).to_pylist()
+        scalar = adjudicate_rows(rows, engine)
+        replacement = pa.Table.from_pylist(scalar, schema=OUTPUT_SCHEMA)
+        # Put the scalar answers in place of the twin's placeholders.
+        positions = np.full(table.num_rows, -1, dtype=np.int64)
+        positions[routed] = np.arange(routed.size)
+        answered_idx = np.flatnonzero(result.answered)
+        merged = pa.concat_tables([out.take(pa.array(answered_idx)), replacement])
+        origin = np.concatenate([answered_idx, routed])
+        return merged.take(pa.array(np.argsort(origin, kind="stable")))
+
+
+def result_table(claim_id: pa.ChunkedArray | pa.Array, r: ColumnarResult) -> pa.Table:
+    indicators = pa.array([rule.indicator for rule in ALL_RULES], pa.string())
+    in_pathway = pa.array([rule.in_pathway for rule in ALL_RULES], pa.bool_())
+    rule_ids = pa.array([rule.id for rule in ALL_RULES], pa.string())
+    reasons = pa.array(list(_REASONS), pa.string())
+    rule_index = pa.array(r.pathway_rule)
+    reason_index = pa.array(r.reason, mask=r.reason < 0)
+    n = len(r.amo)
+    columns: dict[str, Any] = {
+        "claim_id": claim_id,
+        "pathway": indicators.take(rule_index),
+        "in_pathway": in_pathway.take(rule_index),
+        "pathway_rule": rule_ids.take(rule_index),
+        "status": pa.array(np.where(r.status_rejected, "rejected", "paid")),
+        "reason": reasons.take(reason_index),
+        "fee": r.fee,
+        "base": r.base,
+        "rate": r.rate,
+        "gross": r.gross,
+        "majoration": r.majoration,
+        "participation": r.participation,
+        "franchise": r.franchise,
+        "amo": r.amo,
+        "patient": r.fee - r.amo,
+        "engine": pa.array(np.full(n, "columnar")),
+        "error": pa.nulls(n, pa.string()),
+    }
+    return pa.table(columns, schema=OUTPUT_SCHEMA)
+
+
+# --- the scalar path: rows as events, fed in order with the year-to-date state ---------------------------------
+
+
+def _day(value: Any) -> dt.date | None:
+    return value if isinstance(value, dt.date) or value is None else dt.date.fromisoformat(str(value))
+
+
+def event_from_row(row: Mapping[str, Any]) -> CareEvent:
+    """The care event a row describes (validated by the event model, which names the faulty field)."""
+    has_gp = bool(row.get("has_gp"))
+    pregnancy = None
+    if row.get("pregnancy_start") is not None or row.get("delivery_date") is not None:
+        pregnancy = {"start": row.get("pregnancy_start"), "delivery": row.get("delivery_date")}
+    professional: dict[str, Any] = {
+        "rpps": ROW_GP_RPPS if has_gp and row.get("seen_by_gp") else ROW_OTHER_RPPS,
+        "profession": row.get("profession"),
+        "specialty": row.get("specialty"),
+        "sector": row.get("sector") or "1",
+        "optam": bool(row.get("optam")),
+        "installed_on": row.get("installed_on"),
+        "underserved_area": bool(row.get("underserved_area")),
+    }
+    quantity = row.get("quantity")
+    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
+    if row.get("fee") is not None:
+        act["fee"] = euros(int(row["fee"]))
+    for name in ("days", "device_class", "correction", "basket", "ear"):
+        if row.get(name) is not None:
+            act[name] = row[name]
+    for name in ("psychiatry", "costly_act"):
+        if row.get(name):
+            act[name] = True
+    if row.get("coefficient") is not None:
+        act["coefficient"] = Decimal(str(row["coefficient"]))
+    patient: dict[str, Any] = {
+        "birth_date": row.get("birth_date"),
+        "gp": ROW_GP_RPPS if has_gp else None,
+        "c2s": bool(row.get("c2s")),
+        "ald": bool(row.get("ald")),
+        "pregnancy": pregnancy,
+        "institution": row.get("institution"),
+    }
+    if row.get("regime") is not None:
+        patient["regime"] = row["regime"]
+    data: dict[str, Any] = {
+        "date": row.get("date"),
+        "patient": patient,
+        "professional": professional,
+        "acts": [act],
+        "last_in_person_visit": row.get("last_in_person_visit"),
+        "visit_reason": row.get("visit_reason"),
+        "excluded_context": row.get("excluded_context"),
+    }
+    for flag in (
+        "declares_gp",
+        "referred_by_gp",
+        "referred_by_other_doctor",
+        "replacing_gp",
+        "emergency",
+        "away_from_home",
+        "teleconsultation",
+        "gp_unavailable",
+        "ald_care",
+    ):
+        data[flag] = bool(row.get(flag))
+    return CareEvent.model_validate(data)
+
+
+def _order_key(row: Mapping[str, Any]) -> tuple[int, dt.date, int]:
+    return (int(row["patient_id"]), _day(row["date"]) or dt.date.min, int(row["claim_id"]))
+
+
+def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = None) -> list[dict[str, Any]]:
+    """The reference: each row through the scalar engine, in the order (patient, date, claim id), the year-to-date
+    state carried from one row to the next (reset each calendar year; same-day counters per day, and per
+    professional for the participation). The opening columns seed the state of each group as the twin reads them.
+    Returns the output rows in the order given, errors included (``error`` = "field : message")."""
+    from pydantic import ValidationError
+
+    engine = engine or default_engine()
+    given = list(rows)
+    ordered = sorted(
+        range(len(given)), key=lambda i: _order_key(given[i]) if _sortable(given[i]) else (0, dt.date.min, 0)
+    )
+    out: list[dict[str, Any]] = [{} for _ in given]
+    year_state: dict[tuple[int, int], dict[str, Any]] = {}  # caps and téléexpertise count: per calendar year
+    devices: dict[int, dict[str, Any]] = {}  # last optical / hearing equipment: across years
+    participations: dict[tuple[int, dt.date, int], int] = {}
+    paramedical: dict[tuple[int, dt.date], int] = {}
+    transport: dict[tuple[int, dt.date], int] = {}
+    for i in ordered:
+        row = given[i]
+        if not _sortable(row):
+            missing = next(k for k in ("claim_id", "patient_id", "date") if row.get(k) is None)
+            out[i] = _error_row(row, f"{missing} : valeur manquante")
+            continue
+        try:
+            event = event_from_row(row)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(x) for x in error["loc"]) or "ligne"
+            out[i] = _error_row(row, f"{where} : {error['msg']}")
+            continue
+        patient_id = int(row["patient_id"])
+        professional_id = int(row["professional_id"]) if row.get("professional_id") is not None else -1
+        year_key = (patient_id, event.date.year)
+        day_key = (patient_id, event.date)
+        pro_key = (patient_id, event.date, professional_id)
+        state = year_state.setdefault(
+            year_key,
+            {
+                "participation_paid": euros(int(row.get("participation_paid_ytd") or 0)),
+                "franchises_paid": euros(int(row.get("franchises_paid_ytd") or 0)),
+            },
+        )
+        participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
+        paramedical.setdefault(day_key, int(row.get("same_day_paramedical_franchises") or 0))
+        transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
+        ytd = YearToDate.model_validate(
+            {
+                **state,
+                **devices.get(patient_id, {}),
+                "same_day_participations": participations[pro_key],
+                "same_day_paramedical_franchises": euros(paramedical[day_key]),
+                "same_day_transport_franchises": euros(transport[day_key]),
+            }
+        )
+        try:
+            result = engine.adjudicate(event, ytd)
+        except RuleInputError as exc:
+            out[i] = _error_row(row, str(exc))
+            continue
+        after = result.state_after
+        year_state[year_key] = {
+            key: after[key] for key in ("participation_paid", "franchises_paid", "teleexpertise_acts")
+        }
+        devices[patient_id] = {key: after[key] for key in ("last_optical_equipment", "last_hearing_aid")}
+        participations[pro_key] = after["same_day_participations"]
+        paramedical[day_key] = int(Decimal(str(after["same_day_paramedical_franchises"])) * 100)
+        transport[day_key] = int(Decimal(str(after["same_day_transport_franchises"])) * 100)
+        line = result.lines[0]
+        out[i] = {
+            "claim_id": int(row["claim_id"]),
+            "pathway": result.pathway,
+            "in_pathway": result.in_pathway,
+            "pathway_rule": result.pathway_rule,
+            "status": "rejected" if line.status == "rejected" else "paid",
+            "reason": line.reason,
+            "fee": line.fee,
+            "base": line.base,
+            "rate": line.rate,
+            "gross": line.gross,
+            "majoration": line.majoration,
+            "participation": line.participation,
+            "franchise": line.franchise,
+            "amo": sum(x.amo for x in result.lines),
+            "patient": sum(x.patient for x in result.lines),
+            "engine": "scalar",
+            "error": None,
+        }
+    return out
+
+
+def _sortable(row: Mapping[str, Any]) -> bool:
+    return row.get("patient_id") is not None and row.get("claim_id") is not None and row.get("date") is not None
+
+
+def _error_row(row: Mapping[str, Any], message: str) -> dict[str, Any]:
+    empty: dict[str, Any] = dict.fromkeys(OUTPUT_SCHEMA.names)
+    empty["claim_id"] = row.get("claim_id")
+    empty["engine"] = "scalar"
+    empty["error"] = message
+    return empty

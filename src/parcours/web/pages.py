@@ -1,0 +1,119 @@
+"""The French pages of the simulator and the comparator (server-rendered, usable without JavaScript), and their
+JSON twins under /api. No personal data is stored: these routes are public."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from parcours.rules.contracts.compare import NEEDS
+from parcours.rules.money import format_eur, to_cents
+from parcours.web.presets import CARE_TYPES, PRESETS
+from parcours.web.service import (
+    PUBLIC_ONLY,
+    ComparisonIn,
+    InputError,
+    SimulationIn,
+    contracts_listing,
+    parse,
+    run_comparison,
+    run_simulation,
+)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["eur"] = lambda value: format_eur(to_cents(value))
+
+router = APIRouter()
+LEVELS = {"low": "faibles", "medium": "moyens", "high": "importants"}
+NEED_LABELS = {"optique": "Optique", "dentaire": "Dentaire", "hospitalisation": "Hospitalisation",
+               "soins_courants": "Soins courants"}  # fmt: skip
+CHECKBOXES = ("gp_declared", "referred", "c2s")
+
+
+def _form_data(form: Any, checkboxes: tuple[str, ...]) -> dict[str, Any]:
+    data = {key: value for key, value in form.items() if value != ""}
+    for name in checkboxes:
+        data[name] = name in form
+    return data
+
+
+def _context(**extra: Any) -> dict[str, Any]:
+    contracts = [c for c in contracts_listing() if c["name"] != PUBLIC_ONLY]
+    return {"care_types": CARE_TYPES, "presets": PRESETS, "contracts": contracts, "levels": LEVELS,
+            "needs": NEEDS, "need_labels": NEED_LABELS, **extra}  # fmt: skip
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def home(request: Request) -> Response:
+    return templates.TemplateResponse(request, "accueil.html", _context())
+
+
+@router.get("/simulateur", response_class=HTMLResponse, tags=["simulateur"], summary="Page du simulateur")
+def simulator_page(request: Request) -> Response:
+    return templates.TemplateResponse(request, "simulateur.html", _context(values={"gp_declared": True}))
+
+
+@router.post("/simulateur", response_class=HTMLResponse, include_in_schema=False)
+async def simulator_submit(request: Request) -> Response:
+    values = _form_data(await request.form(), CHECKBOXES)
+    try:
+        result = run_simulation(parse(SimulationIn, values))
+    except InputError as exc:
+        return templates.TemplateResponse(request, "simulateur.html", _context(values=values, errors=exc.errors),
+                                          status_code=422)  # fmt: skip
+    return templates.TemplateResponse(request, "simulateur.html", _context(values=values, result=result))
+
+
+@router.get("/comparateur", response_class=HTMLResponse, tags=["simulateur"], summary="Page du comparateur")
+def comparator_page(request: Request) -> Response:
+    return templates.TemplateResponse(request, "comparateur.html", _context(values={}))
+
+
+@router.post("/comparateur", response_class=HTMLResponse, include_in_schema=False)
+async def comparator_submit(request: Request) -> Response:
+    values = _form_data(await request.form(), ("c2s",))
+    try:
+        result = run_comparison(parse(ComparisonIn, values))
+    except InputError as exc:
+        return templates.TemplateResponse(request, "comparateur.html", _context(values=values, errors=exc.errors),
+                                          status_code=422)  # fmt: skip
+    return templates.TemplateResponse(request, "comparateur.html", _context(values=values, result=result))
+
+
+def _json_errors(exc: InputError) -> JSONResponse:
+    return JSONResponse({"detail": [e.to_dict() for e in exc.errors]}, status_code=422)
+
+
+@router.post("/api/simulations", tags=["simulateur"], summary="Simuler Sécurité sociale, mutuelle et reste à charge")
+def simulation_api(data: dict[str, Any]) -> Any:
+    try:
+        return run_simulation(parse(SimulationIn, data))
+    except InputError as exc:
+        return _json_errors(exc)
+
+
+@router.post("/api/comparisons", tags=["simulateur"], summary="Classer les formules pour des besoins donnés")
+def comparison_api(data: dict[str, Any]) -> Any:
+    try:
+        return run_comparison(parse(ComparisonIn, data))
+    except InputError as exc:
+        return _json_errors(exc)
+
+
+@router.get("/api/contracts", tags=["simulateur"], summary="Formules du catalogue et soins proposés")
+def contracts_api() -> dict[str, Any]:
+    return {
+        "contracts": contracts_listing(),
+        "presets": [{"key": p.key, "care_type": p.care_type, "label": p.label} for p in PRESETS],
+    }
+
+
+def install(app: Any) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
