@@ -62,12 +62,11 @@ def ceil_to_euro(cents: N) -> N:
 
 
 def format_eur(cents: int) -> str:
-    """French display: 1 234,50 €."""
-    value = euros(cents)
-    whole, _, frac = f"{abs(value):.2f}".partition(".")
-    grouped = f"{int(whole):,}".replace(",", "\u202f")
-    sign = "-" if value < 0 else ""
-    return f"{sign}{grouped},{frac} €"
+    """French display: 1 234,50 €. Integer arithmetic: explanations format a dozen amounts per event."""
+    whole, frac = divmod(abs(int(cents)), 100)
+    grouped = f"{whole:,}".replace(",", "\u202f")
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{grouped},{frac:02d} €"
 
 
 def format_rate(rate: int) -> str:
