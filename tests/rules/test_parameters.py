@@ -108,3 +108,21 @@ def test_the_shipped_tree_rejects_a_planted_duplicate(tmp_path: Path) -> None:
     rates.write_text(rates.read_text(encoding="utf-8") + "\nphysician:\n  description: again\n", encoding="utf-8")
     with pytest.raises(ParameterError, match="duplicate key 'physician'"):
         load_parameters(copy)
+
+
+def test_one_path_defined_in_two_files_is_an_error(tmp_path: Path) -> None:
+    """``tariffs.yaml: ngap: G`` and ``tariffs/ngap.yaml: G`` are the same parameter: neither may win silently."""
+    (tmp_path / "sources.yaml").write_text(SOURCES, encoding="utf-8")
+    (tmp_path / "tariffs.yaml").write_text(
+        "ngap:\n  G:\n    description: d\n    unit: EUR\n    values:\n      2024-01-01: {value: 1, sources: [S1]}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "tariffs").mkdir()
+    (tmp_path / "tariffs" / "ngap.yaml").write_text(
+        "G:\n  description: d\n  unit: EUR\n  values:\n    2024-01-01: {value: 2, sources: [S1]}\n", encoding="utf-8"
+    )
+    with pytest.raises(ParameterError, match=r"tariffs\.ngap\.G is already defined in") as raised:
+        load_parameters(tmp_path)
+    message = str(raised.value)
+    assert "tariffs.yaml" in message
+    assert "tariffs/ngap.yaml" in message

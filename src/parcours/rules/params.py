@@ -270,7 +270,14 @@ def _convert(unit: Unit, raw: Any, where: str) -> Any:
         raise ParameterError(f"{where}: {exc} (got {raw!r})") from None
 
 
-def _walk(node: Any, path: str, where: str, sources: Mapping[str, Source], out: dict[str, Parameter]) -> None:
+def _walk(
+    node: Any,
+    path: str,
+    where: str,
+    sources: Mapping[str, Source],
+    out: dict[str, Parameter],
+    origins: dict[str, str],
+) -> None:
     if not isinstance(node, dict):
         raise ParameterError(f"{where}: {path} must be a mapping")
     if "values" in node:
@@ -278,6 +285,10 @@ def _walk(node: Any, path: str, where: str, sources: Mapping[str, Source], out: 
             spec = _LeafSpec.model_validate(node)
         except ValidationError as exc:
             raise ParameterError(f"{where}: parameter {path}: {exc}") from None
+        if path in out:
+            # Two files defining one path (``tariffs.yaml: ngap: G`` and ``tariffs/ngap.yaml: G``): refuse rather
+            # than let the file read last win.
+            raise ParameterError(f"{where}: parameter {path} is already defined in {origins[path]}")
         values = []
         for start in sorted(spec.values):
             entry = spec.values[start]
@@ -302,6 +313,7 @@ def _walk(node: Any, path: str, where: str, sources: Mapping[str, Source], out: 
             documentation=spec.documentation,
             _starts=tuple(v.valid_from for v in values),
         )
+        origins[path] = where
         return
     for key, child in node.items():
         if key in _NODE_KEYS:
@@ -310,7 +322,7 @@ def _walk(node: Any, path: str, where: str, sources: Mapping[str, Source], out: 
             continue
         if not isinstance(key, str) or not key.replace("_", "").isalnum():
             raise ParameterError(f"{where}: invalid parameter name {key!r} under {path or 'root'}")
-        _walk(child, f"{path}.{key}" if path else key, where, sources, out)
+        _walk(child, f"{path}.{key}" if path else key, where, sources, out, origins)
 
 
 def load_sources(directory: Path) -> dict[str, Source]:
@@ -330,12 +342,13 @@ def load_parameters(directory: Path = PARAMETERS_DIR) -> ParameterSet:
     """Load and check the whole tree. Raises ParameterError naming the file and key on any defect."""
     sources = load_sources(directory)
     parameters: dict[str, Parameter] = {}
+    origins: dict[str, str] = {}
     for file in sorted(directory.rglob("*.yaml")):
         relative = file.relative_to(directory)
         if relative.as_posix() == SOURCES_FILE:
             continue
         prefix = ".".join(relative.with_suffix("").parts)
-        _walk(read_yaml(file), prefix, relative.as_posix(), sources, parameters)
+        _walk(read_yaml(file), prefix, relative.as_posix(), sources, parameters, origins)
     return ParameterSet(parameters, sources)
 
 
