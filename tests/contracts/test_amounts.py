@@ -101,10 +101,15 @@ def test_free_crown_at_250_percent_within_the_yearly_ceiling() -> None:
     first = pay("confort", crown)
     # 250 % × 120 € = 300 € − 72 € AMO = 228 € ; 800 − 72 − 228 = 500 €
     assert amounts(first) == (22800, 50000)
+    # the ceiling counts what is paid beyond the 48 € ticket modérateur (40 % × 120 €): 180 €
+    assert first.state_after.paid == {"dental_prosthesis_free": 18000}
     nearly_spent = ContractYear(2026, {"dental_prosthesis_free": 90000})
     second = pay("confort", crown, nearly_spent)
-    assert amounts(second) == (10000, 62800)  # only 100 € left of the 1 000 € ceiling
+    # only 100 € left of the 1 000 € ceiling, on top of the TM a contrat responsable always pays
+    assert amounts(second) == (4800 + 10000, 80000 - 7200 - 14800)
     assert "amc.yearly_ceiling" in [step.rule for step in second.explanation]
+    spent = pay("confort", crown, second.state_after)
+    assert amounts(spent) == (4800, 80000 - 7200 - 4800)  # ceiling reached: the TM still paid
 
 
 def test_class_a_glasses_leave_nothing() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
+from parcours.rules.catalogue import Profession
 from parcours.rules.contracts.amc import ContractYear, apply_contract
 from parcours.rules.contracts.model import Contract
 from parcours.rules.engine import Engine, default_engine
@@ -45,8 +46,11 @@ def needs_table() -> dict[str, dict[str, list[dict[str, Any]]]]:
     return data
 
 
-def typical_year(levels: dict[str, Level], year: int, birth_date: dt.date | None = None) -> list[CareEvent]:
-    """The events of a typical year for these needs levels, spread over the year in a fixed order."""
+def typical_year(
+    levels: dict[str, Level], year: int, birth_date: dt.date | None = None, c2s: bool = False
+) -> list[CareEvent]:
+    """The events of a typical year for these needs levels, spread over the year in a fixed order; for a C2S
+    beneficiary (``c2s``), as ``as_c2s_beneficiary`` bills them."""
     table = needs_table()
     templates = [t for need in NEEDS for t in table[need][levels.get(need, "low")] for _ in range(t.get("times", 1))]
     events = []
@@ -63,7 +67,18 @@ def typical_year(levels: dict[str, Level], year: int, birth_date: dt.date | None
                 }
             )
         )
-    return events
+    return [as_c2s_beneficiary(event) for event in events] if c2s else events
+
+
+def as_c2s_beneficiary(event: CareEvent) -> CareEvent:
+    """The same care for a beneficiary of the Complémentaire santé solidaire: no participation forfaitaire and no
+    franchise (the engine reads ``patient.c2s``), and doctors bill their tariff, since they may not bill overruns
+    to a C2S beneficiary (L162-5-13 CSS, brief R54)."""
+    patient = event.patient.model_copy(update={"c2s": True})
+    acts = event.acts
+    if event.professional.profession is Profession.PHYSICIAN:
+        acts = [act.model_copy(update={"fee": None}) for act in acts]
+    return event.model_copy(update={"patient": patient, "acts": acts})
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,8 @@ def year_cost(contract: Contract, events: list[CareEvent], engine: Engine | None
 
 
 def rank(contracts: list[Contract], events: list[CareEvent], engine: Engine | None = None) -> list[YearCost]:
-    """Contracts from the cheapest year (out of pocket + premiums) to the dearest."""
-    costs = [year_cost(contract, events, engine) for contract in contracts]
+    """Contracts from the cheapest year (out of pocket + premiums) to the dearest. The C2S is priced for one of its
+    beneficiaries (see ``as_c2s_beneficiary``), the other contracts for the events as given."""
+    c2s_events = [as_c2s_beneficiary(event) for event in events]
+    costs = [year_cost(contract, c2s_events if contract.c2s else events, engine) for contract in contracts]
     return sorted(costs, key=lambda cost: (cost.total, cost.out_of_pocket, cost.contract.name))

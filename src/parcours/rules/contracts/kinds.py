@@ -71,6 +71,10 @@ ZERO_REMAINDER = frozenset(
         CareKind.EMERGENCY_FLAT_FEE,
     }
 )
+# Kinds of care whose ticket modérateur a contrat responsable may leave to the patient: drugs at 15 % (R871-2 1°,
+# mapping of its exclusions unconfirmed), téléexpertise (paid 100 % by the Sécurité sociale) and the private room
+# (no base, no ticket modérateur). Transport is not among the R871-2 exclusions: its TM is due.
+TM_OPTIONAL = frozenset({CareKind.PHARMACY_LOW, CareKind.TELEEXPERTISE, CareKind.PRIVATE_ROOM})
 DOCTORS_FEES = frozenset(
     {
         CareKind.GP_CONSULTATION,

@@ -63,6 +63,7 @@ class Contract(_Strict):
     insurer: str | None = None
     description: str = ""
     responsable: bool = True
+    c2s: bool = Field(default=False, description="la Complémentaire santé solidaire, pour ses seuls bénéficiaires")
     monthly_premium: Decimal | None = Field(default=None, ge=0, description="cotisation mensuelle indicative")
     guarantees: dict[CareKind, Guarantee] = Field(default_factory=dict)
     optics_class_b: OpticsGuarantee | None = None
