@@ -91,7 +91,9 @@ def build_world(client: TestClient, tokens: Tokens, people: People) -> World:
     rpps = {name: world.pro[name]["rpps"] for name in world.pro}
     pid = world.pid
     today = dt.date.today().isoformat()
-    world.ok(people.declare(world.patient, world.pro["gp"], start="2025-01-06", representative_nir=world.parent_nir))
+    # the front desk records the mother as Léa's legal representative; she hands the GP the presence attestation
+    world.ok(world.call("admin", "POST", f"/api/record/{pid}/representatives", {"nir": world.parent_nir}))
+    world.ok(people.declare(world.patient, world.pro["gp"], start=today, representative_nir=world.parent_nir))
     for target in ("referred", "blocked"):
         referral = world.ok(world.call("gp", "POST", "/api/referrals", {
             "patient_id": pid, "referrer_rpps": rpps["gp"], "target_rpps": rpps[target],
@@ -100,10 +102,12 @@ def build_world(client: TestClient, tokens: Tokens, people: People) -> World:
             world.referral = referral
     world.teleexpertise = world.ok(world.call("te_requester", "POST", "/api/teleexpertises", {
         "patient_id": pid, "requester_rpps": rpps["te_requester"], "expert_rpps": rpps["te_expert"],
-        "question": "Lésion cutanée : avis ?", "consent_at": dt.datetime.now(dt.UTC).isoformat()}))  # fmt: skip
+        "question": "Lésion cutanée : avis ?", "consent_at": dt.datetime.now(dt.UTC).isoformat(),
+        "vitale_attestation": people.attest(world.patient, world.pro["te_requester"], world.parent_nir)}))  # fmt: skip
     world.claim = world.ok(world.call("biller", "POST", "/api/claims", {
         "idempotency_key": "world-claim-0001", "patient_id": pid, "professional_rpps": rpps["biller"],
-        "date": today, "acts": [{"code": "G"}]}))  # fmt: skip
+        "date": today, "acts": [{"code": "G"}],
+        "vitale_attestation": people.attest(world.patient, world.pro["biller"], world.parent_nir)}))  # fmt: skip
     world.ok(world.call("non_opposed", "POST", f"/api/record/{pid}/non-oppositions", {}))
     world.ok(world.call("self", "POST", f"/api/record/{pid}/blocks", {"rpps": rpps["blocked"]}))
     world.ok(world.call("emergency", "POST", f"/api/record/{pid}/emergency-access", {"reason": EMERGENCY_REASON}))

@@ -4,18 +4,26 @@ administrative files, coordination items (declarations, referrals, téléexperti
 A patient sees only their own data (and their minor children's); a professional sees only the patients they treat
 and acts only in their own name (the RPPS in a request must be the caller's); insurer agents see and adjudicate
 claims; administrators manage the directory. Refusals are traced in the audit trail (``AccessDeniedError``);
-allowed coordination accesses are not, the record's are.
+allowed coordination accesses are not, the record's are — and so are the médecin traitant declarations, the
+presence attestations and every read of the clinical text of a coordination item (``ClinicalTexts``).
+
+Creating a claim or a coordination item in one's own name needs a care relation made with the patient (médecin
+traitant in force, referral, téléexpertise, earlier claim) or the patient's presence attestation (the carte Vitale
+moment, ``PresenceAttestations``); declaring a médecin traitant always needs the attestation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
-from parcours.care.common import get_patient
+from parcours.api.security import AttestationError, PresenceAttestation, PresenceAttestations
+from parcours.care import declarations
+from parcours.care.common import get_patient, today
 from parcours.record.access import Action, Decision, Resource, ResourceKind
 from parcours.record.guard import Caller, authorize
 from parcours.record.identity import Principal, Role
@@ -35,10 +43,66 @@ def check(
     *,
     resource_type: str | None = None,
     resource_id: str | None = None,
+    trace: bool = False,
+    detail: str | None = None,
 ) -> Decision:
     caller = Caller.of(session, principal)
     return authorize(caller, patient, resource, action, operation, resource_type=resource_type,
-                     resource_id=resource_id, trace=False)  # fmt: skip
+                     resource_id=resource_id, trace=trace, detail=detail)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """What the attestation presented with a request proves (``attestation`` None: nothing, and ``why`` says why)."""
+
+    attestation: PresenceAttestation | None
+    why: str | None = None
+
+    @property
+    def proven(self) -> bool:
+        return self.attestation is not None
+
+
+def presence(attestations: PresenceAttestations, token: str | None, patient: Patient, rpps: str | None) -> Presence:
+    if token is None:
+        return Presence(None, "aucune attestation de présence fournie")
+    if rpps is None:
+        return Presence(None, "attestation sans professionnel désigné")
+    try:
+        return Presence(attestations.verify(token, patient_nir=patient.nir, professional_rpps=rpps))
+    except AttestationError as exc:
+        return Presence(None, str(exc))
+
+
+def creating(
+    session: Session,
+    principal: Principal,
+    patient_id: str,
+    kind: ResourceKind,
+    acting: str | None,
+    operation: str,
+    *,
+    attestations: PresenceAttestations,
+    attestation: str | None,
+    resource_type: str,
+    participants: Iterable[str | None] = (),
+    trace: bool = False,
+) -> tuple[Patient, Presence]:
+    """A new claim, coordination item or médecin traitant declaration in the name of ``acting``: the caller must be
+    that professional, in a care relation with the patient or holding the patient's presence attestation (always,
+    for a declaration). A refusal names ``vitale_attestation`` and is traced with why the attestation failed."""
+    patient = get_patient(session, patient_id)
+    proof = presence(attestations, attestation, patient, acting)
+    resource = Resource(
+        kind,
+        acting_professional=acting,
+        participants=frozenset(p for p in participants if p),
+        creating=True,
+        presence_proven=proof.proven,
+    )
+    check(session, principal, patient, resource, Action.WRITE, operation, resource_type=resource_type,
+          trace=trace, detail=proof.why if not proof.proven else "attestation de présence du patient vérifiée")  # fmt: skip
+    return patient, proof
 
 
 def patient_file(
@@ -127,15 +191,12 @@ def visible_patients(statement: Select[Row], principal: Principal) -> Select[Row
             LegalRepresentative.representative_nir == principal.identifier,
             LegalRepresentative.lifted_at.is_(None),
         )
-        declared = exists().where(
-            GpDeclaration.patient_id == Patient.id, GpDeclaration.representative_nir == principal.identifier
-        )
-        return statement.where(or_(Patient.nir == principal.identifier, represented, declared))
+        return statement.where(or_(Patient.nir == principal.identifier, represented))
     me = select(Professional.id).where(Professional.rpps == principal.identifier).scalar_subquery()
     return statement.where(
         or_(
             exists().where(GpDeclaration.patient_id == Patient.id, GpDeclaration.professional_id == me,
-                           GpDeclaration.end.is_(None)),
+                           declarations.in_force(today())),
             exists().where(Referral.patient_id == Patient.id, Referral.target_id == me,
                            Referral.status != "cancelled"),
             exists().where(Teleexpertise.patient_id == Patient.id,

@@ -32,6 +32,8 @@ from jwt.algorithms import ECAlgorithm
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parcours.api.errors import error_body
+from parcours.record.access import Basis
 from parcours.record.guard import AccessDeniedError, record_refusal
 from parcours.record.identity import ClaimsProfile, IdentityError, Principal, claims_for, principal_from_claims
 
@@ -81,6 +83,9 @@ class AuthSettings(BaseSettings):
     audience: str = "parcours"
     local_key_file: Path = Field(default_factory=_default_key_file)
     token_lifetime_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # an operational choice, not a legal figure: long enough to hand the phone to the doctor, short enough not to
+    # be reused another day
+    presence_attestation_minutes: int = Field(default=10, ge=1, le=24 * 60)
     leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_cache_seconds: int = Field(default=300, ge=0)
     jwks_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -219,6 +224,13 @@ class _Issuer:
             raise AuthenticationError(
                 "jeton signé par une clé inconnue du fournisseur d'identité", description="unknown signing key"
             ) from None
+        except ValueError:  # the JWKS URL answered something that is not JSON (an error page, a proxy's HTML)
+            raise AuthenticationError(
+                "le fournisseur d'identité a répondu par autre chose qu'un jeu de clés JWKS : jeton impossible à "
+                "vérifier pour le moment",
+                error=None,
+                status=503,
+            ) from None
 
 
 class TokenVerifier:
@@ -314,6 +326,91 @@ class TokenVerifier:
             raise AuthenticationError(str(exc), description="token does not name a known caller") from None
 
 
+# --- presence attestations (the carte Vitale moment) -----------------------------------------------------------
+
+ATTESTATION_TYPE = "vitale-attestation"
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceAttestation:
+    """The patient (or a legal representative of a minor) was present and agreed to see this professional."""
+
+    patient_nir: str
+    professional_rpps: str
+    signer_nir: str  # the patient, or the representative who attested for a minor
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class AttestationError(ValueError):
+    """Why a presence attestation is not accepted (French, for the audit trail)."""
+
+
+class PresenceAttestations:
+    """Short-lived attestations signed with the service's local key, bound to one patient and one professional.
+
+    The audience is not the API's, so an attestation can never be used as a bearer token, nor a bearer token as an
+    attestation."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self.audience = f"{settings.audience}:{ATTESTATION_TYPE}"
+
+    @cached_property
+    def _key(self) -> LocalSigningKey:
+        return LocalSigningKey.load_or_create(self.settings.local_key_file)
+
+    def issue(self, patient_nir: str, professional_rpps: str, signer_nir: str, *, now: dt.datetime | None = None) -> (
+        tuple[str, PresenceAttestation]
+    ):
+        issued = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        expires = issued + dt.timedelta(minutes=self.settings.presence_attestation_minutes)
+        claims = {
+            "iss": self.settings.local_issuer, "aud": self.audience, "typ": ATTESTATION_TYPE, "sub": patient_nir,
+            "rpps": professional_rpps, "signer": signer_nir, "iat": issued, "exp": expires,
+            "jti": _b64url(os.urandom(16)),
+        }  # fmt: skip
+        return self._key.sign(claims), PresenceAttestation(patient_nir, professional_rpps, signer_nir, issued, expires)
+
+    def verify(self, token: str | None, *, patient_nir: str, professional_rpps: str) -> PresenceAttestation:
+        """The attestation if it is genuine, current and made for this patient and this professional."""
+        if not token:
+            raise AttestationError("aucune attestation de présence fournie")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise AttestationError("attestation illisible")
+        try:
+            claims = jwt.decode(
+                token, self._key.public_key, algorithms=[LOCAL_ALGORITHM], audience=self.audience,
+                issuer=self.settings.local_issuer, leeway=self.settings.leeway_seconds,
+                options={"require": ["exp", "iat", "sub", "rpps", "signer", "typ"]},
+            )  # fmt: skip
+        except jwt.ExpiredSignatureError:
+            raise AttestationError("attestation de présence expirée") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise AttestationError("attestation de présence invalide (signature, émetteur ou format)") from None
+        if claims.get("typ") != ATTESTATION_TYPE:
+            raise AttestationError("ce jeton n'est pas une attestation de présence")
+        if claims.get("sub") != patient_nir:
+            raise AttestationError("attestation établie pour un autre patient")
+        if claims.get("rpps") != professional_rpps:
+            raise AttestationError("attestation établie pour un autre professionnel")
+        return PresenceAttestation(
+            patient_nir=patient_nir,
+            professional_rpps=professional_rpps,
+            signer_nir=str(claims["signer"]),
+            issued_at=dt.datetime.fromtimestamp(int(claims["iat"]), dt.UTC),
+            expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+        )
+
+
+def presence_attestations(request: Request) -> PresenceAttestations:
+    attestations: PresenceAttestations = request.app.state.presence_attestations
+    return attestations
+
+
+Attestations = Annotated[PresenceAttestations, Depends(presence_attestations)]
+
+
 # --- FastAPI wiring ------------------------------------------------------------------------------------------
 
 bearer_scheme = HTTPBearer(
@@ -363,18 +460,30 @@ def _access_denied(request: Request, exc: Exception) -> JSONResponse:
     if database is not None:
         with database.unit_of_work() as session:
             record_refusal(session, exc)
-    if request.url.path.startswith("/fhir"):
+    fhir = request.url.path.startswith("/fhir")
+    if exc.decision.basis is Basis.HIDDEN_FROM_REPRESENTATIVES:
+        # what a minor keeps secret from their parents does not exist for them: the answer of a missing entry
+        if fhir:
+            missing = f"{exc.draft.resource_type}/{exc.draft.resource_id} introuvable"
+            outcome = {"resourceType": "OperationOutcome",
+                       "issue": [{"severity": "error", "code": "not-found", "diagnostics": missing}]}  # fmt: skip
+            return JSONResponse(outcome, status_code=404, media_type="application/fhir+json")
+        return JSONResponse(error_body("entry_id", "entrée du dossier introuvable"), status_code=404)
+    if fhir:
         outcome = {"resourceType": "OperationOutcome",
                    "issue": [{"severity": "error", "code": "forbidden", "diagnostics": exc.message}]}  # fmt: skip
         return JSONResponse(outcome, status_code=403, media_type="application/fhir+json")
-    return JSONResponse({"detail": [{"field": "autorisation", "message": exc.message}]}, status_code=403)
+    field = "vitale_attestation" if exc.decision.basis is Basis.PRESENCE_NOT_PROVEN else "autorisation"
+    return JSONResponse(error_body(field, exc.message), status_code=403)
 
 
 def install_security(app: FastAPI, settings: AuthSettings | None = None) -> TokenVerifier:
     """Attach the token verifier to ``app``; answer authentication failures with 401 (or 503) and refused
     accesses with 403 (traced)."""
-    verifier = TokenVerifier(settings or AuthSettings())
+    settings = settings or AuthSettings()
+    verifier = TokenVerifier(settings)
     app.state.token_verifier = verifier
+    app.state.presence_attestations = PresenceAttestations(settings)
     app.add_exception_handler(AuthenticationError, _authentication_failed)
     app.add_exception_handler(AccessDeniedError, _access_denied)
     return verifier

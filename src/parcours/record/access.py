@@ -64,6 +64,8 @@ class ResourceKind(StrEnum):
     CARE_COORDINATION = "care_coordination"  # MT declarations, referrals, téléexpertises, teleconsultations
     CLAIM = "claim"  # feuilles de soins and their adjudication
     GP_CHOICE = "gp_choice"  # ending a médecin traitant declaration
+    GP_DECLARATION = "gp_declaration"  # declaring a médecin traitant: the doctor, with the patient present
+    PRESENCE_ATTESTATION = "presence_attestation"  # the patient's proof of presence (the carte Vitale moment)
     WORKLIST = "worklist"  # a professional's own lists: their patients as MT, referrals and téléexpertises received
     AUDIT_LOG = "audit_log"  # the whole audit trail, all patients
     DIRECTORY = "directory"  # the professionals' directory (public data)
@@ -99,6 +101,7 @@ class Basis(StrEnum):
     NOT_THE_ACTING_PROFESSIONAL = "not_the_acting_professional"
     ROLE_NOT_ALLOWED = "role_not_allowed"
     PATIENT_UNKNOWN = "patient_unknown"
+    PRESENCE_NOT_PROVEN = "presence_not_proven"
 
 
 CARE_TEAM = frozenset(
@@ -123,6 +126,7 @@ SOURCES: Mapping[Basis, tuple[str, ...]] = {
     Basis.READ_ONLY: ("S30h", "PARCOURS"),
     Basis.BLOCKED: ("S30a", "S30g"),
     Basis.MASKED: ("S30a", "S30c"),
+    Basis.PRESENCE_NOT_PROVEN: ("S30b", "PARCOURS"),
 }
 
 _REASONS: Mapping[Basis, str] = {
@@ -154,6 +158,10 @@ _REASONS: Mapping[Basis, str] = {
     Basis.NOT_THE_ACTING_PROFESSIONAL: "seul le professionnel concerné peut accomplir cet acte",
     Basis.ROLE_NOT_ALLOWED: "ce rôle n'a pas accès à cette donnée",
     Basis.PATIENT_UNKNOWN: "patient inconnu",
+    Basis.PRESENCE_NOT_PROVEN: (
+        "hors de l'équipe de soins du patient, cet acte exige l'attestation de présence du patient (carte Vitale) "
+        "établie pour ce patient et ce professionnel : champ vitale_attestation"
+    ),
 }
 
 
@@ -189,7 +197,8 @@ class Resource:
     hidden_from_representatives: bool = False
     acting_professional: str | None = None
     participants: frozenset[str] = frozenset()  # professionals named on a coordination item or a claim
-    creating: bool = False  # a new claim: submitted by the professional who gave the care, never by an agent
+    creating: bool = False  # a new claim or coordination item, in the name of ``acting_professional``
+    presence_proven: bool = False  # a valid presence attestation of the patient for the acting professional
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +240,11 @@ def care_relation(rpps: str, facts: PatientFacts) -> Basis | None:
     if rpps in facts.non_oppositions:
         return Basis.NON_OPPOSITION
     return None
+
+
+# Relations made with the patient present or through the care team: only these ground presumed consent, and only
+# these let a professional create claims and coordination items without a new presence attestation.
+PRESENCE_RELATIONS = CARE_TEAM
 
 
 def decide(
@@ -303,8 +317,13 @@ def _decide_for_patient(principal: Principal, facts: PatientFacts, resource: Res
         return _refuse(Basis.OTHER_PATIENT, purpose)
 
     kind = resource.kind
-    if kind in (ResourceKind.RECORD_ENTRY, ResourceKind.RECORD_CONTROL, ResourceKind.NON_OPPOSITION):
-        return _allow(basis, purpose)  # read, add own documents, set the controls
+    if kind in (
+        ResourceKind.RECORD_ENTRY,
+        ResourceKind.RECORD_CONTROL,
+        ResourceKind.NON_OPPOSITION,
+        ResourceKind.PRESENCE_ATTESTATION,
+    ):
+        return _allow(basis, purpose)  # read, add own documents, set the controls, attest their presence
     if kind is ResourceKind.GP_CHOICE:
         return _allow(basis, purpose)  # the patient may end their médecin traitant declaration at any time
     if action is Action.READ and kind in (
@@ -368,11 +387,22 @@ def _decide_for_professional(
             return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
         return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
 
+    if kind is ResourceKind.GP_DECLARATION:
+        # the declaration is made by the doctor with the patient's carte Vitale in hand: always with an attestation
+        if action is not Action.WRITE or resource.acting_professional != rpps:
+            return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
+        if not resource.presence_proven:
+            return _refuse(Basis.PRESENCE_NOT_PROVEN, Purpose.CARE)
+        return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
+
     if kind in (ResourceKind.CARE_COORDINATION, ResourceKind.CLAIM):
         if action is Action.WRITE:
-            if resource.acting_professional == rpps:
-                return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
-            return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
+            if resource.acting_professional != rpps:
+                return _refuse(Basis.NOT_THE_ACTING_PROFESSIONAL, Purpose.CARE)
+            if resource.creating and relation not in PRESENCE_RELATIONS and not resource.presence_proven:
+                # writing in one's own name does not make one a member of the care team
+                return _refuse(Basis.PRESENCE_NOT_PROVEN, Purpose.CARE)
+            return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
         if rpps in resource.participants:
             return _allow(Basis.ACTING_PROFESSIONAL, Purpose.CARE)
         if kind is ResourceKind.CLAIM:

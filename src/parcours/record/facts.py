@@ -51,18 +51,14 @@ def current_gp_rpps(session: Session, patient_id: str, on: dt.date) -> str | Non
 
 
 def representatives(session: Session, patient_id: str) -> frozenset[str]:
-    """Legal representatives on record, and the parents who declared the minor's médecin traitant for them."""
+    """The legal representatives on record and not lifted: the only source of a parent's rights (a NIR written on a
+    declaration is no proof of parenthood, and could never be lifted)."""
     recorded = session.scalars(
         select(LegalRepresentative.representative_nir).where(
             LegalRepresentative.patient_id == patient_id, LegalRepresentative.lifted_at.is_(None)
         )
     )
-    declared = session.scalars(
-        select(GpDeclaration.representative_nir).where(
-            GpDeclaration.patient_id == patient_id, GpDeclaration.representative_nir.is_not(None)
-        )
-    )
-    return frozenset(nir for nir in [*recorded, *declared] if nir)
+    return frozenset(recorded)
 
 
 def _mine(session: Session, rpps: str, condition: object) -> frozenset[str]:

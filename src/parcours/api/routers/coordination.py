@@ -2,26 +2,77 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TypeVar
+
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parcours.api import authz
-from parcours.api.deps import SessionDep
-from parcours.api.schemas import AnswerView, ClaimView, DeclarationView, ReferralView, TeleexpertiseView
-from parcours.api.security import CurrentPrincipal
+from parcours.api.deps import Limit, Offset, SessionDep
+from parcours.api.schemas import AnswerView, ClaimView, DeclarationView, Page, ReferralView, TeleexpertiseView
+from parcours.api.security import Attestations, CurrentPrincipal, PresenceAttestation
 from parcours.care import claims, declarations, referrals, teleexpertise
 from parcours.care.claims import ClaimIn, CorrectionIn
-from parcours.care.common import Rpps
+from parcours.care.common import Rpps, get_professional
 from parcours.care.declarations import DeclarationIn
+from parcours.care.errors import CareError
 from parcours.care.referrals import ReferralIn, ReportIn
 from parcours.care.teleexpertise import AnswerIn, TeleexpertiseIn
-from parcours.record.access import Action
+from parcours.care.teleexpertise import CancelIn as TeleexpertiseCancelIn
+from parcours.record.access import Action, ResourceKind
 from parcours.record.identity import Principal
 from parcours.store.models import Claim, Professional, Referral
 
 router = APIRouter(prefix="/api")
+
+ATTESTATION_HELP = (
+    "Attestation de présence du patient (moment carte Vitale), obtenue par le patient ou son représentant légal "
+    "(POST /api/patients/{id}/vitale-attestations) pour ce professionnel"
+)
+
+
+class DeclarationRequest(DeclarationIn):
+    vitale_attestation: str | None = Field(default=None, description=ATTESTATION_HELP + " ; obligatoire")
+    consent_at: dt.datetime | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="Consentement du patient : le moment de l'attestation de présence par défaut ; antérieur "
+        "seulement pour un formulaire papier signé plus tôt",
+    )
+
+    def declaration(self, attestation: PresenceAttestation) -> DeclarationIn:
+        """The declaration as the service takes it: consent at the carte Vitale moment (or the earlier signature of
+        a paper form), a minor's representative being the one who attested."""
+        fields = self.model_dump(exclude={"vitale_attestation"})
+        if self.consent_at is None or self.consent_at > attestation.issued_at:
+            fields["consent_at"] = attestation.issued_at
+        if attestation.signer_nir != attestation.patient_nir:
+            if fields.get("representative_nir") not in (None, attestation.signer_nir):
+                raise CareError("representative_nir", "le représentant déclarant doit être celui qui a attesté "
+                                "la présence du patient (vitale_attestation)", "forbidden")  # fmt: skip
+            fields["representative_nir"] = attestation.signer_nir
+        return DeclarationIn.model_validate(fields)
+
+
+class ReferralRequest(ReferralIn):
+    vitale_attestation: str | None = Field(default=None, description=ATTESTATION_HELP + " ; hors équipe de soins")
+
+
+class TeleexpertiseRequest(TeleexpertiseIn):
+    vitale_attestation: str | None = Field(default=None, description=ATTESTATION_HELP + " ; hors équipe de soins")
+
+
+class ClaimRequest(ClaimIn):
+    vitale_attestation: str | None = Field(default=None, description=ATTESTATION_HELP + " ; hors équipe de soins")
+
+
+In = TypeVar("In", bound=BaseModel)
+
+
+def without_attestation(model: type[In], data: BaseModel) -> In:
+    return model.model_validate(data.model_dump(exclude={"vitale_attestation"}))
 
 
 @router.post(
@@ -30,17 +81,25 @@ router = APIRouter(prefix="/api")
     tags=["médecin traitant"],
     summary="Déclarer un médecin traitant (avec le consentement du patient)",
 )
-def declare(data: DeclarationIn, session: SessionDep, principal: CurrentPrincipal) -> DeclarationView:
-    authz.coordination(session, principal, data.patient_id, "declaration.create", action=Action.WRITE,
-                       acting=data.professional_rpps, resource_type="GpDeclaration")  # fmt: skip
-    return DeclarationView.of(declarations.declare(session, data))
+def declare(
+    data: DeclarationRequest, session: SessionDep, principal: CurrentPrincipal, attestations: Attestations
+) -> DeclarationView:
+    # the doctor declares with the patient's carte Vitale in hand: the patient's presence attestation proves it
+    _, proof = authz.creating(session, principal, data.patient_id, ResourceKind.GP_DECLARATION,
+                              data.professional_rpps, "declaration.create", attestations=attestations,
+                              attestation=data.vitale_attestation, resource_type="GpDeclaration", trace=True)  # fmt: skip
+    assert proof.attestation is not None
+    return DeclarationView.of(declarations.declare(session, data.declaration(proof.attestation)))
 
 
 @router.post("/referrals", status_code=status.HTTP_201_CREATED, tags=["adressage"], summary="Adresser un patient")
-def refer(data: ReferralIn, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
-    authz.coordination(session, principal, data.patient_id, "referral.create", action=Action.WRITE,
-                       acting=data.referrer_rpps, resource_type="ServiceRequest")  # fmt: skip
-    return ReferralView.of(referrals.refer(session, data))
+def refer(
+    data: ReferralRequest, session: SessionDep, principal: CurrentPrincipal, attestations: Attestations
+) -> ReferralView:
+    authz.creating(session, principal, data.patient_id, ResourceKind.CARE_COORDINATION, data.referrer_rpps,
+                   "referral.create", attestations=attestations, attestation=data.vitale_attestation,
+                   resource_type="ServiceRequest")  # fmt: skip
+    return ReferralView.of(referrals.refer(session, without_attestation(ReferralIn, data)))
 
 
 @router.get("/referrals/{referral_id}", tags=["adressage"], summary="Lire un adressage")
@@ -68,13 +127,15 @@ class ActingProfessional(BaseModel):
     professional_rpps: Rpps
 
 
+class AcceptIn(ActingProfessional):
+    on: dt.date | None = Field(default=None, description="Date d'acceptation (aujourd'hui par défaut)")
+
+
 @router.post("/referrals/{referral_id}/accept", tags=["adressage"], summary="Accepter un adressage")
-def accept_referral(
-    referral_id: str, data: ActingProfessional, session: SessionDep, principal: CurrentPrincipal
-) -> ReferralView:
+def accept_referral(referral_id: str, data: AcceptIn, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
     _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.accept",
                      acting=data.professional_rpps)  # fmt: skip
-    return ReferralView.of(referrals.accept(session, referral_id, data.professional_rpps))
+    return ReferralView.of(referrals.accept(session, referral_id, data.professional_rpps, data.on))
 
 
 @router.post("/referrals/{referral_id}/report", tags=["adressage"], summary="Envoyer le compte rendu (clôt la boucle)")
@@ -96,10 +157,13 @@ def cancel_referral(
 @router.post(
     "/teleexpertises", status_code=status.HTTP_201_CREATED, tags=["téléexpertise"], summary="Demander une téléexpertise"
 )
-def request_teleexpertise(data: TeleexpertiseIn, session: SessionDep, principal: CurrentPrincipal) -> TeleexpertiseView:
-    authz.coordination(session, principal, data.patient_id, "teleexpertise.create", action=Action.WRITE,
-                       acting=data.requester_rpps, resource_type="ServiceRequest")  # fmt: skip
-    return TeleexpertiseView.of(teleexpertise.request(session, data))
+def request_teleexpertise(
+    data: TeleexpertiseRequest, session: SessionDep, principal: CurrentPrincipal, attestations: Attestations
+) -> TeleexpertiseView:
+    authz.creating(session, principal, data.patient_id, ResourceKind.CARE_COORDINATION, data.requester_rpps,
+                   "teleexpertise.create", attestations=attestations, attestation=data.vitale_attestation,
+                   resource_type="ServiceRequest", participants=(data.expert_rpps,))  # fmt: skip
+    return TeleexpertiseView.of(teleexpertise.request(session, without_attestation(TeleexpertiseIn, data)))
 
 
 @router.get("/teleexpertises/{teleexpertise_id}", tags=["téléexpertise"], summary="Lire une téléexpertise")
@@ -130,17 +194,45 @@ def answer_teleexpertise(
 
 
 @router.post(
+    "/teleexpertises/{teleexpertise_id}/cancel", tags=["téléexpertise"], summary="Annuler sa demande (requérant)"
+)
+def cancel_teleexpertise(
+    teleexpertise_id: str, data: TeleexpertiseCancelIn, session: SessionDep, principal: CurrentPrincipal
+) -> TeleexpertiseView:
+    asked = teleexpertise.get(session, teleexpertise_id)
+    authz.coordination(session, principal, asked.patient_id, "teleexpertise.cancel", action=Action.WRITE,
+                       acting=data.requester_rpps, participants=(asked.requester.rpps,),
+                       resource_type="ServiceRequest", resource_id=asked.id)  # fmt: skip
+    return TeleexpertiseView.of(teleexpertise.cancel(session, teleexpertise_id, data))
+
+
+@router.get(
+    "/professionals/{professional_id}/teleexpertises/overdue",
+    tags=["téléexpertise"],
+    summary="Téléexpertises restées sans réponse dans le délai (demandées par lui ou concernant ses patients)",
+)
+def overdue_teleexpertises(
+    professional_id: str, session: SessionDep, principal: CurrentPrincipal, offset: Offset = 0, limit: Limit = 50
+) -> Page[TeleexpertiseView]:
+    authz.worklist(session, principal, get_professional(session, professional_id), "professional.te_overdue.read")
+    rows, total = teleexpertise.overdue_for(session, professional_id, offset=offset, limit=limit)
+    return Page(items=[TeleexpertiseView.of(t) for t in rows], total=total, offset=offset, limit=limit)
+
+
+@router.post(
     "/claims",
     status_code=status.HTTP_201_CREATED,
     tags=["feuilles de soins"],
     summary="Transmettre une feuille de soins (liquidée à la réception ; idempotente)",
     responses={200: {"description": "Même clé d'idempotence et même contenu : la décision déjà rendue"}},
 )
-def submit_claim(data: ClaimIn, session: SessionDep, response: Response, principal: CurrentPrincipal) -> ClaimView:
-    authz.claim(
-        session, principal, data.patient_id, data.professional_rpps, "claim.create", action=Action.WRITE, creating=True
-    )
-    claim, created = claims.submit(session, data)
+def submit_claim(
+    data: ClaimRequest, session: SessionDep, response: Response, principal: CurrentPrincipal, attestations: Attestations
+) -> ClaimView:
+    authz.creating(session, principal, data.patient_id, ResourceKind.CLAIM, data.professional_rpps, "claim.create",
+                   attestations=attestations, attestation=data.vitale_attestation, resource_type="Claim",
+                   participants=(data.professional_rpps,))  # fmt: skip
+    claim, created = claims.submit(session, without_attestation(ClaimIn, data))
     if not created:
         response.status_code = status.HTTP_200_OK
     return ClaimView.of(claim)

@@ -6,15 +6,15 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from parcours.api import authz
 from parcours.api.deps import Limit, Offset, SessionDep
 from parcours.api.schemas import ClaimView, DeclarationView, Page, ReferralView, TeleexpertiseView, YearToDateView
-from parcours.api.security import CurrentPrincipal
+from parcours.api.security import Attestations, CurrentPrincipal
 from parcours.care import claims, declarations, people, referrals, teleexpertise
-from parcours.care.common import get_patient, get_professional, today
+from parcours.care.common import Rpps, get_patient, get_professional, today
 from parcours.care.errors import CareError
 from parcours.care.people import CoverageIn, PatientIn, PatientView, ProfessionalIn, ProfessionalView
 from parcours.record.access import Action, Resource, ResourceKind
@@ -89,14 +89,73 @@ def end_declaration(patient_id: str, data: EndIn, session: SessionDep, principal
         session, principal, patient,
         Resource(ResourceKind.GP_CHOICE, acting_professional=current.professional.rpps if current else None),
         Action.WRITE, "patient.declaration.end", resource_type="GpDeclaration",
+        resource_id=current.id if current else None, trace=True,
     )  # fmt: skip
     return DeclarationView.of(declarations.end_declaration(session, patient_id, data.end, data.reason))
 
 
+class AttestationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    professional_rpps: Rpps = Field(description="RPPS du professionnel devant qui le patient se présente")
+
+
+class AttestationOut(BaseModel):
+    vitale_attestation: str = Field(description="À remettre au professionnel (champ vitale_attestation)")
+    patient_id: str
+    professional_rpps: str
+    signed_by: Literal["patient", "representative"]
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@router.post(
+    "/patients/{patient_id}/vitale-attestations",
+    status_code=status.HTTP_201_CREATED,
+    tags=["médecin traitant"],
+    summary="Attestation de présence du patient (moment carte Vitale) pour un professionnel",
+)
+def vitale_attestation(
+    patient_id: str, data: AttestationIn, session: SessionDep, principal: CurrentPrincipal, attestations: Attestations
+) -> AttestationOut:
+    """The patient, or a legal representative of a minor, proves that they are with this professional and agree
+    to be cared for (declaration of the médecin traitant, first visit): what the carte Vitale (or the appli carte
+    Vitale) proves at the desk. Short-lived, bound to the patient and the professional; traced in the patient's
+    access history."""
+    patient = get_patient(session, patient_id)
+    professional = session.scalars(select(Professional).where(Professional.rpps == data.professional_rpps)).first()
+    if professional is None:
+        raise CareError("professional_rpps", "aucun professionnel enregistré avec ce RPPS", "not_found")
+    authz.check(session, principal, patient, Resource(ResourceKind.PRESENCE_ATTESTATION), Action.WRITE,
+                "patient.vitale_attestation.create", resource_type="Consent", resource_id=professional.rpps,
+                trace=True, detail=f"attestation de présence remise à {professional.given_name} "
+                f"{professional.family_name}")  # fmt: skip
+    assert principal.nir is not None
+    token, attestation = attestations.issue(patient.nir, professional.rpps, principal.nir)
+    return AttestationOut(
+        vitale_attestation=token,
+        patient_id=patient.id,
+        professional_rpps=professional.rpps,
+        signed_by="patient" if principal.nir == patient.nir else "representative",
+        issued_at=attestation.issued_at,
+        expires_at=attestation.expires_at,
+    )
+
+
 @router.get("/patients/{patient_id}/referrals", tags=["adressage"], summary="Adressages du patient")
-def patient_referrals(patient_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[ReferralView]:
+def patient_referrals(
+    patient_id: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    referral_status: Annotated[
+        Literal["requested", "accepted", "seen", "closed", "cancelled"] | None, Query(alias="status")
+    ] = None,
+) -> Page[ReferralView]:
     authz.coordination(session, principal, patient_id, "patient.referrals.read")
-    return [ReferralView.of(r) for r in referrals.of_patient(session, patient_id)]
+    rows, total = referrals.of_patient(session, patient_id, status=referral_status, offset=offset, limit=limit)
+    return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/patients/{patient_id}/claims", tags=["feuilles de soins"], summary="Feuilles de soins du patient")
@@ -261,7 +320,7 @@ def professional_teleexpertises(
     offset: Offset = 0,
     limit: Limit = 50,
     role: Literal["expert", "requester"] = "expert",
-    te_status: Annotated[Literal["requested", "answered", "cancelled"] | None, Query(alias="status")] = None,
+    te_status: Annotated[Literal["requested", "answered", "cancelled", "expired"] | None, Query(alias="status")] = None,
 ) -> Page[TeleexpertiseView]:
     authz.worklist(session, principal, get_professional(session, professional_id), "professional.teleexpertises.read")
     rows, total = teleexpertise.for_professional(
