@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps
+from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps, today
 from parcours.care.declarations import gp_on
 from parcours.care.errors import CareError, not_found
 from parcours.care.referrals import covering, record_visit
@@ -62,23 +62,37 @@ class CorrectionIn(Input):
     reason: str = Field(min_length=3, max_length=1000)
 
 
-def _hash(data: ClaimIn) -> str:
-    return hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+def _hash(data: Input, **context: str) -> str:
+    content = {**data.model_dump(mode="json"), **context}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def submit(session: Session, data: ClaimIn, *, replaces: Claim | None = None) -> tuple[Claim, bool]:
-    """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay."""
-    digest = _hash(data)
-    existing = session.scalars(select(Claim).where(Claim.idempotency_key == data.idempotency_key)).one_or_none()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
+def _replay(session: Session, key: str, digest: str) -> Claim | None:
+    """The claim already stored under this idempotency key when the request is the same; 409 when it is not."""
+    existing = session.scalars(select(Claim).where(Claim.idempotency_key == key)).one_or_none()
+    if existing is not None and existing.request_hash != digest:
+        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
+    return existing
+
+
+def submit(
+    session: Session, data: ClaimIn, *, replaces: Claim | None = None, digest: str | None = None
+) -> tuple[Claim, bool]:
+    """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay.
+    ``digest`` identifies the request when it is not ``data`` itself (a correction)."""
+    digest = digest or _hash(data)
+    if (existing := _replay(session, data.idempotency_key, digest)) is not None:
         return existing, False
+    if data.date > today():
+        raise CareError("date", "la date des soins ne peut pas être dans le futur")
     if data.teleconsultation and not data.video:
         raise CareError(
             "video", "une téléconsultation se fait en vidéo ; un conseil par téléphone n'est pas facturable"
         )
     patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
+    # the same claim sent twice at once: the second waited for the lock above and now finds the first
+    if (existing := _replay(session, data.idempotency_key, digest)) is not None:
+        return existing, False
     professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
     event_data, referral = _facts(session, patient, professional, data)
     try:
@@ -286,6 +300,11 @@ def _yearly_totals(session: Session, patient_id: str, year: int) -> _Totals:
     return totals
 
 
+def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str, int]:
+    """Téléexpertise acts paid for this patient in ``year``, by code (the year of the act, as the engine counts)."""
+    return _yearly_totals(session, patient_id, year).teleexpertise
+
+
 def _add_to_year_to_date(session: Session, claim: Claim) -> None:
     """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
     row = session.get(YearToDateState, (claim.patient_id, claim.care_date.year))
@@ -345,18 +364,21 @@ def cancel(session: Session, claim_id: str, reason: str) -> Claim:
 def correct(session: Session, claim_id: str, data: CorrectionIn) -> tuple[Claim, bool]:
     """A new version of the claim with corrected acts; the old one is kept as ``replaced``."""
     original = get_claim(session, claim_id)
-    replay = session.scalars(select(Claim).where(Claim.idempotency_key == data.idempotency_key)).one_or_none()
-    if replay is not None and replay.replaces_id == original.id:
+    digest = _hash(data, corrects=original.id)
+    if (replay := _replay(session, data.idempotency_key, digest)) is not None:
         return replay, False
+    get_patient(session, original.patient_id, lock=True)
+    if (replay := _replay(session, data.idempotency_key, digest)) is not None:
+        return replay, False
+    session.refresh(original)  # its status as the lock holder left it
     if original.status not in LIVE:
         raise CareError("status", "cette feuille de soins est déjà annulée ou remplacée", "conflict")
-    get_patient(session, original.patient_id, lock=True)
     original.status = "replaced"
     original.cancel_reason = data.reason
     original.cancelled_at = now()
     session.flush()
     request = dict(original.request, idempotency_key=data.idempotency_key, acts=[a.model_dump() for a in data.acts])
-    claim, created = submit(session, ClaimIn.model_validate(request), replaces=original)
+    claim, created = submit(session, ClaimIn.model_validate(request), replaces=original, digest=digest)
     refresh_year_to_date(session, original.patient_id, original.care_date.year)
     return claim, created
 

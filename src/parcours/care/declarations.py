@@ -1,7 +1,10 @@
 """Déclarations de médecin traitant, with their full history.
 
 The doctor registers the declaration with the patient's consent (the carte Vitale moment); it takes effect at once
-and ends the previous one. One active declaration per patient, always: the patient row is locked for the
+and ends the previous one. It never starts in the future (the doctor would see the patient before being chosen and
+the current MT would lose them on a date still to come); it starts before the day it is registered only for a paper
+form (S3704) keyed in late, on its date of receipt, within ``coordination.declaration.late_registration_days``.
+"In force on D" is always a matter of dates (``in_force``), never of an open end alone. One active declaration per patient, always: the patient row is locked for the
 transaction and a partial unique index in the database is the last word when two declarations race.
 A minor is declared by a parent or legal representative.
 """
@@ -12,7 +15,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import Field
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,13 +30,49 @@ EndReason = Literal["replaced", "patient_request", "retirement", "death", "reloc
 class DeclarationIn(Input):
     patient_id: str
     professional_rpps: Rpps = Field(description="RPPS du médecin qui devient médecin traitant")
-    start: dt.date | None = Field(default=None, description="Date d'effet (aujourd'hui par défaut)")
-    consent_at: dt.datetime | None = Field(default=None, description="Consentement du patient (carte Vitale)")
+    start: dt.date | None = Field(
+        default=None,
+        description="Date d'effet : aujourd'hui par défaut ; antérieure seulement pour un formulaire papier reçu "
+        "(dans la limite de coordination.declaration.late_registration_days), jamais future",
+    )
+    consent_at: dt.datetime = Field(
+        description="Consentement du patient (carte Vitale ou signature du formulaire) : au plus tard la date d'effet"
+    )
     representative_nir: Nir | None = Field(default=None, description="NIR du parent qui déclare pour un mineur")
 
 
-def declare(session: Session, data: DeclarationIn) -> GpDeclaration:
-    start = data.start or today()
+def in_force(on: dt.date) -> ColumnElement[bool]:
+    """The declarations in force on ``on``: started, and not ended (the end date is exclusive)."""
+    return and_(GpDeclaration.start <= on, or_(GpDeclaration.end.is_(None), GpDeclaration.end > on))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _check_dates(start: dt.date, consent_at: dt.datetime, registered_on: dt.date) -> None:
+    if start > registered_on:
+        raise CareError("start", "la déclaration prend effet dès son enregistrement : pas de date d'effet future")
+    late = law(registered_on)["coordination.declaration.late_registration_days"]
+    if start < registered_on - dt.timedelta(days=late):
+        raise CareError(
+            "start",
+            f"date d'effet antérieure de plus de {late} jours à l'enregistrement "
+            "(seul un formulaire papier reçu récemment peut être antidaté)",
+        )
+    if consent_at > now() or consent_at.date() > registered_on:
+        raise CareError("consent_at", "le consentement ne peut pas être dans le futur")
+    if consent_at.date() > start:
+        raise CareError("consent_at", "le consentement du patient précède la date d'effet de la déclaration")
+
+
+def declare(session: Session, data: DeclarationIn, *, registered_on: dt.date | None = None) -> GpDeclaration:
+    """Register a declaration. ``registered_on`` is the day of registration (today; the demo data replays a town's
+    past with earlier days)."""
+    registered_on = registered_on or today()
+    start = data.start or registered_on
+    consent_at = _utc(data.consent_at)
+    _check_dates(start, consent_at, registered_on)
     patient = get_patient(session, data.patient_id, lock=True)  # serialises declarations for this patient
     doctor = session.scalars(select(Professional).where(Professional.rpps == data.professional_rpps)).one_or_none()
     if doctor is None:
@@ -48,22 +87,27 @@ def declare(session: Session, data: DeclarationIn) -> GpDeclaration:
     if data.representative_nir == patient.nir:
         raise CareError("representative_nir", "le représentant ne peut pas être le patient lui-même")
 
-    current = active_declaration(session, patient.id)
-    if current is not None:
+    # the declarations still running on the start date (open, or ending later, e.g. an announced retirement)
+    running = session.scalars(
+        select(GpDeclaration).where(
+            GpDeclaration.patient_id == patient.id, or_(GpDeclaration.end.is_(None), GpDeclaration.end > start)
+        )
+    ).all()
+    for current in running:
         if current.professional_id == doctor.id:
             raise CareError("professional_rpps", "ce médecin est déjà le médecin traitant du patient", "conflict")
         if start < current.start:
             raise CareError("start", "la déclaration ne peut pas précéder la déclaration en cours")
         current.end = start
         current.end_reason = "replaced"
-        session.flush()  # the old row leaves the unique index before the new one enters it
+    session.flush()  # the old row leaves the unique index before the new one enters it
     declaration = GpDeclaration(
         patient_id=patient.id,
         professional_id=doctor.id,
         start=start,
         declared_by="representative" if minor else "patient",
         representative_nir=data.representative_nir,
-        consent_at=data.consent_at or now(),
+        consent_at=consent_at,
     )
     session.add(declaration)
     try:
@@ -83,11 +127,7 @@ def declaration_on(session: Session, patient_id: str, on: dt.date) -> GpDeclarat
     """The declaration in force on ``on`` (the end date is exclusive: a replacement takes effect that day)."""
     return session.scalars(
         select(GpDeclaration)
-        .where(
-            GpDeclaration.patient_id == patient_id,
-            GpDeclaration.start <= on,
-            or_(GpDeclaration.end.is_(None), GpDeclaration.end > on),
-        )
+        .where(GpDeclaration.patient_id == patient_id, in_force(on))
         .order_by(GpDeclaration.start.desc())
         .limit(1)
     ).one_or_none()
@@ -150,11 +190,7 @@ def patients_of(session: Session, professional_id: str, on: dt.date | None = Non
         session.scalars(
             select(Patient)
             .join(GpDeclaration, GpDeclaration.patient_id == Patient.id)
-            .where(
-                GpDeclaration.professional_id == professional_id,
-                GpDeclaration.start <= on,
-                or_(GpDeclaration.end.is_(None), GpDeclaration.end > on),
-            )
+            .where(GpDeclaration.professional_id == professional_id, in_force(on))
             .order_by(Patient.family_name, Patient.given_name)
         )
     )

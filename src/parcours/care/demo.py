@@ -135,16 +135,18 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
         if rng.random() < 0.9:  # about nine in ten people have declared a médecin traitant
             start = max(birth, today - dt.timedelta(days=rng.randint(30, 3000)))
             minor = age_on(birth, start) < law(start)["record.majority_age"]
-            declarations.declare(
+            declarations.declare(  # the town's past, each declaration registered on its day
                 session,
                 declarations.DeclarationIn(
                     patient_id=patient.id,
                     professional_rpps=rng.choice(gps).rpps,
                     start=start,
+                    consent_at=dt.datetime.combine(start, dt.time(9, 30), dt.UTC),
                     representative_nir=nir_with_key(f"2{(birth.year - 30) % 100:02d}01{TOWN[2]}{index + 1:03d}")
                     if minor
                     else None,
                 ),
+                registered_on=start,
             )
             counts["declarations"] += 1
 
@@ -215,6 +217,7 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
                     teleexpertise.AnswerIn(
                         expert_rpps=item.expert.rpps, answer="Surveillance simple à 3 mois.", answered_on=today
                     ),
+                    recorded_on=today,
                 )
     session.flush()
     total_professionals = sum(len(v) for v in doctors.values()) + len(paramedics)

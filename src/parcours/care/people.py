@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parcours.care.common import Input, Nir, Rpps, get_patient, get_professional
 from parcours.care.errors import CareError
+from parcours.record.entries import INS_NIR_DEMO_SYSTEM, INS_NIR_TEST_SYSTEM
 from parcours.rules.catalogue import Profession
+from parcours.rules.contracts.model import catalogue_names
 from parcours.rules.event import Regime, Specialty
 from parcours.store.models import AldPeriod, Patient, Pregnancy, Professional
 
 Sex = Literal["female", "male", "other", "unknown"]
+SyntheticNirSystem = Literal["urn:oid:1.2.250.1.213.1.4.10", "urn:oid:1.2.250.1.213.1.4.11"]
+assert set(get_args(SyntheticNirSystem)) == {INS_NIR_TEST_SYSTEM, INS_NIR_DEMO_SYSTEM}
+
+# NIR rules (INSEE): the first digit is the sex (1 man, 2 woman; 3/4 and 7/8 for provisional numbers), then the
+# year and month of birth; a month of 20 or more stands for an unknown month.
+_NIR_SEX = {"1": "male", "3": "male", "7": "male", "2": "female", "4": "female", "8": "female"}
+_SEX_FR = {"male": "un homme", "female": "une femme"}
+_UNKNOWN_MONTH_FROM = 20
 
 
 class AldIn(Input):
@@ -34,9 +44,18 @@ class PregnancyIn(Input):
 class CoverageIn(Input):
     regime: Regime = Regime.GENERAL
     c2s: bool = False
-    mutuelle_contract: str | None = Field(default=None, max_length=100)
+    mutuelle_contract: str | None = Field(
+        default=None, max_length=100, description="Contrat de la mutuelle : un nom du catalogue (GET /api/contracts)"
+    )
     ald: list[AldIn] = Field(default_factory=list)
     pregnancies: list[PregnancyIn] = Field(default_factory=list)
+
+    @field_validator("mutuelle_contract")
+    @classmethod
+    def _known_contract(cls, name: str | None) -> str | None:
+        if name is not None and name not in catalogue_names():
+            raise ValueError(f"contrat inconnu : {name} (contrats du catalogue : {', '.join(catalogue_names())})")
+        return name
 
 
 class PatientIn(CoverageIn):
@@ -45,6 +64,29 @@ class PatientIn(CoverageIn):
     given_name: str = Field(min_length=1, max_length=100)
     birth_date: dt.date
     sex: Sex
+    nir_system: SyntheticNirSystem | None = Field(
+        default=None,
+        description="Personnes fictives seulement (administrateur) : OID INS-NIR de test (…1.4.10) ou de démo (…1.4.11)",
+    )
+
+
+def check_nir_against_person(nir: str, sex: str, birth_date: dt.date) -> None:
+    """The NIR spells the sex and the year and month of birth: they must agree with the person."""
+    nir_sex = _NIR_SEX.get(nir[0])
+    if sex in _SEX_FR and nir_sex is not None and nir_sex != sex:
+        raise CareError("sex", f"le NIR commence par {nir[0]} ({_SEX_FR[nir_sex]}) : le sexe déclaré ne correspond pas")
+    if int(nir[1:3]) != birth_date.year % 100:
+        raise CareError(
+            "birth_date", f"l'année de naissance du NIR ({nir[1:3]}) ne correspond pas à la date de naissance"
+        )
+    month = int(nir[3:5])
+    if 1 <= month <= 12:
+        if month != birth_date.month:
+            raise CareError(
+                "birth_date", f"le mois de naissance du NIR ({nir[3:5]}) ne correspond pas à la date de naissance"
+            )
+    elif month < _UNKNOWN_MONTH_FROM:
+        raise CareError("nir", f"mois de naissance du NIR invalide ({nir[3:5]})")
 
 
 class View(BaseModel):
@@ -65,6 +107,7 @@ class PregnancyView(View):
 class PatientView(View):
     id: str
     nir: str
+    nir_system: str | None
     family_name: str
     given_name: str
     birth_date: dt.date
@@ -130,6 +173,7 @@ def _apply_coverage(patient: Patient, coverage: CoverageIn) -> None:
 
 
 def create_patient(session: Session, data: PatientIn) -> Patient:
+    check_nir_against_person(data.nir, data.sex, data.birth_date)
     if session.scalar(select(Patient.id).where(Patient.nir == data.nir)) is not None:
         raise CareError("nir", "un patient est déjà enregistré avec ce NIR", "conflict")
     patient = Patient(
@@ -138,6 +182,7 @@ def create_patient(session: Session, data: PatientIn) -> Patient:
         given_name=data.given_name,
         birth_date=data.birth_date,
         sex=data.sex,
+        nir_system=data.nir_system,
     )
     _apply_coverage(patient, data)
     session.add(patient)

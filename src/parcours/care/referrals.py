@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from parcours.care.common import Input, Rpps, get_patient, law, paginate, professional_by_rpps, today
-from parcours.care.declarations import gp_on
+from parcours.care.declarations import gp_on, in_force
 from parcours.care.errors import CareError, not_found
 from parcours.record import service as record
 from parcours.rules.catalogue import Profession
@@ -50,8 +50,14 @@ class ReportIn(Input):
     reported_on: dt.date | None = None
 
 
+def _not_future(on: dt.date, field: str) -> None:
+    if on > today():
+        raise CareError(field, "la date ne peut pas être dans le futur")
+
+
 def refer(session: Session, data: ReferralIn) -> Referral:
     issued_on = data.issued_on or today()
+    _not_future(issued_on, "issued_on")
     patient = get_patient(session, data.patient_id)
     referrer = professional_by_rpps(session, data.referrer_rpps, "referrer_rpps")
     if referrer.profession != Profession.PHYSICIAN:
@@ -116,9 +122,13 @@ def accept(session: Session, referral_id: str, rpps: str, on: dt.date | None = N
     professional = _as_target(session, referral, rpps)
     if referral.status != "requested":
         raise CareError("status", f"adressage déjà {_STATUS_FR[referral.status]}", "conflict")
+    on = on or today()
+    _not_future(on, "on")
+    if on < referral.issued_on:
+        raise CareError("on", "l'acceptation ne peut pas précéder l'adressage")
     referral.target_id = professional.id
     referral.status = "accepted"
-    referral.accepted_on = on or today()
+    referral.accepted_on = on
     session.flush()
     return referral
 
@@ -136,9 +146,13 @@ def report(session: Session, referral_id: str, data: ReportIn) -> Referral:
     professional = _as_target(session, referral, data.professional_rpps)
     if referral.status in ("closed", "cancelled"):
         raise CareError("status", f"adressage déjà {_STATUS_FR[referral.status]}", "conflict")
+    reported_on = data.reported_on or today()
+    _not_future(reported_on, "reported_on")
+    if reported_on < referral.issued_on:
+        raise CareError("reported_on", "le compte rendu ne peut pas précéder l'adressage")
     referral.target_id = professional.id
     referral.report = data.report
-    referral.reported_on = data.reported_on or today()
+    referral.reported_on = reported_on
     referral.status = "closed"
     session.flush()
     record.land_document(  # the report lands in the shared record, authored by the specialist
@@ -228,7 +242,7 @@ def overdue_for_gp(
         .join(GpDeclaration, GpDeclaration.patient_id == Referral.patient_id)
         .where(
             GpDeclaration.professional_id == professional_id,
-            GpDeclaration.end.is_(None),
+            in_force(on),
             Referral.status.in_(OPEN_STATUSES),
             Referral.report_due_on < on,
         )
@@ -245,9 +259,14 @@ def overdue_for_gp(
     )
 
 
-def of_patient(session: Session, patient_id: str) -> list[Referral]:
+def of_patient(
+    session: Session, patient_id: str, *, status: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[Referral], int]:
     get_patient(session, patient_id)
-    return list(session.scalars(select(Referral).where(Referral.patient_id == patient_id).order_by(Referral.issued_on)))
+    query = select(Referral).where(Referral.patient_id == patient_id)
+    if status:
+        query = query.where(Referral.status == status)
+    return paginate(session, query, (Referral.issued_on, Referral.id), offset, limit)
 
 
 _STATUS_FR = {

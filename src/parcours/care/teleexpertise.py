@@ -2,24 +2,31 @@
 the patient's consent); the expert answers within the legal delay; the answer goes to the requester and to the
 médecin traitant. Answering bills both acts — TE2 for the expert, RQD for the requester — at 100 %, within the
 yearly limit per patient (brief §5, parameters ``teleexpertise.*``).
+
+The limit counts acts by the year of the act, as the rules engine does when it bills them on the answer's date: a
+request is refused when the TE2 acts billed that year plus the requests still awaiting an answer reach the limit.
+A request left unanswered past its deadline is ``expired`` (computed from ``answer_due_on``, nothing to run): it
+can no longer be answered nor billed, frees its place in the count, and is listed for the requester and the MT;
+the requester may cancel a request still pending.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, Field, HttpUrl
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.care import claims
-from parcours.care.common import Input, Rpps, get_patient, law, paginate, professional_by_rpps, today
-from parcours.care.declarations import gp_on
+from parcours.care.common import Input, Rpps, get_patient, law, now, paginate, professional_by_rpps, today
+from parcours.care.declarations import gp_on, in_force
 from parcours.care.errors import CareError, not_found
 from parcours.record import service as record
 from parcours.rules.catalogue import Profession
 from parcours.rules.event import Act
-from parcours.store.models import Claim, Teleexpertise
+from parcours.store.models import Claim, GpDeclaration, Teleexpertise
 
 EXPERT_PROFESSIONS = (Profession.PHYSICIAN, Profession.MIDWIFE)
 EXPERT_ACT = "TE2"
@@ -49,6 +56,11 @@ class AnswerIn(Input):
     answered_on: dt.date | None = None
 
 
+class CancelIn(Input):
+    requester_rpps: Rpps = Field(description="RPPS du requérant, seul à pouvoir annuler sa demande")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
 class Delivery(BaseModel):
     """Who receives the expert's answer."""
 
@@ -56,22 +68,54 @@ class Delivery(BaseModel):
     gp_rpps: str | None
 
 
-def _count_this_year(session: Session, patient_id: str, year: int) -> int:
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Teleexpertise.patient_id == patient_id,
-                Teleexpertise.status != "cancelled",
-                Teleexpertise.requested_on >= dt.date(year, 1, 1),
-                Teleexpertise.requested_on <= dt.date(year, 12, 31),
-            )
+STATUSES = ("requested", "answered", "cancelled", "expired")
+
+
+def pending(on: dt.date) -> ColumnElement[bool]:
+    """Requests still awaiting an answer on ``on`` (not expired)."""
+    return and_(Teleexpertise.status == "requested", Teleexpertise.answer_due_on >= on)
+
+
+def expired(on: dt.date) -> ColumnElement[bool]:
+    """Requests left without an answer past their deadline."""
+    return and_(Teleexpertise.status == "requested", Teleexpertise.answer_due_on < on)
+
+
+def status_of(item: Teleexpertise, on: dt.date | None = None) -> str:
+    if item.status == "requested" and item.answer_due_on < (on or today()):
+        return "expired"
+    return item.status
+
+
+def _with_status(query: Any, status: str | None) -> Any:
+    if status == "expired":
+        return query.where(expired(today()))
+    if status == "requested":
+        return query.where(pending(today()))
+    return query.where(Teleexpertise.status == status) if status else query
+
+
+def _used_this_year(session: Session, patient_id: str, year: int) -> int:
+    """TE2 acts billed in ``year`` (by the date of the act) and requests of that year still awaiting an answer."""
+    billed = claims.year_to_date_acts(session, patient_id, year).get(EXPERT_ACT, 0)
+    waiting = session.scalar(
+        select(func.count()).where(
+            Teleexpertise.patient_id == patient_id,
+            pending(today()),
+            Teleexpertise.requested_on >= dt.date(year, 1, 1),
+            Teleexpertise.requested_on <= dt.date(year, 12, 31),
         )
-        or 0
     )
+    return billed + (waiting or 0)
 
 
 def request(session: Session, data: TeleexpertiseIn) -> Teleexpertise:
     on = data.requested_on or today()
+    if on > today():
+        raise CareError("requested_on", "la date de la demande ne peut pas être dans le futur")
+    consent_at = data.consent_at if data.consent_at.tzinfo else data.consent_at.replace(tzinfo=dt.UTC)
+    if consent_at > now():
+        raise CareError("consent_at", "le consentement ne peut pas être dans le futur")
     patient = get_patient(session, data.patient_id, lock=True)
     requester = professional_by_rpps(session, data.requester_rpps, "requester_rpps")
     expert = professional_by_rpps(session, data.expert_rpps, "expert_rpps")
@@ -79,11 +123,11 @@ def request(session: Session, data: TeleexpertiseIn) -> Teleexpertise:
         raise CareError("expert_rpps", "le professionnel requis est un médecin ou une sage-femme")
     if expert.id == requester.id:
         raise CareError("expert_rpps", "le requérant ne peut pas se solliciter lui-même")
-    if data.consent_at.date() > on:
+    if consent_at.date() > on:
         raise CareError("consent_at", "le consentement est recueilli avant la demande")
     p = law(on)
     limit = p["teleexpertise.yearly_limit_per_patient"]
-    if _count_this_year(session, patient.id, on.year) >= limit:
+    if _used_this_year(session, patient.id, on.year) >= limit:
         raise CareError("patient_id", f"limite de {limit} téléexpertises par patient et par an atteinte", "conflict")
     item = Teleexpertise(
         patient_id=patient.id,
@@ -91,7 +135,7 @@ def request(session: Session, data: TeleexpertiseIn) -> Teleexpertise:
         expert_id=expert.id,
         question=data.question,
         documents=[d.model_dump(mode="json", exclude_none=True) for d in data.documents],
-        consent_at=data.consent_at,
+        consent_at=consent_at,
         requested_on=on,
         answer_due_on=on + dt.timedelta(days=p["teleexpertise.answer_delay_days"]),
     )
@@ -107,17 +151,24 @@ def get(session: Session, teleexpertise_id: str) -> Teleexpertise:
     return item
 
 
-def answer(session: Session, teleexpertise_id: str, data: AnswerIn) -> tuple[Teleexpertise, Delivery]:
+def answer(
+    session: Session, teleexpertise_id: str, data: AnswerIn, *, recorded_on: dt.date | None = None
+) -> tuple[Teleexpertise, Delivery]:
+    """Record the expert's answer and bill both acts. ``recorded_on`` is the day it is recorded (today; the demo
+    data replays a past day)."""
+    recorded_on = recorded_on or today()
     item = get(session, teleexpertise_id)
     expert = professional_by_rpps(session, data.expert_rpps, "expert_rpps")
     if expert.id != item.expert_id:
         raise CareError("expert_rpps", "seul le professionnel sollicité peut répondre", "forbidden")
     if item.status != "requested":
         raise CareError("status", "cette téléexpertise a déjà reçu une réponse ou a été annulée", "conflict")
-    on = data.answered_on or today()
+    on = data.answered_on or recorded_on
+    if on > recorded_on:
+        raise CareError("answered_on", "la date de la réponse ne peut pas être dans le futur")
     if on < item.requested_on:
         raise CareError("answered_on", "la réponse ne peut pas précéder la demande")
-    if on > item.answer_due_on:
+    if on > item.answer_due_on or status_of(item, recorded_on) == "expired":
         raise CareError(
             "answered_on", f"délai de réponse dépassé (au plus tard le {item.answer_due_on:%d/%m/%Y})", "conflict"
         )
@@ -153,14 +204,44 @@ def answer(session: Session, teleexpertise_id: str, data: AnswerIn) -> tuple[Tel
     return item, Delivery(requester_rpps=item.requester.rpps, gp_rpps=gp.rpps if gp else None)
 
 
+def cancel(session: Session, teleexpertise_id: str, data: CancelIn) -> Teleexpertise:
+    """The requester withdraws a request not answered yet (pending or expired)."""
+    item = get(session, teleexpertise_id)
+    requester = professional_by_rpps(session, data.requester_rpps, "requester_rpps")
+    if requester.id != item.requester_id:
+        raise CareError("requester_rpps", "seul le requérant peut annuler sa demande", "forbidden")
+    if item.status != "requested":
+        raise CareError("status", "cette téléexpertise a déjà reçu une réponse ou a été annulée", "conflict")
+    item.status = "cancelled"
+    session.flush()
+    return item
+
+
+def overdue_for(
+    session: Session, professional_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[list[Teleexpertise], int]:
+    """Expired requests (no answer in time) that this professional asked, or that concern a patient of whom they
+    are the médecin traitant today."""
+    on = today()
+    gp_of_patient = (
+        select(GpDeclaration.id)
+        .where(
+            GpDeclaration.patient_id == Teleexpertise.patient_id,
+            GpDeclaration.professional_id == professional_id,
+            in_force(on),
+        )
+        .exists()
+    )
+    query = select(Teleexpertise).where(expired(on), or_(Teleexpertise.requester_id == professional_id, gp_of_patient))
+    return paginate(session, query, (Teleexpertise.answer_due_on, Teleexpertise.id), offset, limit)
+
+
 def for_professional(
     session: Session, professional_id: str, *, role: str = "expert", status: str | None = None,
     offset: int = 0, limit: int = 50,
 ) -> tuple[list[Teleexpertise], int]:  # fmt: skip
     column = Teleexpertise.expert_id if role == "expert" else Teleexpertise.requester_id
-    query = select(Teleexpertise).where(column == professional_id)
-    if status:
-        query = query.where(Teleexpertise.status == status)
+    query = _with_status(select(Teleexpertise).where(column == professional_id), status)
     return paginate(
         session,
         query,
