@@ -69,7 +69,11 @@ def test_authorised_overrun_of_a_secteur_1_specialist_out_of_pathway_is_excluded
         acts=[{"code": "CSC", "fee": 60}],
     )
     result = pay("renfort", e)
-    assert result.shares[0].not_covered["authorised_overrun"] == 750  # 60 − 52,50 €, DA (17,5 %, rounded)
+    # out of the pathway the MCC is not billable: base CSC 47,73 € (R46); 60 − 47,73 = 12,27 € of DA, within the
+    # 62 € ceiling (52,50 € + 17,5 %, rounded up), never paid by a responsable contract
+    assert result.shares[0].line.base == 4773
+    assert result.shares[0].not_covered["authorised_overrun"] == 6000 - 4773
+    assert result.amc == 4773 - 3341  # the TM of the 47,73 € base at 70 % (33,41 €) and nothing of the DA
 
 
 def test_pharmacy_65_percent() -> None:

@@ -1,6 +1,7 @@
 """Invariants of the split, on random care events, every catalogue formula and random year-to-date states:
 billed = amo + amc + out_of_pocket to the cent, nothing negative, the contract never pays the participation, the
-franchises, nor (responsable) the majoration, and never more than what the Sécurité sociale left."""
+franchises, nor (responsable) the majoration, and never more than what the Sécurité sociale left; a responsable
+contract always pays at least the ticket modérateur, whatever its ceilings and the year already spent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from tests.rules.test_properties import care_events
 
 from parcours.rules.contracts.amc import ContractYear, apply_contract
-from parcours.rules.contracts.kinds import ZERO_REMAINDER, CareKind
+from parcours.rules.contracts.kinds import TM_OPTIONAL, ZERO_REMAINDER, CareKind
 from parcours.rules.contracts.loader import catalogue
 from parcours.rules.engine import RuleInputError, default_engine
 from parcours.rules.event import CareEvent, YearToDate
@@ -20,6 +21,7 @@ contract_years = st.builds(
     year=st.just(0),
     paid=st.dictionaries(st.sampled_from([k.value for k in CareKind]), st.integers(0, 300_000), max_size=4),
     days=st.dictionaries(st.just("private_room"), st.integers(0, 40), max_size=1),
+    envelopes=st.dictionaries(st.sampled_from([k.value for k in CareKind]), st.integers(0, 300_000), max_size=2),
 )
 
 
@@ -46,4 +48,11 @@ def test_every_euro_is_paid_by_someone_once(
             assert share.out_of_pocket >= line.participation + line.franchise + line.majoration
             if share.kind in ZERO_REMAINDER and line.status == "paid":
                 assert share.out_of_pocket == line.participation + line.franchise + line.majoration
+            if share.kind not in TM_OPTIONAL and line.status == "paid":
+                # the TM, and never the PF, franchises, majoration or DA, which a responsable contract does not pay
+                assert share.amc >= line.copayment
+                not_paid = line.participation + line.franchise + line.majoration
+                if line.overrun_kind == "authorised_overrun":
+                    not_paid += line.overrun
+                assert share.out_of_pocket >= not_paid
     assert result.amc + result.out_of_pocket + adjudication.amo == adjudication.billed
