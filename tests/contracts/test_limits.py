@@ -63,7 +63,10 @@ def amounts(result: ContractResult) -> tuple[int, int]:
 FREE_CROWN = by("dentist", [{"code": "CROWN", "basket": "free", "fee": 800}])
 CLASS_A_GLASSES = by(
     "optician",
-    [{"code": "FRAME", "device_class": "A"}, {"code": "LENS", "device_class": "A", "correction": "simple", "quantity": 2}],
+    [
+        {"code": "FRAME", "device_class": "A"},
+        {"code": "LENS", "device_class": "A", "correction": "simple", "quantity": 2},
+    ],
 )
 HEARING_II = by("hearing_aid_provider", [{"code": "HEARING_AID", "device_class": "II", "ear": "left", "fee": 1500}])
 NON_OPTAM_G = event(professional={"sector": "2", "optam": False}, acts=[{"code": "G", "fee": 120}])
@@ -82,7 +85,8 @@ def test_a_spent_ceiling_still_leaves_the_ticket_moderateur_of_every_crown_paid(
         state = result.state_after
     # eight crowns use 8 × 60 = 480 € of the ceiling, the ninth the last 20 €, the tenth only its TM
     assert paid == [4800 + 6000] * 8 + [4800 + 2000, 4800]
-    assert state is not None and state.paid == {"dental_prosthesis_free": 50000}
+    assert state is not None
+    assert state.paid == {"dental_prosthesis_free": 50000}
 
 
 def test_a_ceiling_on_a_100_percent_sante_basket_does_not_reduce_it_at_payment() -> None:
