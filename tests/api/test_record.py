@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from parcours.store.db import Database
 from parcours.store.record import EmergencyAccess
-from tests.api.conftest import People
+from tests.api.conftest import People, new_nir
 from tests.api.record_world import EMERGENCY_REASON, World, build_world, document
 from tests.conftest import Tokens
 
@@ -34,6 +34,16 @@ def entries(world: World, role: str, **params: Any) -> dict[str, Any]:
 
 def ids(page: dict[str, Any]) -> set[str]:
     return {item["id"] for item in page["items"]}
+
+
+def world_attestation(
+    client: TestClient, tokens: Tokens, patient: dict[str, Any], professional: dict[str, Any], signer: str
+) -> str:
+    response = client.post(f"/api/patients/{patient['id']}/vitale-attestations",
+                           json={"professional_rpps": professional["rpps"]}, headers=tokens.patient(signer))  # fmt: skip
+    assert response.status_code == 201, response.text
+    token: str = response.json()["vitale_attestation"]
+    return token
 
 
 def history(world: World, role: str = "self") -> list[dict[str, Any]]:
@@ -80,10 +90,61 @@ def test_a_minor_keeps_an_entry_secret_from_the_parents(world: World) -> None:
     world.ok(world.call("self", "POST", path, {"scope": "representatives"}))
     assert world.entries["spare"] not in ids(entries(world, "parent"))
     assert world.entries["spare"] in ids(entries(world, "gp"))  # not hidden from the care team
-    assert world.call("parent", "GET", f"/api/record/{world.pid}/entries/{world.entries['spare']}").status_code == 403
-    assert world.call("parent", "DELETE", f"{path}?scope=representatives").status_code == 403
+    # the parent gets the answer of an entry that does not exist, not a refusal that names the secret
+    secret = world.call("parent", "GET", f"/api/record/{world.pid}/entries/{world.entries['spare']}")
+    missing = world.call("parent", "GET", f"/api/record/{world.pid}/entries/no-such-entry")
+    assert (secret.status_code, secret.json()) == (404, missing.json())
+    fhir = world.call("parent", "GET", f"/fhir/DocumentReference/{world.entries['spare']}")
+    assert fhir.status_code == 404
+    assert "secret" not in fhir.text
+    assert world.call("parent", "DELETE", f"{path}?scope=representatives").status_code == 404
     controls = world.ok(world.call("parent", "GET", f"/api/record/{world.pid}/controls"))
     assert all(mask["scope"] != "representatives" for mask in controls["masked_entries"])
+
+
+def test_the_parents_history_shows_nothing_of_the_minors_secret(world: World) -> None:
+    spare = world.entries["spare"]
+    world.ok(world.call("self", "POST", f"/api/record/{world.pid}/entries/{spare}/mask", {"scope": "representatives"}))
+    world.ok(world.call("gp", "GET", f"/api/record/{world.pid}/entries/{spare}"))  # the MT reads it
+    world.call("parent", "GET", f"/api/record/{world.pid}/entries/{spare}")  # the parent tries
+    about_secret = [item for item in history(world, "self") if item["resource_id"] == spare]
+    operations = {item["operation"] for item in about_secret}
+    assert {"record.mask.create", "record.entry.read"} <= operations  # the minor sees it all
+    parent_view = history(world, "parent")
+    assert parent_view
+    assert all(item["resource_id"] != spare for item in parent_view)
+    assert all(item["detail"] != "tenu secret vis-à-vis des représentants légaux" for item in parent_view)
+    events = world.ok(world.call("parent", "GET", f"/fhir/AuditEvent?patient=Patient/{world.pid}&_count=200"))
+    assert events["total"] == len(parent_view) + 1  # the FHIR search itself is traced before it reads
+    assert spare not in str(events)
+    sequence = next(item["sequence"] for item in about_secret)
+    assert world.call("parent", "GET", f"/fhir/AuditEvent/{sequence}").status_code == 404
+    assert world.call("self", "GET", f"/fhir/AuditEvent/{sequence}").status_code == 200
+
+
+def test_a_legal_representative_is_lifted_by_the_front_desk(world: World) -> None:
+    assert world.call("parent", "GET", f"/api/record/{world.pid}/entries").status_code == 200
+    world.ok(world.call("admin", "DELETE", f"/api/record/{world.pid}/representatives/{world.parent_nir}"))
+    assert world.call("parent", "GET", f"/api/record/{world.pid}/entries").status_code == 403
+    assert world.call("parent", "GET", f"/api/patients/{world.pid}").status_code == 403
+    listed = world.ok(world.call("parent", "GET", "/api/patients"))
+    assert world.pid not in {p["id"] for p in listed["items"]}
+
+
+def test_a_nir_written_on_a_declaration_makes_nobody_a_representative(
+    client: TestClient, tokens: Tokens, people: People
+) -> None:
+    child = people.patient(birth_date="2015-06-01", given_name="Tom")
+    mother = new_nir(sex="2", year="84")
+    gp = people.professional()
+    # the child attests for himself: the doctor writes a NIR of his choosing as the declaring parent
+    attestation = world_attestation(client, tokens, child, gp, child["nir"])
+    response = client.post("/api/declarations", headers=tokens.professional(gp["rpps"]), json={
+        "patient_id": child["id"], "professional_rpps": gp["rpps"], "representative_nir": mother,
+        "vitale_attestation": attestation})  # fmt: skip
+    assert response.status_code == 403
+    assert response.json()["detail"][0]["field"] == "vitale_attestation"
+    assert client.get(f"/api/record/{child['id']}/entries", headers=tokens.patient(mother)).status_code == 403
 
 
 def test_parents_no_longer_act_for_an_adult(client: TestClient, tokens: Tokens, people: People) -> None:
@@ -214,7 +275,7 @@ def test_the_teleexpertise_answer_lands_in_the_record(world: World) -> None:
 
 
 def test_a_blocked_specialist_report_does_not_feed_the_record(world: World) -> None:
-    blocked = world.ok(world.call("gp", "GET", f"/api/patients/{world.pid}/referrals"))
+    blocked = world.ok(world.call("gp", "GET", f"/api/patients/{world.pid}/referrals"))["items"]
     referral = next(r for r in blocked if r["target"] and r["target"]["rpps"] == world.pro["blocked"]["rpps"])
     body = {"professional_rpps": world.pro["blocked"]["rpps"], "report": "RAS"}
     world.ok(world.call("blocked", "POST", f"/api/referrals/{referral['id']}/report", body))

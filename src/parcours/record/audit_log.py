@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -124,6 +124,18 @@ def chain(session: Session, batch: int = VERIFY_BATCH) -> Iterator[AuditEntry]:
 
 
 @dataclass(frozen=True, slots=True)
+class Hidden:
+    """Entries a reader must not see: about these resources, or with these details (what a minor keeps secret
+    from their legal representatives, and the masking that keeps it so)."""
+
+    resource_ids: frozenset[str] = frozenset()
+    details: frozenset[str] = frozenset()
+
+    def hides(self, entry: AuditEntry) -> bool:
+        return entry.resource_id in self.resource_ids or entry.detail in self.details
+
+
+@dataclass(frozen=True, slots=True)
 class EntriesPage:
     entries: list[AuditEntry]
     total: int
@@ -138,10 +150,17 @@ def entries(
     offset: int = 0,
     limit: int = 50,
     newest_first: bool = True,
+    hidden: Hidden | None = None,
 ) -> EntriesPage:
     query = select(AuditLogEntry)
     if patient_nir is not None:
         query = query.where(AuditLogEntry.patient_nir == patient_nir)
+    if hidden is not None and hidden.resource_ids:
+        query = query.where(
+            or_(AuditLogEntry.resource_id.is_(None), AuditLogEntry.resource_id.not_in(sorted(hidden.resource_ids)))
+        )
+    if hidden is not None and hidden.details:
+        query = query.where(or_(AuditLogEntry.detail.is_(None), AuditLogEntry.detail.not_in(sorted(hidden.details))))
     if since is not None:
         query = query.where(AuditLogEntry.recorded_at >= since)
     if until is not None:

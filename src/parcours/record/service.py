@@ -465,7 +465,19 @@ def access_history(caller: Caller, patient: Patient, *, offset: int = 0, limit: 
     """Everyone who read or wrote the patient's record (or tried), when, why: the patient's view of the trail."""
     authorize(caller, patient, Resource(ResourceKind.ACCESS_HISTORY), Action.READ, "record.history.read",
               resource_type="AuditEvent")  # fmt: skip
-    return audit_log.entries(caller.session, patient_nir=patient.nir, offset=offset, limit=limit)
+    return audit_log.entries(caller.session, patient_nir=patient.nir, offset=offset, limit=limit,
+                             hidden=hidden_from(caller, patient))  # fmt: skip
+
+
+def hidden_from(caller: Caller, patient: Patient) -> audit_log.Hidden | None:
+    """What the caller's view of the access history leaves out: for a legal representative, every trace of what
+    the minor keeps secret from them (the entries, who read them, the masking itself). None for anyone else."""
+    if caller.principal.nir is None or caller.principal.nir == patient.nir:
+        return None
+    secret = caller.session.scalars(
+        select(RecordMask.entry_id).where(RecordMask.patient_id == patient.id, RecordMask.scope == "representatives")
+    )
+    return audit_log.Hidden(resource_ids=frozenset(secret), details=frozenset({_SCOPE_FR["representatives"]}))
 
 
 # --- documents that land in the record automatically ---------------------------------------------------------------

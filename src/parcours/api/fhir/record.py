@@ -116,6 +116,9 @@ class AuditEventProvider:
         if patient is not None and ctx.principal.role.value != "administrator":
             authorize(caller, patient, Resource(ResourceKind.ACCESS_HISTORY), Action.READ, "fhir.AuditEvent.read",
                       resource_type="AuditEvent", resource_id=resource_id)  # fmt: skip
+            hidden = service.hidden_from(caller, patient)
+            if hidden is not None and hidden.hides(entry):
+                return None  # kept secret from a legal representative: as if it did not exist
         else:
             authorize(caller, None, Resource(ResourceKind.AUDIT_LOG), Action.READ, "fhir.AuditEvent.read",
                       resource_type="AuditEvent", resource_id=resource_id)  # fmt: skip
@@ -124,11 +127,13 @@ class AuditEventProvider:
     def search(self, ctx: _Context, query: SearchQuery) -> Page:
         caller = Caller.of(ctx.session, ctx.principal)
         nir: str | None = None
+        hidden = None
         if query.first("patient") is not None or ctx.principal.nir is not None:
             patient = _patient_of_search(ctx, query)
             authorize(caller, patient, Resource(ResourceKind.ACCESS_HISTORY), Action.READ, "fhir.AuditEvent.search",
                       resource_type="AuditEvent")  # fmt: skip
             nir = patient.nir
+            hidden = service.hidden_from(caller, patient)
         else:
             authorize(caller, None, Resource(ResourceKind.AUDIT_LOG), Action.READ, "fhir.AuditEvent.search",
                       resource_type="AuditEvent")  # fmt: skip
@@ -140,7 +145,13 @@ class AuditEventProvider:
             if prefix in ("le", "lt", "eq"):
                 until = moment if prefix != "eq" else moment + dt.timedelta(days=1)
         found = audit_log.entries(
-            ctx.session, patient_nir=nir, since=since, until=until, offset=query.offset, limit=query.count
+            ctx.session,
+            patient_nir=nir,
+            since=since,
+            until=until,
+            offset=query.offset,
+            limit=query.count,
+            hidden=hidden,
         )
         return Page([AuditEvent.model_validate(audit_event(e)) for e in found.entries], found.total)
 

@@ -16,13 +16,14 @@ from parcours.api.schemas import AnswerView, ClaimView, DeclarationView, Page, R
 from parcours.api.security import Attestations, CurrentPrincipal, PresenceAttestation
 from parcours.care import claims, declarations, referrals, teleexpertise
 from parcours.care.claims import ClaimIn, CorrectionIn
-from parcours.care.common import Rpps, get_professional
+from parcours.care.common import Rpps, get_professional, today
 from parcours.care.declarations import DeclarationIn
 from parcours.care.errors import CareError
 from parcours.care.referrals import ReferralIn, ReportIn
 from parcours.care.teleexpertise import AnswerIn, TeleexpertiseIn
 from parcours.care.teleexpertise import CancelIn as TeleexpertiseCancelIn
 from parcours.record.access import Action, ResourceKind
+from parcours.record.facts import is_minor
 from parcours.record.identity import Principal
 from parcours.store.models import Claim, Professional, Referral
 
@@ -42,13 +43,16 @@ class DeclarationRequest(DeclarationIn):
         "seulement pour un formulaire papier signé plus tôt",
     )
 
-    def declaration(self, attestation: PresenceAttestation) -> DeclarationIn:
+    def declaration(self, attestation: PresenceAttestation, *, minor: bool) -> DeclarationIn:
         """The declaration as the service takes it: consent at the carte Vitale moment (or the earlier signature of
-        a paper form), a minor's representative being the one who attested."""
+        a paper form); a minor is declared by the legal representative who attested, never by a NIR typed in."""
         fields = self.model_dump(exclude={"vitale_attestation"})
         if self.consent_at is None or self.consent_at > attestation.issued_at:
             fields["consent_at"] = attestation.issued_at
-        if attestation.signer_nir != attestation.patient_nir:
+        if minor:
+            if attestation.signer_nir == attestation.patient_nir:
+                raise CareError("vitale_attestation", "un mineur est déclaré par son représentant légal : "
+                                "l'attestation de présence doit venir de lui", "forbidden")  # fmt: skip
             if fields.get("representative_nir") not in (None, attestation.signer_nir):
                 raise CareError("representative_nir", "le représentant déclarant doit être celui qui a attesté "
                                 "la présence du patient (vitale_attestation)", "forbidden")  # fmt: skip
@@ -85,11 +89,12 @@ def declare(
     data: DeclarationRequest, session: SessionDep, principal: CurrentPrincipal, attestations: Attestations
 ) -> DeclarationView:
     # the doctor declares with the patient's carte Vitale in hand: the patient's presence attestation proves it
-    _, proof = authz.creating(session, principal, data.patient_id, ResourceKind.GP_DECLARATION,
+    patient, proof = authz.creating(session, principal, data.patient_id, ResourceKind.GP_DECLARATION,
                               data.professional_rpps, "declaration.create", attestations=attestations,
                               attestation=data.vitale_attestation, resource_type="GpDeclaration", trace=True)  # fmt: skip
     assert proof.attestation is not None
-    return DeclarationView.of(declarations.declare(session, data.declaration(proof.attestation)))
+    minor = is_minor(patient, data.start or today())
+    return DeclarationView.of(declarations.declare(session, data.declaration(proof.attestation, minor=minor)))
 
 
 @router.post("/referrals", status_code=status.HTTP_201_CREATED, tags=["adressage"], summary="Adresser un patient")
