@@ -6,6 +6,7 @@ Skipped when Chromium is missing, unless PARCOURS_REQUIRE_BROWSER=1 (CI sets it 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import socket
@@ -20,6 +21,9 @@ import pytest
 import uvicorn
 
 from parcours.api.app import create_app
+from parcours.rules.contracts.compare import Level, rank, typical_year
+from parcours.rules.contracts.loader import load_contract
+from parcours.rules.money import format_eur
 from parcours.store.db import Database
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -118,15 +122,48 @@ def test_type_of_care_filters_the_acts(server: str, browser: Any) -> None:
     page.close()
 
 
+def test_simulator_without_javascript(server: str, browser: Any) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{server}/simulateur")
+    page.select_option("#care_type", "soins_courants")  # left as is: the act decides the type of care
+    page.select_option("#act", "crown_rac0")
+    page.select_option("#contract", "essentiel")
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=amo]")
+    # 100 % Santé crown: the Sécurité sociale pays 60 % of the 120 € base, the contract all the rest
+    assert page.inner_text("[data-testid=out-of-pocket]") == "0,00 €"
+    assert page.input_value("#care_type") == "dentaire"
+    context.close()
+
+
 def test_comparator_in_a_browser(server: str, browser: Any, tmp_path: Path) -> None:
+    needs: dict[str, Level] = {"optique": "high", "dentaire": "medium", "hospitalisation": "low",
+                               "soins_courants": "medium"}  # fmt: skip
+    year = dt.date.today().year
+    expected = rank(
+        [load_contract(name, dt.date(year, 1, 1)) for name in ("confort", "essentiel", "renfort", "ticket-moderateur")],
+        typical_year(needs, year),
+    )
     page = browser.new_page(viewport={"width": 1024, "height": 900})
     page.goto(f"{server}/comparateur")
-    page.select_option("#optique", "high")
-    page.select_option("#dentaire", "medium")
-    page.select_option("#soins_courants", "medium")
+    for need, level in needs.items():
+        page.select_option(f"#{need}", level)
     page.click("button[type=submit]")
     page.wait_for_selector("#classement")
-    rows = page.locator("section tbody tr").count()
-    assert rows == 4
+    rows = page.locator("section tbody tr")
+    assert rows.count() == 4
+    shown = [[cell.strip() for cell in rows.nth(i).locator("td").all_inner_texts()] for i in range(rows.count())]
+    assert shown == [
+        [
+            cost.contract.label,
+            format_eur(cost.amo),
+            format_eur(cost.amc),
+            format_eur(cost.out_of_pocket),
+            format_eur(cost.premiums or 0),
+            format_eur(cost.total),
+        ]
+        for cost in expected
+    ]
     shot(page, "comparateur.png", tmp_path)
     page.close()

@@ -48,11 +48,63 @@ def test_without_a_gp_the_page_says_out_of_pathway(client: TestClient) -> None:
     assert amounts(response.text) == {"amo": "8,40 €", "amc": "9,00 €", "out-of-pocket": "12,60 €"}
 
 
-def test_a_bad_form_is_answered_with_the_field_in_error(client: TestClient) -> None:
-    form = {"care_type": "optique", "act": "gp", "age": "40", "contract": "confort"}
+def test_a_bad_form_names_the_fields_in_french_and_marks_the_inputs(client: TestClient) -> None:
+    form = {"care_type": "soins_courants", "act": "gp", "fee": "-3", "age": "300", "contract": "confort"}
     response = client.post("/simulateur", data=form)
     assert response.status_code == 422
-    assert 'role="alert"' in response.text
+    html = response.text
+    assert 'role="alert"' in html
+    assert '<a href="#fee">Montant facturé</a>' in html
+    assert '<a href="#age">Âge</a>' in html
+    assert "(racine)" not in html
+    age = re.search(r'<input[^>]*id="age"[^>]*>', html)
+    assert age is not None
+    assert 'aria-invalid="true"' in age.group(0)
+    assert 'aria-describedby="age-error"' in age.group(0)
+    assert 'id="age-error"' in html
+    fee = re.search(r'<input[^>]*id="fee"[^>]*>', html)
+    assert fee is not None
+    assert 'aria-describedby="fee-hint fee-error"' in fee.group(0)
+
+
+def test_without_javascript_the_act_decides_the_type_of_care(client: TestClient) -> None:
+    # the script filters the acts by type; without it, any act may come with the first type of care
+    form = {"care_type": "soins_courants", "act": "crown_rac0", "age": "40", "gp_declared": "on",
+            "contract": "essentiel", "date": "2026-03-02"}  # fmt: skip
+    response = client.post("/simulateur", data=form)
+    assert response.status_code == 200
+    assert amounts(response.text) == {"amo": "72,00 €", "amc": "443,00 €", "out-of-pocket": "0,00 €"}
+    assert '<option value="dentaire" selected>' in response.text
+
+
+def test_a_stay_with_a_costly_act_or_an_ald_bills_the_forfait_journalier(client: TestClient) -> None:
+    base = {"act": "stay", "fee": "3000", "days": "3", "age": "40", "gp_declared": "on", "contract": "confort",
+            "date": "2026-03-02"}  # fmt: skip
+    # 23 € a day from 1 March 2026 (R25, R26), imputed on the 20 % ticket modérateur of an ordinary stay
+    ordinary = client.post("/simulateur", data=base).text
+    assert "Forfait journalier hospitalier</td><td>0,00 €" in ordinary
+    costly = client.post("/simulateur", data={**base, "costly_act": "on"}).text
+    assert "Forfait journalier hospitalier</td><td>69,00 €" in costly
+    # Sécurité sociale 3 000 − 24 € flat participation; the contract pays the 24 € and the 69 € of forfait
+    assert amounts(costly) == {"amo": "2\u202f976,00 €", "amc": "93,00 €", "out-of-pocket": "0,00 €"}
+    ald = client.post("/simulateur", data={**base, "ald": "on"}).text
+    assert "Forfait journalier hospitalier</td><td>69,00 €" in ald
+    assert amounts(ald) == {"amo": "3\u202f000,00 €", "amc": "69,00 €", "out-of-pocket": "0,00 €"}
+
+
+def test_a_c2s_beneficiary_is_told_that_overruns_are_forbidden(client: TestClient) -> None:
+    form = {"act": "specialist", "fee": "80", "age": "40", "gp_declared": "on", "referred": "on", "c2s": "on",
+            "sector": "2", "contract": "renfort", "date": "2026-03-02"}  # fmt: skip
+    html = client.post("/simulateur", data=form).text
+    assert "Complémentaire santé solidaire : elle remplace votre complémentaire" in html
+    assert 'data-testid="warning"' in html
+    assert "dépassement d&#39;honoraires interdit pour un bénéficiaire de la C2S" in html
+    data = client.post("/api/simulations", json={**form, "referred": True, "gp_declared": True, "c2s": True}).json()
+    assert data["contract"]["name"] == "c2s"  # the C2S is the complementary of its beneficiaries
+    line = data["lines"][0]
+    # no participation forfaitaire for C2S; the overrun the doctor should not have billed is named as such
+    assert line["not_covered"] == {"c2s_overrun": round(80 - line["base"], 2)}
+    assert line["amc"] == round(line["base"] - line["amo"], 2)
 
 
 def test_simulation_api(client: TestClient) -> None:
@@ -77,6 +129,16 @@ def test_comparator_ranks_the_formulas(client: TestClient) -> None:
     totals = [row["total_cost"] for row in data["ranking"]]
     assert totals == sorted(totals)
     assert "c2s" in [row["contract"] for row in data["ranking"]]
+
+
+def test_c2s_is_compared_for_one_of_its_beneficiaries(client: TestClient) -> None:
+    # soins courants high: GP visits, non-OPTAM specialists billed 70 €, drugs, blood tests, physiotherapy. A C2S
+    # beneficiary pays no PF, no franchise, and no overrun (L162-5-13 CSS): nothing left.
+    body = {"soins_courants": "high", "year": 2026, "c2s": True}
+    ranking = {row["contract"]: row for row in client.post("/api/comparisons", json=body).json()["ranking"]}
+    assert ranking["c2s"]["out_of_pocket"] == 0
+    assert ranking["c2s"]["total_cost"] == 0
+    assert ranking["ticket-moderateur"]["out_of_pocket"] > 0  # PF, franchises and overruns for everyone else
 
 
 def test_contracts_listing(client: TestClient) -> None:

@@ -11,10 +11,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from parcours.errors import FieldError
 from parcours.rules.contracts.compare import NEEDS
 from parcours.rules.money import format_eur, to_cents
-from parcours.web.presets import CARE_TYPES, PRESETS
+from parcours.web.presets import BY_KEY, CARE_TYPES, PRESETS
 from parcours.web.service import (
+    FIELD_LABELS,
     PUBLIC_ONLY,
     ComparisonIn,
     InputError,
@@ -33,7 +35,7 @@ router = APIRouter()
 LEVELS = {"low": "faibles", "medium": "moyens", "high": "importants"}
 NEED_LABELS = {"optique": "Optique", "dentaire": "Dentaire", "hospitalisation": "Hospitalisation",
                "soins_courants": "Soins courants"}  # fmt: skip
-CHECKBOXES = ("gp_declared", "referred", "c2s")
+CHECKBOXES = ("gp_declared", "referred", "c2s", "costly_act", "ald")
 
 
 def _form_data(form: Any, checkboxes: tuple[str, ...]) -> dict[str, Any]:
@@ -43,10 +45,30 @@ def _form_data(form: Any, checkboxes: tuple[str, ...]) -> dict[str, Any]:
     return data
 
 
-def _context(**extra: Any) -> dict[str, Any]:
+def _context(errors: list[FieldError] | None = None, **extra: Any) -> dict[str, Any]:
     contracts = [c for c in contracts_listing() if c["name"] != PUBLIC_ONLY]
     return {"care_types": CARE_TYPES, "presets": PRESETS, "contracts": contracts, "levels": LEVELS,
-            "needs": NEEDS, "need_labels": NEED_LABELS, **extra}  # fmt: skip
+            "needs": NEEDS, "need_labels": NEED_LABELS, **_errors(errors or []), **extra}  # fmt: skip
+
+
+def _errors(errors: list[FieldError]) -> dict[str, Any]:
+    """The messages under their French labels, each linked to its field; ``error_fields`` marks the inputs."""
+    shown = []
+    by_field: dict[str, str] = {}
+    for error in errors:
+        name = error.field.split(".")[0]
+        known = name in FIELD_LABELS
+        shown.append({"label": FIELD_LABELS[name] if known else "Formulaire", "message": error.message,
+                      "anchor": name if known else None})  # fmt: skip
+        if known:
+            by_field.setdefault(name, error.message)
+    return {"errors": shown, "error_fields": by_field}
+
+
+def _coherent(values: dict[str, Any]) -> dict[str, Any]:
+    """Show the type of care of the act chosen (the form may be sent without its script)."""
+    preset = BY_KEY.get(str(values.get("act")))
+    return values if preset is None else {**values, "care_type": preset.care_type}
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -61,7 +83,7 @@ def simulator_page(request: Request) -> Response:
 
 @router.post("/simulateur", response_class=HTMLResponse, include_in_schema=False)
 async def simulator_submit(request: Request) -> Response:
-    values = _form_data(await request.form(), CHECKBOXES)
+    values = _coherent(_form_data(await request.form(), CHECKBOXES))
     try:
         result = run_simulation(parse(SimulationIn, values))
     except InputError as exc:

@@ -94,6 +94,8 @@ def build_event(
     c2s: bool,
     sector: Sector,
     days: int | None,
+    costly_act: bool = False,
+    ald: bool = False,
 ) -> CareEvent:
     """The care event behind the person's choices. The fee they typed goes to the first act without a preset price
     (the lenses of a pair of glasses whose frame price is preset)."""
@@ -106,6 +108,8 @@ def build_event(
             acts[priced]["fee"] = str(fee)
     if preset.days and days:
         acts[0]["days"] = days
+    if costly_act and acts[0]["code"] == "HOSP_STAY":
+        acts[0]["costly_act"] = True  # a flat participation replaces the ticket modérateur of the stay
     professional = dict(preset.professional)
     is_gp_visit = professional.get("specialty") == "general_practice"
     professional["rpps"] = SIMULATED_GP if (is_gp_visit and gp_declared) else SIMULATED_OTHER
@@ -123,7 +127,9 @@ def build_event(
                 "birth_date": dt.date(on.year - age, 1, 1),
                 "gp": SIMULATED_GP if gp_declared else None,
                 "c2s": c2s,
+                "ald": ald,
             },
+            "ald_care": ald,
             "professional": professional,
             "referred_by_gp": referred and gp_declared and not is_gp_visit,
             "acts": acts,
