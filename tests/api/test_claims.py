@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import datetime as dt
+
 from fastapi.testclient import TestClient
 
+from parcours.store.db import Database
 from tests.api.conftest import People, error_fields
+from tests.api.history import declared_since
 from tests.conftest import Tokens
+
+TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
 
 def body(patient: dict[str, Any], doctor: dict[str, Any], date: str, key: str, **fields: Any) -> dict[str, Any]:
@@ -23,9 +29,9 @@ def body(patient: dict[str, Any], doctor: dict[str, Any], date: str, key: str, *
     return data
 
 
-def test_a_visit_to_the_declared_gp_pays_19_euros(client: TestClient, people: People) -> None:
+def test_a_visit_to_the_declared_gp_pays_19_euros(client: TestClient, people: People, database: Database) -> None:
     patient, gp = people.patient(), people.professional()
-    people.declare(patient, gp, "2025-01-06")
+    declared_since(database, patient, gp, "2025-01-06")
     response = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-0000001"))
     assert response.status_code == 201
     claim = response.json()
@@ -36,17 +42,21 @@ def test_a_visit_to_the_declared_gp_pays_19_euros(client: TestClient, people: Pe
     assert "participation" in steps
 
 
-def test_the_gp_of_the_date_of_care_counts_not_todays(client: TestClient, people: People) -> None:
+def test_the_gp_of_the_date_of_care_counts_not_todays(
+    client: TestClient, people: People, database: Database
+) -> None:
     patient, gp = people.patient(), people.professional()
-    people.declare(patient, gp, "2026-03-01")
+    declared_since(database, patient, gp, "2026-03-01")
     before = client.post("/api/claims", json=body(patient, gp, "2026-02-27", "claim-before-1")).json()
     # brief §1: out of pathway, 21 € − majoration capped at 10.60 € − 2 € = 8.40 €
     assert (before["pathway"], before["amo"]) == ("S", 8.40)
 
 
-def test_the_same_claim_twice_pays_once(client: TestClient, people: People, tokens: Tokens) -> None:
+def test_the_same_claim_twice_pays_once(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
     patient, gp = people.patient(), people.professional()
-    people.declare(patient, gp)
+    declared_since(database, patient, gp, "2025-01-06")
     first = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-dup-0001"))
     again = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-dup-0001"))
     assert (first.status_code, again.status_code) == (201, 200)
@@ -81,9 +91,19 @@ def test_an_unknown_act_is_refused(client: TestClient, people: People) -> None:
     assert "acts" in response.json()["detail"][0]["field"]
 
 
-def test_cancelling_gives_back_the_participation(client: TestClient, people: People, tokens: Tokens) -> None:
+def test_a_date_of_care_in_the_future_is_refused(client: TestClient, people: People) -> None:
     patient, gp = people.patient(), people.professional()
     people.declare(patient, gp)
+    response = client.post("/api/claims", json=body(patient, gp, TOMORROW, "claim-future-1"))
+    assert response.status_code == 422
+    assert error_fields(response) == ["date"]
+
+
+def test_cancelling_gives_back_the_participation(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
+    patient, gp = people.patient(), people.professional()
+    declared_since(database, patient, gp, "2025-01-06")
     first = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-cancel-1")).json()
     client.post("/api/claims", json=body(patient, gp, "2026-03-09", "claim-cancel-2"))
     ytd_url = f"/api/patients/{patient['id']}/year-to-date"
@@ -97,10 +117,10 @@ def test_cancelling_gives_back_the_participation(client: TestClient, people: Peo
 
 
 def test_a_correction_is_a_new_version_and_the_old_one_is_kept(
-    client: TestClient, people: People, tokens: Tokens
+    client: TestClient, people: People, tokens: Tokens, database: Database
 ) -> None:
     patient, gp = people.patient(), people.professional()
-    people.declare(patient, gp)
+    declared_since(database, patient, gp, "2025-01-06")
     original = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-fix-0001")).json()
     fix = {
         "idempotency_key": "claim-fix-0002",
@@ -119,9 +139,33 @@ def test_a_correction_is_a_new_version_and_the_old_one_is_kept(
     assert ytd["claims_count"] == 1
 
 
-def test_the_participation_stops_at_four_a_day_with_the_same_doctor(client: TestClient, people: People) -> None:
+def test_a_correction_replayed_pays_once_and_its_key_is_not_reused_for_other_acts(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
     patient, gp = people.patient(), people.professional()
-    people.declare(patient, gp)
+    declared_since(database, patient, gp, "2025-01-06")
+    original = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-refix-001")).json()
+    fix = {"idempotency_key": "claim-refix-002", "acts": [{"code": "G", "fee": 30.0}, {"code": "MEG"}], "reason": "MEG"}
+    doctor = tokens.professional(gp["rpps"])
+    url = f"/api/claims/{original['id']}/corrections"
+    first = client.post(url, json=fix, headers=doctor)
+    again = client.post(url, json=fix, headers=doctor)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = client.post(url, json={**fix, "acts": [{"code": "G", "fee": 30.0}]}, headers=doctor)
+    assert other.status_code == 409
+    assert error_fields(other) == ["idempotency_key"]
+    # nor may the key of a correction serve a new claim
+    reuse = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-refix-002"))
+    assert reuse.status_code == 409
+    assert error_fields(reuse) == ["idempotency_key"]
+
+
+def test_the_participation_stops_at_four_a_day_with_the_same_doctor(
+    client: TestClient, people: People, database: Database
+) -> None:
+    patient, gp = people.patient(), people.professional()
+    declared_since(database, patient, gp, "2025-01-06")
     participations = []
     for n in range(5):
         claim = client.post("/api/claims", json=body(patient, gp, "2026-03-02", f"claim-day-{n:05d}")).json()
@@ -142,9 +186,11 @@ def test_claims_of_a_patient_are_paged_and_filtered(client: TestClient, people: 
     assert [c["care_date"] for c in february["items"]] == ["2026-02-05"]
 
 
-def test_a_teleconsultation_of_a_known_patient_is_recorded(client: TestClient, people: People, tokens: Tokens) -> None:
+def test_a_teleconsultation_of_a_known_patient_is_recorded(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
     patient, gp = people.patient(), people.professional()
-    people.declare(patient, gp)
+    declared_since(database, patient, gp, "2025-01-06")
     client.post("/api/claims", json=body(patient, gp, "2026-01-05", "claim-tc-00001"))
     tele = body(patient, gp, "2026-03-02", "claim-tc-00002", teleconsultation=True, acts=[{"code": "TCG"}])
     response = client.post("/api/claims", json=tele)

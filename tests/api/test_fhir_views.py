@@ -12,16 +12,18 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.task import Task
 
+from parcours.store.db import Database
 from tests.api.conftest import People
+from tests.api.history import declared_since
 from tests.conftest import Tokens
 
 INS_NIR = "urn:oid:1.2.250.1.213.1.4.8"
 RPPS = "https://rpps.esante.gouv.fr"
 
 
-def setup(client: TestClient, people: People) -> dict[str, Any]:
+def setup(client: TestClient, people: People, database: Database) -> dict[str, Any]:
     patient, gp, cardiologist = people.patient(), people.professional(), people.professional("cardiology")
-    people.declare(patient, gp)
+    declared_since(database, patient, gp, "2025-01-06")
     referral = client.post(
         "/api/referrals",
         json={
@@ -48,8 +50,8 @@ def test_metadata_lists_every_resource_served(client: TestClient) -> None:
     }  # fmt: skip
 
 
-def test_patient_search_by_nir_gives_the_gp(client: TestClient, people: People) -> None:
-    world = setup(client, people)
+def test_patient_search_by_nir_gives_the_gp(client: TestClient, people: People, database: Database) -> None:
+    world = setup(client, people, database)
     response = client.get("/fhir/Patient", params={"identifier": f"{INS_NIR}|{world['patient']['nir']}"})
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate(response.json())
@@ -60,8 +62,8 @@ def test_patient_search_by_nir_gives_the_gp(client: TestClient, people: People) 
     assert {(i.system, i.value) for i in practitioner.identifier} >= {(RPPS, world["gp"]["rpps"])}
 
 
-def test_practitioner_search_by_rpps(client: TestClient, people: People) -> None:
-    world = setup(client, people)
+def test_practitioner_search_by_rpps(client: TestClient, people: People, database: Database) -> None:
+    world = setup(client, people, database)
     bundle = Bundle.model_validate(
         client.get("/fhir/Practitioner", params={"identifier": f"{RPPS}|{world['cardiologist']['rpps']}"}).json()
     )
@@ -69,9 +71,9 @@ def test_practitioner_search_by_rpps(client: TestClient, people: People) -> None
 
 
 def test_referral_as_service_request_and_task_closed_by_the_report(
-    client: TestClient, people: People, tokens: Tokens
+    client: TestClient, people: People, database: Database, tokens: Tokens
 ) -> None:
-    world = setup(client, people)
+    world = setup(client, people, database)
     patient_id, referral_id = world["patient"]["id"], world["referral"]["id"]
     as_gp = tokens.professional(world["gp"]["rpps"])
     active = Bundle.model_validate(
@@ -98,9 +100,9 @@ def test_referral_as_service_request_and_task_closed_by_the_report(
 
 
 def test_explanation_of_benefit_has_one_adjudication_per_amount(
-    client: TestClient, people: People, tokens: Tokens
+    client: TestClient, people: People, database: Database, tokens: Tokens
 ) -> None:
-    world = setup(client, people)
+    world = setup(client, people, database)
     mine = tokens.patient(world["patient"]["nir"])
     bundle = Bundle.model_validate(
         client.get("/fhir/ExplanationOfBenefit", params={"patient": world["patient"]["id"]}, headers=mine).json()
@@ -123,10 +125,10 @@ def test_unknown_id_is_an_operation_outcome(client: TestClient) -> None:
 
 
 def test_explanation_of_benefit_includes_the_mutuelle_when_the_contract_is_known(
-    client: TestClient, people: People, tokens: Tokens
+    client: TestClient, people: People, database: Database, tokens: Tokens
 ) -> None:
     patient, gp = people.patient(mutuelle_contract="confort"), people.professional(sector="2", optam=True)
-    people.declare(patient, gp)
+    declared_since(database, patient, gp, "2025-01-06")
     client.post(
         "/api/claims",
         json={
