@@ -3,9 +3,8 @@ year-to-date state, idempotency, cancellation and correction with history."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import datetime as dt
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -42,9 +41,7 @@ def test_a_visit_to_the_declared_gp_pays_19_euros(client: TestClient, people: Pe
     assert "participation" in steps
 
 
-def test_the_gp_of_the_date_of_care_counts_not_todays(
-    client: TestClient, people: People, database: Database
-) -> None:
+def test_the_gp_of_the_date_of_care_counts_not_todays(client: TestClient, people: People, database: Database) -> None:
     patient, gp = people.patient(), people.professional()
     declared_since(database, patient, gp, "2026-03-01")
     before = client.post("/api/claims", json=body(patient, gp, "2026-02-27", "claim-before-1")).json()
@@ -52,9 +49,7 @@ def test_the_gp_of_the_date_of_care_counts_not_todays(
     assert (before["pathway"], before["amo"]) == ("S", 8.40)
 
 
-def test_the_same_claim_twice_pays_once(
-    client: TestClient, people: People, tokens: Tokens, database: Database
-) -> None:
+def test_the_same_claim_twice_pays_once(client: TestClient, people: People, tokens: Tokens, database: Database) -> None:
     patient, gp = people.patient(), people.professional()
     declared_since(database, patient, gp, "2025-01-06")
     first = client.post("/api/claims", json=body(patient, gp, "2026-03-02", "claim-dup-0001"))

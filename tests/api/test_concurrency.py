@@ -94,8 +94,7 @@ def test_the_unique_index_alone_refuses_a_second_active_declaration(database: Da
                 session.flush()
             outcomes.append("inserted")
         except IntegrityError as error:
-            assert "uq_gp_declarations_one_active" in str(error.orig)
-            outcomes.append("refused")
+            outcomes.append("refused" if "uq_gp_declarations_one_active" in str(error.orig) else str(error.orig))
 
     _race(2, insert)
     assert sorted(outcomes) == ["inserted", "refused"]

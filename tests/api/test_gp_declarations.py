@@ -59,7 +59,10 @@ def test_a_start_in_the_future_is_refused_and_the_current_gp_stays(
     assert error_fields(refused) == ["start"]
     assert client.get(f"/api/patients/{patient['id']}/gp").json()["professional"]["rpps"] == current["rpps"]
     # the would-be MT gained nothing: the patient is not theirs
-    assert client.get(f"/api/professionals/{future['id']}/patients", headers=tokens.professional(future["rpps"])).json() == []
+    assert (
+        client.get(f"/api/professionals/{future['id']}/patients", headers=tokens.professional(future["rpps"])).json()
+        == []
+    )
 
 
 def test_a_paper_form_received_late_takes_effect_on_its_date_of_receipt(client: TestClient, people: People) -> None:
