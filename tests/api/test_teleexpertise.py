@@ -20,9 +20,7 @@ DELAY = LAW["teleexpertise.answer_delay_days"]
 LIMIT = LAW["teleexpertise.yearly_limit_per_patient"]
 
 
-def ask(
-    client: TestClient, patient: dict[str, Any], requester: dict[str, Any], expert: dict[str, Any], on: str
-) -> Any:
+def ask(client: TestClient, patient: dict[str, Any], requester: dict[str, Any], expert: dict[str, Any], on: str) -> Any:
     body = {
         "patient_id": patient["id"],
         "requester_rpps": requester["rpps"],
