@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from parcours.care.people import PatientView, ProfessionalView
+from parcours.care.teleexpertise import status_of
 from parcours.store.models import Claim, GpDeclaration, Referral, Teleexpertise
 
 T = TypeVar("T")
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    # the store writes UTC; SQLite gives timestamps back without their zone
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -41,7 +50,7 @@ class DeclarationView(View):
     end_reason: str | None
     declared_by: str
     representative_nir: str | None
-    consent_at: dt.datetime
+    consent_at: UtcDatetime
 
     @classmethod
     def of(cls, row: GpDeclaration) -> DeclarationView:
@@ -78,7 +87,7 @@ class TeleexpertiseView(View):
     expert: ProfessionalRef
     question: str
     documents: list[dict[str, Any]]
-    consent_at: dt.datetime
+    consent_at: UtcDatetime
     requested_on: dt.date
     answer_due_on: dt.date
     status: str
@@ -89,7 +98,8 @@ class TeleexpertiseView(View):
 
     @classmethod
     def of(cls, row: Teleexpertise) -> TeleexpertiseView:
-        return cls.model_validate(row)
+        # "expired" is computed: a request left unanswered past its deadline
+        return cls.model_validate(row).model_copy(update={"status": status_of(row)})
 
 
 class AnswerView(BaseModel):

@@ -19,7 +19,7 @@ from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider
 from parcours.api.security import CurrentPrincipal
 from parcours.care.claims import complementary_share
 from parcours.care.common import today
-from parcours.care.declarations import gp_on
+from parcours.care.declarations import gp_on, in_force
 from parcours.record.access import Action, ResourceKind
 from parcours.record.access import Resource as ResourceAccess
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
@@ -79,7 +79,7 @@ class PatientProvider:
         gp = query.reference("general-practitioner", "Practitioner")
         if gp is not None:
             statement = statement.join(GpDeclaration, GpDeclaration.patient_id == Patient.id).where(
-                GpDeclaration.professional_id == gp, GpDeclaration.end.is_(None)
+                GpDeclaration.professional_id == gp, in_force(today())
             )
         family = query.first("family")
         if family:
