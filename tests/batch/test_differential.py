@@ -32,6 +32,7 @@ SUPPORTED_PROFESSIONS = [
     Profession.LABORATORY,
     Profession.DENTIST,
     Profession.TRANSPORT,
+    Profession.MIDWIFE,
 ]
 # A few change dates of the parameters and days around them, so caps bind within a day and values change.
 KEY_DATES = [

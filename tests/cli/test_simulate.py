@@ -72,7 +72,7 @@ def test_year_to_date_state_is_accepted() -> None:
     ("change", "field"),
     [
         ({"acts": [{"code": "XYZ"}]}, "acts.0.code"),
-        ({"date": "2022-06-01"}, "acts.0.code"),  # no tariff of G in force
+        ({"date": "2022-06-01"}, "date"),  # no tariff of G in force on that date: the date is at fault
         ({"professional": {**README_EVENT["professional"], "rpps": "10101010104"}}, "professional.rpps"),
         ({"patient": {"gp": None}}, "patient.birth_date"),
         ({"date": "02/03/2026"}, "date"),

@@ -93,6 +93,11 @@ def outcome(e: Any) -> tuple[str | None, bool | None, str]:
         ),
         ("moins de 16 ans", event(patient={"birth_date": "2012-01-01", "gp": None}), (None, None, "under_minimum_age")),
         (
+            "téléexpertise seule (médecin requis)",
+            specialist("dermatology", "TE2", patient={"gp": None}),
+            (None, None, "teleexpertise_only"),
+        ),
+        (
             "dentiste",
             event(professional={"rpps": OTHER_RPPS, "profession": "dentist", "specialty": None}, acts=[{"code": "C"}]),
             (None, None, "not_a_physician"),
@@ -204,3 +209,61 @@ class TestTeleconsultation:
         result = run(e)
         assert result.lines[0].majoration == 0
         assert result.amo == 1550  # 25 × 70 % − 2
+
+    def test_gp_replacement_may_teleconsult_without_orientation(self) -> None:
+        # The MT's remplaçant stands for the MT (code R, S5 RG_CF641): no orientation needed [S10].
+        e = event(
+            professional={"rpps": OTHER_RPPS},
+            replacing_gp=True,
+            teleconsultation=True,
+            last_in_person_visit="2025-11-02",
+            acts=[{"code": "TCG"}],
+        )
+        result = run(e)
+        assert (result.pathway, result.lines[0].status, result.amo) == ("R", "paid", 1550)  # 25 × 70 % − 2
+
+    def test_under_16_teleconsultation_needs_neither_orientation_nor_prior_visit(self) -> None:
+        e = specialist("dermatology", patient={"birth_date": "2014-05-01"}, teleconsultation=True)
+        result = run(e)
+        # Under 16: outside the pathway, CS + MPC + MCS (not out of the pathway) at 70 %, no PF under 18 [S10]
+        assert (result.pathway_rule, result.lines[0].status, result.amo) == ("under_minimum_age", "paid", 2205)
+
+    def test_emergency_teleconsultation_needs_neither_orientation_nor_prior_visit(self) -> None:
+        result = run(specialist("cardiology", "CSC", emergency=True, teleconsultation=True))
+        # U: CSC + MCC 52,50 € × 70 % − 2 € PF = 34,75 € [S10][R46]
+        assert (result.pathway, result.lines[0].status, result.amo) == ("U", "paid", 3475)
+
+    @pytest.mark.parametrize("institution", ["nursing_home", "prison", "disability_home"])
+    def test_institution_resident_teleconsultation_is_reimbursed(self, institution: str) -> None:
+        e = event(
+            patient={"institution": institution},
+            professional={"rpps": OTHER_RPPS},
+            teleconsultation=True,
+            acts=[{"code": "TCG"}],
+        )
+        line = run(e).lines[0]
+        # The exception waives the teleconsultation conditions [S10], not the pathway: another GP than the MT
+        # without orientation is out of the pathway, 25 × 70 % − 40 % × 25 − 2 = 5,50 €
+        assert (line.status, line.majoration, line.amo) == ("paid", 1000, 550)
+
+    def test_direct_access_specialty_needs_no_prior_visit(self) -> None:
+        e = specialist("ophthalmology", teleconsultation=True, visit_reason="glasses")
+        result = run(e)
+        assert (result.pathway, result.lines[0].status, result.amo) == ("D", "paid", 2005)  # 31,50 × 70 % − 2
+
+    def test_other_specialist_still_needs_a_prior_visit(self) -> None:
+        e = specialist("cardiology", "CSC", referred_by_gp=True, teleconsultation=True)
+        assert run(e).lines[0].reason == "teleconsultation_unknown_patient"
+
+
+def test_teleexpertise_only_event_is_not_concerned_and_paid_in_full() -> None:
+    result = run(specialist("dermatology", "TE2"))
+    assert (result.pathway, result.in_pathway, result.amo) == (None, None, 2300)  # TE2 23 € at 100 % [S16a]
+    step = result.explanation[0]
+    assert step.rule == "pathway.teleexpertise_only"
+    assert {s.id for s in step.sources} >= {"S16a", "R51"}
+
+
+def test_teleexpertise_with_a_consultation_follows_the_consultation() -> None:
+    result = run(specialist("dermatology", "CS", acts=[{"code": "CS"}, {"code": "RQD"}]))
+    assert result.pathway == "S"

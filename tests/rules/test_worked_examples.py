@@ -3,26 +3,35 @@ each change of value (2024-03-31, 2024-05-15, 2024-12-22, 2025-07-01, 2026-01-01
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
+from parcours.rules.catalogue import default_catalogue
+from parcours.rules.engine import Engine, RuleInputError
 from parcours.rules.event import YearToDate
+from parcours.rules.params import default_parameters
 
 from .conftest import OTHER_RPPS, event, run, specialist
 
 
+def date_of(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
 @pytest.mark.parametrize(
-    ("gp", "sector", "expected_pathway", "expected_amo"),
+    ("gp", "sector", "fee", "expected_pathway", "expected_amo"),
     [
-        ("10101010105", "1", "T", 1900),  # 30 × 70 % − 2 = 19,00 € [S2][S3]
-        (None, "1", "S", 840),  # 30 × 70 % − 10,60 − 2 = 8,40 € [S3][S5]
-        ("10101010105", "2", "T", 1410),  # base 23 € : 23 × 70 % − 2 = 14,10 € [S3]
-        (None, "2", "S", 490),  # 23 × 70 % − 9,20 − 2 = 4,90 € [S3]
+        ("10101010105", "1", 30, "T", 1900),  # 30 × 70 % − 2 = 19,00 € [S2][S3]
+        (None, "1", 30, "S", 840),  # 30 × 70 % − 10,60 − 2 = 8,40 € [S3][S5]
+        # secteur 2 non-OPTAM billing a dépassement (35 € > 30 €): base 23 € [R43]
+        ("10101010105", "2", 35, "T", 1410),  # 23 × 70 % − 2 = 14,10 € [S3]
+        (None, "2", 35, "S", 490),  # 23 × 70 % − 9,20 − 2 = 4,90 € [S3]
     ],
 )
-def test_groupama_table(gp: str | None, sector: str, expected_pathway: str, expected_amo: int) -> None:
-    result = run(event(patient={"gp": gp}, professional={"sector": sector}, acts=[{"code": "G", "fee": 30}]))
+def test_groupama_table(gp: str | None, sector: str, fee: int, expected_pathway: str, expected_amo: int) -> None:
+    result = run(event(patient={"gp": gp}, professional={"sector": sector}, acts=[{"code": "G", "fee": fee}]))
     assert result.pathway == expected_pathway
     assert result.amo == expected_amo
 
@@ -33,13 +42,41 @@ def test_out_of_pathway_majoration_is_capped() -> None:
 
 
 def test_majoration_below_the_cap_is_forty_points() -> None:
-    line = run(event(patient={"gp": None}, professional={"sector": "2"}, acts=[{"code": "G", "fee": 30}])).lines[0]
-    assert line.majoration == 920  # 40 % × 23 €
+    line = run(event(patient={"gp": None}, professional={"sector": "2"}, acts=[{"code": "G", "fee": 35}])).lines[0]
+    assert line.majoration == 920  # 40 % × 23 € (non-OPTAM base, dépassement billed)
 
 
 def test_secteur_2_overrun_is_never_reimbursed() -> None:
-    line = run(event(professional={"sector": "2"}, acts=[{"code": "G", "fee": 30}])).lines[0]
-    assert (line.overrun, line.overrun_kind, line.patient) == (700, "non_optam_overrun", 1590)
+    line = run(event(professional={"sector": "2"}, acts=[{"code": "G", "fee": 35}])).lines[0]
+    # base 23 € [R43]: 35 − 23 = 12 € of dépassement; patient 35 − 14,10 = 20,90 €
+    assert (line.overrun, line.overrun_kind, line.patient) == (1200, "non_optam_overrun", 2090)
+
+
+class TestNonOptamBase:
+    """The 23 € base is for a secteur 2 non-OPTAM GP who bills a dépassement [R43]; at the tarif opposable the
+    normal base applies."""
+
+    @pytest.mark.parametrize("fee", [None, 30])
+    def test_fee_at_the_tariff_keeps_the_normal_base(self, fee: int | None) -> None:
+        act = {"code": "G"} if fee is None else {"code": "G", "fee": fee}
+        line = run(event(professional={"sector": "2"}, acts=[act])).lines[0]
+        assert (line.fee, line.base, line.amo, line.overrun) == (3000, 3000, 1900, 0)  # 30 × 70 % − 2 [S2]
+
+    def test_c2s_patient_billed_the_tariff(self) -> None:
+        # Dépassements are forbidden for a C2S patient [R54]: the doctor bills 30 €, base 30 €, no PF.
+        result = run(event(patient={"c2s": True}, professional={"sector": "2"}, acts=[{"code": "G", "fee": 30}]))
+        assert (result.lines[0].base, result.amo, result.warnings) == (3000, 2100, [])
+
+    def test_one_cent_above_the_tariff_is_a_depassement_on_the_reduced_base(self) -> None:
+        line = run(event(professional={"sector": "2"}, acts=[{"code": "G", "fee": 30.01}])).lines[0]
+        assert (line.base, line.overrun_kind) == (2300, "non_optam_overrun")
+
+    def test_specialist_out_of_pathway_at_the_tariff_keeps_cs_and_mpc(self) -> None:
+        e = event(
+            professional={"rpps": OTHER_RPPS, "specialty": "dermatology", "sector": "2"},
+            acts=[{"code": "CS", "fee": 26.50}],
+        )
+        assert run(e).lines[0].base == 2650  # CS 23 + MPC 3,50, no MCS out of the pathway [R44][R45]
 
 
 def test_optam_doctor_keeps_the_full_base() -> None:
@@ -56,13 +93,74 @@ def test_dentist_consultation_has_no_participation() -> None:
     assert run(e).amo == 1380  # 23 × 60 % = 13,80 € [R11]
 
 
-def test_dental_rate_before_15_october_2023_was_70() -> None:
+@pytest.mark.parametrize(
+    ("date", "rate", "amo"),
+    [
+        ("2023-10-14", 7000, 2024),  # 28,92 × 70 % = 20,244 → 20,24 € before the arrêté of 14 Oct 2023 [R12]
+        ("2023-10-15", 6000, 1735),  # 28,92 × 60 % = 17,352 → 17,35 € from 15 Oct 2023 [S19][R12]
+    ],
+)
+def test_dental_rate_changes_on_15_october_2023(date: str, rate: int, amo: int) -> None:
     e = event(
-        date="2024-01-10",
+        date=date,
         professional={"rpps": OTHER_RPPS, "profession": "dentist", "specialty": None},
         acts=[{"code": "SCALING"}],
     )
-    assert run(e).amo == 1735  # 28,92 × 60 % [R12]
+    line = run(e).lines[0]
+    assert (line.rate, line.participation, line.amo) == (rate, 0, amo)
+
+
+class TestMidwife:
+    """Sages-femmes: outside the pathway, their own rate (70 %) and no participation forfaitaire [S15b][S21]."""
+
+    @staticmethod
+    def midwife(**changes: object) -> object:
+        return event(professional={"rpps": OTHER_RPPS, "profession": "midwife", "specialty": None}, **changes)
+
+    def test_first_contraception_consultation_bears_no_participation(self) -> None:
+        result = run(self.midwife(acts=[{"code": "CCP"}]))
+        line = result.lines[0]
+        # CCP 46 € at 100 % [R49], no PF for a sage-femme [S15b]
+        assert (result.pathway_rule, line.rate, line.participation, line.amo) == ("not_a_physician", 10000, 0, 4600)
+
+    def test_same_consultation_by_a_physician_bears_it(self) -> None:
+        assert run(event(acts=[{"code": "CCP"}])).lines[0].participation == 200
+
+    def test_midwife_rate_is_read_for_a_midwife_consultation(self) -> None:
+        # No midwife consultation code is shipped at the ordinary rate (docs/rules.md, not modelled): the same
+        # catalogue with CCP billed at the ordinary rate shows which rate a midwife's consultation reads.
+        catalogue = default_catalogue()
+        ccp = catalogue.acts["CCP"].model_copy(update={"full_rate": False})
+        engine = Engine(catalogue=catalogue.model_copy(update={"acts": {**catalogue.acts, "CCP": ccp}}))
+        line = engine.adjudicate(self.midwife(acts=[{"code": "CCP"}])).lines[0]  # type: ignore[arg-type]
+        rate = default_parameters().at(date_of("2026-03-02"))["rates.midwife"]
+        assert (line.rate, line.participation, line.amo) == (rate, 0, 4600 * rate // 10000)  # 46 × 70 % = 32,20
+
+
+class TestExemptionsAreParameters:
+    def test_ame_bears_neither_participation_nor_franchise(self) -> None:
+        consultation = run(event(patient={"regime": "ame"}))
+        assert (consultation.lines[0].participation, consultation.amo) == (0, 2100)
+        steps = [s for s in consultation.explanation if s.rule == "participation.exempt"]
+        assert [u.path for u in steps[0].parameters] == ["participation.exempt_regimes"]
+        box = run(
+            event(
+                patient={"regime": "ame"},
+                professional={"rpps": OTHER_RPPS, "profession": "pharmacist", "specialty": None},
+                acts=[{"code": "PH7", "fee": 10}],
+            )
+        )
+        assert box.lines[0].franchise == 0
+
+    def test_franchises_read_their_own_age_threshold(self) -> None:
+        e = event(
+            patient={"birth_date": "2010-01-01"},
+            professional={"rpps": OTHER_RPPS, "profession": "pharmacist", "specialty": None},
+            acts=[{"code": "PH7", "fee": 10}],
+        )
+        step = next(s for s in run(e).explanation if s.rule == "franchise.exempt")
+        assert [u.path for u in step.parameters] == ["franchises.exempt_under_age"]
+        assert step.text == "Pas de franchise médicale : moins de 18 ans"
 
 
 def test_crown_of_the_100_percent_sante_basket() -> None:
@@ -207,6 +305,26 @@ class TestChangesOfValue:
         line = run(specialist("psychiatry", "CNPSY", date=date, referred_by_gp=True)).lines[0]
         assert line.base == base  # 55 € → 57 € [S16d][S16g]
 
+    @pytest.mark.parametrize(
+        ("code", "specialty", "birth", "changes", "before", "after"),
+        [
+            ("CEH", "pediatrics", "2024-09-01", {}, 3900, 4000),  # 39 → 40 € [S16h]
+            ("COE", "pediatrics", "2024-09-01", {}, 5400, 6000),  # 54 → 60 € [S16g]
+            # coordinated GYN + MCS: 32 + 5 = 37 → 35 + 5 = 40 € [R48][S16b]
+            ("GYN", "gynecology", "1985-04-12", {"visit_reason": "contraception"}, 3700, 4000),
+            ("GER", "geriatrics", "1940-04-12", {"referred_by_gp": True}, 3700, 4200),  # 37 → 42 € [S16b]
+            ("DMEL", "dermatology", "1985-04-12", {"referred_by_gp": True}, 5400, 6000),  # 54 → 60 € [S16i]
+        ],
+    )
+    def test_consultations_on_1_july_2025(
+        self, code: str, specialty: str, birth: str, changes: dict[str, object], before: int, after: int
+    ) -> None:
+        def base(date: str) -> int:
+            e = specialist(specialty, code, date=date, patient={"birth_date": birth}, **changes)
+            return run(e).lines[0].base
+
+        assert (base("2025-06-30"), base("2025-07-01")) == (before, after)
+
     @pytest.mark.parametrize(("date", "amo"), [("2025-12-31", 2000), ("2026-01-01", 2300)])
     def test_teleexpertise_on_1_january_2026(self, date: str, amo: int) -> None:
         e = event(date=date, professional={"rpps": OTHER_RPPS, "specialty": "dermatology"}, acts=[{"code": "TE2"}])
@@ -283,12 +401,76 @@ class TestExemptions:
 class TestAuthorisedOverrun:
     def test_sector_1_specialist_out_of_pathway_may_bill_17_5_percent(self) -> None:
         line = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 62}])).lines[0]
-        # 52,50 × 1,175 = 61,69 → 62 € rounded up to the euro (convention text, S11a) — within the DA
+        # DA on the in-pathway tariff CSC + MCC = 52,50 € [R46]: × 1,175 = 61,69 → 62 € (convention text, S11a)
         assert line.overrun_kind == "authorised_overrun"
-        # 52,50 × 70 % = 36,75 − majoration 10,60 (cap) − 2 € PF = 24,15 €; the 9,50 € of DA is not reimbursed
-        assert (line.majoration, line.amo, line.overrun, line.patient) == (1060, 2415, 950, 3785)
+        # Out of the pathway no MCC: base CSC 47,73 € [R46]; × 70 % = 33,41 − 10,60 (cap) − 2 € PF = 20,81 €;
+        # the 14,27 € above the base are not reimbursed
+        assert (line.base, line.majoration, line.amo, line.overrun, line.patient) == (4773, 1060, 2081, 1427, 4119)
 
     def test_beyond_the_da_is_flagged(self) -> None:
         result = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 63}]))
         assert result.lines[0].overrun_kind == "unauthorised_overrun"
         assert result.warnings
+
+
+class TestCoordinationMajoration:
+    """MCS / MCC are billable only inside the pathway [R44][R45]: CS + MPC + MCS = 31,50 € coordinated,
+    CS + MPC = 26,50 € out of the pathway."""
+
+    def test_referred_specialist_bills_cs_mpc_mcs(self) -> None:
+        line = run(specialist("dermatology", referred_by_gp=True)).lines[0]
+        assert (line.base, line.amo) == (3150, 2005)  # 31,50 × 70 % − 2
+
+    def test_specialist_out_of_pathway_has_no_mcs(self) -> None:
+        result = run(specialist("dermatology"))
+        line = result.lines[0]
+        # 26,50 × 70 % = 18,55 − 40 % × 26,50 = 10,60 (at the cap) − 2 = 5,95 €
+        assert (result.pathway, line.base, line.majoration, line.amo) == ("S", 2650, 1060, 595)
+        assert any(s.rule == "base.no_coordination" for s in result.explanation)
+
+    def test_authorised_overrun_is_measured_on_the_in_pathway_tariff(self) -> None:
+        # 31,50 × 1,175 = 37,01 → 38 € billed at most; base 26,50 €, so 11,50 € of DA [S11a][S5]
+        assert run(specialist("dermatology", acts=[{"code": "CS", "fee": 38}])).lines[0].overrun_kind == (
+            "authorised_overrun"
+        )
+        assert run(specialist("dermatology", acts=[{"code": "CS", "fee": 39}])).lines[0].overrun_kind == (
+            "unauthorised_overrun"
+        )
+
+    @pytest.mark.parametrize(
+        ("code", "specialty", "in_pathway", "out"),
+        [
+            ("CNPSY", "psychiatry", 5700, 5200),
+            ("GER", "geriatrics", 4200, 3700),
+            ("GYN", "gynecology", 4000, 3500),
+            ("CSC", "cardiology", 5250, 4773),
+        ],
+    )
+    def test_other_coordinated_consultations(self, code: str, specialty: str, in_pathway: int, out: int) -> None:
+        referred = run(specialist(specialty, code, referred_by_gp=True, visit_reason="other")).lines[0]
+        alone = run(specialist(specialty, code, visit_reason="other")).lines[0]
+        assert (referred.base, alone.base) == (in_pathway, out)
+
+    def test_mpc_and_mcs_are_unconfirmed_parameters(self) -> None:
+        p = default_parameters().at(date_of("2026-03-02"))
+        assert p.entry("tariffs.ngap.MPC").unconfirmed
+        assert p.entry("tariffs.ngap.MCS").unconfirmed
+        assert p["tariffs.ngap.CS"] + p["tariffs.ngap.MPC"] + p["tariffs.ngap.MCS"] == 3150  # [S16j][R42][R44]
+
+
+class TestPaediatricExpertise:
+    def test_sixty_euros_on_referral(self) -> None:
+        e = specialist("pediatrics", "EPED", date="2025-07-01", patient={"birth_date": "2015-01-01"})
+        line = run(e).lines[0]
+        assert (line.base, line.participation, line.amo) == (6000, 0, 4200)  # 60 € [S16g] × 70 %, no PF under 18
+
+    def test_only_for_children(self) -> None:
+        assert run(specialist("pediatrics", "EPED")).lines[0].reason == "age_condition"
+
+
+def test_no_tariff_in_force_names_the_date() -> None:
+    e = specialist("pediatrics", "EPED", date="2025-06-30", patient={"birth_date": "2015-01-01"})
+    with pytest.raises(RuleInputError) as raised:
+        run(e)
+    assert raised.value.field == "date"
+    assert "2025-06-30" in raised.value.message

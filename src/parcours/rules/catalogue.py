@@ -62,7 +62,11 @@ class CategoryRule(_Strict):
 
     description: str
     rate: str | None
+    # A profession whose own rate differs for this kind of care (sages-femmes: rates.midwife).
+    rate_by_profession: dict[Profession, str] = {}
     participation: bool
+    # Professions that never bear the participation forfaitaire on this kind of care (sages-femmes).
+    participation_exempt_professions: list[Profession] = []
     franchise: FranchiseKind | None
     pathway_majoration: bool
     sources: list[str]
@@ -75,9 +79,16 @@ class ActDefinition(_Strict):
     professions: list[Profession]
     base: BaseKind
     tariff: str | None = None
+    # Majorations always billed with the act (MPC with CS): parameter paths added to the tariff.
+    supplements: list[str] = []
+    # Coordination majoration (MCS, MCC), billable only when the patient is inside the pathway: a parameter path
+    # added to the tariff unless the event is out of the pathway (docs/rules.md).
+    coordination: str | None = None
     non_optam_tariff: str | None = None
     letter: str | None = None
     rate: str | None = None
+    # False for a majoration billed with a consultation (MEG): the participation is due once, on the consultation.
+    participation: bool = True
     full_rate: bool = False
     teleconsultation_only: bool = False
     min_age: int | None = None
@@ -94,6 +105,13 @@ class ActDefinition(_Strict):
     def category_for(self, profession: Profession) -> Category:
         return self.category_by_profession.get(profession, self.category)
 
+    def rate_path(self, rule: CategoryRule, profession: Profession) -> str | None:
+        """The rate parameter of this act billed by ``profession``: the act's own, the profession's, the category's."""
+        return self.rate or rule.rate_by_profession.get(profession, rule.rate)
+
+    def bears_participation(self, rule: CategoryRule, profession: Profession) -> bool:
+        return self.participation and rule.participation and profession not in rule.participation_exempt_professions
+
 
 class Catalogue(_Strict):
     categories: dict[Category, CategoryRule]
@@ -105,13 +123,14 @@ class Catalogue(_Strict):
         if missing_categories:
             raise ParameterError(f"acts.yaml: categories without rules: {sorted(missing_categories)}")
         for name, rule in self.categories.items():
-            if rule.rate is not None and rule.rate not in parameters:
-                raise ParameterError(f"acts.yaml: category {name}: unknown parameter {rule.rate}")
+            for path in (rule.rate, *rule.rate_by_profession.values()):
+                if path is not None and path not in parameters:
+                    raise ParameterError(f"acts.yaml: category {name}: unknown parameter {path}")
             for source in rule.sources:
                 if source not in parameters.sources:
                     raise ParameterError(f"acts.yaml: category {name}: unknown source {source}")
         for code, act in self.acts.items():
-            for path in (act.tariff, act.non_optam_tariff, act.letter, act.rate):
+            for path in (act.tariff, act.non_optam_tariff, act.letter, act.rate, act.coordination, *act.supplements):
                 if path is not None and path not in parameters:
                     raise ParameterError(f"acts.yaml: act {code}: unknown parameter {path}")
 

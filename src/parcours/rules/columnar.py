@@ -239,7 +239,8 @@ class _Tables:
 
     ok: Bools  # the rules the twin reads are all in force on that date
     scalars: dict[str, I64]
-    tariff: I64  # [date, act code]: base per unit (tariff or key-letter value), -1 when not in force
+    tariff: I64  # [date, act code]: base per unit (tariff + majorations, or key letter), -1 when not in force
+    coordination: I64  # [date, act code]: coordination majoration (in the pathway only), 0 none, -1 not in force
     non_optam: I64  # [date, act code]: secteur 2 non-OPTAM base, -1 when none in force
     rate: I64  # [date, rate path]: value of each rate path of the catalogue, -1 when not in force
     member: dict[str, Bools]  # [date, code] membership of the set-valued parameters
@@ -259,6 +260,7 @@ class _Tables:
             "maternity.days_after_delivery",
             "rates.full",
             "participation.exempt_under_age",
+            "franchises.exempt_under_age",
             "participation.amount",
             "participation.daily_count_per_professional",
             "participation.annual_cap",
@@ -278,6 +280,8 @@ class _Tables:
             "stomatology": ("pathway.direct_access.stomatology_specialties", "specialty"),
             "tele_direct": ("pathway.teleconsultation.direct_access_specialties", "specialty"),
             "tele_institution": ("pathway.teleconsultation.exempt_institutions", "institution"),
+            "participation_exempt_regime": ("participation.exempt_regimes", "regime"),
+            "franchise_exempt_regime": ("franchises.exempt_regimes", "regime"),
         }
         ok = np.ones(n, dtype=bool)
         scalars = {path: np.full(n, -1, dtype=np.int64) for path in scalar_paths}
@@ -285,6 +289,7 @@ class _Tables:
             name: np.zeros((n, len(VOCABULARIES[vocab])), dtype=bool) for name, (_, vocab) in member_paths.items()
         }
         tariff = np.full((n, len(codes)), -1, dtype=np.int64)
+        coordination = np.zeros((n, len(codes)), dtype=np.int64)
         non_optam = np.full((n, len(codes)), -1, dtype=np.int64)
         rate_paths = _rate_paths(catalogue)
         rate = np.full((n, len(rate_paths)), -1, dtype=np.int64)
@@ -306,14 +311,18 @@ class _Tables:
                 definition = catalogue.acts[code]
                 unit_path = definition.tariff if definition.base == "tariff" else definition.letter
                 if unit_path is not None and definition.base in ("tariff", "letter"):
-                    tariff[i, j] = _value_or(p, unit_path)
+                    parts = [_value_or(p, path) for path in (unit_path, *definition.supplements)]
+                    tariff[i, j] = -1 if min(parts) < 0 else sum(parts)
+                if definition.coordination is not None:
+                    coordination[i, j] = _value_or(p, definition.coordination)
                 if definition.non_optam_tariff is not None:
                     non_optam[i, j] = _value_or(p, definition.non_optam_tariff)
-        return _Tables(ok, scalars, tariff, non_optam, rate, member)
+        return _Tables(ok, scalars, tariff, coordination, non_optam, rate, member)
 
 
 def _rate_paths(catalogue: Catalogue) -> list[str]:
     paths = {d.rate for d in catalogue.acts.values()} | {r.rate for r in catalogue.categories.values()}
+    paths |= {path for r in catalogue.categories.values() for path in r.rate_by_profession.values()}
     return sorted(p for p in paths if p is not None)
 
 
@@ -331,7 +340,6 @@ class _CatalogueArrays:
     tele_only: Bools
     min_age: I64
     max_age: I64
-    is_meg: Bools
     participation: Bools  # [code, profession]
     majoration: Bools  # [code, profession]
     franchise: I64  # [code, profession]: index into _FRANCHISE_KINDS, -1 none
@@ -370,15 +378,14 @@ class _CatalogueArrays:
                 rule = catalogue.categories[category]
                 allowed[i, j] = profession in d.professions
                 supported[i, j] = allowed[i, j] and category in SUPPORTED_CATEGORIES and base_kind[i] >= 0
-                participation[i, j] = rule.participation
+                participation[i, j] = d.bears_participation(rule, profession)
                 majoration[i, j] = rule.pathway_majoration
-                path = d.rate or rule.rate
+                path = d.rate_path(rule, profession)
                 full_rate[i, j] = d.full_rate or path == "rates.full"
                 rate_path[i, j] = -1 if path is None else rate_paths.index(path)
                 consultation[i, j] = category is Category.CONSULTATION
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
-        is_meg = np.array([c == "MEG" for c in codes], dtype=bool)
         return _CatalogueArrays(
             codes,
             supported,
@@ -389,7 +396,6 @@ class _CatalogueArrays:
             tele_only,
             min_age,
             max_age,
-            is_meg,
             participation,
             majoration,
             franchise,
@@ -634,7 +640,8 @@ class ColumnarEngine:
         s = _PerRow(tables.scalars, date_index)
         ok &= tables.ok[date_index]
         unit_base = tables.tariff[date_index, safe_code]
-        ok &= (base_kind == _SUPPORTED_BASES.index("fee")) | (unit_base >= 0)
+        coordination = tables.coordination[date_index, safe_code]
+        ok &= (base_kind == _SUPPORTED_BASES.index("fee")) | ((unit_base >= 0) & (coordination >= 0))
         rate_path = a.rate_path[safe_code, safe_profession]
         act_rate = np.where(rate_path >= 0, tables.rate[date_index, np.maximum(rate_path, 0)], 0)
         ok &= act_rate >= 0
@@ -722,12 +729,29 @@ class ColumnarEngine:
             & (date >= start_full)
             & (no_delivery | (date <= delivery + s["maternity.days_after_delivery"]))
         )
-        ame = regime == VOCABULARIES["regime"].index(Regime.AME.value)
-        exempt = (age < s["participation.exempt_under_age"]) | maternity | c2s | ame
+        pf_exempt = (
+            (age < s["participation.exempt_under_age"])
+            | maternity
+            | c2s
+            | member("participation_exempt_regime", regime)
+        )
+        fr_exempt = (
+            (age < s["franchises.exempt_under_age"]) | maternity | c2s | member("franchise_exempt_regime", regime)
+        )
 
-        # Base and fee.
+        # Base and fee: the coordination majoration only when not out of the pathway; the secteur 2 non-OPTAM base
+        # only when the doctor bills a dépassement (fee above the tariff) [R43].
+        unit_base = unit_base + np.where(out_of_pathway, 0, coordination)
         non_optam = tables.non_optam[date_index, safe_code]
-        use_non_optam = physician & (sector == 1) & ~optam & (non_optam >= 0) & (base_kind == 0)
+        use_non_optam = (
+            physician
+            & (sector == 1)
+            & ~optam
+            & (non_optam >= 0)
+            & (base_kind == 0)
+            & ~fee_null
+            & (fee_in > unit_base * quantity)
+        )
         per_unit = np.where(use_non_optam, non_optam, unit_base)
         base = np.where(
             letter,
@@ -767,7 +791,9 @@ class ColumnarEngine:
         sp = patient_id[order]
         sd = date[order]
         year = year_of_days(sd)
-        live = answered[order] & ~rejected[order] & ~exempt[order]
+        live = answered[order] & ~rejected[order]
+        pf_live = live & ~pf_exempt[order]
+        fr_live = live & ~fr_exempt[order]
         year_start = _group_starts(sp, year)
         day_start = _group_starts(sp, sd)
         pro_start = _group_starts(sp, sd, professional_id[order])
@@ -779,7 +805,7 @@ class ColumnarEngine:
         def opening(name: str) -> I64:
             return c.ints(name, 0)[0][order]
 
-        pf_applies = live & a.participation[safe_code, safe_profession][order] & ~a.is_meg[safe_code][order]
+        pf_applies = pf_live & a.participation[safe_code, safe_profession][order]
         q = np.where(pf_applies, quantity[order], 0)
         daily_count = ordered("participation.daily_count_per_professional")
         units = _capped(q, daily_count, opening("same_day_participations"), pro_start)
@@ -790,7 +816,7 @@ class ColumnarEngine:
         )
 
         kind = a.franchise[safe_code, safe_profession][order]
-        fr_applies = live & (kind >= 0) & ~((kind == _FRANCHISE_KINDS.index("transport")) & emergency[order])
+        fr_applies = fr_live & (kind >= 0) & ~((kind == _FRANCHISE_KINDS.index("transport")) & emergency[order])
         per_unit_fr = np.select(
             [kind == 0, kind == 1, kind == 2],
             [

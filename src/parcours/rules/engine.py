@@ -30,7 +30,9 @@ from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
     PathwayStatus,
     pathway_status,
+    render,
     teleconsultation_refusal,
+    template_paths,
 )
 from parcours.rules.result import Adjudication, Line, OverrunKind, ParameterUse, Step
 
@@ -44,15 +46,20 @@ class RuleInputError(ValueError):
         self.message = message
 
 
+# French texts; ``{path}`` is replaced by the parameter's value on the date of care (pathway.render).
 REFUSALS = {
     "teleconsultation_not_oriented": "Téléconsultation non remboursable : pas d'orientation par le médecin traitant "
-    "et aucune exception (spécialité en accès direct, moins de 16 ans, urgence, médecin traitant indisponible…)",
+    "et aucune exception (spécialité en accès direct, moins de {pathway.minimum_age} ans, urgence, médecin traitant "
+    "indisponible…)",
     "teleconsultation_unknown_patient": "Téléconsultation non remboursable : patient non connu du médecin "
-    "(aucune consultation en présentiel dans les 12 derniers mois)",
+    "(aucune consultation en présentiel dans les {pathway.teleconsultation.known_patient_months} derniers mois)",
     "early_renewal": "Renouvellement anticipé : le délai minimal depuis le précédent équipement n'est pas écoulé",
     "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises pour ce patient atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
 }
+
+_REGIME_EXEMPTIONS = {"ame": "bénéficiaire de l'AME"}
+Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not due (French), parameters read
 
 _SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
 _DEVICE_CATEGORIES = {Category.OPTICS, Category.AUDIOLOGY, Category.DENTAL_PROSTHESIS}
@@ -74,24 +81,38 @@ class _Counters:
     hearing_bought: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_state(cls, state: YearToDate) -> _Counters:
+    def from_state(cls, state: YearToDate, event: CareEvent) -> _Counters:
+        """The counters that apply to ``event``: a state taken in another year, on another day or with another
+        professional carries only what still applies (YearToDate); a state without ``as_of`` applies whole."""
+        same_year = same_day = same_professional = True
+        if state.as_of is not None:
+            if state.as_of > event.date:
+                raise RuleInputError(
+                    "year_to_date.as_of",
+                    f"état arrêté le {state.as_of.isoformat()}, après la date des soins ({event.date.isoformat()})",
+                )
+            same_year = state.as_of.year == event.date.year
+            same_day = state.as_of == event.date
+            same_professional = same_day and state.same_day_professional == event.professional.rpps
         return cls(
-            participation_paid=to_cents(state.participation_paid),
-            franchises_paid=to_cents(state.franchises_paid),
-            same_day_participations=state.same_day_participations,
-            same_day_paramedical=to_cents(state.same_day_paramedical_franchises),
-            same_day_transport=to_cents(state.same_day_transport_franchises),
-            teleexpertise=dict(state.teleexpertise_acts),
+            participation_paid=to_cents(state.participation_paid) if same_year else 0,
+            franchises_paid=to_cents(state.franchises_paid) if same_year else 0,
+            same_day_participations=state.same_day_participations if same_professional else 0,
+            same_day_paramedical=to_cents(state.same_day_paramedical_franchises) if same_day else 0,
+            same_day_transport=to_cents(state.same_day_transport_franchises) if same_day else 0,
+            teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
             last_optical=state.last_optical_equipment,
             last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
         )
 
-    def to_state(self, on: dt.date) -> YearToDate:
+    def to_state(self, on: dt.date, professional: str | None) -> YearToDate:
         hearing = dict(self.last_hearing)
         for ear in self.hearing_bought:
             hearing[ear] = on
         return YearToDate.model_validate(
             {
+                "as_of": on,
+                "same_day_professional": professional,
                 "participation_paid": euros(self.participation_paid),
                 "franchises_paid": euros(self.franchises_paid),
                 "same_day_participations": self.same_day_participations,
@@ -113,7 +134,8 @@ class _Context:
     status: PathwayStatus
     maternity: bool
     newborn: bool
-    exemption: str | None  # why PF and franchises are not due, in French, or None
+    participation_exemption: Exemption | None
+    franchise_exemption: Exemption | None
     has_stay: bool
     tele_refusal: str | None
     counters: _Counters
@@ -139,8 +161,13 @@ class Engine:
         for field_path, message in event.incoherences():
             raise RuleInputError(field_path, message)
         p = self.parameters.at(event.date)
+        acts = self.catalogue.acts
+        profession = event.professional.profession
+        teleexpertise_only = all(
+            a.code in acts and acts[a.code].category_for(profession) is Category.TELEEXPERTISE for a in event.acts
+        )
         try:
-            status = pathway_status(event, p)
+            status = pathway_status(event, p, teleexpertise_only)
         except NoValueInForceError as exc:
             raise RuleInputError("date", f"aucune règle de parcours en vigueur le {event.date.isoformat()}") from exc
         ctx = _Context(
@@ -149,14 +176,19 @@ class Engine:
             status=status,
             maternity=self._maternity(event, p),
             newborn=(event.date - event.patient.birth_date).days < p["tariffs.hospital.newborn_exempt_days"],
-            exemption=None,
+            participation_exemption=None,
+            franchise_exemption=None,
             has_stay=any(a.code == "HOSP_STAY" for a in event.acts),
             tele_refusal=teleconsultation_refusal(status.facts),
-            counters=_Counters.from_state(state or YearToDate()),
+            counters=_Counters.from_state(state or YearToDate(), event),
             steps=[],
             warnings=[],
         )
-        ctx.exemption = self._exemption(ctx)
+        try:
+            ctx.participation_exemption = self._exemption(ctx, "participation")
+            ctx.franchise_exemption = self._exemption(ctx, "franchises")
+        except NoValueInForceError as exc:
+            raise RuleInputError("date", f"aucune règle d'exonération en vigueur le {event.date.isoformat()}") from exc
         self._explain_pathway(ctx)
         lines: list[Line] = []
         for act_index, act in enumerate(event.acts):
@@ -182,7 +214,7 @@ class Engine:
             lines=lines,
             explanation=ctx.steps,
             warnings=ctx.warnings,
-            state_after=ctx.counters.to_state(event.date).model_dump(mode="json"),
+            state_after=ctx.counters.to_state(event.date, event.professional.rpps).model_dump(mode="json"),
             context={
                 "age": status.age,
                 "maternity": ctx.maternity,
@@ -205,16 +237,21 @@ class Engine:
         )
 
     @staticmethod
-    def _exemption(ctx: _Context) -> str | None:
+    def _exemption(ctx: _Context, node: str) -> Exemption | None:
+        """Why the participation (``node`` = participation) or the franchises (franchises) are not due, or None."""
         patient = ctx.event.patient
-        if ctx.status.age < ctx.p["participation.exempt_under_age"]:
-            return "moins de 18 ans"
+        under = ctx.use(f"{node}.exempt_under_age")
+        if ctx.status.age < under.value:
+            return f"moins de {under.value} ans", (under,)
         if ctx.maternity:
-            return "période de maternité (à partir du 6e mois de grossesse)"
+            month = ctx.use("maternity.from_pregnancy_month")
+            return f"période de maternité (à partir du {month.value}e mois de grossesse)", (month,)
         if patient.c2s:
-            return "bénéficiaire de la Complémentaire santé solidaire"
-        if patient.regime.value == "ame":
-            return "bénéficiaire de l'AME"
+            return "bénéficiaire de la Complémentaire santé solidaire", ()
+        regimes = ctx.use(f"{node}.exempt_regimes")
+        if patient.regime.value in regimes.value:
+            label = _REGIME_EXEMPTIONS.get(patient.regime.value, f"régime {patient.regime.value}")
+            return label, (regimes,)
         return None
 
     @staticmethod
@@ -229,11 +266,22 @@ class Engine:
         else:
             verdict = f"indicateur {rule.indicator}, hors parcours"
         ctx.steps.append(
-            Step(f"pathway.{rule.id}", f"Parcours de soins : {rule.text} — {verdict}", sources=rule.sources)
+            Step(
+                f"pathway.{rule.id}",
+                f"Parcours de soins : {rule.describe(ctx.p)} — {verdict}",
+                parameters=tuple(ctx.use(path) for path in template_paths(rule.text)),
+                sources=rule.sources,
+            )
         )
         if ctx.tele_refusal is not None:
+            template = REFUSALS[ctx.tele_refusal]
             ctx.steps.append(
-                Step("teleconsultation.refused", REFUSALS[ctx.tele_refusal], sources=TELECONSULTATION_SOURCES)
+                Step(
+                    "teleconsultation.refused",
+                    render(template, ctx.p),
+                    parameters=tuple(ctx.use(path) for path in template_paths(template)),
+                    sources=TELECONSULTATION_SOURCES,
+                )
             )
         if ctx.maternity:
             ctx.steps.append(
@@ -271,12 +319,13 @@ class Engine:
         category = definition.category_for(profession)
         rule = self.catalogue.categories[category]
         try:
-            base, fee, base_uses = self._base_and_fee(ctx, index, act, definition, category)
+            base, fee, base_uses, in_pathway_tariff = self._base_and_fee(ctx, index, act, definition, category)
             rate_path = self._rate_path(ctx, definition, rule)
         except NoValueInForceError as exc:
+            # The act exists; it is the date that has no tariff in force.
             raise RuleInputError(
-                f"acts.{index}.code",
-                f"aucun tarif en vigueur le {event.date.isoformat()} pour l'acte {act.code}",
+                "date",
+                f"aucun tarif en vigueur le {event.date.isoformat()} pour l'acte {act.code} (acts.{index})",
             ) from exc
         if fee < base:
             base = fee
@@ -308,15 +357,15 @@ class Engine:
         if refusal is not None:
             line.status, line.reason = "rejected", refusal
             line.rate = 0
-            ctx.steps.append(Step(f"refusal.{refusal}", REFUSALS[refusal], amount=0, line=position))
-            self._classify_overrun(ctx, line)
+            ctx.steps.append(Step(f"refusal.{refusal}", render(REFUSALS[refusal], p), amount=0, line=position))
+            self._classify_overrun(ctx, line, in_pathway_tariff)
             return line
         self._gross(ctx, line, act, category)
         self._majoration(ctx, line, rule)
-        self._participation(ctx, line, rule)
+        self._participation(ctx, line, rule, definition)
         self._franchise(ctx, line, act, rule)
         line.amo = line.gross - line.majoration - line.participation - line.franchise
-        self._classify_overrun(ctx, line)
+        self._classify_overrun(ctx, line, in_pathway_tariff)
         self._record_devices(ctx, act, category)
         ctx.steps.append(
             Step(
@@ -329,36 +378,73 @@ class Engine:
         )
         return line
 
-    def _base_and_fee(
-        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, category: Category
-    ) -> tuple[int, int, list[ParameterUse]]:
-        """Base of reimbursement (BR) and billed amount, in cents, with the parameters read."""
-        p, event = ctx.p, ctx.event
-        pro = event.professional
-        fee = to_cents(act.fee) if act.fee is not None else None
-        if definition.base == "tariff":
-            assert definition.tariff is not None
-            path = definition.tariff
-            if (
-                pro.profession is Profession.PHYSICIAN
-                and pro.sector == "2"
-                and not pro.optam
-                and definition.non_optam_tariff is not None
-                and self.parameters.parameter(definition.non_optam_tariff).in_force(event.date)
-            ):
-                tariff_use = ctx.use(path)
-                path = definition.non_optam_tariff
+    def _tariff(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse], int]:
+        """Base and fee of a tariff act: the key letter, its majorations, the coordination majoration inside the
+        pathway only, or the secteur 2 non-OPTAM base when the doctor bills a dépassement [R43]. Also returns the
+        in-pathway tariff (with the coordination majoration), on which the dépassement autorisé is computed."""
+        assert definition.tariff is not None
+        pro = ctx.event.professional
+        uses = [ctx.use(definition.tariff), *(ctx.use(path) for path in definition.supplements)]
+        unit = sum(use.value for use in uses)
+        in_pathway_unit = unit
+        if definition.coordination is not None:
+            coordination = ctx.use(definition.coordination)
+            in_pathway_unit += coordination.value
+            if ctx.status.in_pathway is False:
                 ctx.steps.append(
                     Step(
-                        "base.non_optam",
-                        f"Médecin de secteur 2 non adhérent à l'OPTAM : base de remboursement réduite à "
-                        f"{format_eur(p[path])} (tarif opposable {format_eur(tariff_use.value)})",
+                        "base.no_coordination",
+                        f"Hors parcours : la majoration de coordination ({definition.coordination.rsplit('.', 1)[-1]}"
+                        f", {format_eur(coordination.value)}) n'est pas facturable ; tarif {format_eur(unit)}",
                         line=index,
-                        parameters=(tariff_use, ctx.use(path)),
+                        parameters=(coordination,),
+                        sources=(SourceRef(id="R45"), SourceRef(id="S16k")),
                     )
                 )
-            base = p[path] * act.quantity
-            return base, base if fee is None else fee, [ctx.use(path)]
+            else:
+                unit = in_pathway_unit
+                uses.append(coordination)
+        tariff = unit * act.quantity
+        if (
+            pro.profession is Profession.PHYSICIAN
+            and pro.sector == "2"
+            and not pro.optam
+            and definition.non_optam_tariff is not None
+            and fee is not None
+            and fee > tariff
+            and self.parameters.parameter(definition.non_optam_tariff).in_force(ctx.event.date)
+        ):
+            reduced = ctx.use(definition.non_optam_tariff)
+            ctx.steps.append(
+                Step(
+                    "base.non_optam",
+                    f"Médecin de secteur 2 non adhérent à l'OPTAM facturant un dépassement : base de remboursement "
+                    f"réduite à {format_eur(reduced.value)} (tarif opposable {format_eur(unit)})",
+                    line=index,
+                    parameters=(*uses, reduced),
+                    sources=(SourceRef(id="R43"), SourceRef(id="S3")),
+                )
+            )
+            return reduced.value * act.quantity, fee, [reduced], in_pathway_unit * act.quantity
+        return tariff, tariff if fee is None else fee, uses, in_pathway_unit * act.quantity
+
+    def _base_and_fee(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, category: Category
+    ) -> tuple[int, int, list[ParameterUse], int | None]:
+        """Base of reimbursement (BR), billed amount, in cents, the parameters read, and the in-pathway tariff of a
+        tariff act (None otherwise)."""
+        fee = to_cents(act.fee) if act.fee is not None else None
+        if definition.base == "tariff":
+            return self._tariff(ctx, index, act, definition, fee)
+        base, billed, uses = self._other_base_and_fee(ctx, index, act, definition, category, fee)
+        return base, billed, uses, None
+
+    def _other_base_and_fee(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, category: Category, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse]]:
+        p, event = ctx.p, ctx.event
         if definition.base == "letter":
             assert definition.letter is not None
             if act.coefficient is None:
@@ -474,7 +560,7 @@ class Engine:
         return base, limit if fee is None else fee, uses
 
     def _rate_path(self, ctx: _Context, definition: ActDefinition, rule: CategoryRule) -> str | None:
-        path = definition.rate or rule.rate
+        path = definition.rate_path(rule, ctx.event.professional.profession)
         if path is None:
             return None
         event = ctx.event
@@ -683,20 +769,20 @@ class Engine:
             )
         )
 
-    def _participation(self, ctx: _Context, line: Line, rule: CategoryRule) -> None:
-        applies = rule.participation or (
+    def _participation(self, ctx: _Context, line: Line, rule: CategoryRule, definition: ActDefinition) -> None:
+        applies = definition.bears_participation(rule, ctx.event.professional.profession) or (
             line.category is Category.TELEEXPERTISE and ctx.p["participation.applies_to_teleexpertise"]
         )
-        if not applies or line.code == "MEG":
+        if not applies:
             return
-        if ctx.exemption is not None or ctx.has_stay:
-            why = ctx.exemption or "hospitalisation complète"
+        if ctx.participation_exemption is not None or ctx.has_stay:
+            why, uses = ctx.participation_exemption or ("hospitalisation complète", ())
             ctx.steps.append(
                 Step(
                     "participation.exempt",
                     f"Pas de participation forfaitaire : {why}",
                     line=line.index,
-                    parameters=(ctx.use("participation.exempt_under_age"),),
+                    parameters=uses,
                 )
             )
             return
@@ -729,9 +815,12 @@ class Engine:
         kind = rule.franchise
         if kind is None:
             return
-        if ctx.exemption is not None or ctx.has_stay or (kind == "transport" and ctx.event.emergency):
-            why = ctx.exemption or ("hospitalisation" if ctx.has_stay else "transport d'urgence")
-            ctx.steps.append(Step("franchise.exempt", f"Pas de franchise médicale : {why}", line=line.index))
+        exemption = ctx.franchise_exemption
+        if exemption is not None or ctx.has_stay or (kind == "transport" and ctx.event.emergency):
+            why, read = exemption or ("hospitalisation" if ctx.has_stay else "transport d'urgence", ())
+            ctx.steps.append(
+                Step("franchise.exempt", f"Pas de franchise médicale : {why}", line=line.index, parameters=read)
+            )
             return
         counters = ctx.counters
         per_unit = ctx.use(
@@ -768,7 +857,7 @@ class Engine:
             )
         )
 
-    def _classify_overrun(self, ctx: _Context, line: Line) -> None:
+    def _classify_overrun(self, ctx: _Context, line: Line, in_pathway_tariff: int | None = None) -> None:
         line.overrun = max(0, line.fee - line.base)
         if line.category is Category.PRIVATE_ROOM:
             line.overrun_kind = "not_reimbursable"
@@ -788,7 +877,7 @@ class Engine:
             and pro.specialty is not Specialty.GENERAL_PRACTICE
             and not event.patient.c2s
         ):
-            kind = self._authorised_overrun(ctx, line)
+            kind = self._authorised_overrun(ctx, line, line.base if in_pathway_tariff is None else in_pathway_tariff)
         else:
             kind = "unauthorised_overrun"
             ctx.warnings.append(
@@ -801,21 +890,21 @@ class Engine:
             )
         line.overrun_kind = kind
 
-    def _authorised_overrun(self, ctx: _Context, line: Line) -> OverrunKind:
+    def _authorised_overrun(self, ctx: _Context, line: Line, tariff: int) -> OverrunKind:
+        """DA: up to 17,5 % of the in-pathway tariff (with its coordination majoration) [S5][S11]."""
         rate = ctx.use("pathway.authorised_overrun_rate")
         rounding = ctx.use("pathway.authorised_overrun_rounding")
-        tariff = line.base
         if rounding.value == "total_ceiling":
             ceiling = ceil_to_euro(apply_rate(tariff, 10_000 + rate.value))
         else:
             ceiling = tariff + ceil_to_euro(apply_rate(tariff, rate.value))
-        allowed = ceiling - tariff
+        allowed = ceiling - line.base
         within = line.overrun <= allowed
         ctx.steps.append(
             Step(
                 "pathway.authorised_overrun",
                 f"Spécialiste de secteur 1 consulté hors parcours : dépassement autorisé jusqu'à {format_eur(ceiling)} "
-                f"facturés ({format_rate(rate.value)} du tarif, arrondi à l'euro) ; dépassement facturé "
+                f"facturés ({format_rate(rate.value)} du tarif dans le parcours, arrondi à l'euro) ; dépassement facturé "
                 f"{format_eur(line.overrun)}, non remboursé" + ("" if within else " et au-delà du plafond"),
                 amount=line.overrun,
                 line=line.index,

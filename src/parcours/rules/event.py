@@ -199,9 +199,19 @@ class HearingAidHistory(_Input):
 class YearToDate(_Input):
     """What the patient already bore this calendar year (and the last devices), so caps apply across claims.
 
-    ``same_day_*`` counters concern the same day as the event (and, for the participation, the same professional).
+    ``as_of`` is the date of care the state was taken on (``state_after`` sets it to the event's date) and
+    ``same_day_professional`` the RPPS of the professional the ``same_day_participations`` counter concerns. Read
+    against an event: the yearly counters (participations, franchises, téléexpertises) start again at zero when
+    the event falls in another calendar year than ``as_of``; the same-day counters when it falls on another day;
+    ``same_day_participations`` also when the professional is another one. A state without ``as_of`` (the shape
+    before these fields existed) is read as taken on the event's own day with its own professional: every
+    counter applies as given.
     """
 
+    as_of: dt.date | None = Field(default=None, description="Date des soins à laquelle cet état a été arrêté")
+    same_day_professional: Rpps | None = Field(
+        default=None, description="RPPS du professionnel auquel se rapporte same_day_participations"
+    )
     participation_paid: Euros = Decimal(0)
     franchises_paid: Euros = Decimal(0)
     same_day_participations: NonNegativeInt = Field(

@@ -8,8 +8,10 @@ on columns of millions of events (``numpy.select`` over the same masks), so the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntFlag
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +52,7 @@ class Fact(IntFlag):
     TELE_DIRECT_SPECIALTY = 1 << 24
     TELE_EXEMPT_INSTITUTION = 1 << 25
     KNOWN_PATIENT = 1 << 26
+    TELEEXPERTISE_ONLY = 1 << 27
 
 
 def _src(*refs: str) -> tuple[SourceRef, ...]:
@@ -75,6 +78,26 @@ class PathwayRule:
     def matches(self, facts: int) -> bool:
         return facts & self.when == self.when and not facts & self.unless
 
+    def describe(self, p: Snapshot) -> str:
+        """The rule's French text with the figures it names read from the parameters in force."""
+        return render(self.text, p)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
+
+
+@lru_cache(maxsize=256)
+def template_paths(template: str) -> tuple[str, ...]:
+    """The parameter paths a text names as ``{path}`` (the figures of the law are never literals in a text)."""
+    return tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
+
+
+def render(template: str, p: Snapshot) -> str:
+    """``{pathway.minimum_age}`` → ``16``: the value in force on the snapshot's date."""
+    if "{" not in template:
+        return template
+    return _PLACEHOLDER.sub(lambda m: str(p[m.group(1)]), template)
+
 
 F = Fact
 _NONE = Fact(0)
@@ -88,6 +111,15 @@ RULES: tuple[PathwayRule, ...] = (
         F.PHYSICIAN,
         _src("S5:RG_CF640", "S15b"),
         "Professionnel non médecin (dentiste, sage-femme, auxiliaire, pharmacien…) : hors champ du parcours",
+    ),
+    PathwayRule(
+        "teleexpertise_only",
+        None,
+        None,
+        F.TELEEXPERTISE_ONLY,
+        _NONE,
+        _src("S16a", "R51", "S16m"),
+        "Téléexpertise seule (TE2, RQD) : prise en charge à 100 % en tiers payant, hors champ du parcours",
     ),
     PathwayRule(
         "excluded_regime",
@@ -105,7 +137,7 @@ RULES: tuple[PathwayRule, ...] = (
         F.UNDER_MINIMUM_AGE,
         _NONE,
         _src("S1", "S5:RG_CF640", "S7"),
-        "Patient de moins de 16 ans : hors champ du parcours, jamais de majoration",
+        "Patient de moins de {pathway.minimum_age} ans : hors champ du parcours, jamais de majoration",
     ),
     PathwayRule(
         "excluded_specialty",
@@ -232,7 +264,8 @@ RULES: tuple[PathwayRule, ...] = (
         F.PSYCHIATRY_DIRECT | F.HAS_GP,
         _NONE,
         _src("S8", "S1", "S5"),
-        "Accès direct spécifique au psychiatre ou neuropsychiatre entre 16 et 25 ans avec médecin traitant "
+        "Accès direct spécifique au psychiatre ou neuropsychiatre entre {pathway.direct_access.psychiatry_min_age} "
+        "et {pathway.direct_access.psychiatry_max_age} ans avec médecin traitant "
         "déclaré (indicateur D)",
     ),
     PathwayRule(
@@ -252,7 +285,8 @@ RULES: tuple[PathwayRule, ...] = (
         F.RECENTLY_INSTALLED_GP,
         F.HAS_GP,
         _src("S22", "S23"),
-        "Patient sans médecin traitant chez un généraliste installé depuis moins de 5 ans (indicateur J)",
+        "Patient sans médecin traitant chez un généraliste installé depuis moins de "
+        "{pathway.recently_installed_gp_years} ans (indicateur J)",
     ),
     PathwayRule(
         "underserved_area_gp",
@@ -327,8 +361,10 @@ class PathwayStatus:
 _PSYCHIATRY = frozenset({Specialty.PSYCHIATRY, Specialty.NEUROPSYCHIATRY})
 
 
-def event_facts(event: CareEvent, p: Snapshot, age: int) -> int:
-    """The fact mask of one event (the columnar twin is ``parcours.rules.columnar.event_facts``)."""
+def event_facts(event: CareEvent, p: Snapshot, age: int, teleexpertise_only: bool = False) -> int:
+    """The fact mask of one event (the columnar twin is in ``parcours.rules.columnar``).
+
+    ``teleexpertise_only``: every act of the event is a téléexpertise act (the catalogue knows, not the event)."""
     patient, pro = event.patient, event.professional
     specialty = pro.specialty
     has_gp = patient.gp is not None
@@ -388,6 +424,8 @@ def event_facts(event: CareEvent, p: Snapshot, age: int) -> int:
             mask |= F.UNDERSERVED_GP
     if event.ald_care:
         mask |= F.ALD_CARE
+    if teleexpertise_only:
+        mask |= F.TELEEXPERTISE_ONLY
     if event.teleconsultation:
         mask |= _teleconsultation_facts(event, p)
     return mask
@@ -414,9 +452,9 @@ def first_matching_rule(facts: int) -> PathwayRule:
     return BASE_RULE
 
 
-def pathway_status(event: CareEvent, p: Snapshot) -> PathwayStatus:
+def pathway_status(event: CareEvent, p: Snapshot, teleexpertise_only: bool = False) -> PathwayStatus:
     age = age_on(event.patient.birth_date, event.date)
-    facts = event_facts(event, p, age)
+    facts = event_facts(event, p, age, teleexpertise_only)
     return PathwayStatus(first_matching_rule(facts), facts, age)
 
 
@@ -426,9 +464,13 @@ def rule_index_columns(facts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.select(conditions, list(range(len(RULES))), default=len(RULES)).astype(np.int64)
 
 
-# Teleconsultation is reimbursed only inside the pathway: oriented by the GP (or an exception) and known patient.
+# Teleconsultation is reimbursed only inside the pathway: oriented by the GP (or an exception) and known patient
+# [S10][S11]. The MT's remplaçant stands for the MT (code R), so his teleconsultation needs no orientation; the
+# exceptions to the orientation (direct-access specialty, under 16, emergency, MT unavailable, detention, nursing or
+# disability home) also waive the "known patient" condition (docs/rules.md, unconfirmed).
 TELE_ORIENTATION_OK = (
     F.IS_GP
+    | F.REPLACING_GP
     | F.REFERRED_BY_GP
     | F.TELE_DIRECT_SPECIALTY
     | F.UNDER_MINIMUM_AGE
@@ -436,7 +478,14 @@ TELE_ORIENTATION_OK = (
     | F.GP_UNAVAILABLE
     | F.TELE_EXEMPT_INSTITUTION
 )
-TELE_KNOWN_OK = F.KNOWN_PATIENT | F.UNDER_MINIMUM_AGE | F.EMERGENCY | F.GP_UNAVAILABLE
+TELE_KNOWN_OK = (
+    F.KNOWN_PATIENT
+    | F.TELE_DIRECT_SPECIALTY
+    | F.UNDER_MINIMUM_AGE
+    | F.EMERGENCY
+    | F.GP_UNAVAILABLE
+    | F.TELE_EXEMPT_INSTITUTION
+)
 TELECONSULTATION_SOURCES = _src("S10", "S11", "R50")
 
 

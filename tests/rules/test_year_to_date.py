@@ -1,0 +1,94 @@
+"""The year-to-date state knows its date and professional: yearly counters start again each calendar year, the
+same-day counters each day (and, for the participation, with each professional) [S12b][S12c][S13]."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from parcours.rules.engine import RuleInputError
+from parcours.rules.event import YearToDate
+
+from .conftest import GP_RPPS, OTHER_RPPS, event, run
+
+CAPPED = {"participation_paid": Decimal("50.00"), "franchises_paid": Decimal("50.00")}
+
+
+def pf(state: YearToDate, **changes: object) -> int:
+    return run(event(**changes), state).lines[0].participation
+
+
+class TestYearlyCounters:
+    def test_a_new_year_starts_from_zero(self) -> None:
+        state = YearToDate(as_of="2025-12-31", **CAPPED)  # type: ignore[arg-type]
+        assert pf(state, date="2026-01-01") == 200  # the 50 € cap of 2025 does not reach into 2026
+
+    def test_the_same_year_keeps_the_cap(self) -> None:
+        state = YearToDate(as_of="2026-01-01", **CAPPED)  # type: ignore[arg-type]
+        assert pf(state, date="2026-03-02") == 0
+
+    def test_teleexpertise_count_starts_again_each_year(self) -> None:
+        state = YearToDate(as_of="2025-12-30", teleexpertise_acts={"TE2": 4})  # type: ignore[arg-type]
+        e = event(
+            date="2026-01-05", professional={"rpps": OTHER_RPPS, "specialty": "dermatology"}, acts=[{"code": "TE2"}]
+        )
+        assert run(e, state).lines[0].status == "paid"
+
+    def test_franchises_start_again_each_year(self) -> None:
+        state = YearToDate(as_of="2025-06-01", **CAPPED)  # type: ignore[arg-type]
+        e = event(
+            date="2026-01-02",
+            professional={"rpps": OTHER_RPPS, "profession": "pharmacist", "specialty": None},
+            acts=[{"code": "PH7", "fee": 10}],
+        )
+        assert run(e, state).lines[0].franchise == 100
+
+
+class TestSameDayCounters:
+    def test_same_day_same_professional_keeps_the_four_a_day(self) -> None:
+        state = YearToDate(as_of="2026-03-02", same_day_professional=GP_RPPS, same_day_participations=4)  # type: ignore[arg-type]
+        assert pf(state) == 0
+
+    def test_another_professional_the_same_day_starts_from_zero(self) -> None:
+        state = YearToDate(as_of="2026-03-02", same_day_professional=OTHER_RPPS, same_day_participations=4)  # type: ignore[arg-type]
+        assert pf(state) == 200
+
+    def test_another_day_starts_from_zero(self) -> None:
+        state = YearToDate(as_of="2026-03-01", same_day_professional=GP_RPPS, same_day_participations=4)  # type: ignore[arg-type]
+        assert pf(state) == 200
+
+    def test_daily_paramedical_cap_is_per_day(self) -> None:
+        nurse = {"professional": {"rpps": OTHER_RPPS, "profession": "nurse", "specialty": None}}
+        e = event(acts=[{"code": "AMI", "coefficient": 1}], **nurse)
+        same_day = YearToDate(as_of="2026-03-02", same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
+        day_before = YearToDate(as_of="2026-03-01", same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
+        assert (run(e, same_day).lines[0].franchise, run(e, day_before).lines[0].franchise) == (0, 100)
+
+
+class TestOldStates:
+    def test_a_state_without_as_of_applies_whole(self) -> None:
+        """States written before ``as_of`` existed are read as taken on the event's day with its professional."""
+        assert pf(YearToDate(**CAPPED)) == 0  # type: ignore[arg-type]
+        assert pf(YearToDate(same_day_participations=4)) == 0
+
+    def test_state_after_records_its_date_and_professional(self) -> None:
+        after = run(event()).state_after
+        assert (after["as_of"], after["same_day_professional"], after["same_day_participations"]) == (
+            "2026-03-02",
+            GP_RPPS,
+            1,
+        )
+
+    def test_chaining_state_after_across_new_year(self) -> None:
+        december = run(event(date="2025-12-31"), YearToDate(participation_paid=Decimal("48.00")))
+        assert december.lines[0].participation == 200
+        january = run(event(date="2026-01-01"), YearToDate.model_validate(december.state_after))
+        assert january.lines[0].participation == 200
+        assert january.state_after["participation_paid"] == "2.00"
+
+
+def test_a_state_taken_after_the_event_is_refused() -> None:
+    with pytest.raises(RuleInputError) as raised:
+        run(event(date="2026-03-02"), YearToDate(as_of="2026-03-03"))  # type: ignore[arg-type]
+    assert raised.value.field == "year_to_date.as_of"
