@@ -53,7 +53,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--contract", "-c", help="Formule ou fichier (répétable) ; défaut : le catalogue"),
         ] = None,
         c2s: Annotated[
-            bool, typer.Option("--c2s", help="La personne a droit à la Complémentaire santé solidaire")
+            bool,
+            typer.Option(
+                "--c2s",
+                help="La personne a droit à la Complémentaire santé solidaire : la C2S est ajoutée au classement, "
+                "chiffrée pour un bénéficiaire (sans participation forfaitaire, franchise ni dépassement)",
+            ),
         ] = False,
         year: Annotated[int, typer.Option(help="Année des soins types")] = dt.date.today().year,
         output: Annotated[OutputFormat, typer.Option("--format", "-f", help="text ou json")] = OutputFormat.TEXT,
