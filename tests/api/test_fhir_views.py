@@ -145,3 +145,56 @@ def test_explanation_of_benefit_includes_the_mutuelle_when_the_contract_is_known
     amounts = {a.category.coding[0].code: float(a.amount.value) for a in eob.item[0].adjudication if a.amount}
     # G 50 € by an OPTAM GP: AMO 19 €; Confort 150 % × 30 € − 21 € = 24 €; left: PF 2 € + 5 € overrun
     assert (amounts["benefit"], amounts["amc"], amounts["patient"]) == (19.0, 24.0, 7.0)
+
+
+def _claim_views(client: TestClient, claim_id: str, headers: dict[str, str]) -> list[Any]:
+    from fhir.resources.R4B.claimresponse import ClaimResponse
+
+    response = ClaimResponse.model_validate(client.get(f"/fhir/ClaimResponse/{claim_id}", headers=headers).json())
+    eob = ExplanationOfBenefit.model_validate(
+        client.get(f"/fhir/ExplanationOfBenefit/{claim_id}", headers=headers).json()
+    )
+    return [response, eob]
+
+
+def test_claim_response_and_eob_carry_the_explanation_step_by_step(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
+    world = setup(client, people, database)
+    claim = world["claim"]
+    steps = claim["adjudication"]["explanation"]
+    for resource in _claim_views(client, claim["id"], tokens.patient(world["patient"]["nir"])):
+        notes = resource.processNote
+        assert [n.number for n in notes] == list(range(1, len(steps) + 1))
+        for note, step in zip(notes, steps, strict=True):
+            assert note.text.startswith(f"[{step['rule']}] {step['text']}")
+            detail = {e.url: e for e in note.extension[0].extension}
+            assert detail["rule"].valueCode == step["rule"]
+            if "amount" in step:
+                assert float(detail["amount"].valueMoney.value) == step["amount"]
+        participation = next(n for n, s in zip(notes, steps, strict=True) if s["rule"] == "participation")
+        assert "2,00" in participation.text  # the participation forfaitaire, 2 € (brief §1)
+        item_notes = resource.item[0].noteNumber
+        assert item_notes and all(steps[n - 1].get("line") == 0 for n in item_notes)
+
+
+def test_a_rejected_line_says_why_in_its_adjudication(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
+    patient, gp = people.patient(), people.professional()
+    declared_since(database, patient, gp, "2025-01-06")
+    # a teleconsultation of a patient never seen in person: the line is rejected (brief §3, known patient)
+    claim = client.post(
+        "/api/claims",
+        json={
+            "idempotency_key": "fhir-reject-001", "patient_id": patient["id"], "professional_rpps": gp["rpps"],
+            "date": "2026-03-02", "acts": [{"code": "TCG"}], "teleconsultation": True,
+        },
+    ).json()  # fmt: skip
+    assert claim["status"] == "rejected"
+    for resource in _claim_views(client, claim["id"], tokens.patient(patient["nir"])):
+        benefit = next(a for a in resource.item[0].adjudication if a.category.coding[0].code == "benefit")
+        assert float(benefit.amount.value) == 0.0
+        assert benefit.reason.coding[0].code == "teleconsultation_unknown_patient"
+        assert benefit.reason.coding[0].system == "urn:parcours:fhir:CodeSystem:rejection"
+        assert "patient non connu" in benefit.reason.text

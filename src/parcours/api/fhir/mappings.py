@@ -21,6 +21,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
 from parcours.record.entries import INS_NIR_SYSTEM, RPPS_SYSTEM
+from parcours.rules.money import format_eur, to_cents
 from parcours.store.models import Claim, Patient, Professional, Referral, Teleexpertise
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
@@ -29,6 +30,8 @@ IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 NGAP_SYSTEM = "urn:parcours:fhir:CodeSystem:acte"  # NGAP/CCAM codes as billed in parcours (docs/rules.md)
 PARCOURS_CS = "urn:parcours:fhir:CodeSystem"
 ADJUDICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/adjudication"
+REJECTION_SYSTEM = f"{PARCOURS_CS}:rejection"  # why a line is not paid: the rules engine's refusal codes
+EXPLANATION_STEP_EXTENSION = "urn:parcours:fhir:StructureDefinition:explanation-step"  # rule id, amount, line
 CLAIM_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/claim-type"
 SNOMED = "http://snomed.info/sct"
 REFERRAL_CATEGORY = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
@@ -275,20 +278,68 @@ def claim_resource(claim: Claim) -> FhirClaim:
     )
 
 
-def _adjudication(code: str, cents: int, *, parcours: bool = False, reason: str | None = None) -> dict[str, Any]:
+def _adjudication(
+    code: str, cents: int, *, parcours: bool = False, reason: dict[str, Any] | None = None
+) -> dict[str, Any]:
     system = f"{PARCOURS_CS}:adjudication" if parcours else ADJUDICATION_SYSTEM
     item: dict[str, Any] = {"category": {"coding": [{"system": system, "code": code}]}, "amount": _money(cents)}
     if reason:
-        item["reason"] = {"text": reason}
+        item["reason"] = reason
     return item
 
 
-def _line_adjudications(line: Any, amc: int | None) -> list[dict[str, Any]]:
+def _steps(claim: Claim) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = claim.adjudication.get("explanation", [])
+    return steps
+
+
+def _rejection(claim: Claim, position: int) -> dict[str, Any] | None:
+    """Why a line is not paid: the engine's refusal code and its French text (the explanation step)."""
+    lines = claim.adjudication.get("lines", [])
+    code = lines[position].get("reason") if position < len(lines) else None
+    if code is None:
+        return None
+    text = next(
+        (s["text"] for s in _steps(claim) if s.get("rule") == f"refusal.{code}" and s.get("line") == position), code
+    )
+    return {"coding": [{"system": REJECTION_SYSTEM, "code": code}], "text": text}
+
+
+def _process_notes(claim: Claim) -> list[dict[str, Any]]:
+    """The stored explanation, one note per step: its rule id and amount in the text and, for machines, in an
+    extension (rule as a code, amount as Money, line as the item sequence)."""
+    notes = []
+    for number, step in enumerate(_steps(claim), start=1):
+        detail: list[dict[str, Any]] = [{"url": "rule", "valueCode": step["rule"]}]
+        text = f"[{step['rule']}] {step['text']}"
+        if step.get("amount") is not None:
+            cents = to_cents(step["amount"])
+            detail.append({"url": "amount", "valueMoney": _money(cents)})
+            text += f" ({format_eur(cents)})"
+        if step.get("line") is not None:
+            detail.append({"url": "line", "valuePositiveInt": step["line"] + 1})
+        notes.append(
+            {
+                "number": number,
+                "type": "display",
+                "text": text,
+                "extension": [{"url": EXPLANATION_STEP_EXTENSION, "extension": detail}],
+            }
+        )
+    return notes
+
+
+def _note_numbers(claim: Claim, position: int) -> list[int] | None:
+    numbers = [n for n, step in enumerate(_steps(claim), start=1) if step.get("line") == position]
+    return numbers or None
+
+
+def _line_adjudications(line: Any, amc: int | None, rejection: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     items = [
         _adjudication("submitted", line.fee),
         _adjudication("eligible", line.base),
         {"category": {"coding": [{"system": ADJUDICATION_SYSTEM, "code": "eligpercent"}]}, "value": line.rate / 100},
-        _adjudication("benefit", line.amo),
+        _adjudication("benefit", line.amo, reason=rejection if line.status == "rejected" else None),
         _adjudication("majoration-hors-parcours", line.majoration, parcours=True),
         _adjudication("participation-forfaitaire", line.participation, parcours=True),
         _adjudication("franchise", line.franchise, parcours=True),
@@ -306,7 +357,11 @@ def claim_response_resource(claim: Claim) -> ClaimResponse:
             **_decision_header(claim),
             "request": _reference("Claim", claim.id),
             "item": [
-                {"itemSequence": line.position + 1, "adjudication": _line_adjudications(line, None)}
+                {
+                    "itemSequence": line.position + 1,
+                    "noteNumber": _note_numbers(claim, line.position),
+                    "adjudication": _line_adjudications(line, None, _rejection(claim, line.position)),
+                }
                 for line in claim.lines
             ],
             "total": _totals(claim),
@@ -326,6 +381,7 @@ def _decision_header(claim: Claim) -> dict[str, Any]:
         "insurer": {"display": AMO_DISPLAY},
         "outcome": "complete",
         "disposition": _disposition(claim),
+        "processNote": _process_notes(claim) or None,
     }
 
 
@@ -354,7 +410,13 @@ def explanation_of_benefit(claim: Claim, amc_by_line: dict[int, int] | None = No
             "claimResponse": _reference("ClaimResponse", claim.id),
             "insurance": [{"focal": True, "coverage": {"display": AMO_DISPLAY}}],
             "item": [
-                {**item, "adjudication": _line_adjudications(line, amc_by_line.get(line.position))}
+                {
+                    **item,
+                    "noteNumber": _note_numbers(claim, line.position),
+                    "adjudication": _line_adjudications(
+                        line, amc_by_line.get(line.position), _rejection(claim, line.position)
+                    ),
+                }
                 for item, line in zip(_items(claim), claim.lines, strict=True)
             ],
             "total": _totals(claim),
