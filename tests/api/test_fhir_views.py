@@ -175,7 +175,8 @@ def test_claim_response_and_eob_carry_the_explanation_step_by_step(
         participation = next(n for n, s in zip(notes, steps, strict=True) if s["rule"] == "participation")
         assert "2,00" in participation.text  # the participation forfaitaire, 2 € (brief §1)
         item_notes = resource.item[0].noteNumber
-        assert item_notes and all(steps[n - 1].get("line") == 0 for n in item_notes)
+        assert item_notes
+        assert all(steps[n - 1].get("line") == 0 for n in item_notes)
 
 
 def test_a_rejected_line_says_why_in_its_adjudication(
