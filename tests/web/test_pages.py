@@ -145,3 +145,12 @@ def test_contracts_listing(client: TestClient) -> None:
     data = client.get("/api/contracts").json()
     assert {c["name"] for c in data["contracts"]} >= {"ticket-moderateur", "essentiel", "confort", "renfort"}
     assert {p["care_type"] for p in data["presets"]} == {"soins_courants", "optique", "dentaire", "hospitalisation"}
+
+
+def test_a_bad_comparator_form_marks_the_need_in_error(client: TestClient) -> None:
+    response = client.post("/comparateur", data={"optique": "enorme"})
+    assert response.status_code == 422
+    assert '<a href="#optique">Optique</a>' in response.text
+    select = re.search(r'<select[^>]*id="optique"[^>]*>', response.text)
+    assert select is not None
+    assert 'aria-invalid="true"' in select.group(0)
