@@ -365,3 +365,24 @@ def test_audit_events_for_the_patient_and_the_administrator(world: World) -> Non
     assert world.call("gp", "GET", "/fhir/AuditEvent").status_code == 403
     one = world.ok(world.call("admin", "GET", f"/fhir/AuditEvent/{event['id']}"))
     assert one["id"] == event["id"]
+
+
+def test_a_search_and_an_export_name_each_entry_they_returned(world: World) -> None:
+    page = entries(world, "referred", limit=2)
+    world.ok(world.call("referred", "GET", f"/api/record/{world.pid}/export"))
+    mine = history(world)
+    search = next(h for h in mine if h["operation"] == "record.entries.search" and h["actor"].endswith(
+        world.pro["referred"]["rpps"]))  # fmt: skip
+    assert search["entities"] == [f"{item['resource_type']}/{item['id']}" for item in page["items"]]
+    export = next(h for h in mine if h["operation"] == "record.export")
+    assert {e.rpartition("/")[2] for e in export["entities"]} == set(world.entries.values()) - {world.entries["masked"]}
+    event = world.ok(world.call("self", "GET", f"/fhir/AuditEvent/{export['sequence']}"))
+    listed = {e["what"]["reference"] for e in event["entity"] if e.get("description") == "ressource renvoyée"}
+    assert listed == set(export["entities"])
+    # a parent does not learn that the MT read what the minor keeps secret from them
+    spare = world.entries["spare"]
+    world.ok(world.call("self", "POST", f"/api/record/{world.pid}/entries/{spare}/mask", {"scope": "representatives"}))
+    world.ok(world.call("gp", "GET", f"/api/record/{world.pid}/export"))
+    gp_export = next(h for h in history(world, "parent") if h["operation"] == "record.export")
+    assert gp_export["entities"]
+    assert all(not e.endswith(spare) for e in gp_export["entities"])

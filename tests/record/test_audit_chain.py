@@ -178,6 +178,16 @@ def test_canonical_form_is_stable() -> None:
     assert data.startswith(b'{"action":"read","actor":"professional:10000000002","actor_name":null')
     assert b'"recorded_at":"2026-03-02T09:30:00.000000Z"' in data
     assert "arrêt".encode() in data  # UTF-8, not \\u escapes
+    assert b"entity_ids" not in data  # entries without entities hash as before the field existed
+
+
+def test_the_resources_a_search_returned_are_chained_too() -> None:
+    listed = replace(draft(1), entity_ids=("DocumentReference/a", "Condition/b"))
+    data = canonical_bytes(listed, sequence=1, recorded_at=START, previous_hash=GENESIS_HASH)
+    assert b'"entity_ids":["DocumentReference/a","Condition/b"]' in data
+    entries = [seal(listed, sequence=1, recorded_at=START, previous_hash=GENESIS_HASH)]
+    entries[0] = replace(entries[0], entity_ids=("DocumentReference/a",))  # one read removed from the trail
+    assert verify(entries).broken is not None
 
 
 def test_naive_and_aware_utc_instants_hash_alike() -> None:
@@ -197,6 +207,8 @@ def test_any_change_of_any_field_is_detected(position: int, name: str, text: str
         value: object = original.recorded_at + dt.timedelta(microseconds=1)
     elif name == "outcome":
         value = Outcome.REFUSED if original.outcome is Outcome.ALLOWED else Outcome.ALLOWED
+    elif name == "entity_ids":
+        value = (*original.entity_ids, text)
     else:
         value = text if getattr(original, name) != text else text + "x"
     entries[position] = replace(original, **{name: value})

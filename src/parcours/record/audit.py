@@ -48,6 +48,7 @@ class AuditDraft:
     reason: str | None = None  # the caller's reason: bris de glace, correction…
     actor_name: str | None = None
     detail: str | None = None  # what else helps the reader: "12 entrées", "masqué aux représentants légaux"
+    entity_ids: tuple[str, ...] = ()  # what a search or an export returned ("Type/id"), one AuditEvent.entity each
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class AuditEntry:
     detail: str | None
     previous_hash: str
     entry_hash: str
+    entity_ids: tuple[str, ...] = ()
 
     def draft(self) -> AuditDraft:
         return AuditDraft(**{f.name: getattr(self, f.name) for f in fields(AuditDraft)})
@@ -85,8 +87,13 @@ def _instant(moment: dt.datetime) -> str:
 
 def canonical_bytes(draft: AuditDraft, *, sequence: int, recorded_at: dt.datetime, previous_hash: str) -> bytes:
     """The exact bytes that are hashed: sorted-key compact JSON in UTF-8 (stable across Python versions)."""
+    fields_ = asdict(draft)
+    if not fields_["entity_ids"]:  # entries made before the field existed hash as they always did
+        del fields_["entity_ids"]
+    else:
+        fields_["entity_ids"] = list(fields_["entity_ids"])
     body = {
-        **{key: (str(value) if isinstance(value, StrEnum) else value) for key, value in asdict(draft).items()},
+        **{key: (str(value) if isinstance(value, StrEnum) else value) for key, value in fields_.items()},
         "format": CHAIN_FORMAT_VERSION,
         "sequence": sequence,
         "recorded_at": _instant(recorded_at),

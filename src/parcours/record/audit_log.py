@@ -7,6 +7,7 @@ one after the other and never fork the chain. There is no function that changes 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ def append(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None
             resource_id=entry.resource_id,
             reason=entry.reason,
             detail=entry.detail,
+            entity_ids=list(entry.entity_ids) or None,
             previous_hash=entry.previous_hash,
             entry_hash=entry.entry_hash,
         )
@@ -103,6 +105,7 @@ def as_entry(row: AuditLogEntry) -> AuditEntry:
         detail=row.detail,
         previous_hash=row.previous_hash,
         entry_hash=row.entry_hash,
+        entity_ids=tuple(row.entity_ids or ()),
     )
 
 
@@ -133,6 +136,11 @@ class Hidden:
 
     def hides(self, entry: AuditEntry) -> bool:
         return entry.resource_id in self.resource_ids or entry.detail in self.details
+
+    def strip(self, entry: AuditEntry) -> AuditEntry:
+        """The entry without the hidden resources it lists (a search that returned a secret entry to the MT)."""
+        kept = tuple(i for i in entry.entity_ids if i.rpartition("/")[2] not in self.resource_ids)
+        return entry if kept == entry.entity_ids else dataclasses.replace(entry, entity_ids=kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +176,8 @@ def entries(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     order = AuditLogEntry.sequence.desc() if newest_first else AuditLogEntry.sequence
     rows = session.scalars(query.order_by(order).offset(offset).limit(limit))
-    return EntriesPage([as_entry(row) for row in rows], total)
+    found = [as_entry(row) for row in rows]
+    return EntriesPage([hidden.strip(e) for e in found] if hidden is not None else found, total)
 
 
 def entry(session: Session, sequence: int) -> AuditEntry | None:

@@ -60,6 +60,7 @@ def draft_for(
     resource_type: str | None = None,
     resource_id: str | None = None,
     detail: str | None = None,
+    entity_ids: tuple[str, ...] = (),
 ) -> AuditDraft:
     principal = caller.principal
     return AuditDraft(
@@ -76,6 +77,7 @@ def draft_for(
         resource_id=resource_id,
         reason=decision.reason,
         detail=detail,
+        entity_ids=entity_ids,
     )
 
 

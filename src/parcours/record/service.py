@@ -199,14 +199,17 @@ def search_entries(
         query = query.where(RecordEntry.section == section)
     rows = list(caller.session.scalars(query.order_by(RecordEntry.entry_date.desc(), RecordEntry.id)))
     visible = _visible(caller, facts, rows)
+    page = visible[offset : offset + limit]
     decision = decide(caller.principal, facts, Resource(ResourceKind.RECORD_ENTRY), Action.READ)
+    # the patient must see which documents were read, not only how many
     trace(
         caller,
         draft_for(caller, decision, Action.READ, operation, patient_nir=patient.nir,
                   resource_type=resource_type or "Bundle",
-                  detail=f"{len(visible)} entrée(s) visible(s) sur {len(rows)}"),
+                  detail=f"{len(page)} entrée(s) lue(s) ; {len(visible)} visible(s) sur {len(rows)}",
+                  entity_ids=tuple(f"{v.entry.resource_type}/{v.entry.id}" for v in page)),
     )  # fmt: skip
-    return visible[offset : offset + limit], len(visible)
+    return page, len(visible)
 
 
 def read_entry(caller: Caller, patient: Patient, entry_id: str, *, operation: str = "record.entry.read") -> EntryView:
@@ -563,4 +566,5 @@ def describe(entry: AuditEntry) -> dict[str, Any]:
         "emergency": entry.basis == Basis.EMERGENCY.value,
         "reason": entry.reason,
         "detail": entry.detail,
+        "entities": list(entry.entity_ids),
     }

@@ -103,6 +103,15 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
                 "description": entry.operation,
             }
         )
+    for reference in entry.entity_ids:  # each resource a search or an export returned
+        resource_type, _, _ = reference.partition("/")
+        entities.append(
+            {
+                "what": {"reference": reference, "type": resource_type},
+                "type": {"system": OBJECT_TYPE, "code": "2", "display": "System Object"},
+                "description": "ressource renvoyée",
+            }
+        )
     data: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": str(entry.sequence),

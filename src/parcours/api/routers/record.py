@@ -298,6 +298,7 @@ class AccessOut(BaseModel):
     emergency: bool
     reason: str | None
     detail: str | None
+    entities: list[str] = Field(description="Entrées du dossier renvoyées par une recherche ou un export")
 
 
 @router.get("/{patient}/access-history", summary="Qui a consulté ou alimenté le dossier, et quand")
