@@ -118,6 +118,9 @@ def test_simulation_api_names_the_field(client: TestClient) -> None:
     response = client.post("/api/simulations", json={"care_type": "dentaire", "act": "crown_rac0", "age": 300})
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "age"
+    unknown = client.post("/api/simulations", json={"act": "massage"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0] == {"field": "act", "message": "soin inconnu : massage"}
 
 
 def test_comparator_ranks_the_formulas(client: TestClient) -> None:
