@@ -199,3 +199,48 @@ def test_a_rejected_line_says_why_in_its_adjudication(
         assert benefit.reason.coding[0].code == "teleconsultation_unknown_patient"
         assert benefit.reason.coding[0].system == "urn:parcours:fhir:CodeSystem:rejection"
         assert "patient non connu" in benefit.reason.text
+
+
+def test_service_requests_and_tasks_page_across_referrals_and_teleexpertises(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
+    import datetime as dt
+
+    from tests.api.history import days_ago
+
+    patient, gp = people.patient(), people.professional()
+    cardiologist, dermatologist = people.professional("cardiology"), people.professional("dermatology")
+    declared_since(database, patient, gp, "2025-01-06")
+    expected: list[tuple[str, str]] = []  # (day, resource id) in the order the server must give
+    for days in (40, 30, 20, 10, 0):
+        day = days_ago(days)
+        if days % 20 == 0:
+            body = {"patient_id": patient["id"], "referrer_rpps": gp["rpps"], "target_rpps": cardiologist["rpps"],
+                    "reason": "Bilan", "issued_on": day}  # fmt: skip
+            expected.append((day, "referral-" + client.post("/api/referrals", json=body).json()["id"]))
+        else:
+            body = {"patient_id": patient["id"], "requester_rpps": gp["rpps"], "expert_rpps": dermatologist["rpps"],
+                    "question": "Avis ?", "consent_at": f"{day}T08:00:00+00:00", "requested_on": day}  # fmt: skip
+            expected.append((day, "teleexpertise-" + client.post("/api/teleexpertises", json=body).json()["id"]))
+    as_gp = tokens.professional(gp["rpps"])
+    for kind in ("ServiceRequest", "Task"):
+        seen: list[str] = []
+        url: str | None = f"/fhir/{kind}?patient={patient['id']}&_count=2"
+        while url:
+            bundle = Bundle.model_validate(client.get(url, headers=as_gp).json())
+            assert bundle.total == len(expected)
+            assert len(bundle.entry or []) <= 2
+            seen.extend(entry.resource.id for entry in bundle.entry or [])
+            following = [link.url for link in bundle.link if link.relation == "next"]
+            url = following[0].removeprefix(str(client.base_url)) if following else None
+        assert seen == [identifier for _, identifier in sorted(expected)]
+    # the two téléexpertises left unanswered past their deadline are revoked requests and failed tasks
+    assert dt.date.fromisoformat(days_ago(30)) < dt.date.today()
+    revoked = Bundle.model_validate(
+        client.get("/fhir/ServiceRequest", params={"patient": patient["id"], "status": "revoked"}, headers=as_gp).json()
+    )
+    assert {e.resource.id for e in revoked.entry} == {i for _, i in expected if i.startswith("teleexpertise-")}
+    failed = Bundle.model_validate(
+        client.get("/fhir/Task", params={"patient": patient["id"], "status": "failed"}, headers=as_gp).json()
+    )
+    assert failed.total == 2

@@ -20,6 +20,7 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from parcours.care.teleexpertise import status_of
 from parcours.record.entries import INS_NIR_SYSTEM, RPPS_SYSTEM
 from parcours.rules.money import format_eur, to_cents
 from parcours.store.models import Claim, Patient, Professional, Referral, Teleexpertise
@@ -189,8 +190,9 @@ def referral_task(referral: Referral) -> Task:
     return Task.model_validate(data)
 
 
-_TE_REQUEST_STATUS = {"requested": "active", "answered": "completed", "cancelled": "revoked"}
-_TE_TASK_STATUS = {"requested": "requested", "answered": "completed", "cancelled": "cancelled"}
+# an expired request (no answer in time) is over without being done: revoked request, failed task
+_TE_REQUEST_STATUS = {"requested": "active", "answered": "completed", "cancelled": "revoked", "expired": "revoked"}
+_TE_TASK_STATUS = {"requested": "requested", "answered": "completed", "cancelled": "cancelled", "expired": "failed"}
 
 
 def teleexpertise_request(item: Teleexpertise) -> ServiceRequest:
@@ -198,7 +200,7 @@ def teleexpertise_request(item: Teleexpertise) -> ServiceRequest:
         {
             "resourceType": "ServiceRequest",
             "id": TELEEXPERTISE_PREFIX + item.id,
-            "status": _TE_REQUEST_STATUS[item.status],
+            "status": _TE_REQUEST_STATUS[status_of(item)],
             "intent": "order",
             "category": [{"coding": [TELEEXPERTISE_CATEGORY]}],
             "code": {"coding": [{"system": NGAP_SYSTEM, "code": "TE2"}], "text": "Avis de téléexpertise"},
@@ -218,7 +220,7 @@ def teleexpertise_task(item: Teleexpertise) -> Task:
         "resourceType": "Task",
         "id": TELEEXPERTISE_PREFIX + item.id,
         "basedOn": [_reference("ServiceRequest", TELEEXPERTISE_PREFIX + item.id)],
-        "status": _TE_TASK_STATUS[item.status],
+        "status": _TE_TASK_STATUS[status_of(item)],
         "intent": "order",
         "description": "Téléexpertise : réponse au requérant et au médecin traitant",
         "for": patient_reference(item.patient),

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from parcours.api import authz
@@ -17,6 +17,7 @@ from parcours.api.fhir import mappings
 from parcours.api.fhir.record import record_providers
 from parcours.api.fhir.rest import FhirError, FhirServer, Page, ResourceProvider, SearchParameter, SearchQuery
 from parcours.api.security import CurrentPrincipal
+from parcours.care import teleexpertise
 from parcours.care.claims import complementary_share
 from parcours.care.common import today
 from parcours.care.declarations import gp_on, in_force
@@ -146,12 +147,23 @@ Statuses = dict[str, tuple[str, ...]]
 _REQUEST_STATUS_TO_REFERRAL: Statuses = {
     "active": ("requested", "accepted", "seen"), "completed": ("closed",), "revoked": ("cancelled",),
 }  # fmt: skip
-_REQUEST_STATUS_TO_TE: Statuses = {"active": ("requested",), "completed": ("answered",), "revoked": ("cancelled",)}
+_REQUEST_STATUS_TO_TE: Statuses = {
+    "active": ("requested",), "completed": ("answered",), "revoked": ("cancelled", "expired"),
+}  # fmt: skip
 _TASK_STATUS_TO_REFERRAL: Statuses = {
     "requested": ("requested",), "accepted": ("accepted",), "in-progress": ("seen",), "completed": ("closed",),
     "cancelled": ("cancelled",),
 }  # fmt: skip
-_TASK_STATUS_TO_TE: Statuses = {"requested": ("requested",), "completed": ("answered",), "cancelled": ("cancelled",)}
+_TASK_STATUS_TO_TE: Statuses = {
+    "requested": ("requested",), "completed": ("answered",), "cancelled": ("cancelled",), "failed": ("expired",),
+}  # fmt: skip
+
+
+def _te_status_in(effective: tuple[str, ...]) -> ColumnElement[bool]:
+    """Téléexpertises whose status, with ``expired`` computed from the deadline, is one of ``effective``."""
+    on = today()
+    conditions = {"requested": teleexpertise.pending(on), "expired": teleexpertise.expired(on)}
+    return or_(*(conditions.get(s, Teleexpertise.status == s) for s in effective))
 
 
 class _CoordinationItems:
@@ -211,28 +223,37 @@ class _CoordinationItems:
         kinds: list[type[Referral] | type[Teleexpertise]] = [Referral, Teleexpertise]
         if category is not None:
             kinds = [Referral] if category.code in ("3457005", "referral") else [Teleexpertise]
-        found: list[Referral | Teleexpertise] = []
+        if status is not None and status not in {**statuses[0], **statuses[1]}:
+            raise FhirError(400, "invalid", f"Paramètre status : valeur inconnue {status}", expression="status")
+        selects = []
         for kind in kinds:
-            statement: Select[Any] = select(kind)
+            is_referral = kind is Referral
+            statement: Any = select(
+                literal("referral" if is_referral else "teleexpertise").label("kind"),
+                kind.id.label("id"),
+                (Referral.issued_on if is_referral else Teleexpertise.requested_on).label("day"),
+            )
             if patient is not None:
                 statement = statement.where(kind.patient_id == patient)
             elif mine is not None:
                 statement = statement.where(
-                    or_(Referral.referrer_id == mine, Referral.target_id == mine) if kind is Referral
+                    or_(Referral.referrer_id == mine, Referral.target_id == mine) if is_referral
                     else or_(Teleexpertise.requester_id == mine, Teleexpertise.expert_id == mine)
                 )  # fmt: skip
             else:
                 statement = statement.where(kind.patient_id.in_(patients))
             if status is not None:
-                mapping = statuses[0] if kind is Referral else statuses[1]
-                if status not in mapping:
-                    raise FhirError(400, "invalid", f"Paramètre status : valeur inconnue {status}", expression="status")
-                statement = statement.where(kind.status.in_(mapping[status]))
+                mapping = statuses[0] if is_referral else statuses[1]
+                if status not in mapping:  # a status only the other kind has (a failed Task is an expired request)
+                    continue
+                statement = statement.where(
+                    kind.status.in_(mapping[status]) if is_referral else _te_status_in(mapping[status])
+                )
             if person is not None:
                 parameter, column = person
                 who = query.reference(parameter, "Practitioner")
                 if who is not None:
-                    if kind is Referral:
+                    if is_referral:
                         statement = statement.where(
                             (Referral.target_id if column == "owner" else Referral.referrer_id) == who
                         )
@@ -240,9 +261,23 @@ class _CoordinationItems:
                         statement = statement.where(
                             (Teleexpertise.expert_id if column == "owner" else Teleexpertise.requester_id) == who
                         )
-            found.extend(session.scalars(statement))
-        found.sort(key=lambda r: (r.issued_on if isinstance(r, Referral) else r.requested_on, r.id))
-        return found[query.offset : query.offset + query.count], len(found)
+            selects.append(statement)
+        if not selects:
+            return [], 0
+        # both kinds in one ordered list, paged by the database
+        both = union_all(*selects).subquery() if len(selects) > 1 else selects[0].subquery()
+        total = session.scalar(select(func.count()).select_from(both)) or 0
+        keys = session.execute(
+            select(both.c.kind, both.c.id).order_by(both.c.day, both.c.id).offset(query.offset).limit(query.count)
+        ).all()
+        loaded: dict[tuple[str, str], Referral | Teleexpertise] = {}
+        for kind in kinds:
+            name = "referral" if kind is Referral else "teleexpertise"
+            wanted = [key for k, key in keys if k == name]
+            for row in session.scalars(select(kind).where(kind.id.in_(wanted))) if wanted else ():
+                assert isinstance(row, (Referral, Teleexpertise))
+                loaded[(name, row.id)] = row
+        return [loaded[(k, key)] for k, key in keys], total
 
 
 class _CoordinationProvider(_CoordinationItems):
