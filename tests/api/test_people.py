@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import People, error_fields, new_nir
+from tests.conftest import Tokens
 
 
 def test_patient_with_a_wrong_nir_key_is_refused_naming_the_field(client: TestClient) -> None:
@@ -63,3 +64,58 @@ def test_coverage_is_updated(client: TestClient, people: People) -> None:
     assert response.status_code == 200
     assert response.json()["c2s"] is True
     assert response.json()["ald_periods"][0]["label"] == "Diabète de type 2"
+
+
+def _patient(nir: str, birth_date: str = "1985-04-12", sex: str = "male", **fields: object) -> dict[str, object]:
+    return {"nir": nir, "family_name": "Durand", "given_name": "Paul", "birth_date": birth_date, "sex": sex, **fields}
+
+
+def test_the_nir_must_agree_with_the_sex(client: TestClient) -> None:
+    response = client.post("/api/patients", json=_patient(new_nir(sex="1"), sex="female"))
+    assert response.status_code == 422
+    assert error_fields(response) == ["sex"]
+    assert client.post("/api/patients", json=_patient(new_nir(sex="2"), sex="female")).status_code == 201
+    # "other" and "unknown" say nothing the NIR could contradict
+    assert client.post("/api/patients", json=_patient(new_nir(sex="2"), sex="unknown")).status_code == 201
+
+
+def test_the_nir_must_agree_with_the_birth_year_and_month(client: TestClient) -> None:
+    wrong_year = client.post("/api/patients", json=_patient(new_nir(year="86"), birth_date="1985-04-12"))
+    assert (wrong_year.status_code, error_fields(wrong_year)) == (422, ["birth_date"])
+    wrong_month = client.post("/api/patients", json=_patient(new_nir(month="05"), birth_date="1985-04-12"))
+    assert (wrong_month.status_code, error_fields(wrong_month)) == (422, ["birth_date"])
+    no_such_month = client.post("/api/patients", json=_patient(new_nir(month="15"), birth_date="1985-04-12"))
+    assert (no_such_month.status_code, error_fields(no_such_month)) == (422, ["nir"])
+
+
+def test_a_nir_with_an_unknown_birth_month_is_accepted(client: TestClient) -> None:
+    # INSEE: a month of 20 or more stands for an unknown month of birth
+    for month in ("20", "42", "99"):
+        response = client.post("/api/patients", json=_patient(new_nir(month=month), birth_date="1985-07-01"))
+        assert response.status_code == 201, response.text
+
+
+def test_the_mutuelle_contract_must_be_one_of_the_catalogue(client: TestClient, people: People) -> None:
+    from parcours.rules.contracts.model import catalogue_names
+
+    unknown = client.post("/api/patients", json=_patient(new_nir(), mutuelle_contract="platine"))
+    assert (unknown.status_code, error_fields(unknown)) == (422, ["mutuelle_contract"])
+    known = catalogue_names()[0]
+    assert client.post("/api/patients", json=_patient(new_nir(), mutuelle_contract=known)).status_code == 201
+    patient = people.patient()
+    update = client.put(f"/api/patients/{patient['id']}/coverage", json={"mutuelle_contract": "platine"})
+    assert (update.status_code, error_fields(update)) == (422, ["mutuelle_contract"])
+
+
+def test_an_administrator_registers_a_fictitious_person_with_the_demo_oid(client: TestClient, tokens: Tokens) -> None:
+    demo = "urn:oid:1.2.250.1.213.1.4.11"
+    created = client.post("/api/patients", json=_patient(new_nir(), nir_system=demo), headers=tokens.admin())
+    assert (created.status_code, created.json()["nir_system"]) == (201, demo)
+    fhir = client.get("/fhir/Patient", params={"identifier": f"{demo}|{created.json()['nir']}"}).json()
+    assert fhir["total"] == 1
+    other = client.post("/api/patients", json=_patient(new_nir(), nir_system="urn:oid:1.2.250.1.213.1.4.8"))
+    assert (other.status_code, error_fields(other)) == (422, ["nir_system"])
+    by_agent = client.post(
+        "/api/patients", json=_patient(new_nir(), nir_system="urn:oid:1.2.250.1.213.1.4.10"), headers=tokens.agent()
+    )
+    assert by_agent.status_code == 403

@@ -125,12 +125,12 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
                 given_name=rng.choice(FEMALE_NAMES if female else MALE_NAMES),
                 birth_date=birth,
                 sex="female" if female else "male",
+                nir_system=INS_NIR_DEMO_SYSTEM,
                 c2s=index % 9 == 0,
                 mutuelle_contract=rng.choice(["essentiel", "confort", "renfort", None]),
                 ald=ald,
             ),
         )
-        patient.nir_system = INS_NIR_DEMO_SYSTEM
         created.append(patient)
         if rng.random() < 0.9:  # about nine in ten people have declared a médecin traitant
             start = max(birth, today - dt.timedelta(days=rng.randint(30, 3000)))
