@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from parcours.rules.catalogue import Profession, default_catalogue
 from parcours.rules.engine import RuleInputError
 from parcours.rules.event import CareEvent, Specialty, YearToDate
+from parcours.rules.money import euros, euros_text
 
 from .conftest import GP_RPPS, OTHER_RPPS, run
 
@@ -151,3 +152,8 @@ def test_caps_never_exceeded(drawn: tuple[CareEvent, YearToDate]) -> None:
     after = YearToDate.model_validate(result.state_after)
     assert after.participation_paid <= 50 or after.participation_paid == state.participation_paid
     assert after.franchises_paid <= 50 or after.franchises_paid == state.franchises_paid
+
+
+@given(st.integers(-(10**12), 10**12))
+def test_euros_text_is_the_decimal_text(cents: int) -> None:
+    assert euros_text(cents) == str(euros(cents))

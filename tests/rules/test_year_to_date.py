@@ -92,3 +92,28 @@ def test_a_state_taken_after_the_event_is_refused() -> None:
     with pytest.raises(RuleInputError) as raised:
         run(event(date="2026-03-02"), YearToDate(as_of="2026-03-03"))  # type: ignore[arg-type]
     assert raised.value.field == "year_to_date.as_of"
+
+
+@pytest.mark.parametrize(
+    "e",
+    [
+        event(),
+        event(
+            professional={"rpps": None, "profession": "optician", "specialty": None},
+            acts=[{"code": "FRAME", "device_class": "A"}],
+        ),
+        event(
+            professional={"rpps": OTHER_RPPS, "profession": "hearing_aid_provider", "specialty": None},
+            acts=[{"code": "HEARING_AID", "device_class": "I", "ear": "left"}],
+        ),
+        event(professional={"rpps": OTHER_RPPS, "specialty": "dermatology"}, acts=[{"code": "TE2"}]),
+        event(
+            professional={"rpps": OTHER_RPPS, "profession": "nurse", "specialty": None},
+            acts=[{"code": "AMI", "coefficient": 1}] * 5,
+        ),
+    ],
+)
+def test_state_after_is_a_valid_state_in_its_json_form(e: object) -> None:
+    """The engine builds ``state_after`` directly: it must be exactly what the model would dump."""
+    after = run(e, YearToDate(participation_paid=Decimal("12.50"))).state_after  # type: ignore[arg-type]
+    assert YearToDate.model_validate(after).model_dump(mode="json") == after

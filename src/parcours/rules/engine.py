@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from parcours.rules.catalogue import (
@@ -24,7 +25,7 @@ from parcours.rules.catalogue import (
 )
 from parcours.rules.dates import add_months, add_years
 from parcours.rules.event import Act, CareEvent, Specialty, YearToDate
-from parcours.rules.money import apply_rate, ceil_to_euro, euros, format_eur, format_rate, to_cents
+from parcours.rules.money import apply_rate, ceil_to_euro, euros_text, format_eur, format_rate, to_cents
 from parcours.rules.params import NoValueInForceError, ParameterSet, Snapshot, SourceRef, default_parameters
 from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
@@ -35,6 +36,16 @@ from parcours.rules.pathway import (
     template_paths,
 )
 from parcours.rules.result import Adjudication, Line, OverrunKind, ParameterUse, Step
+
+
+@lru_cache(maxsize=256)
+def _refs(*ids: str) -> tuple[SourceRef, ...]:
+    """Source references ("S5:RG_VF670" = source S5, article RG_VF670), built once: steps cite them per act."""
+    out = []
+    for ref in ids:
+        source_id, _, article = ref.partition(":")
+        out.append(SourceRef(id=source_id, article=article or None))
+    return tuple(out)
 
 
 class RuleInputError(ValueError):
@@ -63,6 +74,13 @@ Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not
 
 _SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
 _DEVICE_CATEGORIES = {Category.OPTICS, Category.AUDIOLOGY, Category.DENTAL_PROSTHESIS}
+
+
+_NO_STATE = YearToDate()
+
+
+def _cents(amount: Decimal) -> int:
+    return to_cents(amount) if amount else 0  # most counters are zero
 
 
 @dataclass(slots=True)
@@ -95,34 +113,36 @@ class _Counters:
             same_day = state.as_of == event.date
             same_professional = same_day and state.same_day_professional == event.professional.rpps
         return cls(
-            participation_paid=to_cents(state.participation_paid) if same_year else 0,
-            franchises_paid=to_cents(state.franchises_paid) if same_year else 0,
+            participation_paid=_cents(state.participation_paid) if same_year else 0,
+            franchises_paid=_cents(state.franchises_paid) if same_year else 0,
             same_day_participations=state.same_day_participations if same_professional else 0,
-            same_day_paramedical=to_cents(state.same_day_paramedical_franchises) if same_day else 0,
-            same_day_transport=to_cents(state.same_day_transport_franchises) if same_day else 0,
+            same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_day else 0,
+            same_day_transport=_cents(state.same_day_transport_franchises) if same_day else 0,
             teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
             last_optical=state.last_optical_equipment,
             last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
         )
 
-    def to_state(self, on: dt.date, professional: str | None) -> YearToDate:
+    def state_after(self, on: dt.date, professional: str | None) -> dict[str, Any]:
+        """``YearToDate(...).model_dump(mode="json")`` of the state after the event, built directly (every value
+        comes from a validated state or from the engine's own arithmetic; a test checks it round-trips through the
+        model unchanged)."""
         hearing = dict(self.last_hearing)
         for ear in self.hearing_bought:
             hearing[ear] = on
-        return YearToDate.model_validate(
-            {
-                "as_of": on,
-                "same_day_professional": professional,
-                "participation_paid": euros(self.participation_paid),
-                "franchises_paid": euros(self.franchises_paid),
-                "same_day_participations": self.same_day_participations,
-                "same_day_paramedical_franchises": euros(self.same_day_paramedical),
-                "same_day_transport_franchises": euros(self.same_day_transport),
-                "teleexpertise_acts": self.teleexpertise,
-                "last_optical_equipment": on if self.optics_bought else self.last_optical,
-                "last_hearing_aid": hearing,
-            }
-        )
+        last_optical = on if self.optics_bought else self.last_optical
+        return {
+            "as_of": on.isoformat(),
+            "same_day_professional": professional,
+            "participation_paid": euros_text(self.participation_paid),
+            "franchises_paid": euros_text(self.franchises_paid),
+            "same_day_participations": self.same_day_participations,
+            "same_day_paramedical_franchises": euros_text(self.same_day_paramedical),
+            "same_day_transport_franchises": euros_text(self.same_day_transport),
+            "teleexpertise_acts": dict(self.teleexpertise),
+            "last_optical_equipment": None if last_optical is None else last_optical.isoformat(),
+            "last_hearing_aid": {ear: None if day is None else day.isoformat() for ear, day in hearing.items()},
+        }
 
 
 @dataclass(slots=True)
@@ -141,10 +161,15 @@ class _Context:
     counters: _Counters
     steps: list[Step]
     warnings: list[str]
+    uses: dict[str, ParameterUse]  # the engine's cache of parameter reads for this date
 
     def use(self, path: str) -> ParameterUse:
-        entry = self.p.entry(path)
-        return ParameterUse(path, self.p.unit(path), entry.value, entry)
+        found = self.uses.get(path)
+        if found is None:
+            entry = self.p.entry(path)
+            found = ParameterUse(path, self.p.unit(path), entry.value, entry)
+            self.uses[path] = found
+        return found
 
 
 class Engine:
@@ -154,6 +179,8 @@ class Engine:
         self.parameters = parameters or default_parameters()
         self.catalogue = catalogue or default_catalogue()
         self.catalogue.check_against(self.parameters)
+        # Parameter reads (value, date in force, sources) per date of care, shared by the events of that date.
+        self._uses: dict[dt.date, dict[str, ParameterUse]] = {}
 
     # -- event ----------------------------------------------------------------------------------------------
 
@@ -180,9 +207,10 @@ class Engine:
             franchise_exemption=None,
             has_stay=any(a.code == "HOSP_STAY" for a in event.acts),
             tele_refusal=teleconsultation_refusal(status.facts),
-            counters=_Counters.from_state(state or YearToDate(), event),
+            counters=_Counters.from_state(state or _NO_STATE, event),
             steps=[],
             warnings=[],
+            uses=self._uses.setdefault(event.date, {}),
         )
         try:
             ctx.participation_exemption = self._exemption(ctx, "participation")
@@ -214,7 +242,7 @@ class Engine:
             lines=lines,
             explanation=ctx.steps,
             warnings=ctx.warnings,
-            state_after=ctx.counters.to_state(event.date, event.professional.rpps).model_dump(mode="json"),
+            state_after=ctx.counters.state_after(event.date, event.professional.rpps),
             context={
                 "age": status.age,
                 "maternity": ctx.maternity,
@@ -350,7 +378,7 @@ class Engine:
                 amount=base,
                 line=position,
                 parameters=tuple(uses),
-                sources=tuple(SourceRef(id=s) for s in rule.sources),
+                sources=_refs(*rule.sources),
             )
         )
         refusal = self._refusal(ctx, act, definition, category)
@@ -400,7 +428,7 @@ class Engine:
                         f", {format_eur(coordination.value)}) n'est pas facturable ; tarif {format_eur(unit)}",
                         line=index,
                         parameters=(coordination,),
-                        sources=(SourceRef(id="R45"), SourceRef(id="S16k")),
+                        sources=_refs("R45", "S16k"),
                     )
                 )
             else:
@@ -424,7 +452,7 @@ class Engine:
                     f"réduite à {format_eur(reduced.value)} (tarif opposable {format_eur(unit)})",
                     line=index,
                     parameters=(*uses, reduced),
-                    sources=(SourceRef(id="R43"), SourceRef(id="S3")),
+                    sources=_refs("R43", "S3"),
                 )
             )
             return reduced.value * act.quantity, fee, [reduced], in_pathway_unit * act.quantity
@@ -573,7 +601,7 @@ class Engine:
                 Step(
                     "rate.ald",
                     "Soins en rapport avec l'ALD : pris en charge à 100 %",
-                    sources=(SourceRef(id="R30"),),
+                    sources=_refs("R30"),
                 )
             )
             return "rates.full"
@@ -631,7 +659,7 @@ class Engine:
                     ),
                     amount=line.base,
                     line=line.index,
-                    sources=(SourceRef(id="R28"),),
+                    sources=_refs("R28"),
                 )
             )
             return
@@ -643,7 +671,7 @@ class Engine:
                     f"{format_eur(line.base)} × {format_rate(line.rate)} = {format_eur(line.gross)}",
                     amount=line.gross,
                     line=line.index,
-                    sources=(SourceRef(id="S5", article="RG_VF670"),),
+                    sources=_refs("S5:RG_VF670"),
                 )
             )
 
@@ -721,7 +749,7 @@ class Engine:
                     amount=amount,
                     line=index,
                     parameters=(unit,),
-                    sources=(SourceRef(id="R30"), SourceRef(id="R26")),
+                    sources=_refs("R30", "R26"),
                 )
             )
             return line
@@ -765,7 +793,7 @@ class Engine:
                 amount=line.majoration,
                 line=line.index,
                 parameters=(points, cap),
-                sources=(SourceRef(id="S5", article="RG_VF671"), SourceRef(id="S4")),
+                sources=_refs("S5:RG_VF671", "S4"),
             )
         )
 
@@ -807,7 +835,7 @@ class Engine:
                 amount=line.participation,
                 line=line.index,
                 parameters=(amount, daily, annual),
-                sources=(SourceRef(id="S5", article="RG_VF670"),),
+                sources=_refs("S5:RG_VF670"),
             )
         )
 
@@ -853,7 +881,7 @@ class Engine:
                 amount=line.franchise,
                 line=line.index,
                 parameters=tuple(uses),
-                sources=(SourceRef(id="S13"),),
+                sources=_refs("S13"),
             )
         )
 

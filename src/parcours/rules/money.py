@@ -9,6 +9,7 @@ exactly.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TypeVar
 
 Cents = int
@@ -25,6 +26,12 @@ def to_cents(value: Decimal | float | int | str) -> Cents:
 
     Floats go through their shortest decimal representation, so 26.5 becomes 2650 and never 2649.
     """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * 100
+    if isinstance(value, Decimal) and value.is_finite():
+        scaled = value * 100
+        if scaled == scaled.to_integral_value():  # the common case: two decimals at most, no rounding to check
+            return int(scaled)
     try:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
@@ -48,6 +55,12 @@ def euros(cents: int) -> Decimal:
     return (Decimal(int(cents)) / 100).quantize(Decimal("0.01"))
 
 
+def euros_text(cents: int) -> str:
+    """``str(euros(cents))`` ("12.50", "-0.05") in integer arithmetic, for JSON states written per event."""
+    whole, frac = divmod(abs(int(cents)), 100)
+    return f"{'-' if cents < 0 else ''}{whole}.{frac:02d}"
+
+
 def apply_rate(cents: N, rate: N) -> N:
     """round(amount × rate, 2), half up, in integers: works on ints and on numpy int64 arrays alike.
 
@@ -61,6 +74,7 @@ def ceil_to_euro(cents: N) -> N:
     return -((-cents) // 100) * 100  # type: ignore[operator, no-any-return]
 
 
+@lru_cache(maxsize=16_384)
 def format_eur(cents: int) -> str:
     """French display: 1 234,50 €. Integer arithmetic: explanations format a dozen amounts per event."""
     whole, frac = divmod(abs(int(cents)), 100)
@@ -69,6 +83,7 @@ def format_eur(cents: int) -> str:
     return f"{sign}{grouped},{frac:02d} €"
 
 
+@lru_cache(maxsize=1_024)
 def format_rate(rate: int) -> str:
     """French display of basis points: 7000 → '70 %', 1750 → '17,5 %'."""
     value = Decimal(rate) / 100

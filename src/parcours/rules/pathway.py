@@ -102,6 +102,40 @@ def render(template: str, p: Snapshot) -> str:
 F = Fact
 _NONE = Fact(0)
 
+
+class B:
+    """The facts as plain ints, to build a fact mask without the enum machinery (``mask |= B.PHYSICIAN``)."""
+
+    PHYSICIAN = int(F.PHYSICIAN)
+    EXCLUDED_REGIME = int(F.EXCLUDED_REGIME)
+    UNDER_MINIMUM_AGE = int(F.UNDER_MINIMUM_AGE)
+    EXCLUDED_SPECIALTY = int(F.EXCLUDED_SPECIALTY)
+    EXCLUDED_CONTEXT = int(F.EXCLUDED_CONTEXT)
+    EMERGENCY = int(F.EMERGENCY)
+    TELECONSULTATION = int(F.TELECONSULTATION)
+    HAS_GP = int(F.HAS_GP)
+    GP_UNAVAILABLE = int(F.GP_UNAVAILABLE)
+    DECLARES_GP = int(F.DECLARES_GP)
+    IS_GP = int(F.IS_GP)
+    REPLACING_GP = int(F.REPLACING_GP)
+    REFERRED_BY_GP = int(F.REFERRED_BY_GP)
+    AWAY_FROM_HOME = int(F.AWAY_FROM_HOME)
+    REFERRED_BY_OTHER = int(F.REFERRED_BY_OTHER)
+    GYNECOLOGY_DIRECT = int(F.GYNECOLOGY_DIRECT)
+    OPHTHALMOLOGY_DIRECT = int(F.OPHTHALMOLOGY_DIRECT)
+    PSYCHIATRY_DIRECT = int(F.PSYCHIATRY_DIRECT)
+    STOMATOLOGY_DIRECT = int(F.STOMATOLOGY_DIRECT)
+    DIRECT_ACCESS = int(F.DIRECT_ACCESS)
+    RECENTLY_INSTALLED_GP = int(F.RECENTLY_INSTALLED_GP)
+    UNDERSERVED_GP = int(F.UNDERSERVED_GP)
+    ALD_CARE = int(F.ALD_CARE)
+    CLAIMS_REFERRAL = int(F.CLAIMS_REFERRAL)
+    TELE_DIRECT_SPECIALTY = int(F.TELE_DIRECT_SPECIALTY)
+    TELE_EXEMPT_INSTITUTION = int(F.TELE_EXEMPT_INSTITUTION)
+    KNOWN_PATIENT = int(F.KNOWN_PATIENT)
+    TELEEXPERTISE_ONLY = int(F.TELEEXPERTISE_ONLY)
+
+
 RULES: tuple[PathwayRule, ...] = (
     PathwayRule(
         "not_a_physician",
@@ -371,61 +405,61 @@ def event_facts(event: CareEvent, p: Snapshot, age: int, teleexpertise_only: boo
     reason = event.visit_reason
     mask = 0
     if pro.profession is Profession.PHYSICIAN:
-        mask |= F.PHYSICIAN
+        mask |= B.PHYSICIAN
     if patient.regime.value in p["pathway.excluded_regimes"]:
-        mask |= F.EXCLUDED_REGIME
+        mask |= B.EXCLUDED_REGIME
     if age < p["pathway.minimum_age"]:
-        mask |= F.UNDER_MINIMUM_AGE
+        mask |= B.UNDER_MINIMUM_AGE
     if specialty is not None and specialty.value in p["pathway.excluded_specialties"]:
-        mask |= F.EXCLUDED_SPECIALTY
+        mask |= B.EXCLUDED_SPECIALTY
     if event.excluded_context is not None and event.excluded_context.value in p["pathway.excluded_contexts"]:
-        mask |= F.EXCLUDED_CONTEXT
+        mask |= B.EXCLUDED_CONTEXT
     if event.emergency:
-        mask |= F.EMERGENCY
+        mask |= B.EMERGENCY
     if event.teleconsultation:
-        mask |= F.TELECONSULTATION
+        mask |= B.TELECONSULTATION
     if has_gp:
-        mask |= F.HAS_GP
+        mask |= B.HAS_GP
         if pro.rpps is not None and pro.rpps == patient.gp:
-            mask |= F.IS_GP
+            mask |= B.IS_GP
     if event.gp_unavailable:
-        mask |= F.GP_UNAVAILABLE
+        mask |= B.GP_UNAVAILABLE
     if event.declares_gp:
-        mask |= F.DECLARES_GP
+        mask |= B.DECLARES_GP
     if event.replacing_gp:
-        mask |= F.REPLACING_GP
+        mask |= B.REPLACING_GP
     if event.referred_by_gp:
-        mask |= F.REFERRED_BY_GP
+        mask |= B.REFERRED_BY_GP
     if event.away_from_home:
-        mask |= F.AWAY_FROM_HOME
+        mask |= B.AWAY_FROM_HOME
     if event.referred_by_other_doctor:
-        mask |= F.REFERRED_BY_OTHER
+        mask |= B.REFERRED_BY_OTHER
     if event.replacing_gp or event.referred_by_gp or event.referred_by_other_doctor:
-        mask |= F.CLAIMS_REFERRAL
+        mask |= B.CLAIMS_REFERRAL
     if specialty is Specialty.GYNECOLOGY and (
         reason is None or reason.value in p["pathway.direct_access.gynecology_reasons"]
     ):
-        mask |= F.GYNECOLOGY_DIRECT | F.DIRECT_ACCESS
+        mask |= B.GYNECOLOGY_DIRECT | B.DIRECT_ACCESS
     if specialty is Specialty.OPHTHALMOLOGY and (
         reason is None or reason.value in p["pathway.direct_access.ophthalmology_reasons"]
     ):
-        mask |= F.OPHTHALMOLOGY_DIRECT | F.DIRECT_ACCESS
+        mask |= B.OPHTHALMOLOGY_DIRECT | B.DIRECT_ACCESS
     if specialty in _PSYCHIATRY and (
         p["pathway.direct_access.psychiatry_min_age"] <= age <= p["pathway.direct_access.psychiatry_max_age"]
     ):
-        mask |= F.PSYCHIATRY_DIRECT | F.DIRECT_ACCESS
+        mask |= B.PSYCHIATRY_DIRECT | B.DIRECT_ACCESS
     if specialty is not None and specialty.value in p["pathway.direct_access.stomatology_specialties"]:
-        mask |= F.STOMATOLOGY_DIRECT | F.DIRECT_ACCESS
+        mask |= B.STOMATOLOGY_DIRECT | B.DIRECT_ACCESS
     if specialty is Specialty.GENERAL_PRACTICE:
         installed = pro.installed_on
         if installed is not None and event.date < add_years(installed, p["pathway.recently_installed_gp_years"]):
-            mask |= F.RECENTLY_INSTALLED_GP
+            mask |= B.RECENTLY_INSTALLED_GP
         if pro.underserved_area:
-            mask |= F.UNDERSERVED_GP
+            mask |= B.UNDERSERVED_GP
     if event.ald_care:
-        mask |= F.ALD_CARE
+        mask |= B.ALD_CARE
     if teleexpertise_only:
-        mask |= F.TELEEXPERTISE_ONLY
+        mask |= B.TELEEXPERTISE_ONLY
     if event.teleconsultation:
         mask |= _teleconsultation_facts(event, p)
     return mask
@@ -435,19 +469,23 @@ def _teleconsultation_facts(event: CareEvent, p: Snapshot) -> int:
     mask = 0
     specialty = event.professional.specialty
     if specialty is not None and specialty.value in p["pathway.teleconsultation.direct_access_specialties"]:
-        mask |= F.TELE_DIRECT_SPECIALTY
+        mask |= B.TELE_DIRECT_SPECIALTY
     institution = event.patient.institution
     if institution is not None and institution.value in p["pathway.teleconsultation.exempt_institutions"]:
-        mask |= F.TELE_EXEMPT_INSTITUTION
+        mask |= B.TELE_EXEMPT_INSTITUTION
     seen = event.last_in_person_visit
     if seen is not None and event.date <= add_months(seen, p["pathway.teleconsultation.known_patient_months"]):
-        mask |= F.KNOWN_PATIENT
+        mask |= B.KNOWN_PATIENT
     return mask
 
 
+# The rule table as plain ints: IntFlag operators go through the enum machinery, ten times slower than int ones.
+_RULE_MASKS: tuple[tuple[int, int, PathwayRule], ...] = tuple((int(r.when), int(r.unless), r) for r in RULES)
+
+
 def first_matching_rule(facts: int) -> PathwayRule:
-    for rule in RULES:
-        if facts & rule.when == rule.when and not facts & rule.unless:
+    for when, unless, rule in _RULE_MASKS:
+        if facts & when == when and not facts & unless:
             return rule
     return BASE_RULE
 
@@ -489,14 +527,18 @@ TELE_KNOWN_OK = (
 TELECONSULTATION_SOURCES = _src("S10", "S11", "R50")
 
 
+_TELECONSULTATION, _HAS_GP = int(F.TELECONSULTATION), int(F.HAS_GP)
+_ORIENTATION_OK, _KNOWN_OK = int(TELE_ORIENTATION_OK), int(TELE_KNOWN_OK)
+
+
 def teleconsultation_refusal(facts: int) -> str | None:
     """Why a teleconsultation cannot be reimbursed, or None when it can (or is not one)."""
-    if not facts & F.TELECONSULTATION:
+    if not facts & _TELECONSULTATION:
         return None
-    no_gp = not facts & F.HAS_GP
-    if not (no_gp or facts & TELE_ORIENTATION_OK):
+    no_gp = not facts & _HAS_GP
+    if not (no_gp or facts & _ORIENTATION_OK):
         return "teleconsultation_not_oriented"
-    if not (no_gp or facts & TELE_KNOWN_OK):
+    if not (no_gp or facts & _KNOWN_OK):
         return "teleconsultation_unknown_patient"
     return None
 
