@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parcours.care import claims, declarations, people, referrals, teleexpertise
-from parcours.care.common import age_on, law
+from parcours.care.common import age_on, law, now
 from parcours.care.errors import CareError
 from parcours.record.entries import INS_NIR_DEMO_SYSTEM
 from parcours.rules.event import Act
@@ -141,7 +141,7 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
                     patient_id=patient.id,
                     professional_rpps=rng.choice(gps).rpps,
                     start=start,
-                    consent_at=dt.datetime.combine(start, dt.time(9, 30), dt.UTC),
+                    consent_at=min(dt.datetime.combine(start, dt.time(9, 30), dt.UTC), now()),
                     representative_nir=nir_with_key(f"2{(birth.year - 30) % 100:02d}01{TOWN[2]}{index + 1:03d}")
                     if minor
                     else None,
@@ -205,7 +205,7 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
                     requester_rpps=rng.choice([gp, *paramedics]).rpps,
                     expert_rpps=rng.choice(doctors["dermatology"]).rpps,
                     question="Lésion cutanée : avis sur la conduite à tenir ?",
-                    consent_at=dt.datetime.combine(asked, dt.time(9), dt.UTC),
+                    consent_at=min(dt.datetime.combine(asked, dt.time(9), dt.UTC), now()),
                     requested_on=asked,
                 ),
             )
