@@ -8,7 +8,7 @@ import pytest
 
 from parcours.rules.engine import REFUSALS
 from parcours.rules.params import default_parameters
-from parcours.rules.pathway import ALL_RULES, render, template_paths
+from parcours.rules.pathway import ALL_RULES, display, render, template_paths
 
 from .conftest import OTHER_RPPS, event, run, specialist
 
@@ -20,7 +20,7 @@ def test_every_figure_of_a_text_is_a_parameter(template: str) -> None:
     text = render(template, SNAPSHOT)
     assert "{" not in text
     for path in template_paths(template):
-        assert str(SNAPSHOT[path]) in text
+        assert display(SNAPSHOT, path) in text
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_every_figure_of_a_text_is_a_parameter(template: str) -> None:
 def test_steps_cite_the_parameters_their_text_names(e: object, rule: str, path: str) -> None:
     step = next(s for s in run(e).explanation if s.rule == rule)  # type: ignore[arg-type]
     assert path in [u.path for u in step.parameters]
-    assert str(SNAPSHOT[path]) in step.text
+    assert display(SNAPSHOT, path) in step.text
 
 
 def test_maternity_exemption_names_the_month_from_the_parameter() -> None:

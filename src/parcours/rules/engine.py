@@ -315,10 +315,12 @@ class Engine:
             ctx.steps.append(
                 Step(
                     "maternity.period",
-                    "Période de maternité : tous les soins remboursables sont pris en charge à 100 %",
+                    "Période de maternité : tous les soins remboursables sont pris en charge à "
+                    f"{format_rate(ctx.p['rates.full'])}",
                     parameters=(
                         ctx.use("maternity.from_pregnancy_month"),
                         ctx.use("maternity.days_after_delivery"),
+                        ctx.use("rates.full"),
                     ),
                 )
             )
@@ -600,7 +602,8 @@ class Engine:
             ctx.steps.append(
                 Step(
                     "rate.ald",
-                    "Soins en rapport avec l'ALD : pris en charge à 100 %",
+                    f"Soins en rapport avec l'ALD : pris en charge à {format_rate(ctx.p['rates.full'])}",
+                    parameters=(ctx.use("rates.full"),),
                     sources=_refs("R30"),
                 )
             )
@@ -683,7 +686,7 @@ class Engine:
             ctx.steps.append(
                 Step(
                     "stay.full",
-                    f"Séjour pris en charge à 100 % : {format_eur(line.gross)}",
+                    f"Séjour pris en charge à {format_rate(line.rate)} : {format_eur(line.gross)}",
                     amount=line.gross,
                     line=line.index,
                 )
@@ -709,7 +712,10 @@ class Engine:
         line.gross = apply_rate(copay_base, line.rate) + (line.base - copay_base)
         text = f"Frais de séjour : {format_eur(copay_base)} × {format_rate(line.rate)}"
         if copay_days < days:
-            text += f", puis 100 % à partir du {full_from.value}e jour ({format_eur(line.base - copay_base)})"
+            text += (
+                f", puis {format_rate(p['rates.full'])} à partir du {full_from.value}e jour "
+                f"({format_eur(line.base - copay_base)})"
+            )
         ctx.steps.append(
             Step(
                 "stay.gross",

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from parcours.rules.catalogue import Profession
 from parcours.rules.dates import add_months, add_years, age_on
 from parcours.rules.event import CareEvent, Specialty
+from parcours.rules.money import format_eur, format_rate
 from parcours.rules.params import Snapshot, SourceRef
 
 
@@ -92,11 +93,21 @@ def template_paths(template: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
 
 
+def display(p: Snapshot, path: str) -> str:
+    """A parameter's value in force, as French text: 16, 10,60 €, 100 %."""
+    unit, value = p.unit(path), p[path]
+    if unit == "EUR":
+        return format_eur(value)
+    if unit == "percent":
+        return format_rate(value)
+    return str(value)
+
+
 def render(template: str, p: Snapshot) -> str:
     """``{pathway.minimum_age}`` → ``16``: the value in force on the snapshot's date."""
     if "{" not in template:
         return template
-    return _PLACEHOLDER.sub(lambda m: str(p[m.group(1)]), template)
+    return _PLACEHOLDER.sub(lambda m: display(p, m.group(1)), template)
 
 
 F = Fact
@@ -153,7 +164,7 @@ RULES: tuple[PathwayRule, ...] = (
         F.TELEEXPERTISE_ONLY,
         _NONE,
         _src("S16a", "R51", "S16m"),
-        "Téléexpertise seule (TE2, RQD) : prise en charge à 100 % en tiers payant, hors champ du parcours",
+        "Téléexpertise seule (TE2, RQD) : prise en charge à {rates.full} en tiers payant, hors champ du parcours",
     ),
     PathwayRule(
         "excluded_regime",
