@@ -79,6 +79,7 @@ def test_year_to_date_state_is_accepted() -> None:
         ({"acts": []}, "acts"),
         ({"colour": "blue"}, "colour"),
         ({"year_to_date": {"franchises_paid": -1}}, "year_to_date.franchises_paid"),
+        ({"year_to_date": {"as_of": "2026-03-03"}}, "year_to_date.as_of"),  # a state taken after the event
         ({"acts": [{"code": "AMK"}], "professional": {"profession": "physiotherapist"}}, "acts.0.coefficient"),
     ],
 )
@@ -87,6 +88,14 @@ def test_bad_input_exits_2_naming_the_field(change: dict[str, Any], field: str) 
     assert result.exit_code == 2
     assert field in result.stderr
     assert result.stdout == ""
+
+
+def test_no_tariff_on_the_date_blames_the_date_not_the_act() -> None:
+    result = simulate({**README_EVENT, "date": "2022-06-01"}, "--format", "json")
+    assert result.exit_code == 2
+    assert "acts.0.code" not in result.stderr
+    assert "date" in result.stderr
+    assert "2022-06-01" in result.stderr
 
 
 def test_missing_file_exits_2() -> None:
