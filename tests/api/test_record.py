@@ -386,3 +386,59 @@ def test_a_search_and_an_export_name_each_entry_they_returned(world: World) -> N
     gp_export = next(h for h in history(world, "parent") if h["operation"] == "record.export")
     assert gp_export["entities"]
     assert all(not e.endswith(spare) for e in gp_export["entities"])
+
+
+# --- the clinical text of coordination items is record data ---------------------------------------------------------
+
+
+def _reported(world: World, text: str) -> str:
+    world.ok(world.call("referred", "POST", f"/api/referrals/{world.referral['id']}/report",
+                        {"professional_rpps": world.pro["referred"]["rpps"], "report": text}))  # fmt: skip
+    landed = [e for e in entries(world, "gp")["items"] if e["source"] == f"referral:{world.referral['id']}"]
+    entry_id: str = landed[0]["id"]
+    return entry_id
+
+
+def test_a_masked_report_is_left_out_of_the_referral_for_the_rest_of_the_care_team(world: World) -> None:
+    report = "Souffle organique : bilan à compléter"
+    entry_id = _reported(world, report)
+    world.ok(world.call("self", "POST", f"/api/record/{world.pid}/entries/{entry_id}/mask", {}))
+    rid = world.referral["id"]
+    for role in ("gp", "referred", "self", "parent"):  # the MT, the author, the patient and her mother read it
+        assert world.ok(world.call(role, "GET", f"/api/referrals/{rid}"))["report"] == report
+    for role in ("biller", "non_opposed", "emergency"):
+        seen = world.ok(world.call(role, "GET", f"/api/referrals/{rid}"))
+        assert seen["report"] is None
+        assert seen["reason"] == "souffle cardiaque à explorer"  # the reason is not masked
+        assert "masqué" in seen["note"]
+        listed = world.ok(world.call(role, "GET", f"/api/patients/{world.pid}/referrals"))["items"]
+        assert report not in str(listed)
+        task = world.ok(world.call(role, "GET", f"/fhir/Task/referral-{rid}"))
+        assert "output" not in task
+        assert "masqué" in task["note"][0]["text"]
+        tasks = world.ok(world.call(role, "GET", f"/fhir/Task?patient=Patient/{world.pid}"))
+        assert report not in str(tasks)
+    assert report in str(world.ok(world.call("gp", "GET", f"/fhir/Task/referral-{rid}")))
+
+
+def test_a_blocked_professional_named_on_a_referral_gets_no_clinical_text(world: World) -> None:
+    mine = world.ok(world.call("blocked", "GET", f"/api/professionals/{world.pro['blocked']['id']}/referrals"))
+    assert mine["items"]
+    assert all(item["reason"] is None for item in mine["items"])
+    assert all(item["note"] for item in mine["items"])
+
+
+def test_every_read_of_a_clinical_text_is_traced(world: World) -> None:
+    entry_id = _reported(world, "Échocardiographie normale")
+    world.ok(world.call("self", "POST", f"/api/record/{world.pid}/entries/{entry_id}/mask", {}))
+    rid = world.referral["id"]
+    before = {h["sequence"] for h in history(world)}
+    world.ok(world.call("biller", "GET", f"/api/referrals/{rid}"))
+    world.ok(world.call("gp", "GET", f"/fhir/ServiceRequest?patient=Patient/{world.pid}"))
+    world.ok(world.call("te_expert", "GET", f"/api/teleexpertises/{world.teleexpertise['id']}"))
+    new = [h for h in history(world) if h["sequence"] not in before]
+    biller = [h for h in new if h["actor"].endswith(world.pro["biller"]["rpps"]) and h["operation"] == "referral.read"]
+    assert {(h["allowed"], h["resource_id"]) for h in biller} == {(True, rid), (False, rid)}  # reason; not the report
+    gp = next(h for h in new if h["operation"] == "fhir.ServiceRequest.search")
+    assert f"ServiceRequest/referral-{rid}" in gp["entities"]
+    assert any(h["operation"] == "teleexpertise.read" and h["allowed"] for h in new)

@@ -14,19 +14,22 @@ moment, ``PresenceAttestations``); declaring a médecin traitant always needs th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
+from parcours.api.fhir.mappings import REFERRAL_PREFIX, TELEEXPERTISE_PREFIX
+from parcours.api.schemas import ReferralView, TeleexpertiseView
 from parcours.api.security import AttestationError, PresenceAttestation, PresenceAttestations
 from parcours.care import declarations
 from parcours.care.common import get_patient, today
 from parcours.record.access import Action, Decision, Resource, ResourceKind
 from parcours.record.guard import Caller, authorize
 from parcours.record.identity import Principal, Role
+from parcours.record.service import Disclosure, TextItem, clinical_texts
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
 from parcours.store.record import LegalRepresentative, NonOpposition
 
@@ -214,3 +217,69 @@ def own_patient_ids(session: Session, principal: Principal) -> list[str] | None:
     if principal.role is not Role.PATIENT:
         return None
     return list(session.scalars(visible_patients(select(Patient.id), principal)))
+
+
+# --- the clinical text of referrals and téléexpertises: record data, served through the access decision ----------
+
+
+def _referral_item(row: Referral) -> TextItem:
+    named = frozenset(p.rpps for p in (row.referrer, row.target) if p is not None)
+    reference = f"ServiceRequest/{REFERRAL_PREFIX}{row.id}"
+    return TextItem(row.patient, "ServiceRequest", row.id, named, f"referral:{row.id}", reference)
+
+
+def _teleexpertise_item(row: Teleexpertise) -> TextItem:
+    named = frozenset({row.requester.rpps, row.expert.rpps})
+    reference = f"ServiceRequest/{TELEEXPERTISE_PREFIX}{row.id}"
+    return TextItem(row.patient, "ServiceRequest", row.id, named, f"teleexpertise:{row.id}", reference)
+
+
+def referral_disclosures(session: Session, principal: Principal, rows: Sequence[Referral],
+                         operation: str) -> dict[str, Disclosure]:  # fmt: skip
+    if not rows:
+        return {}
+    return clinical_texts(Caller.of(session, principal), [_referral_item(r) for r in rows], operation)
+
+
+def teleexpertise_disclosures(session: Session, principal: Principal, rows: Sequence[Teleexpertise],
+                              operation: str) -> dict[str, Disclosure]:  # fmt: skip
+    if not rows:
+        return {}
+    return clinical_texts(Caller.of(session, principal), [_teleexpertise_item(r) for r in rows], operation)
+
+
+def referral_views(session: Session, principal: Principal, rows: Iterable[Referral], operation: str) -> (
+    list[ReferralView]
+):
+    """Referrals as the caller may see them: the reason and the report only where the record's rules allow
+    (masks, blocks, a minor's secrets), each read traced."""
+    listed = list(rows)
+    shown = referral_disclosures(session, principal, listed, operation)
+    return [ReferralView.of(r).disclosed(shown[r.id]) for r in listed]
+
+
+def referral_view(session: Session, principal: Principal, row: Referral, operation: str) -> ReferralView:
+    return referral_views(session, principal, [row], operation)[0]
+
+
+def teleexpertise_views(session: Session, principal: Principal, rows: Iterable[Teleexpertise], operation: str) -> (
+    list[TeleexpertiseView]
+):
+    """Téléexpertises as the caller may see them: the question and the answer only where the record's rules
+    allow, each read traced."""
+    listed = list(rows)
+    shown = teleexpertise_disclosures(session, principal, listed, operation)
+    return [TeleexpertiseView.of(t).disclosed(shown[t.id]) for t in listed]
+
+
+def teleexpertise_view(session: Session, principal: Principal, row: Teleexpertise, operation: str) -> (
+    TeleexpertiseView
+):
+    return teleexpertise_views(session, principal, [row], operation)[0]
+
+
+def disclosures(session: Session, principal: Principal, rows: Sequence[Referral | Teleexpertise],
+                operation: str) -> dict[str, Disclosure]:  # fmt: skip
+    """For the FHIR views, which list referrals and téléexpertises together."""
+    items = [_referral_item(r) if isinstance(r, Referral) else _teleexpertise_item(r) for r in rows]
+    return clinical_texts(Caller.of(session, principal), items, operation) if items else {}

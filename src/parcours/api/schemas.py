@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from parcours.care.people import PatientView, ProfessionalView
 from parcours.care.teleexpertise import status_of
+from parcours.record.service import Disclosure
 from parcours.store.models import Claim, GpDeclaration, Referral, Teleexpertise
 
 T = TypeVar("T")
@@ -64,7 +65,7 @@ class ReferralView(View):
     referrer_is_gp: bool
     target: ProfessionalRef | None
     target_specialty: str
-    reason: str
+    reason: str | None  # record data: None when the caller may not read it (see ``note``)
     urgency: str
     status: str
     issued_on: dt.date
@@ -74,10 +75,20 @@ class ReferralView(View):
     first_visit_on: dt.date | None
     report: str | None
     reported_on: dt.date | None
+    note: str | None = None  # why a clinical text is left out
 
     @classmethod
     def of(cls, row: Referral) -> ReferralView:
+        """All of it: callers serve it through ``authz.referral_views``, which applies the record's rules."""
         return cls.model_validate(row)
+
+    def disclosed(self, shown: Disclosure) -> ReferralView:
+        update: dict[str, Any] = {"note": shown.note}
+        if not shown.request:
+            update["reason"] = None
+        if not shown.result:
+            update["report"] = None
+        return self.model_copy(update=update)
 
 
 class TeleexpertiseView(View):
@@ -85,7 +96,7 @@ class TeleexpertiseView(View):
     patient_id: str
     requester: ProfessionalRef
     expert: ProfessionalRef
-    question: str
+    question: str | None  # record data: None when the caller may not read it (see ``note``)
     documents: list[dict[str, Any]]
     consent_at: UtcDatetime
     requested_on: dt.date
@@ -95,11 +106,21 @@ class TeleexpertiseView(View):
     answered_on: dt.date | None
     expert_claim_id: str | None
     requester_claim_id: str | None
+    note: str | None = None  # why a clinical text is left out
 
     @classmethod
     def of(cls, row: Teleexpertise) -> TeleexpertiseView:
+        """All of it: callers serve it through ``authz.teleexpertise_views``, which applies the record's rules."""
         # "expired" is computed: a request left unanswered past its deadline
         return cls.model_validate(row).model_copy(update={"status": status_of(row)})
+
+    def disclosed(self, shown: Disclosure) -> TeleexpertiseView:
+        update: dict[str, Any] = {"note": shown.note}
+        if not shown.request:
+            update["question"], update["documents"] = None, []
+        if not shown.result:
+            update["answer"] = None
+        return self.model_copy(update=update)
 
 
 class AnswerView(BaseModel):

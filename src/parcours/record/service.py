@@ -539,6 +539,79 @@ def land_document(
     return _store_entry(caller, patient, payload, entry_id, source).entry
 
 
+# --- the clinical text of coordination items -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextItem:
+    """A referral or a téléexpertise whose clinical text (reason or question; report or answer) is record data."""
+
+    patient: Patient
+    resource_type: str  # "ServiceRequest"
+    item_id: str
+    named: frozenset[str]  # the professionals who wrote or were sent the text (referrer and target, requester and expert)
+    source: str  # the source of the report or answer that landed in the record ("referral:<id>")
+    reference: str  # as the audit trail names it: "ServiceRequest/referral-<id>"
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """Which texts of one item the caller is served; ``note`` says why some are left out (French)."""
+
+    request: bool
+    result: bool
+    note: str | None = None
+
+
+def clinical_texts(caller: Caller, items: list[TextItem], operation: str) -> dict[str, Disclosure]:
+    """Decide, for each item, whether the caller is served its clinical texts, with the record's rules (masks,
+    blocks, a minor's secrets), and trace the reads: one audit entry per patient naming the items served, and one
+    per item withheld. The professionals named on an item wrote or received its text; blocked, they get nothing."""
+    facts_of: dict[str, PatientFacts] = {}
+    sources = {item.source for item in items}
+    landed: dict[str | None, str] = {}
+    if sources:
+        query = select(RecordEntry.source, RecordEntry.id).where(RecordEntry.source.in_(sorted(sources)))
+        landed = dict(caller.session.execute(query).all())
+    scopes = _scopes(caller.session, landed.values())
+    served: dict[str, list[TextItem]] = defaultdict(list)
+    grounds: dict[str, Decision] = {}
+    result: dict[str, Disclosure] = {}
+    rpps = caller.principal.rpps
+    for item in items:
+        patient = item.patient
+        facts = facts_of.get(patient.id) or facts_of.setdefault(patient.id, caller.facts(patient))
+        mine = scopes.get(landed.get(item.source, ""), set())
+        if rpps is not None and rpps in item.named and rpps not in facts.blocked:
+            request = result_ = Decision(True, Basis.ACTING_PROFESSIONAL, Purpose.CARE)
+        else:
+            request = decide(caller.principal, facts, Resource(ResourceKind.RECORD_ENTRY), Action.READ)
+            result_ = decide(caller.principal, facts, _resource_of(mine), Action.READ)
+        refused = next((d for d in (request, result_) if not d.allowed), None)
+        note = None
+        if refused is not None and refused.basis is not Basis.HIDDEN_FROM_REPRESENTATIVES:
+            note = f"texte clinique non communiqué : {refused.explanation}"
+        result[item.item_id] = Disclosure(request.allowed, result_.allowed, note)
+        if request.allowed or result_.allowed:
+            served[patient.id].append(item)
+            grounds[patient.id] = request if request.allowed else result_
+        if refused is not None:
+            # a minor's secret is traced on the secret entry itself, which their parents' view leaves out
+            secret = refused.basis is Basis.HIDDEN_FROM_REPRESENTATIVES
+            trace(caller, draft_for(caller, refused, Action.READ, operation, patient_nir=patient.nir,
+                                    resource_type="DocumentReference" if secret else item.resource_type,
+                                    resource_id=landed.get(item.source) if secret else item.item_id,
+                                    detail="texte clinique retenu"))  # fmt: skip
+    for patient_id, shown in served.items():
+        patient = shown[0].patient
+        single = shown[0].item_id if len(shown) == 1 else None
+        trace(caller, draft_for(caller, grounds[patient_id], Action.READ, operation, patient_nir=patient.nir,
+                                resource_type=shown[0].resource_type, resource_id=single,
+                                detail=f"texte clinique de {len(shown)} demande(s)",
+                                entity_ids=tuple(i.reference for i in shown)))  # fmt: skip
+    return result
+
+
 # --- views for the history ------------------------------------------------------------------------------------------
 
 _SCOPE_FR = {"professionals": "masqué aux professionnels (sauf le médecin traitant)",

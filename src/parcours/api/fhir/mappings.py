@@ -22,6 +22,7 @@ from fhir.resources.R4B.task import Task
 
 from parcours.care.teleexpertise import status_of
 from parcours.record.entries import INS_NIR_SYSTEM, RPPS_SYSTEM
+from parcours.record.service import Disclosure
 from parcours.rules.money import format_eur, to_cents
 from parcours.store.models import Claim, Patient, Professional, Referral, Teleexpertise
 
@@ -143,7 +144,12 @@ _REFERRAL_TASK_STATUS = {
 }  # fmt: skip
 
 
-def referral_request(referral: Referral) -> ServiceRequest:
+def _withheld(shown: Disclosure) -> list[dict[str, str]] | None:
+    """The French note saying why a clinical text is left out (record data the caller may not read)."""
+    return [{"text": shown.note}] if shown.note else None
+
+
+def referral_request(referral: Referral, shown: Disclosure) -> ServiceRequest:
     data: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": REFERRAL_PREFIX + referral.id,
@@ -155,7 +161,8 @@ def referral_request(referral: Referral) -> ServiceRequest:
         "subject": patient_reference(referral.patient),
         "authoredOn": referral.issued_on.isoformat(),
         "requester": practitioner_reference(referral.referrer),
-        "reasonCode": [{"text": referral.reason}],
+        "reasonCode": [{"text": referral.reason}] if shown.request else None,
+        "note": _withheld(shown),
         "occurrencePeriod": {"start": referral.issued_on.isoformat(), "end": referral.covers_until.isoformat()},
     }
     if referral.target is not None:
@@ -163,7 +170,7 @@ def referral_request(referral: Referral) -> ServiceRequest:
     return ServiceRequest.model_validate(data)
 
 
-def referral_task(referral: Referral) -> Task:
+def referral_task(referral: Referral, shown: Disclosure) -> Task:
     data: dict[str, Any] = {
         "resourceType": "Task",
         "id": REFERRAL_PREFIX + referral.id,
@@ -179,7 +186,8 @@ def referral_task(referral: Referral) -> Task:
     }
     if referral.target is not None:
         data["owner"] = practitioner_reference(referral.target)
-    if referral.report is not None and referral.reported_on is not None:
+    data["note"] = _withheld(shown)
+    if referral.report is not None and referral.reported_on is not None and shown.result:
         data["output"] = [
             {
                 "type": {"text": "Compte rendu"},
@@ -195,7 +203,7 @@ _TE_REQUEST_STATUS = {"requested": "active", "answered": "completed", "cancelled
 _TE_TASK_STATUS = {"requested": "requested", "answered": "completed", "cancelled": "cancelled", "expired": "failed"}
 
 
-def teleexpertise_request(item: Teleexpertise) -> ServiceRequest:
+def teleexpertise_request(item: Teleexpertise, shown: Disclosure) -> ServiceRequest:
     return ServiceRequest.model_validate(
         {
             "resourceType": "ServiceRequest",
@@ -208,14 +216,18 @@ def teleexpertise_request(item: Teleexpertise) -> ServiceRequest:
             "authoredOn": item.requested_on.isoformat(),
             "requester": practitioner_reference(item.requester),
             "performer": [practitioner_reference(item.expert)],
-            "reasonCode": [{"text": item.question}],
-            "supportingInfo": [{"display": d.get("title", "document")} for d in item.documents] or None,
-            "note": [{"text": f"Consentement du patient recueilli le {item.consent_at:%d/%m/%Y}"}],
+            "reasonCode": [{"text": item.question}] if shown.request else None,
+            "supportingInfo": [{"display": d.get("title", "document")} for d in item.documents if shown.request]
+            or None,
+            "note": [
+                {"text": f"Consentement du patient recueilli le {item.consent_at:%d/%m/%Y}"},
+                *(_withheld(shown) or []),
+            ],
         }
     )
 
 
-def teleexpertise_task(item: Teleexpertise) -> Task:
+def teleexpertise_task(item: Teleexpertise, shown: Disclosure) -> Task:
     data: dict[str, Any] = {
         "resourceType": "Task",
         "id": TELEEXPERTISE_PREFIX + item.id,
@@ -229,7 +241,8 @@ def teleexpertise_task(item: Teleexpertise) -> Task:
         "owner": practitioner_reference(item.expert),
         "restriction": {"period": {"end": item.answer_due_on.isoformat()}},
     }
-    if item.answer is not None:
+    data["note"] = _withheld(shown)
+    if item.answer is not None and shown.result:
         data["output"] = [{"type": {"text": "Avis"}, "valueString": item.answer}]
     return Task.model_validate(data)
 

@@ -25,6 +25,7 @@ from parcours.record.access import Action, ResourceKind
 from parcours.record.access import Resource as ResourceAccess
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
 from parcours.record.identity import Principal, Role
+from parcours.record.service import Disclosure
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
 
 
@@ -283,19 +284,25 @@ class _CoordinationItems:
 class _CoordinationProvider(_CoordinationItems):
     """Read and search shared by the two views of a referral or a téléexpertise."""
 
+    resource_type: str
     statuses: tuple[Statuses, Statuses]
     person: tuple[str, str]
 
-    def _resource(self, row: Referral | Teleexpertise) -> Resource:
+    def _resource(self, row: Referral | Teleexpertise, shown: Disclosure) -> Resource:
         raise NotImplementedError
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
         row = self._checked_row(ctx, resource_id)
-        return self._resource(row) if row else None
+        if row is None:
+            return None
+        # the clinical text is record data: served (and traced) through the access decision
+        shown = authz.disclosures(ctx.session, ctx.principal, [row], f"fhir.{self.resource_type}.read")
+        return self._resource(row, shown[row.id])
 
     def search(self, ctx: FhirContext, query: SearchQuery) -> Page:
         rows, total = self._items(ctx, query, statuses=self.statuses, person=self.person)
-        return Page([self._resource(r) for r in rows], total)
+        shown = authz.disclosures(ctx.session, ctx.principal, rows, f"fhir.{self.resource_type}.search")
+        return Page([self._resource(r, shown[r.id]) for r in rows], total)
 
 
 class ServiceRequestProvider(_CoordinationProvider):
@@ -310,10 +317,10 @@ class ServiceRequestProvider(_CoordinationProvider):
     statuses = (_REQUEST_STATUS_TO_REFERRAL, _REQUEST_STATUS_TO_TE)
     person = ("requester", "requester")
 
-    def _resource(self, row: Referral | Teleexpertise) -> Resource:
+    def _resource(self, row: Referral | Teleexpertise, shown: Disclosure) -> Resource:
         if isinstance(row, Referral):
-            return mappings.referral_request(row)
-        return mappings.teleexpertise_request(row)
+            return mappings.referral_request(row, shown)
+        return mappings.teleexpertise_request(row, shown)
 
 
 class TaskProvider(_CoordinationProvider):
@@ -328,10 +335,10 @@ class TaskProvider(_CoordinationProvider):
     statuses = (_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE)
     person = ("owner", "owner")
 
-    def _resource(self, row: Referral | Teleexpertise) -> Resource:
+    def _resource(self, row: Referral | Teleexpertise, shown: Disclosure) -> Resource:
         if isinstance(row, Referral):
-            return mappings.referral_task(row)
-        return mappings.teleexpertise_task(row)
+            return mappings.referral_task(row, shown)
+        return mappings.teleexpertise_task(row, shown)
 
 
 _CLAIM_STATUS = {"active": ("paid", "rejected"), "cancelled": ("cancelled", "replaced")}

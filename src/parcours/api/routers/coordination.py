@@ -104,14 +104,15 @@ def refer(
     authz.creating(session, principal, data.patient_id, ResourceKind.CARE_COORDINATION, data.referrer_rpps,
                    "referral.create", attestations=attestations, attestation=data.vitale_attestation,
                    resource_type="ServiceRequest")  # fmt: skip
-    return ReferralView.of(referrals.refer(session, without_attestation(ReferralIn, data)))
+    created = referrals.refer(session, without_attestation(ReferralIn, data))
+    return authz.referral_view(session, principal, created, "referral.create")
 
 
 @router.get("/referrals/{referral_id}", tags=["adressage"], summary="Lire un adressage")
 def read_referral(referral_id: str, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
     referral = referrals.get_referral(session, referral_id)
     _referral_access(session, principal, referral, "referral.read")
-    return ReferralView.of(referral)
+    return authz.referral_view(session, principal, referral, "referral.read")
 
 
 def _referral_access(session: Session, principal: Principal, referral: Referral, operation: str,
@@ -140,14 +141,15 @@ class AcceptIn(ActingProfessional):
 def accept_referral(referral_id: str, data: AcceptIn, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
     _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.accept",
                      acting=data.professional_rpps)  # fmt: skip
-    return ReferralView.of(referrals.accept(session, referral_id, data.professional_rpps, data.on))
+    accepted = referrals.accept(session, referral_id, data.professional_rpps, data.on)
+    return authz.referral_view(session, principal, accepted, "referral.accept")
 
 
 @router.post("/referrals/{referral_id}/report", tags=["adressage"], summary="Envoyer le compte rendu (clôt la boucle)")
 def report_referral(referral_id: str, data: ReportIn, session: SessionDep, principal: CurrentPrincipal) -> ReferralView:
     _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.report",
                      acting=data.professional_rpps)  # fmt: skip
-    return ReferralView.of(referrals.report(session, referral_id, data))
+    return authz.referral_view(session, principal, referrals.report(session, referral_id, data), "referral.report")
 
 
 @router.post("/referrals/{referral_id}/cancel", tags=["adressage"], summary="Annuler un adressage")
@@ -156,7 +158,8 @@ def cancel_referral(
 ) -> ReferralView:
     _referral_access(session, principal, referrals.get_referral(session, referral_id), "referral.cancel",
                      acting=data.professional_rpps)  # fmt: skip
-    return ReferralView.of(referrals.cancel(session, referral_id, data.professional_rpps))
+    cancelled = referrals.cancel(session, referral_id, data.professional_rpps)
+    return authz.referral_view(session, principal, cancelled, "referral.cancel")
 
 
 @router.post(
@@ -168,7 +171,8 @@ def request_teleexpertise(
     authz.creating(session, principal, data.patient_id, ResourceKind.CARE_COORDINATION, data.requester_rpps,
                    "teleexpertise.create", attestations=attestations, attestation=data.vitale_attestation,
                    resource_type="ServiceRequest", participants=(data.expert_rpps,))  # fmt: skip
-    return TeleexpertiseView.of(teleexpertise.request(session, without_attestation(TeleexpertiseIn, data)))
+    asked = teleexpertise.request(session, without_attestation(TeleexpertiseIn, data))
+    return authz.teleexpertise_view(session, principal, asked, "teleexpertise.create")
 
 
 @router.get("/teleexpertises/{teleexpertise_id}", tags=["téléexpertise"], summary="Lire une téléexpertise")
@@ -177,7 +181,7 @@ def read_teleexpertise(teleexpertise_id: str, session: SessionDep, principal: Cu
     authz.coordination(session, principal, item.patient_id, "teleexpertise.read",
                        participants=(item.requester.rpps, item.expert.rpps), resource_type="ServiceRequest",
                        resource_id=item.id)  # fmt: skip
-    return TeleexpertiseView.of(item)
+    return authz.teleexpertise_view(session, principal, item, "teleexpertise.read")
 
 
 @router.post(
@@ -195,7 +199,8 @@ def answer_teleexpertise(
                        resource_id=asked.id)  # fmt: skip
     item, delivery = teleexpertise.answer(session, teleexpertise_id, data)
     recipients = [delivery.requester_rpps] + ([delivery.gp_rpps] if delivery.gp_rpps else [])
-    return AnswerView(teleexpertise=TeleexpertiseView.of(item), sent_to=list(dict.fromkeys(recipients)))
+    answered = authz.teleexpertise_view(session, principal, item, "teleexpertise.answer")
+    return AnswerView(teleexpertise=answered, sent_to=list(dict.fromkeys(recipients)))
 
 
 @router.post(
@@ -208,7 +213,8 @@ def cancel_teleexpertise(
     authz.coordination(session, principal, asked.patient_id, "teleexpertise.cancel", action=Action.WRITE,
                        acting=data.requester_rpps, participants=(asked.requester.rpps,),
                        resource_type="ServiceRequest", resource_id=asked.id)  # fmt: skip
-    return TeleexpertiseView.of(teleexpertise.cancel(session, teleexpertise_id, data))
+    cancelled = teleexpertise.cancel(session, teleexpertise_id, data)
+    return authz.teleexpertise_view(session, principal, cancelled, "teleexpertise.cancel")
 
 
 @router.get(
@@ -221,7 +227,8 @@ def overdue_teleexpertises(
 ) -> Page[TeleexpertiseView]:
     authz.worklist(session, principal, get_professional(session, professional_id), "professional.te_overdue.read")
     rows, total = teleexpertise.overdue_for(session, professional_id, offset=offset, limit=limit)
-    return Page(items=[TeleexpertiseView.of(t) for t in rows], total=total, offset=offset, limit=limit)
+    items = authz.teleexpertise_views(session, principal, rows, "professional.te_overdue.read")
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.post(

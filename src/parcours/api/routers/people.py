@@ -18,6 +18,7 @@ from parcours.care.common import Rpps, get_patient, get_professional, today
 from parcours.care.errors import CareError
 from parcours.care.people import CoverageIn, PatientIn, PatientView, ProfessionalIn, ProfessionalView
 from parcours.record.access import Action, Resource, ResourceKind
+from parcours.record.identity import Role
 from parcours.store.models import Professional, Teleconsultation, YearToDateState
 
 router = APIRouter(prefix="/api")
@@ -26,6 +27,10 @@ router = APIRouter(prefix="/api")
 @router.post("/patients", status_code=status.HTTP_201_CREATED, tags=["patients"], summary="Enregistrer un patient")
 def create_patient(data: PatientIn, session: SessionDep, principal: CurrentPrincipal) -> PatientView:
     authz.register_patient(session, principal, "patient.create")
+    if data.nir_system is not None and principal.role is not Role.ADMINISTRATOR:
+        # a test or demo identifier marks a fictitious person: only an administrator loads such data sets
+        raise CareError("nir_system", "seul un administrateur enregistre une personne fictive (OID de test ou de démo)",
+                        "forbidden")  # fmt: skip
     return PatientView.model_validate(people.create_patient(session, data))
 
 
@@ -155,7 +160,8 @@ def patient_referrals(
 ) -> Page[ReferralView]:
     authz.coordination(session, principal, patient_id, "patient.referrals.read")
     rows, total = referrals.of_patient(session, patient_id, status=referral_status, offset=offset, limit=limit)
-    return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
+    items = authz.referral_views(session, principal, rows, "patient.referrals.read")
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.get("/patients/{patient_id}/claims", tags=["feuilles de soins"], summary="Feuilles de soins du patient")
@@ -291,7 +297,8 @@ def professional_referrals(
     rows, total = referrals.for_professional(
         session, professional_id, role=role, status=referral_status, offset=offset, limit=limit
     )
-    return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
+    items = authz.referral_views(session, principal, rows, "professional.referrals.read")
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.get(
@@ -309,7 +316,8 @@ def overdue_referrals(
 ) -> Page[ReferralView]:
     authz.worklist(session, principal, get_professional(session, professional_id), "professional.overdue.read")
     rows, total = referrals.overdue_for_gp(session, professional_id, on, offset=offset, limit=limit)
-    return Page(items=[ReferralView.of(r) for r in rows], total=total, offset=offset, limit=limit)
+    items = authz.referral_views(session, principal, rows, "professional.overdue.read")
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.get("/professionals/{professional_id}/teleexpertises", tags=["téléexpertise"], summary="Téléexpertises")
@@ -326,4 +334,5 @@ def professional_teleexpertises(
     rows, total = teleexpertise.for_professional(
         session, professional_id, role=role, status=te_status, offset=offset, limit=limit
     )
-    return Page(items=[TeleexpertiseView.of(t) for t in rows], total=total, offset=offset, limit=limit)
+    items = authz.teleexpertise_views(session, principal, rows, "professional.teleexpertises.read")
+    return Page(items=items, total=total, offset=offset, limit=limit)
