@@ -328,6 +328,34 @@ def test_pro_sante_connect_cannot_assert_a_patient(
     assert_refused(call(client, token))
 
 
+class _HtmlHandler(http.server.BaseHTTPRequestHandler):
+    """An identity provider behind a proxy that answers its error page instead of the keys."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_jwks_url_answering_html_is_503_not_500(tmp_path: Path, provider_key: rsa.RSAPrivateKey) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HtmlHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/certs"
+        client = TestClient(make_app(psc_settings(tmp_path, url)), raise_server_exceptions=False)
+        response = call(client, psc_token(provider_key))
+    finally:
+        server.shutdown()
+    assert response.status_code == 503
+    assert "JWKS" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "30"
+
+
 def test_unreachable_identity_provider_is_503_not_500(tmp_path: Path, provider_key: rsa.RSAPrivateKey) -> None:
     client = TestClient(make_app(psc_settings(tmp_path, "http://127.0.0.1:9/certs")))
     response = call(client, psc_token(provider_key))
