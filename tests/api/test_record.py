@@ -302,6 +302,32 @@ def test_two_prescribers_of_the_same_substance_are_flagged(world: World) -> None
     assert [(flag["rule"], set(flag["entries"])) for flag in flags] == [("duplicate_treatment", {first, second})]
 
 
+def prescribed(world: World, role: str, prescriber: str) -> str:
+    """A statin recorded by ``role`` from the prescription of ``prescriber`` (RPPS), as FHIR carries it."""
+    concept = {"coding": [{"system": ATC, "code": "C10AA05", "display": "atorvastatine"}]}
+    body = {
+        "resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": concept,
+        "contained": [{"resourceType": "MedicationRequest", "id": "rx", "status": "active", "intent": "order",
+                       "medicationCodeableConcept": concept, "subject": {"display": "la patiente"},
+                       "requester": {"identifier": {"system": "https://rpps.esante.gouv.fr", "value": prescriber}}}],
+        "derivedFrom": [{"reference": "#rx"}],
+    }  # fmt: skip
+    return str(world.ok(world.call(role, "POST", f"/api/record/{world.pid}/entries", body))["id"])
+
+
+def test_the_mt_transcribing_two_specialists_prescriptions_is_flagged(world: World) -> None:
+    first = prescribed(world, "gp", world.pro["referred"]["rpps"])
+    second = prescribed(world, "gp", world.pro["te_expert"]["rpps"])
+    flags = world.ok(world.call("gp", "GET", f"/api/record/{world.pid}/coherence"))
+    assert [(flag["rule"], set(flag["entries"])) for flag in flags] == [("duplicate_treatment", {first, second})]
+
+
+def test_the_patient_and_her_doctor_recording_one_prescription_is_not_flagged(world: World) -> None:
+    statin(world, "gp")  # the GP records his own prescription
+    prescribed(world, "self", world.pro["gp"]["rpps"])  # Léa notes the same treatment, from his prescription
+    assert world.ok(world.call("gp", "GET", f"/api/record/{world.pid}/coherence")) == []
+
+
 def test_a_flag_never_reveals_a_masked_entry(world: World) -> None:
     first, second = statin(world, "gp"), statin(world, "referred")
     world.ok(world.call("self", "POST", f"/api/record/{world.pid}/entries/{first}/mask", {}))

@@ -204,6 +204,35 @@ def test_same_prescriber_or_stopped_treatment_is_not_flagged() -> None:
     assert coherence_flags([treatment("a", GP), treatment("b", CARDIOLOGIST, status="stopped")], SNAPSHOT) == []
 
 
+def transcribed(entry_id: str, recorder: Principal, prescriber: str) -> StoredEntry:
+    """A treatment recorded by ``recorder`` from a prescription written by ``prescriber`` (RPPS)."""
+    concept = MINIMAL["MedicationStatement"]["medicationCodeableConcept"]
+    prescription = {
+        "resourceType": "MedicationRequest", "id": "rx", "status": "active", "intent": "order",
+        "medicationCodeableConcept": concept, "subject": {"identifier": {"system": INS_NIR_TEST_SYSTEM, "value": NIR}},
+        "requester": {"identifier": {"system": "https://rpps.esante.gouv.fr", "value": prescriber}},
+    }  # fmt: skip
+    payload = {"resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": concept,
+               "contained": [prescription], "derivedFrom": [{"reference": "#rx"}]}  # fmt: skip
+    _, stored = prepare_entry(payload, entry_id=entry_id, patient=PATIENT, author=recorder, now=NOW)
+    return StoredEntry(entry_id, "MedicationStatement", stored)
+
+
+def test_the_mt_transcribing_two_specialists_prescriptions_is_flagged() -> None:
+    """Both recorded by the MT, prescribed by two specialists: the duplicate is the prescribers'."""
+    flags = coherence_flags([transcribed("a", GP, CARDIOLOGIST.identifier), transcribed("b", GP, "10000000017")],
+                            SNAPSHOT)  # fmt: skip
+    assert [(flag.rule, flag.entries) for flag in flags] == [("duplicate_treatment", ("a", "b"))]
+    assert CARDIOLOGIST.identifier in flags[0].text
+
+
+def test_the_patient_and_the_doctor_recording_one_prescription_is_not_flagged() -> None:
+    patient = Principal.patient(NIR)
+    assert coherence_flags([treatment("a", GP), transcribed("b", patient, GP.identifier)], SNAPSHOT) == []
+    # a patient noting a treatment without its prescription names no prescriber: nothing to compare
+    assert coherence_flags([treatment("a", GP), treatment("b", patient)], SNAPSHOT) == []
+
+
 def test_uncoded_treatments_compare_by_name_without_accents_or_case() -> None:
     first = treatment("a", GP, text="Lévothyroxine")
     second = treatment("b", CARDIOLOGIST, text="  LEVOTHYROXINE ")

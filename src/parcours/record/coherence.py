@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from parcours.record.entries import ATC_SYSTEM, ENTRY_KINDS, author_identifier, entry_date
+from parcours.record.entries import ATC_SYSTEM, ENTRY_KINDS, entry_date, prescriber_identifier
 from parcours.rules.params import Snapshot
 from parcours.rules.result import ParameterUse
 
@@ -89,12 +89,11 @@ def _parameter(snapshot: Snapshot, path: str) -> ParameterUse:
 
 def duplicate_treatments(entries: Iterable[StoredEntry]) -> list[CoherenceFlag]:
     by_substance: dict[tuple[str, str], list[tuple[StoredEntry, str]]] = defaultdict(list)
-    kind = ENTRY_KINDS["MedicationStatement"]
     for entry in entries:
         if entry.resource_type != "MedicationStatement" or entry.resource.get("status") != "active":
             continue
         key = substance_key(entry.resource)
-        prescriber = author_identifier(kind, entry.resource)
+        prescriber = prescriber_identifier(entry.resource)  # who prescribed, not who recorded it
         if key is not None and prescriber is not None:
             by_substance[key].append((entry, prescriber))
     flags = []

@@ -223,6 +223,32 @@ def author_identifier(kind: EntryKind, resource: Mapping[str, Any]) -> str | Non
     return result if isinstance(result, str) else None
 
 
+def _identifier_value(reference: Any, system: str | None = None) -> str | None:
+    ident = reference.get("identifier") if isinstance(reference, dict) else None
+    if not isinstance(ident, dict) or (system is not None and ident.get("system") != system):
+        return None
+    value = ident.get("value")
+    return value if isinstance(value, str) and value else None
+
+
+def prescriber_identifier(resource: Mapping[str, Any]) -> str | None:
+    """The RPPS of whoever prescribed a treatment (``MedicationStatement``), which is not whoever recorded it: the
+    ``requester`` of the ``MedicationRequest`` it is derived from (``derivedFrom`` to a contained resource, as an MT
+    transcribing a specialist's prescription writes it), else the recording practitioner (``informationSource``
+    with an RPPS: a doctor recording their own prescription). None when unknown — a patient noting a treatment
+    without its prescription."""
+    contained = {
+        f"#{item.get('id')}": item
+        for item in resource.get("contained") or []
+        if isinstance(item, dict) and item.get("resourceType") == "MedicationRequest"
+    }
+    for source in resource.get("derivedFrom") or []:
+        request = contained.get(str(source.get("reference"))) if isinstance(source, dict) else None
+        if request is not None and (requester := _identifier_value(request.get("requester"))) is not None:
+            return requester
+    return _identifier_value(resource.get("informationSource"), RPPS_SYSTEM)
+
+
 def with_security_label(resource: Mapping[str, Any], masked: bool) -> dict[str, Any]:
     """The stored resource as served: a masked document carries the ``R`` (restricted) confidentiality label."""
     served = dict(resource)
