@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.api.conftest import People, error_fields, new_nir
 from tests.conftest import Tokens
@@ -119,3 +124,26 @@ def test_an_administrator_registers_a_fictitious_person_with_the_demo_oid(client
         "/api/patients", json=_patient(new_nir(), nir_system="urn:oid:1.2.250.1.213.1.4.10"), headers=tokens.agent()
     )
     assert by_agent.status_code == 403
+
+
+@given(
+    birth=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2026, 12, 31)),
+    sex=st.sampled_from(["male", "female"]),
+    other_month=st.integers(min_value=1, max_value=12),
+)
+def test_a_nir_agrees_with_the_person_it_was_made_for_and_with_no_other_month(
+    birth: dt.date, sex: str, other_month: int
+) -> None:
+    from parcours.care.errors import CareError
+    from parcours.care.people import check_nir_against_person
+    from parcours.rules.identifiers import nir_with_key
+
+    nir = nir_with_key(f"{1 if sex == 'male' else 2}{birth:%y}{birth:%m}75123456")
+    check_nir_against_person(nir, sex, birth)  # never raises for the person it spells
+    if other_month != birth.month:
+        with pytest.raises(CareError) as error:
+            check_nir_against_person(nir, sex, birth.replace(month=other_month, day=1))
+        assert error.value.field == "birth_date"
+    with pytest.raises(CareError) as wrong_sex:
+        check_nir_against_person(nir, "female" if sex == "male" else "male", birth)
+    assert wrong_sex.value.field == "sex"

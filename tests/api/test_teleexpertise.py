@@ -46,6 +46,10 @@ def test_the_expert_answers_and_both_acts_are_billed_at_100_percent(
     item = ask(client, patient, gp, dermatologist, TODAY.isoformat())
     assert item.status_code == 201, item.text
     assert item.json()["answer_due_on"] == (TODAY + dt.timedelta(days=DELAY)).isoformat()
+    # the consent comes back with its offset, on SQLite as on PostgreSQL, when created and when read
+    read = client.get(f"/api/teleexpertises/{item.json()['id']}", headers=tokens.professional(gp["rpps"])).json()
+    assert read["consent_at"] == item.json()["consent_at"]
+    assert dt.datetime.fromisoformat(read["consent_at"]).utcoffset() == dt.timedelta(0)
     response = reply(client, item.json(), dermatologist)
     assert response.status_code == 200, response.text
     assert response.json()["sent_to"] == [gp["rpps"]]  # the requester is the MT here
