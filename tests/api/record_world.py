@@ -116,6 +116,35 @@ def build_world(client: TestClient, tokens: Tokens, people: People) -> World:
         ("masked", document("Consultation de santé sexuelle")),
         ("spare", document("Certificat de sport")),
         ("problem", condition("Asthme")),
+        ("allergy", {"resourceType": "AllergyIntolerance", "code": {"text": "Pénicilline"}}),
+        (
+            "treatment",
+            {
+                "resourceType": "MedicationStatement",
+                "status": "active",
+                "medicationCodeableConcept": {
+                    "coding": [{"system": "http://www.whocc.no/atc", "code": "R03AC02", "display": "salbutamol"}]
+                },
+            },
+        ),
+        (
+            "vaccine",
+            {
+                "resourceType": "Immunization",
+                "status": "completed",
+                "vaccineCode": {"text": "DTP"},
+                "occurrenceDateTime": "2024-10-01",
+            },
+        ),
+        (
+            "result",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "19926-5", "display": "DEP"}]},
+                "valueQuantity": {"value": 320},
+            },
+        ),
     ):
         world.entries[name] = world.ok(world.call("gp", "POST", f"/api/record/{pid}/entries", payload))["id"]
     world.ok(world.call("self", "POST", f"/api/record/{pid}/entries/{world.entries['masked']}/mask", {}))
