@@ -88,7 +88,9 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="session")
 def auth_settings(tmp_path_factory: pytest.TempPathFactory) -> AuthSettings:
     """The local token issuer of the tests, with its own key (never the user's)."""
-    return AuthSettings(local_key_file=tmp_path_factory.mktemp("auth") / "token-signing-key.pem")
+    return AuthSettings(
+        local_key_file=tmp_path_factory.mktemp("auth") / "token-signing-key.pem", local_issuer_enabled=True
+    )
 
 
 class Tokens:

@@ -78,3 +78,12 @@ def test_jwks_shows_the_public_key_only() -> None:
     (key,) = json.loads(result.stdout)["keys"]
     assert (key["kty"], key["crv"], key["alg"]) == ("EC", "P-256", "ES256")
     assert "d" not in key
+
+
+def test_issuing_says_when_the_api_would_not_accept_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARCOURS_AUTH_LOCAL_ISSUER_ENABLED", raising=False)
+    quiet = runner.invoke(app, ["token", "issue", "--admin", "ops"])
+    assert quiet.exit_code == 0
+    assert "--demo" in quiet.stderr
+    monkeypatch.setenv("PARCOURS_AUTH_LOCAL_ISSUER_ENABLED", "true")
+    assert runner.invoke(app, ["token", "issue", "--admin", "ops"]).stderr == ""

@@ -61,7 +61,7 @@ def make_app(auth: AuthSettings) -> FastAPI:
 
 @pytest.fixture
 def auth(tmp_path: Path) -> AuthSettings:
-    return AuthSettings(local_key_file=tmp_path / "key.pem")
+    return AuthSettings(local_key_file=tmp_path / "key.pem", local_issuer_enabled=True)
 
 
 @pytest.fixture
@@ -223,6 +223,16 @@ def test_fhir_paths_answer_an_operation_outcome(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("application/fhir+json")
     assert response.json()["resourceType"] == "OperationOutcome"
     assert response.json()["issue"][0]["code"] == "login"
+
+
+def test_local_issuer_is_off_unless_turned_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARCOURS_AUTH_LOCAL_ISSUER_ENABLED", raising=False)
+    auth = AuthSettings(local_key_file=tmp_path / "key.pem")
+    assert auth.local_issuer_enabled is False
+    token = issue_token(Principal.patient(PATIENT_NIR), auth)
+    refused = call(TestClient(make_app(auth)), token)
+    assert refused.status_code == 401
+    assert "non reconnu" in refused.json()["detail"]
 
 
 def test_local_issuer_can_be_disabled(tmp_path: Path) -> None:

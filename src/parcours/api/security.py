@@ -78,7 +78,9 @@ class AuthSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PARCOURS_AUTH_", extra="forbid")
 
-    local_issuer_enabled: bool = True
+    # opt-in: tokens signed by a key file on the server's disk are for the demo (``serve --demo`` turns it on) and
+    # the tests; production trusts its identity providers (``issuers``) only
+    local_issuer_enabled: bool = False
     local_issuer: str = "urn:parcours:local"
     audience: str = "parcours"
     local_key_file: Path = Field(default_factory=_default_key_file)
@@ -360,9 +362,9 @@ class PresenceAttestations:
     def _key(self) -> LocalSigningKey:
         return LocalSigningKey.load_or_create(self.settings.local_key_file)
 
-    def issue(self, patient_nir: str, professional_rpps: str, signer_nir: str, *, now: dt.datetime | None = None) -> (
-        tuple[str, PresenceAttestation]
-    ):
+    def issue(
+        self, patient_nir: str, professional_rpps: str, signer_nir: str, *, now: dt.datetime | None = None
+    ) -> tuple[str, PresenceAttestation]:
         issued = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         expires = issued + dt.timedelta(minutes=self.settings.presence_attestation_minutes)
         claims = {

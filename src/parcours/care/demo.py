@@ -22,6 +22,7 @@ from parcours.record.entries import INS_NIR_DEMO_SYSTEM
 from parcours.rules.event import Act
 from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
 from parcours.store.models import Patient, Professional
+from parcours.store.record import LegalRepresentative
 
 FAMILY_NAMES = [
     "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent", "Simon",
@@ -135,6 +136,10 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
         if rng.random() < 0.9:  # about nine in ten people have declared a médecin traitant
             start = max(birth, today - dt.timedelta(days=rng.randint(30, 3000)))
             minor = age_on(birth, start) < law(start)["record.majority_age"]
+            parent = nir_with_key(f"2{(birth.year - 30) % 100:02d}01{TOWN[2]}{index + 1:03d}") if minor else None
+            if parent is not None:  # the parent's rights come from this record, not from the declaration
+                session.add(LegalRepresentative(patient_id=patient.id, representative_nir=parent,
+                                                created_at=now(), created_by="system:demo"))  # fmt: skip
             declarations.declare(  # the town's past, each declaration registered on its day
                 session,
                 declarations.DeclarationIn(
@@ -142,9 +147,7 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
                     professional_rpps=rng.choice(gps).rpps,
                     start=start,
                     consent_at=min(dt.datetime.combine(start, dt.time(9, 30), dt.UTC), now()),
-                    representative_nir=nir_with_key(f"2{(birth.year - 30) % 100:02d}01{TOWN[2]}{index + 1:03d}")
-                    if minor
-                    else None,
+                    representative_nir=parent,
                 ),
                 registered_on=start,
             )

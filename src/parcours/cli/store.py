@@ -103,10 +103,31 @@ def serve(
     os.environ["PARCOURS_DATABASE_URL"] = url  # the workers build the app from the environment
     if demo:
         _load_demo(url, 40, 2004, only_if_empty=True)
+        os.environ.setdefault("PARCOURS_AUTH_LOCAL_ISSUER_ENABLED", "true")  # `parcours token issue` signs for it
     else:
         run_upgrade(url)
+    _announce_authentication()
     console.print(f"parcours écoute sur http://{host}:{port}  (API : /docs, FHIR : /fhir/metadata)")
     uvicorn.run("parcours.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+def _announce_authentication() -> None:
+    """Say at startup which tokens the API will accept: the local issuer is for the demonstration only."""
+    from parcours.api.security import AuthSettings
+
+    auth = AuthSettings()
+    if auth.local_issuer_enabled:
+        console.print(
+            "Jetons de l'émetteur local acceptés (démonstration : `parcours token issue`). "
+            "À ne jamais activer en production (PARCOURS_AUTH_LOCAL_ISSUER_ENABLED)."
+        )
+    if auth.issuers:
+        console.print(f"Fournisseurs d'identité reconnus : {', '.join(i.issuer for i in auth.issuers)}")
+    elif not auth.local_issuer_enabled:
+        console.print(
+            "Aucun fournisseur d'identité configuré (PARCOURS_AUTH_ISSUERS) : toute requête authentifiée sera "
+            "refusée (401). Pour la démonstration : parcours serve --demo"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -20,10 +20,18 @@ token_app = typer.Typer(
 
 
 def _settings() -> AuthSettings:
+    """The configuration, with the local issuer on: these commands are about its tokens. A note says when the
+    server, configured the same way, would not accept them."""
     try:
-        return AuthSettings()
+        settings = AuthSettings()
     except ValidationError as exc:
         fail(field_errors(exc, ("PARCOURS_AUTH",)))
+    if not settings.local_issuer_enabled:
+        typer.echo(
+            "note : l'API n'accepte ces jetons que lancée avec --demo ou PARCOURS_AUTH_LOCAL_ISSUER_ENABLED=true",
+            err=True,
+        )
+    return settings.model_copy(update={"local_issuer_enabled": True})
 
 
 @token_app.command("issue")
@@ -53,10 +61,6 @@ def issue(
     if len(chosen) != 1:
         fail(FieldError("rôle", "indiquer exactement une option parmi --patient, --professional, --agent, --admin"))
     settings = _settings()
-    if not settings.local_issuer_enabled:
-        fail(
-            FieldError("PARCOURS_AUTH_LOCAL_ISSUER_ENABLED", "l'émetteur local est désactivé dans cette configuration")
-        )
     try:
         if patient is not None:
             principal = Principal.patient(patient, display_name=name)
