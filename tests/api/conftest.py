@@ -108,8 +108,9 @@ class People:
 
     def patient(self, birth_date: str = "1985-04-12", **fields: Any) -> dict[str, Any]:
         body = {
-            "nir": new_nir(sex="2" if fields.get("sex") == "female" else "1", year=birth_date[2:4],
-                           month=birth_date[5:7]),
+            "nir": new_nir(
+                sex="2" if fields.get("sex") == "female" else "1", year=birth_date[2:4], month=birth_date[5:7]
+            ),
             "family_name": "Durand",
             "given_name": "Paul",
             "birth_date": birth_date,

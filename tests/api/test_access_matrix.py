@@ -633,3 +633,32 @@ def test_refusals_are_traced(world: World) -> None:
     assert refused[0]["actor"] == f"professional:{world.pro['unrelated']['rpps']}"
     assert "non-opposition" in refused[0]["ground"]
     assert history["total"] >= before + 1
+
+
+PROBES = [
+    ("GET", "/api/patients/{}"), ("GET", "/api/patients/{}/referrals"), ("GET", "/api/patients/{}/claims"),
+    ("GET", "/api/record/{}/entries"), ("GET", "/api/record/{}/access-history"), ("GET", "/fhir/Patient/{}"),
+    ("GET", "/fhir/DocumentReference?patient=Patient/{}"), ("POST", "/api/record/{}/emergency-access"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("role", ["unrelated", "other_patient", "parent"])
+def test_an_unknown_patient_looks_like_someone_elses(world: World, role: str) -> None:
+    """Trying identifiers teaches nothing: an unknown patient is refused like an existing one the caller has nothing
+    to do with (Léa's mother trying another child, an unrelated doctor, another patient)."""
+    stranger = world.people.patient()  # exists, nobody in the world treats him
+    for method, template in PROBES:
+        body = {"reason": "urgence vitale supposée"} if method == "POST" else None
+        known = world.call(role, method, template.format(stranger["id"]), body)
+        unknown = world.call(role, method, template.format("00000000-0000-0000-0000-000000000000"), body)
+        if role == "unrelated" and method == "POST":  # a bris de glace is open to any professional
+            assert (known.status_code, unknown.status_code) == (201, 404)
+            continue
+        assert known.status_code == unknown.status_code, (template, known.text, unknown.text)
+        assert known.json() == unknown.json()
+        assert known.status_code == (200 if template.endswith("/claims") and role == "unrelated" else 403)
+
+
+def test_who_may_see_any_patient_is_told_it_does_not_exist(world: World) -> None:
+    for role in ("insurer", "admin"):
+        assert world.call(role, "GET", "/api/patients/00000000-0000-0000-0000-000000000000").status_code == 404

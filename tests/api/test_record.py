@@ -240,8 +240,13 @@ def test_a_bad_entry_names_every_field(world: World) -> None:
     assert {item["field"] for item in response.json()["detail"]} == {"status", "author"}
 
 
-def test_unknown_patient_is_404(world: World) -> None:
-    assert world.call("gp", "GET", "/api/record/nobody/entries").status_code == 404
+def test_an_unknown_record_is_refused_like_someone_elses(world: World) -> None:
+    unknown = world.call("gp", "GET", "/api/record/nobody/entries")
+    other = world.call("gp", "GET", f"/api/record/{world.other['id']}/entries")
+    assert unknown.status_code == other.status_code == 403
+    assert unknown.json() == other.json()
+    # to whom a bris de glace is open, no secret: the record of nobody is not found
+    assert world.call("gp", "POST", "/api/record/nobody/emergency-access", {"reason": "malaise"}).status_code == 404
 
 
 def test_the_record_is_found_by_nir_too(world: World) -> None:

@@ -27,7 +27,7 @@ from parcours.api.security import AttestationError, PresenceAttestation, Presenc
 from parcours.care import declarations
 from parcours.care.common import get_patient, today
 from parcours.record.access import Action, Decision, Resource, ResourceKind
-from parcours.record.guard import Caller, authorize
+from parcours.record.guard import Caller, authorize, refuse_unknown_patient
 from parcours.record.identity import Principal, Role
 from parcours.record.service import Disclosure, TextItem, clinical_texts
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
@@ -66,6 +66,17 @@ class Presence:
         return self.attestation is not None
 
 
+def known_patient(session: Session, principal: Principal, patient_id: str, resource: Resource, action: Action,
+                  operation: str) -> Patient:  # fmt: skip
+    """The patient; for an unknown one, the refusal an unrelated caller gets for an existing patient (a 404 only
+    for those who may see any patient)."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        refuse_unknown_patient(Caller.of(session, principal), resource, action, operation)
+        return get_patient(session, patient_id)  # raises the 404
+    return patient
+
+
 def presence(attestations: PresenceAttestations, token: str | None, patient: Patient, rpps: str | None) -> Presence:
     if token is None:
         return Presence(None, "aucune attestation de présence fournie")
@@ -94,7 +105,8 @@ def creating(
     """A new claim, coordination item or médecin traitant declaration in the name of ``acting``: the caller must be
     that professional, in a care relation with the patient or holding the patient's presence attestation (always,
     for a declaration). A refusal names ``vitale_attestation`` and is traced with why the attestation failed."""
-    patient = get_patient(session, patient_id)
+    patient = known_patient(session, principal, patient_id, Resource(kind, acting_professional=acting, creating=True),
+                            Action.WRITE, operation)  # fmt: skip
     proof = presence(attestations, attestation, patient, acting)
     resource = Resource(
         kind,
@@ -111,7 +123,7 @@ def creating(
 def patient_file(
     session: Session, principal: Principal, patient_id: str, operation: str, action: Action = Action.READ
 ) -> Patient:
-    patient = get_patient(session, patient_id)
+    patient = known_patient(session, principal, patient_id, Resource(ResourceKind.PATIENT_FILE), action, operation)
     check(session, principal, patient, Resource(ResourceKind.PATIENT_FILE), action, operation,
           resource_type="Patient", resource_id=patient.id)  # fmt: skip
     return patient
@@ -131,12 +143,12 @@ def coordination(
 ) -> Patient:
     """Coordination data of a patient: read by the patient and the care team (and the professionals named on the
     item); written only by the professional acting in their own name (``acting``)."""
-    patient = get_patient(session, patient_id)
     resource = Resource(
         ResourceKind.CARE_COORDINATION,
         acting_professional=acting,
         participants=frozenset(p for p in participants if p),
     )
+    patient = known_patient(session, principal, patient_id, resource, action, operation)
     check(session, principal, patient, resource, action, operation, resource_type=resource_type,
           resource_id=resource_id)  # fmt: skip
     return patient
@@ -155,13 +167,13 @@ def claim(
 ) -> Patient:
     """Claims: read by the patient, the biller and insurer agents; submitted by the biller (``creating``);
     cancelled or corrected by the biller or an insurer agent."""
-    patient = get_patient(session, patient_id)
     resource = Resource(
         ResourceKind.CLAIM,
         acting_professional=biller_rpps,
         participants=frozenset({biller_rpps}) if biller_rpps else frozenset(),
         creating=creating,
     )
+    patient = known_patient(session, principal, patient_id, resource, action, operation)
     check(session, principal, patient, resource, action, operation, resource_type="Claim", resource_id=resource_id)
     return patient
 
@@ -248,9 +260,9 @@ def teleexpertise_disclosures(session: Session, principal: Principal, rows: Sequ
     return clinical_texts(Caller.of(session, principal), [_teleexpertise_item(r) for r in rows], operation)
 
 
-def referral_views(session: Session, principal: Principal, rows: Iterable[Referral], operation: str) -> (
-    list[ReferralView]
-):
+def referral_views(
+    session: Session, principal: Principal, rows: Iterable[Referral], operation: str
+) -> list[ReferralView]:
     """Referrals as the caller may see them: the reason and the report only where the record's rules allow
     (masks, blocks, a minor's secrets), each read traced."""
     listed = list(rows)
@@ -262,9 +274,9 @@ def referral_view(session: Session, principal: Principal, row: Referral, operati
     return referral_views(session, principal, [row], operation)[0]
 
 
-def teleexpertise_views(session: Session, principal: Principal, rows: Iterable[Teleexpertise], operation: str) -> (
-    list[TeleexpertiseView]
-):
+def teleexpertise_views(
+    session: Session, principal: Principal, rows: Iterable[Teleexpertise], operation: str
+) -> list[TeleexpertiseView]:
     """Téléexpertises as the caller may see them: the question and the answer only where the record's rules
     allow, each read traced."""
     listed = list(rows)
@@ -272,9 +284,7 @@ def teleexpertise_views(session: Session, principal: Principal, rows: Iterable[T
     return [TeleexpertiseView.of(t).disclosed(shown[t.id]) for t in listed]
 
 
-def teleexpertise_view(session: Session, principal: Principal, row: Teleexpertise, operation: str) -> (
-    TeleexpertiseView
-):
+def teleexpertise_view(session: Session, principal: Principal, row: Teleexpertise, operation: str) -> TeleexpertiseView:
     return teleexpertise_views(session, principal, [row], operation)[0]
 
 

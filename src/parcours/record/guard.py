@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from parcours.record import audit_log
-from parcours.record.access import Action, Decision, PatientFacts, Resource, decide
+from parcours.record.access import Action, Decision, PatientFacts, Resource, ResourceKind, decide
 from parcours.record.audit import AuditDraft, Outcome
 from parcours.record.facts import load_facts
 from parcours.record.identity import Principal
@@ -117,3 +117,14 @@ def trace(caller: Caller, draft: AuditDraft) -> None:
 def record_refusal(session: Session, denied: AccessDeniedError) -> None:
     """Write the refusal's audit entry (in a transaction of its own, after the request's was rolled back)."""
     audit_log.append(session, denied.draft)
+
+
+def refuse_unknown_patient(caller: Caller, resource: Resource, action: Action, operation: str) -> None:
+    """No such patient: refuse as for a patient the caller has nothing to do with (traced), so that nobody learns who
+    is a patient by trying identifiers. Returns when the caller may see any patient (agent, administrator): to them
+    the answer is a plain 404."""
+    if resource.kind is ResourceKind.EMERGENCY_ACCESS and caller.principal.rpps is not None:
+        return  # any professional may open one: whether a patient exists is no secret to them
+    decision = decide(caller.principal, PatientFacts(nir=""), resource, action)
+    if not decision.allowed:
+        raise AccessDeniedError(decision, draft_for(caller, decision, action, operation, patient_nir=None))

@@ -549,7 +549,9 @@ class TextItem:
     patient: Patient
     resource_type: str  # "ServiceRequest"
     item_id: str
-    named: frozenset[str]  # the professionals who wrote or were sent the text (referrer and target, requester and expert)
+    named: frozenset[
+        str
+    ]  # the professionals who wrote or were sent the text (referrer and target, requester and expert)
     source: str  # the source of the report or answer that landed in the record ("referral:<id>")
     reference: str  # as the audit trail names it: "ServiceRequest/referral-<id>"
 

@@ -22,7 +22,7 @@ from parcours.care.errors import CareError
 from parcours.record import audit_log, service
 from parcours.record.access import Action, Resource, ResourceKind
 from parcours.record.entries import ENTRY_KINDS, EntryKind, with_security_label
-from parcours.record.guard import Caller, authorize
+from parcours.record.guard import Caller, authorize, refuse_unknown_patient
 from parcours.record.identity import Principal
 from parcours.store.models import Patient
 from parcours.store.record import RecordEntry
@@ -42,7 +42,7 @@ class _Context(Protocol):
     def principal(self) -> Principal: ...
 
 
-def _patient_of_search(ctx: _Context, query: SearchQuery) -> Patient:
+def _patient_of_search(ctx: _Context, query: SearchQuery, kind: ResourceKind = ResourceKind.RECORD_ENTRY) -> Patient:
     reference = query.reference("patient", "Patient")
     if reference is None:
         if ctx.principal.nir is None:
@@ -51,6 +51,8 @@ def _patient_of_search(ctx: _Context, query: SearchQuery) -> Patient:
     try:
         return service.find_patient(ctx.session, reference)
     except CareError:
+        # refused like a patient the caller has nothing to do with: identifiers cannot be tried
+        refuse_unknown_patient(Caller.of(ctx.session, ctx.principal), Resource(kind), Action.READ, "fhir.search")
         raise FhirError(404, "not-found", f"Patient/{reference} introuvable", expression="patient") from None
 
 
@@ -129,7 +131,7 @@ class AuditEventProvider:
         nir: str | None = None
         hidden = None
         if query.first("patient") is not None or ctx.principal.nir is not None:
-            patient = _patient_of_search(ctx, query)
+            patient = _patient_of_search(ctx, query, ResourceKind.ACCESS_HISTORY)
             authorize(caller, patient, Resource(ResourceKind.ACCESS_HISTORY), Action.READ, "fhir.AuditEvent.search",
                       resource_type="AuditEvent")  # fmt: skip
             nir = patient.nir

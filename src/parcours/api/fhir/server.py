@@ -24,6 +24,7 @@ from parcours.care.declarations import gp_on, in_force
 from parcours.record.access import Action, ResourceKind
 from parcours.record.access import Resource as ResourceAccess
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
+from parcours.record.guard import Caller, refuse_unknown_patient
 from parcours.record.identity import Principal, Role
 from parcours.record.service import Disclosure
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
@@ -64,7 +65,9 @@ class PatientProvider:
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
         patient = ctx.session.get(Patient, resource_id)
-        if patient is None:
+        if patient is None:  # refused like someone else's file, unless the caller may see any patient
+            refuse_unknown_patient(Caller.of(ctx.session, ctx.principal), ResourceAccess(ResourceKind.PATIENT_FILE),
+                                   Action.READ, "fhir.Patient.read")  # fmt: skip
             return None
         authz.patient_file(ctx.session, ctx.principal, patient.id, "fhir.Patient.read")
         return self._resource(ctx.session, patient)

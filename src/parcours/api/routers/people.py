@@ -14,7 +14,7 @@ from parcours.api.deps import Limit, Offset, SessionDep
 from parcours.api.schemas import ClaimView, DeclarationView, Page, ReferralView, TeleexpertiseView, YearToDateView
 from parcours.api.security import Attestations, CurrentPrincipal
 from parcours.care import claims, declarations, people, referrals, teleexpertise
-from parcours.care.common import Rpps, get_patient, get_professional, today
+from parcours.care.common import Rpps, get_professional, today
 from parcours.care.errors import CareError
 from parcours.care.people import CoverageIn, PatientIn, PatientView, ProfessionalIn, ProfessionalView
 from parcours.record.access import Action, Resource, ResourceKind
@@ -88,7 +88,8 @@ class EndIn(BaseModel):
     "/patients/{patient_id}/declarations/end", tags=["médecin traitant"], summary="Mettre fin à la déclaration"
 )
 def end_declaration(patient_id: str, data: EndIn, session: SessionDep, principal: CurrentPrincipal) -> DeclarationView:
-    patient = get_patient(session, patient_id)
+    patient = authz.known_patient(session, principal, patient_id, Resource(ResourceKind.GP_CHOICE), Action.WRITE,
+                                  "patient.declaration.end")  # fmt: skip
     current = declarations.active_declaration(session, patient_id)
     authz.check(
         session, principal, patient,
@@ -127,7 +128,8 @@ def vitale_attestation(
     to be cared for (declaration of the médecin traitant, first visit): what the carte Vitale (or the appli carte
     Vitale) proves at the desk. Short-lived, bound to the patient and the professional; traced in the patient's
     access history."""
-    patient = get_patient(session, patient_id)
+    patient = authz.known_patient(session, principal, patient_id, Resource(ResourceKind.PRESENCE_ATTESTATION),
+                                  Action.WRITE, "patient.vitale_attestation.create")  # fmt: skip
     professional = session.scalars(select(Professional).where(Professional.rpps == data.professional_rpps)).first()
     if professional is None:
         raise CareError("professional_rpps", "aucun professionnel enregistré avec ce RPPS", "not_found")
@@ -177,7 +179,13 @@ def patient_claims(
 ) -> Page[ClaimView]:
     # a professional sees the claims they billed; the patient, their parents and insurer agents see all
     own = principal.rpps
-    authz.claim(session, principal, patient_id, own, "patient.claims.read")
+    try:
+        authz.claim(session, principal, patient_id, own, "patient.claims.read")
+    except CareError as exc:
+        if exc.kind != "not_found" or own is None:
+            raise
+        # a professional lists the claims they billed: none for a patient they never saw, whether he exists or not
+        return Page(items=[], total=0, offset=offset, limit=limit)
     biller = session.scalar(select(Professional.id).where(Professional.rpps == own)) if own else None
     rows, total = claims.list_claims(
         session, patient_id=patient_id, professional_id=biller if own else None, status=claim_status,

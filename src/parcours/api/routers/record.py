@@ -13,15 +13,20 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request, status
 from fastapi.responses import JSONResponse
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from parcours.api.deps import Limit, Offset, SessionDep
 from parcours.api.fhir.rest import FHIR_JSON, FhirResponse, to_json
 from parcours.api.schemas import Page
 from parcours.api.security import CurrentPrincipal
+from parcours.care.errors import CareError
 from parcours.record import service
+from parcours.record.access import Action, Resource, ResourceKind
 from parcours.record.entries import with_security_label
-from parcours.record.guard import Caller
+from parcours.record.guard import Caller, refuse_unknown_patient
+from parcours.record.identity import Principal
 from parcours.record.service import EntryInvalidError, EntryView, MaskScope
+from parcours.store.models import Patient
 
 router = APIRouter(prefix="/api/record", tags=["dossier partagé"])
 
@@ -69,6 +74,17 @@ def caller(session: Any, principal: Any) -> Caller:
     return Caller.of(session, principal)
 
 
+def _patient(session: Session, principal: Principal, reference: str, kind: ResourceKind, action: Action) -> Patient:
+    """The patient by id or NIR; an unknown one is refused like a patient the caller has nothing to do with, so that
+    identifiers cannot be tried to learn who is a patient."""
+    try:
+        return service.find_patient(session, reference)
+    except CareError as exc:
+        if exc.kind == "not_found":
+            refuse_unknown_patient(caller(session, principal), Resource(kind), action, "record.patient.find")
+        raise
+
+
 @router.post(
     "/{patient}/entries", status_code=status.HTTP_201_CREATED, summary="Ajouter une entrée (ressource FHIR R4)"
 )
@@ -79,7 +95,13 @@ def add_entry(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> EntryOut:  # fmt: skip
-    return EntryOut.of(service.add_entry(caller(session, principal), service.find_patient(session, patient), payload))
+    return EntryOut.of(
+        service.add_entry(
+            caller(session, principal),
+            _patient(session, principal, patient, ResourceKind.RECORD_ENTRY, Action.WRITE),
+            payload,
+        )
+    )
 
 
 @router.get("/{patient}/entries", summary="Entrées visibles de l'appelant (les plus récentes d'abord)")
@@ -93,7 +115,7 @@ def list_entries(
     section: Literal["document", "profile"] | None = None,
 ) -> Page[EntryOut]:
     views, total = service.search_entries(
-        caller(session, principal), service.find_patient(session, patient),
+        caller(session, principal), _patient(session, principal, patient, ResourceKind.RECORD_ENTRY, Action.READ),
         resource_type=resource_type, section=section, offset=offset, limit=limit,
     )  # fmt: skip
     return Page(items=[EntryOut.of(v) for v in views], total=total, offset=offset, limit=limit)
@@ -101,7 +123,13 @@ def list_entries(
 
 @router.get("/{patient}/entries/{entry_id}", summary="Lire une entrée")
 def read_entry(patient: str, entry_id: str, session: SessionDep, principal: CurrentPrincipal) -> EntryOut:
-    return EntryOut.of(service.read_entry(caller(session, principal), service.find_patient(session, patient), entry_id))
+    return EntryOut.of(
+        service.read_entry(
+            caller(session, principal),
+            _patient(session, principal, patient, ResourceKind.RECORD_ENTRY, Action.READ),
+            entry_id,
+        )
+    )
 
 
 @router.get(
@@ -111,7 +139,9 @@ def read_entry(patient: str, entry_id: str, session: SessionDep, principal: Curr
     responses={200: {"content": {FHIR_JSON: {}}}},
 )
 def export(patient: str, request: Request, session: SessionDep, principal: CurrentPrincipal) -> FhirResponse:
-    views = service.export(caller(session, principal), service.find_patient(session, patient))
+    views = service.export(
+        caller(session, principal), _patient(session, principal, patient, ResourceKind.RECORD_ENTRY, Action.READ)
+    )
     base = str(request.base_url).rstrip("/") + "/fhir"
     bundle = Bundle.model_validate(
         {
@@ -140,7 +170,9 @@ class FlagOut(BaseModel):
 
 @router.get("/{patient}/coherence", summary="Signalements de cohérence (doublons de traitement, examens répétés)")
 def coherence(patient: str, session: SessionDep, principal: CurrentPrincipal) -> list[FlagOut]:
-    flags = service.coherence(caller(session, principal), service.find_patient(session, patient))
+    flags = service.coherence(
+        caller(session, principal), _patient(session, principal, patient, ResourceKind.RECORD_ENTRY, Action.READ)
+    )
     return [FlagOut.model_validate(flag.to_dict()) for flag in flags]
 
 
@@ -166,7 +198,12 @@ class Done(BaseModel):
 
 @router.post("/{patient}/entries/{entry_id}/mask", summary="Masquer une entrée")
 def mask(patient: str, entry_id: str, data: MaskIn, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.mask(caller(session, principal), service.find_patient(session, patient), entry_id, data.scope)
+    service.mask(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.WRITE),
+        entry_id,
+        data.scope,
+    )
     return Done(detail="entrée masquée")
 
 
@@ -175,7 +212,12 @@ def unmask(
     patient: str, entry_id: str, session: SessionDep, principal: CurrentPrincipal,
     scope: MaskScope = "professionals",
 ) -> Done:  # fmt: skip
-    service.unmask(caller(session, principal), service.find_patient(session, patient), entry_id, scope)
+    service.unmask(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.WRITE),
+        entry_id,
+        scope,
+    )
     return Done(detail="masquage levé")
 
 
@@ -185,13 +227,21 @@ class ProfessionalIn(_In):
 
 @router.post("/{patient}/blocks", summary="Bloquer l'accès d'un professionnel au dossier")
 def block(patient: str, data: ProfessionalIn, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.block(caller(session, principal), service.find_patient(session, patient), data.rpps)
+    service.block(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.WRITE),
+        data.rpps,
+    )
     return Done(detail="professionnel bloqué")
 
 
 @router.delete("/{patient}/blocks/{rpps}", summary="Débloquer un professionnel")
 def unblock(patient: str, rpps: str, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.unblock(caller(session, principal), service.find_patient(session, patient), rpps)
+    service.unblock(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.WRITE),
+        rpps,
+    )
     return Done(detail="blocage levé")
 
 
@@ -202,7 +252,9 @@ class OppositionIn(_In):
 @router.put("/{patient}/opposition", summary="S'opposer (ou non) à l'accès en urgence au dossier")
 def opposition(patient: str, data: OppositionIn, session: SessionDep, principal: CurrentPrincipal) -> Done:
     service.set_emergency_opposition(
-        caller(session, principal), service.find_patient(session, patient), data.emergency_access
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.WRITE),
+        data.emergency_access,
     )
     return Done(detail="opposition enregistrée" if data.emergency_access else "opposition levée")
 
@@ -215,13 +267,21 @@ class NonOppositionIn(_In):
 
 @router.post("/{patient}/non-oppositions", summary="Enregistrer la non-opposition du patient à un professionnel")
 def non_opposition(patient: str, data: NonOppositionIn, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.record_non_opposition(caller(session, principal), service.find_patient(session, patient), data.rpps)
+    service.record_non_opposition(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.NON_OPPOSITION, Action.WRITE),
+        data.rpps,
+    )
     return Done(detail="non-opposition enregistrée")
 
 
 @router.delete("/{patient}/non-oppositions/{rpps}", summary="Retirer une non-opposition")
 def revoke_non_opposition(patient: str, rpps: str, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.revoke_non_opposition(caller(session, principal), service.find_patient(session, patient), rpps)
+    service.revoke_non_opposition(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.WRITE),
+        rpps,
+    )
     return Done(detail="non-opposition retirée")
 
 
@@ -241,7 +301,11 @@ class EmergencyOut(BaseModel):
     "/{patient}/emergency-access", status_code=status.HTTP_201_CREATED, summary="Accès en urgence (bris de glace)"
 )
 def emergency_access(patient: str, data: EmergencyIn, session: SessionDep, principal: CurrentPrincipal) -> EmergencyOut:
-    row = service.open_emergency_access(caller(session, principal), service.find_patient(session, patient), data.reason)
+    row = service.open_emergency_access(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.EMERGENCY_ACCESS, Action.WRITE),
+        data.reason,
+    )
     return EmergencyOut.model_validate(row, from_attributes=True)
 
 
@@ -251,13 +315,19 @@ class RepresentativeIn(_In):
 
 @router.post("/{patient}/representatives", summary="Enregistrer un représentant légal (patient mineur)")
 def add_representative(patient: str, data: RepresentativeIn, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.add_representative(caller(session, principal), service.find_patient(session, patient), data.nir)
+    service.add_representative(
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.PATIENT_FILE, Action.WRITE),
+        data.nir,
+    )
     return Done(detail="représentant légal enregistré")
 
 
 @router.delete("/{patient}/representatives/{nir}", summary="Retirer un représentant légal")
 def remove_representative(patient: str, nir: str, session: SessionDep, principal: CurrentPrincipal) -> Done:
-    service.remove_representative(caller(session, principal), service.find_patient(session, patient), nir)
+    service.remove_representative(
+        caller(session, principal), _patient(session, principal, patient, ResourceKind.PATIENT_FILE, Action.WRITE), nir
+    )
     return Done(detail="représentant légal retiré")
 
 
@@ -272,7 +342,9 @@ class ControlsOut(BaseModel):
 
 @router.get("/{patient}/controls", summary="Réglages du patient : masquages, blocages, oppositions, autorisations")
 def controls(patient: str, session: SessionDep, principal: CurrentPrincipal) -> ControlsOut:
-    found = service.controls(caller(session, principal), service.find_patient(session, patient))
+    found = service.controls(
+        caller(session, principal), _patient(session, principal, patient, ResourceKind.RECORD_CONTROL, Action.READ)
+    )
     return ControlsOut(
         masked_entries=[{"entry_id": m.entry_id, "scope": m.scope, "since": m.created_at} for m in found.masks],
         blocked_professionals=[b.professional_rpps for b in found.blocks],
@@ -307,7 +379,10 @@ def access_history(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AccessOut]:  # fmt: skip
     found = service.access_history(
-        caller(session, principal), service.find_patient(session, patient), offset=offset, limit=limit
+        caller(session, principal),
+        _patient(session, principal, patient, ResourceKind.ACCESS_HISTORY, Action.READ),
+        offset=offset,
+        limit=limit,
     )
     return Page(
         items=[AccessOut.model_validate(service.describe(e)) for e in found.entries],
