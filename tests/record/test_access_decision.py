@@ -94,6 +94,29 @@ MATRIX: dict[str, tuple[Resource, set[str], set[str]]] = {
     ),
     "claim": (CLAIM, SELF | {"biller", "insurer"}, {"biller", "insurer"}),
     "submitting a claim": (replace(CLAIM, creating=True), SELF | {"biller", "insurer"}, {"biller"}),
+    "creating a coordination item in one's own name, unrelated": (
+        Resource(ResourceKind.CARE_COORDINATION, acting_professional=RPPS["unrelated"], creating=True),
+        SELF | CARE | {"emergency"},
+        set(),
+    ),
+    "creating it with the patient's presence attestation": (
+        Resource(
+            ResourceKind.CARE_COORDINATION, acting_professional=RPPS["unrelated"], creating=True, presence_proven=True
+        ),
+        SELF | CARE | {"emergency"},
+        {"unrelated"},
+    ),
+    "declaring oneself MT without the attestation": (
+        Resource(ResourceKind.GP_DECLARATION, acting_professional=RPPS["gp"]),
+        set(),
+        set(),
+    ),
+    "declaring oneself MT with the attestation": (
+        Resource(ResourceKind.GP_DECLARATION, acting_professional=RPPS["unrelated"], presence_proven=True),
+        set(),
+        {"unrelated"},
+    ),
+    "presence attestation": (Resource(ResourceKind.PRESENCE_ATTESTATION), SELF, SELF),
     "audit trail": (Resource(ResourceKind.AUDIT_LOG), {"admin"}, set()),
     "ending the MT declaration": (
         Resource(ResourceKind.GP_CHOICE, acting_professional=RPPS["gp"]),
@@ -289,3 +312,30 @@ def test_insurer_agents_never_see_the_record(facts: PatientFacts, kind: Resource
     decision = decide(PRINCIPALS["insurer"], facts, Resource(kind), action)
     if kind in (ResourceKind.RECORD_ENTRY, ResourceKind.ACCESS_HISTORY, ResourceKind.CARE_COORDINATION):
         assert not decision.allowed
+
+
+@given(
+    facts=patient_facts(),
+    rpps=rpps_pool,
+    kind=st.sampled_from([ResourceKind.CARE_COORDINATION, ResourceKind.CLAIM, ResourceKind.GP_DECLARATION]),
+)
+def test_writing_ones_own_name_makes_nobody_a_member_of_the_care_team(
+    facts: PatientFacts, rpps: str, kind: ResourceKind
+) -> None:
+    """Without the patient's presence attestation, a professional creates a claim or a coordination item only in a
+    care relation made with the patient present (never after a non-opposition or a bris de glace alone), and never
+    declares himself MT."""
+    resource = Resource(kind, acting_professional=rpps, participants=frozenset({rpps}), creating=True)
+    decision = decide(Principal.professional(rpps), facts, resource, Action.WRITE)
+    related = facts.gp == rpps or rpps in (
+        facts.referred_to | facts.teleexpertise_experts | facts.teleexpertise_requesters | facts.claim_billers
+    )
+    if kind is ResourceKind.GP_DECLARATION or not related:
+        assert not decision.allowed
+        assert decision.basis is Basis.PRESENCE_NOT_PROVEN
+    else:
+        assert decision.allowed
+    with_attestation = decide(
+        Principal.professional(rpps), facts, replace(resource, presence_proven=True), Action.WRITE
+    )
+    assert with_attestation.allowed
