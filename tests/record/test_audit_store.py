@@ -4,6 +4,7 @@ never fork the chain."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -194,3 +195,20 @@ def test_concurrent_appends_do_not_fork_the_chain(database: Database) -> None:
         result = audit_log.verify_store(session)
     assert result.ok
     assert result.checked == 40
+
+
+def test_the_resources_a_search_returned_are_stored_and_verified(attacker: Database) -> None:
+    fill(attacker, 2)
+    listed = dataclasses.replace(draft(2), entity_ids=("DocumentReference/a", "Condition/b"))
+    with attacker.unit_of_work() as session:
+        audit_log.append(session, listed)
+    with attacker.unit_of_work() as session:
+        stored = audit_log.entry(session, 3)
+    assert stored is not None
+    assert stored.entity_ids == ("DocumentReference/a", "Condition/b")
+    assert verify(attacker).exit_code == 0  # type: ignore[attr-defined]
+    # a read taken out of the list is a changed entry
+    tamper(attacker, """UPDATE audit_log SET entity_ids = '["DocumentReference/a"]' WHERE sequence = 3""")
+    result = verify(attacker)
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    assert "3" in result.output  # type: ignore[attr-defined]
