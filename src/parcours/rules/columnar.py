@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -155,6 +156,7 @@ _FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
 _REASONS = ("age_condition", "teleconsultation_not_oriented", "teleconsultation_unknown_patient")
 _ROW_AFTER_LIMIT = 99  # Act.quantity bound
 _MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
+_DENSE_RANGE = 1 << 20  # widest range of day numbers counted rather than sorted
 
 
 class ColumnError(ValueError):
@@ -501,6 +503,38 @@ class _PerRow:
         return found
 
 
+def _dense_unique(values: I64) -> tuple[I64, I64]:
+    """``np.unique(values, return_inverse=True)`` by counting when the values span a small range (the dates of a
+    batch span a few thousand days): linear time instead of a sort of the whole column."""
+    if values.size == 0:
+        return values, values
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > _DENSE_RANGE:
+        uniques, inverse = np.unique(values, return_inverse=True)
+        return uniques, inverse.reshape(-1)
+    present = np.bincount(values - lo) > 0
+    slot = np.cumsum(present) - 1
+    return np.flatnonzero(present) + lo, slot[values - lo]
+
+
+def _claim_order(patient: I64, date: I64, claim: I64) -> I64:
+    """``np.lexsort((claim, date, patient))``, the order the caps are taken in, with one stable sort of a
+    (patient, date) key when it fits 63 bits, after a sort by claim only when the claims are not already in
+    order (they usually are): the same permutation, in less than half the time of a three-key sort."""
+    if patient.size == 0:
+        return np.arange(0, dtype=np.int64)
+    p_lo, d_lo = int(patient.min()), int(date.min())
+    p_span, d_span = int(patient.max()) - p_lo + 1, int(date.max()) - d_lo + 1
+    if p_span * d_span >= 2**62:
+        return np.lexsort((claim, date, patient))
+    key = (patient - p_lo) * d_span + (date - d_lo)
+    if bool(np.all(claim[1:] >= claim[:-1])):
+        return np.argsort(key, kind="stable")
+    by_claim = np.argsort(claim, kind="stable")
+    result: I64 = by_claim[np.argsort(key[by_claim], kind="stable")]
+    return result
+
+
 def _group_starts(*keys: I64) -> Bools:
     """First row of each run of equal keys (the arrays are sorted by these keys)."""
     n = len(keys[0])
@@ -631,7 +665,7 @@ class ColumnarEngine:
 
         # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
         # a span read the same values), gathered by row.
-        dates, date_index = np.unique(np.where(date_null, 0, date), return_inverse=True)
+        dates, date_index = _dense_unique(np.where(date_null, 0, date))
         changes = np.array([d.toordinal() - _EPOCH_ORDINAL for d in self.parameters.change_dates()], dtype=np.int64)
         span = np.searchsorted(changes, dates, side="right")
         _, first_of_span, span_of_date = np.unique(span, return_index=True, return_inverse=True)
@@ -787,7 +821,7 @@ class ColumnarEngine:
         answered = ok & ~routed
 
         # Caps, in the order (patient, date, claim id).
-        order = np.lexsort((claim, date, patient_id))
+        order = _claim_order(patient_id, date, claim)
         sp = patient_id[order]
         sd = date[order]
         year = year_of_days(sd)
@@ -868,11 +902,32 @@ class ColumnarEngine:
             amo=amo,
         )
 
+    def run_partitioned(self, table: pa.Table, partitions: int = 2) -> ColumnarResult:
+        """``run`` over disjoint sets of patients, one thread each: numpy and Arrow release the GIL on whole-column
+        work, so the cores of the machine share the batch. Every cap is per patient (then per day and
+        professional), so splitting by patient changes no answer; the result is in the order of ``table``."""
+        if partitions <= 1 or table.num_rows < 2 * partitions:
+            return self.run(table)
+        patient = pc.fill_null(table.column("patient_id"), 0).to_numpy()
+        part_of_row = np.mod(patient, partitions)
+        indices = [np.flatnonzero(part_of_row == k) for k in range(partitions)]
+        parts = [table.take(pa.array(index)) for index in indices]
+        with ThreadPoolExecutor(max_workers=partitions) as pool:
+            results = list(pool.map(self.run, parts))
+        merged: dict[str, Any] = {}
+        for field in fields(ColumnarResult):
+            first = getattr(results[0], field.name)
+            column = np.empty(table.num_rows, dtype=first.dtype)
+            for index, result in zip(indices, results, strict=True):
+                column[index] = getattr(result, field.name)
+            merged[field.name] = column
+        return ColumnarResult(**merged)
+
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
 
-    def adjudicate(self, table: pa.Table, engine: Engine | None = None) -> pa.Table:
+    def adjudicate(self, table: pa.Table, engine: Engine | None = None, partitions: int = 1) -> pa.Table:
         """Every row answered: the twin's rows, and the routed patients through the scalar engine in order."""
-        result = self.run(table)
+        result = self.run_partitioned(table, partitions)
         out = result_table(table.column("claim_id"), result)
         routed = np.flatnonzero(~result.answered)
         if routed.size == 0:
@@ -881,8 +936,6 @@ class ColumnarEngine:
         scalar = adjudicate_rows(rows, engine)
         replacement = pa.Table.from_pylist(scalar, schema=OUTPUT_SCHEMA)
         # Put the scalar answers in place of the twin's placeholders.
-        positions = np.full(table.num_rows, -1, dtype=np.int64)
-        positions[routed] = np.arange(routed.size)
         answered_idx = np.flatnonzero(result.answered)
         merged = pa.concat_tables([out.take(pa.array(answered_idx)), replacement])
         origin = np.concatenate([answered_idx, routed])
