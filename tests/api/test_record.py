@@ -417,6 +417,9 @@ def test_a_search_and_an_export_name_each_entry_they_returned(world: World) -> N
     gp_export = next(h for h in history(world, "parent") if h["operation"] == "record.export")
     assert gp_export["entities"]
     assert all(not e.endswith(spare) for e in gp_export["entities"])
+    event = world.ok(world.call("parent", "GET", f"/fhir/AuditEvent/{gp_export['sequence']}"))
+    assert spare not in str(event)
+    assert spare in str(world.ok(world.call("self", "GET", f"/fhir/AuditEvent/{gp_export['sequence']}")))
 
 
 # --- the clinical text of coordination items is record data ---------------------------------------------------------

@@ -119,8 +119,10 @@ class AuditEventProvider:
             authorize(caller, patient, Resource(ResourceKind.ACCESS_HISTORY), Action.READ, "fhir.AuditEvent.read",
                       resource_type="AuditEvent", resource_id=resource_id)  # fmt: skip
             hidden = service.hidden_from(caller, patient)
-            if hidden is not None and hidden.hides(entry):
-                return None  # kept secret from a legal representative: as if it did not exist
+            if hidden is not None:
+                if hidden.hides(entry):
+                    return None  # kept secret from a legal representative: as if it did not exist
+                entry = hidden.strip(entry)
         else:
             authorize(caller, None, Resource(ResourceKind.AUDIT_LOG), Action.READ, "fhir.AuditEvent.read",
                       resource_type="AuditEvent", resource_id=resource_id)  # fmt: skip
