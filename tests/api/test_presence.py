@@ -155,3 +155,12 @@ def test_outside_the_care_team_a_first_visit_needs_the_attestation(
     assert client.get(f"/api/record/{patient['id']}/entries", headers=as_newcomer).status_code == 200
     again = {**claim, "idempotency_key": "second-visit-01"}
     assert client.post("/api/claims", json=again, headers=as_newcomer).status_code == 201
+
+
+def test_an_attestation_is_no_bearer_token(client: TestClient, tokens: Tokens, scene: Any) -> None:
+    patient = scene["patient"]
+    issued = attestation(client, tokens, patient, scene["intruder"]["rpps"], patient["nir"]).json()
+    response = client.get(f"/api/patients/{patient['id']}",
+                          headers={"Authorization": f"Bearer {issued['vitale_attestation']}"})  # fmt: skip
+    assert response.status_code == 401
+    assert "audience" in response.json()["detail"]
