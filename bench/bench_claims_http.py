@@ -164,6 +164,7 @@ def main() -> None:
             os.environ,
             PARCOURS_DATABASE_URL=url,
             PARCOURS_AUTH_LOCAL_KEY_FILE=str(settings.local_key_file),
+            PARCOURS_AUTH_LOCAL_ISSUER_ENABLED="true",  # the run's own key signs the doctors' tokens
             PYTHONPATH=str(ROOT / "bench"),
         )
         bare_port, app_port = free_port(), free_port()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.record.access import PatientFacts
@@ -35,9 +35,8 @@ def is_minor(patient: Patient, on: dt.date) -> bool:
     return age_on(patient.birth_date, on) < majority
 
 
-def current_gp_rpps(session: Session, patient_id: str, on: dt.date) -> str | None:
-    """The RPPS of the médecin traitant in force on ``on`` (end dates are exclusive, as in the declarations)."""
-    return session.scalar(
+def _current_gp_query(patient_id: str, on: dt.date) -> Select[str]:
+    return (
         select(Professional.rpps)
         .join(GpDeclaration, GpDeclaration.professional_id == Professional.id)
         .where(
@@ -48,6 +47,11 @@ def current_gp_rpps(session: Session, patient_id: str, on: dt.date) -> str | Non
         .order_by(GpDeclaration.start.desc())
         .limit(1)
     )
+
+
+def current_gp_rpps(session: Session, patient_id: str, on: dt.date) -> str | None:
+    """The RPPS of the médecin traitant in force on ``on`` (end dates are exclusive, as in the declarations)."""
+    return session.scalar(_current_gp_query(patient_id, on))
 
 
 def representatives(session: Session, patient_id: str) -> frozenset[str]:
@@ -61,35 +65,41 @@ def representatives(session: Session, patient_id: str) -> frozenset[str]:
     return frozenset(recorded)
 
 
-def _mine(session: Session, rpps: str, condition: object) -> frozenset[str]:
-    return frozenset({rpps}) if session.scalar(select(exists().where(condition))) else frozenset()  # type: ignore[arg-type]
-
-
 def load_facts(session: Session, patient: Patient, principal: Principal, now: dt.datetime) -> PatientFacts:
+    """Every fact the decision needs, in one round trip to the database for the questions about the caller (this
+    runs on every request that touches a patient)."""
     today = now.date()
-    opposes = bool(
-        session.scalar(
-            select(
-                exists().where(
-                    RecordOpposition.patient_id == patient.id,
-                    RecordOpposition.scope == "emergency_access",
-                    RecordOpposition.lifted_at.is_(None),
-                )
-            )
-        )
-    )
-    facts = PatientFacts(
-        nir=patient.nir,
-        minor=is_minor(patient, today),
-        representatives=representatives(session, patient.id) if principal.role is Role.PATIENT else frozenset(),
-        opposes_emergency_access=opposes,
+    opposes = exists().where(
+        RecordOpposition.patient_id == patient.id,
+        RecordOpposition.scope == "emergency_access",
+        RecordOpposition.lifted_at.is_(None),
     )
     rpps = principal.rpps
     if rpps is None:
-        return facts
-    professional_id = session.scalar(select(Professional.id).where(Professional.rpps == rpps))
-    gp = current_gp_rpps(session, patient.id, today)
-    emergency_reason = session.scalar(
+        return PatientFacts(
+            nir=patient.nir,
+            minor=is_minor(patient, today),
+            representatives=representatives(session, patient.id) if principal.role is Role.PATIENT else frozenset(),
+            opposes_emergency_access=bool(session.scalar(select(opposes))),
+        )
+    professional = select(Professional.id).where(Professional.rpps == rpps).scalar_subquery()
+    relations = {
+        "referred_to": exists().where(Referral.patient_id == patient.id, Referral.target_id == professional,
+                                      Referral.status != "cancelled"),
+        "teleexpertise_experts": exists().where(Teleexpertise.patient_id == patient.id,
+                                                Teleexpertise.expert_id == professional,
+                                                Teleexpertise.status != "cancelled"),
+        "teleexpertise_requesters": exists().where(Teleexpertise.patient_id == patient.id,
+                                                   Teleexpertise.requester_id == professional,
+                                                   Teleexpertise.status != "cancelled"),
+        "claim_billers": exists().where(Claim.patient_id == patient.id, Claim.professional_id == professional,
+                                        Claim.status != "cancelled"),
+        "non_oppositions": exists().where(NonOpposition.patient_id == patient.id,
+                                          NonOpposition.professional_rpps == rpps, NonOpposition.lifted_at.is_(None)),
+        "blocked": exists().where(RecordBlock.patient_id == patient.id, RecordBlock.professional_rpps == rpps,
+                                  RecordBlock.lifted_at.is_(None)),
+    }  # fmt: skip
+    emergency_reason = (
         select(EmergencyAccess.reason)
         .where(
             EmergencyAccess.patient_id == patient.id,
@@ -99,46 +109,22 @@ def load_facts(session: Session, patient: Patient, principal: Principal, now: dt
         )
         .order_by(EmergencyAccess.expires_at.desc())
         .limit(1)
+        .scalar_subquery()
     )
-    in_team: dict[str, frozenset[str]] = {
-        "referred_to": frozenset(),
-        "teleexpertise_experts": frozenset(),
-        "teleexpertise_requesters": frozenset(),
-        "claim_billers": frozenset(),
-    }
-    if professional_id is not None:
-        in_team = {
-            "referred_to": _mine(session, rpps, (Referral.patient_id == patient.id)
-                                 & (Referral.target_id == professional_id) & (Referral.status != "cancelled")),
-            "teleexpertise_experts": _mine(session, rpps, (Teleexpertise.patient_id == patient.id)
-                                           & (Teleexpertise.expert_id == professional_id)
-                                           & (Teleexpertise.status != "cancelled")),
-            "teleexpertise_requesters": _mine(session, rpps, (Teleexpertise.patient_id == patient.id)
-                                              & (Teleexpertise.requester_id == professional_id)
-                                              & (Teleexpertise.status != "cancelled")),
-            "claim_billers": _mine(session, rpps, (Claim.patient_id == patient.id)
-                                   & (Claim.professional_id == professional_id) & (Claim.status != "cancelled")),
-        }  # fmt: skip
+    row = session.execute(
+        select(
+            opposes.label("opposes"),
+            _current_gp_query(patient.id, today).scalar_subquery().label("gp"),
+            emergency_reason.label("emergency_reason"),
+            *(condition.label(name) for name, condition in relations.items()),
+        )
+    ).one()
+    mine = frozenset({rpps})
     return PatientFacts(
-        nir=facts.nir,
-        minor=facts.minor,
-        representatives=facts.representatives,
-        opposes_emergency_access=opposes,
-        gp=gp,
-        non_oppositions=_mine(
-            session,
-            rpps,
-            (NonOpposition.patient_id == patient.id)
-            & (NonOpposition.professional_rpps == rpps)
-            & NonOpposition.lifted_at.is_(None),
-        ),
-        blocked=_mine(
-            session,
-            rpps,
-            (RecordBlock.patient_id == patient.id)
-            & (RecordBlock.professional_rpps == rpps)
-            & RecordBlock.lifted_at.is_(None),
-        ),
-        emergency_accesses={rpps: emergency_reason} if emergency_reason else {},
-        **in_team,
+        nir=patient.nir,
+        minor=is_minor(patient, today),
+        opposes_emergency_access=bool(row.opposes),
+        gp=row.gp,
+        emergency_accesses={rpps: row.emergency_reason} if row.emergency_reason else {},
+        **{name: mine if getattr(row, name) else frozenset() for name in relations},
     )
