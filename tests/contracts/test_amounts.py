@@ -4,32 +4,13 @@ rates and the catalogue's guarantees (docs/contracts.md). billed = amo + amc + o
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
+from tests.contracts.conftest import amounts, by, pay
 from tests.rules.conftest import OTHER_RPPS, event
 
-from parcours.rules.contracts.amc import ContractResult, ContractYear, apply_contract
-from parcours.rules.contracts.loader import load_contract
-from parcours.rules.engine import default_engine
-from parcours.rules.event import CareEvent
+from parcours.rules.contracts.amc import ContractYear
 
 DAY = dt.date(2026, 3, 2)
-
-
-def pay(name: str, e: CareEvent, state: ContractYear | None = None) -> ContractResult:
-    adjudication = default_engine().adjudicate(e)
-    result = apply_contract(load_contract(name, DAY), e, adjudication, state)
-    for share in result.shares:
-        assert share.line.fee == share.line.amo + share.amc + share.out_of_pocket
-    return result
-
-
-def by(profession: str, acts: list[dict[str, Any]], **changes: Any) -> CareEvent:
-    return event(professional={"rpps": OTHER_RPPS, "profession": profession, "specialty": None}, acts=acts, **changes)
-
-
-def amounts(result: ContractResult) -> tuple[int, int]:
-    return result.amc, result.out_of_pocket
 
 
 def test_ticket_moderateur_pays_exactly_the_tm_of_a_gp_visit() -> None:

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.rules.conftest import OTHER_RPPS, event
+from tests.contracts.conftest import amounts, by, pay
+from tests.rules.conftest import event
 
-from parcours.rules.contracts.amc import ContractResult, ContractYear, apply_contract
+from parcours.rules.contracts.amc import ContractYear
 from parcours.rules.contracts.compare import year_cost
 from parcours.rules.contracts.loader import load_contract
 from parcours.rules.contracts.model import CATALOGUE, Contract, ContractError, parse_contract
 from parcours.rules.engine import default_engine
-from parcours.rules.event import CareEvent
 from parcours.rules.params import default_parameters
 
 DAY = dt.date(2026, 3, 2)
@@ -40,24 +40,6 @@ def written(tmp_path: Path, data: dict[str, Any]) -> str:
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return str(path)
-
-
-def pay(contract: Contract | str, e: CareEvent, state: ContractYear | None = None) -> ContractResult:
-    if isinstance(contract, str):
-        contract = load_contract(contract, e.date)
-    adjudication = default_engine().adjudicate(e)
-    result = apply_contract(contract, e, adjudication, state)
-    for share in result.shares:
-        assert share.line.fee == share.line.amo + share.amc + share.out_of_pocket
-    return result
-
-
-def by(profession: str, acts: list[dict[str, Any]], **changes: Any) -> CareEvent:
-    return event(professional={"rpps": OTHER_RPPS, "profession": profession, "specialty": None}, acts=acts, **changes)
-
-
-def amounts(result: ContractResult) -> tuple[int, int]:
-    return result.amc, result.out_of_pocket
 
 
 FREE_CROWN = by("dentist", [{"code": "CROWN", "basket": "free", "fee": 800}])
