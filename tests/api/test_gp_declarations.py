@@ -5,6 +5,7 @@ paper form received late; the patient's consent given before the start."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -150,6 +151,23 @@ def test_a_retiring_doctor_ends_every_declaration_and_lists_the_patients(
     assert client.get(f"/api/patients/{mine[0]['id']}/gp", params={"on": days_ago(11)}).status_code == 200
     assert client.get(f"/api/professionals/{doctor['id']}").json()["active"] is False
     assert client.get(f"/api/professionals/{other['id']}/patients").json()[0]["id"] == theirs["id"]
+
+
+def test_a_retirement_shows_in_the_access_history_of_each_patient_concerned(
+    client: TestClient, people: People, database: Database
+) -> None:
+    doctor, other = people.professional(), people.professional()
+    mine, theirs = people.patient(), people.patient()
+    declared_since(database, mine, doctor, days_ago(300))
+    people.declare(theirs, other)
+    assert client.post(f"/api/professionals/{doctor['id']}/gp-end", json={}).status_code == 200
+
+    def ends(patient: dict[str, Any]) -> list[dict[str, Any]]:
+        history = client.get(f"/api/record/{patient['id']}/access-history").json()["items"]
+        return [e for e in history if e["operation"] == "patient.declaration.end"]
+
+    assert [e["detail"] for e in ends(mine)] == ["fin de la déclaration : départ en retraite du médecin"]
+    assert ends(theirs) == []
 
 
 def test_an_announced_retirement_keeps_the_gp_in_force_until_its_date(

@@ -27,7 +27,7 @@ from parcours.api.security import AttestationError, PresenceAttestation, Presenc
 from parcours.care import declarations
 from parcours.care.common import get_patient, today
 from parcours.record.access import Action, Decision, Resource, ResourceKind
-from parcours.record.guard import Caller, authorize, refuse_unknown_patient
+from parcours.record.guard import Caller, authorize, draft_for, refuse_unknown_patient, trace
 from parcours.record.identity import Principal, Role
 from parcours.record.service import Disclosure, TextItem, clinical_texts
 from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
@@ -179,10 +179,20 @@ def claim(
 
 
 def worklist(session: Session, principal: Principal, professional: Professional, operation: str,
-             action: Action = Action.READ) -> None:  # fmt: skip
+             action: Action = Action.READ) -> Decision:  # fmt: skip
     """A professional's own lists (their patients as MT, referrals and téléexpertises addressed to them)."""
-    check(session, principal, None, Resource(ResourceKind.WORKLIST, acting_professional=professional.rpps), action,
-          operation, resource_type="Practitioner", resource_id=professional.id)  # fmt: skip
+    return check(session, principal, None, Resource(ResourceKind.WORKLIST, acting_professional=professional.rpps),
+                 action, operation, resource_type="Practitioner", resource_id=professional.id)  # fmt: skip
+
+
+def trace_for_patients(session: Session, principal: Principal, decision: Decision, patients: Iterable[Patient],
+                       operation: str, *, resource_type: str, detail: str | None = None) -> None:  # fmt: skip
+    """One entry in each patient's access history for a write allowed once for many patients (a doctor who stops
+    being médecin traitant ends every declaration at once; each patient must see it in their history)."""
+    caller = Caller.of(session, principal)
+    for patient in patients:
+        trace(caller, draft_for(caller, decision, Action.WRITE, operation, patient_nir=patient.nir,
+                                resource_type=resource_type, detail=detail))  # fmt: skip
 
 
 def directory_write(session: Session, principal: Principal, operation: str) -> None:

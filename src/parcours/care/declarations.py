@@ -25,6 +25,13 @@ from parcours.rules.catalogue import Profession
 from parcours.store.models import GpDeclaration, Patient, Professional
 
 EndReason = Literal["replaced", "patient_request", "retirement", "death", "relocation"]
+END_REASON_LABELS: dict[str, str] = {  # French, for the patient's access history
+    "replaced": "remplacée par une nouvelle déclaration",
+    "patient_request": "à la demande du patient",
+    "retirement": "départ en retraite du médecin",
+    "death": "décès",
+    "relocation": "déménagement",
+}
 
 
 class DeclarationIn(Input):

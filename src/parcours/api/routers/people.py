@@ -284,9 +284,12 @@ class RetirementIn(BaseModel):
 def stop_being_gp(
     professional_id: str, data: RetirementIn, session: SessionDep, principal: CurrentPrincipal
 ) -> list[PatientView]:
-    authz.worklist(session, principal, get_professional(session, professional_id), "professional.gp_end",
-                   Action.WRITE)  # fmt: skip
-    return [PatientView.model_validate(p) for p in declarations.retire(session, professional_id, data.on, data.reason)]
+    decision = authz.worklist(session, principal, get_professional(session, professional_id), "professional.gp_end",
+                              Action.WRITE)  # fmt: skip
+    patients = declarations.retire(session, professional_id, data.on, data.reason)
+    authz.trace_for_patients(session, principal, decision, patients, "patient.declaration.end",
+                             resource_type="GpDeclaration", detail=f"fin de la déclaration : {declarations.END_REASON_LABELS[data.reason]}")  # fmt: skip
+    return [PatientView.model_validate(p) for p in patients]
 
 
 @router.get("/professionals/{professional_id}/referrals", tags=["adressage"], summary="Adressages reçus ou émis")
