@@ -136,6 +136,40 @@ def test_a_minor_is_declared_with_the_attestation_of_a_recorded_parent(
     assert declared.json()["representative_nir"] == mother
 
 
+def test_the_attestation_of_a_parent_lifted_since_proves_nothing(
+    client: TestClient, tokens: Tokens, people: People
+) -> None:
+    child = people.patient(birth_date="2016-09-10", given_name="Léa")
+    father = new_nir(sex="1", year="84")
+    gp = people.professional()
+    assert client.post(f"/api/record/{child['id']}/representatives", json={"nir": father}).status_code == 200
+    token = attestation(client, tokens, child, gp["rpps"], father).json()["vitale_attestation"]
+    assert client.delete(f"/api/record/{child['id']}/representatives/{father}").status_code == 200
+    refused = declare(client, tokens, child, gp, vitale_attestation=token)
+    assert refused.status_code == 403
+    assert refused.json()["detail"][0]["field"] == "vitale_attestation"
+    tried = [h for h in history(client, tokens, child) if h["operation"] == "declaration.create"]
+    assert tried[0]["detail"] == "le signataire de l'attestation n'est plus représentant légal du patient"
+
+
+def test_a_claim_says_the_declaration_was_made_at_the_visit_only_when_it_was(
+    client: TestClient, tokens: Tokens, people: People, scene: Any
+) -> None:
+    patient, newcomer = scene["patient"], scene["intruder"]
+    as_newcomer = tokens.professional(newcomer["rpps"])
+    token = attestation(client, tokens, patient, newcomer["rpps"], patient["nir"]).json()["vitale_attestation"]
+    claim = {"idempotency_key": "declared-visit-01", "patient_id": patient["id"], "professional_rpps": newcomer["rpps"],
+             "date": dt.date.today().isoformat(), "acts": [{"code": "G"}], "declares_gp": True,
+             "vitale_attestation": token}  # fmt: skip
+    refused = client.post("/api/claims", json=claim, headers=as_newcomer)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "declares_gp"
+    assert declare(client, tokens, patient, newcomer, vitale_attestation=token).status_code == 201
+    paid = client.post("/api/claims", json=claim, headers=as_newcomer)
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["pathway"] == "N"
+
+
 def test_outside_the_care_team_a_first_visit_needs_the_attestation(
     client: TestClient, tokens: Tokens, people: People, scene: Any
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -119,6 +120,12 @@ def test_the_parents_history_shows_nothing_of_the_minors_secret(world: World) ->
     assert spare not in str(events)
     sequence = next(item["sequence"] for item in about_secret)
     assert world.call("parent", "GET", f"/fhir/AuditEvent/{sequence}").status_code == 404
+    # searches say how many entries were visible to whoever searched, never how many were hidden from them
+    world.ok(world.call("parent", "GET", f"/api/record/{world.pid}/entries"))
+    world.ok(world.call("self", "GET", f"/api/record/{world.pid}/entries"))
+    searches = [item for item in history(world, "parent") if item["operation"] == "record.entries.search"]
+    assert len(searches) >= 2
+    assert all(re.fullmatch(r"\d+ entrée\(s\) lue\(s\) sur \d+ visible\(s\)", item["detail"]) for item in searches)
     assert world.call("self", "GET", f"/fhir/AuditEvent/{sequence}").status_code == 200
 
 

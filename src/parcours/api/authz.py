@@ -27,6 +27,7 @@ from parcours.api.security import AttestationError, PresenceAttestation, Presenc
 from parcours.care import declarations
 from parcours.care.common import get_patient, today
 from parcours.record.access import Action, Decision, Resource, ResourceKind
+from parcours.record.facts import representatives
 from parcours.record.guard import Caller, authorize, draft_for, refuse_unknown_patient, trace
 from parcours.record.identity import Principal, Role
 from parcours.record.service import Disclosure, TextItem, clinical_texts
@@ -77,15 +78,21 @@ def known_patient(session: Session, principal: Principal, patient_id: str, resou
     return patient
 
 
-def presence(attestations: PresenceAttestations, token: str | None, patient: Patient, rpps: str | None) -> Presence:
+def presence(session: Session, attestations: PresenceAttestations, token: str | None, patient: Patient,
+             rpps: str | None) -> Presence:  # fmt: skip
+    """What the attestation proves now: a genuine one whose signer is still the patient or one of their legal
+    representatives (a parent lifted after signing proves nothing any more)."""
     if token is None:
         return Presence(None, "aucune attestation de présence fournie")
     if rpps is None:
         return Presence(None, "attestation sans professionnel désigné")
     try:
-        return Presence(attestations.verify(token, patient_nir=patient.nir, professional_rpps=rpps))
+        attestation = attestations.verify(token, patient_nir=patient.nir, professional_rpps=rpps)
     except AttestationError as exc:
         return Presence(None, str(exc))
+    if attestation.signer_nir != patient.nir and attestation.signer_nir not in representatives(session, patient.id):
+        return Presence(None, "le signataire de l'attestation n'est plus représentant légal du patient")
+    return Presence(attestation)
 
 
 def creating(
@@ -107,7 +114,7 @@ def creating(
     for a declaration). A refusal names ``vitale_attestation`` and is traced with why the attestation failed."""
     patient = known_patient(session, principal, patient_id, Resource(kind, acting_professional=acting, creating=True),
                             Action.WRITE, operation)  # fmt: skip
-    proof = presence(attestations, attestation, patient, acting)
+    proof = presence(session, attestations, attestation, patient, acting)
     resource = Resource(
         kind,
         acting_professional=acting,

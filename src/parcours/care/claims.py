@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps, today
-from parcours.care.declarations import gp_on
+from parcours.care.declarations import declaration_on, gp_on
 from parcours.care.errors import CareError, not_found
 from parcours.care.referrals import covering, record_visit
 from parcours.errors import field_errors
@@ -176,6 +176,16 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
 def _facts(session: Session, patient: Patient, professional: Professional, data: ClaimIn) -> tuple[dict[str, Any], Any]:
     on = data.date
     gp = gp_on(session, patient.id, on)
+    if data.declares_gp:
+        # indicator N is the visit at which the declaration is made: the store must hold it, made that day with this
+        # doctor (with the patient's presence attestation), or the claim would assert a consent nobody gave
+        made = declaration_on(session, patient.id, on)
+        if made is None or made.professional_id != professional.id or made.start != on:
+            raise CareError(
+                "declares_gp",
+                "aucune déclaration de médecin traitant enregistrée pour ce médecin à la date des soins : "
+                "enregistrez d'abord la déclaration (avec l'attestation de présence du patient)",
+            )
     referral = covering(session, patient.id, professional, on)
     ald = any(a.start <= on and (a.end is None or on <= a.end) for a in patient.ald_periods)
     pregnancy = next((p for p in reversed(patient.pregnancies) if p.start <= on), None)

@@ -206,7 +206,7 @@ def search_entries(
         caller,
         draft_for(caller, decision, Action.READ, operation, patient_nir=patient.nir,
                   resource_type=resource_type or "Bundle",
-                  detail=f"{len(page)} entrée(s) lue(s) ; {len(visible)} visible(s) sur {len(rows)}",
+                  detail=f"{len(page)} entrée(s) lue(s) sur {len(visible)} visible(s)",  # never what is hidden
                   entity_ids=tuple(f"{v.entry.resource_type}/{v.entry.id}" for v in page)),
     )  # fmt: skip
     return page, len(visible)
