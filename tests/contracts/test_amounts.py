@@ -57,6 +57,28 @@ def test_authorised_overrun_of_a_secteur_1_specialist_out_of_pathway_is_excluded
     assert result.amc == 4773 - 3341  # the TM of the 47,73 € base at 70 % (33,41 €) and nothing of the DA
 
 
+def test_beyond_the_da_ceiling_a_responsable_contract_pays_none_of_the_overrun() -> None:
+    def renfort_on(fee: int) -> tuple[int, int]:
+        e = event(patient={"gp": None}, professional={"rpps": OTHER_RPPS, "specialty": "cardiology"},
+                  acts=[{"code": "CSC", "fee": fee}])  # fmt: skip
+        return amounts(pay("renfort", e))
+
+    # 62 € is the DA ceiling (52,50 € + 17,5 %, rounded up): at 63 € the overrun is irregular, not "more DA", and
+    # the contract pays the same TM as within the ceiling; the patient bears the whole overrun
+    within, beyond = renfort_on(62), renfort_on(63)
+    assert within[0] == beyond[0] == 4773 - 3341
+    assert beyond[1] == within[1] + 100
+
+
+def test_the_c2s_pays_the_majoration_of_its_beneficiary_out_of_the_pathway() -> None:
+    e = event(patient={"gp": None, "c2s": True}, acts=[{"code": "G", "fee": 30}])
+    result = pay("c2s", e)
+    # 30 € × 70 % = 21 € − 10,60 € majoration (cap) = 10,40 € AMO, no PF for C2S; the C2S pays the 9 € TM and
+    # the 10,60 € majoration deducted from the AMO [S5][S4]: nothing left to pay
+    assert result.shares[0].line.amo == 1040
+    assert amounts(result) == (900 + 1060, 0)
+
+
 def test_pharmacy_65_percent() -> None:
     result = pay("ticket-moderateur", by("pharmacist", [{"code": "PH7", "fee": 10}]))
     # 65 % of 10 € = 6,50 € − franchise 1 € ; TM 3,50 € paid ; franchise stays

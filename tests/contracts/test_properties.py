@@ -1,6 +1,6 @@
 """Invariants of the split, on random care events, every catalogue formula and random year-to-date states:
 billed = amo + amc + out_of_pocket to the cent, nothing negative, the contract never pays the participation, the
-franchises, nor (responsable) the majoration, and never more than what the Sécurité sociale left; a responsable
+franchises, nor (responsable, except the C2S) the majoration, and never more than what the Sécurité sociale left; a responsable
 contract always pays at least the ticket modérateur, whatever its ceilings and the year already spent."""
 
 from __future__ import annotations
@@ -45,14 +45,16 @@ def test_every_euro_is_paid_by_someone_once(
         assert line.fee == line.amo + share.amc + share.out_of_pocket
         assert share.out_of_pocket >= line.participation + line.franchise
         if contract.responsable:
-            assert share.out_of_pocket >= line.participation + line.franchise + line.majoration
+            # the C2S alone pays its beneficiaries' out-of-pathway majoration [S5][S4]
+            majoration_kept = 0 if contract.c2s else line.majoration
+            assert share.out_of_pocket >= line.participation + line.franchise + majoration_kept
             if share.kind in ZERO_REMAINDER and line.status == "paid":
-                assert share.out_of_pocket == line.participation + line.franchise + line.majoration
+                assert share.out_of_pocket == line.participation + line.franchise + majoration_kept
             if share.kind not in TM_OPTIONAL and line.status == "paid":
                 # the TM, and never the PF, franchises, majoration or DA, which a responsable contract does not pay
                 assert share.amc >= line.copayment
-                not_paid = line.participation + line.franchise + line.majoration
-                if line.overrun_kind == "authorised_overrun":
+                not_paid = line.participation + line.franchise + majoration_kept
+                if line.overrun_kind in ("authorised_overrun", "authorised_overrun_exceeded"):
                     not_paid += line.overrun
                 assert share.out_of_pocket >= not_paid
     assert result.amc + result.out_of_pocket + adjudication.amo == adjudication.billed

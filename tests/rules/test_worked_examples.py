@@ -409,7 +409,7 @@ class TestAuthorisedOverrun:
 
     def test_beyond_the_da_is_flagged(self) -> None:
         result = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 63}]))
-        assert result.lines[0].overrun_kind == "unauthorised_overrun"
+        assert result.lines[0].overrun_kind == "authorised_overrun_exceeded"
         assert result.warnings
 
 
@@ -434,7 +434,7 @@ class TestCoordinationMajoration:
             "authorised_overrun"
         )
         assert run(specialist("dermatology", acts=[{"code": "CS", "fee": 39}])).lines[0].overrun_kind == (
-            "unauthorised_overrun"
+            "authorised_overrun_exceeded"
         )
 
     @pytest.mark.parametrize(

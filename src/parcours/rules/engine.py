@@ -947,7 +947,7 @@ class Engine:
         )
         if not within:
             ctx.warnings.append(f"{line.code} : dépassement supérieur au dépassement autorisé ({format_eur(allowed)})")
-            return "unauthorised_overrun"
+            return "authorised_overrun_exceeded"
         return "authorised_overrun"
 
     @staticmethod

@@ -21,6 +21,7 @@ OverrunKind = Literal[
     "optam_overrun",  # secteur 2 doctor adhering to OPTAM
     "non_optam_overrun",  # secteur 2 doctor outside OPTAM
     "authorised_overrun",  # DA: secteur 1 specialist consulted out of the pathway, within 17.5 %
+    "authorised_overrun_exceeded",  # a secteur 1 specialist out of the pathway billing beyond the DA ceiling
     "unauthorised_overrun",  # beyond what the doctor's sector allows (or DE, the patient's own demand)
     "device_price",  # price of a device or prosthesis above its base (optics, audiology, dental)
     "not_reimbursable",  # never reimbursed (private room)

@@ -99,16 +99,18 @@ class ContractResult:
         return sum(share.out_of_pocket for share in self.shares)
 
 
-def _coverable(line: Line, responsable: bool, event: CareEvent) -> tuple[int, dict[str, int]]:
+def _coverable(line: Line, contract: Contract, event: CareEvent) -> tuple[int, dict[str, int]]:
     """What the contract may pay on this line, and what stays with the patient whatever the contract."""
     excluded = {"participation": line.participation, "franchise": line.franchise}
     majoration = line.majoration
     overrun = line.overrun
-    if responsable:
-        excluded["majoration"] = majoration
-        majoration = 0
-        if line.overrun_kind == "authorised_overrun":
-            excluded["authorised_overrun"] = overrun
+    if contract.responsable:
+        if not contract.c2s:  # the C2S pays the out-of-pathway majoration of its beneficiaries [S5][S4]
+            excluded["majoration"] = majoration
+            majoration = 0
+        if line.overrun_kind in ("authorised_overrun", "authorised_overrun_exceeded"):
+            # the DA is excluded (R871-2); billed beyond its ceiling, the overrun is irregular: none of it is paid
+            excluded[line.overrun_kind] = overrun
             overrun = 0
     if event.patient.c2s and overrun and line.overrun_kind != "device_price":
         # A doctor may not bill an overrun to a C2S beneficiary (L162-5-13 CSS): nobody reimburses it.
@@ -176,7 +178,7 @@ def apply_contract(
     optics_allowance = _optics_allowance(contract, optics_b)
     for line in adjudication.lines:
         kind = kind_of(line, event)
-        coverable, excluded = _coverable(line, contract.responsable, event)
+        coverable, excluded = _coverable(line, contract, event)
         guarantee = contract.guarantee(kind)
         allowance: int | None
         if kind is CareKind.OPTICS_CLASS_B:
@@ -232,6 +234,8 @@ def _floor(contract: Contract, kind: CareKind, line: Line, coverable: int) -> in
         return coverable
     if kind in TM_OPTIONAL:
         return 0
+    if contract.c2s:  # the TM and, out of the pathway, the majoration deducted from the AMO [S5][S4]
+        return min(coverable, line.copayment + line.majoration)
     return min(coverable, line.copayment)
 
 
@@ -324,6 +328,8 @@ _NOT_COVERED_TEXT = {
     "franchise": "franchise médicale, jamais remboursée par un contrat responsable",
     "majoration": "majoration hors parcours de soins, exclue des contrats responsables",
     "authorised_overrun": "dépassement autorisé hors parcours (secteur 1), exclu des contrats responsables",
+    "authorised_overrun_exceeded": "dépassement facturé au-delà du dépassement autorisé hors parcours (secteur 1) : "
+    "exclu des contrats responsables, le médecin ne pouvait pas le facturer",
     "c2s_overrun": "dépassement d'honoraires interdit pour un bénéficiaire de la C2S (art. L162-5-13 CSS) : "
     "le médecin ne devait pas le facturer",
     "beyond_guarantee": "au-delà de la garantie du contrat",
@@ -358,7 +364,11 @@ def _explain(
 ) -> list[Step]:
     sources = L871_1 if contract.responsable else ()
     tm = ""
-    if floor and kind not in ZERO_REMAINDER:
+    majoration_paid = min(floor, line.majoration) if contract.c2s else 0
+    if majoration_paid:
+        tm = (f" (dont {format_eur(floor - majoration_paid)} de ticket modérateur et {format_eur(majoration_paid)} "
+              "de majoration hors parcours, que la C2S prend en charge)")  # fmt: skip
+    elif floor and kind not in ZERO_REMAINDER:
         tm = f" (dont {format_eur(floor)} de ticket modérateur, dû par un contrat responsable)"
     steps = [
         Step(
@@ -379,7 +389,8 @@ def _explain(
                     amount=amount,
                     line=line.index,
                     sources=sources
-                    if reason in ("participation", "franchise", "majoration", "authorised_overrun")
+                    if reason
+                    in ("participation", "franchise", "majoration", "authorised_overrun", "authorised_overrun_exceeded")
                     else (),
                 )
             )
