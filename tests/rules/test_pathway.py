@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from parcours.rules.engine import RuleInputError
 from parcours.rules.pathway import ALL_RULES, BASE_RULE, RULES
 
 from .conftest import GP_RPPS, OTHER_RPPS, event, run, specialist
@@ -264,6 +265,14 @@ def test_teleexpertise_only_event_is_not_concerned_and_paid_in_full() -> None:
     assert {s.id for s in step.sources} >= {"S16a", "R51"}
 
 
-def test_teleexpertise_with_a_consultation_follows_the_consultation() -> None:
-    result = run(specialist("dermatology", "CS", acts=[{"code": "CS"}, {"code": "RQD"}]))
-    assert result.pathway == "S"
+def test_teleexpertise_is_never_billed_with_another_act() -> None:
+    # TE2 and RQD are not cumulable with other acts [S16a]: such an event is refused, naming the acts
+    with pytest.raises(RuleInputError) as refused:
+        run(specialist("dermatology", "CS", acts=[{"code": "CS"}, {"code": "RQD"}]))
+    assert refused.value.field == "acts"
+
+
+def test_an_installation_after_the_visit_is_refused() -> None:
+    with pytest.raises(RuleInputError) as refused:
+        run(event(patient={"gp": None}, professional={"rpps": OTHER_RPPS, "installed_on": "2027-01-01"}))
+    assert refused.value.field == "professional.installed_on"

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from parcours.rules.catalogue import Profession, default_catalogue
+from parcours.rules.catalogue import Category, Profession, default_catalogue
 from parcours.rules.engine import RuleInputError
 from parcours.rules.event import CareEvent, Specialty, YearToDate
 from parcours.rules.money import euros, euros_text
@@ -103,7 +103,9 @@ def care_events(draw: st.DrawFn) -> tuple[CareEvent, YearToDate]:
         "date": date.isoformat(),
         "patient": patient,
         "professional": professional,
-        "acts": draw(st.lists(acts(profession, teleconsultation), min_size=1, max_size=4)),
+        "acts": alone_if_teleexpertise(
+            draw(st.lists(acts(profession, teleconsultation), min_size=1, max_size=4)), profession
+        ),
         "referred_by_gp": draw(st.booleans()),
         "emergency": draw(st.booleans()),
         "away_from_home": draw(st.booleans()),
@@ -116,6 +118,12 @@ def care_events(draw: st.DrawFn) -> tuple[CareEvent, YearToDate]:
         same_day_participations=draw(st.integers(0, 5)),
     )
     return CareEvent.model_validate(raw), state
+
+
+def alone_if_teleexpertise(drawn: list[dict[str, Any]], profession: Profession) -> list[dict[str, Any]]:
+    """A téléexpertise act is billed alone [S16a]: keep the first one drawn, alone."""
+    tele = [a for a in drawn if CATALOGUE.acts[a["code"]].category_for(profession) is Category.TELEEXPERTISE]
+    return tele[:1] or drawn
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

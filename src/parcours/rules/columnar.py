@@ -652,6 +652,7 @@ class ColumnarEngine:
             ok &= missing | in_calendar(day_column)
         ok &= ~(ald_care & ~ald)
         ok &= no_last_visit | (last_visit <= date)
+        ok &= not_installed | (installed <= date)  # the scalar engine names the incoherence
         ok &= no_pregnancy | (pregnancy_start <= date)
         ok &= no_pregnancy | no_delivery | (delivery >= pregnancy_start)
         ok &= no_delivery | ~no_pregnancy  # a delivery without a pregnancy is not an event the model accepts

@@ -190,9 +190,12 @@ class Engine:
         p = self.parameters.at(event.date)
         acts = self.catalogue.acts
         profession = event.professional.profession
-        teleexpertise_only = all(
+        teleexpertise = [
             a.code in acts and acts[a.code].category_for(profession) is Category.TELEEXPERTISE for a in event.acts
-        )
+        ]
+        teleexpertise_only = all(teleexpertise)
+        if any(teleexpertise) and len(event.acts) > 1:  # billed alone, never with another act [S16a]
+            raise RuleInputError("acts", "un acte de téléexpertise (TE2, RQD) se facture seul, sans autre acte")
         try:
             status = pathway_status(event, p, teleexpertise_only)
         except NoValueInForceError as exc:

@@ -188,6 +188,8 @@ class CareEvent(_Input):
             found.append(("last_in_person_visit", "date postérieure à la date des soins"))
         if self.patient.pregnancy is not None and self.patient.pregnancy.start > self.date:
             found.append(("patient.pregnancy.start", "début de grossesse postérieur à la date des soins"))
+        if self.professional.installed_on is not None and self.professional.installed_on > self.date:
+            found.append(("professional.installed_on", "date d'installation postérieure à la date des soins"))
         return found
 
 
