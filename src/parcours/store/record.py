@@ -198,7 +198,7 @@ class AuditLogEntry(Base):
     resource_id: Mapped[str | None] = mapped_column(String(80))
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
-    # the resources a search or an export returned: one AuditEvent.entity each (migration 0004)
+    # the resources a search or an export returned: one AuditEvent.entity each (migration 0003)
     entity_ids: Mapped[list[str] | None] = mapped_column(JSON)
     previous_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
