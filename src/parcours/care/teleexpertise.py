@@ -151,6 +151,12 @@ def get(session: Session, teleexpertise_id: str) -> Teleexpertise:
     return item
 
 
+def _ensure_unanswered(item: Teleexpertise) -> None:
+    """Answering and cancelling both need a request still waiting (pending or expired)."""
+    if item.status != "requested":
+        raise CareError("status", "cette téléexpertise a déjà reçu une réponse ou a été annulée", "conflict")
+
+
 def answer(
     session: Session, teleexpertise_id: str, data: AnswerIn, *, recorded_on: dt.date | None = None
 ) -> tuple[Teleexpertise, Delivery]:
@@ -161,8 +167,7 @@ def answer(
     expert = professional_by_rpps(session, data.expert_rpps, "expert_rpps")
     if expert.id != item.expert_id:
         raise CareError("expert_rpps", "seul le professionnel sollicité peut répondre", "forbidden")
-    if item.status != "requested":
-        raise CareError("status", "cette téléexpertise a déjà reçu une réponse ou a été annulée", "conflict")
+    _ensure_unanswered(item)
     on = data.answered_on or recorded_on
     if on > recorded_on:
         raise CareError("answered_on", "la date de la réponse ne peut pas être dans le futur")
@@ -210,8 +215,7 @@ def cancel(session: Session, teleexpertise_id: str, data: CancelIn) -> Teleexper
     requester = professional_by_rpps(session, data.requester_rpps, "requester_rpps")
     if requester.id != item.requester_id:
         raise CareError("requester_rpps", "seul le requérant peut annuler sa demande", "forbidden")
-    if item.status != "requested":
-        raise CareError("status", "cette téléexpertise a déjà reçu une réponse ou a été annulée", "conflict")
+    _ensure_unanswered(item)
     item.status = "cancelled"
     session.flush()
     return item
