@@ -10,6 +10,7 @@ keeps both equal to the cent.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -26,7 +27,14 @@ from parcours.rules.catalogue import (
 from parcours.rules.dates import add_months, add_years
 from parcours.rules.event import Act, CareEvent, Specialty, YearToDate
 from parcours.rules.money import apply_rate, ceil_to_euro, euros_text, format_eur, format_rate, to_cents
-from parcours.rules.params import NoValueInForceError, ParameterSet, Snapshot, SourceRef, default_parameters
+from parcours.rules.params import (
+    SNAPSHOTS_CACHED,
+    NoValueInForceError,
+    ParameterSet,
+    Snapshot,
+    SourceRef,
+    default_parameters,
+)
 from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
     PathwayStatus,
@@ -179,8 +187,9 @@ class Engine:
         self.parameters = parameters or default_parameters()
         self.catalogue = catalogue or default_catalogue()
         self.catalogue.check_against(self.parameters)
-        # Parameter reads (value, date in force, sources) per date of care, shared by the events of that date.
-        self._uses: dict[dt.date, dict[str, ParameterUse]] = {}
+        # Parameter reads (value, date in force, sources) per date of care, shared by the events of that date and
+        # bounded like the snapshots they wrap.
+        self._uses_on: Callable[[dt.date], dict[str, ParameterUse]] = lru_cache(maxsize=SNAPSHOTS_CACHED)(lambda on: {})
 
     # -- event ----------------------------------------------------------------------------------------------
 
@@ -213,7 +222,7 @@ class Engine:
             counters=_Counters.from_state(state or _NO_STATE, event),
             steps=[],
             warnings=[],
-            uses=self._uses.setdefault(event.date, {}),
+            uses=self._uses_on(event.date),
         )
         try:
             ctx.participation_exemption = self._exemption(ctx, "participation")

@@ -119,6 +119,9 @@ class Parameter:
         return any(v.unconfirmed for v in self.values)
 
 
+SNAPSHOTS_CACHED = 8192  # dates whose snapshot is kept (about 22 years of days)
+
+
 class Snapshot(Mapping[str, Any]):
     """The values in force on one date, by parameter path. Cheap to query, cached per date."""
 
@@ -162,7 +165,7 @@ class ParameterSet:
     def __init__(self, parameters: dict[str, Parameter], sources: dict[str, Source]) -> None:
         self._parameters = parameters
         self.sources = sources
-        self._snapshot = lru_cache(maxsize=8192)(self._make_snapshot)
+        self._snapshot = lru_cache(maxsize=SNAPSHOTS_CACHED)(self._make_snapshot)
 
     def paths(self) -> list[str]:
         return list(self._parameters)
