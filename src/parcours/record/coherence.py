@@ -82,11 +82,6 @@ def _label(resource: Mapping[str, Any], key: tuple[str, str]) -> str:
     return str(concept.get("text") or key[1])
 
 
-def _parameter(snapshot: Snapshot, path: str) -> ParameterUse:
-    entry = snapshot.entry(path)
-    return ParameterUse(path, snapshot.unit(path), entry.value, entry)
-
-
 def duplicate_treatments(entries: Iterable[StoredEntry]) -> list[CoherenceFlag]:
     by_substance: dict[tuple[str, str], list[tuple[StoredEntry, str]]] = defaultdict(list)
     for entry in entries:
@@ -131,8 +126,8 @@ def _exam_codes(resource: Mapping[str, Any], request_types: frozenset[str]) -> l
 
 
 def repeated_exams(entries: Iterable[StoredEntry], snapshot: Snapshot) -> list[CoherenceFlag]:
-    delay = _parameter(snapshot, REPEAT_DAYS)
-    request_types = _parameter(snapshot, EXAM_TYPES)
+    delay = ParameterUse.read(snapshot, REPEAT_DAYS)
+    request_types = ParameterUse.read(snapshot, EXAM_TYPES)
     kind = ENTRY_KINDS["DocumentReference"]
     requests: dict[tuple[str, str], list[tuple[dt.datetime, StoredEntry, str]]] = defaultdict(list)
     for entry in entries:

@@ -174,8 +174,7 @@ class _Context:
     def use(self, path: str) -> ParameterUse:
         found = self.uses.get(path)
         if found is None:
-            entry = self.p.entry(path)
-            found = ParameterUse(path, self.p.unit(path), entry.value, entry)
+            found = ParameterUse.read(self.p, path)
             self.uses[path] = found
         return found
 

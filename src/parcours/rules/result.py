@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from parcours.rules.catalogue import Category
 from parcours.rules.money import euros, format_eur, format_rate
-from parcours.rules.params import DatedValue, ParameterSet, SourceRef
+from parcours.rules.params import DatedValue, ParameterSet, Snapshot, SourceRef
 
 LineStatus = Literal["paid", "rejected"]
 OverrunKind = Literal[
@@ -34,6 +34,12 @@ class ParameterUse:
     unit: str
     value: Any
     entry: DatedValue
+
+    @classmethod
+    def read(cls, snapshot: Snapshot, path: str) -> ParameterUse:
+        """The value of ``path`` in force on the snapshot's date, with what an explanation cites of it."""
+        entry = snapshot.entry(path)
+        return cls(path, snapshot.unit(path), entry.value, entry)
 
     def display(self) -> str:
         if self.unit == "EUR":

@@ -150,17 +150,12 @@ def _non_optam_cap(
     """The most a contrat responsable pays on a non-OPTAM doctor's fee (R871-2, brief S17b): the ticket modérateur
     plus an overrun of at most ``non_optam_overrun_cap`` of the base, and at least ``optam_gap`` points of the base
     below what it pays for an OPTAM doctor."""
-    cap, gap = (_use(snapshot, path) for path in ("contrat_responsable.non_optam_overrun_cap",
+    cap, gap = (ParameterUse.read(snapshot, path) for path in ("contrat_responsable.non_optam_overrun_cap",
                                                    "contrat_responsable.optam_gap"))  # fmt: skip
     level_bp = FULL_RATE_BP + cap.value
     if guarantee.percent is not None and not guarantee.full_price and guarantee.amount is None:
         level_bp = min(level_bp, max(FULL_RATE_BP, guarantee.percent * PERCENT_BASIS - gap.value))
     return max(0, apply_rate(line.base, level_bp) - line.gross), (cap, gap)
-
-
-def _use(snapshot: Snapshot, path: str) -> ParameterUse:
-    entry = snapshot.entry(path)
-    return ParameterUse(path, snapshot.unit(path), entry.value, entry)
 
 
 def apply_contract(
