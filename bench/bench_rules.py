@@ -8,8 +8,7 @@ cost on top of work no engine can avoid:
 - one event: ``Engine.adjudicate`` (pathway, every rate, cap and explanation step) against validating the same
   event with pydantic (``CareEvent.model_validate``), the floor of any in-process call that takes JSON-shaped input;
 - columns: ``ColumnarEngine.run`` (every rule, every cap per patient and day) against one vectorised pass that reads
-  the same columns and applies one rate to the fee (``apply_rate``), the floor of a columnar computation; and
-  ``run_partitioned`` (patients split over 2 threads, the machine's 2 cores) against the same floor.
+  the same columns and applies one rate to the fee (``apply_rate``), the floor of a columnar computation.
 
 The synthetic claims come from ``parcours.batch.generate`` (seeded), across 2024-2026 so that the batch crosses the
 changes of value. Nothing here asserts a time: the figures go in the closing note of the change that touches the
@@ -117,12 +116,10 @@ def bench_columns(rows: int, seed: int, repeat: int) -> None:
 
     baseline = best_of(floor, repeat)
     rules = best_of(lambda: twin.run(table), repeat)
-    split = best_of(lambda: twin.run_partitioned(table, 2), repeat)
     print(f"\nColumns: {rows:,} one-act events (generated in {generated:.2f} s; {answered:,} answered by the twin)")
     print(f"  baseline (read columns, one rate)  {baseline:8.3f} s  {rows / baseline:>14,.0f} events/s")
     print(f"  ColumnarEngine.run (every rule)    {rules:8.3f} s  {rows / rules:>14,.0f} events/s")
-    print(f"  run_partitioned, 2 threads         {split:8.3f} s  {rows / split:>14,.0f} events/s")
-    print(f"  ratio rules / baseline             {rules / baseline:8.1f}x (2 threads: {split / baseline:.1f}x)")
+    print(f"  ratio rules / baseline             {rules / baseline:8.1f}x")
     dates = pc.min_max(table.column("date")).as_py()
     print(
         f"  dates {dates['min']} → {dates['max']}; {table.num_columns} input columns; numpy {np.__version__}, "

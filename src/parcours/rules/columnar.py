@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -903,32 +902,11 @@ class ColumnarEngine:
             amo=amo,
         )
 
-    def run_partitioned(self, table: pa.Table, partitions: int = 2) -> ColumnarResult:
-        """``run`` over disjoint sets of patients, one thread each: numpy and Arrow release the GIL on whole-column
-        work, so the cores of the machine share the batch. Every cap is per patient (then per day and
-        professional), so splitting by patient changes no answer; the result is in the order of ``table``."""
-        if partitions <= 1 or table.num_rows < 2 * partitions:
-            return self.run(table)
-        patient = pc.fill_null(table.column("patient_id"), 0).to_numpy()
-        part_of_row = np.mod(patient, partitions)
-        indices = [np.flatnonzero(part_of_row == k) for k in range(partitions)]
-        parts = [table.take(pa.array(index)) for index in indices]
-        with ThreadPoolExecutor(max_workers=partitions) as pool:
-            results = list(pool.map(self.run, parts))
-        merged: dict[str, Any] = {}
-        for field in fields(ColumnarResult):
-            first = getattr(results[0], field.name)
-            column = np.empty(table.num_rows, dtype=first.dtype)
-            for index, result in zip(indices, results, strict=True):
-                column[index] = getattr(result, field.name)
-            merged[field.name] = column
-        return ColumnarResult(**merged)
-
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
 
-    def adjudicate(self, table: pa.Table, engine: Engine | None = None, partitions: int = 1) -> pa.Table:
+    def adjudicate(self, table: pa.Table, engine: Engine | None = None) -> pa.Table:
         """Every row answered: the twin's rows, and the routed patients through the scalar engine in order."""
-        result = self.run_partitioned(table, partitions)
+        result = self.run(table)
         out = result_table(table.column("claim_id"), result)
         routed = np.flatnonzero(~result.answered)
         if routed.size == 0:
