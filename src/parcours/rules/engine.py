@@ -32,8 +32,8 @@ from parcours.rules.params import (
     NoValueInForceError,
     ParameterSet,
     Snapshot,
-    SourceRef,
     default_parameters,
+    source_refs,
 )
 from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
@@ -44,16 +44,6 @@ from parcours.rules.pathway import (
     template_paths,
 )
 from parcours.rules.result import Adjudication, Line, OverrunKind, ParameterUse, Step
-
-
-@lru_cache(maxsize=256)
-def _refs(*ids: str) -> tuple[SourceRef, ...]:
-    """Source references ("S5:RG_VF670" = source S5, article RG_VF670), built once: steps cite them per act."""
-    out = []
-    for ref in ids:
-        source_id, _, article = ref.partition(":")
-        out.append(SourceRef(id=source_id, article=article or None))
-    return tuple(out)
 
 
 class RuleInputError(ValueError):
@@ -391,7 +381,7 @@ class Engine:
                 amount=base,
                 line=position,
                 parameters=tuple(uses),
-                sources=_refs(*rule.sources),
+                sources=source_refs(*rule.sources),
             )
         )
         refusal = self._refusal(ctx, act, definition, category)
@@ -441,7 +431,7 @@ class Engine:
                         f", {format_eur(coordination.value)}) n'est pas facturable ; tarif {format_eur(unit)}",
                         line=index,
                         parameters=(coordination,),
-                        sources=_refs("R45", "S16k"),
+                        sources=source_refs("R45", "S16k"),
                     )
                 )
             else:
@@ -465,7 +455,7 @@ class Engine:
                     f"réduite à {format_eur(reduced.value)} (tarif opposable {format_eur(unit)})",
                     line=index,
                     parameters=(*uses, reduced),
-                    sources=_refs("R43", "S3"),
+                    sources=source_refs("R43", "S3"),
                 )
             )
             return reduced.value * act.quantity, fee, [reduced], in_pathway_unit * act.quantity
@@ -615,7 +605,7 @@ class Engine:
                     "rate.ald",
                     f"Soins en rapport avec l'ALD : pris en charge à {format_rate(ctx.p['rates.full'])}",
                     parameters=(ctx.use("rates.full"),),
-                    sources=_refs("R30"),
+                    sources=source_refs("R30"),
                 )
             )
             return "rates.full"
@@ -673,7 +663,7 @@ class Engine:
                     ),
                     amount=line.base,
                     line=line.index,
-                    sources=_refs("R28"),
+                    sources=source_refs("R28"),
                 )
             )
             return
@@ -685,7 +675,7 @@ class Engine:
                     f"{format_eur(line.base)} × {format_rate(line.rate)} = {format_eur(line.gross)}",
                     amount=line.gross,
                     line=line.index,
-                    sources=_refs("S5:RG_VF670"),
+                    sources=source_refs("S5:RG_VF670"),
                 )
             )
 
@@ -766,7 +756,7 @@ class Engine:
                     amount=amount,
                     line=index,
                     parameters=(unit,),
-                    sources=_refs("R30", "R26"),
+                    sources=source_refs("R30", "R26"),
                 )
             )
             return line
@@ -810,7 +800,7 @@ class Engine:
                 amount=line.majoration,
                 line=line.index,
                 parameters=(points, cap),
-                sources=_refs("S5:RG_VF671", "S4"),
+                sources=source_refs("S5:RG_VF671", "S4"),
             )
         )
 
@@ -852,7 +842,7 @@ class Engine:
                 amount=line.participation,
                 line=line.index,
                 parameters=(amount, daily, annual),
-                sources=_refs("S5:RG_VF670"),
+                sources=source_refs("S5:RG_VF670"),
             )
         )
 
@@ -898,7 +888,7 @@ class Engine:
                 amount=line.franchise,
                 line=line.index,
                 parameters=tuple(uses),
-                sources=_refs("S13"),
+                sources=source_refs("S13"),
             )
         )
 

@@ -61,6 +61,17 @@ class SourceRef(_StrictModel):
     article: str | None = None
 
 
+@lru_cache(maxsize=512)
+def source_refs(*refs: str) -> tuple[SourceRef, ...]:
+    """Sources written as in the brief, "S5:RG_VF670" = source S5, article RG_VF670; built once, since rules and
+    explanation steps cite the same ones on every event."""
+    out = []
+    for ref in refs:
+        source_id, _, article = ref.partition(":")
+        out.append(SourceRef(id=source_id, article=article or None))
+    return tuple(out)
+
+
 class _ValueEntry(_StrictModel):
     value: Any
     sources: list[str | SourceRef] = Field(min_length=1)

@@ -20,7 +20,7 @@ from parcours.rules.catalogue import Profession
 from parcours.rules.dates import add_months, add_years, age_on
 from parcours.rules.event import CareEvent, Specialty
 from parcours.rules.money import format_eur, format_rate
-from parcours.rules.params import Snapshot, SourceRef
+from parcours.rules.params import Snapshot, SourceRef, source_refs
 
 
 class Fact(IntFlag):
@@ -54,14 +54,6 @@ class Fact(IntFlag):
     TELE_EXEMPT_INSTITUTION = 1 << 25
     KNOWN_PATIENT = 1 << 26
     TELEEXPERTISE_ONLY = 1 << 27
-
-
-def _src(*refs: str) -> tuple[SourceRef, ...]:
-    out = []
-    for ref in refs:
-        source_id, _, article = ref.partition(":")
-        out.append(SourceRef(id=source_id, article=article or None))
-    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +146,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         _NONE,
         F.PHYSICIAN,
-        _src("S5:RG_CF640", "S15b"),
+        source_refs("S5:RG_CF640", "S15b"),
         "Professionnel non médecin (dentiste, sage-femme, auxiliaire, pharmacien…) : hors champ du parcours",
     ),
     PathwayRule(
@@ -163,7 +155,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.TELEEXPERTISE_ONLY,
         _NONE,
-        _src("S16a", "R51", "S16m"),
+        source_refs("S16a", "R51", "S16m"),
         "Téléexpertise seule (TE2, RQD) : prise en charge à {rates.full} en tiers payant, hors champ du parcours",
     ),
     PathwayRule(
@@ -172,7 +164,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.EXCLUDED_REGIME,
         _NONE,
-        _src("S6", "S5:RG_CF640"),
+        source_refs("S6", "S5:RG_CF640"),
         "Assuré hors champ du parcours (AME, Mayotte, étranger de passage)",
     ),
     PathwayRule(
@@ -181,7 +173,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.UNDER_MINIMUM_AGE,
         _NONE,
-        _src("S1", "S5:RG_CF640", "S7"),
+        source_refs("S1", "S5:RG_CF640", "S7"),
         "Patient de moins de {pathway.minimum_age} ans : hors champ du parcours, jamais de majoration",
     ),
     PathwayRule(
@@ -190,7 +182,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.EXCLUDED_SPECIALTY,
         _NONE,
-        _src("S9:D162-1-6", "S23"),
+        source_refs("S9:D162-1-6", "S23"),
         "Acte de biologie médicale ou d'anatomo-pathologie : exclu du parcours (art. D162-1-6 CSS)",
     ),
     PathwayRule(
@@ -199,7 +191,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.EXCLUDED_CONTEXT,
         _NONE,
-        _src("S9:D162-1-6", "S23", "S5"),
+        source_refs("S9:D162-1-6", "S23", "S5"),
         "Situation exclue du parcours par l'art. D162-1-6 CSS (indicateur A)",
     ),
     PathwayRule(
@@ -208,7 +200,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.EMERGENCY,
         _NONE,
-        _src("S5:RG_CF641", "S1"),
+        source_refs("S5:RG_CF641", "S1"),
         "Urgence : non concernée par le parcours (indicateur U)",
     ),
     PathwayRule(
@@ -217,7 +209,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.TELECONSULTATION,
         F.HAS_GP,
-        _src("S5:RG_CF640", "S10"),
+        source_refs("S5:RG_CF640", "S10"),
         "Téléconsultation d'un patient sans médecin traitant : exclue du parcours, sans majoration",
     ),
     PathwayRule(
@@ -226,7 +218,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.TELECONSULTATION | F.GP_UNAVAILABLE,
         _NONE,
-        _src("S5:RG_CF640", "S10"),
+        source_refs("S5:RG_CF640", "S10"),
         "Téléconsultation, médecin traitant indisponible : exclue du parcours, sans majoration",
     ),
     PathwayRule(
@@ -235,7 +227,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.DECLARES_GP,
         _NONE,
-        _src("S5:RG_CF641", "S6"),
+        source_refs("S5:RG_CF641", "S6"),
         "Consultation au cours de laquelle le patient déclare ce médecin traitant (indicateur N)",
     ),
     PathwayRule(
@@ -244,7 +236,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.IS_GP,
         _NONE,
-        _src("S1", "S5:RG_CF641"),
+        source_refs("S1", "S5:RG_CF641"),
         "Consultation du médecin traitant déclaré (indicateur T)",
     ),
     PathwayRule(
@@ -253,7 +245,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.REPLACING_GP | F.HAS_GP,
         _NONE,
-        _src("S5:RG_CF641", "S23"),
+        source_refs("S5:RG_CF641", "S23"),
         "Remplaçant du médecin traitant (indicateur R)",
     ),
     PathwayRule(
@@ -262,7 +254,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.REFERRED_BY_GP | F.HAS_GP,
         _NONE,
-        _src("S1", "S4", "S5:RG_CF641"),
+        source_refs("S1", "S4", "S5:RG_CF641"),
         "Patient orienté par son médecin traitant vers ce médecin correspondant (indicateur O)",
     ),
     PathwayRule(
@@ -271,7 +263,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.AWAY_FROM_HOME,
         _NONE,
-        _src("S5:RG_CF641"),
+        source_refs("S5:RG_CF641"),
         "Consultation hors de la résidence habituelle (indicateur H), avec ou sans médecin traitant",
     ),
     PathwayRule(
@@ -280,7 +272,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.REFERRED_BY_OTHER | F.HAS_GP,
         _NONE,
-        _src("S5:RG_CF641", "S22"),
+        source_refs("S5:RG_CF641", "S22"),
         "Patient orienté par un médecin autre que le médecin traitant (indicateur M)",
     ),
     PathwayRule(
@@ -289,7 +281,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.GYNECOLOGY_DIRECT | F.HAS_GP,
         _NONE,
-        _src("S8", "S1", "S5"),
+        source_refs("S8", "S1", "S5"),
         "Accès direct spécifique au gynécologue (examens périodiques, dépistage, contraception, "
         "suivi de grossesse, IVG) avec médecin traitant déclaré (indicateur D)",
     ),
@@ -299,7 +291,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.OPHTHALMOLOGY_DIRECT | F.HAS_GP,
         _NONE,
-        _src("S8", "S1", "S5"),
+        source_refs("S8", "S1", "S5"),
         "Accès direct spécifique à l'ophtalmologue (lunettes, glaucome) avec médecin traitant déclaré (indicateur D)",
     ),
     PathwayRule(
@@ -308,7 +300,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.PSYCHIATRY_DIRECT | F.HAS_GP,
         _NONE,
-        _src("S8", "S1", "S5"),
+        source_refs("S8", "S1", "S5"),
         "Accès direct spécifique au psychiatre ou neuropsychiatre entre {pathway.direct_access.psychiatry_min_age} "
         "et {pathway.direct_access.psychiatry_max_age} ans avec médecin traitant "
         "déclaré (indicateur D)",
@@ -319,7 +311,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.STOMATOLOGY_DIRECT | F.HAS_GP,
         _NONE,
-        _src("S8", "S28", "S5"),
+        source_refs("S8", "S28", "S5"),
         "Accès direct spécifique au stomatologue ou chirurgien oral / maxillo-facial avec médecin traitant "
         "déclaré (indicateur D)",
     ),
@@ -329,7 +321,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.RECENTLY_INSTALLED_GP,
         F.HAS_GP,
-        _src("S22", "S23"),
+        source_refs("S22", "S23"),
         "Patient sans médecin traitant chez un généraliste installé depuis moins de "
         "{pathway.recently_installed_gp_years} ans (indicateur J)",
     ),
@@ -339,7 +331,7 @@ RULES: tuple[PathwayRule, ...] = (
         True,
         F.UNDERSERVED_GP,
         F.HAS_GP,
-        _src("S22", "S23"),
+        source_refs("S22", "S23"),
         "Patient sans médecin traitant chez un généraliste installé en zone sous-dotée (indicateur B)",
     ),
     PathwayRule(
@@ -348,7 +340,7 @@ RULES: tuple[PathwayRule, ...] = (
         None,
         F.ALD_CARE,
         _NONE,
-        _src("S4"),
+        source_refs("S4"),
         "Soins en rapport avec l'ALD prévus au protocole de soins : non concernés par la majoration",
     ),
     PathwayRule(
@@ -357,7 +349,7 @@ RULES: tuple[PathwayRule, ...] = (
         False,
         F.DIRECT_ACCESS,
         F.HAS_GP,
-        _src("S5:RG_CF641", "S8"),
+        source_refs("S5:RG_CF641", "S8"),
         "Accès direct spécifique sans médecin traitant déclaré : hors parcours (indicateur S)",
     ),
     PathwayRule(
@@ -366,7 +358,7 @@ RULES: tuple[PathwayRule, ...] = (
         False,
         F.CLAIMS_REFERRAL,
         F.HAS_GP,
-        _src("S5:RG_CF641"),
+        source_refs("S5:RG_CF641"),
         "Orientation ou remplacement sans médecin traitant déclaré : hors parcours (indicateur S)",
     ),
 )
@@ -377,7 +369,7 @@ BASE_RULE = PathwayRule(
     False,
     _NONE,
     _NONE,
-    _src("S1", "S4", "S5:RG_CF641"),
+    source_refs("S1", "S4", "S5:RG_CF641"),
     "Aucune exception ne s'applique : consultation hors parcours de soins coordonnés (indicateur S)",
 )
 
@@ -535,7 +527,7 @@ TELE_KNOWN_OK = (
     | F.GP_UNAVAILABLE
     | F.TELE_EXEMPT_INSTITUTION
 )
-TELECONSULTATION_SOURCES = _src("S10", "S11", "R50")
+TELECONSULTATION_SOURCES = source_refs("S10", "S11", "R50")
 
 
 _TELECONSULTATION, _HAS_GP = int(F.TELECONSULTATION), int(F.HAS_GP)
