@@ -261,3 +261,10 @@ def for_professional(
 def claims_of(session: Session, item: Teleexpertise) -> list[Claim]:
     ids = [i for i in (item.expert_claim_id, item.requester_claim_id) if i]
     return list(session.scalars(select(Claim).where(Claim.id.in_(ids)))) if ids else []
+
+
+def of_patient(session: Session, patient_id: str, *, limit: int = 50) -> list[Teleexpertise]:
+    """The téléexpertises about a patient, newest first (for the patient's own view)."""
+    get_patient(session, patient_id)
+    query = select(Teleexpertise).where(Teleexpertise.patient_id == patient_id)
+    return list(session.scalars(query.order_by(Teleexpertise.requested_on.desc(), Teleexpertise.id).limit(limit)))
