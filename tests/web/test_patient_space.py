@@ -4,7 +4,6 @@ to the fields, and the access decisions — another patient's pages are refused 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -37,7 +36,7 @@ def _someone(session: object, patient: Patient) -> Someone:
 
 
 @pytest.fixture(scope="module")
-def with_record(demo_town: DemoTown) -> Iterator[list[Someone]]:
+def with_record(demo_town: DemoTown) -> list[Someone]:
     """Adult demo patients with documents in their record (written by their MT), oldest NIR first."""
     database = Database(demo_town.url)
     with database.unit_of_work() as session:
@@ -49,7 +48,7 @@ def with_record(demo_town: DemoTown) -> Iterator[list[Someone]]:
         found = [_someone(session, p) for p in rows if p.nir in adults]
     database.dispose()
     assert len(found) >= 3, "the demo town should give adults a record"
-    yield found
+    return found
 
 
 def test_every_page_of_my_space_answers_in_french(web_client: TestClient, with_record: list[Someone]) -> None:
@@ -108,7 +107,9 @@ def test_mask_and_unmask_a_document_with_the_form(web_client: TestClient, with_r
     refused = web_client.post(f"/espace/patient/{me.patient_id}/dossier/{entry}/masquer")  # no CSRF token
     assert refused.status_code == 403
     assert "Masqué</span>" not in web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
-    done = web_client.post(f"/espace/patient/{me.patient_id}/dossier/{entry}/masquer", data={"csrf_token": csrf_of(page)})
+    done = web_client.post(
+        f"/espace/patient/{me.patient_id}/dossier/{entry}/masquer", data={"csrf_token": csrf_of(page)}
+    )
     assert done.status_code == 303
     shown = web_client.get(done.headers["location"]).text
     assert "Le document est masqué" in shown
@@ -136,7 +137,8 @@ def test_add_a_document_errors_are_tied_to_their_fields(web_client: TestClient, 
                              data={"csrf_token": csrf_of(page), "title": "", "doc_type": "", "text": "x"})  # fmt: skip
     assert answer.status_code == 422
     assert re.search(r'id="title"[^>]*aria-describedby="title-error"[^>]*aria-invalid="true"', answer.text)
-    assert 'id="title-error"' in answer.text and 'id="doc_type-error"' in answer.text
+    assert 'id="title-error"' in answer.text
+    assert 'id="doc_type-error"' in answer.text
     assert 'href="#title"' in answer.text  # the summary links to the field
     added = web_client.post(f"/espace/patient/{me.patient_id}/dossier/documents",
                             data={"csrf_token": csrf_of(page), "title": "Bilan sanguin de mars", "doc_type": "11502-2",
@@ -177,7 +179,9 @@ def test_declare_a_gp_the_attestation_is_the_consent(
                                   "vitale_attestation": token.group(1)})  # fmt: skip
     assert filed.status_code == 201, filed.text
     shown = web_client.get(url).text
-    assert f"Dr {gp.given_name} {gp.family_name}" in re.search(r'data-testid="mt-actuel">(.*?)</p>', shown, re.S).group(1)  # type: ignore[union-attr]
+    assert f"Dr {gp.given_name} {gp.family_name}" in re.search(r'data-testid="mt-actuel">(.*?)</p>', shown, re.S).group(
+        1
+    )  # type: ignore[union-attr]
     history = web_client.get(f"/espace/patient/{me.patient_id}/acces").text
     assert "attestation de présence remise à" in history
     database.dispose()
@@ -224,13 +228,16 @@ def test_block_a_professional_and_choose_emergency_opposition(
     url = f"/espace/patient/{me.patient_id}/dossier/reglages"
     page = web_client.get(url).text
     missing = web_client.post(f"{url}/blocage", data={"csrf_token": csrf_of(page), "block_rpps": ""})
-    assert missing.status_code == 422 and 'id="block_rpps-error"' in missing.text
+    assert missing.status_code == 422
+    assert 'id="block_rpps-error"' in missing.text
     done = web_client.post(f"{url}/blocage", data={"csrf_token": csrf_of(page), "block_rpps": cardiologist.identifier})
     assert done.status_code == 303
     shown = web_client.get(url).text
     assert f'data-testid="bloque-{cardiologist.identifier}"' in shown
     assert web_client.post(f"{url}/deblocage", data={"csrf_token": csrf_of(shown),
                                                      "rpps": cardiologist.identifier}).status_code == 303  # fmt: skip
-    assert web_client.post(f"{url}/opposition", data={"csrf_token": csrf_of(shown), "opposed": "oui"}).status_code == 303
+    assert (
+        web_client.post(f"{url}/opposition", data={"csrf_token": csrf_of(shown), "opposed": "oui"}).status_code == 303
+    )
     assert 'id="opposed-oui" name="opposed" value="oui" checked' in web_client.get(url).text
     web_client.post(f"{url}/opposition", data={"csrf_token": csrf_of(shown), "opposed": "non"})
