@@ -40,3 +40,11 @@ FILTERS = {
     "action_fr": label(ACTIONS),
     "role_fr": label(ROLES),
 }
+# short labels of the engine's refusal codes (the full French text is the claim's explanation step)
+REFUSAL_REASONS = {
+    "teleconsultation_not_oriented": "Téléconsultation sans orientation du médecin traitant",
+    "teleconsultation_unknown_patient": "Téléconsultation : patient non connu du médecin",
+    "early_renewal": "Renouvellement anticipé d'un équipement",
+    "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises atteinte",
+    "age_condition": "Acte réservé à une autre tranche d'âge",
+}
