@@ -4,51 +4,20 @@ to the fields, and the access decisions — another patient's pages are refused 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from parcours.api.security import AuthSettings, issue_token
 from parcours.care import claims, declarations
-from parcours.care.demo import DemoPerson
 from parcours.record.identity import Principal
 from parcours.store.db import Database
 from parcours.store.models import Claim, Patient, Professional
-from parcours.store.record import LegalRepresentative, RecordEntry
+from parcours.store.record import LegalRepresentative
 
-from .conftest import DemoTown, csrf_of, sign_in
+from .conftest import DemoTown, Someone, csrf_of, sign_in, someone
 
 PAGES = ("medecin-traitant", "dossier", "dossier/reglages", "soins", "remboursements", "acces", "simulateur")
-
-
-@dataclass(frozen=True)
-class Someone:
-    person: DemoPerson
-    patient_id: str
-    name: str
-
-
-def _someone(session: object, patient: Patient) -> Someone:
-    person = DemoPerson("patient", patient.nir, f"{patient.given_name} {patient.family_name}", "")
-    return Someone(person, patient.id, person.name)
-
-
-@pytest.fixture(scope="module")
-def with_record(demo_town: DemoTown) -> list[Someone]:
-    """Adult demo patients with documents in their record (written by their MT), oldest NIR first."""
-    database = Database(demo_town.url)
-    with database.unit_of_work() as session:
-        adults = {p.identifier for p in demo_town.people["patients"]}
-        rows = session.scalars(
-            select(Patient).where(Patient.id.in_(select(RecordEntry.patient_id).where(RecordEntry.section == "document")))
-            .order_by(Patient.nir)
-        )  # fmt: skip
-        found = [_someone(session, p) for p in rows if p.nir in adults]
-    database.dispose()
-    assert len(found) >= 3, "the demo town should give adults a record"
-    return found
 
 
 def test_every_page_of_my_space_answers_in_french(web_client: TestClient, with_record: list[Someone]) -> None:
@@ -157,7 +126,7 @@ def test_declare_a_gp_the_attestation_is_the_consent(
                        if p.nir in adults and declarations.active_declaration(session, p.id) is None)  # fmt: skip
         gp = session.scalars(select(Professional).where(Professional.specialty == "general_practice")
                              .order_by(Professional.rpps)).first()  # fmt: skip
-        me = _someone(session, patient)
+        me = someone(patient)
     assert gp is not None
     sign_in(web_client, me.person)
     url = f"/espace/patient/{me.patient_id}/medecin-traitant"
