@@ -45,7 +45,8 @@ class Provider:
         """The person signs in at the provider; it sends them back with a code (the query of the return URL)."""
         query = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
         assert query["code_challenge_method"] == "S256"
-        assert query["client_id"] == CLIENT and query["response_type"] == "code"
+        assert query["client_id"] == CLIENT
+        assert query["response_type"] == "code"
         code = f"code-{len(self.codes)}"
         self.codes[code] = query
         return {"code": code, "state": query["state"]}
