@@ -114,6 +114,7 @@ def test_an_agent_filters_rejected_claims_and_reads_one(signed_in_page: SignedIn
     assert page.url.endswith("/espace/agent")
     assert_accessible(page)
     page.select_option("#etat", "rejected")
+    page.select_option("#motif", "teleconsultation_not_oriented")
     page.focus("#au")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")  # the filter button, with the keyboard
