@@ -3,6 +3,7 @@ to the fields, and the access decisions — another patient's pages are refused 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from fastapi.testclient import TestClient
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from parcours.api.security import AuthSettings, issue_token
 from parcours.care import claims, declarations
 from parcours.record.identity import Principal
+from parcours.rules.money import format_eur
 from parcours.store.db import Database
 from parcours.store.models import Claim, Patient, Professional
 from parcours.store.record import LegalRepresentative
@@ -210,3 +212,42 @@ def test_block_a_professional_and_choose_emergency_opposition(
     )
     assert 'id="opposed-oui" name="opposed" value="oui" checked' in web_client.get(url).text
     web_client.post(f"{url}/opposition", data={"csrf_token": csrf_of(shown), "opposed": "non"})
+
+
+def test_reimbursements_show_each_share_and_the_counters_against_their_caps(
+    web_client: TestClient, with_record: list[Someone], demo_town: DemoTown
+) -> None:
+    me = with_record[0]
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        counters = claims.yearly_counters(session, me.patient_id, dt.date.today().year)
+        first = session.scalars(select(Claim).where(Claim.patient_id == me.patient_id)).first()
+        assert first is not None
+        claim_id, amo = first.id, first.amo
+    database.dispose()
+    sign_in(web_client, me.person)
+    page = web_client.get(f"/espace/patient/{me.patient_id}/remboursements").text
+    # brief: participations forfaitaires and franchises are each capped at 50 € a year
+    assert re.search(rf'data-testid="pf-payees">{format_eur(counters["participation"])}</strong> sur 50,00 €', page)
+    assert re.search(
+        rf'data-testid="franchises-payees">{format_eur(counters["franchises"])}</strong> sur 50,00 €', page
+    )
+    detail = web_client.get(f"/espace/patient/{me.patient_id}/remboursements/{claim_id}").text
+    assert f'data-testid="amo">{format_eur(amo)}<' in detail
+    assert "explication, euro par euro" in detail
+
+
+def test_the_simulator_is_prefilled_with_my_situation(web_client: TestClient, with_record: list[Someone]) -> None:
+    for me in with_record:  # a patient without the C2S, which would pay the rest
+        sign_in(web_client, me.person)
+        page = web_client.get(f"/espace/patient/{me.patient_id}/simulateur").text
+        hidden = dict(re.findall(r'<input type="hidden" name="(age|gp_declared|c2s)" value="([^"]*)"', page))
+        if "c2s" not in hidden:
+            break
+    assert "c2s" not in hidden
+    assert "age" in hidden
+    assert hidden.get("gp_declared") == "on"  # the demo patients with a record have a médecin traitant
+    form = {**hidden, "act": "gp", "fee": "30", "sector": "1", "contract": "ticket-moderateur", "date": "2026-03-02"}
+    result = web_client.post("/simulateur", data=form).text
+    # brief §1: a GP visit in the pathway, 30 €: 21 € − 2 € PF = 19 € from the Sécurité sociale
+    assert 'data-testid="amo">19,00 €<' in result
