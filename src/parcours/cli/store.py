@@ -126,6 +126,14 @@ def _announce_authentication() -> None:
             "Jetons de l'émetteur local acceptés (démonstration : `parcours token issue`). "
             "À ne jamais activer en production (PARCOURS_AUTH_LOCAL_ISSUER_ENABLED)."
         )
+    from parcours.settings import get_web_settings
+
+    web = get_web_settings()
+    if not web.session_secret.get_secret_value() and not web.demo:
+        console.print(
+            "PARCOURS_WEB_SESSION_SECRET n'est pas défini : les sessions des espaces web ne survivent pas à un "
+            "redémarrage et ne sont pas partagées entre processus."
+        )
     if auth.issuers:
         console.print(f"Fournisseurs d'identité reconnus : {', '.join(i.issuer for i in auth.issuers)}")
     elif not auth.local_issuer_enabled:
