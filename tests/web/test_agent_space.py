@@ -86,7 +86,7 @@ def test_the_batch_summary_page_reads_the_json_file(web_client: TestClient, demo
     demo_town.batch_summary.write_text(json.dumps(summary))
     page = web_client.get("/espace/agent/lot").text
     assert 'data-testid="lot-id">lot-2026-12-06<' in page
-    assert 'data-testid="lot-claims">1 000 000<' in page
+    assert 'data-testid="lot-claims">1\u202f000\u202f000<' in page
     assert re.search(r'data-testid="lot-amo">21\s000\s000,25 €<', page)
     assert "/espace/agent?motif=teleconsultation_not_oriented" in page
     demo_town.batch_summary.unlink()

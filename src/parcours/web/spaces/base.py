@@ -51,6 +51,7 @@ def _eur(cents: int | None) -> str:
 templates.env.filters["eur_cents"] = _eur
 templates.env.filters["date_fr"] = _date
 templates.env.filters["day_fr"] = _day
+templates.env.filters["count_fr"] = lambda n: f"{int(n):,}".replace(",", "\u202f")  # 1 000 000 (narrow space)
 templates.env.filters["eur"] = lambda value: format_eur(to_cents(value))  # euros (the stored JSON's amounts)
 templates.env.filters.update(FILTERS)
 
