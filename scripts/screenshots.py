@@ -76,6 +76,7 @@ SHOTS: list[Shot] = [
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/dossier", "patient-dossier"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/acces", "patient-acces"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/remboursements", "patient-remboursements"),
+    Shot("patient", lambda t: t.people["parents"][0], lambda t: "/espace/patient", "parent-accueil"),
     Shot("agent", _agent, lambda t: "/espace/agent?etat=rejected", "agent-feuilles-refusees"),
     Shot("agent", _agent, lambda t: f"/espace/agent/feuilles/{t.facts['rejected_claim']}", "agent-feuille"),
     Shot("agent", _agent, lambda t: "/espace/agent/lot", "agent-lot"),

@@ -251,3 +251,16 @@ def test_the_simulator_is_prefilled_with_my_situation(web_client: TestClient, wi
     result = web_client.post("/simulateur", data=form).text
     # brief §1: a GP visit in the pathway, 30 €: 21 € − 2 € PF = 19 € from the Sécurité sociale
     assert 'data-testid="amo">19,00 €<' in result
+
+
+def test_a_refused_look_is_traced_in_the_other_patients_history(
+    web_client: TestClient, with_record: list[Someone]
+) -> None:
+    me, other = with_record[7], with_record[8]
+    sign_in(web_client, me.person)
+    assert web_client.get(f"/espace/patient/{other.patient_id}/dossier").status_code == 403
+    sign_in(web_client, other.person)
+    history = web_client.get(f"/espace/patient/{other.patient_id}/acces").text
+    row = next(r for r in history.split("<tr") if me.name in r)  # the curious patient, named
+    assert "refusé" in row
+    assert "un patient n&#39;accède qu&#39;à ses propres données" in row
