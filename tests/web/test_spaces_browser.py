@@ -200,3 +200,16 @@ def test_every_page_of_the_spaces_is_accessible_on_desktop_and_phone(
                 assert_accessible(page)
                 if width == 390:
                     assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+
+
+def test_a_parent_opens_the_minors_record_with_the_keyboard(
+    signed_in_page: SignedInPage, live_server: LiveServer
+) -> None:
+    parent = live_server.town.people["parents"][0]
+    page = signed_in_page(parent, width=390, height=844)
+    link = page.locator("main a[href$='/dossier']").first
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/dossier")
+    assert "que vous représentez" in page.inner_text("main")
+    assert_accessible(page)
