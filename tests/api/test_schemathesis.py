@@ -67,4 +67,3 @@ def _run(operation: Any, mode: Any, headers: dict[str, str]) -> list[str]:
     except Unsatisfiable:  # no invalid input exists for an operation without parameters
         assert mode is GenerationMode.NEGATIVE
     return found
-
