@@ -159,6 +159,12 @@ class RequestGuard:
         except RefusedError as refused:
             await self._answer(scope, receive, send, refused.status, refused.errors, refused.headers)
             return
+        except Exception:
+            logger.exception("unexpected error admitting %s %s", scope.get("method"), scope.get("path"))
+            await self._answer(scope, receive, send, 500, [SERVER_ERROR])
+            return
+        if replay is None:
+            return
         try:
             await self.app(scope, replay, tracked_send)
         except Exception:
@@ -174,8 +180,9 @@ class RequestGuard:
         response = render_error(scope.get("app"), scope.get("path", ""), status, errors, headers)
         await response(scope, receive, send)
 
-    async def _admit(self, scope: Scope, receive: Receive) -> Receive:
-        """Check the request line and headers, read the body (bounded), check it; a receive that replays it."""
+    async def _admit(self, scope: Scope, receive: Receive) -> Receive | None:
+        """Check the request line and headers, read the body (bounded), check it; a receive that replays it (None if
+        the client left)."""
         if NUL in scope.get("path", ""):
             raise RefusedError(422, [FieldError(_path_field(scope), NUL_MESSAGE)])
         query = scope.get("query_string", b"").decode("latin-1")
@@ -197,8 +204,8 @@ class RequestGuard:
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client left: let the app see it
-                return _replay(b"".join(chunks), receive, first=message)
+            if message["type"] != "http.request":  # the client left before sending its body: nothing to answer
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -215,14 +222,14 @@ class RequestGuard:
         return _replay(body, receive)
 
 
-def _replay(body: bytes, receive: Receive, first: Message | None = None) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
     async def replayed() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return first or {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
     return replayed
