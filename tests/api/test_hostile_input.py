@@ -86,6 +86,10 @@ def test_a_nul_under_fhir_is_an_operation_outcome(client: TestClient, tokens: To
     _outcome(client.get("/fhir/Patient/a%00b", headers=tokens.admin()), 400)
 
 
+def test_a_nul_in_a_form_field_is_422_naming_it(client: TestClient) -> None:
+    _refused(client.post("/simulateur", data={"date": "2026-03-02\x00"}), 422, "date")
+
+
 def test_an_escaped_backslash_is_not_a_nul(client: TestClient) -> None:
     # "\\u0000" in JSON text is a backslash followed by "u0000": harmless text, answered normally
     raw = '{"nir": "x", "family_name": "a\\\\u0000", "given_name": "b", "birth_date": "1985-04-12", "sex": "male"}'
@@ -105,6 +109,12 @@ def test_very_deep_json_is_a_french_422(client: TestClient) -> None:
     for _ in range(100):  # deeper than the limit but within the parser's reach
         nested = {"a": nested}
     _refused(client.post("/api/patients", json=nested), 422, "(corps)")
+
+
+def test_an_unreadable_body_is_a_french_error(client: TestClient) -> None:
+    response = client.post("/api/patients", content=b'{"nir": "\xff"}', headers={"content-type": "application/json"})
+    _refused(response, 400, "(corps)")
+    assert response.json()["detail"][0]["message"] == "requête illisible"
 
 
 def test_a_body_over_the_limit_is_413_from_its_length(client: TestClient) -> None:
