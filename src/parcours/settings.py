@@ -20,6 +20,12 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_PATH}", description="SQLAlchemy URL of the store")
     database_echo: bool = False
+    # request limits (operational choices, not legal figures): see docs/architecture.md, "Request limits"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body (JSON, forms)")
+    max_attachment_bytes: int = Field(
+        default=10_485_760, ge=1024, description="Largest attachment content (decoded) of one record entry"
+    )
+    max_json_depth: int = Field(default=64, ge=8, le=512, description="Deepest nesting of a JSON body")
 
 
 @lru_cache(maxsize=1)

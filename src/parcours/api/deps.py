@@ -24,5 +24,8 @@ def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterato
 
 # "function" scope: the transaction commits before the response leaves, so a 2xx means the data is written.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-Offset = Annotated[int, Query(ge=0, description="Position du premier élément")]
-Limit = Annotated[int, Query(ge=1, le=200, description="Nombre d'éléments par page")]
+# paging bounds: an offset past 2^31 - 1 pages nothing real and overflows the database's integers (a 500 before)
+MAX_OFFSET = 2**31 - 1
+MAX_LIMIT = 200
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Position du premier élément")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Nombre d'éléments par page")]

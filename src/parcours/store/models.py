@@ -23,10 +23,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -42,13 +44,32 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A moment, always timezone-aware UTC in and out, on every backend: SQLite keeps no offset, so its values came
+    back naive (and a value with another offset was stored without it). Naive input is taken as UTC. Same column
+    type as ``DateTime(timezone=True)``: no migration."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Timestamped:
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class Professional(Timestamped, Base):
@@ -137,7 +158,7 @@ class GpDeclaration(Timestamped, Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
     declared_by: Mapped[str] = mapped_column(String(16), default="patient")
     representative_nir: Mapped[str | None] = mapped_column(String(15))
-    consent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    consent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
     patient: Mapped[Patient] = relationship()
     professional: Mapped[Professional] = relationship()
@@ -198,7 +219,7 @@ class Teleexpertise(Timestamped, Base):
     expert_id: Mapped[str] = mapped_column(ForeignKey("professionals.id"), index=True)
     question: Mapped[str] = mapped_column(Text)
     documents: Mapped[list[Any]] = mapped_column(default=list)
-    consent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    consent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     requested_on: Mapped[dt.date] = mapped_column(Date)
     answer_due_on: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="requested", index=True)
@@ -255,7 +276,7 @@ class Claim(Timestamped, Base):
     billed: Mapped[int] = mapped_column(Integer)
     amo: Mapped[int] = mapped_column(Integer)
     patient_share: Mapped[int] = mapped_column(Integer)
-    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     patient: Mapped[Patient] = relationship()
@@ -310,6 +331,4 @@ class YearToDateState(Base):
     franchises_paid: Mapped[int] = mapped_column(Integer, default=0)
     teleexpertise_acts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     claims_count: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), server_default=func.now(), onupdate=func.now())

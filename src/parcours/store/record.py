@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parcours.store.models import Base, new_id
+from parcours.store.models import Base, UtcDateTime, new_id
 
 AUDIT_TABLE = "audit_log"
 _ACTIVE = text("lifted_at IS NULL")
@@ -35,8 +35,8 @@ class RecordEntry(Base):
     resource: Mapped[dict[str, Any]] = mapped_column()
     author_role: Mapped[str] = mapped_column(String(16))
     author_identifier: Mapped[str] = mapped_column(String(15), index=True)
-    entry_date: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    entry_date: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     source: Mapped[str | None] = mapped_column(String(64))  # "referral:<id>", "teleexpertise:<id>"
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -56,9 +56,9 @@ class RecordEntry(Base):
 class _Control:
     """Who set a control and when; lifted (not deleted) when the patient changes their mind."""
 
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(64))
-    lifted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     lifted_by: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -153,8 +153,8 @@ class EmergencyAccess(Base):
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
     professional_rpps: Mapped[str] = mapped_column(String(11), index=True)
     reason: Mapped[str] = mapped_column(Text)
-    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class LegalRepresentative(_Control, Base):
@@ -184,7 +184,7 @@ class AuditLogEntry(Base):
     __tablename__ = AUDIT_TABLE
 
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(80))
     actor_role: Mapped[str] = mapped_column(String(16))
     actor_name: Mapped[str | None] = mapped_column(String(200))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request, status
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,6 +85,22 @@ def _patient(session: Session, principal: Principal, reference: str, kind: Resou
         raise
 
 
+def _check_attachments(payload: dict[str, Any], limit: int) -> None:
+    """Attachments travel inline (base64 ``data``): their decoded size, all together, is bounded (413)."""
+    contents = payload.get("content")
+    if not isinstance(contents, list):
+        return
+    total = 0
+    for index, content in enumerate(contents):
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        data = attachment.get("data") if isinstance(attachment, dict) else None
+        if isinstance(data, str):
+            total += len(data) * 3 // 4 - data[-2:].count("=")
+            if total > limit:
+                raise HTTPException(413, [{"field": f"content.{index}.attachment.data",
+                                           "message": f"pièce jointe trop volumineuse (au plus {limit} octets)"}])  # fmt: skip
+
+
 @router.post(
     "/{patient}/entries", status_code=status.HTTP_201_CREATED, summary="Ajouter une entrée (ressource FHIR R4)"
 )
@@ -94,7 +110,9 @@ def add_entry(
                                             "MedicationStatement, Condition, Immunization ou Observation")],
     session: SessionDep,
     principal: CurrentPrincipal,
+    request: Request,
 ) -> EntryOut:  # fmt: skip
+    _check_attachments(payload, request.app.state.limits.max_attachment_bytes)
     return EntryOut.of(
         service.add_entry(
             caller(session, principal),
@@ -376,7 +394,7 @@ class AccessOut(BaseModel):
 @router.get("/{patient}/access-history", summary="Qui a consulté ou alimenté le dossier, et quand")
 def access_history(
     patient: str, session: SessionDep, principal: CurrentPrincipal, offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
 ) -> Page[AccessOut]:  # fmt: skip
     found = service.access_history(
         caller(session, principal),
