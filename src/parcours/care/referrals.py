@@ -287,7 +287,7 @@ def is_overdue(referral: Referral, on: dt.date | None = None) -> bool:
 
 
 def status_label(referral: Referral) -> str:
-    return _STATUS_FR[referral.status]
+    return STATUS_LABELS[referral.status]
 
 
 def sent_and_received(
@@ -320,3 +320,5 @@ def sent_and_received(
         )
 
     return [(r, is_overdue(r, on)) for r in sorted(rows, key=order)]
+
+STATUS_LABELS = _STATUS_FR  # French, for the pages
