@@ -8,12 +8,14 @@ from parcours import __version__
 from parcours.api.errors import install_errors
 from parcours.api.routers import coordination, people, record
 from parcours.api.security import AuthSettings, install_security
-from parcours.settings import get_settings
+from parcours.settings import WebSettings, get_settings
 from parcours.store.db import Database
-from parcours.web import pages
+from parcours.web import pages, spaces
 
 
-def create_app(database: Database | None = None, auth: AuthSettings | None = None) -> FastAPI:
+def create_app(
+    database: Database | None = None, auth: AuthSettings | None = None, web: WebSettings | None = None
+) -> FastAPI:
     """The application over ``database`` (by default the one of ``PARCOURS_DATABASE_URL``, already migrated).
     Every route but ``/health`` and ``/fhir/metadata`` requires a bearer token (``auth``: ``PARCOURS_AUTH_*``)."""
     app = FastAPI(
@@ -31,6 +33,7 @@ def create_app(database: Database | None = None, auth: AuthSettings | None = Non
     app.include_router(coordination.router)
     record.install(app)
     pages.install(app)
+    spaces.install(app, web)  # the signed-in spaces (``web``: ``PARCOURS_WEB_*``)
     from parcours.api.fhir.server import fhir_server
 
     fhir_server().install(app)

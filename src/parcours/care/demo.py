@@ -225,3 +225,62 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
     session.flush()
     total_professionals = sum(len(v) for v in doctors.values()) + len(paramedics)
     return DemoSummary(total_professionals, len(created), **counts)
+
+
+# --- who one may sign in as on the demo sign-in page (``serve --demo``) --------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """Someone of the demo town one may sign in as: ``role`` is a ``record.identity.Role`` value."""
+
+    role: str
+    identifier: str  # NIR, RPPS or agent id
+    name: str
+    detail: str
+    organisation: str | None = None
+
+
+# Insurer agents have no row in the store (they are principals of an identity provider): the demo names two.
+DEMO_AGENTS = (
+    DemoPerson("insurer_agent", "agent-cpam-59", "Agent de la CPAM du Hainaut", "Assurance Maladie", "CPAM du Hainaut"),
+    DemoPerson("insurer_agent", "agent-mutuelle-1", "Agent de la mutuelle", "Complémentaire santé",
+               "Mutuelle de démonstration"),
+)  # fmt: skip
+
+
+def people_to_sign_in_as(session: Session, *, limit: int = 12) -> dict[str, list[DemoPerson]]:
+    """A few patients (adults and minors), the parents of the minors, the professionals and the agents."""
+    from parcours.care.people import list_patients, list_professionals
+
+    patients, _ = list_patients(session, limit=500)
+    majority = law(dt.date.today())["record.majority_age"]
+    adults = [p for p in patients if age_on(p.birth_date, dt.date.today()) >= majority]
+    minors = [p for p in patients if age_on(p.birth_date, dt.date.today()) < majority]
+    parents: list[DemoPerson] = []
+    for minor in minors[:limit]:
+        rows = session.scalars(
+            select(LegalRepresentative.representative_nir).where(
+                LegalRepresentative.patient_id == minor.id, LegalRepresentative.lifted_at.is_(None)
+            )
+        )
+        for nir in rows:
+            parents.append(DemoPerson("patient", nir, f"Parent de {minor.given_name} {minor.family_name}",
+                                      f"représentant légal d'un mineur, NIR {nir}"))  # fmt: skip
+    professionals, _ = list_professionals(session, limit=100)
+
+    def patient(p: Patient) -> DemoPerson:
+        return DemoPerson("patient", p.nir, f"{p.given_name} {p.family_name}",
+                          f"né(e) le {p.birth_date:%d/%m/%Y}, NIR {p.nir}")  # fmt: skip
+
+    def professional(p: Professional) -> DemoPerson:
+        return DemoPerson("professional", p.rpps, f"{p.given_name} {p.family_name}",
+                          f"{p.specialty or p.profession}, RPPS {p.rpps}")  # fmt: skip
+
+    return {
+        "patients": [patient(p) for p in adults[:limit]],
+        "minors": [patient(p) for p in minors[:limit]],
+        "parents": parents,
+        "professionals": [professional(p) for p in professionals],
+        "agents": list(DEMO_AGENTS),
+    }

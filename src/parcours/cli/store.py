@@ -104,10 +104,15 @@ def serve(
     if demo:
         _load_demo(url, 40, 2004, only_if_empty=True)
         os.environ.setdefault("PARCOURS_AUTH_LOCAL_ISSUER_ENABLED", "true")  # `parcours token issue` signs for it
+        os.environ.setdefault("PARCOURS_WEB_DEMO", "true")  # the demo sign-in page (/connexion/demo)
+        if host in ("127.0.0.1", "localhost", "::1"):  # plain http on this machine only
+            os.environ.setdefault("PARCOURS_WEB_COOKIE_SECURE", "false")
     else:
         run_upgrade(url)
     _announce_authentication()
     console.print(f"parcours écoute sur http://{host}:{port}  (API : /docs, FHIR : /fhir/metadata)")
+    if demo:
+        console.print(f"Espaces patient, professionnel et agent : http://{host}:{port}/connexion/demo")
     uvicorn.run("parcours.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
