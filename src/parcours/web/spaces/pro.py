@@ -155,6 +155,10 @@ def _page(request: Request, template: str, context: Mapping[str, Any], status_co
     return render(request, template, context, space=SPACE, status_code=status_code)
 
 
+def _problems(exc: ValidationError | CareError) -> list[FieldError | CareError]:
+    return [*field_errors(exc)] if isinstance(exc, ValidationError) else [exc]
+
+
 def _errors(errors: list[FieldError | CareError]) -> dict[str, Any]:
     return form_errors(errors, LABELS)
 
@@ -183,10 +187,10 @@ def _experts(db: Session, me: Professional) -> list[Professional]:
 def home(request: Request, me: Me, db: SessionDep) -> Response:
     pro = _me(db, me)
     authz.worklist(db, me, pro, "professional.space.read")
-    patients, total = declarations.search_patients_of(db, pro.id, limit=1)
+    _, total = declarations.search_patients_of(db, pro.id, limit=1)
     sent = referrals.sent_and_received(db, pro.id, "referrer")
     received = referrals.sent_and_received(db, pro.id, "target")
-    overdue_of_mine, overdue_total = referrals.overdue_for_gp(db, pro.id, limit=1)
+    _, overdue_total = referrals.overdue_for_gp(db, pro.id, limit=1)
     inbox = teleexpertise.inbox(db, pro.id)
     recent, _ = claims.list_claims(db, professional_id=pro.id, limit=5)
     return _page(request, "pro/accueil.html", {
@@ -467,7 +471,7 @@ def report(request: Request, referral_id: str, me: Me, db: SessionDep, form: For
     try:
         referrals.report(db, referral_id, referrals.ReportIn(professional_rpps=me.rpps, report=text))
     except (ValidationError, CareError) as exc:
-        errors = list(field_errors(exc)) if isinstance(exc, ValidationError) else [exc]
+        errors = _problems(exc)
         view = authz.referral_view(db, me, referral, "referral.read")
         return _page(request, "pro/adressage.html", {
             "referral": referral, "view": view, "is_target": True, "is_referrer": False,
@@ -597,7 +601,7 @@ def answer(request: Request, teleexpertise_id: str, me: Me, db: SessionDep, form
     try:
         teleexpertise.answer(db, teleexpertise_id, teleexpertise.AnswerIn(expert_rpps=me.rpps, answer=text))
     except (ValidationError, CareError) as exc:
-        errors = list(field_errors(exc)) if isinstance(exc, ValidationError) else [exc]
+        errors = _problems(exc)
         context = _te_context(db, me, item, values={"answer": text}, **_errors(errors))
         return _page(request, "pro/teleexpertise.html", context, 422)
     return redirect(f"/espace/pro/teleexpertises/{teleexpertise_id}", notice="pro-te-answered")
@@ -753,7 +757,7 @@ def correct(request: Request, claim_id: str, me: Me, db: SessionDep, form: Form)
                                                    "acts": acts, "reason": reason})  # fmt: skip
         corrected, _ = claims.correct(db, claim_id, data)
     except (ValidationError, CareError) as exc:
-        errors = list(field_errors(exc)) if isinstance(exc, ValidationError) else [exc]
+        errors = _problems(exc)
         context = _claim_context(db, claim, **_errors(errors))
         context["rows"], context["values"] = rows, {"reason": reason}
         return _page(request, "pro/feuille_detail.html", context, 422)
