@@ -1,0 +1,219 @@
+"""The professional space's journeys in a real headless Chromium, axe-core on every page (zero serious or critical
+violations): a GP refers and the specialist reports, the GP reads the report in the record; a téléexpertise asked
+and answered, its TE2/RQD billing shown; a feuille de soins computed, sent, corrected and cancelled; an unrelated
+professional sees nothing; a blocked professional is refused; a bris de glace then in the patient's access history.
+Skipped without Chromium unless PARCOURS_REQUIRE_BROWSER=1."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parcours.care.common import law, today
+from parcours.record import service as record
+from parcours.record.guard import Caller
+from parcours.record.identity import Principal
+from parcours.rules.money import format_eur
+from parcours.store.models import Patient
+
+from .conftest import DemoTown, LiveServer, SignedInPage, assert_accessible
+from .pro_cast import Cast, build
+
+SHOTS = os.environ.get("PARCOURS_SCREENSHOTS")  # a folder: the journeys save the pages there (docs/screenshots)
+
+
+@pytest.fixture(scope="session")
+def cast(demo_town: DemoTown) -> Cast:
+    return build(demo_town.url)
+
+
+def shot(page: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def visit(page: Any, live: LiveServer, path: str) -> Any:
+    answer = page.goto(f"{live.url}{path}")
+    assert_accessible(page)
+    return answer
+
+
+def main_text(page: Any) -> str:
+    return str(page.inner_text("main"))
+
+
+def test_a_gp_refers_the_specialist_reports_and_the_gp_reads_it_in_the_record(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast
+) -> None:
+    gp = signed_in_page(cast.gp)
+    visit(gp, live_server, "/espace/pro")
+    shot(gp, "pro-accueil-1280")
+    visit(gp, live_server, f"/espace/pro/adressages/nouveau?patient={cast.zeller.id}")
+    gp.select_option("#target_rpps", cast.cardiologist.identifier)
+    gp.fill("#reason", "Bilan d'un souffle systolique découvert à l'examen")
+    gp.check("#urgency-urgent")
+    gp.fill("#document_title", "Courrier d'adressage")
+    gp.fill("#document_text", "ECG de repos joint : rythme sinusal.")
+    gp.click("text=Envoyer l'adressage")
+    assert "Adressage envoyé" in main_text(gp)
+    assert_accessible(gp)
+    referral_url = gp.url
+
+    specialist = signed_in_page(cast.cardiologist)
+    visit(specialist, live_server, "/espace/pro/adressages")
+    assert "Zeller" in main_text(specialist)
+    shot(specialist, "pro-adressages-1280")
+    specialist.goto(referral_url)
+    assert "souffle systolique" in main_text(specialist)
+    specialist.click("text=Accepter l'adressage")
+    assert "Adressage accepté" in main_text(specialist)
+    assert_accessible(specialist)
+    specialist.fill("#report", "Échographie : insuffisance mitrale minime, surveillance à un an.")
+    specialist.click("text=Envoyer le compte rendu")
+    assert "la boucle est close" in main_text(specialist)
+    assert_accessible(specialist)
+
+    visit(gp, live_server, f"/espace/pro/patients/{cast.zeller.id}")
+    record_text = main_text(gp)
+    assert "Compte rendu d'adressage" in record_text
+    assert "insuffisance mitrale minime" in record_text  # the report landed in the record, read by the MT
+    assert "ECG de repos joint" in record_text
+    shot(gp, "pro-dossier-1280")
+    visit(gp, live_server, "/espace/pro/adressages")
+    assert "clos par son compte rendu" in main_text(gp)
+
+
+def test_a_teleexpertise_is_asked_then_answered_from_the_inbox_with_its_billing(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast
+) -> None:
+    gp = signed_in_page(cast.gp)
+    visit(gp, live_server, f"/espace/pro/teleexpertises/nouvelle?patient={cast.zeller.id}")
+    gp.select_option("#expert_rpps", cast.dermatologist.identifier)
+    gp.fill("#question", "Naevus atypique du dos : exérèse ou surveillance ?")
+    gp.check("#priority-urgent")
+    gp.click("text=Envoyer la demande")  # without consent: refused, the message tied to its field
+    assert gp.locator("#consent-error").is_visible()
+    assert_accessible(gp)
+    gp.check("#consent")
+    gp.click("text=Envoyer la demande")
+    assert "Demande de téléexpertise envoyée" in main_text(gp)
+
+    expert = signed_in_page(cast.dermatologist)
+    visit(expert, live_server, "/espace/pro/teleexpertises")
+    first = expert.locator("ol.boite li").first
+    assert "Zeller" in first.inner_text()  # urgent first in the inbox
+    assert "priorité urgente" in first.inner_text()
+    shot(expert, "pro-teleexpertise-1280")
+    first.locator("a").click()
+    assert_accessible(expert)
+    expert.fill("#answer", "Exérèse conseillée avec analyse histologique.")
+    expert.click("text=Envoyer la réponse")
+    billing = expert.inner_text("#t-billing + table")
+    on = today()
+    assert format_eur(law(on)["tariffs.ngap.TE2"]) in billing
+    assert format_eur(law(on)["tariffs.ngap.RQD"]) in billing
+    assert "TE2" in billing
+    assert "RQD" in billing
+    assert_accessible(expert)
+
+    visit(gp, live_server, "/espace/pro/teleexpertises")
+    assert "répondue" in main_text(gp)
+
+
+def _euros(text: str) -> list[str]:
+    return re.findall(r"\d+,\d\d\s?€", text)
+
+
+def test_a_claim_is_computed_before_sending_then_sent_corrected_and_cancelled(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast
+) -> None:
+    gp = signed_in_page(cast.gp)
+    visit(gp, live_server, f"/espace/pro/feuilles/nouvelle?patient={cast.zeller.id}")
+    gp.fill("#date", "2026-03-02")
+    gp.fill("#act0_code", "G")
+    gp.fill("#act0_fee", "30")
+    gp.click("text=Calculer")  # the form itself, as without script
+    assert gp.inner_text(".parcours-code strong") == "T"
+    assert gp.inner_text("[data-montant=amo]").replace("\u202f", " ") == "19,00 €"  # G 30 € → AMO 19,00 €
+    assert gp.inner_text("[data-montant=facture]").replace("\u202f", " ") == "30,00 €"
+    assert_accessible(gp)
+    shot(gp, "pro-feuille-1280")
+    gp.fill("#act0_fee", "")  # the script recomputes as one types: the conventional tariff
+    gp.fill("#act0_code", "G")
+    gp.wait_for_function("document.querySelector('[data-montant=facture]') !== null")
+    gp.click("text=Envoyer la feuille de soins")
+    assert "Feuille de soins transmise" in main_text(gp)
+    assert gp.inner_text("[data-montant=amo]").replace("\u202f", " ") == "19,00 €"
+    assert_accessible(gp)
+    gp.fill("#act0_code", "G")
+    gp.fill("#act0_fee", "30")
+    gp.fill("#act1_code", "MEG")
+    gp.fill("#reason", "Majoration oubliée")
+    gp.click("text=Corriger la feuille de soins")
+    text = main_text(gp)
+    assert "corrigée" in text
+    assert "version 2" in text
+    gp.fill("#cancel_reason", "Soins non réalisés")
+    gp.click("text=Annuler la feuille de soins")
+    assert "Feuille de soins annulée" in main_text(gp)
+    assert_accessible(gp)
+
+
+def test_an_unrelated_professional_sees_nothing(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast
+) -> None:
+    page = signed_in_page(cast.unrelated)
+    answer = visit(page, live_server, f"/espace/pro/patients/{cast.zeller.id}")
+    assert answer.status == 403
+    text = main_text(page)
+    assert "Accès refusé" in text
+    assert "Zeller" not in text
+    assert "métoprolol" not in text
+    visit(page, live_server, "/espace/pro/patients")
+    assert "Zeller" not in main_text(page)
+
+
+def test_a_blocked_professional_is_refused(signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast) -> None:
+    page = signed_in_page(cast.blocked)
+    visit(page, live_server, f"/espace/pro/patients/{cast.zimmer.id}")
+    text = main_text(page)
+    assert "accès refusé" in text.lower()
+    assert "bloqué" in text
+    assert "Aucun document visible" not in text  # refused, not an empty record
+
+
+def test_a_bris_de_glace_shows_in_the_patient_access_history(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast
+) -> None:
+    page = signed_in_page(cast.unrelated)
+    visit(page, live_server, "/espace/pro/urgence")
+    page.fill("#nir", cast.zacharie.nir)
+    page.fill("#reason", "Patiente inconsciente aux urgences, recherche d'allergies")
+    page.click("text=Ouvrir le dossier en urgence")
+    text = main_text(page)
+    assert "Accès en urgence ouvert" in text
+    assert "recherche d'allergies" in text
+    assert_accessible(page)
+    shot(page, "pro-urgence-1280")
+    with live_server.database.unit_of_work() as session:
+        patient = session.get(Patient, cast.zacharie.id)
+        assert patient is not None
+        history = record.access_history(Caller.of(session, Principal.patient(patient.nir)), patient, limit=200)
+        emergencies = [record.describe(e) for e in history.entries if record.describe(e)["emergency"]]
+    assert any(e["reason"] == "Patiente inconsciente aux urgences, recherche d'allergies" for e in emergencies)
+    assert any(e["actor"] == f"professional:{cast.unrelated.identifier}" for e in emergencies)
+
+
+@pytest.mark.parametrize("path", ["/espace/pro", "/espace/pro/patients", "/espace/pro/adressages",
+                                  "/espace/pro/teleexpertises", "/espace/pro/feuilles/nouvelle"])  # fmt: skip
+def test_the_pages_fit_a_phone(signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast, path: str) -> None:
+    page = signed_in_page(cast.gp, width=390, height=844)
+    visit(page, live_server, path)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    name = {"/espace/pro": "accueil"}.get(path, path.rsplit("/", 1)[-1])
+    shot(page, f"pro-{name}-390")
