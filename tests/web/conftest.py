@@ -28,6 +28,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from parcours.api.app import create_app
 from parcours.api.security import AuthSettings
@@ -36,6 +37,8 @@ from parcours.care.demo import DemoPerson
 from parcours.settings import WebSettings
 from parcours.store.db import Database
 from parcours.store.migrate import upgrade
+from parcours.store.models import Patient
+from parcours.store.record import RecordEntry
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRE_BROWSER = os.environ.get("PARCOURS_REQUIRE_BROWSER") == "1"
@@ -106,6 +109,34 @@ def sign_in(client: TestClient, person: DemoPerson) -> None:
 
 
 @dataclass(frozen=True)
+class Someone:
+    person: DemoPerson
+    patient_id: str
+    name: str
+
+
+def someone(patient: Patient) -> Someone:
+    person = DemoPerson("patient", patient.nir, f"{patient.given_name} {patient.family_name}", "")
+    return Someone(person, patient.id, person.name)
+
+
+@pytest.fixture(scope="module")
+def with_record(demo_town: DemoTown) -> list[Someone]:
+    """Adult demo patients with documents in their record (written by their MT), oldest NIR first."""
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        adults = {p.identifier for p in demo_town.people["patients"]}
+        rows = session.scalars(
+            select(Patient).where(Patient.id.in_(select(RecordEntry.patient_id).where(RecordEntry.section == "document")))
+            .order_by(Patient.nir)
+        )  # fmt: skip
+        found = [someone(p) for p in rows if p.nir in adults]
+    database.dispose()
+    assert len(found) >= 3, "the demo town should give adults a record"
+    return found
+
+
+@dataclass(frozen=True)
 class LiveServer:
     url: str
     database: Database
@@ -169,7 +200,7 @@ def signed_in_page(browser: Any, live_server: LiveServer) -> Iterator[SignedInPa
         context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
         contexts.append(context)
         page = context.new_page()
-        page.goto(f"{live_server.url}/connexion/demo")
+        page.goto(f"{live_server.url}/connexion/demo?tous=1")
         page.click(f"[data-testid='demo-{person.identifier}']")
         page.wait_for_load_state()
         assert "/espace/" in page.url, page.url

@@ -495,3 +495,20 @@ def complementary_share(claim: Claim) -> dict[int, int] | None:
     adjudication = default_engine().adjudicate(event, YearToDate.model_validate(claim.state_before))
     result = apply_contract(load_contract(name, claim.care_date), event, adjudication)
     return {position: share.amc for position, share in enumerate(result.shares)}
+
+
+def yearly_counters(session: Session, patient_id: str, year: int) -> dict[str, int]:
+    """What the patient bore in ``year`` against the yearly caps, in cents: participations forfaitaires and
+    franchises of the claims that stand (the figures the engine counts)."""
+    totals = _yearly_totals(session, patient_id, year)
+    return {"participation": totals.participation, "franchises": totals.franchises}
+
+
+def outside_pathway(claim: Claim) -> Adjudication:
+    """The same claim adjudicated as if the patient had no médecin traitant and nobody had referred them: what
+    being outside the pathway would have cost (the engine keeps its exceptions: children, emergencies, direct
+    access…). Computed on the stored facts and year-to-date state; nothing is written."""
+    event = dict(claim.event)
+    event["patient"] = {**event["patient"], "gp": None}
+    event.update(declares_gp=False, referred_by_gp=False, referred_by_other_doctor=False, replacing_gp=False)
+    return default_engine().adjudicate(CareEvent.model_validate(event), YearToDate.model_validate(claim.state_before))

@@ -8,6 +8,7 @@ created through the care services, so the demo obeys the same rules as real use;
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ from sqlalchemy.orm import Session
 from parcours.care import claims, declarations, people, referrals, teleexpertise
 from parcours.care.common import age_on, law, now
 from parcours.care.errors import CareError
+from parcours.care.people import list_patients, list_professionals
+from parcours.record import service as record
 from parcours.record.entries import INS_NIR_DEMO_SYSTEM
+from parcours.record.guard import Caller
+from parcours.record.identity import Principal
 from parcours.rules.event import Act
 from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
 from parcours.store.models import Patient, Professional
@@ -222,9 +227,72 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
                     ),
                     recorded_on=today,
                 )
+    counts["claims"] += _records_and_refusals(session, created, doctors, today)
     session.flush()
     total_professionals = sum(len(v) for v in doctors.values()) + len(paramedics)
     return DemoSummary(total_professionals, len(created), **counts)
+
+
+def _records_and_refusals(
+    session: Session, created: list[Patient], doctors: dict[str, list[Professional]], today: dt.date
+) -> int:
+    """The shared record of a few patients, written by their médecin traitant (profile and a report), and a few
+    teleconsultations with a specialist nobody oriented them to, which the rules refuse (for the agents' worklist).
+    Returns the number of claims added."""
+    added = 0
+    with_gp = [(p, gp) for p in created if (gp := declarations.gp_on(session, p.id, today)) is not None]
+    for index, (patient, gp) in enumerate(with_gp[:8]):
+        author = Caller.of(
+            session, Principal.professional(gp.rpps, display_name=f"Dr {gp.given_name} {gp.family_name}")
+        )
+        last_year = (today - dt.timedelta(days=200)).isoformat()
+        for payload in _DEMO_RECORD:
+            record.add_entry(author, patient, payload(index, last_year))
+    cardiologist = doctors["cardiology"][0]
+    for index, (patient, _) in enumerate(with_gp[8:12]):
+        try:
+            claims.submit(
+                session,
+                claims.ClaimIn(
+                    idempotency_key=f"demo-tele-{index}-{patient.id[:8]}",
+                    patient_id=patient.id,
+                    professional_rpps=cardiologist.rpps,
+                    date=today - dt.timedelta(days=5 + index),
+                    acts=[Act(code="CS")],
+                    teleconsultation=True,
+                ),
+            )
+            added += 1
+        except CareError:
+            continue
+    return added
+
+
+def _document(title: str, code: tuple[str, str], text: str) -> dict[str, object]:
+    return {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": code[0], "display": code[1]}]},
+        "description": title,
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "language": "fr", "title": title,
+                                    "data": base64.b64encode(text.encode()).decode("ascii")}}],
+    }  # fmt: skip
+
+
+_DEMO_RECORD = (
+    lambda i, d: {"resourceType": "AllergyIntolerance", "code": {"text": ["Pénicilline", "Pollens", "Arachide"][i % 3]}},
+    lambda i, d: {"resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": {
+        "coding": [{"system": "http://www.whocc.no/atc", "code": "C10AA05", "display": "atorvastatine 10 mg"}]}},
+    lambda i, d: {"resourceType": "Condition", "code": {"text": ["Hypertension artérielle", "Asthme", "Diabète de type 2"][i % 3]}},
+    lambda i, d: {"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "Grippe saisonnière"},
+                  "occurrenceDateTime": d},
+    lambda i, d: {"resourceType": "Observation", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "29463-7", "display": "Poids"}]},
+        "valueQuantity": {"value": 60 + 3 * i, "unit": "kg"}},
+    lambda i, d: _document("Ordonnance de biologie", ("57833-6", "Prescription"), "Bilan lipidique à jeun."),
+    lambda i, d: _document("Compte rendu de consultation", ("11488-4", "CR de consultation"),
+                           "Examen clinique normal. Tension 13/8."),
+)  # fmt: skip
 
 
 # --- who one may sign in as on the demo sign-in page (``serve --demo``) --------------------------------------
@@ -251,8 +319,6 @@ DEMO_AGENTS = (
 
 def people_to_sign_in_as(session: Session, *, limit: int = 12) -> dict[str, list[DemoPerson]]:
     """A few patients (adults and minors), the parents of the minors, the professionals and the agents."""
-    from parcours.care.people import list_patients, list_professionals
-
     patients, _ = list_patients(session, limit=500)
     majority = law(dt.date.today())["record.majority_age"]
     adults = [p for p in patients if age_on(p.birth_date, dt.date.today()) >= majority]

@@ -280,3 +280,10 @@ def inbox(session: Session, expert_id: str, on: dt.date | None = None, *, limit:
 def days_left(item: Teleexpertise, on: dt.date | None = None) -> int:
     """Days until the answer's deadline (0: the last day)."""
     return (item.answer_due_on - (on or today())).days
+
+
+def of_patient(session: Session, patient_id: str, *, limit: int = 50) -> list[Teleexpertise]:
+    """The téléexpertises about a patient, newest first (for the patient's own view)."""
+    get_patient(session, patient_id)
+    query = select(Teleexpertise).where(Teleexpertise.patient_id == patient_id)
+    return list(session.scalars(query.order_by(Teleexpertise.requested_on.desc(), Teleexpertise.id).limit(limit)))

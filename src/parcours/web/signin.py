@@ -46,11 +46,11 @@ def sign_in_page(request: Request, suite: str | None = None) -> Response:
 
 
 @router.get("/connexion/demo")
-def demo_page(request: Request, db: SessionDep, suite: str | None = None) -> Response:
+def demo_page(request: Request, db: SessionDep, suite: str | None = None, tous: bool = False) -> Response:
     if not session.settings_of(request).demo:
         return problem(request, 404, "Page introuvable", "La connexion de démonstration n'est pas activée ici.")
-    people = demo.people_to_sign_in_as(db)
-    return render(request, "connexion_demo.html", {"people": people, "suite": safe_next(suite)})
+    people = demo.people_to_sign_in_as(db, limit=500 if tous else 12)
+    return render(request, "connexion_demo.html", {"people": people, "suite": safe_next(suite), "everyone": tous})
 
 
 @router.post("/connexion/demo")

@@ -22,8 +22,9 @@ from fastapi.templating import Jinja2Templates
 from parcours.care.errors import CareError
 from parcours.errors import FieldError
 from parcours.record.identity import Principal, Role
-from parcours.rules.money import format_eur
+from parcours.rules.money import format_eur, to_cents
 from parcours.web import session
+from parcours.web.spaces.labels import FILTERS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 templates = Jinja2Templates(directory=TEMPLATES)
@@ -43,6 +44,8 @@ def _eur(cents: int | None) -> str:
 
 templates.env.filters["eur_cents"] = _eur
 templates.env.filters["date_fr"] = _date
+templates.env.filters["eur"] = lambda value: format_eur(to_cents(value))  # euros (the stored JSON's amounts)
+templates.env.filters.update(FILTERS)
 
 
 @dataclass(frozen=True)

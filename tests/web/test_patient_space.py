@@ -1,0 +1,212 @@
+"""The patient space over HTTP (no JavaScript): every page, the forms with their CSRF token and their errors tied
+to the fields, and the access decisions — another patient's pages are refused and show nothing of them."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from parcours.api.security import AuthSettings, issue_token
+from parcours.care import claims, declarations
+from parcours.record.identity import Principal
+from parcours.store.db import Database
+from parcours.store.models import Claim, Patient, Professional
+from parcours.store.record import LegalRepresentative
+
+from .conftest import DemoTown, Someone, csrf_of, sign_in, someone
+
+PAGES = ("medecin-traitant", "dossier", "dossier/reglages", "soins", "remboursements", "acces", "simulateur")
+
+
+def test_every_page_of_my_space_answers_in_french(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[0]
+    sign_in(web_client, me.person)
+    for page in PAGES:
+        answer = web_client.get(f"/espace/patient/{me.patient_id}/{page}")
+        assert answer.status_code == 200, (page, answer.text[:500])
+        assert '<html lang="fr">' in answer.text
+        assert answer.headers["cache-control"] == "no-store"
+        # every input is labelled
+        ids = set(re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', answer.text))
+        labelled = set(re.findall(r'<label for="([^"]+)"', answer.text))
+        assert ids <= labelled, (page, ids - labelled)
+
+
+def test_another_patients_pages_are_refused_and_show_nothing_of_them(
+    web_client: TestClient, with_record: list[Someone]
+) -> None:
+    me, other = with_record[0], with_record[1]
+    sign_in(web_client, me.person)
+    for page in PAGES:
+        answer = web_client.get(f"/espace/patient/{other.patient_id}/{page}")
+        assert answer.status_code in (403, 404), page
+        assert other.name not in answer.text
+        assert other.person.identifier not in answer.text
+    unknown = web_client.get("/espace/patient/00000000-0000-0000-0000-000000000000/dossier")
+    assert unknown.status_code == 403  # an unknown id is refused like an existing one: nothing to learn
+
+
+def test_another_patients_claim_is_not_shown_under_my_id(
+    web_client: TestClient, with_record: list[Someone], demo_town: DemoTown
+) -> None:
+    me, other = with_record[0], with_record[1]
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        claim_id = session.scalars(select(Claim.id).where(Claim.patient_id == other.patient_id)).first()
+    database.dispose()
+    sign_in(web_client, me.person)
+    answer = web_client.get(f"/espace/patient/{me.patient_id}/remboursements/{claim_id}")
+    assert answer.status_code == 403
+    assert other.name not in answer.text
+
+
+def _first_document(html: str) -> str:
+    found = re.search(r'data-testid="document-([0-9a-f-]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_mask_and_unmask_a_document_with_the_form(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[2]
+    sign_in(web_client, me.person)
+    page = web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    entry = _first_document(page)
+    refused = web_client.post(f"/espace/patient/{me.patient_id}/dossier/{entry}/masquer")  # no CSRF token
+    assert refused.status_code == 403
+    assert "Masqué</span>" not in web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    done = web_client.post(
+        f"/espace/patient/{me.patient_id}/dossier/{entry}/masquer", data={"csrf_token": csrf_of(page)}
+    )
+    assert done.status_code == 303
+    shown = web_client.get(done.headers["location"]).text
+    assert "Le document est masqué" in shown
+    assert re.search(rf'data-testid="document-{entry}".*?Masqué</span>', shown, re.S)
+    undone = web_client.post(f"/espace/patient/{me.patient_id}/dossier/{entry}/demasquer",
+                             data={"csrf_token": csrf_of(shown)})  # fmt: skip
+    assert undone.status_code == 303
+
+
+def test_documents_filter_by_type(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[0]
+    sign_in(web_client, me.person)
+    every = web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    prescriptions = web_client.get(f"/espace/patient/{me.patient_id}/dossier?type=57833-6").text
+    assert every.count('data-testid="document-') > prescriptions.count('data-testid="document-') >= 1
+    assert "Ordonnance de biologie" in prescriptions
+    assert "Compte rendu de consultation</td>" not in prescriptions
+
+
+def test_add_a_document_errors_are_tied_to_their_fields(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[1]
+    sign_in(web_client, me.person)
+    page = web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    answer = web_client.post(f"/espace/patient/{me.patient_id}/dossier/documents",
+                             data={"csrf_token": csrf_of(page), "title": "", "doc_type": "", "text": "x"})  # fmt: skip
+    assert answer.status_code == 422
+    assert re.search(r'id="title"[^>]*aria-describedby="title-error"[^>]*aria-invalid="true"', answer.text)
+    assert 'id="title-error"' in answer.text
+    assert 'id="doc_type-error"' in answer.text
+    assert 'href="#title"' in answer.text  # the summary links to the field
+    added = web_client.post(f"/espace/patient/{me.patient_id}/dossier/documents",
+                            data={"csrf_token": csrf_of(page), "title": "Bilan sanguin de mars", "doc_type": "11502-2",
+                                  "doc_date": "2026-03-02", "text": "Cholestérol normal."})  # fmt: skip
+    assert added.status_code == 303
+    assert "Bilan sanguin de mars" in web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+
+
+def test_declare_a_gp_the_attestation_is_the_consent(
+    web_client: TestClient, demo_town: DemoTown, web_auth: AuthSettings
+) -> None:
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:  # an adult demo patient without a médecin traitant, and a GP
+        adults = {p.identifier for p in demo_town.people["patients"]}
+        patient = next(p for p in session.scalars(select(Patient).order_by(Patient.nir))
+                       if p.nir in adults and declarations.active_declaration(session, p.id) is None)  # fmt: skip
+        gp = session.scalars(select(Professional).where(Professional.specialty == "general_practice")
+                             .order_by(Professional.rpps)).first()  # fmt: skip
+        me = someone(patient)
+    assert gp is not None
+    sign_in(web_client, me.person)
+    url = f"/espace/patient/{me.patient_id}/medecin-traitant"
+    page = web_client.get(url).text
+    assert "Aucun médecin traitant déclaré" in page
+    without_consent = web_client.post(f"{url}/attestation",
+                                      data={"csrf_token": csrf_of(page), "professional_rpps": gp.rpps})  # fmt: skip
+    assert without_consent.status_code == 422
+    assert 'id="consent-error"' in without_consent.text
+    given = web_client.post(f"{url}/attestation",
+                            data={"csrf_token": csrf_of(page), "professional_rpps": gp.rpps, "consent": "oui"})  # fmt: skip
+    assert given.status_code == 200
+    token = re.search(r'data-testid="attestation">([^<]+)<', given.text)
+    assert token
+    # the doctor files the declaration with it (the API; the professional space does the same)
+    bearer = {"Authorization": f"Bearer {issue_token(Principal.professional(gp.rpps), web_auth)}"}
+    filed = web_client.post("/api/declarations", headers=bearer,
+                            json={"patient_id": me.patient_id, "professional_rpps": gp.rpps,
+                                  "vitale_attestation": token.group(1)})  # fmt: skip
+    assert filed.status_code == 201, filed.text
+    shown = web_client.get(url).text
+    assert f"Dr {gp.given_name} {gp.family_name}" in re.search(r'data-testid="mt-actuel">(.*?)</p>', shown, re.S).group(
+        1
+    )  # type: ignore[union-attr]
+    history = web_client.get(f"/espace/patient/{me.patient_id}/acces").text
+    assert "attestation de présence remise à" in history
+    database.dispose()
+
+
+def test_outside_the_pathway_a_gp_visit_costs_10_60_more(demo_town: DemoTown) -> None:
+    """Brief: GP 30 € hors parcours → 21 − 10,60 − 2 = 8,40 € reimbursed (S3), against 19 € in the pathway."""
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        claim = session.scalars(
+            select(Claim).where(Claim.amo == 1900, Claim.billed == 3000, Claim.pathway == "T").order_by(Claim.id)
+        ).first()
+        assert claim is not None
+        outside = claims.outside_pathway(claim)
+        assert outside.amo == 840
+        assert outside.patient - claim.patient_share == 1060
+        assert any(step.rule == "pathway.majoration" for step in outside.explanation)
+    database.dispose()
+
+
+def test_a_parent_sees_the_minors_record(web_client: TestClient, demo_town: DemoTown) -> None:
+    parent = demo_town.people["parents"][0]
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        child = session.scalars(select(LegalRepresentative.patient_id)
+                                .where(LegalRepresentative.representative_nir == parent.identifier)).first()  # fmt: skip
+        others = session.scalar(select(func.count()).select_from(Patient)) or 0
+    database.dispose()
+    assert others > 1
+    sign_in(web_client, parent)
+    home = web_client.get("/espace/patient")
+    assert f"/espace/patient/{child}/dossier" in home.text
+    page = web_client.get(f"/espace/patient/{child}/dossier")
+    assert page.status_code == 200
+    assert "que vous représentez" in page.text
+
+
+def test_block_a_professional_and_choose_emergency_opposition(
+    web_client: TestClient, with_record: list[Someone], demo_town: DemoTown
+) -> None:
+    me = with_record[2]
+    cardiologist = next(p for p in demo_town.people["professionals"] if p.detail.startswith("cardiology"))
+    sign_in(web_client, me.person)
+    url = f"/espace/patient/{me.patient_id}/dossier/reglages"
+    page = web_client.get(url).text
+    missing = web_client.post(f"{url}/blocage", data={"csrf_token": csrf_of(page), "block_rpps": ""})
+    assert missing.status_code == 422
+    assert 'id="block_rpps-error"' in missing.text
+    done = web_client.post(f"{url}/blocage", data={"csrf_token": csrf_of(page), "block_rpps": cardiologist.identifier})
+    assert done.status_code == 303
+    shown = web_client.get(url).text
+    assert f'data-testid="bloque-{cardiologist.identifier}"' in shown
+    assert web_client.post(f"{url}/deblocage", data={"csrf_token": csrf_of(shown),
+                                                     "rpps": cardiologist.identifier}).status_code == 303  # fmt: skip
+    assert (
+        web_client.post(f"{url}/opposition", data={"csrf_token": csrf_of(shown), "opposed": "oui"}).status_code == 303
+    )
+    assert 'id="opposed-oui" name="opposed" value="oui" checked' in web_client.get(url).text
+    web_client.post(f"{url}/opposition", data={"csrf_token": csrf_of(shown), "opposed": "non"})
