@@ -50,7 +50,17 @@ def person(who: Professional | Patient) -> DemoPerson:
     return DemoPerson("patient", who.nir, f"{who.given_name} {who.family_name}", "")
 
 
+_BUILT: dict[str, Cast] = {}
+
+
 def build(url: str) -> Cast:
+    """The cast in the demo town at ``url``, made once per test session (both test modules share it)."""
+    if url not in _BUILT:
+        _BUILT[url] = _build(url)
+    return _BUILT[url]
+
+
+def _build(url: str) -> Cast:
     database = Database(url)
     try:
         with database.unit_of_work() as session:
