@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from parcours.care import claims, declarations, people
+from parcours.care import claims, declarations, people, referrals
 from parcours.care.demo import DemoPerson
 from parcours.record import service as record
 from parcours.record.guard import Caller
@@ -84,6 +84,15 @@ def _build(url: str) -> Cast:
                                              "medicationCodeableConcept": {"coding": [{
                                                  "system": "http://www.whocc.no/atc", "code": "C07AB02",
                                                  "display": "métoprolol"}]}})  # fmt: skip
+            # the cardiologist Zeller was referred to prescribes the same substance: a duplicate for the MT
+            referrals.refer(session, referrals.ReferralIn(patient_id=zeller.id, referrer_rpps=gp.rpps,
+                                                          target_rpps=cardio.rpps, reason="Hypertension à équilibrer",
+                                                          issued_on=dt.date(2026, 2, 2)))  # fmt: skip
+            as_cardio = Caller.of(session, Principal.professional(cardio.rpps, display_name="Alex Zapata"))
+            record.add_entry(as_cardio, zeller, {"resourceType": "MedicationStatement", "status": "active",
+                                                 "medicationCodeableConcept": {"coding": [{
+                                                     "system": "http://www.whocc.no/atc", "code": "C07AB02",
+                                                     "display": "métoprolol"}]}})  # fmt: skip
             record.block(Caller.of(session, Principal.patient(zimmer.nir)), zimmer, blocked.rpps)
             ids = (zeller.id, zimmer.id, zacharie.id)
             cast = [person(p) for p in (gp, cardio, derm, unrelated, blocked)]

@@ -52,7 +52,7 @@ def test_a_gp_refers_the_specialist_reports_and_the_gp_reads_it_in_the_record(
 ) -> None:
     gp = signed_in_page(cast.gp)
     visit(gp, live_server, "/espace/pro")
-    shot(gp, "pro-accueil-1280")
+    shot(gp, "pro-accueil-desktop")
     visit(gp, live_server, f"/espace/pro/adressages/nouveau?patient={cast.zeller.id}")
     gp.select_option("#target_rpps", cast.cardiologist.identifier)
     gp.fill("#reason", "Bilan d'un souffle systolique découvert à l'examen")
@@ -67,7 +67,7 @@ def test_a_gp_refers_the_specialist_reports_and_the_gp_reads_it_in_the_record(
     specialist = signed_in_page(cast.cardiologist)
     visit(specialist, live_server, "/espace/pro/adressages")
     assert "Zeller" in main_text(specialist)
-    shot(specialist, "pro-adressages-1280")
+    shot(specialist, "pro-adressages-desktop")
     specialist.goto(referral_url)
     assert "souffle systolique" in main_text(specialist)
     specialist.click("text=Accepter l'adressage")
@@ -83,7 +83,7 @@ def test_a_gp_refers_the_specialist_reports_and_the_gp_reads_it_in_the_record(
     assert "Compte rendu d'adressage" in record_text
     assert "insuffisance mitrale minime" in record_text  # the report landed in the record, read by the MT
     assert "ECG de repos joint" in record_text
-    shot(gp, "pro-dossier-1280")
+    shot(gp, "pro-dossier-desktop")
     visit(gp, live_server, "/espace/pro/adressages")
     assert "clos par son compte rendu" in main_text(gp)
 
@@ -108,7 +108,7 @@ def test_a_teleexpertise_is_asked_then_answered_from_the_inbox_with_its_billing(
     first = expert.locator("ol.boite li").first
     assert "Zeller" in first.inner_text()  # urgent first in the inbox
     assert "priorité urgente" in first.inner_text()
-    shot(expert, "pro-teleexpertise-1280")
+    shot(expert, "pro-teleexpertise-desktop")
     first.locator("a").click()
     assert_accessible(expert)
     expert.fill("#answer", "Exérèse conseillée avec analyse histologique.")
@@ -142,7 +142,7 @@ def test_a_claim_is_computed_before_sending_then_sent_corrected_and_cancelled(
     assert gp.inner_text("[data-montant=amo]").replace("\u202f", " ") == "19,00 €"  # G 30 € → AMO 19,00 €
     assert gp.inner_text("[data-montant=facture]").replace("\u202f", " ") == "30,00 €"
     assert_accessible(gp)
-    shot(gp, "pro-feuille-1280")
+    shot(gp, "pro-feuille-desktop")
     gp.fill("#act0_fee", "")  # the script recomputes as one types: the conventional tariff
     gp.fill("#act0_code", "G")
     gp.wait_for_function("document.querySelector('[data-montant=facture]') !== null")
@@ -199,7 +199,7 @@ def test_a_bris_de_glace_shows_in_the_patient_access_history(
     assert "Accès en urgence ouvert" in text
     assert "recherche d'allergies" in text
     assert_accessible(page)
-    shot(page, "pro-urgence-1280")
+    shot(page, "pro-urgence-desktop")
     with live_server.database.unit_of_work() as session:
         patient = session.get(Patient, cast.zacharie.id)
         assert patient is not None
@@ -215,5 +215,9 @@ def test_the_pages_fit_a_phone(signed_in_page: SignedInPage, live_server: LiveSe
     page = signed_in_page(cast.gp, width=390, height=844)
     visit(page, live_server, path)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    name = {"/espace/pro": "accueil"}.get(path, path.rsplit("/", 1)[-1])
-    shot(page, f"pro-{name}-390")
+    name = {"/espace/pro": "accueil", "/espace/pro/feuilles/nouvelle": "feuille"}.get(path, path.rsplit("/", 1)[-1])
+    shot(page, f"pro-{name}-phone")
+    if SHOTS and path == "/espace/pro/patients":
+        desktop = signed_in_page(cast.gp)
+        visit(desktop, live_server, path)
+        shot(desktop, f"pro-{name}-desktop")

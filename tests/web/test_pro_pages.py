@@ -55,3 +55,14 @@ def test_a_form_without_its_csrf_token_is_refused(web_client: TestClient, cast: 
     sign_in(web_client, cast.gp)
     answer = web_client.post("/espace/pro/feuilles/nouvelle", data={"patient_id": cast.zeller.id})
     assert answer.status_code == 403
+
+
+def test_coherence_flags_are_shown_to_the_mt_only(web_client: TestClient, cast: Cast) -> None:
+    sign_in(web_client, cast.gp)
+    page = web_client.get(f"/espace/pro/patients/{cast.zeller.id}").text
+    assert "Doublon de traitement" in page
+    assert "2 prescripteurs différents" in page
+    sign_in(web_client, cast.cardiologist)
+    page = web_client.get(f"/espace/pro/patients/{cast.zeller.id}").text
+    assert "métoprolol" in page  # the referred specialist reads the record
+    assert "Doublon de traitement" not in page  # the synthesis is the MT's
