@@ -221,3 +221,36 @@ def test_the_pages_fit_a_phone(signed_in_page: SignedInPage, live_server: LiveSe
         desktop = signed_in_page(cast.gp)
         visit(desktop, live_server, path)
         shot(desktop, f"pro-{name}-desktop")
+
+
+def test_a_gp_becomes_mt_with_the_patient_attestation_then_ends_it(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast
+) -> None:
+    gp = signed_in_page(cast.gp)
+    visit(gp, live_server, "/espace/pro/patients/declarer")
+    gp.fill("#nir", cast.zacharie.nir)
+    gp.fill("#vitale_attestation", "pas-une-attestation")
+    gp.click("text=Enregistrer la déclaration")  # refused (traced): the message tied to the attestation field
+    assert gp.locator("#vitale_attestation-error").is_visible()
+    assert_accessible(gp)
+
+    patient = signed_in_page(cast.zacharie_person)
+    visit(patient, live_server, f"/espace/patient/{cast.zacharie.id}/medecin-traitant")
+    patient.select_option("#professional_rpps", cast.gp.identifier)
+    patient.check("#consent")
+    patient.click("text=Donner mon accord")
+    token = patient.input_value("[data-testid=attestation]")
+
+    gp.fill("#vitale_attestation", token)
+    gp.click("text=Enregistrer la déclaration")
+    assert "Vous êtes désormais le médecin traitant" in main_text(gp)
+    assert_accessible(gp)
+    gp.fill("#q", "Zacharie")
+    gp.click("button:has-text('Rechercher')")
+    row = gp.locator("tr", has_text="Zacharie")
+    assert row.count() == 1
+    row.locator("select").select_option("relocation")
+    row.locator("button").click()
+    assert "La déclaration de médecin traitant a pris fin" in main_text(gp)
+    gp.goto(f"{live_server.url}/espace/pro/patients?q=Zacharie")
+    assert gp.locator("tr", has_text="Zacharie").count() == 0
