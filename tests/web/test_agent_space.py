@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from parcours.care.demo import DemoPerson
 from parcours.store.db import Database
 from parcours.store.models import Claim, Professional
+from parcours.web.spaces.agent import reasons_of
 
 from .conftest import DemoTown, sign_in
 
@@ -29,13 +30,16 @@ def test_the_worklist_filters_rejected_claims_by_reason_and_professional(
 ) -> None:
     database = Database(demo_town.url)
     with database.unit_of_work() as session:
-        rejected = set(session.scalars(select(Claim.id).where(Claim.status == "rejected")))
+        refused = list(session.scalars(select(Claim).where(Claim.status == "rejected")))
+        rejected = {c.id for c in refused}
+        not_oriented = {c.id for c in refused if "teleconsultation_not_oriented" in reasons_of(c)}
         cardiologist = session.scalars(select(Professional).where(Professional.specialty == "cardiology")).first()
         assert cardiologist is not None
         cardiologist_id = cardiologist.id
+        by_cardiologist = {c.id for c in refused if c.professional_id == cardiologist_id}
         all_claims = session.scalar(select(func.count()).select_from(Claim))
     database.dispose()
-    assert rejected
+    assert not_oriented  # the demo town's refused teleconsultations
     sign_in(web_client, _agent(demo_town))
     every = web_client.get("/espace/agent")
     assert every.status_code == 200
@@ -43,18 +47,19 @@ def test_the_worklist_filters_rejected_claims_by_reason_and_professional(
     only_rejected = web_client.get("/espace/agent?etat=rejected").text
     assert set(_listed(only_rejected)) == rejected
     by_reason = web_client.get("/espace/agent?motif=teleconsultation_not_oriented").text
-    assert set(_listed(by_reason)) == rejected  # the demo's refusals are all non-oriented teleconsultations
+    assert set(_listed(by_reason)) == not_oriented
     assert "Téléconsultation sans orientation" in by_reason
-    assert _listed(web_client.get("/espace/agent?motif=early_renewal").text) == []
+    early = {c for c in rejected if c not in not_oriented}
+    assert set(_listed(web_client.get("/espace/agent?motif=early_renewal").text)) <= early
     by_doctor = web_client.get(f"/espace/agent?etat=rejected&professionnel={cardiologist_id}").text
-    assert set(_listed(by_doctor)) == rejected  # the cardiologist billed them
+    assert set(_listed(by_doctor)) == by_cardiologist
 
 
 def test_one_claim_with_its_explanation(web_client: TestClient, demo_town: DemoTown) -> None:
     database = Database(demo_town.url)
     with database.unit_of_work() as session:
-        claim = session.scalars(select(Claim).where(Claim.status == "rejected")).first()
-        assert claim is not None
+        claim = next(c for c in session.scalars(select(Claim).where(Claim.status == "rejected").order_by(Claim.id))
+                     if "teleconsultation_not_oriented" in reasons_of(c))  # fmt: skip
         claim_id, patient_nir = claim.id, claim.patient.nir
     database.dispose()
     sign_in(web_client, _agent(demo_town))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from parcours.api.security import AuthSettings, issue_token
 from parcours.care import declarations
 from parcours.record.identity import Principal
-from parcours.store.models import Professional
+from parcours.store.models import Claim, Professional
 
 from .conftest import LiveServer, SignedInPage, Someone, assert_accessible
 
@@ -114,6 +114,7 @@ def test_an_agent_filters_rejected_claims_and_reads_one(signed_in_page: SignedIn
     assert page.url.endswith("/espace/agent")
     assert_accessible(page)
     page.select_option("#etat", "rejected")
+    page.select_option("#motif", "teleconsultation_not_oriented")
     page.focus("#au")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")  # the filter button, with the keyboard
@@ -172,3 +173,30 @@ def test_the_accessibility_check_does_catch_violations(browser: Any) -> None:
     found = {v["id"] for v in accessibility_violations(page)}
     assert {"label", "image-alt"} <= found
     context.close()
+
+
+PATIENT_PAGES = ("", "/{p}/medecin-traitant", "/{p}/dossier", "/{p}/dossier/reglages", "/{p}/soins",
+                 "/{p}/remboursements", "/{p}/acces", "/{p}/simulateur")  # fmt: skip
+
+
+def test_every_page_of_the_spaces_is_accessible_on_desktop_and_phone(
+    signed_in_page: SignedInPage, live_server: LiveServer, with_record: list[Someone]
+) -> None:
+    me = with_record[3]
+    with live_server.database.unit_of_work() as session:
+        claim_id = session.scalars(select(Claim.id).where(Claim.patient_id == me.patient_id)).first()
+        rejected = session.scalars(select(Claim.id).where(Claim.status == "rejected")).first()
+    patient_pages = [f"/espace/patient{p.format(p=me.patient_id)}" for p in PATIENT_PAGES]
+    patient_pages.append(f"/espace/patient/{me.patient_id}/remboursements/{claim_id}")
+    agent_pages = ["/espace/agent", "/espace/agent?etat=rejected", f"/espace/agent/feuilles/{rejected}",
+                   "/espace/agent/lot"]  # fmt: skip
+    for person, pages in ((me.person, patient_pages), (live_server.town.people["agents"][0], agent_pages)):
+        for width in (1280, 390):
+            page = signed_in_page(person, width=width, height=844)
+            for path in pages:
+                answer = page.goto(f"{live_server.url}{path}")
+                assert answer is not None
+                assert answer.status == 200, path
+                assert_accessible(page)
+                if width == 390:
+                    assert page.evaluate("document.documentElement.scrollWidth") <= 390, path

@@ -38,12 +38,19 @@ def _date(value: dt.date | dt.datetime | None) -> str:
     return f"{value:%d/%m/%Y}"
 
 
+def _day(value: dt.date | dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:%d/%m/%Y}"
+
+
 def _eur(cents: int | None) -> str:
     return "" if cents is None else format_eur(int(cents))
 
 
 templates.env.filters["eur_cents"] = _eur
 templates.env.filters["date_fr"] = _date
+templates.env.filters["day_fr"] = _day
 templates.env.filters["eur"] = lambda value: format_eur(to_cents(value))  # euros (the stored JSON's amounts)
 templates.env.filters.update(FILTERS)
 

@@ -48,3 +48,12 @@ REFUSAL_REASONS = {
     "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
 }
+RESOURCE_TYPES = {
+    "DocumentReference": "document", "AllergyIntolerance": "allergie", "MedicationStatement": "traitement",
+    "Condition": "antécédent", "Immunization": "vaccination", "Observation": "mesure ou résultat",
+    "Bundle": "liste des entrées du dossier", "AuditEvent": "historique des accès", "RecordControl": "réglages du dossier",
+    "Consent": "consentement", "GpDeclaration": "déclaration de médecin traitant", "Patient": "fiche patient",
+    "Claim": "feuille de soins", "ServiceRequest": "adressage ou téléexpertise", "EmergencyAccess": "accès en urgence",
+    "Practitioner": "professionnel",
+}  # fmt: skip
+FILTERS["resource_fr"] = label(RESOURCE_TYPES)

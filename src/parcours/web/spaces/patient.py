@@ -232,7 +232,12 @@ def _record_page(request: Request, me: Principal, db: Any, patient: Patient, **e
     for view in views:
         if view.entry.section == "profile":
             profile[view.entry.resource_type].append({"view": view, "value": _profile_value(view)})
-    return _page(request, "patient/dossier.html", me, patient, documents=[
+    professionals, _ = people.list_professionals(db, limit=500)
+    authors = {p.rpps: f"Dr {p.given_name} {p.family_name}" if p.profession == "physician"
+               else f"{p.given_name} {p.family_name}" for p in professionals}  # fmt: skip
+    authors[patient.nir] = "vous" if patient.nir == me.identifier else f"{patient.given_name} {patient.family_name}"
+    authors.setdefault(me.identifier, "vous")
+    return _page(request, "patient/dossier.html", me, patient, authors=authors, documents=[
         {"view": v, "type": _document_type(v)[1]} for v in shown], all_documents=len(documents), types=types,
         filters={"type": chosen, "depuis": since, "texte": search}, profile=profile, sections=PROFILE_SECTIONS,
         document_types=DOCUMENT_TYPES, **extra)  # fmt: skip
@@ -385,7 +390,9 @@ def access_history(request: Request, patient_id: str, me: Me, db: SessionDep, pa
     found = record.access_history(Caller.of(db, me), patient, offset=(page - 1) * HISTORY_PAGE, limit=HISTORY_PAGE)
     rows = [record.describe(e) for e in found.entries]
     pages = max(1, -(-found.total // HISTORY_PAGE))
-    return _page(request, "patient/acces.html", me, patient, rows=rows, total=found.total, page=page, pages=pages,
+    professionals, _ = people.list_professionals(db, limit=500)
+    names = {f"professional:{p.rpps}": f"{p.given_name} {p.family_name}" for p in professionals}
+    return _page(request, "patient/acces.html", me, patient, rows=rows, names=names, total=found.total, page=page, pages=pages,
                  emergencies=[r for r in rows if r["emergency"]])  # fmt: skip
 
 

@@ -1,0 +1,188 @@
+"""Screenshots of the signed-in spaces for docs/screenshots/, desktop (1280 px) and phone (390 px).
+
+Builds the demo town in a temporary SQLite file, serves the application on a free port, signs in through the demo
+sign-in page as the people below and saves one full-page PNG per page and width:
+
+    PYTHONPATH=src python scripts/screenshots.py            # Chromium at /usr/bin/chromium
+    PYTHONPATH=src python scripts/screenshots.py --only patient
+
+A space adds its pages to ``SHOTS`` (space, who, path, name). Not a test: it asserts nothing, it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from sqlalchemy import select
+
+from parcours.api.app import create_app
+from parcours.api.security import AuthSettings, issue_token
+from parcours.care import demo
+from parcours.care.demo import DemoPerson
+from parcours.record.identity import Principal
+from parcours.settings import WebSettings
+from parcours.store.db import Database
+from parcours.store.migrate import upgrade
+from parcours.store.models import Claim, Patient
+from parcours.store.record import RecordEntry
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+@dataclass(frozen=True)
+class Town:
+    url: str
+    people: dict[str, list[DemoPerson]]
+    database: Database
+    base: str
+    auth: AuthSettings
+    facts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Shot:
+    space: str
+    who: Callable[[Town], DemoPerson]
+    path: Callable[[Town], str]
+    name: str
+
+
+def _patient(town: Town) -> DemoPerson:
+    nir = town.facts["patient_nir"]
+    return next(p for p in town.people["patients"] if p.identifier == nir)
+
+
+def _agent(town: Town) -> DemoPerson:
+    return town.people["agents"][0]
+
+
+SHOTS: list[Shot] = [
+    Shot("patient", _patient, lambda t: "/espace/patient", "patient-accueil"),
+    Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/medecin-traitant", "patient-medecin-traitant"),
+    Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/dossier", "patient-dossier"),
+    Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/acces", "patient-acces"),
+    Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/remboursements", "patient-remboursements"),
+    Shot("agent", _agent, lambda t: "/espace/agent?etat=rejected", "agent-feuilles-refusees"),
+    Shot("agent", _agent, lambda t: f"/espace/agent/feuilles/{t.facts['rejected_claim']}", "agent-feuille"),
+    Shot("agent", _agent, lambda t: "/espace/agent/lot", "agent-lot"),
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _facts(database: Database, people: dict[str, list[DemoPerson]]) -> dict[str, str]:
+    """A demo patient with a record (an adult), and a refused claim."""
+    adults = {p.identifier for p in people["patients"]}
+    with database.unit_of_work() as session:
+        with_record = select(RecordEntry.patient_id).where(RecordEntry.section == "document")
+        patient = next(p for p in session.scalars(select(Patient).where(Patient.id.in_(with_record))
+                                                  .order_by(Patient.nir)) if p.nir in adults)  # fmt: skip
+        rejected = session.scalars(select(Claim.id).where(Claim.status == "rejected").order_by(Claim.id)).first()
+        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected)}
+
+
+def _history(town: Town) -> None:
+    """A bris de glace on the patient's record, so that the access history shows one."""
+    doctor = next(p for p in town.people["professionals"] if p.detail.startswith("psychiatry"))
+    headers = {"Authorization": f"Bearer {issue_token(Principal.professional(doctor.identifier), town.auth)}"}
+    patient = town.facts["patient_id"]
+    httpx.post(f"{town.base}/api/record/{patient}/emergency-access", headers=headers,
+               json={"reason": "patient inconscient admis aux urgences"}).raise_for_status()  # fmt: skip
+    httpx.get(f"{town.base}/api/record/{patient}/entries", headers=headers).raise_for_status()
+
+
+def _summary(path: Path) -> None:
+    """An example batch summary in the documented shape (docs/web.md)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    path.write_text(json.dumps({
+        "run_id": f"lot-{now:%Y-%m-%d}", "started_at": (now - dt.timedelta(seconds=42)).isoformat(),
+        "finished_at": now.isoformat(), "source": "exemple : feuilles-de-soins.parquet", "claims": 1_000_000,
+        "paid": 990_512, "rejected": 9_011, "errors": 477, "billed": 31_254_310.5, "amo": 21_006_211.25,
+        "patient": 10_248_099.25, "engines": {"columnar": 998_104, "scalar": 1_896},
+        "rejections": {"teleconsultation_not_oriented": 6_102, "early_renewal": 2_909},
+        "pathways": {"T": 801_233, "O": 61_020, "S": 120_003, "B": 17_744}, "seconds": 41.6,
+    }))  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="un seul espace (patient, pro, agent)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("Chromium introuvable (apt-get install chromium)", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'demo.db'}"
+        upgrade(url)
+        database = Database(url)
+        with database.unit_of_work() as session:
+            demo.load(session, patients=40, seed=2004)
+        with database.unit_of_work() as session:
+            people = demo.people_to_sign_in_as(session, limit=500)
+        auth = AuthSettings(local_key_file=Path(folder) / "key.pem", local_issuer_enabled=True)
+        summary = Path(folder) / "batch-summary.json"
+        _summary(summary)
+        web = WebSettings(session_secret="screenshots", cookie_secure=False, demo=True,  # type: ignore[arg-type]
+                          batch_summary_file=summary)  # fmt: skip
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(database, auth, web), host="127.0.0.1", port=port,
+                                               log_level="warning"))  # fmt: skip
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        town = Town(url, people, database, base, auth, _facts(database, people))
+        _history(town)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            for shot in SHOTS:
+                if args.only and shot.space != args.only:
+                    continue
+                for label, (width, height) in WIDTHS.items():
+                    context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+                    page = context.new_page()
+                    page.goto(f"{base}/connexion/demo?tous=1")
+                    page.click(f"[data-testid='demo-{shot.who(town).identifier}']")
+                    page.wait_for_load_state()
+                    page.goto(f"{base}{shot.path(town)}")
+                    target = args.out / f"{shot.name}-{label}.png"
+                    page.screenshot(path=str(target), full_page=True)
+                    print(target.relative_to(args.out.parent.parent) if args.out == OUT else target)
+                    context.close()
+            browser.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+        database.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
