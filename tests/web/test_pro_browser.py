@@ -23,7 +23,14 @@ from parcours.store.models import Patient
 from .conftest import DemoTown, LiveServer, SignedInPage, assert_accessible
 from .pro_cast import Cast, build
 
-SHOTS = os.environ.get("PARCOURS_SCREENSHOTS")  # a folder: the journeys save the pages there (docs/screenshots)
+SHOTS = os.environ.get("PARCOURS_SCREENSHOTS")
+SCRIPT_SHOTS = {
+    "accueil",
+    "patients",
+    "adressages",
+    "teleexpertises",
+    "feuilles",
+}  # a folder: the journeys save the pages there (docs/screenshots)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +59,6 @@ def test_a_gp_refers_the_specialist_reports_and_the_gp_reads_it_in_the_record(
 ) -> None:
     gp = signed_in_page(cast.gp)
     visit(gp, live_server, "/espace/pro")
-    shot(gp, "pro-accueil-desktop")
     visit(gp, live_server, f"/espace/pro/adressages/nouveau?patient={cast.zeller.id}")
     gp.select_option("#target_rpps", cast.cardiologist.identifier)
     gp.fill("#reason", "Bilan d'un souffle systolique découvert à l'examen")
@@ -67,7 +73,6 @@ def test_a_gp_refers_the_specialist_reports_and_the_gp_reads_it_in_the_record(
     specialist = signed_in_page(cast.cardiologist)
     visit(specialist, live_server, "/espace/pro/adressages")
     assert "Zeller" in main_text(specialist)
-    shot(specialist, "pro-adressages-desktop")
     specialist.goto(referral_url)
     assert "souffle systolique" in main_text(specialist)
     specialist.click("text=Accepter l'adressage")
@@ -209,18 +214,22 @@ def test_a_bris_de_glace_shows_in_the_patient_access_history(
     assert any(e["actor"] == f"professional:{cast.unrelated.identifier}" for e in emergencies)
 
 
-@pytest.mark.parametrize("path", ["/espace/pro", "/espace/pro/patients", "/espace/pro/adressages",
-                                  "/espace/pro/teleexpertises", "/espace/pro/feuilles/nouvelle"])  # fmt: skip
+PHONE_PAGES = ["/espace/pro", "/espace/pro/patients", "/espace/pro/patients/declarer", "/espace/pro/patients/{zeller}",
+               "/espace/pro/adressages", "/espace/pro/adressages/nouveau", "/espace/pro/teleexpertises",
+               "/espace/pro/teleexpertises/nouvelle", "/espace/pro/feuilles", "/espace/pro/feuilles/nouvelle",
+               "/espace/pro/urgence"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PHONE_PAGES)
 def test_the_pages_fit_a_phone(signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast, path: str) -> None:
     page = signed_in_page(cast.gp, width=390, height=844)
-    visit(page, live_server, path)
+    visit(page, live_server, path.format(zeller=cast.zeller.id))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    name = {"/espace/pro": "accueil", "/espace/pro/feuilles/nouvelle": "feuille"}.get(path, path.rsplit("/", 1)[-1])
-    shot(page, f"pro-{name}-phone")
-    if SHOTS and path == "/espace/pro/patients":
-        desktop = signed_in_page(cast.gp)
-        visit(desktop, live_server, path)
-        shot(desktop, f"pro-{name}-desktop")
+    name = {"/espace/pro": "accueil", "/espace/pro/feuilles/nouvelle": "feuille",
+            "/espace/pro/patients/{zeller}": "dossier", "/espace/pro/adressages/nouveau": "adresser",
+            "/espace/pro/teleexpertises/nouvelle": "demander"}.get(path, path.rsplit("/", 1)[-1])  # fmt: skip
+    if name not in SCRIPT_SHOTS:  # the lists of the demo town come from scripts/screenshots.py
+        shot(page, f"pro-{name}-phone")
 
 
 def test_a_gp_becomes_mt_with_the_patient_attestation_then_ends_it(
@@ -254,3 +263,19 @@ def test_a_gp_becomes_mt_with_the_patient_attestation_then_ends_it(
     assert "La déclaration de médecin traitant a pris fin" in main_text(gp)
     gp.goto(f"{live_server.url}/espace/pro/patients?q=Zacharie")
     assert gp.locator("tr", has_text="Zacharie").count() == 0
+
+
+@pytest.mark.parametrize("listing", ["/espace/pro/adressages", "/espace/pro/teleexpertises", "/espace/pro/feuilles"])
+def test_the_detail_pages_fit_a_phone(
+    signed_in_page: SignedInPage, live_server: LiveServer, cast: Cast, listing: str
+) -> None:
+    """A referral, a téléexpertise and a claim of the journeys above, at 390 px (axe, no wider than the phone)."""
+    page = signed_in_page(cast.gp, width=390, height=844)
+    page.goto(f"{live_server.url}{listing}")
+    links = page.locator(f"main a[href^='{listing}/']")
+    hrefs = [h for h in links.evaluate_all("(nodes) => nodes.map((n) => n.getAttribute('href'))")
+             if not h.endswith(("/nouveau", "/nouvelle"))]  # fmt: skip
+    assert hrefs
+    visit(page, live_server, hrefs[0])
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, f"pro-{listing.rsplit('/', 1)[-1]}-detail-phone")

@@ -39,9 +39,9 @@ from parcours.record.guard import AccessDeniedError, Caller, record_refusal
 from parcours.record.identity import Principal, Role
 from parcours.rules.catalogue import Profession
 from parcours.rules.event import Specialty
-from parcours.rules.money import format_eur, to_cents
 from parcours.store.models import Claim, Patient, Professional, Referral, Teleexpertise
 from parcours.web import session
+from parcours.web.spaces import labels
 from parcours.web.spaces.base import Space, form_errors, person, redirect, register, render, templates, text_field
 
 router = APIRouter(prefix="/espace/pro", include_in_schema=False)
@@ -78,17 +78,6 @@ SPACE = register(
 Me = Annotated[Principal, person(Role.PROFESSIONAL)]
 Form = Annotated[FormData, Depends(session.checked_form)]
 
-SPECIALTY_LABELS = {
-    "general_practice": "médecine générale",
-    "cardiology": "cardiologie",
-    "dermatology": "dermatologie",
-    "gynecology": "gynécologie",
-    "ophthalmology": "ophtalmologie",
-    "psychiatry": "psychiatrie",
-    "pediatrics": "pédiatrie",
-}
-PROFESSION_LABELS = {"physician": "médecin", "midwife": "sage-femme", "nurse": "infirmier(e)",
-                     "physiotherapist": "masseur-kinésithérapeute"}  # fmt: skip
 END_REASONS = {k: v for k, v in declarations.END_REASON_LABELS.items() if k != "replaced"}
 CLAIM_STATUS = {"paid": "payée", "rejected": "rejetée", "cancelled": "annulée", "replaced": "remplacée"}
 TE_STATUS = {"requested": "en attente de réponse", "answered": "répondue", "cancelled": "annulée",
@@ -117,21 +106,10 @@ LABELS = {
 }
 
 
-def _specialty(value: str | None) -> str:
-    return SPECIALTY_LABELS.get(value or "", value or "")
-
-
 def _name(who: Patient | Professional | None) -> str:
     return "" if who is None else f"{who.given_name} {who.family_name}"
 
 
-def _eur(value: Any) -> str:
-    """Euros as the engine's JSON gives them (floats) in French."""
-    return "" if value is None else format_eur(to_cents(value))
-
-
-templates.env.filters["eur_float"] = _eur
-templates.env.filters["specialty_fr"] = _specialty
 templates.env.filters["name"] = _name
 
 
@@ -369,7 +347,7 @@ def referral_lists(request: Request, me: Me, db: SessionDep) -> Response:
 def _referral_form(db: Session, me: Principal, values: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     pro = _me(db, me)
     return {"values": values, "patients": _my_patients(db, me), "doctors": _doctors(db, pro),
-            "specialties": [s.value for s in Specialty if s.value in SPECIALTY_LABELS], **extra}  # fmt: skip
+            "specialties": [s.value for s in Specialty if s.value in labels.SPECIALTIES], **extra}  # fmt: skip
 
 
 @router.get("/adressages/nouveau")
@@ -517,7 +495,7 @@ def _te_form(db: Session, me: Principal, values: Mapping[str, Any], **extra: Any
     experts = _experts(db, pro)
     specialties = sorted({p.specialty for p in experts if p.specialty})
     return {"values": values, "patients": _my_patients(db, me), "experts": experts, "specialties": specialties,
-            "priorities": teleexpertise.PRIORITY_LABELS, "profession_fr": PROFESSION_LABELS, **extra}  # fmt: skip
+            "priorities": teleexpertise.PRIORITY_LABELS, **extra}  # fmt: skip
 
 
 @router.get("/teleexpertises/nouvelle")
