@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from parcours.api.app import create_app
 from parcours.api.security import AuthSettings, issue_token
@@ -36,7 +36,7 @@ from parcours.record.identity import Principal
 from parcours.settings import WebSettings
 from parcours.store.db import Database
 from parcours.store.migrate import upgrade
-from parcours.store.models import Claim, Patient
+from parcours.store.models import Claim, Patient, Professional, Referral
 from parcours.store.record import RecordEntry
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -70,6 +70,11 @@ def _agent(town: Town) -> DemoPerson:
     return town.people["agents"][0]
 
 
+def _gp(town: Town) -> DemoPerson:
+    """The demo GP who referred the most patients (a médecin traitant's day)."""
+    return next(p for p in town.people["professionals"] if p.identifier == town.facts["gp_rpps"])
+
+
 SHOTS: list[Shot] = [
     Shot("patient", _patient, lambda t: "/espace/patient", "patient-accueil"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/medecin-traitant", "patient-medecin-traitant"),
@@ -77,6 +82,11 @@ SHOTS: list[Shot] = [
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/acces", "patient-acces"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/remboursements", "patient-remboursements"),
     Shot("patient", lambda t: t.people["parents"][0], lambda t: "/espace/patient", "parent-accueil"),
+    Shot("pro", _gp, lambda t: "/espace/pro", "pro-accueil"),
+    Shot("pro", _gp, lambda t: "/espace/pro/patients", "pro-patients"),
+    Shot("pro", _gp, lambda t: "/espace/pro/adressages", "pro-adressages"),
+    Shot("pro", _gp, lambda t: "/espace/pro/teleexpertises", "pro-teleexpertises"),
+    Shot("pro", _gp, lambda t: "/espace/pro/feuilles", "pro-feuilles"),
     Shot("agent", _agent, lambda t: "/espace/agent?etat=rejected", "agent-feuilles-refusees"),
     Shot("agent", _agent, lambda t: f"/espace/agent/feuilles/{t.facts['rejected_claim']}", "agent-feuille"),
     Shot("agent", _agent, lambda t: "/espace/agent/lot", "agent-lot"),
@@ -97,7 +107,13 @@ def _facts(database: Database, people: dict[str, list[DemoPerson]]) -> dict[str,
         patient = next(p for p in session.scalars(select(Patient).where(Patient.id.in_(with_record))
                                                   .order_by(Patient.nir)) if p.nir in adults)  # fmt: skip
         rejected = session.scalars(select(Claim.id).where(Claim.status == "rejected").order_by(Claim.id)).first()
-        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected)}
+        busiest = session.execute(select(Referral.referrer_id, func.count()).group_by(Referral.referrer_id)
+                                  .order_by(func.count().desc(), Referral.referrer_id)).first()  # fmt: skip
+        assert busiest is not None
+        gp = session.get(Professional, busiest[0])
+        assert gp is not None
+        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected),
+                "gp_rpps": gp.rpps}  # fmt: skip
 
 
 def _history(town: Town) -> None:

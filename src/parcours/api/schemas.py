@@ -102,6 +102,7 @@ class TeleexpertiseView(View):
     requested_on: dt.date
     answer_due_on: dt.date
     status: str
+    priority: str
     answer: str | None
     answered_on: dt.date | None
     expert_claim_id: str | None

@@ -33,7 +33,15 @@ from parcours.rules.engine import RuleInputError, default_engine
 from parcours.rules.event import Act, CareEvent, ExcludedContext, VisitReason, YearToDate
 from parcours.rules.money import euros
 from parcours.rules.result import Adjudication
-from parcours.store.models import Claim, ClaimLine, Patient, Professional, Teleconsultation, YearToDateState
+from parcours.store.models import (
+    Claim,
+    ClaimLine,
+    Patient,
+    Professional,
+    Referral,
+    Teleconsultation,
+    YearToDateState,
+)
 
 LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
 
@@ -83,28 +91,13 @@ def submit(
     digest = digest or _hash(data)
     if (existing := _replay(session, data.idempotency_key, digest)) is not None:
         return existing, False
-    if data.date > today():
-        raise CareError("date", "la date des soins ne peut pas être dans le futur")
-    if data.teleconsultation and not data.video:
-        raise CareError(
-            "video", "une téléconsultation se fait en vidéo ; un conseil par téléphone n'est pas facturable"
-        )
+    _check_request(data)
     patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
     # the same claim sent twice at once: the second waited for the lock above and now finds the first
     if (existing := _replay(session, data.idempotency_key, digest)) is not None:
         return existing, False
     professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
-    event_data, referral = _facts(session, patient, professional, data)
-    try:
-        event = CareEvent.model_validate(event_data)
-    except ValidationError as exc:
-        error = field_errors(exc)[0]
-        raise CareError(error.field, error.message) from None
-    state = year_to_date(session, patient.id, professional.id, data.date)
-    try:
-        result = default_engine().adjudicate(event, state)
-    except RuleInputError as exc:
-        raise CareError(exc.field, exc.message) from None
+    event, state, result, referral = _adjudicate(session, patient, professional, data)
 
     claim = Claim(
         idempotency_key=data.idempotency_key,
@@ -150,6 +143,56 @@ def submit(
         record_visit(session, referral, data.date)
     _add_to_year_to_date(session, claim)
     return claim, True
+
+
+def _check_request(data: ClaimIn) -> None:
+    if data.date > today():
+        raise CareError("date", "la date des soins ne peut pas être dans le futur")
+    if data.teleconsultation and not data.video:
+        raise CareError(
+            "video", "une téléconsultation se fait en vidéo ; un conseil par téléphone n'est pas facturable"
+        )
+
+
+def _adjudicate(
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn
+) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
+    """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
+    event_data, referral = _facts(session, patient, professional, data)
+    try:
+        event = CareEvent.model_validate(event_data)
+    except ValidationError as exc:
+        error = field_errors(exc)[0]
+        raise CareError(error.field, error.message) from None
+    state = year_to_date(session, patient.id, professional.id, data.date)
+    try:
+        result = default_engine().adjudicate(event, state)
+    except RuleInputError as exc:
+        raise CareError(exc.field, exc.message) from None
+    return event, state, result, referral
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a feuille de soins would give if sent now (the pathway code, the amounts, the explanation)."""
+
+    event: CareEvent
+    adjudication: Adjudication
+    referral: Referral | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.adjudication.to_dict(parameters())
+
+
+def preview(session: Session, data: ClaimIn) -> Preview:
+    """Adjudicate a claim on the stored facts without storing anything (the "Calculer" of a feuille de soins):
+    the same facts and engine as ``submit``, so the amounts shown are those the sending will give, unless another
+    claim for the patient lands in between."""
+    _check_request(data)
+    patient = get_patient(session, data.patient_id)
+    professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
+    event, _, result, referral = _adjudicate(session, patient, professional, data)
+    return Preview(event, result, referral)
 
 
 def _lines(result: Adjudication) -> list[ClaimLine]:

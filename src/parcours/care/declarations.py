@@ -15,7 +15,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -201,3 +201,47 @@ def patients_of(session: Session, professional_id: str, on: dt.date | None = Non
             .order_by(Patient.family_name, Patient.given_name)
         )
     )
+
+
+def search_patients_of(
+    session: Session, professional_id: str, text: str | None = None, on: dt.date | None = None,
+    *, offset: int = 0, limit: int = 50,
+) -> tuple[list[tuple[Patient, GpDeclaration]], int]:  # fmt: skip
+    """The doctor's patientèle médecin traitant on ``on``, each with its declaration, searched by name (family or
+    given name, its start, whatever the case), by NIR (its start) or by birth date (JJ/MM/AAAA)."""
+    get_professional(session, professional_id)
+    on = on or today()
+    query = (
+        select(Patient, GpDeclaration)
+        .join(GpDeclaration, GpDeclaration.patient_id == Patient.id)
+        .where(GpDeclaration.professional_id == professional_id, in_force(on))
+    )
+    words = (text or "").split()
+    for word in words:
+        digits = word.replace(" ", "")
+        born = _as_date(word)
+        if born is not None:
+            query = query.where(Patient.birth_date == born)
+        elif digits.isdigit():
+            query = query.where(Patient.nir.startswith(digits))
+        else:
+            lowered = word.lower()
+            query = query.where(
+                or_(func.lower(Patient.family_name).startswith(lowered),
+                    func.lower(Patient.given_name).startswith(lowered))
+            )  # fmt: skip
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(
+        query.order_by(Patient.family_name, Patient.given_name, Patient.id).offset(offset).limit(limit)
+    ).all()
+    return [(patient, declaration) for patient, declaration in rows], total
+
+
+def _as_date(word: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(word, "%d/%m/%Y").date()
+    except ValueError:
+        try:
+            return dt.date.fromisoformat(word)
+        except ValueError:
+            return None

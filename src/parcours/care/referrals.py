@@ -276,3 +276,49 @@ _STATUS_FR = {
     "closed": "clos par son compte rendu",
     "cancelled": "annulé",
 }
+
+
+# --- a professional's referral lists, as the professional space shows them ----------------------------------------
+
+
+def is_overdue(referral: Referral, on: dt.date | None = None) -> bool:
+    """Still without a report past its deadline (the MT is told: continuity of care)."""
+    return referral.status in OPEN_STATUSES and referral.report_due_on < (on or today())
+
+
+def status_label(referral: Referral) -> str:
+    return STATUS_LABELS[referral.status]
+
+
+def sent_and_received(
+    session: Session,
+    professional_id: str,
+    role: ReferralRole,
+    *,
+    open_only: bool = True,
+    on: dt.date | None = None,
+    limit: int = 100,
+) -> list[tuple[Referral, bool]]:
+    """Referrals a doctor sent (``referrer``) or received (``target``, named or by specialty), each with its overdue
+    flag; overdue ones first, then the urgent, then by deadline. ``open_only`` False adds the closed and cancelled
+    ones (most recent first after the open ones)."""
+    on = on or today()
+    rows: list[Referral] = []
+    statuses = [None] if open_only else [None, "closed", "cancelled"]
+    for status in statuses:
+        found, _ = for_professional(session, professional_id, role=role, status=status, limit=limit)
+        rows.extend(found)
+
+    def order(referral: Referral) -> tuple[int, int, dt.date, str]:
+        overdue = is_overdue(referral, on)
+        closed = referral.status not in OPEN_STATUSES
+        return (
+            2 if closed else 0 if overdue else 1,
+            0 if referral.urgency == "urgent" and not closed else 1,
+            referral.report_due_on if not closed else dt.date.max - (referral.issued_on - dt.date.min),
+            referral.id,
+        )
+
+    return [(r, is_overdue(r, on)) for r in sorted(rows, key=order)]
+
+STATUS_LABELS = _STATUS_FR  # French, for the pages

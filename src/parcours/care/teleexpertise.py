@@ -13,10 +13,10 @@ the requester may cancel a request still pending.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.care import claims
@@ -28,6 +28,7 @@ from parcours.rules.catalogue import Profession
 from parcours.rules.event import Act
 from parcours.store.models import Claim, GpDeclaration, Teleexpertise
 
+Priority = Literal["routine", "urgent"]
 EXPERT_PROFESSIONS = (Profession.PHYSICIAN, Profession.MIDWIFE)
 EXPERT_ACT = "TE2"
 REQUESTER_ACT = "RQD"
@@ -48,6 +49,7 @@ class TeleexpertiseIn(Input):
     documents: list[DocumentIn] = Field(default=[], max_length=20)
     consent_at: dt.datetime = Field(description="Moment où le patient a été informé et a consenti")
     requested_on: dt.date | None = None
+    priority: Priority = Field(default="routine", description="Priorité donnée par le requérant (urgent ou non)")
 
 
 class AnswerIn(Input):
@@ -69,6 +71,7 @@ class Delivery(BaseModel):
 
 
 STATUSES = ("requested", "answered", "cancelled", "expired")
+PRIORITY_LABELS = {"urgent": "urgente", "routine": "normale"}
 
 
 def pending(on: dt.date) -> ColumnElement[bool]:
@@ -138,6 +141,7 @@ def request(session: Session, data: TeleexpertiseIn) -> Teleexpertise:
         consent_at=consent_at,
         requested_on=on,
         answer_due_on=on + dt.timedelta(days=p["teleexpertise.answer_delay_days"]),
+        priority=data.priority,
     )
     session.add(item)
     session.flush()
@@ -261,6 +265,21 @@ def for_professional(
 def claims_of(session: Session, item: Teleexpertise) -> list[Claim]:
     ids = [i for i in (item.expert_claim_id, item.requester_claim_id) if i]
     return list(session.scalars(select(Claim).where(Claim.id.in_(ids)))) if ids else []
+
+
+def inbox(session: Session, expert_id: str, on: dt.date | None = None, *, limit: int = 100) -> list[Teleexpertise]:
+    """The requests waiting for this expert's answer (not expired): the urgent first, then by deadline, then the
+    oldest request."""
+    on = on or today()
+    query = select(Teleexpertise).where(Teleexpertise.expert_id == expert_id, pending(on))
+    urgent_first = case((Teleexpertise.priority == "urgent", 0), else_=1)
+    order = (urgent_first, Teleexpertise.answer_due_on, Teleexpertise.requested_on, Teleexpertise.id)
+    return list(session.scalars(query.order_by(*order).limit(limit)))
+
+
+def days_left(item: Teleexpertise, on: dt.date | None = None) -> int:
+    """Days until the answer's deadline (0: the last day)."""
+    return (item.answer_due_on - (on or today())).days
 
 
 def of_patient(session: Session, patient_id: str, *, limit: int = 50) -> list[Teleexpertise]:

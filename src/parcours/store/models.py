@@ -223,6 +223,7 @@ class Teleexpertise(Timestamped, Base):
     requested_on: Mapped[dt.date] = mapped_column(Date)
     answer_due_on: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="requested", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="routine", server_default="routine")
     answer: Mapped[str | None] = mapped_column(Text)
     answered_on: Mapped[dt.date | None] = mapped_column(Date)
     expert_claim_id: Mapped[str | None] = mapped_column(ForeignKey("claims.id"))
@@ -232,7 +233,10 @@ class Teleexpertise(Timestamped, Base):
     requester: Mapped[Professional] = relationship(foreign_keys=[requester_id])
     expert: Mapped[Professional] = relationship(foreign_keys=[expert_id])
 
-    __table_args__ = (CheckConstraint("status in ('requested', 'answered', 'cancelled')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status in ('requested', 'answered', 'cancelled')", name="status"),
+        CheckConstraint("priority in ('routine', 'urgent')", name="priority"),
+    )
 
 
 class Teleconsultation(Timestamped, Base):

@@ -211,6 +211,7 @@ def teleexpertise_request(item: Teleexpertise, shown: Disclosure) -> ServiceRequ
             "status": _TE_REQUEST_STATUS[status_of(item)],
             "intent": "order",
             "category": [{"coding": [TELEEXPERTISE_CATEGORY]}],
+            "priority": "urgent" if item.priority == "urgent" else "routine",
             "code": {"coding": [{"system": NGAP_SYSTEM, "code": "TE2"}], "text": "Avis de téléexpertise"},
             "subject": patient_reference(item.patient),
             "authoredOn": item.requested_on.isoformat(),

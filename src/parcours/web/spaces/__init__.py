@@ -17,10 +17,10 @@ from parcours.record.access import Basis
 from parcours.record.guard import AccessDeniedError, record_refusal
 from parcours.settings import WebSettings, get_web_settings
 from parcours.web import oidc, session, signin
-from parcours.web.spaces import agent, patient
+from parcours.web.spaces import agent, patient, pro
 from parcours.web.spaces.base import is_web_path, problem, redirect
 
-ROUTERS = [patient.router, agent.router]
+ROUTERS = [patient.router, pro.router, agent.router]
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
