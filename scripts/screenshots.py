@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         web = WebSettings(session_secret="screenshots", cookie_secure=False, demo=True,  # type: ignore[arg-type]
                           batch_summary_file=summary)  # fmt: skip
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(database, auth, web), host="127.0.0.1", port=port,
+        server = uvicorn.Server(uvicorn.Config(create_app(database, auth, web=web), host="127.0.0.1", port=port,
                                                log_level="warning"))  # fmt: skip
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

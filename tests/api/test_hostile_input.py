@@ -136,14 +136,14 @@ def test_a_streamed_body_is_cut_when_it_passes_the_limit(
             yield b" " * 1024
 
     limits = RequestLimits(max_body_bytes=10 * 1024)
-    with TestClient(create_app(database, auth_settings, limits), headers=tokens.admin()) as client:
+    with TestClient(create_app(database, auth_settings, limits=limits), headers=tokens.admin()) as client:
         response = client.post("/api/patients", content=chunks(), headers={"content-type": "application/json"})
     _refused(response, 413, "(corps)")
 
 
 def test_attachments_have_their_own_limit(database: Database, auth_settings: AuthSettings, tokens: Tokens) -> None:
     limits = RequestLimits(max_body_bytes=4096, max_attachment_bytes=64 * 1024)
-    with TestClient(create_app(database, auth_settings, limits), headers=tokens.admin()) as client:
+    with TestClient(create_app(database, auth_settings, limits=limits), headers=tokens.admin()) as client:
         people = People(client, tokens)
         patient = people.patient()
         doctor = people.professional()

@@ -82,7 +82,7 @@ def web_auth(tmp_path_factory: pytest.TempPathFactory) -> AuthSettings:
 
 def make_app(demo_town: DemoTown, web_settings: WebSettings, web_auth: AuthSettings) -> tuple[FastAPI, Database]:
     database = Database(demo_town.url)
-    return create_app(database, web_auth, web_settings), database
+    return create_app(database, web_auth, web=web_settings), database
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from parcours.web import pages, spaces
 def create_app(
     database: Database | None = None,
     auth: AuthSettings | None = None,
+    *,
     web: WebSettings | None = None,
     limits: RequestLimits | None = None,
 ) -> FastAPI:
