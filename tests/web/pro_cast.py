@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from parcours.care import claims, declarations, people, referrals
+from parcours.care import claims, declarations, people, referrals, teleexpertise
 from parcours.care.demo import DemoPerson
 from parcours.record import service as record
 from parcours.record.guard import Caller
@@ -79,6 +79,16 @@ def _build(url: str) -> Cast:
             claims.submit(session, claims.ClaimIn(idempotency_key="pro-cast-zuber-0001", patient_id=zimmer.id,
                                                   professional_rpps=blocked.rpps, date=dt.date(2026, 2, 1),
                                                   acts=[Act(code="G")]))  # fmt: skip
+            # one téléexpertise and one feuille de soins of the GP's own, so that the detail pages exist whichever
+            # xdist worker (and so whichever journey test) ran first
+            claims.submit(session, claims.ClaimIn(idempotency_key="pro-cast-zola-0001", patient_id=zimmer.id,
+                                                  professional_rpps=gp.rpps, date=dt.date(2026, 2, 3),
+                                                  acts=[Act(code="G")]))  # fmt: skip
+            teleexpertise.request(session, teleexpertise.TeleexpertiseIn(
+                patient_id=zimmer.id, requester_rpps=gp.rpps, expert_rpps=derm.rpps,
+                question="Plaque érythémateuse du coude : psoriasis ?",
+                consent_at=dt.datetime.combine(dt.date(2026, 2, 3), dt.time(9), dt.UTC),
+                requested_on=dt.date(2026, 2, 3)))  # fmt: skip
             as_gp = Caller.of(session, Principal.professional(gp.rpps, display_name="Alex Zola"))
             record.add_entry(as_gp, zeller, {"resourceType": "MedicationStatement", "status": "active",
                                              "medicationCodeableConcept": {"coding": [{
