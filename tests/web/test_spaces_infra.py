@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from parcours.api.security import AuthSettings
 from parcours.care.demo import DemoPerson
 from parcours.settings import WebSettings
 from parcours.web.session import COOKIE, SessionCodec, WebSession
 
-from .conftest import DemoTown, csrf_of, sign_in
+from .conftest import DemoTown, csrf_of, make_app, sign_in
 
 
 def first_patient(town: DemoTown) -> DemoPerson:
@@ -29,6 +30,46 @@ def test_demo_sign_in_then_sign_out(web_client: TestClient, demo_town: DemoTown)
     assert person.name in home.text
     answer = web_client.post("/deconnexion", data={"csrf_token": csrf_of(home.text)})
     assert answer.status_code == 303
+    assert web_client.get("/espace/patient").status_code == 303
+
+
+def test_a_copy_of_the_cookie_taken_before_sign_out_is_refused_after_it(
+    web_client: TestClient, demo_town: DemoTown, web_settings: WebSettings, web_auth: AuthSettings
+) -> None:
+    person = first_patient(demo_town)
+    sign_in(web_client, person)
+    home = web_client.get("/espace/patient")
+    copied = web_client.cookies[COOKIE]
+    app, database = make_app(demo_town, web_settings, web_auth)
+    with TestClient(app, follow_redirects=False) as other_browser:
+        other_browser.cookies.set(COOKIE, copied)
+        assert other_browser.get("/espace/patient").status_code == 200  # the copy works while the session is open
+        assert web_client.post("/deconnexion", data={"csrf_token": csrf_of(home.text)}).status_code == 303
+        answer = other_browser.get("/espace/patient")
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/connexion")
+    database.dispose()
+
+
+def test_signing_out_ends_that_session_only(web_client: TestClient, demo_town: DemoTown, web_settings: WebSettings,
+                                            web_auth: AuthSettings) -> None:  # fmt: skip
+    person = first_patient(demo_town)
+    app, database = make_app(demo_town, web_settings, web_auth)
+    with TestClient(app, follow_redirects=False) as phone:
+        sign_in(phone, person)
+        sign_in(web_client, person)
+        home = web_client.get("/espace/patient")
+        web_client.post("/deconnexion", data={"csrf_token": csrf_of(home.text)})
+        assert phone.get("/espace/patient").status_code == 200
+    database.dispose()
+
+
+def test_a_signed_in_cookie_without_a_session_id_is_refused(web_client: TestClient, demo_town: DemoTown) -> None:
+    from parcours.record.identity import Principal
+
+    settings = WebSettings(session_secret="tests-only-secret")  # type: ignore[arg-type]
+    no_id = WebSession(csrf="x", expires=2**31, principal=Principal.patient(first_patient(demo_town).identifier))
+    web_client.cookies.set(COOKIE, SessionCodec(settings).dumps(no_id))
     assert web_client.get("/espace/patient").status_code == 303
 
 

@@ -336,3 +336,13 @@ class YearToDateState(Base):
     teleexpertise_acts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     claims_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), server_default=func.now(), onupdate=func.now())
+
+
+class SignedOutSession(Base):
+    """A web session ended by sign-out before its end: its cookie, even a copy taken before, is refused until
+    ``ends_at`` (when the cookie would have expired anyway and the row can go)."""
+
+    __tablename__ = "web_signed_out_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)

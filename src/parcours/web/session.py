@@ -3,7 +3,8 @@
 The cookie holds the signed-in principal (role, identifier, name, organisation, issuer), the session's CSRF token
 and its end; it is signed with itsdangerous (a changed byte and the cookie is ignored), HttpOnly, SameSite=Lax and
 Secure (``PARCOURS_WEB_COOKIE_SECURE=false`` only for development over plain http). A session ends at a fixed time
-after sign-in (``PARCOURS_WEB_SESSION_MINUTES``) or at sign-out. Before sign-in the same cookie carries an anonymous
+after sign-in (``PARCOURS_WEB_SESSION_MINUTES``) or at sign-out: a signed-in session has an identifier, and sign-out
+stores it as ended (``record.sessions``), so a copy of the cookie taken before is refused too. Before sign-in the same cookie carries an anonymous
 session: the CSRF token of the sign-in forms and, during an OpenID Connect sign-in, its state, nonce and PKCE
 verifier. Every POST of the spaces must carry the session's CSRF token (``checked_form``).
 
@@ -13,6 +14,7 @@ trail are the API's.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 import time
@@ -23,6 +25,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 
+from parcours.record import sessions as ended_sessions
 from parcours.record.identity import Principal, Role
 from parcours.settings import WebSettings
 
@@ -57,6 +60,7 @@ class WebSession:
     expires: int  # epoch seconds
     principal: Principal | None = None
     pending: dict[str, str] | None = None  # an OpenID Connect sign-in under way: provider, state, nonce, verifier
+    session_id: str | None = None  # signed-in sessions only: what sign-out records as ended
     dirty: bool = field(default=False, compare=False)
 
     @classmethod
@@ -67,7 +71,7 @@ class WebSession:
     def signed_in(cls, principal: Principal, settings: WebSettings) -> WebSession:
         """A fresh session (new CSRF token: nothing of the anonymous one carries over)."""
         return cls(csrf=secrets.token_urlsafe(32), expires=int(time.time()) + settings.session_minutes * 60,
-                   principal=principal, dirty=True)  # fmt: skip
+                   principal=principal, session_id=secrets.token_urlsafe(24), dirty=True)  # fmt: skip
 
     def with_pending(self, pending: dict[str, str] | None) -> WebSession:
         return replace(self, pending=pending, dirty=True)
@@ -80,6 +84,8 @@ class WebSession:
                            "org": p.organisation}  # fmt: skip
         if self.pending is not None:
             data["pending"] = self.pending
+        if self.session_id is not None:
+            data["sid"] = self.session_id
         return data
 
     @classmethod
@@ -89,7 +95,9 @@ class WebSession:
         if who is not None:
             principal = Principal(Role(who["role"]), str(who["id"]), issuer=str(who["iss"]),
                                   display_name=who.get("name"), organisation=who.get("org"))  # fmt: skip
-        return cls(csrf=str(data["csrf"]), expires=int(data["exp"]), principal=principal, pending=data.get("pending"))
+        sid = data.get("sid")
+        return cls(csrf=str(data["csrf"]), expires=int(data["exp"]), principal=principal, pending=data.get("pending"),
+                   session_id=str(sid) if sid else None)  # fmt: skip
 
 
 class SessionCodec:
@@ -132,9 +140,20 @@ def current(request: Request) -> WebSession:
     if isinstance(cached, WebSession):
         return cached
     found = _codec(request).loads(request.cookies.get(COOKIE))
+    if found is not None and found.principal is not None and not _still_open(request, found):
+        found = None
     session = found or WebSession.anonymous(_codec(request).settings)
     request.state.web_session = session
     return session
+
+
+def _still_open(request: Request, session: WebSession) -> bool:
+    """A signed-in session is open if it has an identifier that no sign-out ended (a cookie without one predates
+    server-side sign-out: refused, the person signs in again)."""
+    if session.session_id is None:
+        return False
+    with request.app.state.database.unit_of_work() as db:
+        return not ended_sessions.is_ended(db, session.session_id)
 
 
 def remember(request: Request, session: WebSession) -> None:
@@ -153,7 +172,12 @@ def save(request: Request, response: Response) -> Response:
 
 
 def forget(response: Response, request: Request) -> Response:
-    """Sign out: the cookie is deleted (and any later request starts anonymous)."""
+    """Sign out: the session is recorded as ended (any copy of its cookie is refused from now on) and the cookie is
+    deleted (the next request starts anonymous)."""
+    ending = current(request)
+    if ending.session_id is not None:
+        with request.app.state.database.unit_of_work() as db:
+            ended_sessions.end(db, ending.session_id, dt.datetime.fromtimestamp(ending.expires, dt.UTC))
     settings = _codec(request).settings
     response.delete_cookie(COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="lax")
     request.state.web_session = None
