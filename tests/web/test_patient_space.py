@@ -264,3 +264,86 @@ def test_a_refused_look_is_traced_in_the_other_patients_history(
     row = next(r for r in history.split("<tr") if me.name in r)  # the curious patient, named
     assert "refusé" in row
     assert "un patient n&#39;accède qu&#39;à ses propres données" in row
+
+
+# A one-page PDF and a PNG, as a scanner or a laboratory portal gives them (the first bytes decide the type).
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6300010000050001"
+                    "0d0a2db40000000049454e44ae426082")  # fmt: skip
+
+
+def _upload(client: TestClient, me: Someone, title: str, name: str, data: bytes, declared: str) -> object:
+    page = client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    return client.post(f"/espace/patient/{me.patient_id}/dossier/documents",
+                       data={"csrf_token": csrf_of(page), "title": title, "doc_type": "11502-2", "text": ""},
+                       files={"file": (name, data, declared)})  # fmt: skip
+
+
+def test_a_patient_files_a_pdf_and_downloads_it_back_unchanged(
+    web_client: TestClient, with_record: list[Someone]
+) -> None:
+    me = with_record[2]
+    sign_in(web_client, me.person)
+    added = _upload(web_client, me, "Analyses d'avril", "analyses.pdf", PDF, "application/pdf")
+    assert added.status_code == 303, re.findall(r"role=\"alert\".{0,600}", added.text, re.S)  # type: ignore[attr-defined]
+    listing = web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    found = re.search(rf'href="/espace/patient/{me.patient_id}/dossier/([0-9a-f-]+)">Analyses d&#39;avril<', listing)
+    assert found, "the new document links to its page"
+    page = web_client.get(f"/espace/patient/{me.patient_id}/dossier/{found.group(1)}")
+    assert page.status_code == 200
+    assert "Télécharger le fichier (PDF, " in page.text
+    download = web_client.get(f"/espace/patient/{me.patient_id}/dossier/{found.group(1)}/fichier")
+    assert download.status_code == 200
+    assert download.content == PDF
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"].startswith('attachment; filename="Analyses d_avril.pdf"')
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in download.headers["content-security-policy"]
+
+
+def test_a_text_document_reads_on_its_page(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[0]
+    sign_in(web_client, me.person)
+    listing = web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    first = re.search(rf'href="/espace/patient/{me.patient_id}/dossier/([0-9a-f-]+)">', listing)
+    assert first
+    page = web_client.get(f"/espace/patient/{me.patient_id}/dossier/{first.group(1)}")
+    assert page.status_code == 200
+    assert 'class="document-texte"' in page.text
+
+
+def test_an_upload_is_judged_by_its_content_not_its_name(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[2]
+    sign_in(web_client, me.person)
+    script = _upload(web_client, me, "Faux PDF", "facture.pdf", b"<script>alert(1)</script>", "application/pdf")
+    assert script.status_code == 422  # type: ignore[attr-defined]
+    assert 'id="file-error"' in script.text  # type: ignore[attr-defined]
+    assert "format non accepté" in script.text  # type: ignore[attr-defined]
+    image = _upload(web_client, me, "Radio scannée", "radio.bin", PNG, "application/octet-stream")
+    assert image.status_code == 303  # type: ignore[attr-defined]
+    assert "Faux PDF" not in web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+
+
+def test_an_upload_above_the_attachment_limit_is_refused(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[2]
+    sign_in(web_client, me.person)
+    limit = web_client.app.state.limits.max_attachment_bytes  # type: ignore[attr-defined]
+    big = _upload(web_client, me, "Trop gros", "gros.pdf", PDF + b"0" * limit, "application/pdf")
+    assert big.status_code in (413, 422)  # type: ignore[attr-defined]
+    assert "Trop gros" not in web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+
+
+def test_another_patients_document_and_file_are_refused(web_client: TestClient, with_record: list[Someone]) -> None:
+    owner, intruder = with_record[0], with_record[1]
+    sign_in(web_client, owner.person)
+    listing = web_client.get(f"/espace/patient/{owner.patient_id}/dossier").text
+    entry = re.search(rf'href="/espace/patient/{owner.patient_id}/dossier/([0-9a-f-]+)">', listing)
+    assert entry
+    sign_in(web_client, intruder.person)
+    for suffix in ("", "/fichier"):
+        refused = web_client.get(f"/espace/patient/{owner.patient_id}/dossier/{entry.group(1)}{suffix}")
+        assert refused.status_code == 403
+        assert owner.name not in refused.text
+        # through the intruder's own record id, the other's entry is not found either
+        crossed = web_client.get(f"/espace/patient/{intruder.patient_id}/dossier/{entry.group(1)}{suffix}")
+        assert crossed.status_code == 404

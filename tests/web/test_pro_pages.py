@@ -66,3 +66,32 @@ def test_coherence_flags_are_shown_to_the_mt_only(web_client: TestClient, cast: 
     page = web_client.get(f"/espace/pro/patients/{cast.zeller.id}").text
     assert "métoprolol" in page  # the referred specialist reads the record
     assert "Doublon de traitement" not in page  # the synthesis is the MT's
+
+
+def test_the_gp_downloads_the_file_a_patient_filed_and_an_unrelated_doctor_cannot(
+    web_client: TestClient, cast: Cast
+) -> None:
+    import re
+
+    from .pro_cast import person
+    from .test_patient_space import PDF
+
+    sign_in(web_client, person(cast.zeller))
+    page = web_client.get(f"/espace/patient/{cast.zeller.id}/dossier").text
+    filed = web_client.post(f"/espace/patient/{cast.zeller.id}/dossier/documents",
+                            data={"csrf_token": csrf_of(page), "title": "Échographie scannée", "doc_type": "18748-4"},
+                            files={"file": ("echo.pdf", PDF, "application/pdf")})  # fmt: skip
+    assert filed.status_code == 303
+    sign_in(web_client, cast.gp)
+    record = web_client.get(f"/espace/pro/patients/{cast.zeller.id}").text
+    link = re.search(rf'href="(/espace/pro/patients/{cast.zeller.id}/documents/[0-9a-f-]+/fichier)"', record)
+    assert link, "the MT sees a download link for the patient's PDF"
+    assert "Télécharger : Échographie scannée (PDF" in record
+    download = web_client.get(link.group(1))
+    assert download.status_code == 200
+    assert download.content == PDF
+    sign_in(web_client, cast.unrelated)
+    refused = web_client.get(link.group(1))
+    assert refused.status_code == 403
+    assert refused.content != PDF
+    assert "Zeller" not in refused.text

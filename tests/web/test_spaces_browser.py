@@ -8,6 +8,7 @@ CSRF token is refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -213,3 +214,28 @@ def test_a_parent_opens_the_minors_record_with_the_keyboard(
     page.wait_for_url("**/dossier")
     assert "que vous représentez" in page.inner_text("main")
     assert_accessible(page)
+
+
+def test_a_patient_files_a_scanned_pdf_and_opens_it(
+    signed_in_page: SignedInPage, live_server: LiveServer, with_record: list[Someone], tmp_path: Any
+) -> None:
+    from .test_patient_space import PDF
+
+    me = with_record[-1]
+    scan = tmp_path / "compte-rendu.pdf"
+    scan.write_bytes(PDF)
+    page = signed_in_page(me.person)
+    page.goto(f"{live_server.url}/espace/patient/{me.patient_id}/dossier")
+    page.fill("#title", "Compte rendu scanné")
+    page.select_option("#doc_type", "11488-4")
+    page.set_input_files("#file", str(scan))
+    page.click("button:text('Ajouter au dossier')")
+    page.wait_for_selector("text=Le document est ajouté à votre dossier.")
+    page.click("a:text('Compte rendu scanné')")
+    page.wait_for_selector("h1:text('Compte rendu scanné')")
+    assert_accessible(page)
+    with page.expect_download() as download:
+        page.click("a:text('Télécharger le fichier')")
+    path = download.value.path()
+    assert path is not None
+    assert Path(path).read_bytes() == PDF

@@ -33,8 +33,8 @@ logger = logging.getLogger("parcours.api")
 NUL = "\x00"
 NUL_MESSAGE = "caractère nul (\\0) interdit"
 SERVER_ERROR = FieldError("(serveur)", "erreur interne du serveur ; l'incident est journalisé")
-# the routes whose body carries attachments (a DocumentReference's content, base64)
-ATTACHMENT_ROUTES = re.compile(r"^/api/record/[^/]+/entries/?$")
+# the routes whose body carries attachments (a DocumentReference's content, base64; a patient's upload, multipart)
+ATTACHMENT_ROUTES = re.compile(r"^/(api/record/[^/]+/entries|espace/patient/[^/]+/dossier/documents)/?$")
 JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json\s*(;|$)")
 FORM_TYPE = "application/x-www-form-urlencoded"
 

@@ -321,4 +321,5 @@ def sent_and_received(
 
     return [(r, is_overdue(r, on)) for r in sorted(rows, key=order)]
 
+
 STATUS_LABELS = _STATUS_FR  # French, for the pages

@@ -14,14 +14,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from parcours.api import authz
 from parcours.api.deps import SessionDep
 from parcours.api.security import PresenceAttestations
 from parcours.care import claims, declarations, people, referrals, teleexpertise
 from parcours.care.common import age_on, law, today
-from parcours.care.errors import CareError
+from parcours.care.errors import CareError, not_found
 from parcours.errors import FieldError
 from parcours.record import service as record
 from parcours.record.access import Action, Resource, ResourceKind
@@ -34,6 +34,7 @@ from parcours.web import session
 from parcours.web.pages import LEVELS, NEED_LABELS
 from parcours.web.presets import CARE_TYPES, PRESETS
 from parcours.web.service import PUBLIC_ONLY, contracts_listing
+from parcours.web.spaces import documents
 from parcours.web.spaces.base import Space, form_errors, person, redirect, register, render, text_field
 
 router = APIRouter(prefix="/espace/patient", include_in_schema=False)
@@ -86,7 +87,7 @@ DOCUMENT_TYPES = {  # what a patient files themself (LOINC document types)
     "51851-4": "Document administratif",
 }
 DOCUMENT_LABELS = {"title": "Titre", "doc_type": "Type de document", "doc_date": "Date du document",
-                   "text": "Contenu", "resource": "Document"}  # fmt: skip
+                   "text": "Contenu", "file": "Fichier", "resource": "Document"}  # fmt: skip
 GP_LABELS = {"professional_rpps": "Médecin choisi", "consent": "Consentement"}
 RPPS_LABELS = {"rpps": "Professionnel", "block_rpps": "Professionnel à bloquer", "allow_rpps": "Professionnel"}
 
@@ -250,16 +251,24 @@ def record_page(request: Request, patient_id: str, me: Me, db: SessionDep) -> Re
 
 
 @router.post("/{patient_id}/dossier/documents")
-def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
+async def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
     patient = _record_patient(db, me, patient_id, ResourceKind.RECORD_ENTRY, Action.WRITE)
-    values = {name: text_field(form, name) or "" for name in DOCUMENT_LABELS}
+    values = {name: text_field(form, name) or "" for name in DOCUMENT_LABELS if name != "file"}
+    upload = form.get("file")
+    data = await upload.read() if isinstance(upload, UploadFile) else b""
     errors: list[FieldError] = []
     if not values["title"]:
         errors.append(FieldError("title", "indiquez un titre"))
     if values["doc_type"] not in DOCUMENT_TYPES:
         errors.append(FieldError("doc_type", "choisissez un type de document"))
-    if not values["text"]:
-        errors.append(FieldError("text", "le document est vide"))
+    content_type = None
+    if data:
+        try:
+            content_type = documents.checked_upload(data, request.app.state.limits.max_attachment_bytes)
+        except documents.UploadError as exc:
+            errors.append(FieldError("file", str(exc)))
+    elif not values["text"]:
+        errors.append(FieldError("text", "joignez un fichier ou saisissez le contenu du document"))
     day = None
     if values["doc_date"]:
         try:
@@ -271,12 +280,15 @@ def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form
                 errors.append(FieldError("doc_date", "la date ne peut pas être dans le futur"))
     if not errors:
         code = values["doc_type"]
+        attachment: dict[str, Any] = {"contentType": content_type or documents.TEXT_TYPE, "language": "fr",
+                                      "title": values["title"],
+                                      "data": base64.b64encode(data or values["text"].encode()).decode("ascii")}  # fmt: skip
+        if data:
+            attachment["size"] = len(data)
         payload: dict[str, Any] = {
             "resourceType": "DocumentReference", "status": "current", "description": values["title"],
             "type": {"coding": [{"system": LOINC, "code": code, "display": DOCUMENT_TYPES[code]}]},
-            "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "language": "fr",
-                                        "title": values["title"],
-                                        "data": base64.b64encode(values["text"].encode()).decode("ascii")}}],
+            "content": [{"attachment": attachment}],
         }  # fmt: skip
         if day is not None:
             payload["date"] = dt.datetime.combine(day, dt.time(12), dt.UTC).isoformat()
@@ -288,6 +300,14 @@ def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form
         return _record_page(request, me, db, patient, status_code=422, values=values,
                             **form_errors(errors, DOCUMENT_LABELS))  # fmt: skip
     return redirect(f"/espace/patient/{patient.id}/dossier", notice="document")
+
+
+def _document(db: Any, me: Principal, patient_id: str, entry_id: str) -> tuple[Patient, EntryView]:
+    patient = _record_patient(db, me, patient_id, ResourceKind.RECORD_ENTRY, Action.READ)
+    view = record.read_entry(Caller.of(db, me), patient, entry_id)
+    if view.entry.resource_type != "DocumentReference":
+        raise not_found("entry_id", "document")
+    return patient, view
 
 
 @router.post("/{patient_id}/dossier/{entry_id}/masquer")
@@ -476,3 +496,21 @@ def simulator(request: Request, patient_id: str, me: Me, db: SessionDep) -> Resp
         levels=LEVELS,
         need_labels=NEED_LABELS,
     )
+
+
+# after every fixed /dossier/… page (réglages): the entry id would take their names
+@router.get("/{patient_id}/dossier/{entry_id}")
+def document_page(request: Request, patient_id: str, entry_id: str, me: Me, db: SessionDep) -> Response:
+    patient, view = _document(db, me, patient_id, entry_id)
+    return _page(request, "patient/document.html", me, patient, view=view, type=_document_type(view)[1],
+                 attachment=documents.attachment_of(view.entry.resource),
+                 mine=view.entry.author_identifier == me.identifier)  # fmt: skip
+
+
+@router.get("/{patient_id}/dossier/{entry_id}/fichier")
+def document_file(patient_id: str, entry_id: str, me: Me, db: SessionDep) -> Response:
+    _, view = _document(db, me, patient_id, entry_id)
+    attachment = documents.attachment_of(view.entry.resource)
+    if attachment is None:
+        raise not_found("entry_id", "fichier du document")
+    return documents.download(attachment, view.entry.title)

@@ -11,7 +11,6 @@ professional's own name (the RPPS of the session, never one typed in). A refusal
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import uuid
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from parcours.api.routers.coordination import DeclarationRequest
 from parcours.api.security import PresenceAttestations
 from parcours.care import claims, declarations, people, referrals, teleexpertise
 from parcours.care.common import law, patient_by_nir, professional_by_rpps, today
-from parcours.care.errors import CareError
+from parcours.care.errors import CareError, not_found
 from parcours.errors import FieldError, field_errors
 from parcours.record import service as record
 from parcours.record.access import Action, Basis, Resource, ResourceKind
@@ -41,7 +40,7 @@ from parcours.rules.catalogue import Profession
 from parcours.rules.event import Specialty
 from parcours.store.models import Claim, Patient, Professional, Referral, Teleexpertise
 from parcours.web import session
-from parcours.web.spaces import labels
+from parcours.web.spaces import documents, labels
 from parcours.web.spaces.base import Space, form_errors, person, redirect, register, render, templates, text_field
 
 router = APIRouter(prefix="/espace/pro", include_in_schema=False)
@@ -246,19 +245,6 @@ def end(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -
 # --- a patient's record -------------------------------------------------------------------------------------------
 
 
-def document_text(resource: Mapping[str, Any]) -> str | None:
-    """The text of a plain-text attachment (the reports landed by the coordination services)."""
-    for content in resource.get("content") or []:
-        attachment = content.get("attachment") if isinstance(content, dict) else None
-        if not isinstance(attachment, dict) or not str(attachment.get("contentType", "")).startswith("text/plain"):
-            continue
-        try:
-            return base64.b64decode(attachment.get("data") or "").decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-    return None
-
-
 def _refusal_page(request: Request, denied: AccessDeniedError, patient_id: str) -> Response:
     _traced_refusal(request, denied)
     emergency = denied.decision.basis is Basis.NOT_IN_CARE_TEAM
@@ -290,14 +276,28 @@ def patient_record(request: Request, patient_id: str, me: Me, db: SessionDep) ->
     rows, _ = referrals.of_patient(db, patient.id, limit=100)
     shown = authz.referral_views(db, me, rows, "patient.referrals.read") if refused is None else []
     mine, _ = claims.list_claims(db, patient_id=patient.id, professional_id=_me(db, me).id, limit=20)
-    documents = [(view, document_text(view.entry.resource) if view.entry.resource_type == "DocumentReference"
-                  else None) for view in entries]  # fmt: skip
+    document_views = [(view, documents.attachment_of(view.entry.resource) if view.entry.resource_type == "DocumentReference"
+              else None) for view in entries]  # fmt: skip
     flagged = {entry for flag in flags for entry in flag.entries}
     return _page(request, "pro/dossier.html", {
-        "patient": patient, "gp": gp, "is_gp": is_gp, "documents": documents, "refused": refused, "flags": flags,
+        "patient": patient, "gp": gp, "is_gp": is_gp, "documents": document_views, "refused": refused, "flags": flags,
         "flagged": flagged, "emergency": emergency, "referrals": shown, "claims": mine, "claim_status": CLAIM_STATUS,
         "status_fr": referrals.STATUS_LABELS,
     })  # fmt: skip
+
+
+@router.get("/patients/{patient_id}/documents/{entry_id}/fichier")
+def patient_document_file(request: Request, patient_id: str, entry_id: str, me: Me, db: SessionDep) -> Response:
+    """A document's file, as the access decision allows (the read is traced like any record read)."""
+    try:
+        patient = authz.patient_file(db, me, patient_id, "patient.read")
+        view = record.read_entry(Caller.of(db, me), patient, entry_id)
+    except AccessDeniedError as denied:
+        return _refusal_page(request, denied, patient_id)
+    attachment = documents.attachment_of(view.entry.resource)
+    if view.entry.resource_type != "DocumentReference" or attachment is None:
+        raise not_found("entry_id", "fichier du document")
+    return documents.download(attachment, view.entry.title)
 
 
 @router.get("/urgence")
