@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.conftest import BACKENDS, PG_URL, fresh_postgres_schema
 
 from parcours.api.app import create_app
 from parcours.api.security import AuthSettings
@@ -53,20 +55,29 @@ class DemoTown:
     batch_summary: Path
 
 
-@pytest.fixture(scope="session")
-def demo_town(tmp_path_factory: pytest.TempPathFactory) -> DemoTown:
+@pytest.fixture(scope="session", params=BACKENDS)
+def demo_town(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTown]:
+    """The demo town on SQLite and, when ``PARCOURS_TEST_DATABASE_URL`` is set, on PostgreSQL: every web test, the
+    browser journeys included, runs on both."""
     folder = tmp_path_factory.mktemp("demo-town")
-    url = f"sqlite:///{folder / 'demo.db'}"
-    upgrade(url)
-    database = Database(url)
-    try:
-        with database.unit_of_work() as session:
-            demo.load(session, patients=40, seed=2004)
-        with database.unit_of_work() as session:
-            people = demo.people_to_sign_in_as(session, limit=500)
-    finally:
-        database.dispose()
-    return DemoTown(url, people, folder / "batch-summary.json")
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            assert PG_URL is not None
+            url = stack.enter_context(
+                fresh_postgres_schema(PG_URL, f"web_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+            )
+        else:
+            url = f"sqlite:///{folder / 'demo.db'}"
+        upgrade(url)
+        database = Database(url)
+        try:
+            with database.unit_of_work() as session:
+                demo.load(session, patients=40, seed=2004)
+            with database.unit_of_work() as session:
+                people = demo.people_to_sign_in_as(session, limit=500)
+        finally:
+            database.dispose()
+        yield DemoTown(url, people, folder / "batch-summary.json")
 
 
 @pytest.fixture(scope="session")

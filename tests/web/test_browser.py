@@ -72,13 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    assert CHROMIUM is not None, "PARCOURS_REQUIRE_BROWSER=1 but no chromium on PATH"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+# ``browser``: the session-wide Chromium of conftest.py (one Playwright per process: a second would find its loop)
 
 
 def test_simulator_in_a_browser(server: str, browser: Any, tmp_path: Path) -> None:
