@@ -121,7 +121,9 @@ def test_the_expert_inbox_puts_urgent_requests_first_then_the_nearest_deadline(s
         on = TODAY - dt.timedelta(days=days_ago)
         return teleexpertise.request(session, teleexpertise.TeleexpertiseIn(
             patient_id=who.id, requester_rpps=gp.rpps, expert_rpps=derm.rpps, question="Lésion : avis ?",
-            consent_at=dt.datetime.combine(on, dt.time(8), dt.UTC), requested_on=on, priority=priority))  # fmt: skip
+            # consent is given at 8 h, or just now for a request of today asked before 8 h (UTC)
+            consent_at=min(dt.datetime.combine(on, dt.time(8), dt.UTC), dt.datetime.now(dt.UTC)),
+            requested_on=on, priority=priority))  # fmt: skip
 
     older, newer = ask(people_[0], 5), ask(people_[1], 1)
     urgent = ask(people_[2], 0, "urgent")
