@@ -251,11 +251,11 @@ def record_page(request: Request, patient_id: str, me: Me, db: SessionDep) -> Re
 
 
 @router.post("/{patient_id}/dossier/documents")
-async def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
+def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
     patient = _record_patient(db, me, patient_id, ResourceKind.RECORD_ENTRY, Action.WRITE)
     values = {name: text_field(form, name) or "" for name in DOCUMENT_LABELS if name != "file"}
     upload = form.get("file")
-    data = await upload.read() if isinstance(upload, UploadFile) else b""
+    data = upload.file.read() if isinstance(upload, UploadFile) else b""  # sync handler: runs off the event loop
     errors: list[FieldError] = []
     if not values["title"]:
         errors.append(FieldError("title", "indiquez un titre"))
@@ -510,7 +510,4 @@ def document_page(request: Request, patient_id: str, entry_id: str, me: Me, db: 
 @router.get("/{patient_id}/dossier/{entry_id}/fichier")
 def document_file(patient_id: str, entry_id: str, me: Me, db: SessionDep) -> Response:
     _, view = _document(db, me, patient_id, entry_id)
-    attachment = documents.attachment_of(view.entry.resource)
-    if attachment is None:
-        raise not_found("entry_id", "fichier du document")
-    return documents.download(attachment, view.entry.title)
+    return documents.download(documents.file_of(view), view.entry.title)
