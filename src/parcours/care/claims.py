@@ -211,6 +211,7 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
             amo=line.amo,
             patient_share=line.patient,
             status=line.status,
+            reason=line.reason,
         )
         for position, line in enumerate(result.lines)
     ]
@@ -442,12 +443,16 @@ def list_claims(
     patient_id: str | None = None,
     professional_id: str | None = None,
     status: str | None = None,
+    reason: str | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Claim], int]:
+    """Claims by the filters given, newest care date first; ``reason`` keeps claims with a line refused for it."""
     query = select(Claim)
+    if reason:
+        query = query.where(Claim.lines.any(ClaimLine.reason == reason))
     if patient_id:
         query = query.where(Claim.patient_id == patient_id)
     if professional_id:
