@@ -38,6 +38,7 @@ from parcours.rules.params import (
 from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
     PathwayStatus,
+    known_patient_assumption,
     pathway_status,
     render,
     teleconsultation_refusal,
@@ -198,6 +199,14 @@ class Engine:
             status = pathway_status(event, p, teleexpertise_only)
         except NoValueInForceError as exc:
             raise RuleInputError("date", f"aucune règle de parcours en vigueur le {event.date.isoformat()}") from exc
+        known_patient = known_patient_assumption(event, status.facts)
+        if known_patient == "missing":
+            raise RuleInputError(
+                "last_in_person_visit",
+                "date de la dernière consultation en présentiel avec ce médecin requise : une téléconsultation "
+                f"n'est remboursée que si le patient a été vu en présentiel dans les "
+                f"{p['pathway.teleconsultation.known_patient_months']} derniers mois",
+            )
         ctx = _Context(
             event=event,
             p=p,
@@ -302,6 +311,23 @@ class Engine:
                 sources=rule.sources,
             )
         )
+        if known_patient_assumption(ctx.event, ctx.status.facts) == "assumed":
+            months = ctx.use("pathway.teleconsultation.known_patient_months")
+            ctx.steps.append(
+                Step(
+                    "assumption.known_patient",
+                    "Hypothèse : date de la dernière consultation en présentiel non renseignée "
+                    "(last_in_person_visit) ; le patient est supposé connu du médecin (au moins une consultation en "
+                    f"présentiel dans les {months.value} derniers mois), sans quoi la téléconsultation ne serait pas "
+                    "remboursée",
+                    parameters=(months,),
+                    sources=TELECONSULTATION_SOURCES,
+                )
+            )
+            ctx.warnings.append(
+                "Hypothèse : patient supposé connu du médecin (last_in_person_visit non renseigné) ; "
+                "précisez la date de la dernière consultation en présentiel pour un calcul certain"
+            )
         if ctx.tele_refusal is not None:
             template = REFUSALS[ctx.tele_refusal]
             ctx.steps.append(

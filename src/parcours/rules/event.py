@@ -172,6 +172,12 @@ class CareEvent(_Input):
     last_in_person_visit: dt.date | None = Field(
         default=None, description="Dernière consultation en présentiel avec ce médecin (téléconsultation)"
     )
+    in_person_history_on_record: bool = Field(
+        default=False,
+        description="La dernière consultation en présentiel vient du dossier : son absence signifie qu'il n'y en a "
+        "pas eu (feuille de soins). Sinon, pour une simulation, un fait absent est supposé dans la situation usuelle "
+        "(patient connu du médecin) et l'explication le dit",
+    )
     gp_unavailable: bool = Field(default=False, description="Médecin traitant indisponible dans un délai compatible")
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
