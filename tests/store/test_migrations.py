@@ -11,11 +11,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from tests.conftest import fresh_postgres_schema
 
 from parcours.store.db import make_engine
 from parcours.store.migrate import current_revision, downgrade, head_revision, upgrade
-from parcours.store.models import Base
+from parcours.store.models import Base, Professional
 
 PG_URL = os.environ.get("PARCOURS_TEST_DATABASE_URL")
 
@@ -62,3 +64,19 @@ def test_the_models_match_the_migrated_schema(empty_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_a_non_contracted_professional_is_stored_and_an_unknown_sector_refused(empty_url: str) -> None:
+    # Revision 0010: secteur 3 (non conventionné, tarif d'autorité) is a sector value; anything else is refused.
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with Session(engine) as session:
+            fields = {"family_name": "Martin", "given_name": "Paul", "profession": "physician"}
+            session.add(Professional(rpps="10101010105", sector="3", specialty="general_practice", **fields))
+            session.commit()
+            session.add(Professional(rpps="10000000009", sector="4", specialty="general_practice", **fields))
+            with pytest.raises(IntegrityError):
+                session.commit()
+    finally:
+        engine.dispose()

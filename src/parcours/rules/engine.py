@@ -375,6 +375,8 @@ class Engine:
             raise RuleInputError(f"acts.{index}.code", f"l'acte {act.code} suppose une téléconsultation")
         category = definition.category_for(profession)
         rule = self.catalogue.categories[category]
+        if event.professional.sector == "3":
+            _check_non_contracted(index, act, definition, category, profession)
         try:
             base, fee, base_uses, in_pathway_tariff = self._base_and_fee(ctx, index, act, definition, category)
             rate_path = self._rate_path(ctx, definition, rule)
@@ -443,6 +445,8 @@ class Engine:
         in-pathway tariff (with the coordination majoration), on which the dépassement autorisé is computed."""
         assert definition.tariff is not None
         pro = ctx.event.professional
+        if pro.sector == "3":
+            return self._authority_tariff(ctx, index, act, definition, fee)
         uses = [ctx.use(definition.tariff), *(ctx.use(path) for path in definition.supplements)]
         unit = sum(use.value for use in uses)
         in_pathway_unit = unit
@@ -486,6 +490,30 @@ class Engine:
             )
             return reduced.value * act.quantity, fee, [reduced], in_pathway_unit * act.quantity
         return tariff, tariff if fee is None else fee, uses, in_pathway_unit * act.quantity
+
+    def _authority_tariff(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse], int]:
+        """A non-contracted doctor (secteur 3) is reimbursed on the tarif d'autorité (art. L162-5-10 CSS), not on
+        the convention's tariff; his fee is free, so the caller must give it."""
+        assert fee is not None  # _check_non_contracted
+        kind = "gp" if ctx.event.professional.specialty is Specialty.GENERAL_PRACTICE else "specialist"
+        authority = ctx.use(f"tariffs.authority.{kind}_consultation")
+        conventional = ctx.use(definition.tariff) if definition.tariff else None
+        base = authority.value * act.quantity
+        ctx.steps.append(
+            Step(
+                "base.authority_tariff",
+                "Médecin non conventionné (secteur 3) : remboursement sur le tarif d'autorité de "
+                f"{format_eur(authority.value)} (art. L162-5-10 CSS)"
+                + (f", et non sur le tarif conventionnel de {format_eur(conventional.value)}" if conventional else ""),
+                amount=base,
+                line=index,
+                parameters=(authority,),
+                sources=source_refs("T1", "T3"),
+            )
+        )
+        return base, fee, [authority], base
 
     def _base_and_fee(
         self, ctx: _Context, index: int, act: Act, definition: ActDefinition, category: Category
@@ -930,6 +958,8 @@ class Engine:
         kind: OverrunKind
         if line.category in _DEVICE_CATEGORIES:
             kind = "device_price"
+        elif pro.sector == "3":
+            kind = "non_contracted_overrun"
         elif line.category in _SPECIALIST_CATEGORIES_WITH_OVERRUN and pro.sector == "2":
             kind = "optam_overrun" if pro.optam else "non_optam_overrun"
         elif (
@@ -983,6 +1013,23 @@ class Engine:
             ctx.counters.optics_bought = True
         elif category is Category.AUDIOLOGY:
             ctx.counters.hearing_bought.extend(_ears(act))
+
+
+def _check_non_contracted(
+    index: int, act: Act, definition: ActDefinition, category: Category, profession: Profession
+) -> None:
+    """What parcours computes for a non-contracted (secteur 3) professional: a doctor's consultation, with its fee."""
+    if profession is not Profession.PHYSICIAN or category is not Category.CONSULTATION or definition.base != "tariff":
+        raise RuleInputError(
+            "professional.sector",
+            f"secteur 3 (non conventionné) : seul le tarif d'autorité des consultations de médecin est pris en "
+            f"compte ; l'acte {act.code} est hors du périmètre de parcours",
+        )
+    if act.fee is None:
+        raise RuleInputError(
+            f"acts.{index}.fee",
+            "montant facturé requis : un médecin non conventionné (secteur 3) fixe librement ses honoraires",
+        )
 
 
 def _ears(act: Act) -> list[str]:

@@ -117,7 +117,9 @@ class Professional(_Input):
     rpps: Rpps | None = None
     profession: Profession = Profession.PHYSICIAN
     specialty: Specialty | None = None
-    sector: Literal["1", "2"] = "1"
+    sector: Literal["1", "2", "3"] = Field(
+        default="1", description="Secteur : 1, 2 (honoraires libres) ou 3 (non conventionné, tarif d'autorité)"
+    )
     optam: bool = False
     installed_on: dt.date | None = Field(default=None, description="Date d'installation (code J)")
     underserved_area: bool = Field(default=False, description="Installé en zone sous-dotée (code B)")
