@@ -10,7 +10,7 @@ import pytest
 
 from parcours.rules.engine import RuleInputError
 
-from .conftest import OTHER_RPPS, event, run
+from .conftest import OTHER_RPPS, event, run, specialist
 
 
 class TestNonContractedDoctor:
@@ -54,3 +54,61 @@ class TestNonContractedDoctor:
             run(e)
         assert error.value.field == "professional.sector"
         assert "hors du périmètre" in error.value.message
+
+
+class TestCompulsoryChildExamination:
+    """The 20 examinations of the carnet de santé: 100 % whoever the professional [T4], on their calendar [T5]."""
+
+    def test_second_month_examination_by_the_gp_is_paid_in_full(self) -> None:
+        # Born 10 Jan 2026, seen 2 Mar 2026: during the 2nd month (examination 4). G + MEG = 30 + 5 € [S2][R47],
+        # at 100 % instead of 70 %, no PF under 18 [S12].
+        e = event(patient={"birth_date": "2026-01-10"}, compulsory_child_exam=4, acts=[{"code": "G"}, {"code": "MEG"}])
+        result = run(e)
+        assert [line.rate for line in result.lines] == [10_000, 10_000]
+        assert result.amo == 3500
+        step = next(s for s in result.explanation if s.rule == "child_exam")
+        assert "n° 4" in step.text
+        assert "au cours du 2e mois" in step.text
+        assert {"T4", "T5"} <= step.source_ids()
+
+    def test_without_the_field_the_same_visit_is_an_ordinary_consultation(self) -> None:
+        result = run(event(patient={"birth_date": "2026-01-10"}, acts=[{"code": "G"}, {"code": "MEG"}]))
+        assert result.amo == 2450  # 35 € × 70 %
+
+    def test_ninth_month_certificate_examination_is_billed_coe(self) -> None:
+        # Born 10 Jun 2025, seen 2 Mar 2026: during the 9th month (examination 9, 2nd certificate). COE 60 € [S16g].
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10", "gp": None}, compulsory_child_exam=9)
+        assert run(e).amo == 6000
+
+    def test_coe_alone_is_paid_in_full(self) -> None:
+        # COE is by definition one of the three certificate examinations: 100 % [T4][S16g].
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10"})
+        assert run(e).amo == 6000
+
+    def test_coe_is_refused_for_an_examination_without_certificate(self) -> None:
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2026-01-10"}, compulsory_child_exam=4)
+        with pytest.raises(RuleInputError) as error:
+            run(e)
+        assert error.value.field == "acts.0.code"
+        assert "1, 9, 13" in error.value.message
+
+    def test_an_age_outside_the_window_names_the_field(self) -> None:
+        e = event(patient={"birth_date": "2025-12-01"}, compulsory_child_exam=9)  # 3 months old, not 9
+        with pytest.raises(RuleInputError) as error:
+            run(e)
+        assert error.value.field == "compulsory_child_exam"
+        assert "au cours du 9e mois" in error.value.message
+        assert "01/08/2026" in error.value.message  # the window starts at 8 months
+
+    def test_last_examination_by_any_doctor_bears_no_majoration(self) -> None:
+        # 16 today (examination 20, between 15 and 16 [T6]), seen by a GP who is not the MT, without referral: out of
+        # the pathway for an ordinary visit, but the examination is paid in full whoever the doctor [T4].
+        e = event(patient={"birth_date": "2010-03-02"}, professional={"rpps": OTHER_RPPS}, compulsory_child_exam=20)
+        result = run(e)
+        line = result.lines[0]
+        assert (result.in_pathway, line.majoration, line.amo) == (False, 0, 3000)
+
+    @pytest.mark.parametrize("number", [0, 21])
+    def test_the_number_is_one_of_the_twenty(self, number: int) -> None:
+        with pytest.raises(ValueError, match="compulsory_child_exam"):
+            event(compulsory_child_exam=number)

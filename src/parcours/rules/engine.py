@@ -161,6 +161,7 @@ class _Context:
     steps: list[Step]
     warnings: list[str]
     uses: dict[str, ParameterUse]  # the engine's cache of parameter reads for this date
+    child_exam: tuple[ParameterUse, ...] | None = None  # the compulsory child examination's window, when it is one
 
     def use(self, path: str) -> ParameterUse:
         found = self.uses.get(path)
@@ -207,6 +208,7 @@ class Engine:
                 f"n'est remboursée que si le patient a été vu en présentiel dans les "
                 f"{p['pathway.teleconsultation.known_patient_months']} derniers mois",
             )
+        child_exam = self._child_exam(event, p) if event.compulsory_child_exam is not None else None
         ctx = _Context(
             event=event,
             p=p,
@@ -221,6 +223,7 @@ class Engine:
             steps=[],
             warnings=[],
             uses=self._uses_on(event.date),
+            child_exam=child_exam,
         )
         try:
             ctx.participation_exemption = self._exemption(ctx, "participation")
@@ -262,6 +265,28 @@ class Engine:
                 "profession": event.professional.profession.value,
             },
         )
+
+    def _child_exam(self, event: CareEvent, p: Snapshot) -> tuple[ParameterUse, ...]:
+        """The window of the compulsory child examination the event says it is; a child whose age does not fit it
+        is a clear error naming the field."""
+        number = event.compulsory_child_exam
+        node = f"child_exams.windows.e{number:02d}"
+        try:
+            label, start, end = (ParameterUse.read(p, f"{node}.{leaf}") for leaf in ("label", "from_age", "until_age"))
+        except NoValueInForceError as exc:
+            raise RuleInputError(
+                "date", f"aucun calendrier des examens obligatoires de l'enfant en vigueur le {event.date.isoformat()}"
+            ) from exc
+        birth = event.patient.birth_date
+        first, last = (_after(birth, use) for use in (start, end))
+        if not first <= event.date <= last:
+            raise RuleInputError(
+                "compulsory_child_exam",
+                f"l'examen obligatoire n° {number} se fait {label.value}, soit du {first.strftime('%d/%m/%Y')} au "
+                f"{last.strftime('%d/%m/%Y')} pour un enfant né le {birth.strftime('%d/%m/%Y')} ; la date des soins "
+                f"({event.date.strftime('%d/%m/%Y')}) n'y correspond pas",
+            )
+        return label, start, end
 
     @staticmethod
     def _maternity(event: CareEvent, p: Snapshot) -> bool:
@@ -338,6 +363,19 @@ class Engine:
                     sources=TELECONSULTATION_SOURCES,
                 )
             )
+        if ctx.child_exam is not None:
+            label = ctx.child_exam[0]
+            rate = ctx.use("child_exams.rate")
+            ctx.steps.append(
+                Step(
+                    "child_exam",
+                    f"Examen médical obligatoire de l'enfant n° {ctx.event.compulsory_child_exam} ({label.value}) : "
+                    f"pris en charge à {format_rate(rate.value)} par l'Assurance Maladie, quel que soit le médecin "
+                    "(art. L2132-2 CSP, arrêté du 26 février 2019)",
+                    parameters=(*ctx.child_exam, rate),
+                    sources=source_refs("T4", "T5"),
+                )
+            )
         if ctx.maternity:
             ctx.steps.append(
                 Step(
@@ -377,6 +415,14 @@ class Engine:
         rule = self.catalogue.categories[category]
         if event.professional.sector == "3":
             _check_non_contracted(index, act, definition, category, profession)
+        if definition.rate == "child_exams.rate" and event.compulsory_child_exam is not None:
+            certificates = p["child_exams.certificate_exams"]
+            if str(event.compulsory_child_exam) not in certificates:
+                raise RuleInputError(
+                    f"acts.{index}.code",
+                    f"l'acte {act.code} est réservé aux examens obligatoires donnant lieu à un certificat de santé "
+                    f"(n° {', '.join(sorted(certificates, key=int))}), pas à l'examen n° {event.compulsory_child_exam}",
+                )
         try:
             base, fee, base_uses, in_pathway_tariff = self._base_and_fee(ctx, index, act, definition, category)
             rate_path = self._rate_path(ctx, definition, rule)
@@ -653,6 +699,8 @@ class Engine:
             return path
         if definition.full_rate:
             return "rates.full"
+        if ctx.child_exam is not None and rule is self.catalogue.categories[Category.CONSULTATION]:
+            return "child_exams.rate"
         if event.ald_care:
             ctx.steps.append(
                 Step(
@@ -841,8 +889,8 @@ class Engine:
         return line
 
     def _majoration(self, ctx: _Context, line: Line, rule: CategoryRule) -> None:
-        if not (rule.pathway_majoration and ctx.status.in_pathway is False):
-            return
+        if not (rule.pathway_majoration and ctx.status.in_pathway is False) or ctx.child_exam is not None:
+            return  # a compulsory child examination is paid in full whoever the doctor [T4]
         points = ctx.use("pathway.out_of_pathway_rate_reduction")
         cap = ctx.use("pathway.out_of_pathway_reduction_cap")
         line.majoration = min(apply_rate(line.base, points.value), cap.value, line.gross)
@@ -1013,6 +1061,15 @@ class Engine:
             ctx.counters.optics_bought = True
         elif category is Category.AUDIOLOGY:
             ctx.counters.hearing_bought.extend(_ears(act))
+
+
+def _after(birth: dt.date, age: ParameterUse) -> dt.date:
+    """The date a child born on ``birth`` reaches ``age`` (a parameter in days, months or years)."""
+    if age.unit == "days":
+        return birth + dt.timedelta(days=age.value)
+    if age.unit == "months":
+        return add_months(birth, age.value)
+    return add_years(birth, age.value)
 
 
 def _check_non_contracted(

@@ -184,6 +184,12 @@ class CareEvent(_Input):
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = Field(default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins")
+    compulsory_child_exam: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant (carnet de santé) que fait cette visite",
+    )
 
     def incoherences(self) -> list[tuple[str, str]]:
         """Facts that contradict each other, as (field, message in French)."""
