@@ -12,6 +12,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from tests.conftest import fresh_postgres_schema
 
 from parcours.care import claims, declarations, people
@@ -19,7 +21,7 @@ from parcours.rules.event import Act
 from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
 from parcours.store.db import Database, make_engine
 from parcours.store.migrate import current_revision, downgrade, head_revision, upgrade
-from parcours.store.models import Base
+from parcours.store.models import Base, Professional
 
 PG_URL = os.environ.get("PARCOURS_TEST_DATABASE_URL")
 
@@ -91,12 +93,28 @@ def test_the_line_reasons_are_filled_from_the_stored_decisions(empty_url: str) -
             date=dt.date(2026, 3, 2), acts=[Act(code="G", fee=30)], teleconsultation=True))  # fmt: skip
         claim_id = refused.id
     database.dispose()
-    downgrade(empty_url, "0009")
+    downgrade(empty_url, "0010")
     upgrade(empty_url)
     engine = make_engine(empty_url)
     try:
         with engine.connect() as connection:
             reasons = connection.execute(text("select reason from claim_lines where claim_id = :c"), {"c": claim_id})
             assert [row[0] for row in reasons] == ["teleconsultation_not_oriented"]
+    finally:
+        engine.dispose()
+
+
+def test_a_non_contracted_professional_is_stored_and_an_unknown_sector_refused(empty_url: str) -> None:
+    # Revision 0010: secteur 3 (non conventionné, tarif d'autorité) is a sector value; anything else is refused.
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with Session(engine) as session:
+            fields = {"family_name": "Martin", "given_name": "Paul", "profession": "physician"}
+            session.add(Professional(rpps="10101010105", sector="3", specialty="general_practice", **fields))
+            session.commit()
+            session.add(Professional(rpps="10000000009", sector="4", specialty="general_practice", **fields))
+            with pytest.raises(IntegrityError):
+                session.commit()
     finally:
         engine.dispose()

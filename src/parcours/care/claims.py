@@ -272,6 +272,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         "away_from_home": data.away_from_home,
         "teleconsultation": data.teleconsultation,
         "last_in_person_visit": last_visit,
+        "in_person_history_on_record": True,
         "gp_unavailable": data.gp_unavailable,
         "visit_reason": data.visit_reason,
         "excluded_context": data.excluded_context,

@@ -1001,6 +1001,7 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "professional": professional,
         "acts": [act],
         "last_in_person_visit": row.get("last_in_person_visit"),
+        "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
         "excluded_context": row.get("excluded_context"),
     }

@@ -38,6 +38,7 @@ from parcours.rules.params import (
 from parcours.rules.pathway import (
     TELECONSULTATION_SOURCES,
     PathwayStatus,
+    known_patient_assumption,
     pathway_status,
     render,
     teleconsultation_refusal,
@@ -160,6 +161,7 @@ class _Context:
     steps: list[Step]
     warnings: list[str]
     uses: dict[str, ParameterUse]  # the engine's cache of parameter reads for this date
+    child_exam: tuple[ParameterUse, ...] | None = None  # the compulsory child examination's window, when it is one
 
     def use(self, path: str) -> ParameterUse:
         found = self.uses.get(path)
@@ -198,6 +200,15 @@ class Engine:
             status = pathway_status(event, p, teleexpertise_only)
         except NoValueInForceError as exc:
             raise RuleInputError("date", f"aucune règle de parcours en vigueur le {event.date.isoformat()}") from exc
+        known_patient = known_patient_assumption(event, status.facts)
+        if known_patient == "missing":
+            raise RuleInputError(
+                "last_in_person_visit",
+                "date de la dernière consultation en présentiel avec ce médecin requise : une téléconsultation "
+                f"n'est remboursée que si le patient a été vu en présentiel dans les "
+                f"{p['pathway.teleconsultation.known_patient_months']} derniers mois",
+            )
+        child_exam = self._child_exam(event, p) if event.compulsory_child_exam is not None else None
         ctx = _Context(
             event=event,
             p=p,
@@ -212,6 +223,7 @@ class Engine:
             steps=[],
             warnings=[],
             uses=self._uses_on(event.date),
+            child_exam=child_exam,
         )
         try:
             ctx.participation_exemption = self._exemption(ctx, "participation")
@@ -253,6 +265,28 @@ class Engine:
                 "profession": event.professional.profession.value,
             },
         )
+
+    def _child_exam(self, event: CareEvent, p: Snapshot) -> tuple[ParameterUse, ...]:
+        """The window of the compulsory child examination the event says it is; a child whose age does not fit it
+        is a clear error naming the field."""
+        number = event.compulsory_child_exam
+        node = f"child_exams.windows.e{number:02d}"
+        try:
+            label, start, end = (ParameterUse.read(p, f"{node}.{leaf}") for leaf in ("label", "from_age", "until_age"))
+        except NoValueInForceError as exc:
+            raise RuleInputError(
+                "date", f"aucun calendrier des examens obligatoires de l'enfant en vigueur le {event.date.isoformat()}"
+            ) from exc
+        birth = event.patient.birth_date
+        first, last = (_after(birth, use) for use in (start, end))
+        if not first <= event.date <= last:
+            raise RuleInputError(
+                "compulsory_child_exam",
+                f"l'examen obligatoire n° {number} se fait {label.value}, soit du {first.strftime('%d/%m/%Y')} au "
+                f"{last.strftime('%d/%m/%Y')} pour un enfant né le {birth.strftime('%d/%m/%Y')} ; la date des soins "
+                f"({event.date.strftime('%d/%m/%Y')}) n'y correspond pas",
+            )
+        return label, start, end
 
     @staticmethod
     def _maternity(event: CareEvent, p: Snapshot) -> bool:
@@ -302,6 +336,23 @@ class Engine:
                 sources=rule.sources,
             )
         )
+        if known_patient_assumption(ctx.event, ctx.status.facts) == "assumed":
+            months = ctx.use("pathway.teleconsultation.known_patient_months")
+            ctx.steps.append(
+                Step(
+                    "assumption.known_patient",
+                    "Hypothèse : date de la dernière consultation en présentiel non renseignée "
+                    "(last_in_person_visit) ; le patient est supposé connu du médecin (au moins une consultation en "
+                    f"présentiel dans les {months.value} derniers mois), sans quoi la téléconsultation ne serait pas "
+                    "remboursée",
+                    parameters=(months,),
+                    sources=TELECONSULTATION_SOURCES,
+                )
+            )
+            ctx.warnings.append(
+                "Hypothèse : patient supposé connu du médecin (last_in_person_visit non renseigné) ; "
+                "précisez la date de la dernière consultation en présentiel pour un calcul certain"
+            )
         if ctx.tele_refusal is not None:
             template = REFUSALS[ctx.tele_refusal]
             ctx.steps.append(
@@ -310,6 +361,19 @@ class Engine:
                     render(template, ctx.p),
                     parameters=tuple(ctx.use(path) for path in template_paths(template)),
                     sources=TELECONSULTATION_SOURCES,
+                )
+            )
+        if ctx.child_exam is not None:
+            label = ctx.child_exam[0]
+            rate = ctx.use("child_exams.rate")
+            ctx.steps.append(
+                Step(
+                    "child_exam",
+                    f"Examen médical obligatoire de l'enfant n° {ctx.event.compulsory_child_exam} ({label.value}) : "
+                    f"pris en charge à {format_rate(rate.value)} par l'Assurance Maladie, quel que soit le médecin "
+                    "(art. L2132-2 CSP, arrêté du 26 février 2019)",
+                    parameters=(*ctx.child_exam, rate),
+                    sources=source_refs("T4", "T5"),
                 )
             )
         if ctx.maternity:
@@ -349,6 +413,16 @@ class Engine:
             raise RuleInputError(f"acts.{index}.code", f"l'acte {act.code} suppose une téléconsultation")
         category = definition.category_for(profession)
         rule = self.catalogue.categories[category]
+        if event.professional.sector == "3":
+            _check_non_contracted(index, act, definition, category, profession)
+        if definition.rate == "child_exams.rate" and event.compulsory_child_exam is not None:
+            certificates = p["child_exams.certificate_exams"]
+            if str(event.compulsory_child_exam) not in certificates:
+                raise RuleInputError(
+                    f"acts.{index}.code",
+                    f"l'acte {act.code} est réservé aux examens obligatoires donnant lieu à un certificat de santé "
+                    f"(n° {', '.join(sorted(certificates, key=int))}), pas à l'examen n° {event.compulsory_child_exam}",
+                )
         try:
             base, fee, base_uses, in_pathway_tariff = self._base_and_fee(ctx, index, act, definition, category)
             rate_path = self._rate_path(ctx, definition, rule)
@@ -417,6 +491,8 @@ class Engine:
         in-pathway tariff (with the coordination majoration), on which the dépassement autorisé is computed."""
         assert definition.tariff is not None
         pro = ctx.event.professional
+        if pro.sector == "3":
+            return self._authority_tariff(ctx, index, act, definition, fee)
         uses = [ctx.use(definition.tariff), *(ctx.use(path) for path in definition.supplements)]
         unit = sum(use.value for use in uses)
         in_pathway_unit = unit
@@ -460,6 +536,30 @@ class Engine:
             )
             return reduced.value * act.quantity, fee, [reduced], in_pathway_unit * act.quantity
         return tariff, tariff if fee is None else fee, uses, in_pathway_unit * act.quantity
+
+    def _authority_tariff(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse], int]:
+        """A non-contracted doctor (secteur 3) is reimbursed on the tarif d'autorité (art. L162-5-10 CSS), not on
+        the convention's tariff; his fee is free, so the caller must give it."""
+        assert fee is not None  # _check_non_contracted
+        kind = "gp" if ctx.event.professional.specialty is Specialty.GENERAL_PRACTICE else "specialist"
+        authority = ctx.use(f"tariffs.authority.{kind}_consultation")
+        conventional = ctx.use(definition.tariff) if definition.tariff else None
+        base = authority.value * act.quantity
+        ctx.steps.append(
+            Step(
+                "base.authority_tariff",
+                "Médecin non conventionné (secteur 3) : remboursement sur le tarif d'autorité de "
+                f"{format_eur(authority.value)} (art. L162-5-10 CSS)"
+                + (f", et non sur le tarif conventionnel de {format_eur(conventional.value)}" if conventional else ""),
+                amount=base,
+                line=index,
+                parameters=(authority,),
+                sources=source_refs("T1", "T3"),
+            )
+        )
+        return base, fee, [authority], base
 
     def _base_and_fee(
         self, ctx: _Context, index: int, act: Act, definition: ActDefinition, category: Category
@@ -599,6 +699,8 @@ class Engine:
             return path
         if definition.full_rate:
             return "rates.full"
+        if ctx.child_exam is not None and rule is self.catalogue.categories[Category.CONSULTATION]:
+            return "child_exams.rate"
         if event.ald_care:
             ctx.steps.append(
                 Step(
@@ -787,8 +889,8 @@ class Engine:
         return line
 
     def _majoration(self, ctx: _Context, line: Line, rule: CategoryRule) -> None:
-        if not (rule.pathway_majoration and ctx.status.in_pathway is False):
-            return
+        if not (rule.pathway_majoration and ctx.status.in_pathway is False) or ctx.child_exam is not None:
+            return  # a compulsory child examination is paid in full whoever the doctor [T4]
         points = ctx.use("pathway.out_of_pathway_rate_reduction")
         cap = ctx.use("pathway.out_of_pathway_reduction_cap")
         line.majoration = min(apply_rate(line.base, points.value), cap.value, line.gross)
@@ -904,6 +1006,8 @@ class Engine:
         kind: OverrunKind
         if line.category in _DEVICE_CATEGORIES:
             kind = "device_price"
+        elif pro.sector == "3":
+            kind = "non_contracted_overrun"
         elif line.category in _SPECIALIST_CATEGORIES_WITH_OVERRUN and pro.sector == "2":
             kind = "optam_overrun" if pro.optam else "non_optam_overrun"
         elif (
@@ -957,6 +1061,32 @@ class Engine:
             ctx.counters.optics_bought = True
         elif category is Category.AUDIOLOGY:
             ctx.counters.hearing_bought.extend(_ears(act))
+
+
+def _after(birth: dt.date, age: ParameterUse) -> dt.date:
+    """The date a child born on ``birth`` reaches ``age`` (a parameter in days, months or years)."""
+    if age.unit == "days":
+        return birth + dt.timedelta(days=age.value)
+    if age.unit == "months":
+        return add_months(birth, age.value)
+    return add_years(birth, age.value)
+
+
+def _check_non_contracted(
+    index: int, act: Act, definition: ActDefinition, category: Category, profession: Profession
+) -> None:
+    """What parcours computes for a non-contracted (secteur 3) professional: a doctor's consultation, with its fee."""
+    if profession is not Profession.PHYSICIAN or category is not Category.CONSULTATION or definition.base != "tariff":
+        raise RuleInputError(
+            "professional.sector",
+            f"secteur 3 (non conventionné) : seul le tarif d'autorité des consultations de médecin est pris en "
+            f"compte ; l'acte {act.code} est hors du périmètre de parcours",
+        )
+    if act.fee is None:
+        raise RuleInputError(
+            f"acts.{index}.fee",
+            "montant facturé requis : un médecin non conventionné (secteur 3) fixe librement ses honoraires",
+        )
 
 
 def _ears(act: Act) -> list[str]:

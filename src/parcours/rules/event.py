@@ -117,7 +117,9 @@ class Professional(_Input):
     rpps: Rpps | None = None
     profession: Profession = Profession.PHYSICIAN
     specialty: Specialty | None = None
-    sector: Literal["1", "2"] = "1"
+    sector: Literal["1", "2", "3"] = Field(
+        default="1", description="Secteur : 1, 2 (honoraires libres) ou 3 (non conventionné, tarif d'autorité)"
+    )
     optam: bool = False
     installed_on: dt.date | None = Field(default=None, description="Date d'installation (code J)")
     underserved_area: bool = Field(default=False, description="Installé en zone sous-dotée (code B)")
@@ -172,10 +174,22 @@ class CareEvent(_Input):
     last_in_person_visit: dt.date | None = Field(
         default=None, description="Dernière consultation en présentiel avec ce médecin (téléconsultation)"
     )
+    in_person_history_on_record: bool = Field(
+        default=False,
+        description="La dernière consultation en présentiel vient du dossier : son absence signifie qu'il n'y en a "
+        "pas eu (feuille de soins). Sinon, pour une simulation, un fait absent est supposé dans la situation usuelle "
+        "(patient connu du médecin) et l'explication le dit",
+    )
     gp_unavailable: bool = Field(default=False, description="Médecin traitant indisponible dans un délai compatible")
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = Field(default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins")
+    compulsory_child_exam: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant (carnet de santé) que fait cette visite",
+    )
 
     def incoherences(self) -> list[tuple[str, str]]:
         """Facts that contradict each other, as (field, message in French)."""

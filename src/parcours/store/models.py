@@ -91,7 +91,7 @@ class Professional(Timestamped, Base):
     practice_city: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    __table_args__ = (CheckConstraint("sector in ('1', '2')", name="sector"),)
+    __table_args__ = (CheckConstraint("sector in ('1', '2', '3')", name="sector"),)
 
 
 class Patient(Timestamped, Base):

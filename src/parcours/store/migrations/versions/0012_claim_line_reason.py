@@ -1,7 +1,7 @@
 """claim lines: the refusal reason of each line, so that a worklist filters by reason in SQL
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07 01:00:00
 
 The reason was only in each claim's adjudication document; existing lines get it from there.
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

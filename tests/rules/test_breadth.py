@@ -1,0 +1,114 @@
+"""Issue 13, the breadth of the law: secteur 3, compulsory child examinations, Mon soutien psy, regimes.
+
+Amounts come from the sourced figures of the parameters (each test cites them); the arithmetic is the engine's
+(``amo = round(BR × taux) − majoration − PF − franchise``, SFG RG_VF670/671 [S5]).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from parcours.rules.engine import RuleInputError
+
+from .conftest import OTHER_RPPS, event, run, specialist
+
+
+class TestNonContractedDoctor:
+    """Secteur 3: reimbursed on the tarif d'autorité, 0,61 € (GP) / 1,22 € (specialist) [T1][T2][T3]."""
+
+    def test_gp_consultation_is_reimbursed_on_the_authority_tariff(self) -> None:
+        e = event(professional={"sector": "3"}, acts=[{"code": "G", "fee": "50.00"}])
+        result = run(e)
+        line = result.lines[0]
+        assert (line.base, line.gross) == (61, 43)  # 0,61 € × 70 % = 0,427 → 0,43 € [T1]
+        # The 2 € PF is taken within what is reimbursed: nothing is left [S12][S5 RG_VF670].
+        assert (line.participation, line.amo) == (43, 0)
+        assert line.overrun_kind == "non_contracted_overrun"
+        assert line.overrun == 5000 - 61
+        step = next(s for s in result.explanation if s.rule == "base.authority_tariff")
+        assert "tarif d'autorité" in step.text
+        assert "L162-5-10" in step.text
+        assert "30,00 €" in step.text  # and not on the convention's G
+
+    def test_specialist_consultation_of_a_child_uses_the_specialist_authority_tariff(self) -> None:
+        # Under 18: no PF [S12]; CS by a paediatrician: the specialist's 1,22 € [T1], 70 % → 0,85 €.
+        e = event(
+            patient={"birth_date": "2020-01-01"},
+            professional={"rpps": OTHER_RPPS, "specialty": "pediatrics", "sector": "3"},
+            acts=[{"code": "CS", "fee": "80"}],
+        )
+        line = run(e).lines[0]
+        assert (line.base, line.amo) == (122, 85)
+
+    def test_the_fee_of_a_non_contracted_doctor_is_required(self) -> None:
+        with pytest.raises(RuleInputError) as error:
+            run(event(professional={"sector": "3"}))
+        assert error.value.field == "acts.0.fee"
+
+    def test_other_acts_of_a_non_contracted_professional_are_out_of_scope(self) -> None:
+        e = event(
+            professional={"rpps": OTHER_RPPS, "profession": "nurse", "specialty": None, "sector": "3"},
+            acts=[{"code": "AMI", "coefficient": "1"}],
+        )
+        with pytest.raises(RuleInputError) as error:
+            run(e)
+        assert error.value.field == "professional.sector"
+        assert "hors du périmètre" in error.value.message
+
+
+class TestCompulsoryChildExamination:
+    """The 20 examinations of the carnet de santé: 100 % whoever the professional [T4], on their calendar [T5]."""
+
+    def test_second_month_examination_by_the_gp_is_paid_in_full(self) -> None:
+        # Born 10 Jan 2026, seen 2 Mar 2026: during the 2nd month (examination 4). G + MEG = 30 + 5 € [S2][R47],
+        # at 100 % instead of 70 %, no PF under 18 [S12].
+        e = event(patient={"birth_date": "2026-01-10"}, compulsory_child_exam=4, acts=[{"code": "G"}, {"code": "MEG"}])
+        result = run(e)
+        assert [line.rate for line in result.lines] == [10_000, 10_000]
+        assert result.amo == 3500
+        step = next(s for s in result.explanation if s.rule == "child_exam")
+        assert "n° 4" in step.text
+        assert "au cours du 2e mois" in step.text
+        assert {"T4", "T5"} <= step.source_ids()
+
+    def test_without_the_field_the_same_visit_is_an_ordinary_consultation(self) -> None:
+        result = run(event(patient={"birth_date": "2026-01-10"}, acts=[{"code": "G"}, {"code": "MEG"}]))
+        assert result.amo == 2450  # 35 € × 70 %
+
+    def test_ninth_month_certificate_examination_is_billed_coe(self) -> None:
+        # Born 10 Jun 2025, seen 2 Mar 2026: during the 9th month (examination 9, 2nd certificate). COE 60 € [S16g].
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10", "gp": None}, compulsory_child_exam=9)
+        assert run(e).amo == 6000
+
+    def test_coe_alone_is_paid_in_full(self) -> None:
+        # COE is by definition one of the three certificate examinations: 100 % [T4][S16g].
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10"})
+        assert run(e).amo == 6000
+
+    def test_coe_is_refused_for_an_examination_without_certificate(self) -> None:
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2026-01-10"}, compulsory_child_exam=4)
+        with pytest.raises(RuleInputError) as error:
+            run(e)
+        assert error.value.field == "acts.0.code"
+        assert "1, 9, 13" in error.value.message
+
+    def test_an_age_outside_the_window_names_the_field(self) -> None:
+        e = event(patient={"birth_date": "2025-12-01"}, compulsory_child_exam=9)  # 3 months old, not 9
+        with pytest.raises(RuleInputError) as error:
+            run(e)
+        assert error.value.field == "compulsory_child_exam"
+        assert "au cours du 9e mois" in error.value.message
+        assert "01/08/2026" in error.value.message  # the window starts at 8 months
+
+    def test_last_examination_by_any_doctor_bears_no_majoration(self) -> None:
+        # 16 today (examination 20, between 15 and 16 [T6]), seen by a GP who is not the MT, without referral: out of
+        # the pathway for an ordinary visit, but the examination is paid in full whoever the doctor [T4].
+        e = event(patient={"birth_date": "2010-03-02"}, professional={"rpps": OTHER_RPPS}, compulsory_child_exam=20)
+        result = run(e)
+        line = result.lines[0]
+        assert (result.in_pathway, line.majoration, line.amo) == (False, 0, 3000)
+
+    @pytest.mark.parametrize("number", [0, 21])
+    def test_the_number_is_one_of_the_twenty(self, number: int) -> None:
+        with pytest.raises(ValueError, match="compulsory_child_exam"):
+            event(compulsory_child_exam=number)
