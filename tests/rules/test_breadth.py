@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from parcours.rules.engine import RuleInputError
+from parcours.rules.event import CareEvent, YearToDate
 
 from .conftest import OTHER_RPPS, event, run, specialist
 
@@ -112,3 +113,58 @@ class TestCompulsoryChildExamination:
     def test_the_number_is_one_of_the_twenty(self, number: int) -> None:
         with pytest.raises(ValueError, match="compulsory_child_exam"):
             event(compulsory_child_exam=number)
+
+
+PSYCHOLOGIST = {"rpps": OTHER_RPPS, "profession": "psychologist", "specialty": None}
+
+
+def psy(**changes: object) -> CareEvent:
+    changes.setdefault("acts", [{"code": "PSYS"}])
+    return event(professional=PSYCHOLOGIST, **changes)
+
+
+class TestMonSoutienPsy:
+    """Psychologist sessions: 50 € at 60 % since 15 June 2024, 12 a calendar year, direct access [T8][T9][T11]."""
+
+    def test_a_session_is_paid_at_sixty_percent_without_participation(self) -> None:
+        result = run(psy())
+        line = result.lines[0]
+        assert (line.base, line.rate, line.participation, line.franchise, line.amo) == (5000, 6000, 0, 0, 3000)
+        assert result.state_after["psychologist_sessions"] == 1
+        step = next(s for s in result.explanation if s.rule == "psychology.sessions")
+        assert "1 sur 12" in step.text
+
+    def test_the_thirteenth_session_of_the_year_is_refused(self) -> None:
+        result = run(psy(), YearToDate(as_of="2026-02-20", psychologist_sessions=12))
+        assert (result.lines[0].reason, result.amo) == ("psychology_yearly_limit", 0)
+        assert "12 séances" in next(s.text for s in result.explanation if s.rule.startswith("refusal."))
+
+    def test_the_count_starts_again_in_a_new_calendar_year(self) -> None:
+        result = run(psy(), YearToDate(as_of="2025-12-20", psychologist_sessions=12))
+        assert (result.lines[0].status, result.state_after["psychologist_sessions"]) == ("paid", 1)
+
+    def test_before_15_june_2024_eight_sessions_on_a_doctors_orientation(self) -> None:
+        # MonPsy: 30 € a follow-up session, 8 a year, on a doctor's orientation [T10][T9].
+        direct = run(psy(date="2024-03-04"))
+        assert direct.lines[0].reason == "psychology_not_referred"
+        referred = run(
+            psy(date="2024-03-04", referred_by_gp=True), YearToDate(as_of="2024-02-01", psychologist_sessions=7)
+        )
+        assert (referred.lines[0].amo, referred.state_after["psychologist_sessions"]) == (1800, 8)  # 30 € × 60 %
+        ninth = run(
+            psy(date="2024-03-05", referred_by_gp=True), YearToDate(as_of="2024-03-04", psychologist_sessions=8)
+        )
+        assert ninth.lines[0].reason == "psychology_yearly_limit"
+
+    def test_from_15_june_2024_direct_access(self) -> None:
+        assert run(psy(date="2024-06-14")).lines[0].reason == "psychology_not_referred"
+        assert run(psy(date="2024-06-15")).lines[0].amo == 3000
+
+    def test_a_child_under_three_is_not_covered(self) -> None:
+        result = run(psy(patient={"birth_date": "2024-01-01"}))
+        assert result.lines[0].reason == "psychology_age"
+
+    def test_an_overrun_is_reported_as_forbidden(self) -> None:
+        result = run(psy(acts=[{"code": "PSYE", "fee": "70"}]))
+        assert result.lines[0].amo == 3000
+        assert any("interdit dans le dispositif Mon soutien psy" in w for w in result.warnings)

@@ -66,6 +66,11 @@ REFUSALS = {
     "early_renewal": "Renouvellement anticipé : le délai minimal depuis le précédent équipement n'est pas écoulé",
     "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises pour ce patient atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
+    "psychology_yearly_limit": "Mon soutien psy : limite de {psychology.yearly_sessions} séances prises en charge "
+    "par année civile atteinte",
+    "psychology_not_referred": "Mon soutien psy : la séance n'est prise en charge que sur orientation d'un médecin "
+    "à cette date (accès direct depuis le 15 juin 2024)",
+    "psychology_age": "Mon soutien psy : accessible à partir de {psychology.min_age} ans",
 }
 
 _REGIME_EXEMPTIONS = {"ame": "bénéficiaire de l'AME"}
@@ -92,6 +97,7 @@ class _Counters:
     same_day_paramedical: int
     same_day_transport: int
     teleexpertise: dict[str, int]
+    psychologist_sessions: int
     last_optical: dt.date | None
     last_hearing: dict[str, dt.date | None]
     optics_bought: bool = False
@@ -118,6 +124,7 @@ class _Counters:
             same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_day else 0,
             same_day_transport=_cents(state.same_day_transport_franchises) if same_day else 0,
             teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
+            psychologist_sessions=state.psychologist_sessions if same_year else 0,
             last_optical=state.last_optical_equipment,
             last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
         )
@@ -139,6 +146,7 @@ class _Counters:
             "same_day_paramedical_franchises": euros_text(self.same_day_paramedical),
             "same_day_transport_franchises": euros_text(self.same_day_transport),
             "teleexpertise_acts": dict(self.teleexpertise),
+            "psychologist_sessions": self.psychologist_sessions,
             "last_optical_equipment": None if last_optical is None else last_optical.isoformat(),
             "last_hearing_aid": {ear: None if day is None else day.isoformat() for ear, day in hearing.items()},
         }
@@ -715,6 +723,32 @@ class Engine:
             return "rates.full"
         return path
 
+    @staticmethod
+    def _psychology_refusal(ctx: _Context, act: Act) -> str | None:
+        """Mon soutien psy: from 3 years, on a doctor's orientation until direct access opened, within the yearly
+        number of sessions (counted in the year-to-date state) [T8][T9][T11]."""
+        event, p, counters = ctx.event, ctx.p, ctx.counters
+        if ctx.status.age < p["psychology.min_age"]:
+            return "psychology_age"
+        if not p["psychology.direct_access"] and not (event.referred_by_gp or event.referred_by_other_doctor):
+            return "psychology_not_referred"
+        done = counters.psychologist_sessions
+        if done + act.quantity > p["psychology.yearly_sessions"]:
+            return "psychology_yearly_limit"
+        counters.psychologist_sessions = done + act.quantity
+        ctx.steps.append(
+            Step(
+                "psychology.sessions",
+                f"Mon soutien psy : séance{'s' if act.quantity > 1 else ''} {done + 1}"
+                + (f" à {done + act.quantity}" if act.quantity > 1 else "")
+                + f" sur {p['psychology.yearly_sessions']} prises en charge cette année civile"
+                + ("" if p["psychology.direct_access"] else ", sur orientation d'un médecin"),
+                parameters=(ctx.use("psychology.yearly_sessions"), ctx.use("psychology.direct_access")),
+                sources=source_refs("T8", "T9", "T11"),
+            )
+        )
+        return None
+
     def _refusal(self, ctx: _Context, act: Act, definition: ActDefinition, category: Category) -> str | None:
         event, p, counters = ctx.event, ctx.p, ctx.counters
         age = ctx.status.age
@@ -729,6 +763,8 @@ class Engine:
             if done + act.quantity > p["teleexpertise.yearly_limit_per_patient"]:
                 return "teleexpertise_yearly_limit"
             counters.teleexpertise[act.code] = done + act.quantity
+        if category is Category.PSYCHOLOGY:
+            return self._psychology_refusal(ctx, act)
         if category is Category.OPTICS and counters.last_optical is not None:
             if age >= p["tariffs.optics.renewal.adult_from_age"]:
                 months = p["tariffs.optics.renewal.adult_months"]
@@ -1006,6 +1042,11 @@ class Engine:
         kind: OverrunKind
         if line.category in _DEVICE_CATEGORIES:
             kind = "device_price"
+        elif line.category is Category.PSYCHOLOGY:
+            kind = "unauthorised_overrun"
+            ctx.warnings.append(
+                f"{line.code} : dépassement de {format_eur(line.overrun)} interdit dans le dispositif Mon soutien psy"
+            )
         elif pro.sector == "3":
             kind = "non_contracted_overrun"
         elif line.category in _SPECIALIST_CATEGORIES_WITH_OVERRUN and pro.sector == "2":

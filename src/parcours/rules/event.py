@@ -236,5 +236,8 @@ class YearToDate(_Input):
     same_day_paramedical_franchises: Euros = Decimal(0)
     same_day_transport_franchises: Euros = Decimal(0)
     teleexpertise_acts: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    psychologist_sessions: NonNegativeInt = Field(
+        default=0, description="Séances Mon soutien psy déjà prises en charge cette année civile"
+    )
     last_optical_equipment: dt.date | None = None
     last_hearing_aid: HearingAidHistory = HearingAidHistory()
