@@ -168,3 +168,62 @@ class TestMonSoutienPsy:
         result = run(psy(acts=[{"code": "PSYE", "fee": "70"}]))
         assert result.lines[0].amo == 3000
         assert any("interdit dans le dispositif Mon soutien psy" in w for w in result.warnings)
+
+
+ALSACE_MOSELLE = {"regime": "alsace_moselle"}
+
+
+class TestAlsaceMoselle:
+    """The régime local's higher rates: 90 % doctors, auxiliaries, biology; 90 / 80 / 15 % medicines; 100 % hospital
+    and the forfait journalier [T12][T13][T14]. PF and franchises still apply."""
+
+    def test_gp_consultation_at_ninety_percent(self) -> None:
+        result = run(event(patient=ALSACE_MOSELLE))
+        assert result.amo == 2500  # 30 € × 90 % − 2 € PF [S2][T13]
+        step = next(s for s in result.explanation if s.rule == "rate.alsace_moselle")
+        assert "90 %" in step.text
+        assert "70 %" in step.text
+
+    def test_out_of_the_pathway_the_majoration_still_applies(self) -> None:
+        # The régime local raises the rate; the majoration (40 % of the base, capped 10,60 €) is the general rule's
+        # [S5 RG_VF671]: 27 − 10,60 − 2 = 14,40 €.
+        e = event(patient={**ALSACE_MOSELLE, "gp": None}, professional={"rpps": OTHER_RPPS})
+        assert run(e).amo == 1440
+
+    def test_physiotherapy_at_ninety_percent_minus_the_franchise(self) -> None:
+        e = event(
+            patient=ALSACE_MOSELLE,
+            professional={"rpps": OTHER_RPPS, "profession": "physiotherapist", "specialty": None},
+            acts=[{"code": "AMK", "coefficient": "7.5"}],
+        )
+        line = run(e).lines[0]
+        # 7,5 × 2,21 € = 16,58 € [R38] × 90 % = 14,92 € − 1 € franchise [S13]
+        assert (line.base, line.gross, line.amo) == (1658, 1492, 1392)
+
+    @pytest.mark.parametrize(("code", "amo"), [("PH7", 800), ("PH4", 700), ("PH2", 50)])
+    def test_medicines_by_rate(self, code: str, amo: int) -> None:
+        # A 10 € box: 90 %, 80 %, 15 % (no local complement at 15 %) [T14][T12], − 1 € franchise [S13]
+        e = event(
+            patient=ALSACE_MOSELLE,
+            professional={"rpps": OTHER_RPPS, "profession": "pharmacist", "specialty": None},
+            acts=[{"code": code, "fee": "10.00"}],
+        )
+        assert run(e).amo == amo
+
+    def test_hospital_stay_and_daily_charge_in_full(self) -> None:
+        e = event(
+            patient=ALSACE_MOSELLE,
+            professional={"rpps": OTHER_RPPS, "profession": "hospital", "specialty": None},
+            acts=[{"code": "HOSP_STAY", "fee": "3000.00", "days": 3}],
+        )
+        result = run(e)
+        assert result.amo == 300_000 + 3 * 2300  # 100 % of the stay [T13] + FJ 3 × 23 € [R25] covered [T14]
+        assert any(s.rule == "daily_charge.alsace_moselle" for s in result.explanation)
+
+
+@pytest.mark.parametrize("regime", ["mines", "sncf", "new_caledonia", "monaco"])
+def test_out_of_scope_regimes_are_refused_with_a_clear_message(regime: str) -> None:
+    with pytest.raises(RuleInputError) as error:
+        run(event(patient={"regime": regime}))
+    assert error.value.field == "patient.regime"
+    assert "hors du périmètre" in error.value.message

@@ -74,6 +74,7 @@ REFUSALS = {
 }
 
 _REGIME_EXEMPTIONS = {"ame": "bénéficiaire de l'AME"}
+_ALSACE_MOSELLE = "regimes.alsace_moselle"
 Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not due (French), parameters read
 
 _SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
@@ -196,6 +197,13 @@ class Engine:
         for field_path, message in event.incoherences():
             raise RuleInputError(field_path, message)
         p = self.parameters.at(event.date)
+        if event.patient.regime.value in p.get_or("regimes.out_of_scope", frozenset()):
+            raise RuleInputError(
+                "patient.regime",
+                f"régime « {event.patient.regime.value} » hors du périmètre de parcours : ses taux et ses règles "
+                "propres ne sont pas modélisés (régime général, AME, Mayotte, étrangers de passage et régime local "
+                "d'Alsace-Moselle seulement)",
+            )
         acts = self.catalogue.acts
         profession = event.professional.profession
         teleexpertise = [
@@ -721,7 +729,25 @@ class Engine:
             return "rates.full"
         if ctx.maternity:
             return "rates.full"
-        return path
+        return self._local_rate(ctx, path)
+
+    def _local_rate(self, ctx: _Context, path: str) -> str:
+        """The régime local d'Alsace-Moselle's own rate for this kind of care, where it has one [T12][T13][T14]."""
+        if ctx.event.patient.regime.value != "alsace_moselle":
+            return path
+        local = f"{_ALSACE_MOSELLE}.{path}"
+        if local not in self.parameters or not self.parameters.parameter(local).in_force(ctx.event.date):
+            return path
+        ctx.steps.append(
+            Step(
+                "rate.alsace_moselle",
+                f"Régime local d'Alsace-Moselle : taux de {format_rate(ctx.p[local])} au lieu de "
+                f"{format_rate(ctx.p[path])} (régime général)",
+                parameters=(ctx.use(local), ctx.use(path)),
+                sources=source_refs("T12", "T13", "T14"),
+            )
+        )
+        return local
 
     @staticmethod
     def _psychology_refusal(ctx: _Context, act: Act) -> str | None:
@@ -884,6 +910,21 @@ class Engine:
             attributes={"daily_charge": True, "days": days, "psychiatry": act.psychiatry},
         )
         if stay.status == "rejected":
+            return line
+        if ctx.event.patient.regime.value == "alsace_moselle" and ctx.p.get_or(
+            f"{_ALSACE_MOSELLE}.daily_charge_covered", False
+        ):
+            line.gross = line.amo = amount
+            ctx.steps.append(
+                Step(
+                    "daily_charge.alsace_moselle",
+                    f"Forfait journalier de {format_eur(amount)} pris en charge par le régime local d'Alsace-Moselle",
+                    amount=amount,
+                    line=index,
+                    parameters=(unit, ctx.use(f"{_ALSACE_MOSELLE}.daily_charge_covered")),
+                    sources=source_refs("T12", "T14"),
+                )
+            )
             return line
         if ctx.maternity or ctx.newborn:
             line.gross = line.amo = amount
