@@ -6,10 +6,14 @@ Amounts come from the sourced figures of the parameters (each test cites them); 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from parcours.rules.engine import RuleInputError
 from parcours.rules.event import CareEvent, YearToDate
+from parcours.rules.params import default_parameters
+from parcours.rules.result import Adjudication
 
 from .conftest import OTHER_RPPS, event, run, specialist
 
@@ -227,3 +231,38 @@ def test_out_of_scope_regimes_are_refused_with_a_clear_message(regime: str) -> N
         run(event(patient={"regime": regime}))
     assert error.value.field == "patient.regime"
     assert "hors du périmètre" in error.value.message
+
+
+class TestAuthorisedOverrunRounding:
+    """Art. 37.1 of the 2011 and 2016 conventions: « de manière à ce que, arrondi à l'euro supérieur, le montant
+    facturé n'excède pas de plus de 17,5 % » the in-pathway tariff [S11][T16]: whole euros within tariff × 1,175."""
+
+    @pytest.mark.parametrize(
+        ("specialty", "code", "reason", "ceiling"),
+        [
+            # CS + MPC + MCS 31,50 € × 1,175 = 37,01 € → 37 € (ameli [T16], Groupama's ophthalmologist [R10])
+            ("dermatology", "CS", None, 3700),
+            ("ophthalmology", "CS", "other", 3700),  # not a direct-access reason: out of the pathway
+            ("cardiology", "CSC", None, 6100),  # CSC + MCC 52,50 € × 1,175 = 61,69 € → 61 € [R46]
+        ],
+    )
+    def test_ceiling_is_whole_euros_within_the_tariff_plus_17_5_percent(
+        self, specialty: str, code: str, reason: str | None, ceiling: int
+    ) -> None:
+        def billing(fee: float) -> Adjudication:
+            return run(specialist(specialty, code, visit_reason=reason, acts=[{"code": code, "fee": fee}]))
+
+        within, beyond = billing(ceiling / 100), billing(ceiling / 100 + 0.01)
+        assert (within.lines[0].overrun_kind, beyond.lines[0].overrun_kind) == (
+            "authorised_overrun",
+            "authorised_overrun_exceeded",
+        )
+        step = next(s for s in within.explanation if s.rule == "pathway.authorised_overrun")
+        assert "arrondi à l'euro supérieur" in step.text
+        assert {"S11", "T16"} <= step.source_ids()
+
+    def test_the_2005_reading_is_kept_before_the_2011_convention(self) -> None:
+        assert default_parameters().at(dt.date(2010, 1, 1))["pathway.authorised_overrun_rounding"] == "total_ceiling"
+        assert default_parameters().at(dt.date(2026, 3, 2))["pathway.authorised_overrun_rounding"] == (
+            "whole_euros_within"
+        )

@@ -1112,24 +1112,34 @@ class Engine:
         line.overrun_kind = kind
 
     def _authorised_overrun(self, ctx: _Context, line: Line, tariff: int) -> OverrunKind:
-        """DA: up to 17,5 % of the in-pathway tariff (with its coordination majoration) [S5][S11]."""
+        """DA: up to 17,5 % over the in-pathway tariff (with its coordination majoration); since the 2011
+        convention (art. 37.1) the billed amount, rounded up to the euro, may not exceed the tariff × 1,175: at most
+        the whole euros below it [S11][T16][R10]."""
         rate = ctx.use("pathway.authorised_overrun_rate")
         rounding = ctx.use("pathway.authorised_overrun_rounding")
-        if rounding.value == "total_ceiling":
-            ceiling = ceil_to_euro(apply_rate(tariff, 10_000 + rate.value))
+        limit = apply_rate(tariff, 10_000 + rate.value)
+        if rounding.value == "whole_euros_within":
+            ceiling = limit // 100 * 100
+            how = "montant facturé arrondi à l'euro supérieur au plus égal au tarif majoré de 17,5 %"
+        elif rounding.value == "total_ceiling":
+            ceiling = ceil_to_euro(limit)
+            how = "arrondi à l'euro supérieur"
         else:
             ceiling = tariff + ceil_to_euro(apply_rate(tariff, rate.value))
+            how = "dépassement arrondi à l'euro supérieur"
         allowed = ceiling - line.base
         within = line.overrun <= allowed
         ctx.steps.append(
             Step(
                 "pathway.authorised_overrun",
                 f"Spécialiste de secteur 1 consulté hors parcours : dépassement autorisé jusqu'à {format_eur(ceiling)} "
-                f"facturés ({format_rate(rate.value)} du tarif dans le parcours, arrondi à l'euro) ; dépassement facturé "
-                f"{format_eur(line.overrun)}, non remboursé" + ("" if within else " et au-delà du plafond"),
+                f"facturés ({format_rate(rate.value)} du tarif dans le parcours de {format_eur(tariff)}, {how}) ; "
+                f"dépassement facturé {format_eur(line.overrun)}, non remboursé"
+                + ("" if within else " et au-delà du plafond"),
                 amount=line.overrun,
                 line=line.index,
                 parameters=(rate, rounding),
+                sources=source_refs("S11", "T16"),
             )
         )
         if not within:
