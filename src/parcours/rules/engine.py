@@ -75,6 +75,11 @@ REFUSALS = {
 
 _REGIME_EXEMPTIONS = {"ame": "bénéficiaire de l'AME"}
 _ALSACE_MOSELLE = "regimes.alsace_moselle"
+# Pathway rules decided on the usual direct-access reason when the event gives none (docs/rules.md, missing facts).
+_ASSUMED_DIRECT_ACCESS = {
+    "direct_access_gynecology": "pathway.direct_access.gynecology_reasons",
+    "direct_access_ophthalmology": "pathway.direct_access.ophthalmology_reasons",
+}
 Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not due (French), parameters read
 
 _SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
@@ -352,6 +357,22 @@ class Engine:
                 sources=rule.sources,
             )
         )
+        reasons = _ASSUMED_DIRECT_ACCESS.get(rule.id)
+        if reasons is not None and ctx.event.visit_reason is None:
+            usual = ctx.use(reasons)
+            ctx.steps.append(
+                Step(
+                    "assumption.direct_access_reason",
+                    "Hypothèse : motif de la consultation non renseigné (visit_reason) ; un motif d'accès direct "
+                    f"({usual.display()}) est supposé, sans quoi la consultation serait hors parcours",
+                    parameters=(usual,),
+                    sources=rule.sources,
+                )
+            )
+            ctx.warnings.append(
+                "Hypothèse : motif d'accès direct supposé (visit_reason non renseigné) ; précisez le motif de la "
+                "consultation pour un calcul certain"
+            )
         if known_patient_assumption(ctx.event, ctx.status.facts) == "assumed":
             months = ctx.use("pathway.teleconsultation.known_patient_months")
             ctx.steps.append(
