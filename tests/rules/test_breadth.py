@@ -6,9 +6,14 @@ Amounts come from the sourced figures of the parameters (each test cites them); 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from parcours.rules.engine import RuleInputError
+from parcours.rules.event import CareEvent, YearToDate
+from parcours.rules.params import default_parameters
+from parcours.rules.result import Adjudication
 
 from .conftest import OTHER_RPPS, event, run, specialist
 
@@ -112,3 +117,152 @@ class TestCompulsoryChildExamination:
     def test_the_number_is_one_of_the_twenty(self, number: int) -> None:
         with pytest.raises(ValueError, match="compulsory_child_exam"):
             event(compulsory_child_exam=number)
+
+
+PSYCHOLOGIST = {"rpps": OTHER_RPPS, "profession": "psychologist", "specialty": None}
+
+
+def psy(**changes: object) -> CareEvent:
+    changes.setdefault("acts", [{"code": "PSYS"}])
+    return event(professional=PSYCHOLOGIST, **changes)
+
+
+class TestMonSoutienPsy:
+    """Psychologist sessions: 50 € at 60 % since 15 June 2024, 12 a calendar year, direct access [T8][T9][T11]."""
+
+    def test_a_session_is_paid_at_sixty_percent_without_participation(self) -> None:
+        result = run(psy())
+        line = result.lines[0]
+        assert (line.base, line.rate, line.participation, line.franchise, line.amo) == (5000, 6000, 0, 0, 3000)
+        assert result.state_after["psychologist_sessions"] == 1
+        step = next(s for s in result.explanation if s.rule == "psychology.sessions")
+        assert "1 sur 12" in step.text
+
+    def test_the_thirteenth_session_of_the_year_is_refused(self) -> None:
+        result = run(psy(), YearToDate(as_of="2026-02-20", psychologist_sessions=12))
+        assert (result.lines[0].reason, result.amo) == ("psychology_yearly_limit", 0)
+        assert "12 séances" in next(s.text for s in result.explanation if s.rule.startswith("refusal."))
+
+    def test_the_count_starts_again_in_a_new_calendar_year(self) -> None:
+        result = run(psy(), YearToDate(as_of="2025-12-20", psychologist_sessions=12))
+        assert (result.lines[0].status, result.state_after["psychologist_sessions"]) == ("paid", 1)
+
+    def test_before_15_june_2024_eight_sessions_on_a_doctors_orientation(self) -> None:
+        # MonPsy: 30 € a follow-up session, 8 a year, on a doctor's orientation [T10][T9].
+        direct = run(psy(date="2024-03-04"))
+        assert direct.lines[0].reason == "psychology_not_referred"
+        referred = run(
+            psy(date="2024-03-04", referred_by_gp=True), YearToDate(as_of="2024-02-01", psychologist_sessions=7)
+        )
+        assert (referred.lines[0].amo, referred.state_after["psychologist_sessions"]) == (1800, 8)  # 30 € × 60 %
+        ninth = run(
+            psy(date="2024-03-05", referred_by_gp=True), YearToDate(as_of="2024-03-04", psychologist_sessions=8)
+        )
+        assert ninth.lines[0].reason == "psychology_yearly_limit"
+
+    def test_from_15_june_2024_direct_access(self) -> None:
+        assert run(psy(date="2024-06-14")).lines[0].reason == "psychology_not_referred"
+        assert run(psy(date="2024-06-15")).lines[0].amo == 3000
+
+    def test_a_child_under_three_is_not_covered(self) -> None:
+        result = run(psy(patient={"birth_date": "2024-01-01"}))
+        assert result.lines[0].reason == "psychology_age"
+
+    def test_an_overrun_is_reported_as_forbidden(self) -> None:
+        result = run(psy(acts=[{"code": "PSYE", "fee": "70"}]))
+        assert result.lines[0].amo == 3000
+        assert any("interdit dans le dispositif Mon soutien psy" in w for w in result.warnings)
+
+
+ALSACE_MOSELLE = {"regime": "alsace_moselle"}
+
+
+class TestAlsaceMoselle:
+    """The régime local's higher rates: 90 % doctors, auxiliaries, biology; 90 / 80 / 15 % medicines; 100 % hospital
+    and the forfait journalier [T12][T13][T14]. PF and franchises still apply."""
+
+    def test_gp_consultation_at_ninety_percent(self) -> None:
+        result = run(event(patient=ALSACE_MOSELLE))
+        assert result.amo == 2500  # 30 € × 90 % − 2 € PF [S2][T13]
+        step = next(s for s in result.explanation if s.rule == "rate.alsace_moselle")
+        assert "90 %" in step.text
+        assert "70 %" in step.text
+
+    def test_out_of_the_pathway_the_majoration_still_applies(self) -> None:
+        # The régime local raises the rate; the majoration (40 % of the base, capped 10,60 €) is the general rule's
+        # [S5 RG_VF671]: 27 − 10,60 − 2 = 14,40 €.
+        e = event(patient={**ALSACE_MOSELLE, "gp": None}, professional={"rpps": OTHER_RPPS})
+        assert run(e).amo == 1440
+
+    def test_physiotherapy_at_ninety_percent_minus_the_franchise(self) -> None:
+        e = event(
+            patient=ALSACE_MOSELLE,
+            professional={"rpps": OTHER_RPPS, "profession": "physiotherapist", "specialty": None},
+            acts=[{"code": "AMK", "coefficient": "7.5"}],
+        )
+        line = run(e).lines[0]
+        # 7,5 × 2,21 € = 16,58 € [R38] × 90 % = 14,92 € − 1 € franchise [S13]
+        assert (line.base, line.gross, line.amo) == (1658, 1492, 1392)
+
+    @pytest.mark.parametrize(("code", "amo"), [("PH7", 800), ("PH4", 700), ("PH2", 50)])
+    def test_medicines_by_rate(self, code: str, amo: int) -> None:
+        # A 10 € box: 90 %, 80 %, 15 % (no local complement at 15 %) [T14][T12], − 1 € franchise [S13]
+        e = event(
+            patient=ALSACE_MOSELLE,
+            professional={"rpps": OTHER_RPPS, "profession": "pharmacist", "specialty": None},
+            acts=[{"code": code, "fee": "10.00"}],
+        )
+        assert run(e).amo == amo
+
+    def test_hospital_stay_and_daily_charge_in_full(self) -> None:
+        e = event(
+            patient=ALSACE_MOSELLE,
+            professional={"rpps": OTHER_RPPS, "profession": "hospital", "specialty": None},
+            acts=[{"code": "HOSP_STAY", "fee": "3000.00", "days": 3}],
+        )
+        result = run(e)
+        assert result.amo == 300_000 + 3 * 2300  # 100 % of the stay [T13] + FJ 3 × 23 € [R25] covered [T14]
+        assert any(s.rule == "daily_charge.alsace_moselle" for s in result.explanation)
+
+
+@pytest.mark.parametrize("regime", ["mines", "sncf", "new_caledonia", "monaco"])
+def test_out_of_scope_regimes_are_refused_with_a_clear_message(regime: str) -> None:
+    with pytest.raises(RuleInputError) as error:
+        run(event(patient={"regime": regime}))
+    assert error.value.field == "patient.regime"
+    assert "hors du périmètre" in error.value.message
+
+
+class TestAuthorisedOverrunRounding:
+    """Art. 37.1 of the 2011 and 2016 conventions: « de manière à ce que, arrondi à l'euro supérieur, le montant
+    facturé n'excède pas de plus de 17,5 % » the in-pathway tariff [S11][T16]: whole euros within tariff × 1,175."""
+
+    @pytest.mark.parametrize(
+        ("specialty", "code", "reason", "ceiling"),
+        [
+            # CS + MPC + MCS 31,50 € × 1,175 = 37,01 € → 37 € (ameli [T16], Groupama's ophthalmologist [R10])
+            ("dermatology", "CS", None, 3700),
+            ("ophthalmology", "CS", "other", 3700),  # not a direct-access reason: out of the pathway
+            ("cardiology", "CSC", None, 6100),  # CSC + MCC 52,50 € × 1,175 = 61,69 € → 61 € [R46]
+        ],
+    )
+    def test_ceiling_is_whole_euros_within_the_tariff_plus_17_5_percent(
+        self, specialty: str, code: str, reason: str | None, ceiling: int
+    ) -> None:
+        def billing(fee: float) -> Adjudication:
+            return run(specialist(specialty, code, visit_reason=reason, acts=[{"code": code, "fee": fee}]))
+
+        within, beyond = billing(ceiling / 100), billing(ceiling / 100 + 0.01)
+        assert (within.lines[0].overrun_kind, beyond.lines[0].overrun_kind) == (
+            "authorised_overrun",
+            "authorised_overrun_exceeded",
+        )
+        step = next(s for s in within.explanation if s.rule == "pathway.authorised_overrun")
+        assert "arrondi à l'euro supérieur" in step.text
+        assert {"S11", "T16"} <= step.source_ids()
+
+    def test_the_2005_reading_is_kept_before_the_2011_convention(self) -> None:
+        assert default_parameters().at(dt.date(2010, 1, 1))["pathway.authorised_overrun_rounding"] == "total_ceiling"
+        assert default_parameters().at(dt.date(2026, 3, 2))["pathway.authorised_overrun_rounding"] == (
+            "whole_euros_within"
+        )

@@ -192,6 +192,18 @@ class TestTeleconsultation:
         assert result.lines[0].reason == "teleconsultation_unknown_patient"
         assert result.amo == 0
 
+    def test_direct_access_without_a_reason_states_the_assumption(self) -> None:
+        # Issue 13: no visit_reason: the usual direct-access reason is assumed (D, 70 %), and the explanation says so.
+        result = run(specialist("ophthalmology"))
+        assert result.pathway == "D"
+        step = next(s for s in result.explanation if s.rule == "assumption.direct_access_reason")
+        assert "glasses, glaucoma" in step.text
+        assert any("visit_reason" in w for w in result.warnings)
+        assert not any(
+            s.rule.startswith("assumption.")
+            for s in run(specialist("ophthalmology", visit_reason="glasses")).explanation
+        )
+
     def test_own_mt_without_last_visit_assumes_the_usual_situation(self) -> None:
         # Issue 13: a missing fact never silently becomes a refusal. The MT's patient is assumed known (seen in
         # person within 12 months [S10][S11]) and the explanation and the warnings say it is an assumption.

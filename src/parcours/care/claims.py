@@ -59,6 +59,9 @@ class ClaimIn(Input):
     teleconsultation: bool = False
     video: bool = True
     gp_unavailable: bool = False
+    compulsory_child_exam: int | None = Field(
+        default=None, ge=1, le=20, description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant"
+    )
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = False
@@ -152,6 +155,16 @@ def _check_request(data: ClaimIn) -> None:
         raise CareError(
             "video", "une téléconsultation se fait en vidéo ; un conseil par téléphone n'est pas facturable"
         )
+
+
+def _psychologist_sessions(session: Session, patient_id: str, year: int) -> int:
+    """Mon soutien psy sessions paid for this patient in ``year`` (the yearly cap counts them) [T8]."""
+    count = session.scalar(
+        select(func.sum(ClaimLine.quantity))
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(_live_paid_lines(patient_id), _year(year), ClaimLine.category == Category.PSYCHOLOGY.value)
+    )
+    return int(count or 0)
 
 
 def _adjudicate(
@@ -264,6 +277,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
             "underserved_area": professional.underserved_area,
         },
         "acts": [act.model_dump() for act in data.acts],
+        "compulsory_child_exam": data.compulsory_child_exam,
         "declares_gp": data.declares_gp,
         "referred_by_gp": bool(referral and referral.referrer_is_gp),
         "referred_by_other_doctor": bool(referral and not referral.referrer_is_gp),
@@ -315,6 +329,7 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
     )
     return YearToDate.model_validate(
         {
+            "psychologist_sessions": _psychologist_sessions(session, patient_id, on.year),
             "participation_paid": euros(totals.participation),
             "franchises_paid": euros(totals.franchises),
             "same_day_participations": same_day_participations,

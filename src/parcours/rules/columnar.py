@@ -67,6 +67,11 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "sector": ("1", "2"),
 }
 
+# Regimes the twin computes (codes in VOCABULARIES["regime"]); the others go to the scalar engine.
+_TWIN_REGIMES = [
+    VOCABULARIES["regime"].index(r.value) for r in (Regime.GENERAL, Regime.AME, Regime.MAYOTTE, Regime.FOREIGN_VISITOR)
+]
+
 # name → (arrow type, required, description). The order is the order of the Parquet files parcours writes.
 INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "claim_id": (pa.int64(), True, "identifier of the claim (one act); breaks ties of the order"),
@@ -79,7 +84,11 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "c2s": (pa.bool_(), False, "Complémentaire santé solidaire"),
     "ald": (pa.bool_(), False, "affection de longue durée recognised"),
     "ald_care": (pa.bool_(), False, "care related to the ALD, in the care protocol (100 %)"),
-    "regime": (pa.string(), False, "general (default), ame, mayotte, foreign_visitor"),
+    "regime": (
+        pa.string(),
+        False,
+        "general (default), ame, mayotte, foreign_visitor; alsace_moselle and out-of-scope regimes: routed",
+    ),
     "pregnancy_start": (pa.date32(), False, "start of an ongoing pregnancy"),
     "delivery_date": (pa.date32(), False, "delivery date (actual or expected)"),
     "institution": (pa.string(), False, "prison, nursing_home, disability_home"),
@@ -636,6 +645,8 @@ class ColumnarEngine:
         ok &= a.supported[safe_code, safe_profession]
         ok &= ~(a.tele_only[safe_code] & ~tele)
         ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
+        # Alsace-Moselle's own rates and the out-of-scope regimes' refusal: the scalar engine.
+        ok &= np.isin(regime, _TWIN_REGIMES)
         ok &= (reason_code != UNKNOWN_CODE) & (context != UNKNOWN_CODE) & (sector >= 0)
         ok &= physician == (specialty >= 0)
         ok &= (quantity >= 1) & (quantity <= _ROW_AFTER_LIMIT)

@@ -66,9 +66,20 @@ REFUSALS = {
     "early_renewal": "Renouvellement anticipé : le délai minimal depuis le précédent équipement n'est pas écoulé",
     "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises pour ce patient atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
+    "psychology_yearly_limit": "Mon soutien psy : limite de {psychology.yearly_sessions} séances prises en charge "
+    "par année civile atteinte",
+    "psychology_not_referred": "Mon soutien psy : la séance n'est prise en charge que sur orientation d'un médecin "
+    "à cette date (accès direct depuis le 15 juin 2024)",
+    "psychology_age": "Mon soutien psy : accessible à partir de {psychology.min_age} ans",
 }
 
 _REGIME_EXEMPTIONS = {"ame": "bénéficiaire de l'AME"}
+_ALSACE_MOSELLE = "regimes.alsace_moselle"
+# Pathway rules decided on the usual direct-access reason when the event gives none (docs/rules.md, missing facts).
+_ASSUMED_DIRECT_ACCESS = {
+    "direct_access_gynecology": "pathway.direct_access.gynecology_reasons",
+    "direct_access_ophthalmology": "pathway.direct_access.ophthalmology_reasons",
+}
 Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not due (French), parameters read
 
 _SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
@@ -92,6 +103,7 @@ class _Counters:
     same_day_paramedical: int
     same_day_transport: int
     teleexpertise: dict[str, int]
+    psychologist_sessions: int
     last_optical: dt.date | None
     last_hearing: dict[str, dt.date | None]
     optics_bought: bool = False
@@ -118,6 +130,7 @@ class _Counters:
             same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_day else 0,
             same_day_transport=_cents(state.same_day_transport_franchises) if same_day else 0,
             teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
+            psychologist_sessions=state.psychologist_sessions if same_year else 0,
             last_optical=state.last_optical_equipment,
             last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
         )
@@ -139,6 +152,7 @@ class _Counters:
             "same_day_paramedical_franchises": euros_text(self.same_day_paramedical),
             "same_day_transport_franchises": euros_text(self.same_day_transport),
             "teleexpertise_acts": dict(self.teleexpertise),
+            "psychologist_sessions": self.psychologist_sessions,
             "last_optical_equipment": None if last_optical is None else last_optical.isoformat(),
             "last_hearing_aid": {ear: None if day is None else day.isoformat() for ear, day in hearing.items()},
         }
@@ -188,6 +202,13 @@ class Engine:
         for field_path, message in event.incoherences():
             raise RuleInputError(field_path, message)
         p = self.parameters.at(event.date)
+        if event.patient.regime.value in p.get_or("regimes.out_of_scope", frozenset()):
+            raise RuleInputError(
+                "patient.regime",
+                f"régime « {event.patient.regime.value} » hors du périmètre de parcours : ses taux et ses règles "
+                "propres ne sont pas modélisés (régime général, AME, Mayotte, étrangers de passage et régime local "
+                "d'Alsace-Moselle seulement)",
+            )
         acts = self.catalogue.acts
         profession = event.professional.profession
         teleexpertise = [
@@ -336,6 +357,22 @@ class Engine:
                 sources=rule.sources,
             )
         )
+        reasons = _ASSUMED_DIRECT_ACCESS.get(rule.id)
+        if reasons is not None and ctx.event.visit_reason is None:
+            usual = ctx.use(reasons)
+            ctx.steps.append(
+                Step(
+                    "assumption.direct_access_reason",
+                    "Hypothèse : motif de la consultation non renseigné (visit_reason) ; un motif d'accès direct "
+                    f"({usual.display()}) est supposé, sans quoi la consultation serait hors parcours",
+                    parameters=(usual,),
+                    sources=rule.sources,
+                )
+            )
+            ctx.warnings.append(
+                "Hypothèse : motif d'accès direct supposé (visit_reason non renseigné) ; précisez le motif de la "
+                "consultation pour un calcul certain"
+            )
         if known_patient_assumption(ctx.event, ctx.status.facts) == "assumed":
             months = ctx.use("pathway.teleconsultation.known_patient_months")
             ctx.steps.append(
@@ -713,7 +750,51 @@ class Engine:
             return "rates.full"
         if ctx.maternity:
             return "rates.full"
-        return path
+        return self._local_rate(ctx, path)
+
+    def _local_rate(self, ctx: _Context, path: str) -> str:
+        """The régime local d'Alsace-Moselle's own rate for this kind of care, where it has one [T12][T13][T14]."""
+        if ctx.event.patient.regime.value != "alsace_moselle":
+            return path
+        local = f"{_ALSACE_MOSELLE}.{path}"
+        if local not in self.parameters or not self.parameters.parameter(local).in_force(ctx.event.date):
+            return path
+        ctx.steps.append(
+            Step(
+                "rate.alsace_moselle",
+                f"Régime local d'Alsace-Moselle : taux de {format_rate(ctx.p[local])} au lieu de "
+                f"{format_rate(ctx.p[path])} (régime général)",
+                parameters=(ctx.use(local), ctx.use(path)),
+                sources=source_refs("T12", "T13", "T14"),
+            )
+        )
+        return local
+
+    @staticmethod
+    def _psychology_refusal(ctx: _Context, act: Act) -> str | None:
+        """Mon soutien psy: from 3 years, on a doctor's orientation until direct access opened, within the yearly
+        number of sessions (counted in the year-to-date state) [T8][T9][T11]."""
+        event, p, counters = ctx.event, ctx.p, ctx.counters
+        if ctx.status.age < p["psychology.min_age"]:
+            return "psychology_age"
+        if not p["psychology.direct_access"] and not (event.referred_by_gp or event.referred_by_other_doctor):
+            return "psychology_not_referred"
+        done = counters.psychologist_sessions
+        if done + act.quantity > p["psychology.yearly_sessions"]:
+            return "psychology_yearly_limit"
+        counters.psychologist_sessions = done + act.quantity
+        ctx.steps.append(
+            Step(
+                "psychology.sessions",
+                f"Mon soutien psy : séance{'s' if act.quantity > 1 else ''} {done + 1}"
+                + (f" à {done + act.quantity}" if act.quantity > 1 else "")
+                + f" sur {p['psychology.yearly_sessions']} prises en charge cette année civile"
+                + ("" if p["psychology.direct_access"] else ", sur orientation d'un médecin"),
+                parameters=(ctx.use("psychology.yearly_sessions"), ctx.use("psychology.direct_access")),
+                sources=source_refs("T8", "T9", "T11"),
+            )
+        )
+        return None
 
     def _refusal(self, ctx: _Context, act: Act, definition: ActDefinition, category: Category) -> str | None:
         event, p, counters = ctx.event, ctx.p, ctx.counters
@@ -729,6 +810,8 @@ class Engine:
             if done + act.quantity > p["teleexpertise.yearly_limit_per_patient"]:
                 return "teleexpertise_yearly_limit"
             counters.teleexpertise[act.code] = done + act.quantity
+        if category is Category.PSYCHOLOGY:
+            return self._psychology_refusal(ctx, act)
         if category is Category.OPTICS and counters.last_optical is not None:
             if age >= p["tariffs.optics.renewal.adult_from_age"]:
                 months = p["tariffs.optics.renewal.adult_months"]
@@ -848,6 +931,21 @@ class Engine:
             attributes={"daily_charge": True, "days": days, "psychiatry": act.psychiatry},
         )
         if stay.status == "rejected":
+            return line
+        if ctx.event.patient.regime.value == "alsace_moselle" and ctx.p.get_or(
+            f"{_ALSACE_MOSELLE}.daily_charge_covered", False
+        ):
+            line.gross = line.amo = amount
+            ctx.steps.append(
+                Step(
+                    "daily_charge.alsace_moselle",
+                    f"Forfait journalier de {format_eur(amount)} pris en charge par le régime local d'Alsace-Moselle",
+                    amount=amount,
+                    line=index,
+                    parameters=(unit, ctx.use(f"{_ALSACE_MOSELLE}.daily_charge_covered")),
+                    sources=source_refs("T12", "T14"),
+                )
+            )
             return line
         if ctx.maternity or ctx.newborn:
             line.gross = line.amo = amount
@@ -1006,6 +1104,11 @@ class Engine:
         kind: OverrunKind
         if line.category in _DEVICE_CATEGORIES:
             kind = "device_price"
+        elif line.category is Category.PSYCHOLOGY:
+            kind = "unauthorised_overrun"
+            ctx.warnings.append(
+                f"{line.code} : dépassement de {format_eur(line.overrun)} interdit dans le dispositif Mon soutien psy"
+            )
         elif pro.sector == "3":
             kind = "non_contracted_overrun"
         elif line.category in _SPECIALIST_CATEGORIES_WITH_OVERRUN and pro.sector == "2":
@@ -1030,24 +1133,34 @@ class Engine:
         line.overrun_kind = kind
 
     def _authorised_overrun(self, ctx: _Context, line: Line, tariff: int) -> OverrunKind:
-        """DA: up to 17,5 % of the in-pathway tariff (with its coordination majoration) [S5][S11]."""
+        """DA: up to 17,5 % over the in-pathway tariff (with its coordination majoration); since the 2011
+        convention (art. 37.1) the billed amount, rounded up to the euro, may not exceed the tariff × 1,175: at most
+        the whole euros below it [S11][T16][R10]."""
         rate = ctx.use("pathway.authorised_overrun_rate")
         rounding = ctx.use("pathway.authorised_overrun_rounding")
-        if rounding.value == "total_ceiling":
-            ceiling = ceil_to_euro(apply_rate(tariff, 10_000 + rate.value))
+        limit = apply_rate(tariff, 10_000 + rate.value)
+        if rounding.value == "whole_euros_within":
+            ceiling = limit // 100 * 100
+            how = "montant facturé arrondi à l'euro supérieur au plus égal au tarif majoré de 17,5 %"
+        elif rounding.value == "total_ceiling":
+            ceiling = ceil_to_euro(limit)
+            how = "arrondi à l'euro supérieur"
         else:
             ceiling = tariff + ceil_to_euro(apply_rate(tariff, rate.value))
+            how = "dépassement arrondi à l'euro supérieur"
         allowed = ceiling - line.base
         within = line.overrun <= allowed
         ctx.steps.append(
             Step(
                 "pathway.authorised_overrun",
                 f"Spécialiste de secteur 1 consulté hors parcours : dépassement autorisé jusqu'à {format_eur(ceiling)} "
-                f"facturés ({format_rate(rate.value)} du tarif dans le parcours, arrondi à l'euro) ; dépassement facturé "
-                f"{format_eur(line.overrun)}, non remboursé" + ("" if within else " et au-delà du plafond"),
+                f"facturés ({format_rate(rate.value)} du tarif dans le parcours de {format_eur(tariff)}, {how}) ; "
+                f"dépassement facturé {format_eur(line.overrun)}, non remboursé"
+                + ("" if within else " et au-delà du plafond"),
                 amount=line.overrun,
                 line=line.index,
                 parameters=(rate, rounding),
+                sources=source_refs("S11", "T16"),
             )
         )
         if not within:

@@ -54,6 +54,21 @@ class Regime(StrEnum):
     AME = "ame"
     MAYOTTE = "mayotte"
     FOREIGN_VISITOR = "foreign_visitor"
+    ALSACE_MOSELLE = "alsace_moselle"  # régime local: higher rates (regimes.alsace_moselle)
+    # Out of scope (regimes.out_of_scope): named so that the engine refuses them clearly (docs/rules.md, Scope).
+    MINES = "mines"
+    SNCF = "sncf"
+    RATP = "ratp"
+    CAMIEG = "camieg"
+    ENIM = "enim"
+    CRPCEN = "crpcen"
+    BANQUE_DE_FRANCE = "banque_de_france"
+    PARLIAMENT = "parliament"
+    CAVIMAC = "cavimac"
+    NEW_CALEDONIA = "new_caledonia"
+    FRENCH_POLYNESIA = "french_polynesia"
+    WALLIS_FUTUNA = "wallis_futuna"
+    MONACO = "monaco"
 
 
 class VisitReason(StrEnum):
@@ -236,5 +251,8 @@ class YearToDate(_Input):
     same_day_paramedical_franchises: Euros = Decimal(0)
     same_day_transport_franchises: Euros = Decimal(0)
     teleexpertise_acts: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    psychologist_sessions: NonNegativeInt = Field(
+        default=0, description="Séances Mon soutien psy déjà prises en charge cette année civile"
+    )
     last_optical_equipment: dt.date | None = None
     last_hearing_aid: HearingAidHistory = HearingAidHistory()
