@@ -70,7 +70,7 @@ REFUSALS = {
 _REGIME_EXEMPTIONS = {"ame": "bénéficiaire de l'AME"}
 Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not due (French), parameters read
 
-_SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
+_SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION, Category.TECHNICAL_ACT}
 _DEVICE_CATEGORIES = {Category.OPTICS, Category.AUDIOLOGY, Category.DENTAL_PROSTHESIS}
 
 
@@ -160,6 +160,7 @@ class _Context:
     steps: list[Step]
     warnings: list[str]
     uses: dict[str, ParameterUse]  # the engine's cache of parameter reads for this date
+    associations: dict[int, str] = field(default_factory=dict)  # CCAM association code by act index
 
     def use(self, path: str) -> ParameterUse:
         found = self.uses.get(path)
@@ -219,6 +220,7 @@ class Engine:
         except NoValueInForceError as exc:
             raise RuleInputError("date", f"aucune règle d'exonération en vigueur le {event.date.isoformat()}") from exc
         self._explain_pathway(ctx)
+        ctx.associations = self._associations(ctx)
         lines: list[Line] = []
         for act_index, act in enumerate(event.acts):
             line = self._adjudicate_act(ctx, act_index, len(lines), act)
@@ -326,6 +328,104 @@ class Engine:
                 )
             )
 
+    # -- CCAM -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _grid(ctx: _Context, definition: ActDefinition) -> str:
+        """The tariff grid of the professional: grid 1 for secteur 1 and OPTAM doctors, grid 2 otherwise [CCAM]."""
+        pro = ctx.event.professional
+        assert definition.tariff is not None
+        assert definition.non_optam_tariff is not None
+        if pro.profession is not Profession.PHYSICIAN or pro.sector == "1" or pro.optam:
+            return definition.tariff
+        return definition.non_optam_tariff
+
+    def _associations(self, ctx: _Context) -> dict[int, str]:
+        """The association code of each CCAM act of the event (art. III-3 B of the CCAM's Livre III): the codes
+        billed, or, when none is billed, by tariff: the dearest act at code 1, the next at code 2; beyond
+        ``ccam.association.max_acts`` acts the billed codes are required (4 or 5: acts at full rate)."""
+        acts = self.catalogue.acts
+        ccam = [
+            (index, act)
+            for index, act in enumerate(ctx.event.acts)
+            if act.code in acts and acts[act.code].base == "ccam"
+        ]
+        for index, act in enumerate(ctx.event.acts):
+            if (act.modifiers or act.association) and all(index != i for i, _ in ccam):
+                field_name = "modifiers" if act.modifiers else "association"
+                raise RuleInputError(f"acts.{index}.{field_name}", f"réservé aux actes de la CCAM ({act.code})")
+        billed: dict[int, str] = {index: act.association for index, act in ccam if act.association is not None}
+        if billed or len(ccam) < 2:
+            if billed and len(billed) < len(ccam):
+                missing = next(index for index, _ in ccam if index not in billed)
+                raise RuleInputError(
+                    f"acts.{missing}.association", "code d'association requis quand un autre acte CCAM en porte un"
+                )
+            return billed
+        limit = ctx.use("ccam.association.max_acts")
+        if len(ccam) > limit.value:
+            raise RuleInputError(
+                f"acts.{ccam[limit.value][0]}.association",
+                f"au plus {limit.value} actes CCAM associés dans une séance : code d'association (4 ou 5) requis",
+            )
+        try:
+            ranked = sorted(ccam, key=lambda item: -ctx.p[self._grid(ctx, acts[item[1].code])])
+        except NoValueInForceError as exc:
+            raise RuleInputError("date", f"aucun tarif CCAM en vigueur le {ctx.event.date.isoformat()}") from exc
+        codes = {index: str(rank + 1) for rank, (index, _) in enumerate(ranked)}
+        ctx.steps.append(
+            Step(
+                "ccam.association",
+                "Actes CCAM associés dans la même séance : "
+                + ", ".join(f"{ctx.event.acts[i].code} code {codes[i]}" for i, _ in ranked)
+                + " (le tarif le plus élevé à taux plein, le second à 50 %)",
+                parameters=(limit,),
+                sources=source_refs("CCAM:III-3 B", "C3"),
+            )
+        )
+        return codes
+
+    def _ccam_base(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse]]:
+        """Base of a CCAM act: the tariff of the professional's grid, raised by the percentage modifiers, times the
+        association coefficient, plus the modifiers that add an amount."""
+        grid = ctx.use(self._grid(ctx, definition))
+        uses = [grid]
+        unit = grid.value
+        added = 0
+        for modifier in act.modifiers:
+            path = f"ccam.modifiers.{modifier}"
+            if path not in self.parameters:
+                raise RuleInputError(f"acts.{index}.modifiers", f"modificateur CCAM inconnu : {modifier}")
+            use = ctx.use(path)
+            uses.append(use)
+            if use.unit == "EUR":
+                added += use.value
+            else:
+                unit += apply_rate(grid.value, use.value)
+        text = f"{act.code} : grille {grid.path[-1]}, tarif {format_eur(grid.value)}"
+        code = ctx.associations.get(index)
+        if code is not None:
+            coefficient = ctx.use(f"ccam.association.code_{code}")
+            uses.append(coefficient)
+            unit = apply_rate(unit, coefficient.value)
+            text += f", code d'association {code} à {format_rate(coefficient.value)}"
+        base = (unit + added) * act.quantity
+        if act.modifiers:
+            text += f", modificateurs {' '.join(act.modifiers)}"
+        ctx.steps.append(
+            Step(
+                "ccam.base",
+                f"{text} : base {format_eur(base)}",
+                amount=base,
+                line=index,
+                parameters=tuple(uses),
+                sources=source_refs("CCAM"),
+            )
+        )
+        return base, base if fee is None else fee, uses
+
     # -- act ------------------------------------------------------------------------------------------------
 
     def _definition(self, index: int, act: Act, profession: Profession) -> ActDefinition:
@@ -392,6 +492,7 @@ class Engine:
             self._classify_overrun(ctx, line, in_pathway_tariff)
             return line
         self._gross(ctx, line, act, category)
+        self._costly_act(ctx, line, definition, rule)
         self._majoration(ctx, line, rule)
         self._participation(ctx, line, rule, definition)
         self._franchise(ctx, line, act, rule)
@@ -469,6 +570,9 @@ class Engine:
         fee = to_cents(act.fee) if act.fee is not None else None
         if definition.base == "tariff":
             return self._tariff(ctx, index, act, definition, fee)
+        if definition.base == "ccam":
+            base, billed, uses = self._ccam_base(ctx, index, act, definition, fee)
+            return base, billed, uses, None
         base, billed, uses = self._other_base_and_fee(ctx, index, act, definition, category, fee)
         return base, billed, uses, None
 
@@ -611,6 +715,28 @@ class Engine:
             return "rates.full"
         if ctx.maternity:
             return "rates.full"
+        for applies, step_rule, why in (
+            (
+                event.work_injury,
+                "rate.work_injury",
+                "Soins liés à un accident du travail ou une maladie professionnelle",
+            ),
+            (
+                event.patient.invalidity_pension and definition.rate is None,
+                "rate.invalidity",
+                "Titulaire d'une pension d'invalidité",
+            ),
+        ):
+            if applies:
+                ctx.steps.append(
+                    Step(
+                        step_rule,
+                        f"{why} : exonération du ticket modérateur, pris en charge à {format_rate(ctx.p['rates.full'])}",
+                        parameters=(ctx.use("rates.full"),),
+                        sources=source_refs("R30", "S15"),
+                    )
+                )
+                return "rates.full"
         return path
 
     def _refusal(self, ctx: _Context, act: Act, definition: ActDefinition, category: Category) -> str | None:
@@ -678,6 +804,66 @@ class Engine:
                     sources=source_refs("S5:RG_VF670"),
                 )
             )
+
+    @staticmethod
+    def _costly_act(ctx: _Context, line: Line, definition: ActDefinition, rule: CategoryRule) -> None:
+        """« Forfait 24 € » (art. R160-16 CSS) [S15]: on an act whose tariff reaches the threshold, in town or at the
+        hospital, the ticket modérateur is replaced by a flat participation. Not on imaging acts, and not where there
+        is no ticket modérateur to replace (ALD-related care, maternity, AT-MP, invalidity pension: 100 %), nor for
+        a newborn in its first 30 days. A hospital stay with a costly act is handled with the stay (``_stay_gross``)."""
+        if not rule.costly_act_participation or not line.rate or line.category is Category.HOSPITAL_STAY:
+            return
+        threshold = ctx.use("tariffs.hospital.costly_act_threshold")
+        if line.base < threshold.value * line.quantity:
+            return
+        flat = ctx.use("tariffs.hospital.costly_act_flat_fee")
+        excluded = ctx.use("tariffs.hospital.costly_act_excluded_regroupements")
+        sources = source_refs("S15", "R30")
+        if definition.regroupement is not None and definition.regroupement in excluded.value:
+            ctx.steps.append(
+                Step(
+                    "costly_act.imaging",
+                    f"Acte d'imagerie ({definition.regroupement}) de {format_eur(line.base)} : le ticket modérateur reste "
+                    f"dû, pas de forfait de {format_eur(flat.value)}",
+                    line=line.index,
+                    parameters=(threshold, excluded),
+                    sources=sources,
+                )
+            )
+            return
+        full = ctx.use("rates.full")
+        if line.rate >= full.value or ctx.newborn:
+            why = (
+                "nouveau-né de moins de 30 jours"
+                if line.rate < full.value
+                else f"pris en charge à {format_rate(full.value)}"
+            )
+            line.gross = line.base
+            ctx.steps.append(
+                Step(
+                    "costly_act.exempt",
+                    f"Acte de {format_eur(line.base)} (au moins {format_eur(threshold.value)}) : pas de forfait de "
+                    f"{format_eur(flat.value)} ({why})",
+                    amount=line.gross,
+                    line=line.index,
+                    parameters=(threshold, flat, full),
+                    sources=sources,
+                )
+            )
+            return
+        line.gross = max(0, line.base - flat.value * line.quantity)
+        ctx.steps.append(
+            Step(
+                "costly_act",
+                f"Acte de {format_eur(line.base)} (au moins {format_eur(threshold.value)}) : le ticket modérateur est "
+                f"remplacé par le forfait de {format_eur(flat.value)} (art. R160-16 CSS) ; pris en charge "
+                f"{format_eur(line.base)} − {format_eur(flat.value * line.quantity)} = {format_eur(line.gross)}",
+                amount=line.gross,
+                line=line.index,
+                parameters=(threshold, flat),
+                sources=sources,
+            )
+        )
 
     def _stay_gross(self, ctx: _Context, line: Line, act: Act) -> None:
         p = ctx.p

@@ -111,6 +111,7 @@ class Patient(_Input):
     regime: Regime = Regime.GENERAL
     pregnancy: Pregnancy | None = None
     institution: Institution | None = None
+    invalidity_pension: bool = Field(default=False, description="Titulaire d'une pension d'invalidité")
 
 
 class Professional(_Input):
@@ -148,11 +149,21 @@ class Act(_Input):
     ear: Literal["left", "right"] | None = None
     psychiatry: bool = Field(default=False, description="Séjour en service de psychiatrie")
     costly_act: bool = Field(default=False, description="Séjour comprenant un acte coûteux (≥ 120 €)")
+    # CCAM acts only (docs/rules.md, "CCAM"): the modifiers billed with the act and its association code.
+    modifiers: list[str] = Field(default_factory=list, max_length=4, description="Modificateurs CCAM (F, P, S…)")
+    association: Literal["1", "2", "3", "4", "5"] | None = Field(
+        default=None, description="Code d'association CCAM ; par défaut selon le rang du tarif dans la séance"
+    )
 
     @field_validator("code")
     @classmethod
     def _upper(cls, code: str) -> str:
         return code.strip().upper()
+
+    @field_validator("modifiers")
+    @classmethod
+    def _modifiers_upper(cls, modifiers: list[str]) -> list[str]:
+        return [m.strip().upper() for m in modifiers]
 
 
 class CareEvent(_Input):
@@ -176,6 +187,9 @@ class CareEvent(_Input):
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = Field(default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins")
+    work_injury: bool = Field(
+        default=False, description="Soins liés à un accident du travail ou une maladie professionnelle (AT-MP)"
+    )
 
     def incoherences(self) -> list[tuple[str, str]]:
         """Facts that contradict each other, as (field, message in French)."""
