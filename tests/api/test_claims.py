@@ -169,6 +169,19 @@ def test_the_participation_stops_at_four_a_day_with_the_same_doctor(
     assert participations == [2.0, 2.0, 2.0, 2.0, 0.0]
 
 
+def test_the_paramedical_franchise_is_capped_per_nurse_and_day(client: TestClient, people: People) -> None:
+    """1 € per paramedical act, 4 € a day with the same professional [S13][R33]: a second nurse starts at zero."""
+    patient = people.patient()
+    first, second = (people.professional(None, profession="nurse") for _ in range(2))
+    acts = [{"code": "AMI", "coefficient": 1, "quantity": 3}]
+    franchises = []
+    for n, nurse in enumerate((first, second, first)):
+        claim = client.post("/api/claims", json=body(patient, nurse, "2026-03-02", f"claim-ami-{n:05d}", acts=acts))
+        assert claim.status_code == 201, claim.text
+        franchises.append(claim.json()["adjudication"]["lines"][0]["franchise"])
+    assert franchises == [3.0, 3.0, 1.0]
+
+
 def test_claims_of_a_patient_are_paged_and_filtered(client: TestClient, people: People, tokens: Tokens) -> None:
     patient, gp = people.patient(), people.professional()
     for n, date in enumerate(("2026-01-05", "2026-02-05", "2026-03-05")):

@@ -10,7 +10,7 @@ import pytest
 from parcours.rules.engine import RuleInputError
 from parcours.rules.event import YearToDate
 
-from .conftest import GP_RPPS, OTHER_RPPS, event, run
+from .conftest import GP_RPPS, OTHER_RPPS, THIRD_RPPS, event, run
 
 CAPPED = {"participation_paid": Decimal("50.00"), "franchises_paid": Decimal("50.00")}
 
@@ -58,12 +58,17 @@ class TestSameDayCounters:
         state = YearToDate(as_of="2026-03-01", same_day_professional=GP_RPPS, same_day_participations=4)  # type: ignore[arg-type]
         assert pf(state) == 200
 
-    def test_daily_paramedical_cap_is_per_day(self) -> None:
+    def test_daily_paramedical_cap_is_per_day_and_professional(self) -> None:
+        """1 € per paramedical act, at most 4 € a day with the same professional [S13][R33]."""
         nurse = {"professional": {"rpps": OTHER_RPPS, "profession": "nurse", "specialty": None}}
         e = event(acts=[{"code": "AMI", "coefficient": 1}], **nurse)
-        same_day = YearToDate(as_of="2026-03-02", same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
-        day_before = YearToDate(as_of="2026-03-01", same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
-        assert (run(e, same_day).lines[0].franchise, run(e, day_before).lines[0].franchise) == (0, 100)
+
+        def taken(as_of: str, rpps: str) -> YearToDate:
+            return YearToDate(as_of=as_of, same_day_professional=rpps, same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
+
+        assert run(e, taken("2026-03-02", OTHER_RPPS)).lines[0].franchise == 0  # this nurse's cap is reached
+        assert run(e, taken("2026-03-02", THIRD_RPPS)).lines[0].franchise == 100  # another nurse's acts
+        assert run(e, taken("2026-03-01", OTHER_RPPS)).lines[0].franchise == 100  # another day
 
 
 class TestOldStates:

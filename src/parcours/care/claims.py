@@ -303,8 +303,9 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
     ).all()
     same_day_participations = sum(int(n) for who, _, n, _ in today_rows if who == professional_id)
     franchises_today = dict.fromkeys(("paramedical", "transport"), 0)
-    for _, category, _, franchise in today_rows:
-        if category in franchises_today:
+    for who, category, _, franchise in today_rows:
+        # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
+        if category == "transport" or (category == "paramedical" and who == professional_id):
             franchises_today[category] += int(franchise)
     last_optical = session.scalar(
         select(func.max(Claim.care_date))

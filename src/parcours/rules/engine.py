@@ -114,7 +114,8 @@ class _Counters:
             participation_paid=_cents(state.participation_paid) if same_year else 0,
             franchises_paid=_cents(state.franchises_paid) if same_year else 0,
             same_day_participations=state.same_day_participations if same_professional else 0,
-            same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_day else 0,
+            # the paramedical cap is per professional and day [S13][R33], the transport cap per day
+            same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_professional else 0,
             same_day_transport=_cents(state.same_day_transport_franchises) if same_day else 0,
             teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
             last_optical=state.last_optical_equipment,

@@ -219,7 +219,7 @@ class YearToDate(_Input):
     ``same_day_professional`` the RPPS of the professional the ``same_day_participations`` counter concerns. Read
     against an event: the yearly counters (participations, franchises, téléexpertises) start again at zero when
     the event falls in another calendar year than ``as_of``; the same-day counters when it falls on another day;
-    ``same_day_participations`` also when the professional is another one. A state without ``as_of`` (the shape
+    ``same_day_participations`` and ``same_day_paramedical_franchises`` also when the professional is another one. A state without ``as_of`` (the shape
     before these fields existed) is read as taken on the event's own day with its own professional: every
     counter applies as given.
     """
@@ -233,7 +233,9 @@ class YearToDate(_Input):
     same_day_participations: NonNegativeInt = Field(
         default=0, description="Participations déjà retenues ce jour chez ce professionnel"
     )
-    same_day_paramedical_franchises: Euros = Decimal(0)
+    same_day_paramedical_franchises: Euros = Field(
+        default=Decimal(0), description="Franchises paramédicales déjà retenues ce jour chez ce professionnel"
+    )
     same_day_transport_franchises: Euros = Decimal(0)
     teleexpertise_acts: dict[str, NonNegativeInt] = Field(default_factory=dict)
     last_optical_equipment: dt.date | None = None
