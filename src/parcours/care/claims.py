@@ -312,6 +312,8 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
         .join(ClaimLine, ClaimLine.claim_id == Claim.id)
         .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
     )
+    # téléexpertises: 4 a year per patient and per doctor, so the counts of this professional only [S16a]
+    teleexpertise = teleexpertise_acts_of(session, patient_id, on.year, professional_id)
     return YearToDate.model_validate(
         {
             "participation_paid": euros(totals.participation),
@@ -319,7 +321,7 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
             "same_day_participations": same_day_participations,
             "same_day_paramedical_franchises": euros(franchises_today["paramedical"]),
             "same_day_transport_franchises": euros(franchises_today["transport"]),
-            "teleexpertise_acts": totals.teleexpertise,
+            "teleexpertise_acts": teleexpertise,
             "last_optical_equipment": last_optical,
         }
     )
@@ -352,6 +354,22 @@ def _yearly_totals(session: Session, patient_id: str, year: int) -> _Totals:
         if category == Category.TELEEXPERTISE.value:
             totals.teleexpertise[code] = int(quantity)
     return totals
+
+
+def teleexpertise_acts_of(session: Session, patient_id: str, year: int, professional_id: str) -> dict[str, int]:
+    """Téléexpertise acts paid for this patient in ``year`` and billed by this professional, by code."""
+    rows = session.execute(
+        select(ClaimLine.code, func.sum(ClaimLine.quantity))
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(
+            _live_paid_lines(patient_id),
+            _year(year),
+            Claim.professional_id == professional_id,
+            ClaimLine.category == Category.TELEEXPERTISE.value,
+        )
+        .group_by(ClaimLine.code)
+    ).all()
+    return {code: int(quantity) for code, quantity in rows}
 
 
 def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str, int]:

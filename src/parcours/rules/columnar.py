@@ -1070,6 +1070,8 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
     participations: dict[tuple[int, dt.date, int], int] = {}
     paramedical: dict[tuple[int, dt.date, int], int] = {}  # per professional, like the participations
     transport: dict[tuple[int, dt.date], int] = {}
+    # téléexpertises: 4 a year per patient and per doctor, so counted per (patient, year, professional_id)
+    teleexpertise: dict[tuple[int, int, int], dict[str, int]] = {}
     for i in ordered:
         row = given[i]
         if not _sortable(row):
@@ -1105,6 +1107,7 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
                 "same_day_participations": participations[pro_key],
                 "same_day_paramedical_franchises": euros(paramedical[pro_key]),
                 "same_day_transport_franchises": euros(transport[day_key]),
+                "teleexpertise_acts": teleexpertise.get((*year_key, professional_id), {}),
             }
         )
         try:
@@ -1113,8 +1116,9 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             out[i] = _error_row(row, str(exc))
             continue
         after = result.state_after
-        year_state[year_key] = {
-            key: after[key] for key in ("participation_paid", "franchises_paid", "teleexpertise_acts")
+        year_state[year_key] = {key: after[key] for key in ("participation_paid", "franchises_paid")}
+        teleexpertise[(*year_key, professional_id)] = {
+            key.partition(":")[0]: count for key, count in after["teleexpertise_acts"].items()
         }
         devices[patient_id] = {key: after[key] for key in ("last_optical_equipment", "last_hearing_aid")}
         participations[pro_key] = after["same_day_participations"]

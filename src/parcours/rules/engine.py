@@ -63,7 +63,8 @@ REFUSALS = {
     "teleconsultation_unknown_patient": "Téléconsultation non remboursable : patient non connu du médecin "
     "(aucune consultation en présentiel dans les {pathway.teleconsultation.known_patient_months} derniers mois)",
     "early_renewal": "Renouvellement anticipé : le délai minimal depuis le précédent équipement n'est pas écoulé",
-    "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises pour ce patient atteinte",
+    "teleexpertise_yearly_limit": "Limite annuelle de {teleexpertise.yearly_limit_per_patient} téléexpertises par "
+    "an pour ce patient avec ce médecin atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
 }
 
@@ -750,10 +751,15 @@ class Engine:
         if ctx.tele_refusal is not None and category is Category.CONSULTATION:
             return ctx.tele_refusal
         if category is Category.TELEEXPERTISE:
-            done = counters.teleexpertise.get(act.code, 0)
+            # 4 a year per patient and per doctor [S16a]: counted under "CODE:RPPS"; a bare "CODE" (a state
+            # written before, or built by a caller for this professional) counts for the event's professional.
+            rpps = event.professional.rpps
+            key = act.code if rpps is None else f"{act.code}:{rpps}"
+            done = counters.teleexpertise.get(key, 0) + (counters.teleexpertise.get(act.code, 0) if rpps else 0)
             if done + act.quantity > p["teleexpertise.yearly_limit_per_patient"]:
                 return "teleexpertise_yearly_limit"
-            counters.teleexpertise[act.code] = done + act.quantity
+            counters.teleexpertise.pop(act.code, None)
+            counters.teleexpertise[key] = done + act.quantity
         if category is Category.OPTICS and counters.last_optical is not None:
             if age >= p["tariffs.optics.renewal.adult_from_age"]:
                 months = p["tariffs.optics.renewal.adult_months"]

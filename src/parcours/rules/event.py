@@ -237,6 +237,10 @@ class YearToDate(_Input):
         default=Decimal(0), description="Franchises paramédicales déjà retenues ce jour chez ce professionnel"
     )
     same_day_transport_franchises: Euros = Decimal(0)
-    teleexpertise_acts: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    teleexpertise_acts: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="Téléexpertises de l'année par acte et professionnel (« TE2:RPPS ») ; « TE2 » seul : celles du "
+        "professionnel des soins",
+    )
     last_optical_equipment: dt.date | None = None
     last_hearing_aid: HearingAidHistory = HearingAidHistory()
