@@ -62,6 +62,9 @@ class ClaimIn(Input):
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = False
+    tiers_payant: bool = Field(
+        default=False, description="Tiers payant : participation et franchises restent dues, récupérées plus tard"
+    )
 
 
 class CorrectionIn(Input):
@@ -275,6 +278,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         "visit_reason": data.visit_reason,
         "excluded_context": data.excluded_context,
         "ald_care": data.ald_care,
+        "tiers_payant": data.tiers_payant,
     }
     return event, referral
 
@@ -314,6 +318,7 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
     )
     # téléexpertises: 4 a year per patient and per doctor, so the counts of this professional only [S16a]
     teleexpertise = teleexpertise_acts_of(session, patient_id, on.year, professional_id)
+    owed = _owed(session, patient_id, on)
     return YearToDate.model_validate(
         {
             "participation_paid": euros(totals.participation),
@@ -323,8 +328,31 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
             "same_day_transport_franchises": euros(franchises_today["transport"]),
             "teleexpertise_acts": teleexpertise,
             "last_optical_equipment": last_optical,
+            "participation_owed": euros(owed["participation"]),
+            "franchises_owed": euros(owed["franchises"]),
         }
     )
+
+
+def _owed(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
+    """Participations and franchises not withheld in tiers payant and not yet recovered, over the claims that stand
+    up to ``on`` (any year: a debt is recovered whenever a later reimbursement allows) [S12][S13]."""
+    adjudication = Claim.adjudication
+    row = session.execute(
+        select(
+            *(
+                func.coalesce(func.sum(adjudication[key].as_float()), 0.0)
+                for key in (
+                    "deferred_participation",
+                    "recovered_participation",
+                    "deferred_franchises",
+                    "recovered_franchises",
+                )
+            )
+        ).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), Claim.care_date <= on)
+    ).one()
+    cents = [round(float(value) * 100) for value in row]
+    return {"participation": max(0, cents[0] - cents[1]), "franchises": max(0, cents[2] - cents[3])}
 
 
 @dataclass

@@ -94,6 +94,8 @@ class _Counters:
     teleexpertise: dict[str, int]
     last_optical: dt.date | None
     last_hearing: dict[str, dt.date | None]
+    participation_owed: int = 0
+    franchises_owed: int = 0
     optics_bought: bool = False
     hearing_bought: list[str] = field(default_factory=list)
 
@@ -121,6 +123,8 @@ class _Counters:
             teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
             last_optical=state.last_optical_equipment,
             last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
+            participation_owed=_cents(state.participation_owed),
+            franchises_owed=_cents(state.franchises_owed),
         )
 
     def state_after(self, on: dt.date, professional: str | None) -> dict[str, Any]:
@@ -142,6 +146,8 @@ class _Counters:
             "teleexpertise_acts": dict(self.teleexpertise),
             "last_optical_equipment": None if last_optical is None else last_optical.isoformat(),
             "last_hearing_aid": {ear: None if day is None else day.isoformat() for ear, day in hearing.items()},
+            "participation_owed": euros_text(self.participation_owed),
+            "franchises_owed": euros_text(self.franchises_owed),
         }
 
 
@@ -231,6 +237,7 @@ class Engine:
                 lines.append(self._daily_charge_line(ctx, len(lines), act, line))
         total_amo = sum(line.amo for line in lines)
         total_fee = sum(line.fee for line in lines)
+        deferred, recovered = self._deferral_and_recovery(ctx, lines, total_amo)  # (participation, franchises)
         ctx.steps.append(
             Step(
                 "total",
@@ -248,6 +255,10 @@ class Engine:
             explanation=ctx.steps,
             warnings=ctx.warnings,
             state_after=ctx.counters.state_after(event.date, event.professional.rpps),
+            deferred_participation=deferred[0],
+            deferred_franchises=deferred[1],
+            recovered_participation=recovered[0],
+            recovered_franchises=recovered[1],
             context={
                 "age": status.age,
                 "maternity": ctx.maternity,
@@ -257,6 +268,52 @@ class Engine:
                 "profession": event.professional.profession.value,
             },
         )
+
+    @staticmethod
+    def _deferral_and_recovery(
+        ctx: _Context, lines: list[Line], total_amo: int
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """In tiers payant the Assurance Maladie pays the professional: the participation and the franchises cannot
+        be withheld; they stay owed (and count toward the caps) and are recovered from a later reimbursement paid
+        to the patient [S12][S13]. Returns (deferred, recovered), each as (participation, franchises) in cents."""
+        counters = ctx.counters
+        if ctx.event.tiers_payant:
+            participation = sum(line.participation for line in lines)
+            franchises = sum(line.franchise for line in lines)
+            if participation or franchises:
+                counters.participation_owed += participation
+                counters.franchises_owed += franchises
+                ctx.steps.append(
+                    Step(
+                        "recovery.deferred",
+                        f"Tiers payant : la participation ({format_eur(participation)}) et les franchises "
+                        f"({format_eur(franchises)}) ne peuvent pas être retenues sur le paiement au professionnel ; "
+                        f"elles restent dues et seront récupérées sur un prochain remboursement (total dû "
+                        f"{format_eur(counters.participation_owed + counters.franchises_owed)})",
+                        amount=participation + franchises,
+                        sources=source_refs("S12", "S13"),
+                    )
+                )
+            return (participation, franchises), (0, 0)
+        owed = counters.participation_owed + counters.franchises_owed
+        if not owed or total_amo <= 0:
+            return (0, 0), (0, 0)
+        recovered = min(owed, total_amo)
+        from_participation = min(recovered, counters.participation_owed)
+        counters.participation_owed -= from_participation
+        counters.franchises_owed -= recovered - from_participation
+        left = counters.participation_owed + counters.franchises_owed
+        ctx.steps.append(
+            Step(
+                "recovery",
+                f"Récupération des participations et franchises dues d'un tiers payant antérieur : "
+                f"−{format_eur(recovered)} sur ce remboursement, versé {format_eur(total_amo - recovered)}"
+                + (f" ; reste dû {format_eur(left)}" if left else ""),
+                amount=recovered,
+                sources=source_refs("S12", "S13"),
+            )
+        )
+        return (0, 0), (from_participation, recovered - from_participation)
 
     @staticmethod
     def _maternity(event: CareEvent, p: Snapshot) -> bool:

@@ -190,6 +190,11 @@ class CareEvent(_Input):
     work_injury: bool = Field(
         default=False, description="Soins liés à un accident du travail ou une maladie professionnelle (AT-MP)"
     )
+    tiers_payant: bool = Field(
+        default=False,
+        description="Tiers payant : l'Assurance Maladie paie le professionnel ; participation et franchises ne "
+        "peuvent pas être retenues et restent dues",
+    )
 
     def incoherences(self) -> list[tuple[str, str]]:
         """Facts that contradict each other, as (field, message in French)."""
@@ -244,3 +249,6 @@ class YearToDate(_Input):
     )
     last_optical_equipment: dt.date | None = None
     last_hearing_aid: HearingAidHistory = HearingAidHistory()
+    # Owed across years until recovered: participations and franchises that could not be withheld (tiers payant).
+    participation_owed: Euros = Field(default=Decimal(0), description="Participations dues non encore récupérées")
+    franchises_owed: Euros = Field(default=Decimal(0), description="Franchises dues non encore récupérées")
