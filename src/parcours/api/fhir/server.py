@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from parcours.api import authz
@@ -83,8 +83,10 @@ class PatientProvider:
                 statement = statement.where(func.coalesce(Patient.nir_system, INS_NIR_SYSTEM) == token.system)
         gp = query.reference("general-practitioner", "Practitioner")
         if gp is not None:
-            statement = statement.join(GpDeclaration, GpDeclaration.patient_id == Patient.id).where(
-                GpDeclaration.professional_id == gp, in_force(today())
+            statement = statement.where(
+                exists()
+                .where(GpDeclaration.patient_id == Patient.id, GpDeclaration.professional_id == gp, in_force(today()))
+                .correlate(Patient)
             )
         family = query.first("family")
         if family:
