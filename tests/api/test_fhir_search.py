@@ -150,3 +150,29 @@ def test_etag_last_modified_and_vread_where_versions_exist(world: World) -> None
     assert by_type["AllergyIntolerance"]["versioning"] == "versioned"
     assert {"code": "vread"} not in by_type["Patient"]["interaction"]
     assert all("_id" in {p["name"] for p in r["searchParam"]} for r in by_type.values())
+
+
+PATIENT_SCOPED = ("Claim", "ClaimResponse", "ExplanationOfBenefit", "ServiceRequest", "Task", "AuditEvent",
+                  "AllergyIntolerance", "Condition", "DocumentReference", "Observation")  # fmt: skip
+
+
+def _shape(response: Any) -> tuple[int, str, Any]:
+    body = response.json()
+    if body["resourceType"] == "Bundle":
+        return response.status_code, "Bundle", body["total"]
+    return response.status_code, body["resourceType"], [issue["code"] for issue in body["issue"]]
+
+
+@pytest.mark.parametrize("resource_type", PATIENT_SCOPED)
+def test_an_unknown_patient_answers_like_somebody_elses(world: World, resource_type: str) -> None:
+    client = world.client
+    for role in ("unrelated", "other_patient"):
+        unknown = client.get(f"/fhir/{resource_type}", params={"patient": "Patient/unknown"}, headers=world.as_(role))
+        unrelated = client.get(f"/fhir/{resource_type}", params={"patient": f"Patient/{world.pid}"},
+                               headers=world.as_(role))  # fmt: skip
+        assert unknown.headers["content-type"].startswith(FHIR_JSON)
+        assert _shape(unknown) == _shape(unrelated), (role, unknown.text, unrelated.text)
+    for role in ("insurer", "admin"):  # who may see any patient is told there is none, in FHIR
+        missing = client.get(f"/fhir/{resource_type}", params={"patient": "unknown"}, headers=world.as_(role))
+        assert missing.headers["content-type"].startswith(FHIR_JSON)
+        assert missing.json()["resourceType"] in ("OperationOutcome", "Bundle")

@@ -418,7 +418,11 @@ class _ClaimFamily:
         patient = query.reference("patient", "Patient")
         principal = ctx.principal
         if patient is not None:
-            authz.claim(ctx.session, principal, patient, principal.rpps, "fhir.Claim.search")
+            # a professional only ever sees what they billed: for an unknown patient, the empty page someone
+            # else's patient gives (no 404 telling which ids exist); other callers get the refusal an unrelated
+            # patient gets (or, who may see any patient, the 404)
+            if principal.rpps is None or ctx.session.get(Patient, patient) is not None:
+                authz.claim(ctx.session, principal, patient, principal.rpps, "fhir.Claim.search")
             statement = statement.where(Claim.patient_id == patient)
         if principal.rpps is not None:  # a professional sees the claims they billed
             statement = statement.join(Professional, Professional.id == Claim.professional_id).where(
