@@ -1,0 +1,161 @@
+"""``parcours batch``: adjudicate a file of claims (all cores, or Spark), explain one claim, generate synthetic data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from parcours.cli.common import console, fail
+from parcours.errors import FieldError
+from parcours.rules.money import format_eur
+
+batch_app = typer.Typer(help="Traitement par lot : liquidation de fichiers de demandes de remboursement.")
+
+
+def _euros(cents: int) -> float:
+    return round(cents / 100, 2)
+
+
+def summary_json(summary: dict[str, Any], source: str, started: dt.datetime, finished: dt.datetime) -> dict[str, Any]:
+    """The summary in the shape the agents' space reads (``web.spaces.agent.BatchSummary``, amounts in euros),
+    with the batch's own counts beside it."""
+    return {
+        "run_id": f"lot-{started.strftime('%Y%m%dT%H%M%SZ')}",
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+        "finished_at": finished.isoformat().replace("+00:00", "Z"),
+        "source": source,
+        "rows": summary.get("rows", 0),
+        "lines": summary.get("lines", 0),
+        "claims": summary.get("claims", 0),
+        "patients": summary.get("patients", 0),
+        "paid": summary.get("paid", 0),
+        "rejected": summary.get("refused", 0),
+        "errors": summary.get("errors", 0),
+        "errors_by_column": summary.get("errors_by_column", {}),
+        "billed": _euros(summary.get("billed", 0)),
+        "amo": _euros(summary.get("amo", 0)),
+        "amc": _euros(summary.get("amc", 0)),
+        "patient": _euros(summary.get("patient", 0)),
+        "out_of_pocket": _euros(summary.get("out_of_pocket", 0)),
+        "engines": summary.get("engines", {}),
+        "rejections": summary.get("rejections", {}),
+        "pathways": summary.get("pathways", {}),
+        "seconds": summary.get("seconds"),
+        "workers": summary.get("workers"),
+    }
+
+
+def render_summary(summary: dict[str, Any], output: Path, rejects: Path) -> None:
+    table = Table(title="Résumé du lot", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    seconds = summary.get("seconds") or 0
+    rows = summary.get("rows", 0)
+    for label, value in (
+        ("Lignes lues", f"{rows:,}".replace(",", " ")),
+        ("Lignes liquidées", f"{summary.get('lines', 0):,}".replace(",", " ")),
+        ("Demandes", f"{summary.get('claims', 0):,}".replace(",", " ")),
+        ("Patients", f"{summary.get('patients', 0):,}".replace(",", " ")),
+        ("Lignes refusées par les règles", f"{summary.get('refused', 0):,}".replace(",", " ")),
+        ("Lignes rejetées (saisie invalide)", f"{summary.get('errors', 0):,}".replace(",", " ")),
+        ("Total facturé", format_eur(summary.get("billed", 0))),
+        ("Assurance Maladie", format_eur(summary.get("amo", 0))),
+        ("Complémentaire", format_eur(summary.get("amc", 0))),
+        ("Part du patient (avant complémentaire)", format_eur(summary.get("patient", 0))),
+        ("Durée", f"{seconds:.1f} s ({rows / seconds:,.0f} lignes/s)".replace(",", " ") if seconds else "—"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+    for column, count in sorted(summary.get("errors_by_column", {}).items()):
+        console.print(f"  rejets sur la colonne {column} : {count}", highlight=False)
+    console.print(f"Résultat : {output}", highlight=False)
+    if summary.get("errors"):
+        console.print(f"Rejets : {rejects}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(batch_app, name="batch")
+
+
+@batch_app.command("adjudicate")
+def adjudicate_command(
+    claims: Annotated[str, typer.Argument(metavar="CLAIMS", help="Fichier Parquet ou CSV, dossier ou motif de fichiers Parquet")],
+    output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Fichier Parquet de résultat")],
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Processus (par défaut : tous les cœurs)")] = None,
+    contract: Annotated[str | None, typer.Option("--contract", "-c", help="Formule de complémentaire pour tous les patients")] = None,
+    state_in: Annotated[Path | None, typer.Option("--state-in", help="État de l'année en cours (Parquet) d'un lot précédent")] = None,
+    state_out: Annotated[Path | None, typer.Option("--state-out", help="Où écrire l'état de l'année après ce lot")] = None,
+    summary_file: Annotated[Path | None, typer.Option("--summary-json", help="Écrire aussi le résumé en JSON")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Sans barre de progression")] = False,
+) -> None:  # fmt: skip
+    """Liquide un lot de lignes d'actes (une ligne par acte, regroupées par claim_id) : parcours, base, taux,
+    part de l'Assurance Maladie, participation, franchise, dépassement, part du patient ; avec --contract (ou une
+    colonne contract), la complémentaire et le reste à charge."""
+    from parcours.batch.runner import InputError, adjudicate
+    from parcours.rules.contracts.loader import load_contract
+    from parcours.rules.contracts.model import ContractError
+
+    if contract is not None:
+        try:
+            load_contract(contract, dt.date.today())
+        except ContractError as exc:
+            fail(FieldError(f"--contract {exc.field}", exc.message))
+    if state_in is not None and not state_in.is_file():
+        fail(FieldError("--state-in", f"fichier introuvable : {state_in}"))
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        with _ProgressBar(quiet) as report:
+            run = adjudicate(claims, output, workers=workers, contract=contract, state_in=state_in,
+                             state_out=state_out, progress=report)  # fmt: skip
+    except InputError as exc:
+        fail(FieldError(exc.field, exc.message))
+    finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if summary_file is not None:
+        summary_file.write_text(
+            json.dumps(summary_json(run.summary, claims, started, finished), ensure_ascii=False, indent=2) + "\n",
+            encoding="utf-8",
+        )
+    render_summary(run.summary, run.output, run.rejects)
+
+
+class _ProgressBar:
+    """A Rich progress bar (split, then adjudication) with rows per second; nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f} lignes"),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> Any:
+        if self.quiet:
+            return lambda phase, rows, total: None
+        self.bar.start()
+        return self.report
+
+    def report(self, phase: str, rows: int, total: int | None) -> None:
+        labels = {"split": "Répartition par patient", "adjudicate": "Liquidation"}
+        if phase not in self.tasks:
+            self.tasks[phase] = self.bar.add_task(labels.get(phase, phase), total=total, speed="")
+        task = self.tasks[phase]
+        self.bar.update(task, advance=rows, total=total)
+        speed = self.bar.tasks[self.tasks[phase]].speed
+        if speed:
+            self.bar.update(task, speed=f"{speed:,.0f} lignes/s".replace(",", " "))
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.quiet:
+            self.bar.stop()
