@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import math
 import os
 import shutil
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -42,6 +44,7 @@ from parcours.batch.kernel import (
 )
 from parcours.rules.columnar import ColumnError
 
+INPUT_KEY = b"parcours.batch.input"
 BUCKET_ROWS = 1_000_000  # lines per bucket: the memory a worker needs is a bounded multiple of it
 READ_BATCH_ROWS = 256 * 1024
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: neighbouring ids spread over the buckets
@@ -84,6 +87,28 @@ class Source:
                 raise InputError("CLAIMS", f"fichier introuvable : {f}")
         csv = all(f.lower().endswith((".csv", ".csv.gz")) for f in files)
         return Source(tuple(files), csv)
+
+    def absolute(self) -> list[str]:
+        return [str(Path(f).resolve()) for f in self.files]
+
+    def claim(self, claim_id: int) -> list[dict[str, Any]]:
+        """The input lines of one claim, in the order the kernel reads them."""
+        found: list[pa.Table] = []
+        if self.csv:
+            for batch in self.batches():
+                table = pa.Table.from_batches([batch])
+                found.append(table.filter(pc.equal(table.column("claim_id"), claim_id)))
+        else:
+            dataset = ds.dataset(list(self.files), format="parquet")
+            found.append(dataset.to_table(filter=ds.field("claim_id") == claim_id))
+        rows = conform(pa.concat_tables(found, promote_options="permissive")).to_pylist() if found else []
+        rows = [dict(r, _seq=i) for i, r in enumerate(rows)]
+        rows.sort(key=lambda r: (r["line_number"] or 0, r["_seq"]))
+        for position, row in enumerate(rows, start=1):
+            del row["_seq"]
+            if row["line_number"] is None:
+                row["line_number"] = position
+        return rows
 
     def schema(self) -> pa.Schema:
         if self.csv:
@@ -234,7 +259,11 @@ def adjudicate(
         parts = sorted(work.glob("in-*.parquet"))
         indices = [int(p.stem.split("-")[1]) for p in parts]
         summaries = _adjudicate_buckets(work, indices, workers, contract, report)
-        lines = _write(output, _read_parts([work / f"out-{i:05d}.parquet" for i in indices]), OUTPUT_SCHEMA)
+        # The output names its input, so that ``batch explain`` finds a claim's facts again.
+        described = OUTPUT_SCHEMA.with_metadata(
+            {INPUT_KEY: json.dumps({"claims": source.absolute(), "contract": contract}, ensure_ascii=False)}
+        )
+        lines = _write(output, _read_parts([work / f"out-{i:05d}.parquet" for i in indices]), described)
         rejects = rejects_path(output)
         _write(rejects, _read_parts([work / f"rejects-{i:05d}.parquet" for i in indices]), reject_schema())
         state_parts = [work / f"state-{i:05d}.parquet" for i in indices]

@@ -11,9 +11,13 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parcours.cli.common import console, fail
+from parcours.cli.common import console, error_console, fail, print_json
+from parcours.cli.simulate import OutputFormat, adjudicate_or_fail, render_text, with_contract
 from parcours.errors import FieldError
+from parcours.rules.catalogue import Category
+from parcours.rules.engine import default_engine
 from parcours.rules.money import format_eur
+from parcours.rules.result import Adjudication
 
 batch_app = typer.Typer(help="Traitement par lot : liquidation de fichiers de demandes de remboursement.")
 
@@ -122,6 +126,52 @@ def adjudicate_command(
             encoding="utf-8",
         )
     render_summary(run.summary, run.output, run.rejects)
+
+
+@batch_app.command("explain")
+def explain_command(
+    output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Résultat de parcours batch adjudicate")],
+    claim_id: Annotated[int, typer.Argument(metavar="CLAIM_ID", help="Identifiant de la demande (claim_id)")],
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text ou json")] = OutputFormat.TEXT,
+) -> None:
+    """Explique une demande d'un lot liquidé : la même explication que parcours simulate, avec l'état de l'année
+    du patient avant cette demande."""
+    from parcours.batch.explain import claim_to_explain
+    from parcours.batch.runner import InputError
+
+    if not output.is_file():
+        fail(FieldError("OUT.parquet", f"fichier introuvable : {output}"))
+    try:
+        claim = claim_to_explain(output, claim_id)
+    except InputError as exc:
+        fail(FieldError(exc.field, exc.message))
+    result = adjudicate_or_fail(claim.event, claim.state)
+    if claim.contract:
+        with_contract(result, claim.event, claim.contract, claim.contract_state, output_format)
+    elif output_format is OutputFormat.JSON:
+        print_json(result.to_dict(default_engine().parameters))
+    else:
+        render_text(result)
+    stored = [(line["amo"], line["patient"]) for line in claim.lines]
+    again = _per_input_line(result)
+    if stored != again:
+        error_console.print("[yellow]Attention :[/] le lot a donné d'autres montants pour cette demande "
+                            "(paramètres ou fichier d'entrée modifiés depuis ?)")  # fmt: skip
+
+
+def _per_input_line(result: Adjudication) -> list[tuple[int, int]]:
+    """(AMO, patient) per input act, a hospital stay's daily charge line added to its stay, as the batch writes."""
+    out = []
+    lines = result.lines
+    i = 0
+    while i < len(lines):
+        group = [lines[i]]
+        if lines[i].category is Category.HOSPITAL_STAY and i + 1 < len(lines):
+            group.append(lines[i + 1])
+            i += 1
+        i += 1
+        out.append((sum(x.amo for x in group), sum(x.patient for x in group)))
+    return out
 
 
 class _ProgressBar:
