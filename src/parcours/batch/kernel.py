@@ -494,7 +494,7 @@ def adjudicate_partition(
         lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, states_in)
         good = np.array([i for i in range(len(scalar_all)) if i not in bad], dtype=np.int64)
         if good.size:
-            out_parts.append((scalar_all[good], lines.take(pa.array(good))))
+            out_parts.append((scalar_all[good], lines))  # the lines of the claims taken, in order
         if bad:
             positions = np.array(sorted(bad), dtype=np.int64)
             reject_parts.append(
