@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,11 @@ from parcours.rules.money import format_eur
 from parcours.rules.result import Adjudication
 
 batch_app = typer.Typer(help="Traitement par lot : liquidation de fichiers de demandes de remboursement.")
+
+
+class EngineChoice(StrEnum):
+    LOCAL = "local"
+    SPARK = "spark"
 
 
 def _euros(cents: int) -> float:
@@ -97,6 +103,8 @@ def adjudicate_command(
     state_out: Annotated[Path | None, typer.Option("--state-out", help="Où écrire l'état de l'année après ce lot")] = None,
     summary_file: Annotated[Path | None, typer.Option("--summary-json", help="Écrire aussi le résumé en JSON")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Sans barre de progression")] = False,
+    engine: Annotated[EngineChoice, typer.Option("--engine", help="local (tous les cœurs) ou spark (PySpark, extra spark)")] = EngineChoice.LOCAL,
+    master: Annotated[str | None, typer.Option("--master", help="Spark : URL du maître (ex. local[2], yarn)")] = None,
 ) -> None:  # fmt: skip
     """Liquide un lot de lignes d'actes (une ligne par acte, regroupées par claim_id) : parcours, base, taux,
     part de l'Assurance Maladie, participation, franchise, dépassement, part du patient ; avec --contract (ou une
@@ -114,9 +122,12 @@ def adjudicate_command(
         fail(FieldError("--state-in", f"fichier introuvable : {state_in}"))
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
-        with _ProgressBar(quiet) as report:
-            run = adjudicate(claims, output, workers=workers, contract=contract, state_in=state_in,
-                             state_out=state_out, progress=report)  # fmt: skip
+        if engine is EngineChoice.SPARK:
+            run = _spark(claims, output, contract, state_in, state_out, master, workers)
+        else:
+            with _ProgressBar(quiet) as report:
+                run = adjudicate(claims, output, workers=workers, contract=contract, state_in=state_in,
+                                 state_out=state_out, progress=report)  # fmt: skip
     except InputError as exc:
         fail(FieldError(exc.field, exc.message))
     finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -172,6 +183,27 @@ def _per_input_line(result: Adjudication) -> list[tuple[int, int]]:
         i += 1
         out.append((sum(x.amo for x in group), sum(x.patient for x in group)))
     return out
+
+
+def _spark(
+    claims: str,
+    output: Path,
+    contract: str | None,
+    state_in: Path | None,
+    state_out: Path | None,
+    master: str | None,
+    workers: int | None,
+) -> Any:
+    try:
+        from parcours.batch.spark import adjudicate_spark, session
+    except ImportError:  # pragma: no cover - without the extra
+        fail(FieldError("--engine", "PySpark n'est pas installé (pip install 'parcours[spark]')"))
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        fail(FieldError("--engine", "PySpark n'est pas installé (pip install 'parcours[spark]')"))
+    spark = session(master, workers)
+    return adjudicate_spark(claims, output, contract=contract, state_in=state_in, state_out=state_out, spark=spark)
 
 
 class _ProgressBar:
