@@ -139,6 +139,60 @@ def adjudicate_command(
     render_summary(run.summary, run.output, run.rejects)
 
 
+def _count(text: str, option: str) -> int:
+    """100000, 100k, 100M, 1.2G → an integer (French error naming the option)."""
+    units = {"k": 10**3, "m": 10**6, "g": 10**9}
+    raw = text.strip().lower().replace("_", "")
+    factor = units.get(raw[-1:], 1)
+    number = raw[:-1] if raw[-1:] in units else raw
+    try:
+        value = int(float(number) * factor)
+    except ValueError:
+        fail(FieldError(option, f"nombre attendu (ex. 100000, 100k, 100M) : {text}"))
+    if value < 1:
+        fail(FieldError(option, "doit être au moins 1"))
+    return value
+
+
+@batch_app.command("generate")
+def generate_command(
+    output: Annotated[Path, typer.Argument(metavar="OUT/", help="Dossier où écrire les fichiers Parquet")],
+    claims: Annotated[str, typer.Option("--claims", help="Nombre de demandes (ex. 1M, 100M)")] = "100k",
+    patients: Annotated[str | None, typer.Option("--patients", help="Nombre de patients (par défaut demandes / 8)")] = None,
+    year: Annotated[int, typer.Option("--year", min=2024, max=2026, help="Année des soins")] = 2025,
+    seed: Annotated[int, typer.Option("--seed", help="Graine (reproductible)")] = 0,
+    other_share: Annotated[float, typer.Option("--other-share", min=0, max=1, help="Part optique, hôpital, téléexpertise")] = 0.02,
+    chunk: Annotated[str, typer.Option("--chunk", help="Demandes par fichier")] = "1M",
+) -> None:  # fmt: skip
+    """Écrit une année synthétique de demandes multi-actes (une ligne par acte), de tous les types de soins, en
+    fichiers Parquet de --chunk demandes ; les patients sont les mêmes d'un fichier à l'autre."""
+    from parcours.batch.generate import generate_claims
+
+    total = _count(claims, "--claims")
+    per_file = _count(chunk, "--chunk")
+    n_patients = _count(patients, "--patients") if patients is not None else max(1, total // 8)
+    output.mkdir(parents=True, exist_ok=True)
+    import pyarrow.parquet as pq
+
+    lines = 0
+    files = (total + per_file - 1) // per_file
+    for i in range(files):
+        size = min(per_file, total - i * per_file)
+        table = generate_claims(size, seed=seed, patients=n_patients, other_share=other_share,
+                                first_day=dt.date(year, 1, 1), last_day=dt.date(year, 12, 31), chunk=i,
+                                first_claim_id=i * per_file)  # fmt: skip
+        tmp = output / f".part-{i:05d}.parquet.tmp"
+        pq.write_table(table, tmp)
+        tmp.replace(output / f"part-{i:05d}.parquet")
+        lines += table.num_rows
+    console.print(
+        f"{total:,} demandes, {lines:,} lignes, {n_patients:,} patients → {output} ({files} fichiers)".replace(
+            ",", " "
+        ),
+        highlight=False,
+    )
+
+
 @batch_app.command("explain")
 def explain_command(
     output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Résultat de parcours batch adjudicate")],
