@@ -446,8 +446,8 @@ class _Columns:
 
     def ints(self, name: str, default: int) -> tuple[I64, Bools]:
         col = self.column(name)
-        if col is None:
-            return np.full(self.n, default, dtype=np.int64), np.zeros(self.n, dtype=bool)
+        if col is None:  # an absent column is a column of nulls (a missing fee is the tariff)
+            return np.full(self.n, default, dtype=np.int64), np.ones(self.n, dtype=bool)
         nulls = col.is_null().to_numpy(zero_copy_only=False)
         values = col.fill_null(default).to_numpy(zero_copy_only=False).astype(np.int64)
         return values, nulls
@@ -595,6 +595,11 @@ class ColumnarResult:
     participation: I64
     franchise: I64
     amo: I64
+    # What each row adds to the same-day counters of the scalar engine (state carried between batches):
+    # participations taken (units) and paramedical / transport franchises counted against the daily caps (cents).
+    participation_units: I64 | None = None
+    paramedical_counted: I64 | None = None
+    transport_counted: I64 | None = None
 
 
 class ColumnarEngine:
@@ -896,6 +901,7 @@ class ColumnarEngine:
             0,
         )
         wanted = np.where(fr_applies, per_unit_fr * quantity[order], 0)
+        counted_s: dict[int, I64] = {}
         for kind_index, cap_path, opening_name in (
             (1, "franchises.paramedical_daily_cap", "same_day_paramedical_franchises"),
             (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
@@ -908,6 +914,7 @@ class ColumnarEngine:
             else:
                 daily = _capped(of_kind_wanted, ordered(cap_path), opening(opening_name), day_start)
             wanted = np.where(of_kind, daily, wanted)
+            counted_s[kind_index] = np.where(of_kind, daily, 0)
         wanted = np.minimum(wanted, room - participation_s)
         franchise_s = _capped(wanted, ordered("franchises.annual_cap"), opening("franchises_paid_ytd"), year_start)
 
@@ -926,6 +933,11 @@ class ColumnarEngine:
         franchise = np.empty(n, dtype=np.int64)
         participation[order] = participation_s
         franchise[order] = franchise_s
+        units_out = np.empty(n, dtype=np.int64)
+        units_out[order] = np.where(pf_applies, units, 0)
+        counted = {k: np.empty(n, dtype=np.int64) for k in counted_s}
+        for k, values in counted_s.items():
+            counted[k][order] = values
         amo = gross - majoration - participation - franchise
         return ColumnarResult(
             answered=answered,
@@ -940,6 +952,9 @@ class ColumnarEngine:
             participation=participation,
             franchise=franchise,
             amo=amo,
+            participation_units=units_out,
+            paramedical_counted=counted[1],
+            transport_counted=counted[2],
         )
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
@@ -998,8 +1013,25 @@ def _day(value: Any) -> dt.date | None:
     return value if isinstance(value, dt.date) or value is None else dt.date.fromisoformat(str(value))
 
 
-def event_from_row(row: Mapping[str, Any]) -> CareEvent:
-    """The care event a row describes (validated by the event model, which names the faulty field)."""
+def act_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The act a row describes, as the event model's input."""
+    quantity = row.get("quantity")
+    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
+    if row.get("fee") is not None:
+        act["fee"] = euros(int(row["fee"]))
+    for name in ("days", "device_class", "correction", "basket", "ear"):
+        if row.get(name) is not None:
+            act[name] = row[name]
+    for name in ("psychiatry", "costly_act"):
+        if row.get(name):
+            act[name] = True
+    if row.get("coefficient") is not None:
+        act["coefficient"] = Decimal(str(row["coefficient"]))
+    return act
+
+
+def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The care event's input (the event model's JSON shape) from the claim-level columns of a row."""
     has_gp = bool(row.get("has_gp"))
     pregnancy = None
     if row.get("pregnancy_start") is not None or row.get("delivery_date") is not None:
@@ -1013,18 +1045,6 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "installed_on": row.get("installed_on"),
         "underserved_area": bool(row.get("underserved_area")),
     }
-    quantity = row.get("quantity")
-    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
-    if row.get("fee") is not None:
-        act["fee"] = euros(int(row["fee"]))
-    for name in ("days", "device_class", "correction", "basket", "ear"):
-        if row.get(name) is not None:
-            act[name] = row[name]
-    for name in ("psychiatry", "costly_act"):
-        if row.get(name):
-            act[name] = True
-    if row.get("coefficient") is not None:
-        act["coefficient"] = Decimal(str(row["coefficient"]))
     patient: dict[str, Any] = {
         "birth_date": row.get("birth_date"),
         "gp": ROW_GP_RPPS if has_gp else None,
@@ -1039,7 +1059,7 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "date": row.get("date"),
         "patient": patient,
         "professional": professional,
-        "acts": [act],
+        "acts": acts,
         "last_in_person_visit": row.get("last_in_person_visit"),
         "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
@@ -1057,7 +1077,17 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "ald_care",
     ):
         data[flag] = bool(row.get(flag))
-    return CareEvent.model_validate(data)
+    return data
+
+
+def event_from_row(row: Mapping[str, Any]) -> CareEvent:
+    """The care event a row describes (validated by the event model, which names the faulty field)."""
+    return CareEvent.model_validate(event_data(row, [act_data(row)]))
+
+
+def event_from_rows(rows: Sequence[Mapping[str, Any]]) -> CareEvent:
+    """The care event of a multi-act claim: claim-level facts from its first line, one act per line."""
+    return CareEvent.model_validate(event_data(rows[0], [act_data(row) for row in rows]))
 
 
 def _order_key(row: Mapping[str, Any]) -> tuple[int, dt.date, int]:
