@@ -169,6 +169,48 @@ def test_the_participation_stops_at_four_a_day_with_the_same_doctor(
     assert participations == [2.0, 2.0, 2.0, 2.0, 0.0]
 
 
+def test_the_paramedical_franchise_is_capped_per_nurse_and_day(client: TestClient, people: People) -> None:
+    """1 € per paramedical act, 4 € a day with the same professional [S13][R33]: a second nurse starts at zero."""
+    patient = people.patient()
+    first, second = (people.professional(None, profession="nurse") for _ in range(2))
+    acts = [{"code": "AMI", "coefficient": 1, "quantity": 3}]
+    franchises = []
+    for n, nurse in enumerate((first, second, first)):
+        claim = client.post("/api/claims", json=body(patient, nurse, "2026-03-02", f"claim-ami-{n:05d}", acts=acts))
+        assert claim.status_code == 201, claim.text
+        franchises.append(claim.json()["adjudication"]["lines"][0]["franchise"])
+    assert franchises == [3.0, 3.0, 1.0]
+
+
+def test_franchises_not_withheld_in_tiers_payant_are_recovered_from_the_next_reimbursement(
+    client: TestClient, people: People, database: Database
+) -> None:
+    """The pharmacist in tiers payant cannot withhold the 3 € of franchises (3 boxes) [S13]: owed, carried in the
+    year-to-date state, recovered from the next reimbursement paid to the patient (G: 19 € − 3 €) [S12]."""
+    patient, gp, pharmacist = (
+        people.patient(),
+        people.professional(),
+        people.professional(None, profession="pharmacist"),
+    )
+    declared_since(database, patient, gp, "2025-01-06")
+    boxes = [{"code": "PH7", "fee": 10, "quantity": 3}]
+    pharmacy = client.post(
+        "/api/claims", json=body(patient, pharmacist, "2026-03-02", "claim-tp-00001", acts=boxes, tiers_payant=True)
+    )
+    assert pharmacy.status_code == 201, pharmacy.text
+    deferred = pharmacy.json()["adjudication"]
+    assert (deferred["deferred_franchises"], deferred["paid"]) == (3.0, 6.5)
+    assert deferred["state_after"]["franchises_owed"] == "3.00"
+    visit = client.post("/api/claims", json=body(patient, gp, "2026-03-05", "claim-tp-00002")).json()
+    assert (visit["amo"], visit["adjudication"]["recovered_franchises"], visit["adjudication"]["paid"]) == (
+        19.0,
+        3.0,
+        16.0,
+    )
+    after = client.post("/api/claims", json=body(patient, gp, "2026-03-06", "claim-tp-00003")).json()
+    assert "recovered" not in after["adjudication"]  # nothing left to recover
+
+
 def test_claims_of_a_patient_are_paged_and_filtered(client: TestClient, people: People, tokens: Tokens) -> None:
     patient, gp = people.patient(), people.professional()
     for n, date in enumerate(("2026-01-05", "2026-02-05", "2026-03-05")):

@@ -122,9 +122,13 @@ def care_events(draw: st.DrawFn) -> tuple[CareEvent, YearToDate]:
 
 
 def alone_if_teleexpertise(drawn: list[dict[str, Any]], profession: Profession) -> list[dict[str, Any]]:
-    """A téléexpertise act is billed alone [S16a]: keep the first one drawn, alone."""
+    """A téléexpertise act is billed alone [S16a]: keep the first one drawn, alone; keep two CCAM acts at most."""
     tele = [a for a in drawn if CATALOGUE.acts[a["code"]].category_for(profession) is Category.TELEEXPERTISE]
-    return tele[:1] or drawn
+    if tele:
+        return tele[:1]
+    # at most two CCAM acts associated without billed association codes (art. III-3 B) [C3]
+    ccam = [i for i, a in enumerate(drawn) if CATALOGUE.acts[a["code"]].base == "ccam"]
+    return [a for i, a in enumerate(drawn) if i not in ccam[2:]]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.table import Table
 
 from parcours.cli.common import console, fail
 from parcours.errors import FieldError
-from parcours.rules.params import Parameter, ParameterError, ParameterSet, default_parameters, load_parameters
+from parcours.rules.catalogue import CCAM_FILE, CCAM_TARIFFS, Category, load_ccam
+from parcours.rules.ccam import CcamFormatError, merge_release, parse_release
+from parcours.rules.params import (
+    PARAMETERS_DIR,
+    SOURCES_FILE,
+    Parameter,
+    ParameterError,
+    ParameterSet,
+    default_parameters,
+    load_parameters,
+    load_sources,
+    parameters_of_tree,
+    read_yaml,
+)
 from parcours.rules.result import ParameterUse
 
 
@@ -52,6 +68,73 @@ def markdown(parameters: ParameterSet) -> str:
         title = f"[{source.title}]({source.href})" if source.href else source.title
         out.append(f"| {source_id} | {title} | {source.kind} |")
     return "\n".join(out) + "\n"
+
+
+CCAM_TARIFFS_FILE = PARAMETERS_DIR / "tariffs" / "ccam.yaml"
+NOMENCLATURE_HEADER = (
+    "# The CCAM technical acts parcours knows (Livre II of the CCAM): code → label, kind of care, professions,\n"
+    "# regroupement code of the release. Their tariffs, by grid and date, are parameters (parameters/tariffs/ccam.yaml).\n"
+    '# Written by `parcours params import-ccam FILE` from the official release (docs/rules.md, "CCAM"); entries already\n'
+    "# here are kept and updated by each import.\n"
+)
+
+
+def _dump(data: Any) -> str:
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+
+
+def _categories(options: list[str]) -> dict[str, Category]:
+    out = {}
+    for option in options:
+        regroupement, _, name = option.partition("=")
+        try:
+            out[regroupement.strip().upper()] = Category(name.strip())
+        except ValueError:
+            fail(FieldError("--category", f"attendu REGROUPEMENT=catégorie (ex. TDS=dental_care), reçu {option!r}"))
+    return out
+
+
+def import_ccam(
+    file: Path,
+    *,
+    effective: dt.date,
+    release: str,
+    source: str = "CCAM",
+    codes: set[str] | None = None,
+    categories: dict[str, Category] | None = None,
+    nomenclature_file: Path = CCAM_FILE,
+    tariffs_file: Path = CCAM_TARIFFS_FILE,
+    sources_file: Path = PARAMETERS_DIR / SOURCES_FILE,
+) -> str:
+    """Merge the release ``file`` into the two data files; returns the summary. Raises FieldError-worthy errors as
+    CcamFormatError or ParameterError, and writes nothing unless the result loads strictly."""
+    sources = load_sources(sources_file.parent)
+    if source not in sources:
+        raise ParameterError(f"--source : source inconnue {source!r} (à ajouter d'abord à {sources_file.name})")
+    rows = parse_release(file.read_bytes())
+    nomenclature = read_yaml(nomenclature_file) if nomenclature_file.exists() else {}
+    tariffs = read_yaml(tariffs_file) if tariffs_file.exists() else {}
+    new_nomenclature, new_tariffs, report = merge_release(
+        nomenclature or {},
+        tariffs or {},
+        rows,
+        effective=effective,
+        source=source,
+        version=release,
+        categories=categories,
+        codes=codes,
+    )
+    parameters_of_tree(new_tariffs, CCAM_TARIFFS, tariffs_file.name, sources)  # strict check before writing
+    nomenclature_text = NOMENCLATURE_HEADER + _dump(new_nomenclature)
+    tariffs_text = _dump(new_tariffs)
+    nomenclature_file.write_text(nomenclature_text, encoding="utf-8")
+    tariffs_file.write_text(tariffs_text, encoding="utf-8")
+    load_ccam(nomenclature_file)
+    return (
+        f"CCAM {release} au {effective.isoformat()} : {len(rows)} actes lus, {len(report.added)} nouveaux, "
+        f"{len(report.changed)} tarifs datés ajoutés, {report.unchanged} inchangés, "
+        f"{len(report.not_covered)} non pris en charge ignorés."
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -102,6 +185,49 @@ def register(app: typer.Typer) -> None:
             )
             table.add_row(path, parameter.description, history)
         console.print(table)
+
+    @group.command("import-ccam")
+    def import_ccam_command(
+        file: Annotated[Path, typer.Argument(help="Fichier de la version de la CCAM (CSV ; séparé, export ameli)")],
+        effective: Annotated[str, typer.Option("--effective", help="Date d'effet de la version (AAAA-MM-JJ)")],
+        release: Annotated[str, typer.Option("--release", help="Numéro de version de la CCAM, ex. 80.00")],
+        source: Annotated[str, typer.Option("--source", help="Identifiant de la source dans sources.yaml")] = "CCAM",
+        codes: Annotated[str | None, typer.Option("--codes", help="Codes à importer, séparés par des virgules")] = None,
+        category: Annotated[
+            list[str] | None, typer.Option("--category", help="Catégorie d'un regroupement : TDS=dental_care")
+        ] = None,
+        nomenclature: Annotated[Path, typer.Option("--nomenclature", help="Nomenclature CCAM à compléter")] = CCAM_FILE,
+        tariffs: Annotated[
+            Path, typer.Option("--tariffs", help="Fichier des tarifs CCAM à compléter")
+        ] = CCAM_TARIFFS_FILE,
+        sources: Annotated[Path, typer.Option("--sources", help="sources.yaml des paramètres")] = PARAMETERS_DIR
+        / SOURCES_FILE,
+    ) -> None:
+        """Importe une version de la CCAM : actes, tarifs par grille datés, sources (docs/rules.md)."""
+        try:
+            on = dt.date.fromisoformat(effective)
+        except ValueError:
+            fail(FieldError("--effective", f"date invalide (format attendu AAAA-MM-JJ) : {effective!r}"))
+        wanted = {c.strip().upper() for c in codes.split(",") if c.strip()} if codes else None
+        try:
+            summary = import_ccam(
+                file,
+                effective=on,
+                release=release,
+                source=source,
+                codes=wanted,
+                categories=_categories(category or []),
+                nomenclature_file=nomenclature,
+                tariffs_file=tariffs,
+                sources_file=sources,
+            )
+        except OSError as exc:
+            fail(FieldError(str(file), f"lecture impossible : {exc.strerror}"))
+        except CcamFormatError as exc:
+            fail(FieldError(exc.field, exc.message))
+        except ParameterError as exc:
+            fail(FieldError(str(tariffs), str(exc)))
+        console.print(summary)
 
     @group.command("check")
     def check(directory: Annotated[str, typer.Argument(help="Dossier de paramètres à vérifier")]) -> None:

@@ -123,7 +123,11 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
     "franchises_paid_ytd": (pa.int64(), False, "cents of franchises already paid this year, before the batch"),
     "same_day_participations": (pa.int64(), False, "participations already taken that day by that professional"),
-    "same_day_paramedical_franchises": (pa.int64(), False, "cents of paramedical franchises already taken that day"),
+    "same_day_paramedical_franchises": (
+        pa.int64(),
+        False,
+        "cents of paramedical franchises already taken that day by that professional",
+    ),
     "same_day_transport_franchises": (pa.int64(), False, "cents of transport franchises already taken that day"),
 }
 
@@ -442,8 +446,8 @@ class _Columns:
 
     def ints(self, name: str, default: int) -> tuple[I64, Bools]:
         col = self.column(name)
-        if col is None:
-            return np.full(self.n, default, dtype=np.int64), np.zeros(self.n, dtype=bool)
+        if col is None:  # an absent column is a column of nulls (a missing fee is the tariff)
+            return np.full(self.n, default, dtype=np.int64), np.ones(self.n, dtype=bool)
         nulls = col.is_null().to_numpy(zero_copy_only=False)
         values = col.fill_null(default).to_numpy(zero_copy_only=False).astype(np.int64)
         return values, nulls
@@ -591,6 +595,11 @@ class ColumnarResult:
     participation: I64
     franchise: I64
     amo: I64
+    # What each row adds to the same-day counters of the scalar engine (state carried between batches):
+    # participations taken (units) and paramedical / transport franchises counted against the daily caps (cents).
+    participation_units: I64 | None = None
+    paramedical_counted: I64 | None = None
+    transport_counted: I64 | None = None
 
 
 class ColumnarEngine:
@@ -841,7 +850,27 @@ class ColumnarEngine:
         fr_live = live & ~fr_exempt[order]
         year_start = _group_starts(sp, year)
         day_start = _group_starts(sp, sd)
-        pro_start = _group_starts(sp, sd, professional_id[order])
+        # The caps per professional and day (participations, paramedical franchises) are taken in the order
+        # (patient, date, professional, claim): a professional seen twice that day around another one stays one
+        # group. ``regroup`` takes an array in the caps' order to that order and ``back`` returns it.
+        # One stable sort of a (patient-day group, professional) key of the rows already in the caps' order.
+        day_group = np.cumsum(day_start) - 1
+        sprof = professional_id[order]
+        prof_lo = int(sprof.min()) if n else 0
+        prof_span = (int(sprof.max()) - prof_lo + 1) if n else 1
+        if n * prof_span < 2**62:
+            pro_key = day_group * prof_span + (sprof - prof_lo)
+            to_pro = np.argsort(pro_key, kind="stable")  # position in ``order`` of each row, by professional
+        else:
+            to_pro = np.lexsort((np.arange(n), sprof, day_group))
+        pro_start = _group_starts(day_group[to_pro], sprof[to_pro])
+
+        def per_professional(wanted_s: I64, cap: Any, opening_s: I64) -> I64:
+            cap_p: Any = cap if isinstance(cap, int) else cap[to_pro]
+            taken = _capped(wanted_s[to_pro], cap_p, opening_s[to_pro], pro_start)
+            out = np.empty(n, dtype=np.int64)
+            out[to_pro] = taken
+            return out
 
         def ordered(path: str) -> Any:
             value = s[path]
@@ -853,7 +882,7 @@ class ColumnarEngine:
         pf_applies = pf_live & a.participation[safe_code, safe_profession][order]
         q = np.where(pf_applies, quantity[order], 0)
         daily_count = ordered("participation.daily_count_per_professional")
-        units = _capped(q, daily_count, opening("same_day_participations"), pro_start)
+        units = per_professional(q, daily_count, opening("same_day_participations"))
         room = (gross - majoration)[order]
         nominal = np.minimum(units * ordered("participation.amount"), room)
         participation_s = _capped(
@@ -872,13 +901,20 @@ class ColumnarEngine:
             0,
         )
         wanted = np.where(fr_applies, per_unit_fr * quantity[order], 0)
+        counted_s: dict[int, I64] = {}
         for kind_index, cap_path, opening_name in (
             (1, "franchises.paramedical_daily_cap", "same_day_paramedical_franchises"),
             (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
         ):
             of_kind = kind == kind_index
-            daily = _capped(np.where(of_kind, wanted, 0), ordered(cap_path), opening(opening_name), day_start)
+            # the paramedical cap is per professional and day, the transport cap per day (engine._Counters)
+            of_kind_wanted = np.where(of_kind, wanted, 0)
+            if kind_index == 1:
+                daily = per_professional(of_kind_wanted, ordered(cap_path), opening(opening_name))
+            else:
+                daily = _capped(of_kind_wanted, ordered(cap_path), opening(opening_name), day_start)
             wanted = np.where(of_kind, daily, wanted)
+            counted_s[kind_index] = np.where(of_kind, daily, 0)
         wanted = np.minimum(wanted, room - participation_s)
         franchise_s = _capped(wanted, ordered("franchises.annual_cap"), opening("franchises_paid_ytd"), year_start)
 
@@ -897,6 +933,11 @@ class ColumnarEngine:
         franchise = np.empty(n, dtype=np.int64)
         participation[order] = participation_s
         franchise[order] = franchise_s
+        units_out = np.empty(n, dtype=np.int64)
+        units_out[order] = np.where(pf_applies, units, 0)
+        counted = {k: np.empty(n, dtype=np.int64) for k in counted_s}
+        for k, values in counted_s.items():
+            counted[k][order] = values
         amo = gross - majoration - participation - franchise
         return ColumnarResult(
             answered=answered,
@@ -911,6 +952,9 @@ class ColumnarEngine:
             participation=participation,
             franchise=franchise,
             amo=amo,
+            participation_units=units_out,
+            paramedical_counted=counted[1],
+            transport_counted=counted[2],
         )
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
@@ -969,8 +1013,25 @@ def _day(value: Any) -> dt.date | None:
     return value if isinstance(value, dt.date) or value is None else dt.date.fromisoformat(str(value))
 
 
-def event_from_row(row: Mapping[str, Any]) -> CareEvent:
-    """The care event a row describes (validated by the event model, which names the faulty field)."""
+def act_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The act a row describes, as the event model's input."""
+    quantity = row.get("quantity")
+    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
+    if row.get("fee") is not None:
+        act["fee"] = euros(int(row["fee"]))
+    for name in ("days", "device_class", "correction", "basket", "ear"):
+        if row.get(name) is not None:
+            act[name] = row[name]
+    for name in ("psychiatry", "costly_act"):
+        if row.get(name):
+            act[name] = True
+    if row.get("coefficient") is not None:
+        act["coefficient"] = Decimal(str(row["coefficient"]))
+    return act
+
+
+def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The care event's input (the event model's JSON shape) from the claim-level columns of a row."""
     has_gp = bool(row.get("has_gp"))
     pregnancy = None
     if row.get("pregnancy_start") is not None or row.get("delivery_date") is not None:
@@ -984,18 +1045,6 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "installed_on": row.get("installed_on"),
         "underserved_area": bool(row.get("underserved_area")),
     }
-    quantity = row.get("quantity")
-    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
-    if row.get("fee") is not None:
-        act["fee"] = euros(int(row["fee"]))
-    for name in ("days", "device_class", "correction", "basket", "ear"):
-        if row.get(name) is not None:
-            act[name] = row[name]
-    for name in ("psychiatry", "costly_act"):
-        if row.get(name):
-            act[name] = True
-    if row.get("coefficient") is not None:
-        act["coefficient"] = Decimal(str(row["coefficient"]))
     patient: dict[str, Any] = {
         "birth_date": row.get("birth_date"),
         "gp": ROW_GP_RPPS if has_gp else None,
@@ -1010,7 +1059,7 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "date": row.get("date"),
         "patient": patient,
         "professional": professional,
-        "acts": [act],
+        "acts": acts,
         "last_in_person_visit": row.get("last_in_person_visit"),
         "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
@@ -1028,7 +1077,17 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "ald_care",
     ):
         data[flag] = bool(row.get(flag))
-    return CareEvent.model_validate(data)
+    return data
+
+
+def event_from_row(row: Mapping[str, Any]) -> CareEvent:
+    """The care event a row describes (validated by the event model, which names the faulty field)."""
+    return CareEvent.model_validate(event_data(row, [act_data(row)]))
+
+
+def event_from_rows(rows: Sequence[Mapping[str, Any]]) -> CareEvent:
+    """The care event of a multi-act claim: claim-level facts from its first line, one act per line."""
+    return CareEvent.model_validate(event_data(rows[0], [act_data(row) for row in rows]))
 
 
 def _order_key(row: Mapping[str, Any]) -> tuple[int, dt.date, int]:
@@ -1051,8 +1110,10 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
     year_state: dict[tuple[int, int], dict[str, Any]] = {}  # caps and téléexpertise count: per calendar year
     devices: dict[int, dict[str, Any]] = {}  # last optical / hearing equipment: across years
     participations: dict[tuple[int, dt.date, int], int] = {}
-    paramedical: dict[tuple[int, dt.date], int] = {}
+    paramedical: dict[tuple[int, dt.date, int], int] = {}  # per professional, like the participations
     transport: dict[tuple[int, dt.date], int] = {}
+    # téléexpertises: 4 a year per patient and per doctor, so counted per (patient, year, professional_id)
+    teleexpertise: dict[tuple[int, int, int], dict[str, int]] = {}
     for i in ordered:
         row = given[i]
         if not _sortable(row):
@@ -1079,15 +1140,16 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             },
         )
         participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
-        paramedical.setdefault(day_key, int(row.get("same_day_paramedical_franchises") or 0))
+        paramedical.setdefault(pro_key, int(row.get("same_day_paramedical_franchises") or 0))
         transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
         ytd = YearToDate.model_validate(
             {
                 **state,
                 **devices.get(patient_id, {}),
                 "same_day_participations": participations[pro_key],
-                "same_day_paramedical_franchises": euros(paramedical[day_key]),
+                "same_day_paramedical_franchises": euros(paramedical[pro_key]),
                 "same_day_transport_franchises": euros(transport[day_key]),
+                "teleexpertise_acts": teleexpertise.get((*year_key, professional_id), {}),
             }
         )
         try:
@@ -1096,12 +1158,13 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             out[i] = _error_row(row, str(exc))
             continue
         after = result.state_after
-        year_state[year_key] = {
-            key: after[key] for key in ("participation_paid", "franchises_paid", "teleexpertise_acts")
+        year_state[year_key] = {key: after[key] for key in ("participation_paid", "franchises_paid")}
+        teleexpertise[(*year_key, professional_id)] = {
+            key.partition(":")[0]: count for key, count in after["teleexpertise_acts"].items()
         }
         devices[patient_id] = {key: after[key] for key in ("last_optical_equipment", "last_hearing_aid")}
         participations[pro_key] = after["same_day_participations"]
-        paramedical[day_key] = int(Decimal(str(after["same_day_paramedical_franchises"])) * 100)
+        paramedical[pro_key] = int(Decimal(str(after["same_day_paramedical_franchises"])) * 100)
         transport[day_key] = int(Decimal(str(after["same_day_transport_franchises"])) * 100)
         line = result.lines[0]
         out[i] = {

@@ -64,7 +64,8 @@ REFUSALS = {
     "teleconsultation_unknown_patient": "Téléconsultation non remboursable : patient non connu du médecin "
     "(aucune consultation en présentiel dans les {pathway.teleconsultation.known_patient_months} derniers mois)",
     "early_renewal": "Renouvellement anticipé : le délai minimal depuis le précédent équipement n'est pas écoulé",
-    "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises pour ce patient atteinte",
+    "teleexpertise_yearly_limit": "Limite annuelle de {teleexpertise.yearly_limit_per_patient} téléexpertises par "
+    "an pour ce patient avec ce médecin atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
     "psychology_yearly_limit": "Mon soutien psy : limite de {psychology.yearly_sessions} séances prises en charge "
     "par année civile atteinte",
@@ -82,7 +83,7 @@ _ASSUMED_DIRECT_ACCESS = {
 }
 Exemption = tuple[str, tuple[ParameterUse, ...]]  # why PF or franchises are not due (French), parameters read
 
-_SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION}
+_SPECIALIST_CATEGORIES_WITH_OVERRUN = {Category.CONSULTATION, Category.TECHNICAL_ACT}
 _DEVICE_CATEGORIES = {Category.OPTICS, Category.AUDIOLOGY, Category.DENTAL_PROSTHESIS}
 
 
@@ -106,6 +107,8 @@ class _Counters:
     psychologist_sessions: int
     last_optical: dt.date | None
     last_hearing: dict[str, dt.date | None]
+    participation_owed: int = 0
+    franchises_owed: int = 0
     optics_bought: bool = False
     hearing_bought: list[str] = field(default_factory=list)
 
@@ -127,12 +130,15 @@ class _Counters:
             participation_paid=_cents(state.participation_paid) if same_year else 0,
             franchises_paid=_cents(state.franchises_paid) if same_year else 0,
             same_day_participations=state.same_day_participations if same_professional else 0,
-            same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_day else 0,
+            # the paramedical cap is per professional and day [S13][R33], the transport cap per day
+            same_day_paramedical=_cents(state.same_day_paramedical_franchises) if same_professional else 0,
             same_day_transport=_cents(state.same_day_transport_franchises) if same_day else 0,
             teleexpertise=dict(state.teleexpertise_acts) if same_year else {},
             psychologist_sessions=state.psychologist_sessions if same_year else 0,
             last_optical=state.last_optical_equipment,
             last_hearing={"left": state.last_hearing_aid.left, "right": state.last_hearing_aid.right},
+            participation_owed=_cents(state.participation_owed),
+            franchises_owed=_cents(state.franchises_owed),
         )
 
     def state_after(self, on: dt.date, professional: str | None) -> dict[str, Any]:
@@ -155,6 +161,8 @@ class _Counters:
             "psychologist_sessions": self.psychologist_sessions,
             "last_optical_equipment": None if last_optical is None else last_optical.isoformat(),
             "last_hearing_aid": {ear: None if day is None else day.isoformat() for ear, day in hearing.items()},
+            "participation_owed": euros_text(self.participation_owed),
+            "franchises_owed": euros_text(self.franchises_owed),
         }
 
 
@@ -176,6 +184,7 @@ class _Context:
     warnings: list[str]
     uses: dict[str, ParameterUse]  # the engine's cache of parameter reads for this date
     child_exam: tuple[ParameterUse, ...] | None = None  # the compulsory child examination's window, when it is one
+    associations: dict[int, str] = field(default_factory=dict)  # CCAM association code by act index
 
     def use(self, path: str) -> ParameterUse:
         found = self.uses.get(path)
@@ -252,6 +261,7 @@ class Engine:
         except NoValueInForceError as exc:
             raise RuleInputError("date", f"aucune règle d'exonération en vigueur le {event.date.isoformat()}") from exc
         self._explain_pathway(ctx)
+        ctx.associations = self._associations(ctx)
         lines: list[Line] = []
         for act_index, act in enumerate(event.acts):
             line = self._adjudicate_act(ctx, act_index, len(lines), act)
@@ -260,6 +270,7 @@ class Engine:
                 lines.append(self._daily_charge_line(ctx, len(lines), act, line))
         total_amo = sum(line.amo for line in lines)
         total_fee = sum(line.fee for line in lines)
+        deferred, recovered = self._deferral_and_recovery(ctx, lines, total_amo)  # (participation, franchises)
         ctx.steps.append(
             Step(
                 "total",
@@ -277,6 +288,10 @@ class Engine:
             explanation=ctx.steps,
             warnings=ctx.warnings,
             state_after=ctx.counters.state_after(event.date, event.professional.rpps),
+            deferred_participation=deferred[0],
+            deferred_franchises=deferred[1],
+            recovered_participation=recovered[0],
+            recovered_franchises=recovered[1],
             context={
                 "age": status.age,
                 "maternity": ctx.maternity,
@@ -308,6 +323,52 @@ class Engine:
                 f"({event.date.strftime('%d/%m/%Y')}) n'y correspond pas",
             )
         return label, start, end
+
+    @staticmethod
+    def _deferral_and_recovery(
+        ctx: _Context, lines: list[Line], total_amo: int
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """In tiers payant the Assurance Maladie pays the professional: the participation and the franchises cannot
+        be withheld; they stay owed (and count toward the caps) and are recovered from a later reimbursement paid
+        to the patient [S12][S13]. Returns (deferred, recovered), each as (participation, franchises) in cents."""
+        counters = ctx.counters
+        if ctx.event.tiers_payant:
+            participation = sum(line.participation for line in lines)
+            franchises = sum(line.franchise for line in lines)
+            if participation or franchises:
+                counters.participation_owed += participation
+                counters.franchises_owed += franchises
+                ctx.steps.append(
+                    Step(
+                        "recovery.deferred",
+                        f"Tiers payant : la participation ({format_eur(participation)}) et les franchises "
+                        f"({format_eur(franchises)}) ne peuvent pas être retenues sur le paiement au professionnel ; "
+                        f"elles restent dues et seront récupérées sur un prochain remboursement (total dû "
+                        f"{format_eur(counters.participation_owed + counters.franchises_owed)})",
+                        amount=participation + franchises,
+                        sources=source_refs("S12", "S13"),
+                    )
+                )
+            return (participation, franchises), (0, 0)
+        owed = counters.participation_owed + counters.franchises_owed
+        if not owed or total_amo <= 0:
+            return (0, 0), (0, 0)
+        recovered = min(owed, total_amo)
+        from_participation = min(recovered, counters.participation_owed)
+        counters.participation_owed -= from_participation
+        counters.franchises_owed -= recovered - from_participation
+        left = counters.participation_owed + counters.franchises_owed
+        ctx.steps.append(
+            Step(
+                "recovery",
+                f"Récupération des participations et franchises dues d'un tiers payant antérieur : "
+                f"−{format_eur(recovered)} sur ce remboursement, versé {format_eur(total_amo - recovered)}"
+                + (f" ; reste dû {format_eur(left)}" if left else ""),
+                amount=recovered,
+                sources=source_refs("S12", "S13"),
+            )
+        )
+        return (0, 0), (from_participation, recovered - from_participation)
 
     @staticmethod
     def _maternity(event: CareEvent, p: Snapshot) -> bool:
@@ -427,6 +488,104 @@ class Engine:
                 )
             )
 
+    # -- CCAM -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _grid(ctx: _Context, definition: ActDefinition) -> str:
+        """The tariff grid of the professional: grid 1 for secteur 1 and OPTAM doctors, grid 2 otherwise [CCAM]."""
+        pro = ctx.event.professional
+        assert definition.tariff is not None
+        assert definition.non_optam_tariff is not None
+        if pro.profession is not Profession.PHYSICIAN or pro.sector == "1" or pro.optam:
+            return definition.tariff
+        return definition.non_optam_tariff
+
+    def _associations(self, ctx: _Context) -> dict[int, str]:
+        """The association code of each CCAM act of the event (art. III-3 B of the CCAM's Livre III): the codes
+        billed, or, when none is billed, by tariff: the dearest act at code 1, the next at code 2; beyond
+        ``ccam.association.max_acts`` acts the billed codes are required (4 or 5: acts at full rate)."""
+        acts = self.catalogue.acts
+        ccam = [
+            (index, act)
+            for index, act in enumerate(ctx.event.acts)
+            if act.code in acts and acts[act.code].base == "ccam"
+        ]
+        for index, act in enumerate(ctx.event.acts):
+            if (act.modifiers or act.association) and all(index != i for i, _ in ccam):
+                field_name = "modifiers" if act.modifiers else "association"
+                raise RuleInputError(f"acts.{index}.{field_name}", f"réservé aux actes de la CCAM ({act.code})")
+        billed: dict[int, str] = {index: act.association for index, act in ccam if act.association is not None}
+        if billed or len(ccam) < 2:
+            if billed and len(billed) < len(ccam):
+                missing = next(index for index, _ in ccam if index not in billed)
+                raise RuleInputError(
+                    f"acts.{missing}.association", "code d'association requis quand un autre acte CCAM en porte un"
+                )
+            return billed
+        limit = ctx.use("ccam.association.max_acts")
+        if len(ccam) > limit.value:
+            raise RuleInputError(
+                f"acts.{ccam[limit.value][0]}.association",
+                f"au plus {limit.value} actes CCAM associés dans une séance : code d'association (4 ou 5) requis",
+            )
+        try:
+            ranked = sorted(ccam, key=lambda item: -ctx.p[self._grid(ctx, acts[item[1].code])])
+        except NoValueInForceError as exc:
+            raise RuleInputError("date", f"aucun tarif CCAM en vigueur le {ctx.event.date.isoformat()}") from exc
+        codes = {index: str(rank + 1) for rank, (index, _) in enumerate(ranked)}
+        ctx.steps.append(
+            Step(
+                "ccam.association",
+                "Actes CCAM associés dans la même séance : "
+                + ", ".join(f"{ctx.event.acts[i].code} code {codes[i]}" for i, _ in ranked)
+                + " (le tarif le plus élevé à taux plein, le second à 50 %)",
+                parameters=(limit,),
+                sources=source_refs("CCAM:III-3 B", "C3"),
+            )
+        )
+        return codes
+
+    def _ccam_base(
+        self, ctx: _Context, index: int, act: Act, definition: ActDefinition, fee: int | None
+    ) -> tuple[int, int, list[ParameterUse]]:
+        """Base of a CCAM act: the tariff of the professional's grid, raised by the percentage modifiers, times the
+        association coefficient, plus the modifiers that add an amount."""
+        grid = ctx.use(self._grid(ctx, definition))
+        uses = [grid]
+        unit = grid.value
+        added = 0
+        for modifier in act.modifiers:
+            path = f"ccam.modifiers.{modifier}"
+            if path not in self.parameters:
+                raise RuleInputError(f"acts.{index}.modifiers", f"modificateur CCAM inconnu : {modifier}")
+            use = ctx.use(path)
+            uses.append(use)
+            if use.unit == "EUR":
+                added += use.value
+            else:
+                unit += apply_rate(grid.value, use.value)
+        text = f"{act.code} : grille {grid.path[-1]}, tarif {format_eur(grid.value)}"
+        code = ctx.associations.get(index)
+        if code is not None:
+            coefficient = ctx.use(f"ccam.association.code_{code}")
+            uses.append(coefficient)
+            unit = apply_rate(unit, coefficient.value)
+            text += f", code d'association {code} à {format_rate(coefficient.value)}"
+        base = (unit + added) * act.quantity
+        if act.modifiers:
+            text += f", modificateurs {' '.join(act.modifiers)}"
+        ctx.steps.append(
+            Step(
+                "ccam.base",
+                f"{text} : base {format_eur(base)}",
+                amount=base,
+                line=index,
+                parameters=tuple(uses),
+                sources=source_refs("CCAM"),
+            )
+        )
+        return base, base if fee is None else fee, uses
+
     # -- act ------------------------------------------------------------------------------------------------
 
     def _definition(self, index: int, act: Act, profession: Profession) -> ActDefinition:
@@ -503,6 +662,7 @@ class Engine:
             self._classify_overrun(ctx, line, in_pathway_tariff)
             return line
         self._gross(ctx, line, act, category)
+        self._costly_act(ctx, line, definition, rule)
         self._majoration(ctx, line, rule)
         self._participation(ctx, line, rule, definition)
         self._franchise(ctx, line, act, rule)
@@ -606,6 +766,9 @@ class Engine:
         fee = to_cents(act.fee) if act.fee is not None else None
         if definition.base == "tariff":
             return self._tariff(ctx, index, act, definition, fee)
+        if definition.base == "ccam":
+            base, billed, uses = self._ccam_base(ctx, index, act, definition, fee)
+            return base, billed, uses, None
         base, billed, uses = self._other_base_and_fee(ctx, index, act, definition, category, fee)
         return base, billed, uses, None
 
@@ -750,6 +913,28 @@ class Engine:
             return "rates.full"
         if ctx.maternity:
             return "rates.full"
+        for applies, step_rule, why in (
+            (
+                event.work_injury,
+                "rate.work_injury",
+                "Soins liés à un accident du travail ou une maladie professionnelle",
+            ),
+            (
+                event.patient.invalidity_pension and definition.rate is None,
+                "rate.invalidity",
+                "Titulaire d'une pension d'invalidité",
+            ),
+        ):
+            if applies:
+                ctx.steps.append(
+                    Step(
+                        step_rule,
+                        f"{why} : exonération du ticket modérateur, pris en charge à {format_rate(ctx.p['rates.full'])}",
+                        parameters=(ctx.use("rates.full"),),
+                        sources=source_refs("R30", "S15"),
+                    )
+                )
+                return "rates.full"
         return self._local_rate(ctx, path)
 
     def _local_rate(self, ctx: _Context, path: str) -> str:
@@ -806,10 +991,15 @@ class Engine:
         if ctx.tele_refusal is not None and category is Category.CONSULTATION:
             return ctx.tele_refusal
         if category is Category.TELEEXPERTISE:
-            done = counters.teleexpertise.get(act.code, 0)
+            # 4 a year per patient and per doctor [S16a]: counted under "CODE:RPPS"; a bare "CODE" (a state
+            # written before, or built by a caller for this professional) counts for the event's professional.
+            rpps = event.professional.rpps
+            key = act.code if rpps is None else f"{act.code}:{rpps}"
+            done = counters.teleexpertise.get(key, 0) + (counters.teleexpertise.get(act.code, 0) if rpps else 0)
             if done + act.quantity > p["teleexpertise.yearly_limit_per_patient"]:
                 return "teleexpertise_yearly_limit"
-            counters.teleexpertise[act.code] = done + act.quantity
+            counters.teleexpertise.pop(act.code, None)
+            counters.teleexpertise[key] = done + act.quantity
         if category is Category.PSYCHOLOGY:
             return self._psychology_refusal(ctx, act)
         if category is Category.OPTICS and counters.last_optical is not None:
@@ -863,6 +1053,66 @@ class Engine:
                     sources=source_refs("S5:RG_VF670"),
                 )
             )
+
+    @staticmethod
+    def _costly_act(ctx: _Context, line: Line, definition: ActDefinition, rule: CategoryRule) -> None:
+        """« Forfait 24 € » (art. R160-16 CSS) [S15]: on an act whose tariff reaches the threshold, in town or at the
+        hospital, the ticket modérateur is replaced by a flat participation. Not on imaging acts, and not where there
+        is no ticket modérateur to replace (ALD-related care, maternity, AT-MP, invalidity pension: 100 %), nor for
+        a newborn in its first 30 days. A hospital stay with a costly act is handled with the stay (``_stay_gross``)."""
+        if not rule.costly_act_participation or not line.rate or line.category is Category.HOSPITAL_STAY:
+            return
+        threshold = ctx.use("tariffs.hospital.costly_act_threshold")
+        if line.base < threshold.value * line.quantity:
+            return
+        flat = ctx.use("tariffs.hospital.costly_act_flat_fee")
+        excluded = ctx.use("tariffs.hospital.costly_act_excluded_regroupements")
+        sources = source_refs("S15", "R30")
+        if definition.regroupement is not None and definition.regroupement in excluded.value:
+            ctx.steps.append(
+                Step(
+                    "costly_act.imaging",
+                    f"Acte d'imagerie ({definition.regroupement}) de {format_eur(line.base)} : le ticket modérateur reste "
+                    f"dû, pas de forfait de {format_eur(flat.value)}",
+                    line=line.index,
+                    parameters=(threshold, excluded),
+                    sources=sources,
+                )
+            )
+            return
+        full = ctx.use("rates.full")
+        if line.rate >= full.value or ctx.newborn:
+            why = (
+                "nouveau-né de moins de 30 jours"
+                if line.rate < full.value
+                else f"pris en charge à {format_rate(full.value)}"
+            )
+            line.gross = line.base
+            ctx.steps.append(
+                Step(
+                    "costly_act.exempt",
+                    f"Acte de {format_eur(line.base)} (au moins {format_eur(threshold.value)}) : pas de forfait de "
+                    f"{format_eur(flat.value)} ({why})",
+                    amount=line.gross,
+                    line=line.index,
+                    parameters=(threshold, flat, full),
+                    sources=sources,
+                )
+            )
+            return
+        line.gross = max(0, line.base - flat.value * line.quantity)
+        ctx.steps.append(
+            Step(
+                "costly_act",
+                f"Acte de {format_eur(line.base)} (au moins {format_eur(threshold.value)}) : le ticket modérateur est "
+                f"remplacé par le forfait de {format_eur(flat.value)} (art. R160-16 CSS) ; pris en charge "
+                f"{format_eur(line.base)} − {format_eur(flat.value * line.quantity)} = {format_eur(line.gross)}",
+                amount=line.gross,
+                line=line.index,
+                parameters=(threshold, flat),
+                sources=sources,
+            )
+        )
 
     def _stay_gross(self, ctx: _Context, line: Line, act: Act) -> None:
         p = ctx.p

@@ -315,6 +315,7 @@ class ClaimLine(Base):
     amo: Mapped[int] = mapped_column(Integer)
     patient_share: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64), index=True)  # the refusal reason code of the line
 
     claim: Mapped[Claim] = relationship(back_populates="lines")
 
