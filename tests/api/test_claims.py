@@ -265,11 +265,11 @@ def test_mon_soutien_psy_sessions_are_counted_from_the_stored_claims(client: Tes
 
 
 def test_a_claim_says_it_is_a_compulsory_child_examination(client: TestClient, people: People) -> None:
-    # Born 10 Jan 2026, seen 2 Mar 2026: examination 4 (2nd month), G + MEG paid in full [T4]
+    # Born 10 Jan 2026, seen 2 Mar 2026: examination 3 (« à 1 mois », 2025 calendar), G + MEG paid in full [T7]
     child, gp = people.patient(birth_date="2026-01-10"), people.professional()
     acts = [{"code": "G"}, {"code": "MEG"}]
     claim = client.post(
-        "/api/claims", json=body(child, gp, "2026-03-02", "child-exam-0001", acts=acts, compulsory_child_exam=4)
+        "/api/claims", json=body(child, gp, "2026-03-02", "child-exam-0001", acts=acts, compulsory_child_exam=3)
     ).json()
     assert claim["amo"] == 35.0
     wrong = client.post(

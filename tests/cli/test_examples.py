@@ -22,7 +22,7 @@ EXPECTED = [
     ("gp-sector2-non-optam.json", "T", True, 14.10, 35.90),
     # Cardiologist (CSC 52.50 €) consulted on the MT's referral: 70 % − 2 €.
     ("cardiologist-referred.json", "O", True, 34.75, 17.75),
-    # Compulsory child examination n° 4 (2nd month): G + MEG 35 € at 100 % whoever the doctor [T4]; under 16, not
+    # Compulsory child examination n° 3 (« à 1 mois », 2025 calendar): G + MEG 35 € at 100 % whoever the doctor [T7]; under 16, not
     # concerned by the pathway; no PF under 18.
     ("child-examination.json", None, None, 35.00, 0.00),
     # Régime local d'Alsace-Moselle: G 30 € × 90 % − 2 € participation forfaitaire [T13][T14].

@@ -62,52 +62,65 @@ class TestNonContractedDoctor:
 
 
 class TestCompulsoryChildExamination:
-    """The 20 examinations of the carnet de santé: 100 % whoever the professional [T4], on their calendar [T5]."""
+    """The 20 examinations of the carnet de santé: 100 % whoever the doctor, on the calendar in force on the date of
+    care (2019 [T4][T5], then 1 January 2025 [T7])."""
 
-    def test_second_month_examination_by_the_gp_is_paid_in_full(self) -> None:
-        # Born 10 Jan 2026, seen 2 Mar 2026: during the 2nd month (examination 4). G + MEG = 30 + 5 € [S2][R47],
-        # at 100 % instead of 70 %, no PF under 18 [S12].
-        e = event(patient={"birth_date": "2026-01-10"}, compulsory_child_exam=4, acts=[{"code": "G"}, {"code": "MEG"}])
+    def test_first_monthly_examination_by_the_gp_is_paid_in_full(self) -> None:
+        # Born 10 Jan 2026, seen 2 Mar 2026 (1 month 20 days): examination 3, « à 1 mois » [T7]. G + MEG = 30 + 5 €
+        # [S2][R47], at 100 % instead of 70 %, no PF under 18 [S12].
+        e = event(patient={"birth_date": "2026-01-10"}, compulsory_child_exam=3, acts=[{"code": "G"}, {"code": "MEG"}])
         result = run(e)
         assert [line.rate for line in result.lines] == [10_000, 10_000]
         assert result.amo == 3500
         step = next(s for s in result.explanation if s.rule == "child_exam")
-        assert "n° 4" in step.text
-        assert "au cours du 2e mois" in step.text
+        assert "n° 3" in step.text
+        assert "à 1 mois" in step.text
         assert {"T4", "T5"} <= step.source_ids()
 
     def test_without_the_field_the_same_visit_is_an_ordinary_consultation(self) -> None:
         result = run(event(patient={"birth_date": "2026-01-10"}, acts=[{"code": "G"}, {"code": "MEG"}]))
         assert result.amo == 2450  # 35 € × 70 %
 
-    def test_ninth_month_certificate_examination_is_billed_coe(self) -> None:
-        # Born 10 Jun 2025, seen 2 Mar 2026: during the 9th month (examination 9, 2nd certificate). COE 60 € [S16g].
-        e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10", "gp": None}, compulsory_child_exam=9)
+    def test_eight_month_certificate_examination_is_billed_coe(self) -> None:
+        # Born 10 Jun 2025, seen 2 Mar 2026 (8 months 20 days): examination 8, 2nd certificate since 2025 [T7].
+        # COE 60 € [S16g].
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10", "gp": None}, compulsory_child_exam=8)
         assert run(e).amo == 6000
 
+    def test_before_2025_the_ninth_month_examination_had_the_certificate(self) -> None:
+        # 2019 calendar: the 2nd certificate at the 9th month, examination 9 [T4][T5]; COE 54 € then [S16g].
+        e = specialist(
+            "pediatrics",
+            "COE",
+            date="2024-12-23",
+            patient={"birth_date": "2024-03-30", "gp": None},
+            compulsory_child_exam=9,
+        )
+        assert run(e).amo == 5400
+
     def test_coe_alone_is_paid_in_full(self) -> None:
-        # COE is by definition one of the three certificate examinations: 100 % [T4][S16g].
+        # COE is by definition one of the three certificate examinations: 100 % [T7][S16g].
         e = specialist("pediatrics", "COE", patient={"birth_date": "2025-06-10"})
         assert run(e).amo == 6000
 
     def test_coe_is_refused_for_an_examination_without_certificate(self) -> None:
-        e = specialist("pediatrics", "COE", patient={"birth_date": "2026-01-10"}, compulsory_child_exam=4)
+        e = specialist("pediatrics", "COE", patient={"birth_date": "2026-01-10"}, compulsory_child_exam=3)
         with pytest.raises(RuleInputError) as error:
             run(e)
         assert error.value.field == "acts.0.code"
-        assert "1, 9, 13" in error.value.message
+        assert "1, 8, 12" in error.value.message
 
     def test_an_age_outside_the_window_names_the_field(self) -> None:
-        e = event(patient={"birth_date": "2025-12-01"}, compulsory_child_exam=9)  # 3 months old, not 9
+        e = event(patient={"birth_date": "2025-12-01"}, compulsory_child_exam=8)  # 3 months old, not 8
         with pytest.raises(RuleInputError) as error:
             run(e)
         assert error.value.field == "compulsory_child_exam"
-        assert "au cours du 9e mois" in error.value.message
+        assert "à 8 mois" in error.value.message
         assert "01/08/2026" in error.value.message  # the window starts at 8 months
 
     def test_last_examination_by_any_doctor_bears_no_majoration(self) -> None:
-        # 16 today (examination 20, between 15 and 16 [T6]), seen by a GP who is not the MT, without referral: out of
-        # the pathway for an ordinary visit, but the examination is paid in full whoever the doctor [T4].
+        # 16 today (examination 20, between 15 and 16 included [T7]), seen by a GP who is not the MT, without
+        # referral: out of the pathway for an ordinary visit, but the examination is paid in full whoever the doctor.
         e = event(patient={"birth_date": "2010-03-02"}, professional={"rpps": OTHER_RPPS}, compulsory_child_exam=20)
         result = run(e)
         line = result.lines[0]
