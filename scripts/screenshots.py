@@ -79,6 +79,7 @@ SHOTS: list[Shot] = [
     Shot("patient", _patient, lambda t: "/espace/patient", "patient-accueil"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/medecin-traitant", "patient-medecin-traitant"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/dossier", "patient-dossier"),
+    Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/dossier/{t.facts['document_id']}", "patient-document"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/acces", "patient-acces"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/remboursements", "patient-remboursements"),
     Shot("patient", lambda t: t.people["parents"][0], lambda t: "/espace/patient", "parent-accueil"),
@@ -100,19 +101,21 @@ def _free_port() -> int:
 
 
 def _facts(database: Database, people: dict[str, list[DemoPerson]]) -> dict[str, str]:
-    """A demo patient with a record (an adult), and a refused claim."""
+    """A demo patient with a record (an adult), one of their documents, and a refused claim."""
     adults = {p.identifier for p in people["patients"]}
     with database.unit_of_work() as session:
         with_record = select(RecordEntry.patient_id).where(RecordEntry.section == "document")
         patient = next(p for p in session.scalars(select(Patient).where(Patient.id.in_(with_record))
                                                   .order_by(Patient.nir)) if p.nir in adults)  # fmt: skip
+        document = session.scalars(select(RecordEntry.id).where(RecordEntry.patient_id == patient.id,
+                                   RecordEntry.section == "document").order_by(RecordEntry.id)).first()  # fmt: skip
         rejected = session.scalars(select(Claim.id).where(Claim.status == "rejected").order_by(Claim.id)).first()
         busiest = session.execute(select(Referral.referrer_id, func.count()).group_by(Referral.referrer_id)
                                   .order_by(func.count().desc(), Referral.referrer_id)).first()  # fmt: skip
         assert busiest is not None
         gp = session.get(Professional, busiest[0])
         assert gp is not None
-        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected),
+        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected), "document_id": str(document),
                 "gp_rpps": gp.rpps}  # fmt: skip
 
 

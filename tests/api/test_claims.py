@@ -246,3 +246,44 @@ def test_a_phone_call_is_not_a_teleconsultation(client: TestClient, people: Peop
     response = client.post("/api/claims", json=tele)
     assert response.status_code == 422
     assert error_fields(response) == ["video"]
+
+
+def test_mon_soutien_psy_sessions_are_counted_from_the_stored_claims(client: TestClient, people: People) -> None:
+    # Issue 13: 12 sessions a calendar year since 15 June 2024 [T8][T9]; the store counts the paid ones.
+    patient = people.patient()
+    psychologist = people.professional(specialty=None, profession="psychologist")
+    for n in range(12):
+        date = (dt.date(2026, 1, 5) + dt.timedelta(weeks=n)).isoformat()
+        claim = client.post(
+            "/api/claims", json=body(patient, psychologist, date, f"psy-session-{n:03d}", acts=[{"code": "PSYS"}])
+        ).json()
+        assert claim["amo"] == 30.0  # 50 € × 60 %
+    thirteenth = client.post(
+        "/api/claims", json=body(patient, psychologist, "2026-04-20", "psy-session-012", acts=[{"code": "PSYS"}])
+    ).json()
+    assert (thirteenth["amo"], thirteenth["adjudication"]["lines"][0]["status"]) == (0.0, "rejected")
+
+
+def test_a_claim_says_it_is_a_compulsory_child_examination(client: TestClient, people: People) -> None:
+    # Born 10 Jan 2026, seen 2 Mar 2026: examination 4 (2nd month), G + MEG paid in full [T4]
+    child, gp = people.patient(birth_date="2026-01-10"), people.professional()
+    acts = [{"code": "G"}, {"code": "MEG"}]
+    claim = client.post(
+        "/api/claims", json=body(child, gp, "2026-03-02", "child-exam-0001", acts=acts, compulsory_child_exam=4)
+    ).json()
+    assert claim["amo"] == 35.0
+    wrong = client.post(
+        "/api/claims", json=body(child, gp, "2026-03-03", "child-exam-0002", acts=acts, compulsory_child_exam=9)
+    )
+    assert wrong.status_code == 422
+    assert error_fields(wrong) == ["compulsory_child_exam"]
+
+
+def test_a_non_contracted_doctor_is_stored_and_reimbursed_on_the_authority_tariff(
+    client: TestClient, people: People
+) -> None:
+    patient, doctor = people.patient(), people.professional(sector="3")
+    claim = client.post(
+        "/api/claims", json=body(patient, doctor, "2026-03-02", "sector-3-0001", acts=[{"code": "G", "fee": 50.0}])
+    ).json()
+    assert claim["adjudication"]["lines"][0]["base"] == 0.61  # tarif d'autorité [T1]

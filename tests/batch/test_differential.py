@@ -79,7 +79,9 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
         "seen_by_gp": draw(st.booleans()),
         "c2s": draw(st.integers(0, 5)) == 0,
         "ald": draw(st.booleans()),
-        "regime": draw(st.sampled_from([None, None, "general", "ame", "mayotte", "foreign_visitor"])),
+        "regime": draw(
+            st.sampled_from([None, None, "general", "ame", "mayotte", "foreign_visitor", "alsace_moselle", "mines"])
+        ),
         "institution": draw(st.none() | st.sampled_from([i.value for i in Institution])),
         "profession": profession.value,
         "specialty": draw(st.sampled_from([s.value for s in Specialty])) if physician else None,

@@ -110,6 +110,7 @@ def care_events(draw: st.DrawFn) -> tuple[CareEvent, YearToDate]:
         "emergency": draw(st.booleans()),
         "away_from_home": draw(st.booleans()),
         "teleconsultation": teleconsultation,
+        "in_person_history_on_record": draw(st.booleans()),
         "ald_care": patient["ald"] and draw(st.booleans()),
     }
     state = YearToDate(
@@ -139,6 +140,9 @@ def test_amounts_are_whole_non_negative_and_add_up(drawn: tuple[CareEvent, YearT
     except RuleInputError as exc:
         # Acts whose tariff starts after the drawn date: the engine must say so, naming the act.
         assume("aucun tarif en vigueur" not in exc.message)
+        # A simulated teleconsultation by another doctor than the MT, without the date of the last in-person
+        # visit: the engine names the missing fact (issue 13).
+        assume(exc.field != "last_in_person_visit")
         raise
     for line in result.lines:
         amounts = (line.fee, line.base, line.gross, line.majoration, line.participation, line.franchise, line.amo)

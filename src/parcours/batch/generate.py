@@ -22,6 +22,7 @@ import datetime as dt
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from parcours.rules.catalogue import Catalogue, default_catalogue
 from parcours.rules.columnar import INPUT_COLUMNS, age_on_days
@@ -110,8 +111,19 @@ class _Tariffs:
         return out
 
 
-def generate(rows: int, seed: int = 0, patients: int | None = None, other_share: float = 0.0) -> pa.Table:
-    """``rows`` claims of about ``rows / 8`` patients, reproducible from ``seed``."""
+def generate(
+    rows: int,
+    seed: int = 0,
+    patients: int | None = None,
+    other_share: float = 0.0,
+    first_day: dt.date = FIRST_DAY,
+    last_day: dt.date = LAST_DAY,
+    chunk: int | None = None,
+) -> pa.Table:
+    """``rows`` claims of about ``rows / 8`` patients, reproducible from ``seed``, dated ``first_day``-``last_day``.
+
+    With ``chunk``, the patients (drawn from ``seed``) are the same whatever the chunk and the claims are drawn from
+    (``seed``, ``chunk``): the chunks of one synthetic year share their patients."""
     rng = np.random.default_rng(seed)
     parameters, catalogue = default_parameters(), default_catalogue()
     n = rows
@@ -120,15 +132,21 @@ def generate(rows: int, seed: int = 0, patients: int | None = None, other_share:
     # Patients.
     band = rng.choice(len(_AGE_WEIGHTS), size=n_patients, p=_AGE_WEIGHTS / _AGE_WEIGHTS.sum())
     age_years = _AGE_BANDS[band] + rng.integers(0, 10, size=n_patients)
-    birth_p = _days(dt.date(2025, 6, 30)) - (age_years * 36525) // 100 - rng.integers(0, 365, size=n_patients)
+    birth_p = (
+        _days(first_day + (last_day - first_day) / 2)
+        - (age_years * 36525) // 100
+        - rng.integers(0, 365, size=n_patients)
+    )
     female = rng.random(n_patients) < 0.52
     c2s_p = rng.random(n_patients) < 0.10
     ald_p = rng.random(n_patients) < np.clip(0.04 + age_years * 0.0045, 0, 0.6)
     has_gp_p = rng.random(n_patients) < np.where(age_years < 16, 0.6, 0.92)
     regime_p = rng.choice(4, size=n_patients, p=[0.985, 0.008, 0.004, 0.003])
+    if chunk is not None:
+        rng = np.random.default_rng((seed, chunk + 1))
 
     patient = rng.integers(0, n_patients, size=n)
-    date = rng.integers(_days(FIRST_DAY), _days(LAST_DAY) + 1, size=n)
+    date = rng.integers(_days(first_day), _days(last_day) + 1, size=n)
     birth = np.minimum(birth_p[patient], date)
     age = age_on_days(birth, date)
     has_gp = has_gp_p[patient]
@@ -302,3 +320,114 @@ def generate(rows: int, seed: int = 0, patients: int | None = None, other_share:
     missing = [name for name in INPUT_COLUMNS if name in columns and name not in table.column_names]
     assert not missing
     return table
+
+
+# --- multi-act claims ------------------------------------------------------------------------------------------
+
+# Extra lines per claim, by kind of care (see docs/batch.md for the orders of magnitude and their sources).
+_EXTRA_MEDICINES = 1.5  # Poisson mean: ~2.5 lines (distinct medicines) per pharmacy claim
+_EXTRA_ANALYSES = 2.0  # Poisson mean: ~3 analyses per laboratory claim
+_NURSE_SECOND_ACT = 0.3
+_DENTAL_SECOND_ACT = 0.4
+_ROUND_TRIP = 0.6
+
+
+def generate_claims(
+    claims: int,
+    seed: int = 0,
+    patients: int | None = None,
+    other_share: float = 0.02,
+    first_day: dt.date = FIRST_DAY,
+    last_day: dt.date = LAST_DAY,
+    chunk: int | None = None,
+    first_claim_id: int = 0,
+) -> pa.Table:
+    """``claims`` multi-act claims (one row per act line, grouped by ``claim_id``, numbered by ``line_number``):
+    a pharmacy's several medicines, a laboratory's analyses, a nurse's acts, G + MEG for a young child, a dentist's
+    consultation and care, a round trip, glasses (a frame and two lenses), hospital stays, téléexpertises."""
+    head = generate(claims, seed=seed, patients=patients, other_share=other_share, first_day=first_day,
+                    last_day=last_day, chunk=chunk)  # fmt: skip
+    rng = np.random.default_rng((seed, 0 if chunk is None else chunk + 1, 7))
+    catalogue = default_catalogue()
+    codes = tuple(catalogue.acts)
+    code_col = head.column("act_code").combine_chunks()
+    code = np.asarray(code_col.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    profession_col = head.column("profession").combine_chunks()
+    profession = np.asarray(profession_col.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    names = profession_col.dictionary.to_pylist()
+    kind = {name: profession == names.index(name) for name in names}
+    birth = pc.cast(head.column("birth_date"), pa.int32()).to_numpy().astype(np.int64)
+    date = pc.cast(head.column("date"), pa.int32()).to_numpy().astype(np.int64)
+    young = age_on_days(birth, date) < 6
+    n = head.num_rows
+
+    extra = np.zeros(n, dtype=np.int64)
+    extra = np.where(kind["pharmacist"], np.minimum(rng.poisson(_EXTRA_MEDICINES, n), 5), extra)
+    extra = np.where(kind["laboratory"], np.minimum(rng.poisson(_EXTRA_ANALYSES, n), 7), extra)
+    extra = np.where(kind["nurse"], rng.random(n) < _NURSE_SECOND_ACT, extra)
+    extra = np.where(kind["dentist"], rng.random(n) < _DENTAL_SECOND_ACT, extra)
+    extra = np.where(kind["transport"], rng.random(n) < _ROUND_TRIP, extra)
+    extra = np.where(kind["physician"] & young & (code == codes.index("G")), 1, extra)
+    optician = kind["optician"] if "optician" in kind else np.zeros(n, dtype=bool)
+    extra = np.where(optician & (code == codes.index("FRAME")), 1, extra)  # a frame and a pair of lenses
+    lines = 1 + extra
+    rows = np.repeat(np.arange(n), lines)
+    table = head.take(pa.array(rows))
+    m = table.num_rows
+    starts = np.cumsum(lines) - lines
+    line_number = np.arange(m) - np.repeat(starts, lines) + 1
+    added = line_number > 1
+
+    line_code = code[rows].copy()
+    medicine = np.array([codes.index(c) for c in _MEDICINES])[
+        rng.choice(len(_MEDICINES), size=m, p=_MEDICINE_WEIGHTS / _MEDICINE_WEIGHTS.sum())
+    ]
+    k = {name: value[rows] for name, value in kind.items()}
+    line_code = np.where(added & k["pharmacist"], medicine, line_code)
+    line_code = np.where(added & k["dentist"], codes.index("FILLING"), line_code)
+    line_code = np.where(added & k["physician"], codes.index("MEG"), line_code)
+    line_code = np.where(added & optician[rows], codes.index("LENS"), line_code)
+
+    fee = table.column("fee").combine_chunks()
+    fee_np = fee.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    fee_null = fee.is_null().to_numpy(zero_copy_only=False)
+    quantity = table.column("quantity").combine_chunks().to_numpy(zero_copy_only=False).astype(np.int64)
+    coefficient = table.column("coefficient").combine_chunks()
+    coef_np = coefficient.fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+    box = np.rint(np.exp(rng.normal(np.log(900), 0.9, size=m))).astype(np.int64) + 100
+    boxes = rng.integers(1, 4, size=m)
+    pharmacy_line = added & k["pharmacist"]
+    quantity = np.where(pharmacy_line, boxes, quantity)
+    fee_np = np.where(pharmacy_line, box * boxes, fee_np)
+    lab_line = added & k["laboratory"]
+    coef_np = np.where(lab_line, rng.integers(10, 200, size=m).astype(np.float64), coef_np)
+    nurse_line = added & k["nurse"]
+    coef_np = np.where(nurse_line, rng.choice([1.0, 1.5, 2.0], size=m), coef_np)
+    quantity = np.where(nurse_line | lab_line, 1, quantity)
+    trip = added & k["transport"]
+    fee_np = np.where(trip, rng.integers(3000, 15000, size=m), fee_np)
+    quantity = np.where(trip, 1, quantity)
+    tariffed = added & (k["dentist"] | k["physician"])
+    fee_null = np.where(tariffed, True, fee_null)
+    quantity = np.where(tariffed, 1, quantity)
+    glasses = optician[rows]
+    fee_null = np.where(glasses, True, fee_null)  # class A at its price limit
+    quantity = np.where(glasses & added, 2, quantity)
+    correction = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(m, dtype=np.int32), mask=~(glasses & added)),
+        pa.array(["simple", "complex", "very_complex"], pa.string()),
+    )
+
+    first = np.repeat(np.arange(n, dtype=np.int64) + first_claim_id, lines)
+    replace = {
+        "claim_id": pa.array(first),
+        "act_code": pa.DictionaryArray.from_arrays(pa.array(line_code.astype(np.int32)), code_col.dictionary),
+        "quantity": pa.array(quantity),
+        "fee": pa.array(fee_np, mask=fee_null),
+        "coefficient": pa.array(coef_np, mask=np.isnan(coef_np)),
+    }
+    for name, column in replace.items():
+        table = table.set_column(table.column_names.index(name), name, column)
+    return table.append_column("line_number", pa.array(line_number.astype(np.int64))).append_column(
+        "correction", correction
+    )

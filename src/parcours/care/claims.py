@@ -59,6 +59,9 @@ class ClaimIn(Input):
     teleconsultation: bool = False
     video: bool = True
     gp_unavailable: bool = False
+    compulsory_child_exam: int | None = Field(
+        default=None, ge=1, le=20, description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant"
+    )
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = False
@@ -157,6 +160,16 @@ def _check_request(data: ClaimIn) -> None:
         )
 
 
+def _psychologist_sessions(session: Session, patient_id: str, year: int) -> int:
+    """Mon soutien psy sessions paid for this patient in ``year`` (the yearly cap counts them) [T8]."""
+    count = session.scalar(
+        select(func.sum(ClaimLine.quantity))
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(_live_paid_lines(patient_id), _year(year), ClaimLine.category == Category.PSYCHOLOGY.value)
+    )
+    return int(count or 0)
+
+
 def _adjudicate(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
@@ -214,6 +227,7 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
             amo=line.amo,
             patient_share=line.patient,
             status=line.status,
+            reason=line.reason,
         )
         for position, line in enumerate(result.lines)
     ]
@@ -266,6 +280,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
             "underserved_area": professional.underserved_area,
         },
         "acts": [act.model_dump() for act in data.acts],
+        "compulsory_child_exam": data.compulsory_child_exam,
         "declares_gp": data.declares_gp,
         "referred_by_gp": bool(referral and referral.referrer_is_gp),
         "referred_by_other_doctor": bool(referral and not referral.referrer_is_gp),
@@ -274,6 +289,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         "away_from_home": data.away_from_home,
         "teleconsultation": data.teleconsultation,
         "last_in_person_visit": last_visit,
+        "in_person_history_on_record": True,
         "gp_unavailable": data.gp_unavailable,
         "visit_reason": data.visit_reason,
         "excluded_context": data.excluded_context,
@@ -321,6 +337,7 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
     owed = _owed(session, patient_id, on)
     return YearToDate.model_validate(
         {
+            "psychologist_sessions": _psychologist_sessions(session, patient_id, on.year),
             "participation_paid": euros(totals.participation),
             "franchises_paid": euros(totals.franchises),
             "same_day_participations": same_day_participations,
@@ -489,12 +506,16 @@ def list_claims(
     patient_id: str | None = None,
     professional_id: str | None = None,
     status: str | None = None,
+    reason: str | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Claim], int]:
+    """Claims by the filters given, newest care date first; ``reason`` keeps claims with a line refused for it."""
     query = select(Claim)
+    if reason:
+        query = query.where(Claim.lines.any(ClaimLine.reason == reason))
     if patient_id:
         query = query.where(Claim.patient_id == patient_id)
     if professional_id:

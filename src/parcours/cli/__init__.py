@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parcours.cli import audit, contracts, params, simulate, store, token
+from parcours.cli import audit, batch, contracts, params, simulate, store, token
 
 app = typer.Typer(
     name="parcours",
@@ -26,6 +26,7 @@ params.register(app)
 store.register(app)
 token.register(app)
 audit.register(app)
+batch.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

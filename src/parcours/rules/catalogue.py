@@ -36,6 +36,7 @@ class Profession(StrEnum):
     HEARING_AID_PROVIDER = "hearing_aid_provider"
     HOSPITAL = "hospital"
     TRANSPORT = "transport"
+    PSYCHOLOGIST = "psychologist"
 
 
 class Category(StrEnum):
@@ -53,6 +54,7 @@ class Category(StrEnum):
     PRIVATE_ROOM = "private_room"
     EMERGENCY_VISIT = "emergency_visit"
     TRANSPORT = "transport"
+    PSYCHOLOGY = "psychology"
 
 
 FranchiseKind = Literal["medicine", "paramedical", "transport"]

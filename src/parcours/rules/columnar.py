@@ -67,6 +67,11 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "sector": ("1", "2"),
 }
 
+# Regimes the twin computes (codes in VOCABULARIES["regime"]); the others go to the scalar engine.
+_TWIN_REGIMES = [
+    VOCABULARIES["regime"].index(r.value) for r in (Regime.GENERAL, Regime.AME, Regime.MAYOTTE, Regime.FOREIGN_VISITOR)
+]
+
 # name → (arrow type, required, description). The order is the order of the Parquet files parcours writes.
 INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "claim_id": (pa.int64(), True, "identifier of the claim (one act); breaks ties of the order"),
@@ -79,7 +84,11 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "c2s": (pa.bool_(), False, "Complémentaire santé solidaire"),
     "ald": (pa.bool_(), False, "affection de longue durée recognised"),
     "ald_care": (pa.bool_(), False, "care related to the ALD, in the care protocol (100 %)"),
-    "regime": (pa.string(), False, "general (default), ame, mayotte, foreign_visitor"),
+    "regime": (
+        pa.string(),
+        False,
+        "general (default), ame, mayotte, foreign_visitor; alsace_moselle and out-of-scope regimes: routed",
+    ),
     "pregnancy_start": (pa.date32(), False, "start of an ongoing pregnancy"),
     "delivery_date": (pa.date32(), False, "delivery date (actual or expected)"),
     "institution": (pa.string(), False, "prison, nursing_home, disability_home"),
@@ -442,8 +451,8 @@ class _Columns:
 
     def ints(self, name: str, default: int) -> tuple[I64, Bools]:
         col = self.column(name)
-        if col is None:
-            return np.full(self.n, default, dtype=np.int64), np.zeros(self.n, dtype=bool)
+        if col is None:  # an absent column is a column of nulls (a missing fee is the tariff)
+            return np.full(self.n, default, dtype=np.int64), np.ones(self.n, dtype=bool)
         nulls = col.is_null().to_numpy(zero_copy_only=False)
         values = col.fill_null(default).to_numpy(zero_copy_only=False).astype(np.int64)
         return values, nulls
@@ -591,6 +600,11 @@ class ColumnarResult:
     participation: I64
     franchise: I64
     amo: I64
+    # What each row adds to the same-day counters of the scalar engine (state carried between batches):
+    # participations taken (units) and paramedical / transport franchises counted against the daily caps (cents).
+    participation_units: I64 | None = None
+    paramedical_counted: I64 | None = None
+    transport_counted: I64 | None = None
 
 
 class ColumnarEngine:
@@ -645,6 +659,8 @@ class ColumnarEngine:
         ok &= a.supported[safe_code, safe_profession]
         ok &= ~(a.tele_only[safe_code] & ~tele)
         ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
+        # Alsace-Moselle's own rates and the out-of-scope regimes' refusal: the scalar engine.
+        ok &= np.isin(regime, _TWIN_REGIMES)
         ok &= (reason_code != UNKNOWN_CODE) & (context != UNKNOWN_CODE) & (sector >= 0)
         ok &= physician == (specialty >= 0)
         ok &= (quantity >= 1) & (quantity <= _ROW_AFTER_LIMIT)
@@ -893,6 +909,7 @@ class ColumnarEngine:
             0,
         )
         wanted = np.where(fr_applies, per_unit_fr * quantity[order], 0)
+        counted_s: dict[int, I64] = {}
         for kind_index, cap_path, opening_name in (
             (1, "franchises.paramedical_daily_cap", "same_day_paramedical_franchises"),
             (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
@@ -905,6 +922,7 @@ class ColumnarEngine:
             else:
                 daily = _capped(of_kind_wanted, ordered(cap_path), opening(opening_name), day_start)
             wanted = np.where(of_kind, daily, wanted)
+            counted_s[kind_index] = np.where(of_kind, daily, 0)
         wanted = np.minimum(wanted, room - participation_s)
         franchise_s = _capped(wanted, ordered("franchises.annual_cap"), opening("franchises_paid_ytd"), year_start)
 
@@ -923,6 +941,11 @@ class ColumnarEngine:
         franchise = np.empty(n, dtype=np.int64)
         participation[order] = participation_s
         franchise[order] = franchise_s
+        units_out = np.empty(n, dtype=np.int64)
+        units_out[order] = np.where(pf_applies, units, 0)
+        counted = {k: np.empty(n, dtype=np.int64) for k in counted_s}
+        for k, values in counted_s.items():
+            counted[k][order] = values
         amo = gross - majoration - participation - franchise
         return ColumnarResult(
             answered=answered,
@@ -937,6 +960,9 @@ class ColumnarEngine:
             participation=participation,
             franchise=franchise,
             amo=amo,
+            participation_units=units_out,
+            paramedical_counted=counted[1],
+            transport_counted=counted[2],
         )
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
@@ -995,8 +1021,25 @@ def _day(value: Any) -> dt.date | None:
     return value if isinstance(value, dt.date) or value is None else dt.date.fromisoformat(str(value))
 
 
-def event_from_row(row: Mapping[str, Any]) -> CareEvent:
-    """The care event a row describes (validated by the event model, which names the faulty field)."""
+def act_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The act a row describes, as the event model's input."""
+    quantity = row.get("quantity")
+    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
+    if row.get("fee") is not None:
+        act["fee"] = euros(int(row["fee"]))
+    for name in ("days", "device_class", "correction", "basket", "ear"):
+        if row.get(name) is not None:
+            act[name] = row[name]
+    for name in ("psychiatry", "costly_act"):
+        if row.get(name):
+            act[name] = True
+    if row.get("coefficient") is not None:
+        act["coefficient"] = Decimal(str(row["coefficient"]))
+    return act
+
+
+def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The care event's input (the event model's JSON shape) from the claim-level columns of a row."""
     has_gp = bool(row.get("has_gp"))
     pregnancy = None
     if row.get("pregnancy_start") is not None or row.get("delivery_date") is not None:
@@ -1010,18 +1053,6 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "installed_on": row.get("installed_on"),
         "underserved_area": bool(row.get("underserved_area")),
     }
-    quantity = row.get("quantity")
-    act: dict[str, Any] = {"code": row.get("act_code"), "quantity": 1 if quantity is None else quantity}
-    if row.get("fee") is not None:
-        act["fee"] = euros(int(row["fee"]))
-    for name in ("days", "device_class", "correction", "basket", "ear"):
-        if row.get(name) is not None:
-            act[name] = row[name]
-    for name in ("psychiatry", "costly_act"):
-        if row.get(name):
-            act[name] = True
-    if row.get("coefficient") is not None:
-        act["coefficient"] = Decimal(str(row["coefficient"]))
     patient: dict[str, Any] = {
         "birth_date": row.get("birth_date"),
         "gp": ROW_GP_RPPS if has_gp else None,
@@ -1036,8 +1067,9 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "date": row.get("date"),
         "patient": patient,
         "professional": professional,
-        "acts": [act],
+        "acts": acts,
         "last_in_person_visit": row.get("last_in_person_visit"),
+        "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
         "excluded_context": row.get("excluded_context"),
     }
@@ -1053,7 +1085,17 @@ def event_from_row(row: Mapping[str, Any]) -> CareEvent:
         "ald_care",
     ):
         data[flag] = bool(row.get(flag))
-    return CareEvent.model_validate(data)
+    return data
+
+
+def event_from_row(row: Mapping[str, Any]) -> CareEvent:
+    """The care event a row describes (validated by the event model, which names the faulty field)."""
+    return CareEvent.model_validate(event_data(row, [act_data(row)]))
+
+
+def event_from_rows(rows: Sequence[Mapping[str, Any]]) -> CareEvent:
+    """The care event of a multi-act claim: claim-level facts from its first line, one act per line."""
+    return CareEvent.model_validate(event_data(rows[0], [act_data(row) for row in rows]))
 
 
 def _order_key(row: Mapping[str, Any]) -> tuple[int, dt.date, int]:

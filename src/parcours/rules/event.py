@@ -54,6 +54,21 @@ class Regime(StrEnum):
     AME = "ame"
     MAYOTTE = "mayotte"
     FOREIGN_VISITOR = "foreign_visitor"
+    ALSACE_MOSELLE = "alsace_moselle"  # régime local: higher rates (regimes.alsace_moselle)
+    # Out of scope (regimes.out_of_scope): named so that the engine refuses them clearly (docs/rules.md, Scope).
+    MINES = "mines"
+    SNCF = "sncf"
+    RATP = "ratp"
+    CAMIEG = "camieg"
+    ENIM = "enim"
+    CRPCEN = "crpcen"
+    BANQUE_DE_FRANCE = "banque_de_france"
+    PARLIAMENT = "parliament"
+    CAVIMAC = "cavimac"
+    NEW_CALEDONIA = "new_caledonia"
+    FRENCH_POLYNESIA = "french_polynesia"
+    WALLIS_FUTUNA = "wallis_futuna"
+    MONACO = "monaco"
 
 
 class VisitReason(StrEnum):
@@ -118,7 +133,9 @@ class Professional(_Input):
     rpps: Rpps | None = None
     profession: Profession = Profession.PHYSICIAN
     specialty: Specialty | None = None
-    sector: Literal["1", "2"] = "1"
+    sector: Literal["1", "2", "3"] = Field(
+        default="1", description="Secteur : 1, 2 (honoraires libres) ou 3 (non conventionné, tarif d'autorité)"
+    )
     optam: bool = False
     installed_on: dt.date | None = Field(default=None, description="Date d'installation (code J)")
     underserved_area: bool = Field(default=False, description="Installé en zone sous-dotée (code B)")
@@ -183,10 +200,22 @@ class CareEvent(_Input):
     last_in_person_visit: dt.date | None = Field(
         default=None, description="Dernière consultation en présentiel avec ce médecin (téléconsultation)"
     )
+    in_person_history_on_record: bool = Field(
+        default=False,
+        description="La dernière consultation en présentiel vient du dossier : son absence signifie qu'il n'y en a "
+        "pas eu (feuille de soins). Sinon, pour une simulation, un fait absent est supposé dans la situation usuelle "
+        "(patient connu du médecin) et l'explication le dit",
+    )
     gp_unavailable: bool = Field(default=False, description="Médecin traitant indisponible dans un délai compatible")
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = Field(default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins")
+    compulsory_child_exam: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant (carnet de santé) que fait cette visite",
+    )
     work_injury: bool = Field(
         default=False, description="Soins liés à un accident du travail ou une maladie professionnelle (AT-MP)"
     )
@@ -246,6 +275,9 @@ class YearToDate(_Input):
         default_factory=dict,
         description="Téléexpertises de l'année par acte et professionnel (« TE2:RPPS ») ; « TE2 » seul : celles du "
         "professionnel des soins",
+    )
+    psychologist_sessions: NonNegativeInt = Field(
+        default=0, description="Séances Mon soutien psy déjà prises en charge cette année civile"
     )
     last_optical_equipment: dt.date | None = None
     last_hearing_aid: HearingAidHistory = HearingAidHistory()

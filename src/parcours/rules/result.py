@@ -20,6 +20,7 @@ LineStatus = Literal["paid", "rejected"]
 OverrunKind = Literal[
     "optam_overrun",  # secteur 2 doctor adhering to OPTAM
     "non_optam_overrun",  # secteur 2 doctor outside OPTAM
+    "non_contracted_overrun",  # secteur 3 (non conventionné): the fee above the tarif d'autorité
     "authorised_overrun",  # DA: secteur 1 specialist consulted out of the pathway, within 17.5 %
     "authorised_overrun_exceeded",  # a secteur 1 specialist out of the pathway billing beyond the DA ceiling
     "unauthorised_overrun",  # beyond what the doctor's sector allows (or DE, the patient's own demand)

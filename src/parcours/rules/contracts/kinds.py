@@ -102,6 +102,9 @@ _SIMPLE = {
     Category.PRIVATE_ROOM: CareKind.PRIVATE_ROOM,
     Category.EMERGENCY_VISIT: CareKind.EMERGENCY_FLAT_FEE,
     Category.TRANSPORT: CareKind.TRANSPORT,
+    # Mon soutien psy: contracts' tables of guarantees have no line of their own for it yet; its ticket modérateur
+    # is paid as the auxiliaries' one (docs/contracts.md).
+    Category.PSYCHOLOGY: CareKind.AUXILIARIES,
 }
 
 

@@ -1,0 +1,124 @@
+"""``parcours batch adjudicate`` end to end against the I/O floor, in one run, on the same generated data.
+
+    .venv/bin/python bench/bench_batch.py [--rows 1000000] [--seed 7] [--other-share 0.01] [--spark]
+
+Prints, for the same input Parquet file:
+
+- the I/O floor: pyarrow reading the input and writing a Parquet file of the same rows with the output's columns;
+- the local runner end to end (split by patient, kernel, gather, atomic rename) with 1 process and with all cores,
+  lines per second and the ratio to the floor;
+- with ``--spark``: Spark ``local[N]`` (N = cores) against Spark's own read + write of the same files;
+- peak memory (this process, and the largest worker), and the extrapolation to a national year (1.2 × 10⁹ claims).
+
+Nothing here asserts a time (never a timed test): the figures go in the closing note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from parcours.batch.generate import generate
+from parcours.batch.runner import adjudicate
+
+NATIONAL_CLAIMS = 1_200_000_000
+
+
+def _floor(claims: Path, output: Path, like: Path) -> float:
+    """Read the input, write the same number of rows with the output's columns (taken from a real output)."""
+    out = pq.read_table(like)
+    started = time.perf_counter()
+    table = pq.read_table(claims)
+    pq.write_table(out.slice(0, table.num_rows), output, compression="snappy")
+    return time.perf_counter() - started
+
+
+def _peak_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--patients", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--other-share", type=float, default=0.01)
+    parser.add_argument("--spark", action="store_true")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        table = generate(args.rows, seed=args.seed, patients=args.patients, other_share=args.other_share)
+        claims = work / "claims.parquet"
+        pq.write_table(table, claims, compression="snappy")
+        lines = table.num_rows
+        claims_count = len(set(table.column("claim_id").to_numpy().tolist()))
+        del table
+        print(f"input: {lines:,} lines, {claims_count:,} claims, {claims.stat().st_size / 1e6:.1f} MB; {cores} cores")
+
+        results = {}
+        for workers in sorted({1, cores}):
+            started = time.perf_counter()
+            run = adjudicate(str(claims), work / f"out-{workers}.parquet", workers=workers)
+            results[workers] = time.perf_counter() - started
+            engines = run.summary.get("engines", {})
+            print(f"adjudicate, {workers} process(es): {results[workers]:.2f} s, {lines / results[workers]:,.0f} lines/s"
+                  f" (twin {engines.get('columnar', 0):,}, scalar {engines.get('scalar', 0):,})")  # fmt: skip
+        floor = min(_floor(claims, work / "floor.parquet", work / f"out-{cores}.parquet") for _ in range(2))
+        print(f"I/O floor (pyarrow read + write): {floor:.2f} s, {lines / floor:,.0f} lines/s")
+        for workers, seconds in results.items():
+            print(f"ratio to the floor, {workers} process(es): {seconds / floor:.2f}×")
+        own, children = _peak_mb()
+        print(f"peak memory: this process {own:.0f} MB, largest worker {children:.0f} MB")
+        best = min(results.values())
+        per_claim = best / claims_count
+        hours = NATIONAL_CLAIMS * per_claim / 3600
+        print(f"national year ({NATIONAL_CLAIMS:,} claims) on this machine: {hours:,.1f} h")
+        per_core = per_claim * cores
+        for n in (10, 50, 200):
+            print(
+                f"  on {n} Spark workers of {cores} cores (linear): {NATIONAL_CLAIMS * per_core / (n * cores) / 3600:,.2f} h"
+            )
+
+        if args.spark:
+            _spark(claims, work, cores, lines)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _spark(claims: Path, work: Path, cores: int, lines: int) -> None:
+    from pyspark.sql import SparkSession
+
+    from parcours.batch.spark import adjudicate_spark
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .config("spark.sql.shuffle.partitions", str(cores))
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.read.parquet(str(claims)).write.mode("overwrite").parquet(str(work / "warm"))  # JVM warm-up
+    started = time.perf_counter()
+    spark.read.parquet(str(claims)).write.mode("overwrite").parquet(str(work / "spark-copy"))
+    floor = time.perf_counter() - started
+    started = time.perf_counter()
+    adjudicate_spark(str(claims), work / "spark-out", spark=spark)
+    seconds = time.perf_counter() - started
+    print(f"Spark local[{cores}] read + write: {floor:.2f} s; adjudicate: {seconds:.2f} s, "
+          f"{lines / seconds:,.0f} lines/s, {seconds / floor:.2f}× its floor")  # fmt: skip
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,911 @@
+"""The batch kernel: one partition of claim lines (whole patients) in, adjudicated lines and patient states out.
+
+This is the one definition of the batch rules: the local runner (``batch.runner``) and Spark (``batch.spark``)
+both call ``adjudicate_partition``. Inside it, lines are put in the order (patient, date, claim id, line); every
+patient whose claims the columnar twin covers is adjudicated by the twin in one pass (the caps as exclusive
+cumulative sums), the others claim by claim by the scalar engine with their year-to-date state, so both give the
+same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
+unknown code, incoherent claim…) are returned apart as rejects with the column and the reason, in French.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import ValidationError
+
+from parcours.errors import field_errors
+from parcours.rules.catalogue import Category
+from parcours.rules.columnar import (
+    INPUT_COLUMNS,
+    ColumnarEngine,
+    ColumnError,
+    _exclusive_cumsum,
+    _group_starts,
+    event_from_rows,
+    result_table,
+    year_of_days,
+)
+from parcours.rules.contracts.amc import ContractYear, apply_contract
+from parcours.rules.contracts.loader import load_contract
+from parcours.rules.contracts.model import Contract, ContractError
+from parcours.rules.engine import Engine, RuleInputError, default_engine
+from parcours.rules.event import YearToDate
+from parcours.rules.money import euros, to_cents
+from parcours.rules.result import Adjudication
+
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+# The twin's per-row openings: the batch carries the year-to-date state itself (--state-in / --state-out).
+OPENING_COLUMNS = (
+    "participation_paid_ytd",
+    "franchises_paid_ytd",
+    "same_day_participations",
+    "same_day_paramedical_franchises",
+    "same_day_transport_franchises",
+)
+# Columns that describe one act line; every other column describes the claim and must be equal on its lines.
+LINE_COLUMNS = (
+    "line_number",
+    "act_code",
+    "quantity",
+    "fee",
+    "coefficient",
+    "days",
+    "device_class",
+    "correction",
+    "basket",
+    "ear",
+    "psychiatry",
+    "costly_act",
+)
+
+# name → (arrow type, required, meaning, SNDS / DCIR column). The input schema of ``parcours batch adjudicate``.
+BATCH_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
+    **{name: spec for name, spec in INPUT_COLUMNS.items() if name not in OPENING_COLUMNS},
+    "line_number": (pa.int64(), False, "order of the act line in its claim (default: order in the file)"),
+    "contract": (pa.string(), False, "the patient's mutuelle formula (catalogue name or YAML file)"),
+}
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("claim_id", pa.int64()),
+        ("line_number", pa.int64()),
+        ("patient_id", pa.int64()),
+        ("date", pa.date32()),
+        ("act_code", pa.string()),
+        ("pathway", pa.string()),
+        ("in_pathway", pa.bool_()),
+        ("pathway_rule", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("fee", pa.int64()),
+        ("base", pa.int64()),
+        ("rate", pa.int64()),
+        ("gross", pa.int64()),
+        ("majoration", pa.int64()),
+        ("participation", pa.int64()),
+        ("franchise", pa.int64()),
+        ("overrun", pa.int64()),
+        ("amo", pa.int64()),
+        ("patient", pa.int64()),
+        ("contract", pa.string()),
+        ("amc", pa.int64()),
+        ("out_of_pocket", pa.int64()),
+        ("engine", pa.string()),
+        # The patient's state before the claim: with the input line, what ``batch explain`` needs.
+        ("participation_paid_before", pa.int64()),
+        ("franchises_paid_before", pa.int64()),
+        ("same_day_participations_before", pa.int64()),
+        ("same_day_paramedical_before", pa.int64()),
+        ("same_day_transport_before", pa.int64()),
+        ("state_before", pa.string()),
+    ]
+)
+AMOUNTS = ("fee", "base", "rate", "gross", "majoration", "participation", "franchise", "overrun", "amo", "patient")
+
+STATE_SCHEMA = pa.schema(
+    [
+        ("patient_id", pa.int64()),
+        ("as_of", pa.date32()),
+        ("participation_paid", pa.int64()),
+        ("franchises_paid", pa.int64()),
+        ("same_day_paramedical", pa.int64()),
+        ("same_day_transport", pa.int64()),
+        ("same_day_participations", pa.string()),  # JSON {professional_id: count} on as_of
+        ("details", pa.string()),  # JSON: téléexpertises of the year, last devices, mutuelle year
+    ]
+)
+
+REJECT_COLUMNS = [("reject_column", pa.string()), ("reject_reason", pa.string())]
+
+
+def input_schema() -> pa.Schema:
+    return pa.schema([(name, spec[0]) for name, spec in BATCH_COLUMNS.items()])
+
+
+def reject_schema() -> pa.Schema:
+    return pa.schema(
+        [*((n, t) for n, t in zip(input_schema().names, input_schema().types, strict=True)), *REJECT_COLUMNS]
+    )
+
+
+# --- schema checks ---------------------------------------------------------------------------------------------
+
+
+def _compatible(actual: pa.DataType, wanted: pa.DataType) -> bool:
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if pa.types.is_null(actual):
+        return True
+    if pa.types.is_int64(wanted):
+        return bool(pa.types.is_integer(actual))
+    if pa.types.is_float64(wanted):
+        return bool(pa.types.is_floating(actual) or pa.types.is_integer(actual) or pa.types.is_decimal(actual))
+    if pa.types.is_date32(wanted):
+        return bool(pa.types.is_date(actual) or pa.types.is_timestamp(actual))
+    if pa.types.is_boolean(wanted):
+        return bool(pa.types.is_boolean(actual))
+    if pa.types.is_string(wanted):
+        return bool(pa.types.is_string(actual) or pa.types.is_large_string(actual))
+    return bool(actual == wanted)
+
+
+_TYPE_NAMES = {"int64": "entier", "double": "nombre", "date32[day]": "date", "bool": "booléen", "string": "texte"}
+
+
+def check_schema(schema: pa.Schema) -> None:
+    """A missing required column or a column of the wrong type: ``ColumnError`` naming it (in French)."""
+    for name, (wanted, required, _) in BATCH_COLUMNS.items():
+        if name not in schema.names:
+            if required:
+                raise ColumnError(name, "colonne obligatoire absente")
+            continue
+        actual = schema.field(name).type
+        if not _compatible(actual, wanted):
+            raise ColumnError(name, f"type {actual} au lieu de {_TYPE_NAMES.get(str(wanted), str(wanted))}")
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """The known columns in the batch types (dictionaries of strings kept: the twin reads them fastest)."""
+    columns: dict[str, Any] = {}
+    for name, (wanted, _, _) in BATCH_COLUMNS.items():
+        if name not in table.column_names:
+            columns[name] = pa.nulls(table.num_rows, wanted)  # an absent optional column is a column of nulls
+            continue
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type) and pa.types.is_string(wanted):
+            columns[name] = col
+        elif col.type != wanted:
+            columns[name] = col.cast(wanted)
+        else:
+            columns[name] = col
+    return pa.table(columns)
+
+
+# --- the patients' states ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatientState:
+    """A patient's year-to-date state after their last adjudicated claim (as of that date), in cents."""
+
+    as_of: dt.date
+    participation_paid: int = 0
+    franchises_paid: int = 0
+    same_day_paramedical: int = 0
+    same_day_transport: int = 0
+    same_day_participations: dict[int, int] = field(default_factory=dict)
+    teleexpertise: dict[str, int] = field(default_factory=dict)
+    last_optical: str | None = None
+    last_hearing: dict[str, str | None] = field(default_factory=dict)
+    contract: dict[str, Any] | None = None
+
+    def details(self) -> str | None:
+        data: dict[str, Any] = {}
+        if self.teleexpertise:
+            data["teleexpertise_acts"] = self.teleexpertise
+        if self.last_optical:
+            data["last_optical_equipment"] = self.last_optical
+        if any(self.last_hearing.values()):
+            data["last_hearing_aid"] = self.last_hearing
+        if self.contract:
+            data["contract"] = self.contract
+        return json.dumps(data, sort_keys=True) if data else None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PatientState:
+        details = json.loads(row["details"]) if row.get("details") else {}
+        day = json.loads(row["same_day_participations"]) if row.get("same_day_participations") else {}
+        return cls(
+            as_of=row["as_of"],
+            participation_paid=int(row["participation_paid"] or 0),
+            franchises_paid=int(row["franchises_paid"] or 0),
+            same_day_paramedical=int(row["same_day_paramedical"] or 0),
+            same_day_transport=int(row["same_day_transport"] or 0),
+            same_day_participations={int(k): int(v) for k, v in day.items()},
+            teleexpertise=dict(details.get("teleexpertise_acts", {})),
+            last_optical=details.get("last_optical_equipment"),
+            last_hearing=dict(details.get("last_hearing_aid", {})),
+            contract=details.get("contract"),
+        )
+
+    def year_to_date(self, on: dt.date, professional_id: int) -> YearToDate:
+        """The engine's state for a claim on ``on`` by ``professional_id`` (counters of another year or day
+        start again at zero)."""
+        same_year, same_day = self.as_of.year == on.year, self.as_of == on
+        return YearToDate.model_validate(
+            {
+                "participation_paid": euros(self.participation_paid) if same_year else 0,
+                "franchises_paid": euros(self.franchises_paid) if same_year else 0,
+                "same_day_participations": self.same_day_participations.get(professional_id, 0) if same_day else 0,
+                "same_day_paramedical_franchises": euros(self.same_day_paramedical) if same_day else 0,
+                "same_day_transport_franchises": euros(self.same_day_transport) if same_day else 0,
+                "teleexpertise_acts": self.teleexpertise if same_year else {},
+                "last_optical_equipment": self.last_optical,
+                "last_hearing_aid": self.last_hearing,
+            }
+        )
+
+
+def states_table(states: Mapping[int, PatientState]) -> pa.Table:
+    ids = sorted(states)
+    rows = [states[i] for i in ids]
+    return pa.table(
+        {
+            "patient_id": pa.array(ids, pa.int64()),
+            "as_of": pa.array([s.as_of for s in rows], pa.date32()),
+            "participation_paid": pa.array([s.participation_paid for s in rows], pa.int64()),
+            "franchises_paid": pa.array([s.franchises_paid for s in rows], pa.int64()),
+            "same_day_paramedical": pa.array([s.same_day_paramedical for s in rows], pa.int64()),
+            "same_day_transport": pa.array([s.same_day_transport for s in rows], pa.int64()),
+            "same_day_participations": pa.array(
+                [
+                    json.dumps({str(k): v for k, v in sorted(s.same_day_participations.items())})
+                    if s.same_day_participations
+                    else None
+                    for s in rows
+                ],
+                pa.string(),
+            ),
+            "details": pa.array([s.details() for s in rows], pa.string()),
+        },
+        schema=STATE_SCHEMA,
+    )
+
+
+def states_from_table(table: pa.Table | None) -> dict[int, PatientState]:
+    if table is None or table.num_rows == 0:
+        return {}
+    return {int(row["patient_id"]): PatientState.from_row(row) for row in table.to_pylist()}
+
+
+# --- contracts ---------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _contract(name: str, year: int) -> Contract:
+    return load_contract(name, dt.date(year, 7, 1))
+
+
+# --- the kernel --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PartitionResult:
+    lines: pa.Table  # OUTPUT_SCHEMA, in the order (patient, date, claim id, line)
+    rejects: pa.Table  # reject_schema()
+    states: pa.Table  # STATE_SCHEMA: every patient of the partition and of the state given
+    summary: dict[str, Any]
+
+
+def _empty_rejects() -> pa.Table:
+    return reject_schema().empty_table()
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """The input rows in the plain batch types (for the rejects file)."""
+    schema = input_schema()
+    columns = []
+    for f in schema:
+        if f.name in table.column_names:
+            columns.append(table.column(f.name).cast(f.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, f.type))
+    return pa.table(columns, schema=schema)
+
+
+def _rejects(table: pa.Table, rows: I64, column: list[str], reason: list[str]) -> pa.Table:
+    if rows.size == 0:
+        return _empty_rejects()
+    part = _plain(table.take(pa.array(rows)))
+    return part.append_column("reject_column", pa.array(column, pa.string())).append_column(
+        "reject_reason", pa.array(reason, pa.string())
+    )
+
+
+def _equal_on_claim(col: pa.ChunkedArray, first: pa.Array) -> Bools:
+    """Row by row, is the value equal to the one on its claim's first line (nulls equal to nulls)."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    ref = col.take(first)
+    same = pc.equal(col, ref).fill_null(False).to_numpy(zero_copy_only=False)
+    nulls = np.logical_and(col.is_null().to_numpy(zero_copy_only=False), ref.is_null().to_numpy(zero_copy_only=False))
+    return np.asarray(same | nulls, dtype=bool)
+
+
+def adjudicate_partition(
+    table: pa.Table,
+    state: pa.Table | None = None,
+    *,
+    contract: str | None = None,
+    twin: ColumnarEngine | None = None,
+    engine: Engine | None = None,
+    scalar_only: bool = False,
+) -> PartitionResult:
+    """Adjudicate the claim lines of whole patients, carrying their state. See the module's docstring."""
+    twin = twin or _default_twin()
+    engine = engine or default_engine()
+    check_schema(table.schema)
+    table = conform(table)
+    n = table.num_rows
+    seq = np.arange(n, dtype=np.int64)
+    line_no = (
+        table.column("line_number").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if "line_number" in table.column_names
+        else np.zeros(n, dtype=np.int64)
+    )
+    key_nulls = np.zeros(n, dtype=bool)
+    for name in ("claim_id", "patient_id", "date"):
+        key_nulls |= table.column(name).is_null().to_numpy(zero_copy_only=False)
+    patient = table.column("patient_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    claim = table.column("claim_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    date = pc.cast(table.column("date").fill_null(0), pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    reject_parts: list[pa.Table] = []
+    bad_keys = np.flatnonzero(key_nulls)
+    if bad_keys.size:
+        names = []
+        for i in bad_keys.tolist():
+            names.append(next(c for c in ("claim_id", "patient_id", "date") if table.column(c)[i].as_py() is None))
+        reject_parts.append(_rejects(table, bad_keys, names, ["valeur manquante"] * len(names)))
+
+    keep = np.flatnonzero(~key_nulls)
+    order = keep[np.lexsort((seq[keep], line_no[keep], claim[keep], date[keep], patient[keep]))]
+    table = table.take(pa.array(order))
+    patient, claim, date = patient[order], claim[order], date[order]
+    n = table.num_rows
+
+    # Claims: runs of one claim id; a claim id in two runs has lines of different patients or dates.
+    claim_start = _group_starts(patient, date, claim)
+    claim_index = np.cumsum(claim_start) - 1
+    first_line = np.flatnonzero(claim_start)
+    invalid = np.zeros(n, dtype=bool)
+    column_of = np.full(n, "", dtype=object)
+    reason_of = np.full(n, "", dtype=object)
+    run_claims = claim[claim_start]
+    values, counts = np.unique(run_claims, return_counts=True)
+    split = np.isin(claim, values[counts > 1])
+    invalid |= split
+    column_of[split] = "claim_id"
+    reason_of[split] = "lignes d'une même demande avec des patients ou des dates différents"
+    first = pa.array(first_line[claim_index])
+    for name in table.column_names:
+        if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
+            continue
+        differs = ~_equal_on_claim(table.column(name), first)
+        new = differs & ~invalid
+        if new.any():
+            column_of[new] = name
+            reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
+            invalid |= new
+    # Whole claims are rejected together.
+    bad_claims = np.unique(claim_index[invalid])
+    whole = np.isin(claim_index, bad_claims)
+    spread = whole & ~invalid
+    if spread.any():
+        firsts = {
+            int(c): (column_of[i], reason_of[i])
+            for i, c in zip(np.flatnonzero(invalid), claim_index[invalid], strict=True)
+        }
+        for i in np.flatnonzero(spread).tolist():
+            col, why = firsts[int(claim_index[i])]
+            column_of[i], reason_of[i] = col, f"autre ligne de la demande : {why}"
+    invalid = whole
+
+    # States given for these patients.
+    states_in = states_from_table(state)
+    state_ids = np.array(sorted(states_in), dtype=np.int64)
+    has_state = np.isin(patient, state_ids)
+    state_day = np.full(n, -(10**9), dtype=np.int64)
+    if state_ids.size:
+        as_of = np.array([(states_in[int(p)].as_of - dt.date(1970, 1, 1)).days for p in state_ids], dtype=np.int64)
+        state_day[has_state] = as_of[np.searchsorted(state_ids, patient[has_state])]
+    before_state = date < state_day
+    new = before_state & ~invalid
+    column_of[new] = "date"
+    reason_of[new] = "soins antérieurs à l'état de l'année reçu (--state-in)"
+    invalid |= before_state
+
+    if invalid.any():
+        rows = np.flatnonzero(invalid)
+        reject_parts.append(_rejects(table, rows, column_of[rows].tolist(), reason_of[rows].tolist()))
+        valid = np.flatnonzero(~invalid)
+        table = table.take(pa.array(valid))
+        patient, claim, date, state_day = patient[valid], claim[valid], date[valid], state_day[valid]
+        n = table.num_rows
+        claim_start = _group_starts(patient, date, claim)
+
+    # Line numbers: as given, else the position in the claim (1, 2, …).
+    claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
+    position = pa.array(np.arange(n, dtype=np.int64) - claim_first + 1)
+    given = table.column("line_number")
+    table = table.set_column(
+        table.column_names.index("line_number"), "line_number", pc.if_else(given.is_null(), position, given)
+    )
+    contracts = _contracts(table, contract)
+    # The scalar engine takes the patients with a mutuelle contract and those whose state is of the same day
+    # as their first claim here (the same-day counters of another batch); the twin routes others itself.
+    scalar_patient = (contracts != "") | (date == state_day) | scalar_only
+    scalar_rows = np.isin(patient, patient[scalar_patient])
+    twin_rows = np.flatnonzero(~scalar_rows)
+    out_parts: list[tuple[I64, pa.Table]] = []
+    states_out: dict[int, PatientState] = {}
+    twin_states: pa.Table | None = None
+    routed = np.zeros(0, dtype=np.int64)
+    answered_twin = np.zeros(0, dtype=bool)
+    if twin_rows.size:
+        sub = table.take(pa.array(twin_rows))
+        opening = np.zeros(twin_rows.size, dtype=np.int64), np.zeros(twin_rows.size, dtype=np.int64)
+        if states_in:
+            same_year = year_of_days(date[twin_rows]) == year_of_days(np.maximum(state_day[twin_rows], 0))
+            same_year &= state_day[twin_rows] > -(10**9)
+            pp = np.array(
+                [states_in[int(p)].participation_paid if int(p) in states_in else 0 for p in patient[twin_rows]],
+                dtype=np.int64,
+            )
+            fp = np.array(
+                [states_in[int(p)].franchises_paid if int(p) in states_in else 0 for p in patient[twin_rows]],
+                dtype=np.int64,
+            )
+            opening = np.where(same_year, pp, 0), np.where(same_year, fp, 0)
+        lines, answered, twin_states = _twin(
+            twin, sub, patient[twin_rows], date[twin_rows], claim_start[twin_rows], opening, states_in
+        )
+        answered_twin = answered
+        done = np.flatnonzero(answered)
+        if done.size:
+            out_parts.append((twin_rows[done], lines.take(pa.array(done))))
+        routed = twin_rows[~answered]
+    scalar_all = np.sort(np.concatenate([np.flatnonzero(scalar_rows), routed]))
+    if scalar_all.size:
+        lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, states_in)
+        good = np.array([i for i in range(len(scalar_all)) if i not in bad], dtype=np.int64)
+        if good.size:
+            out_parts.append((scalar_all[good], lines))  # the lines of the claims taken, in order
+        if bad:
+            positions = np.array(sorted(bad), dtype=np.int64)
+            reject_parts.append(
+                _rejects(
+                    table,
+                    scalar_all[positions],
+                    [bad[int(i)][0] for i in positions],
+                    [bad[int(i)][1] for i in positions],
+                )
+            )
+    if out_parts:
+        where = np.concatenate([w for w, _ in out_parts])
+        merged = pa.concat_tables([t for _, t in out_parts])
+        out = merged.take(pa.array(np.argsort(where, kind="stable")))
+    else:
+        out = OUTPUT_SCHEMA.empty_table()
+
+    # States out: the twin's patients, the scalar engine's, and the given ones of patients with no claim taken.
+    twin_patients: set[int] = set()
+    if twin_states is not None:
+        twin_patients = set(np.unique(patient[twin_rows][answered_twin]).tolist())
+    carried = {p: s for p, s in states_in.items() if p not in twin_patients and p not in states_out}
+    state_parts = [states_table({**carried, **states_out})]
+    if twin_states is not None and twin_patients:
+        mask = pc.is_in(twin_states.column("patient_id"), pa.array(sorted(twin_patients), pa.int64()))
+        state_parts.append(twin_states.filter(mask))
+    states = pa.concat_tables(state_parts).sort_by("patient_id")
+    rejects = pa.concat_tables([_empty_rejects(), *reject_parts]) if reject_parts else _empty_rejects()
+    return PartitionResult(out, rejects, states, summarize(out, rejects))
+
+
+_TWIN: list[ColumnarEngine] = []
+
+
+def _default_twin() -> ColumnarEngine:
+    if not _TWIN:
+        _TWIN.append(ColumnarEngine())
+    return _TWIN[0]
+
+
+def _contracts(table: pa.Table, default: str | None) -> npt.NDArray[np.object_]:
+    n = table.num_rows
+    if "contract" in table.column_names:
+        values = table.column("contract").cast(pa.string()).fill_null(default or "").to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=object)
+    return np.full(n, default or "", dtype=object)
+
+
+def _twin(
+    twin: ColumnarEngine,
+    sub: pa.Table,
+    patient: I64,
+    date: I64,
+    claim_start: Bools,
+    opening: tuple[I64, I64],
+    states_in: Mapping[int, PatientState],
+) -> tuple[pa.Table, Bools, pa.Table]:
+    """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
+    n = sub.num_rows
+    claim = sub.column("claim_id")
+    ordinal = pa.array(np.arange(n, dtype=np.int64))  # the twin's order is then the sorted order
+    feed = sub.set_column(sub.column_names.index("claim_id"), "claim_id", ordinal)
+    feed = feed.append_column("participation_paid_ytd", pa.array(opening[0])).append_column(
+        "franchises_paid_ytd", pa.array(opening[1])
+    )
+    r = twin.run(feed)
+    assert r.participation_units is not None
+    assert r.paramedical_counted is not None
+    assert r.transport_counted is not None
+    year = year_of_days(date)
+    year_start = _group_starts(patient, year)
+    day_start = _group_starts(patient, date)
+    professional = (
+        sub.column("professional_id").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if "professional_id" in sub.column_names
+        else np.full(n, -1, dtype=np.int64)
+    )
+    pro_start = _group_starts(patient, date, professional)
+    claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
+    group = np.cumsum(year_start) - 1
+
+    def before(values: I64, starts: Bools, base: I64 | None = None) -> I64:
+        b = _exclusive_cumsum(values, starts)
+        if base is not None:
+            b = b + base[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+        result: I64 = b[claim_first]
+        return result
+
+    pp_before = before(r.participation, year_start, opening[0])
+    fr_before = before(r.franchise, year_start, opening[1])
+    units_before = before(r.participation_units, pro_start)
+    para_before = before(r.paramedical_counted, day_start)
+    trans_before = before(r.transport_counted, day_start)
+
+    base = result_table(claim, r)
+    line_number = sub.column("line_number")
+    overrun = np.maximum(r.fee - r.base, 0)
+    lines = pa.table(
+        {
+            "claim_id": claim,
+            "line_number": line_number,
+            "patient_id": pa.array(patient),
+            "date": pa.array(date.astype(np.int32), pa.int32()).cast(pa.date32()),
+            "act_code": sub.column("act_code").cast(pa.string()),
+            **{name: base.column(name) for name in ("pathway", "in_pathway", "pathway_rule", "status", "reason")},
+            **{
+                name: base.column(name)
+                for name in ("fee", "base", "rate", "gross", "majoration", "participation", "franchise")
+            },
+            "overrun": pa.array(overrun),
+            "amo": base.column("amo"),
+            "patient": base.column("patient"),
+            "contract": pa.nulls(n, pa.string()),
+            "amc": pa.nulls(n, pa.int64()),
+            "out_of_pocket": pa.nulls(n, pa.int64()),
+            "engine": base.column("engine"),
+            "participation_paid_before": pa.array(pp_before),
+            "franchises_paid_before": pa.array(fr_before),
+            "same_day_participations_before": pa.array(units_before),
+            "same_day_paramedical_before": pa.array(para_before),
+            "same_day_transport_before": pa.array(trans_before),
+            "state_before": pa.array(
+                [
+                    _details_of(states_in.get(int(p)), d)
+                    for p, d in zip(patient[claim_first].tolist(), date.tolist(), strict=True)
+                ],
+                pa.string(),
+            )
+            if states_in
+            else pa.nulls(n, pa.string()),
+        },
+        schema=OUTPUT_SCHEMA,
+    )
+
+    # The state after each patient's last line.
+    last = np.flatnonzero(np.append(patient[1:] != patient[:-1], True)) if n else np.zeros(0, dtype=np.int64)
+    year_first = np.flatnonzero(year_start)[group]
+    pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
+    fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
+    para_after = before_incl(r.paramedical_counted, day_start)
+    trans_after = before_incl(r.transport_counted, day_start)
+    units_after = before_incl(r.participation_units, pro_start)
+    last_of_patient = np.zeros(n, dtype=bool)
+    last_of_patient[last] = True
+    patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))
+    pro_end = np.append(pro_start[1:], True)
+    on_last_day = (date == patient_last_day) & pro_end & (units_after > 0)
+    day_counts: dict[int, dict[str, int]] = {}
+    for p, pro, u in zip(
+        patient[on_last_day].tolist(),
+        professional[on_last_day].tolist(),
+        units_after[on_last_day].tolist(),
+        strict=True,
+    ):
+        day_counts.setdefault(p, {})[str(pro)] = u
+    ids = patient[last].tolist()
+    days = date[last]
+    states = pa.table(
+        {
+            "patient_id": pa.array(patient[last]),
+            "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
+            "participation_paid": pa.array(pp_after[last]),
+            "franchises_paid": pa.array(fr_after[last]),
+            "same_day_paramedical": pa.array(para_after[last]),
+            "same_day_transport": pa.array(trans_after[last]),
+            "same_day_participations": pa.array(
+                [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
+            ),
+            "details": pa.array(
+                [_carried_details(states_in.get(p), int(d)) for p, d in zip(ids, days.tolist(), strict=True)],
+                pa.string(),
+            ),
+        },
+        schema=STATE_SCHEMA,
+    )
+    return lines, r.answered, states
+
+
+def before_incl(values: I64, starts: Bools) -> I64:
+    """Sum of the rows of the same group up to and including this one."""
+    result: I64 = _exclusive_cumsum(values, starts) + values
+    return result
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _details_of(state: PatientState | None, day: int) -> str | None:
+    """The parts of a given state a twin claim on ``day`` still sees (téléexpertises of the year, devices)."""
+    if state is None:
+        return None
+    on = _EPOCH + dt.timedelta(days=day)
+    copy = PatientState(
+        on,
+        teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
+        last_optical=state.last_optical,
+        last_hearing=state.last_hearing,
+    )
+    return copy.details()
+
+
+def _carried_details(state: PatientState | None, day: int) -> str | None:
+    if state is None:
+        return None
+    on = _EPOCH + dt.timedelta(days=day)
+    copy = PatientState(
+        on,
+        teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
+        last_optical=state.last_optical,
+        last_hearing=state.last_hearing,
+        contract=state.contract,
+    )
+    return copy.details()
+
+
+def _scalar(
+    engine: Engine,
+    table: pa.Table,
+    rows: I64,
+    contracts: npt.NDArray[np.object_],
+    states_in: Mapping[int, PatientState],
+) -> tuple[pa.Table, dict[int, tuple[str, str]], dict[int, PatientState]]:
+    """Claims one by one through the scalar engine (rows sorted by patient, date, claim, line), each with the
+    patient's state. Returns the lines, the rejected positions (column, reason) and the states after."""
+    records = table.take(pa.array(rows)).to_pylist()
+    out: list[dict[str, Any]] = []
+    bad: dict[int, tuple[str, str]] = {}
+    states: dict[int, PatientState] = {}
+    i = 0
+    while i < len(records):
+        j = i + 1
+        while (
+            j < len(records)
+            and records[j]["claim_id"] == records[i]["claim_id"]
+            and (records[j]["patient_id"] == records[i]["patient_id"] and records[j]["date"] == records[i]["date"])
+        ):
+            j += 1
+        claim_rows = records[i:j]
+        positions = list(range(i, j))
+        i = j
+        patient_id = int(claim_rows[0]["patient_id"])
+        on: dt.date = claim_rows[0]["date"]
+        state = states.get(patient_id) or states_in.get(patient_id) or PatientState(on)
+        pro = claim_rows[0].get("professional_id")
+        professional = -1 if pro is None else int(pro)
+        contract_name = str(contracts[rows[positions[0]]])
+        try:
+            event = event_from_rows(claim_rows)
+            ytd = state.year_to_date(on, professional)
+            result = engine.adjudicate(event, ytd)
+            shares = None
+            contract_year = None
+            if contract_name:
+                contract = _contract(contract_name, on.year)
+                contract_year = ContractYear.from_dict(state.contract, on)
+                shares = apply_contract(contract, event, result, contract_year, engine.parameters)
+        except ValidationError as exc:
+            error = field_errors(exc)[0]
+            for k, position in enumerate(positions):
+                bad[position] = (
+                    error.field,
+                    error.message if k == 0 else f"autre ligne de la demande : {error.field} : {error.message}",
+                )
+            continue
+        except (RuleInputError, ContractError) as exc:
+            for k, position in enumerate(positions):
+                bad[position] = (
+                    exc.field,
+                    exc.message if k == 0 else f"autre ligne de la demande : {exc.field} : {exc.message}",
+                )
+            continue
+        before = _before(state, on, professional, contract_name)
+        out.extend(_scalar_lines(claim_rows, result, shares, contract_name, before))
+        states[patient_id] = _state_after(state, result, on, professional, contract_year)
+    columns = {name: [row[name] for row in out] for name in OUTPUT_SCHEMA.names}
+    return pa.table(columns, schema=OUTPUT_SCHEMA), bad, states
+
+
+def _before(state: PatientState, on: dt.date, professional: int, contract: str) -> dict[str, Any]:
+    same_year, same_day = state.as_of.year == on.year, state.as_of == on
+    details = PatientState(
+        on,
+        teleexpertise=state.teleexpertise if same_year else {},
+        last_optical=state.last_optical,
+        last_hearing=state.last_hearing,
+        contract=state.contract if contract and state.contract and state.contract.get("year") == on.year else None,
+    ).details()
+    return {
+        "participation_paid_before": state.participation_paid if same_year else 0,
+        "franchises_paid_before": state.franchises_paid if same_year else 0,
+        "same_day_participations_before": state.same_day_participations.get(professional, 0) if same_day else 0,
+        "same_day_paramedical_before": state.same_day_paramedical if same_day else 0,
+        "same_day_transport_before": state.same_day_transport if same_day else 0,
+        "state_before": details,
+    }
+
+
+def _state_after(
+    state: PatientState, result: Adjudication, on: dt.date, professional: int, contract_year: ContractYear | None
+) -> PatientState:
+    after = result.state_after
+    same_day = state.as_of == on
+    day = dict(state.same_day_participations) if same_day else {}
+    day[professional] = int(after["same_day_participations"])
+    day = {k: v for k, v in day.items() if v}
+    hearing = after["last_hearing_aid"]
+    return PatientState(
+        as_of=on,
+        participation_paid=to_cents(Decimal(after["participation_paid"])),
+        franchises_paid=to_cents(Decimal(after["franchises_paid"])),
+        same_day_paramedical=to_cents(Decimal(after["same_day_paramedical_franchises"])),
+        same_day_transport=to_cents(Decimal(after["same_day_transport_franchises"])),
+        same_day_participations=day,
+        teleexpertise=dict(after["teleexpertise_acts"]),
+        last_optical=after["last_optical_equipment"],
+        last_hearing={k: v for k, v in hearing.items() if v},
+        contract=contract_year.to_dict() if contract_year is not None else state.contract,
+    )
+
+
+def _scalar_lines(
+    rows: Sequence[Mapping[str, Any]], result: Adjudication, shares: Any, contract: str, before: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One output line per input line: a hospital stay's daily charge line (forfait journalier) is added to it."""
+    share_of = {s.line.index: s for s in shares.shares} if shares is not None else {}
+    out = []
+    position = 0
+    for row in rows:
+        line = result.lines[position]
+        group = [line]
+        position += 1
+        if line.category is Category.HOSPITAL_STAY and position < len(result.lines):
+            group.append(result.lines[position])
+            position += 1
+        amo = sum(x.amo for x in group)
+        patient = sum(x.patient for x in group)
+        amc = sum(share_of[x.index].amc for x in group) if shares is not None else None
+        oop = sum(share_of[x.index].out_of_pocket for x in group) if shares is not None else None
+        out.append(
+            {
+                "claim_id": row["claim_id"],
+                "line_number": row["line_number"],
+                "patient_id": row["patient_id"],
+                "date": row["date"],
+                "act_code": row["act_code"],
+                "pathway": result.pathway,
+                "in_pathway": result.in_pathway,
+                "pathway_rule": result.pathway_rule,
+                "status": "rejected" if line.status == "rejected" else "paid",
+                "reason": line.reason,
+                "fee": line.fee,
+                "base": line.base,
+                "rate": line.rate,
+                "gross": line.gross,
+                "majoration": line.majoration,
+                "participation": line.participation,
+                "franchise": line.franchise,
+                "overrun": max(0, line.fee - line.base),
+                "amo": amo,
+                "patient": patient,
+                "contract": contract or None,
+                "amc": amc,
+                "out_of_pocket": oop,
+                "engine": "scalar",
+                **before,
+            }
+        )
+    return out
+
+
+def _counts(column: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(column.drop_null() if hasattr(column, "drop_null") else column)
+    return {str(item["values"]): int(item["counts"]) for item in counts.to_pylist()}
+
+
+def summarize(lines: pa.Table, rejects: pa.Table) -> dict[str, Any]:
+    """Counts and totals of a partition, in cents (added up by ``merge_summaries``)."""
+
+    def total(name: str) -> int:
+        value = pc.sum(lines.column(name)).as_py() if lines.num_rows else 0
+        return int(value or 0)
+
+    refused = lines.filter(pc.equal(lines.column("status"), "rejected")) if lines.num_rows else lines
+    return {
+        "rows": lines.num_rows + rejects.num_rows,
+        "lines": lines.num_rows,
+        "claims": int(pc.count_distinct(lines.column("claim_id")).as_py()) if lines.num_rows else 0,
+        "patients": int(pc.count_distinct(lines.column("patient_id")).as_py()) if lines.num_rows else 0,
+        "paid": lines.num_rows - refused.num_rows,
+        "refused": refused.num_rows,
+        "errors": rejects.num_rows,
+        "errors_by_column": _counts(rejects.column("reject_column")) if rejects.num_rows else {},
+        "rejections": _counts(refused.column("reason")) if refused.num_rows else {},
+        "pathways": _counts(lines.column("pathway")) if lines.num_rows else {},
+        "engines": _counts(lines.column("engine")) if lines.num_rows else {},
+        "billed": total("fee"),
+        "amo": total("amo"),
+        "amc": total("amc"),
+        "patient": total("patient"),
+        "out_of_pocket": total("out_of_pocket"),
+    }
+
+
+def merge_summaries(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict):
+                target = merged.setdefault(key, {})
+                for k, v in value.items():
+                    target[k] = target.get(k, 0) + v
+            else:
+                merged[key] = merged.get(key, 0) + value
+    return merged

@@ -1,0 +1,224 @@
+"""``parcours batch adjudicate --engine spark``: the same kernel on a Spark cluster.
+
+The claims (and the given states) are repartitioned by patient, sorted within partitions, and each partition goes
+through ``mapInArrow`` to ``batch.kernel.adjudicate_partition``, the very function the local runner calls: one
+definition of the batch rules. The kernel's three outputs (lines, rejects, states) travel as one Arrow schema with
+a record kind and prefixed columns, staged once, then written as three Parquet directories renamed into place.
+
+Entry point for ``spark-submit`` (see docs/batch.md)::
+
+    spark-submit --master yarn -m parcours.batch.spark CLAIMS OUT [--contract NAME] [--state-in S] [--state-out S]
+
+(``python -m parcours.batch.spark`` with ``PYSPARK_SUBMIT_ARGS`` or ``spark-submit $(python -c 'import
+parcours.batch.spark as s; print(s.__file__)') …``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from parcours.batch.kernel import (
+    BATCH_COLUMNS,
+    OUTPUT_SCHEMA,
+    STATE_SCHEMA,
+    adjudicate_partition,
+    check_schema,
+    merge_summaries,
+    reject_schema,
+    summarize,
+)
+from parcours.batch.runner import InputError, Run, Source, rejects_path
+from parcours.rules.columnar import ColumnError
+
+KIND = "_record"
+_PREFIX = {"line": "l_", "reject": "r_", "state": "s_", "claim": "c_"}
+
+
+def _prefixed(prefix: str, schema: pa.Schema) -> list[pa.Field]:
+    return [pa.field(prefix + f.name, f.type) for f in schema]
+
+
+def _claims_schema() -> pa.Schema:
+    return pa.schema([(name, spec[0]) for name, spec in BATCH_COLUMNS.items()])
+
+
+def staged_schema() -> pa.Schema:
+    """What ``mapInArrow`` returns: the record kind, then the lines', rejects' and states' columns, prefixed."""
+    return pa.schema(
+        [
+            pa.field(KIND, pa.string()),
+            *_prefixed(_PREFIX["line"], OUTPUT_SCHEMA),
+            *_prefixed(_PREFIX["reject"], reject_schema()),
+            *_prefixed(_PREFIX["state"], STATE_SCHEMA),
+        ]
+    )
+
+
+def _stage(table: pa.Table, kind: str) -> pa.Table:
+    schema = staged_schema()
+    prefix = _PREFIX[kind]
+    n = table.num_rows
+    columns = []
+    for f in schema:
+        if f.name == KIND:
+            columns.append(pa.array([kind] * n, pa.string()))
+        elif f.name.startswith(prefix):
+            columns.append(table.column(f.name[len(prefix) :]).cast(f.type))
+        else:
+            columns.append(pa.nulls(n, f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def partition_kernel(batches: Iterator[pa.RecordBatch], contract: str | None = None) -> Iterator[pa.RecordBatch]:
+    """One Spark partition (whole patients, claims and states mixed) through the kernel."""
+    parts = list(batches)
+    if not parts:
+        return
+    mixed = pa.Table.from_batches(parts)
+    kind = mixed.column(KIND)
+    claims = mixed.filter(pc.equal(kind, "claim"))
+    states = mixed.filter(pc.equal(kind, "state"))
+    claims = pa.table({f.name: claims.column(_PREFIX["claim"] + f.name) for f in _claims_schema()})
+    state_table = pa.table({f.name: states.column(_PREFIX["state"] + f.name) for f in STATE_SCHEMA}).cast(STATE_SCHEMA)
+    result = adjudicate_partition(claims, state_table if state_table.num_rows else None, contract=contract)
+    for table, name in ((result.lines, "line"), (result.rejects, "reject"), (result.states, "state")):
+        if table.num_rows:
+            yield from _stage(table, name).to_batches(max_chunksize=64 * 1024)
+
+
+def _input_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(KIND, pa.string()),
+            *_prefixed(_PREFIX["claim"], _claims_schema()),
+            *_prefixed(_PREFIX["state"], STATE_SCHEMA),
+        ]
+    )
+
+
+def session(master: str | None = None, partitions: int | None = None) -> Any:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("parcours-batch")
+    if master:
+        builder = builder.master(master)
+    if partitions:
+        builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
+    return builder.getOrCreate()
+
+
+def adjudicate_spark(
+    claims: str,
+    output: Path,
+    *,
+    contract: str | None = None,
+    state_in: Path | None = None,
+    state_out: Path | None = None,
+    spark: Any = None,
+    partitions: int | None = None,
+) -> Run:
+    """Adjudicate with Spark; ``output`` (and the rejects, the state) become directories of Parquet files."""
+    from pyspark.sql import functions as F  # noqa: N812 - the usual name
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    started = time.perf_counter()
+    source = Source.resolve(claims)
+    try:
+        check_schema(source.schema())
+    except ColumnError as exc:
+        raise InputError(exc.field, exc.message) from exc
+    spark = spark or session()
+    partitions = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    paths = list(source.absolute())
+    reader = spark.read
+    if source.csv:
+        schema = from_arrow_schema(_claims_schema())
+        df = reader.csv(paths, header=True, schema=schema)
+    else:
+        df = reader.parquet(*paths)
+    present = set(df.columns)
+    in_schema = _input_schema()
+    spark_in = from_arrow_schema(in_schema)
+    claim_cols = [
+        (F.col(f.name) if f.name in present else F.lit(None))
+        .cast(spark_in[_PREFIX["claim"] + f.name].dataType)
+        .alias(_PREFIX["claim"] + f.name)
+        for f in _claims_schema()
+    ]
+    state_nulls = [F.lit(None).cast(spark_in[_PREFIX["state"] + f.name].dataType).alias(_PREFIX["state"] + f.name)
+                   for f in STATE_SCHEMA]  # fmt: skip
+    mixed = df.select(F.lit("claim").alias(KIND), *claim_cols, *state_nulls)
+    if state_in is not None:
+        states = spark.read.parquet(str(Path(state_in).resolve()))
+        claim_nulls = [F.lit(None).cast(spark_in[_PREFIX["claim"] + f.name].dataType).alias(_PREFIX["claim"] + f.name)
+                       for f in _claims_schema()]  # fmt: skip
+        state_cols = [F.col(f.name).cast(spark_in[_PREFIX["state"] + f.name].dataType).alias(_PREFIX["state"] + f.name)
+                      for f in STATE_SCHEMA]  # fmt: skip
+        mixed = mixed.unionByName(states.select(F.lit("state").alias(KIND), *claim_nulls, *state_cols))
+    patient = F.coalesce(F.col("c_patient_id"), F.col("s_patient_id"))
+    arranged = mixed.repartition(partitions, patient).sortWithinPartitions(
+        patient, F.col("c_date"), F.col("c_claim_id"), F.col("c_line_number")
+    )
+    staged = arranged.mapInArrow(partial(partition_kernel, contract=contract), from_arrow_schema(staged_schema()))
+    output = Path(output)
+    work = output.with_name(f".{output.name}.spark-{os.getpid()}")
+    try:
+        staged.write.mode("overwrite").parquet(str(work / "staged"))
+        back = spark.read.parquet(str(work / "staged"))
+        targets = [("line", OUTPUT_SCHEMA, output), ("reject", reject_schema(), rejects_path(output))]
+        if state_out is not None:
+            targets.append(("state", STATE_SCHEMA, Path(state_out)))
+        for kind, schema, _ in targets:
+            prefix = _PREFIX[kind]
+            part = back.filter(F.col(KIND) == kind).select(*[F.col(prefix + f.name).alias(f.name) for f in schema])
+            part.write.mode("overwrite").parquet(str(work / kind))
+        for kind, _, target in targets:
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(work / kind, target)
+        lines = ds.dataset(str(output), format="parquet").to_table()
+        rejects = ds.dataset(str(rejects_path(output)), format="parquet").to_table()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary = merge_summaries([summarize(lines.cast(OUTPUT_SCHEMA), rejects.cast(reject_schema()))])
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    summary["workers"] = partitions
+    return Run(output, rejects_path(output), state_out, summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``spark-submit`` entry point: ``spark-submit …/parcours/batch/spark.py CLAIMS OUT [options]``."""
+    parser = argparse.ArgumentParser(prog="parcours-batch-spark", description="Liquidation d'un lot sur Spark")
+    parser.add_argument("claims")
+    parser.add_argument("output")
+    parser.add_argument("--contract")
+    parser.add_argument("--state-in")
+    parser.add_argument("--state-out")
+    parser.add_argument("--partitions", type=int)
+    args = parser.parse_args(argv)
+    run = adjudicate_spark(
+        args.claims,
+        Path(args.output),
+        contract=args.contract,
+        state_in=Path(args.state_in) if args.state_in else None,
+        state_out=Path(args.state_out) if args.state_out else None,
+        partitions=args.partitions,
+    )
+    print(json.dumps(run.summary, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - spark-submit
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Differential test of the batch: random multi-act claims over whole patient-years (hypothesis), the batch kernel
+(twin where it can, scalar engine for the rest) equal to the scalar engine fed claim by claim, line by line, to
+the cent, caps included; and the same through files split in two with the state carried.
+
+The reference here is written independently of the kernel: each claim becomes one event (its lines its acts), fed
+to ``Engine.adjudicate`` in the order (patient, date, claim id, line) with a year-to-date state kept per patient
+and calendar year, per day, and per (day, professional) for the participation's daily count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from parcours.batch.kernel import adjudicate_partition, input_schema
+from parcours.rules.catalogue import Category, Profession, default_catalogue
+from parcours.rules.columnar import SUPPORTED_CATEGORIES, event_from_rows
+from parcours.rules.engine import RuleInputError, default_engine
+from parcours.rules.event import Specialty, YearToDate
+from parcours.rules.money import euros, to_cents
+
+CATALOGUE = default_catalogue()
+ENGINE = default_engine()
+SCHEMA = input_schema()
+PROFESSIONS = [Profession.PHYSICIAN, Profession.NURSE, Profession.PHYSIOTHERAPIST, Profession.PHARMACIST,
+               Profession.LABORATORY, Profession.TRANSPORT, Profession.DENTIST]  # fmt: skip
+OTHERS = {Profession.OPTICIAN: ["FRAME", "LENS"], Profession.HOSPITAL: ["HOSP_STAY"], Profession.PHYSICIAN: ["TE2"]}
+DAYS = [dt.date(2025, 1, 2), dt.date(2025, 3, 4), dt.date(2025, 3, 5), dt.date(2025, 7, 1), dt.date(2025, 12, 31),
+        dt.date(2026, 1, 1), dt.date(2024, 12, 21), dt.date(2024, 12, 22)]  # fmt: skip
+LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "line_number")
+
+
+def codes_for(profession: Profession) -> list[str]:
+    return sorted(c for c, d in CATALOGUE.acts.items()
+                  if profession in d.professions and d.category_for(profession) in SUPPORTED_CATEGORIES)  # fmt: skip
+
+
+@st.composite
+def act_line(draw: st.DrawFn, profession: Profession, other: bool) -> dict[str, Any]:
+    code = draw(st.sampled_from(OTHERS[profession] if other else codes_for(profession)))
+    d = CATALOGUE.acts[code]
+    line: dict[str, Any] = {"act_code": code, "quantity": draw(st.integers(1, 4)),
+                            "fee": draw(st.none() | st.integers(100, 15_000))}  # fmt: skip
+    if d.base == "letter":
+        line["coefficient"] = draw(st.sampled_from([1.0, 1.5, 2.0, 8.5, 70.0]))
+    if d.base == "fee" and line["fee"] is None:
+        line["fee"] = draw(st.integers(100, 15_000))
+    if code in ("FRAME", "LENS"):
+        line.update(device_class=draw(st.sampled_from(["A", "B"])), correction="simple", quantity=1)
+    if code == "HOSP_STAY":
+        line.update(days=draw(st.integers(1, 5)), quantity=1)
+    if code == "TE2":
+        line.update(quantity=1, fee=None)
+    return line
+
+
+@st.composite
+def claim(draw: st.DrawFn, claim_id: int) -> list[dict[str, Any]]:
+    other = draw(st.integers(0, 12)) == 0
+    profession = draw(st.sampled_from(list(OTHERS) if other else PROFESSIONS))
+    physician = profession is Profession.PHYSICIAN
+    head: dict[str, Any] = {
+        "claim_id": claim_id,
+        "patient_id": draw(st.integers(0, 2)),
+        "professional_id": draw(st.integers(0, 2)),
+        "date": draw(st.sampled_from(DAYS)),
+        "birth_date": draw(st.sampled_from([dt.date(1950, 5, 5), dt.date(1990, 2, 28), dt.date(2015, 1, 1)])),
+        "has_gp": draw(st.booleans()),
+        "seen_by_gp": draw(st.booleans()),
+        "c2s": draw(st.integers(0, 8)) == 0,
+        "ald": False,
+        "profession": profession.value,
+        "specialty": draw(
+            st.sampled_from([Specialty.GENERAL_PRACTICE.value, Specialty.CARDIOLOGY.value, Specialty.PSYCHIATRY.value])
+        )
+        if physician
+        else None,
+        "sector": draw(st.sampled_from(["1", "2"])) if physician else None,
+        "optam": draw(st.booleans()),
+        "referred_by_gp": draw(st.booleans()),
+        "emergency": draw(st.integers(0, 8)) == 0,
+    }
+    lines = draw(st.lists(act_line(profession, other), min_size=1, max_size=1 if other else 3))
+    return [{**head, **line, "line_number": i + 1} for i, line in enumerate(lines)]
+
+
+@st.composite
+def patient_years(draw: st.DrawFn) -> list[dict[str, Any]]:
+    n = draw(st.integers(1, 30))
+    rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i))]
+    return rows
+
+
+def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, int]], set[int]]:
+    """Claim by claim through the scalar engine: output per (claim, line), and the claims it refuses as input."""
+    claims: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        claims.setdefault(row["claim_id"], []).append(row)
+    order = sorted(claims, key=lambda c: (claims[c][0]["patient_id"], claims[c][0]["date"], c))
+    year: dict[tuple[int, int], dict[str, Any]] = {}
+    devices: dict[int, dict[str, Any]] = {}
+    pro_day: dict[tuple[int, dt.date, int], int] = {}
+    para: dict[tuple[int, dt.date], int] = {}
+    trans: dict[tuple[int, dt.date], int] = {}
+    out: dict[tuple[int, int], dict[str, int]] = {}
+    refused: set[int] = set()
+    for c in order:
+        lines = sorted(claims[c], key=lambda r: r["line_number"])
+        p, on, pro = lines[0]["patient_id"], lines[0]["date"], lines[0]["professional_id"]
+        y = year.setdefault((p, on.year), {"participation_paid": 0, "franchises_paid": 0, "teleexpertise_acts": {}})
+        state = YearToDate.model_validate({
+            "participation_paid": euros(y["participation_paid"]), "franchises_paid": euros(y["franchises_paid"]),
+            "teleexpertise_acts": y["teleexpertise_acts"], **devices.get(p, {}),
+            "same_day_participations": pro_day.get((p, on, pro), 0),
+            "same_day_paramedical_franchises": euros(para.get((p, on), 0)),
+            "same_day_transport_franchises": euros(trans.get((p, on), 0)),
+        })  # fmt: skip
+        try:
+            result = ENGINE.adjudicate(event_from_rows(lines), state)
+        except (ValidationError, RuleInputError):
+            refused.add(c)
+            continue
+        after = result.state_after
+        y["participation_paid"] = to_cents(Decimal(after["participation_paid"]))
+        y["franchises_paid"] = to_cents(Decimal(after["franchises_paid"]))
+        y["teleexpertise_acts"] = after["teleexpertise_acts"]
+        devices[p] = {k: after[k] for k in ("last_optical_equipment", "last_hearing_aid")}
+        pro_day[(p, on, pro)] = after["same_day_participations"]
+        para[(p, on)] = to_cents(Decimal(after["same_day_paramedical_franchises"]))
+        trans[(p, on)] = to_cents(Decimal(after["same_day_transport_franchises"]))
+        position = 0
+        for row in lines:
+            group = [result.lines[position]]
+            position += 1
+            if group[0].category is Category.HOSPITAL_STAY:
+                group.append(result.lines[position])
+                position += 1
+            line = group[0]
+            out[(c, row["line_number"])] = {
+                "fee": line.fee, "base": line.base, "rate": line.rate, "majoration": line.majoration,
+                "participation": line.participation, "franchise": line.franchise,
+                "amo": sum(x.amo for x in group), "patient": sum(x.patient for x in group),
+                "status": line.status != "rejected",
+            }  # fmt: skip
+    return out, refused
+
+
+def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, int]], set[int], int]:
+    result = adjudicate_partition(pa.Table.from_pylist(rows, schema=SCHEMA))
+    out = {}
+    for r in result.lines.to_pylist():
+        out[(r["claim_id"], r["line_number"])] = {
+            "fee": r["fee"], "base": r["base"], "rate": r["rate"], "majoration": r["majoration"],
+            "participation": r["participation"], "franchise": r["franchise"], "amo": r["amo"],
+            "patient": r["patient"], "status": r["status"] == "paid",
+        }  # fmt: skip
+    twin = sum(r == "columnar" for r in result.lines.column("engine").to_pylist())
+    return out, set(result.rejects.column("claim_id").to_pylist()), twin
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(patient_years())
+def test_batch_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
+    expected, refused = reference(rows)
+    got, rejected, twin = batch(rows)
+    event(f"lines answered by the twin: {'none' if not twin else 'all' if twin == len(got) else 'some'}")
+    event(f"multi-act claims: {'yes' if len(rows) > len({r['claim_id'] for r in rows}) else 'no'}")
+    assert rejected == refused
+    assert got == expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(patient_years(), st.sampled_from(DAYS))
+def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], cut: dt.date) -> None:
+    """Claims before ``cut`` in a first batch, the rest in a second one fed the first's states."""
+    first = [r for r in rows if r["date"] < cut]
+    second = [r for r in rows if r["date"] >= cut]
+    whole = adjudicate_partition(pa.Table.from_pylist(rows, schema=SCHEMA))
+    a = adjudicate_partition(pa.Table.from_pylist(first, schema=SCHEMA))
+    b = adjudicate_partition(pa.Table.from_pylist(second, schema=SCHEMA), a.states)
+    split = pa.concat_tables([a.lines, b.lines])
+    key = [("claim_id", "ascending"), ("line_number", "ascending")]
+    columns = ["claim_id", "line_number", "fee", "base", "majoration", "participation", "franchise", "amo", "patient"]
+    assert split.sort_by(key).select(columns).to_pylist() == whole.lines.sort_by(key).select(columns).to_pylist()
