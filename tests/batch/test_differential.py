@@ -207,3 +207,39 @@ def test_paramedical_daily_cap_is_per_professional_even_interleaved() -> None:
     assert answered == 3
     assert twin == scalar
     assert [row["franchise"] for row in twin] == [300, 300, 100]  # A 3 €, B 3 €, A 1 € more (cap 4 € for A)
+
+
+def test_a_row_reaching_the_costly_act_threshold_goes_to_the_scalar_engine(tmp_path: Any) -> None:
+    """The « forfait 24 € » is the scalar engine's: with the threshold lowered to 20 € (a copy of the parameters),
+    a G at 30 € is routed and both paths agree: 30 € − 24 € − 2 € = 4 €."""
+    import shutil
+
+    from parcours.rules.engine import Engine
+    from parcours.rules.params import PARAMETERS_DIR, load_parameters
+
+    shutil.copytree(PARAMETERS_DIR, tmp_path / "p")
+    hospital = tmp_path / "p" / "tariffs" / "hospital.yaml"
+    text = hospital.read_text(encoding="utf-8")
+    hospital.write_text(
+        text.replace("2019-01-01: {value: 120.00, sources: [S15]}", "2019-01-01: {value: 20.00, sources: [S15]}"),
+        encoding="utf-8",
+    )
+    parameters = load_parameters(tmp_path / "p")
+    row = {
+        "claim_id": 1,
+        "patient_id": 1,
+        "professional_id": 1,
+        "date": dt.date(2026, 3, 2),
+        "birth_date": dt.date(1980, 1, 1),
+        "has_gp": True,
+        "seen_by_gp": True,
+        "profession": "physician",
+        "specialty": "general_practice",
+        "act_code": "G",
+    }
+    engine = Engine(parameters)
+    twin = ColumnarEngine(parameters).adjudicate(pa.Table.from_pylist([row], schema=SCHEMA), engine).to_pylist()
+    scalar = adjudicate_rows([row], engine=engine)
+    assert twin[0]["engine"] == "scalar"
+    assert comparable(twin) == comparable(scalar)
+    assert twin[0]["amo"] == 400

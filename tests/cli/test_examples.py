@@ -22,6 +22,10 @@ EXPECTED = [
     ("gp-sector2-non-optam.json", "T", True, 14.10, 35.90),
     # Cardiologist (CSC 52.50 €) consulted on the MT's referral: 70 % − 2 €.
     ("cardiologist-referred.json", "O", True, 34.75, 17.75),
+    # CCAM: echocardiography DZQM006 (96,49 €) with an ECG DEQP003 at 50 % (7,13 €) [C1][C2], 70 % − 2 € each.
+    ("cardiologist-echo-ecg.json", "O", True, 68.53, 35.09),
+    # CCAM: skin excision QZFA030 152,04 € [C5] ≥ 120 €: the forfait of 24 € replaces the 30 % [S15], − 2 €.
+    ("dermatologist-costly-act.json", "O", True, 126.04, 26.00),
     # Compulsory child examination n° 3 (« à 1 mois », 2025 calendar): G + MEG 35 € at 100 % whoever the doctor [T7]; under 16, not
     # concerned by the pathway; no PF under 18.
     ("child-examination.json", None, None, 35.00, 0.00),

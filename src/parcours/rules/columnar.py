@@ -284,6 +284,7 @@ class _Tables:
             "franchises.paramedical_daily_cap",
             "franchises.transport_daily_cap",
             "franchises.annual_cap",
+            "tariffs.hospital.costly_act_threshold",
         )
         member_paths = {
             "excluded_regime": ("pathway.excluded_regimes", "regime"),
@@ -358,6 +359,7 @@ class _CatalogueArrays:
     majoration: Bools  # [code, profession]
     franchise: I64  # [code, profession]: index into _FRANCHISE_KINDS, -1 none
     consultation: Bools  # [code, profession]: a physician's consultation (teleconsultation refusals apply)
+    costly: Bools  # [code, profession]: the « forfait 24 € » may replace the ticket modérateur (rows routed)
 
     @staticmethod
     def build(catalogue: Catalogue) -> _CatalogueArrays:
@@ -370,6 +372,7 @@ class _CatalogueArrays:
         majoration = np.zeros(shape, dtype=bool)
         franchise = np.full(shape, -1, dtype=np.int64)
         consultation = np.zeros(shape, dtype=bool)
+        costly = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
         full_rate = np.zeros(shape, dtype=bool)
         rate_path = np.full(shape, -1, dtype=np.int64)
@@ -398,6 +401,7 @@ class _CatalogueArrays:
                 full_rate[i, j] = d.full_rate or path == "rates.full"
                 rate_path[i, j] = -1 if path is None else rate_paths.index(path)
                 consultation[i, j] = category is Category.CONSULTATION
+                costly[i, j] = rule.costly_act_participation
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
         return _CatalogueArrays(
@@ -414,6 +418,7 @@ class _CatalogueArrays:
             majoration,
             franchise,
             consultation,
+            costly,
         )
 
 
@@ -835,6 +840,9 @@ class ColumnarEngine:
             ),
             0,
         )
+
+        # The costly-act flat fee is the scalar engine's (no shipped tariff of these kinds reaches the threshold today).
+        ok &= ~(a.costly[safe_code, safe_profession] & (base >= s["tariffs.hospital.costly_act_threshold"] * quantity))
 
         # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential).
         routed = np.isin(patient_id, patient_id[~ok])
