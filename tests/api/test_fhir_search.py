@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from parcours.api.fhir.server import fhir_server
+from parcours.record.entries import INS_NIR_DEMO_SYSTEM
 from tests.api.conftest import People
 from tests.api.record_world import World, build_world
 from tests.conftest import Tokens
@@ -176,3 +178,29 @@ def test_an_unknown_patient_answers_like_somebody_elses(world: World, resource_t
         missing = client.get(f"/fhir/{resource_type}", params={"patient": "unknown"}, headers=world.as_(role))
         assert missing.headers["content-type"].startswith(FHIR_JSON)
         assert missing.json()["resourceType"] in ("OperationOutcome", "Bundle")
+
+
+def test_audit_events_name_demo_patients_with_their_oid_and_reference_what_resolves(
+    client: TestClient, tokens: Tokens, people: People
+) -> None:
+    demo = people.patient(nir_system=INS_NIR_DEMO_SYSTEM)
+    gp = people.professional()
+    specialist = people.professional(specialty="cardiology")
+    people.declare(demo, gp)
+    referred = client.post("/api/referrals", json={"patient_id": demo["id"], "referrer_rpps": gp["rpps"],
+                                                   "target_rpps": specialist["rpps"], "reason": "souffle"})  # fmt: skip
+    assert referred.status_code == 201, referred.text
+    headers = tokens.professional(gp["rpps"])
+    assert client.get("/fhir/Task", params={"patient": demo["id"]}, headers=headers).status_code == 200
+    assert client.get(f"/api/referrals/{referred.json()['id']}", headers=headers).status_code == 200
+    events = client.get("/fhir/AuditEvent", params={"patient": demo["id"], "_count": "100"},
+                        headers=tokens.patient(demo["nir"])).json()["entry"]  # fmt: skip
+    whats = [entity["what"] for event in events for entity in event["resource"]["entity"]]
+    patients = [what for what in whats if what.get("type") == "Patient"]
+    assert patients
+    assert {what["identifier"]["system"] for what in patients} == {INS_NIR_DEMO_SYSTEM}
+    references = {what["reference"] for what in whats if "reference" in what}
+    assert f"ServiceRequest/referral-{referred.json()['id']}" in references
+    served = set(fhir_server().providers)
+    for reference in (r for r in references if r.partition("/")[0] in served):  # every one served resolves
+        assert client.get(f"/fhir/{reference}", headers=headers).status_code == 200, reference

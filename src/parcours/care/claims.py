@@ -95,17 +95,18 @@ def submit(
     """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay.
     ``digest`` identifies the request when it is not ``data`` itself (a correction)."""
     digest = digest or _hash(data)
+    patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
+    # a replay, or the same claim sent twice at once: the second waited for the lock above and now finds the first
+    # (one look-up, after the lock, rather than one before it too: a new claim, the usual case, saves a round trip)
     if (existing := _replay(session, data.idempotency_key, digest)) is not None:
         return existing, False
     _check_request(data)
-    patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
-    # the same claim sent twice at once: the second waited for the lock above and now finds the first
-    if (existing := _replay(session, data.idempotency_key, digest)) is not None:
-        return existing, False
     professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
     event, state, result, referral = _adjudicate(session, patient, professional, data)
 
     claim = Claim(
+        patient=patient,
+        professional=professional,  # already loaded: the answer's view needs no look-up
         idempotency_key=data.idempotency_key,
         request_hash=digest,
         patient_id=patient.id,

@@ -8,10 +8,12 @@ the FHIR view alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fhir.resources.R4B.auditevent import AuditEvent
 
+from parcours.api.fhir.mappings import REFERRAL_PREFIX, TELEEXPERTISE_PREFIX
 from parcours.record.access import PURPOSE_OF_USE, Basis, Decision, Purpose
 from parcours.record.audit import AuditEntry, Outcome
 from parcours.record.entries import INS_NIR_SYSTEM, RPPS_SYSTEM
@@ -24,6 +26,10 @@ OBJECT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 CHAIN_EXTENSION = "urn:parcours:fhir:StructureDefinition:audit-chain"
 PARCOURS_ACTOR_SYSTEM = "urn:parcours:actor"
+COORDINATION_ITEM_SYSTEM = "urn:parcours:coordination-item"
+# a referral or a téléexpertise traced under its row id: its FHIR id carries the kind, told by the operation
+_COORDINATION_TYPES = frozenset({"ServiceRequest", "Task"})
+_COORDINATION_PREFIXES = (("referral", REFERRAL_PREFIX), ("teleexpertise", TELEEXPERTISE_PREFIX))
 
 # the last word of an operation name says what was done: record.entry.read, record.entries.search…
 _INTERACTIONS = {
@@ -44,13 +50,33 @@ def _interaction(operation: str, action: str) -> tuple[str, str]:
     return ("R", "read") if action == "read" else ("E", "operation")
 
 
-def _who(entry: AuditEntry) -> dict[str, Any]:
+def _what(entry: AuditEntry) -> dict[str, Any]:
+    """The resource acted on, by a reference that resolves under ``/fhir``."""
+    assert entry.resource_type is not None
+    what: dict[str, Any] = {"type": entry.resource_type}
+    resource_id = entry.resource_id
+    prefixed = resource_id is not None and resource_id.startswith((REFERRAL_PREFIX, TELEEXPERTISE_PREFIX))
+    if resource_id and entry.resource_type in _COORDINATION_TYPES and not prefixed:
+        operation = entry.operation.lower()
+        returned = [ref.partition("/")[2] for ref in entry.entity_ids]  # a search names what it returned by FHIR id
+        prefix = next((p for word, p in _COORDINATION_PREFIXES if word in operation or f"{p}{resource_id}" in returned),
+                      None)  # fmt: skip
+        if prefix is None:  # the kind is unknown: named, not referenced
+            what["identifier"] = {"system": COORDINATION_ITEM_SYSTEM, "value": resource_id}
+            return what
+        resource_id = f"{prefix}{resource_id}"
+    if resource_id:
+        what["reference"] = f"{entry.resource_type}/{resource_id}"
+    return what
+
+
+def _who(entry: AuditEntry, nir_system: str) -> dict[str, Any]:
     role, _, identifier = entry.actor.partition(":")
     if role == "professional":
         who: dict[str, Any] = {"type": "Practitioner", "identifier": {"system": RPPS_SYSTEM, "value": identifier}}
-    elif role == "patient":
+    elif role == "patient":  # the patient or a parent, identified in the same INS space as the patient
         who = {"type": "Patient" if identifier == entry.patient_nir else "RelatedPerson",
-               "identifier": {"system": INS_NIR_SYSTEM, "value": identifier}}  # fmt: skip
+               "identifier": {"system": nir_system, "value": identifier}}  # fmt: skip
     else:
         who = {"identifier": {"system": PARCOURS_ACTOR_SYSTEM, "value": entry.actor}}
     if entry.actor_name:
@@ -79,26 +105,25 @@ def _outcome_text(entry: AuditEntry) -> str:
     return f"{text} — motif : {entry.reason}" if entry.reason else text
 
 
-def audit_event(entry: AuditEntry) -> dict[str, Any]:
-    """The FHIR ``AuditEvent`` of one audit entry, validated with ``fhir.resources.R4B``."""
+def audit_event(entry: AuditEntry, nir_systems: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The FHIR ``AuditEvent`` of one audit entry, validated with ``fhir.resources.R4B``. ``nir_systems``: the INS
+    OID of each patient's NIR that is not the production one (test and demo patients)."""
+    nir_system = (nir_systems or {}).get(entry.patient_nir or "", INS_NIR_SYSTEM)
     action, interaction = _interaction(entry.operation, entry.action)
     instant = entry.recorded_at.isoformat()
     entities: list[dict[str, Any]] = []
     if entry.patient_nir:
         entities.append(
             {
-                "what": {"type": "Patient", "identifier": {"system": INS_NIR_SYSTEM, "value": entry.patient_nir}},
+                "what": {"type": "Patient", "identifier": {"system": nir_system, "value": entry.patient_nir}},
                 "type": {"system": OBJECT_TYPE, "code": "1", "display": "Person"},
                 "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
             }
         )
     if entry.resource_type:
-        what: dict[str, Any] = {"type": entry.resource_type}
-        if entry.resource_id:
-            what["reference"] = f"{entry.resource_type}/{entry.resource_id}"
         entities.append(
             {
-                "what": what,
+                "what": _what(entry),
                 "type": {"system": OBJECT_TYPE, "code": "2", "display": "System Object"},
                 "description": entry.operation,
             }
@@ -133,7 +158,7 @@ def audit_event(entry: AuditEntry) -> dict[str, Any]:
         "outcome": "0" if entry.outcome is Outcome.ALLOWED else "4",
         "outcomeDesc": _outcome_text(entry),
         "purposeOfEvent": [_purpose(entry)],
-        "agent": [{"who": _who(entry), "requestor": True, "purposeOfUse": [_purpose(entry)]}],
+        "agent": [{"who": _who(entry, nir_system), "requestor": True, "purposeOfUse": [_purpose(entry)]}],
         "source": {
             "observer": {"type": "Device", "display": "parcours"},
             "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],

@@ -21,6 +21,7 @@ from parcours.api.fhir.rest import FhirError, Page, SearchParameter, SearchQuery
 from parcours.care.errors import CareError
 from parcours.record import audit_log, service
 from parcours.record.access import Action, Resource, ResourceKind
+from parcours.record.audit import AuditEntry
 from parcours.record.entries import ENTRY_KINDS, EntryKind, with_security_label
 from parcours.record.guard import Caller, authorize, refuse_unknown_patient
 from parcours.record.identity import Principal
@@ -97,6 +98,15 @@ def _date_bound(value: str) -> tuple[str, dt.datetime]:
     return prefix, moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _nir_systems(session: Session, entries: Sequence[AuditEntry]) -> dict[str, str]:
+    """The INS OID of the patients these entries name, when it is not the production one (one query)."""
+    nirs = sorted({e.patient_nir for e in entries if e.patient_nir})
+    if not nirs:
+        return {}
+    rows = session.execute(select(Patient.nir, Patient.nir_system).where(Patient.nir.in_(nirs))).all()
+    return {nir: system for nir, system in rows if system}
+
+
 class AuditEventProvider:
     """The audit trail: a patient (or parent) sees the events of their own record; an administrator sees all."""
 
@@ -129,7 +139,7 @@ class AuditEventProvider:
         else:
             authorize(caller, None, Resource(ResourceKind.AUDIT_LOG), Action.READ, "fhir.AuditEvent.read",
                       resource_type="AuditEvent", resource_id=resource_id)  # fmt: skip
-        return AuditEvent.model_validate(audit_event(entry))
+        return AuditEvent.model_validate(audit_event(entry, _nir_systems(ctx.session, [entry])))
 
     def search(self, ctx: _Context, query: SearchQuery) -> Page:
         caller = Caller.of(ctx.session, ctx.principal)
@@ -161,7 +171,8 @@ class AuditEventProvider:
             hidden=hidden,
             sequences=None if (ids := query.ids()) is None else {int(i) for i in ids if i.isdigit()},
         )
-        return Page([AuditEvent.model_validate(audit_event(e)) for e in found.entries], found.total)
+        systems = _nir_systems(ctx.session, found.entries)
+        return Page([AuditEvent.model_validate(audit_event(e, systems)) for e in found.entries], found.total)
 
 
 def record_providers() -> list[RecordEntryProvider | AuditEventProvider]:
