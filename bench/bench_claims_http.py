@@ -165,7 +165,8 @@ def main() -> None:
             PARCOURS_DATABASE_URL=url,
             PARCOURS_AUTH_LOCAL_KEY_FILE=str(settings.local_key_file),
             PARCOURS_AUTH_LOCAL_ISSUER_ENABLED="true",  # the run's own key signs the doctors' tokens
-            PYTHONPATH=str(ROOT / "bench"),
+            # the servers run this tree's code (not whichever parcours the venv has installed)
+            PYTHONPATH=os.pathsep.join([str(ROOT / "bench"), str(ROOT / "src")]),
         )
         bare_port, app_port = free_port(), free_port()
         uvicorn_args = ["--workers", str(args.workers), "--log-level", "warning", "--factory"]
