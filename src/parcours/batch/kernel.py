@@ -466,32 +466,52 @@ def adjudicate_partition(
     twin_states: pa.Table | None = None
     routed = np.zeros(0, dtype=np.int64)
     answered_twin = np.zeros(0, dtype=bool)
-    if twin_rows.size:
-        sub = table.take(pa.array(twin_rows))
-        opening = np.zeros(twin_rows.size, dtype=np.int64), np.zeros(twin_rows.size, dtype=np.int64)
+
+    def run_twin(rows: I64) -> tuple[pa.Table, Bools, pa.Table, Bools]:
+        sub = table.take(pa.array(rows))
+        opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
         if states_in:
-            same_year = year_of_days(date[twin_rows]) == year_of_days(np.maximum(state_day[twin_rows], 0))
-            same_year &= state_day[twin_rows] > -(10**9)
-            pp = np.array(
-                [states_in[int(p)].participation_paid if int(p) in states_in else 0 for p in patient[twin_rows]],
-                dtype=np.int64,
-            )
-            fp = np.array(
-                [states_in[int(p)].franchises_paid if int(p) in states_in else 0 for p in patient[twin_rows]],
-                dtype=np.int64,
-            )
+            same_year = year_of_days(date[rows]) == year_of_days(np.maximum(state_day[rows], 0))
+            same_year &= state_day[rows] > -(10**9)
+            pp = np.array([states_in[int(p)].participation_paid if int(p) in states_in else 0 for p in patient[rows]],
+                          dtype=np.int64)  # fmt: skip
+            fp = np.array([states_in[int(p)].franchises_paid if int(p) in states_in else 0 for p in patient[rows]],
+                          dtype=np.int64)  # fmt: skip
             opening = np.where(same_year, pp, 0), np.where(same_year, fp, 0)
-        lines, answered, twin_states = _twin(
-            twin, sub, patient[twin_rows], date[twin_rows], claim_start[twin_rows], opening, states_in
-        )
+        return _twin(twin, sub, patient[rows], date[rows], claim_start[rows], opening, states_in)
+
+    prefix_states: dict[int, PatientState] = {}
+    if twin_rows.size:
+        lines, answered, twin_states, ok = run_twin(twin_rows)
+        twin_index = twin_rows
+        if not answered.all():
+            # A patient the twin routes keeps the twin for the claims before their first claim it cannot answer;
+            # the scalar engine takes over from there with the state after them (as from one file to the next).
+            p, starts = patient[twin_rows], claim_start[twin_rows]
+            claim_of = np.cumsum(starts) - 1
+            bad_claim = np.zeros(int(claim_of[-1]) + 1, dtype=bool)
+            bad_claim[claim_of[~answered & ~ok]] = True
+            bad_row = bad_claim[claim_of].astype(np.int64)
+            seen = (_exclusive_cumsum(bad_row, _group_starts(p)) + bad_row) > 0
+            prefix = ~answered & ~seen
+            if prefix.any():
+                twin_index = twin_rows[answered | prefix]
+                lines, answered, twin_states, _ = run_twin(twin_index)
+                handoff = np.intersect1d(np.unique(p[seen]), np.unique(patient[twin_index][answered]))
+                if handoff.size:
+                    prefix_states = states_from_table(
+                        twin_states.filter(pc.is_in(twin_states.column("patient_id"), pa.array(handoff)))
+                    )
         answered_twin = answered
         done = np.flatnonzero(answered)
         if done.size:
-            out_parts.append((twin_rows[done], lines.take(pa.array(done))))
-        routed = twin_rows[~answered]
+            out_parts.append((twin_index[done], lines.take(pa.array(done))))
+        routed = np.setdiff1d(twin_rows, twin_index[done])
+        twin_rows = twin_index
     scalar_all = np.sort(np.concatenate([np.flatnonzero(scalar_rows), routed]))
     if scalar_all.size:
-        lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, states_in)
+        lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, {**states_in, **prefix_states})
+        states_out = {**prefix_states, **states_out}
         good = np.array([i for i in range(len(scalar_all)) if i not in bad], dtype=np.int64)
         if good.size:
             out_parts.append((scalar_all[good], lines))  # the lines of the claims taken, in order
@@ -515,7 +535,7 @@ def adjudicate_partition(
     # States out: the twin's patients, the scalar engine's, and the given ones of patients with no claim taken.
     twin_patients: set[int] = set()
     if twin_states is not None:
-        twin_patients = set(np.unique(patient[twin_rows][answered_twin]).tolist())
+        twin_patients = set(np.unique(patient[twin_rows][answered_twin]).tolist()) - set(prefix_states)
     carried = {p: s for p, s in states_in.items() if p not in twin_patients and p not in states_out}
     state_parts = [states_table({**carried, **states_out})]
     if twin_states is not None and twin_patients:
@@ -551,7 +571,7 @@ def _twin(
     claim_start: Bools,
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
-) -> tuple[pa.Table, Bools, pa.Table]:
+) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
     n = sub.num_rows
     claim = sub.column("claim_id")
@@ -670,7 +690,8 @@ def _twin(
         },
         schema=STATE_SCHEMA,
     )
-    return lines, r.answered, states
+    assert r.ok is not None
+    return lines, r.answered, states, r.ok
 
 
 def before_incl(values: I64, starts: Bools) -> I64:
