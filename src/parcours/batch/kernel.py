@@ -391,7 +391,6 @@ def adjudicate_partition(
     # Claims: runs of one claim id; a claim id in two runs has lines of different patients or dates.
     claim_start = _group_starts(patient, date, claim)
     claim_index = np.cumsum(claim_start) - 1
-    first_line = np.flatnonzero(claim_start)
     invalid = np.zeros(n, dtype=bool)
     column_of = np.full(n, "", dtype=object)
     reason_of = np.full(n, "", dtype=object)
@@ -401,16 +400,23 @@ def adjudicate_partition(
     invalid |= split
     column_of[split] = "claim_id"
     reason_of[split] = "lignes d'une même demande avec des patients ou des dates différents"
-    first = pa.array(first_line[claim_index])
-    for name in table.column_names:
-        if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
-            continue
-        differs = ~_equal_on_claim(table.column(name), first)
-        new = differs & ~invalid
-        if new.any():
-            column_of[new] = name
-            reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
-            invalid |= new
+    # Claim-level columns equal on every line: only claims of several lines need the check.
+    several = ~claim_start | np.append(~claim_start[1:], False)
+    if several.any():
+        rows_of = np.flatnonzero(several)
+        part = table.take(pa.array(rows_of))
+        part_start = claim_start[rows_of]
+        first = pa.array(np.flatnonzero(part_start)[np.cumsum(part_start) - 1])
+        for name in table.column_names:
+            if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
+                continue
+            differs = np.zeros(n, dtype=bool)
+            differs[rows_of] = ~_equal_on_claim(part.column(name), first)
+            new = differs & ~invalid
+            if new.any():
+                column_of[new] = name
+                reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
+                invalid |= new
     # Whole claims are rejected together.
     bad_claims = np.unique(claim_index[invalid])
     whole = np.isin(claim_index, bad_claims)
