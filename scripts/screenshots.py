@@ -12,8 +12,6 @@ A space adds its pages to ``SHOTS`` (space, who, path, name). Not a test: it ass
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import shutil
 import socket
 import sys
@@ -79,6 +77,7 @@ SHOTS: list[Shot] = [
     Shot("patient", _patient, lambda t: "/espace/patient", "patient-accueil"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/medecin-traitant", "patient-medecin-traitant"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/dossier", "patient-dossier"),
+    Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/dossier/{t.facts['document_id']}", "patient-document"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/acces", "patient-acces"),
     Shot("patient", _patient, lambda t: f"/espace/patient/{t.facts['patient_id']}/remboursements", "patient-remboursements"),
     Shot("patient", lambda t: t.people["parents"][0], lambda t: "/espace/patient", "parent-accueil"),
@@ -100,19 +99,21 @@ def _free_port() -> int:
 
 
 def _facts(database: Database, people: dict[str, list[DemoPerson]]) -> dict[str, str]:
-    """A demo patient with a record (an adult), and a refused claim."""
+    """A demo patient with a record (an adult), one of their documents, and a refused claim."""
     adults = {p.identifier for p in people["patients"]}
     with database.unit_of_work() as session:
         with_record = select(RecordEntry.patient_id).where(RecordEntry.section == "document")
         patient = next(p for p in session.scalars(select(Patient).where(Patient.id.in_(with_record))
                                                   .order_by(Patient.nir)) if p.nir in adults)  # fmt: skip
+        document = session.scalars(select(RecordEntry.id).where(RecordEntry.patient_id == patient.id,
+                                   RecordEntry.section == "document").order_by(RecordEntry.id)).first()  # fmt: skip
         rejected = session.scalars(select(Claim.id).where(Claim.status == "rejected").order_by(Claim.id)).first()
         busiest = session.execute(select(Referral.referrer_id, func.count()).group_by(Referral.referrer_id)
                                   .order_by(func.count().desc(), Referral.referrer_id)).first()  # fmt: skip
         assert busiest is not None
         gp = session.get(Professional, busiest[0])
         assert gp is not None
-        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected),
+        return {"patient_id": patient.id, "patient_nir": patient.nir, "rejected_claim": str(rejected), "document_id": str(document),
                 "gp_rpps": gp.rpps}  # fmt: skip
 
 
@@ -127,16 +128,21 @@ def _history(town: Town) -> None:
 
 
 def _summary(path: Path) -> None:
-    """An example batch summary in the documented shape (docs/web.md)."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    path.write_text(json.dumps({
-        "run_id": f"lot-{now:%Y-%m-%d}", "started_at": (now - dt.timedelta(seconds=42)).isoformat(),
-        "finished_at": now.isoformat(), "source": "exemple : feuilles-de-soins.parquet", "claims": 1_000_000,
-        "paid": 990_512, "rejected": 9_011, "errors": 477, "billed": 31_254_310.5, "amo": 21_006_211.25,
-        "patient": 10_248_099.25, "engines": {"columnar": 998_104, "scalar": 1_896},
-        "rejections": {"teleconsultation_not_oriented": 6_102, "early_renewal": 2_909},
-        "pathways": {"T": 801_233, "O": 61_020, "S": 120_003, "B": 17_744}, "seconds": 41.6,
-    }))  # fmt: skip
+    """The summary of a real batch run on a small synthetic year (`parcours batch generate` then `adjudicate`)."""
+    from typer.testing import CliRunner
+
+    from parcours.cli import app
+
+    cli = CliRunner()
+    folder = path.parent
+    for args in (
+        ["batch", "generate", str(folder / "lot"), "--claims", "20k", "--patients", "2500", "--year", "2026"],
+        ["batch", "adjudicate", str(folder / "lot"), str(folder / "lot.parquet"), "--contract", "confort",
+         "--summary-json", str(path), "--quiet"],
+    ):  # fmt: skip
+        result = cli.invoke(app, args)
+        if result.exit_code != 0:
+            raise SystemExit(f"parcours {' '.join(args[:2])} : {result.output}")
 
 
 def main(argv: list[str] | None = None) -> int:

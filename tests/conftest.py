@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, inspect, text
 
 from parcours.api.security import AuthSettings, issue_token
@@ -21,6 +22,10 @@ from parcours.record.identity import Principal
 from parcours.store.db import Database
 from parcours.store.migrate import upgrade
 from parcours.store.record import APPEND_ONLY_SQL, DROP_APPEND_ONLY_SQL
+
+# No deadline: a property test asserts amounts, never a duration (a loaded CI machine is slow, not wrong).
+settings.register_profile("parcours", deadline=None)
+settings.load_profile("parcours")
 
 PG_URL = os.environ.get("PARCOURS_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

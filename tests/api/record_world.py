@@ -38,6 +38,15 @@ def document(text: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+ALLERGY = {
+    "resourceType": "AllergyIntolerance",
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]
+    },
+    "code": {"text": "Pénicilline"},
+}
+
+
 def condition(text: str) -> dict[str, Any]:
     return {"resourceType": "Condition", "code": {"text": text}}
 
@@ -116,7 +125,7 @@ def build_world(client: TestClient, tokens: Tokens, people: People) -> World:
         ("masked", document("Consultation de santé sexuelle")),
         ("spare", document("Certificat de sport")),
         ("problem", condition("Asthme")),
-        ("allergy", {"resourceType": "AllergyIntolerance", "code": {"text": "Pénicilline"}}),
+        ("allergy", ALLERGY),
         (
             "treatment",
             {

@@ -169,6 +169,48 @@ def test_the_participation_stops_at_four_a_day_with_the_same_doctor(
     assert participations == [2.0, 2.0, 2.0, 2.0, 0.0]
 
 
+def test_the_paramedical_franchise_is_capped_per_nurse_and_day(client: TestClient, people: People) -> None:
+    """1 € per paramedical act, 4 € a day with the same professional [S13][R33]: a second nurse starts at zero."""
+    patient = people.patient()
+    first, second = (people.professional(None, profession="nurse") for _ in range(2))
+    acts = [{"code": "AMI", "coefficient": 1, "quantity": 3}]
+    franchises = []
+    for n, nurse in enumerate((first, second, first)):
+        claim = client.post("/api/claims", json=body(patient, nurse, "2026-03-02", f"claim-ami-{n:05d}", acts=acts))
+        assert claim.status_code == 201, claim.text
+        franchises.append(claim.json()["adjudication"]["lines"][0]["franchise"])
+    assert franchises == [3.0, 3.0, 1.0]
+
+
+def test_franchises_not_withheld_in_tiers_payant_are_recovered_from_the_next_reimbursement(
+    client: TestClient, people: People, database: Database
+) -> None:
+    """The pharmacist in tiers payant cannot withhold the 3 € of franchises (3 boxes) [S13]: owed, carried in the
+    year-to-date state, recovered from the next reimbursement paid to the patient (G: 19 € − 3 €) [S12]."""
+    patient, gp, pharmacist = (
+        people.patient(),
+        people.professional(),
+        people.professional(None, profession="pharmacist"),
+    )
+    declared_since(database, patient, gp, "2025-01-06")
+    boxes = [{"code": "PH7", "fee": 10, "quantity": 3}]
+    pharmacy = client.post(
+        "/api/claims", json=body(patient, pharmacist, "2026-03-02", "claim-tp-00001", acts=boxes, tiers_payant=True)
+    )
+    assert pharmacy.status_code == 201, pharmacy.text
+    deferred = pharmacy.json()["adjudication"]
+    assert (deferred["deferred_franchises"], deferred["paid"]) == (3.0, 6.5)
+    assert deferred["state_after"]["franchises_owed"] == "3.00"
+    visit = client.post("/api/claims", json=body(patient, gp, "2026-03-05", "claim-tp-00002")).json()
+    assert (visit["amo"], visit["adjudication"]["recovered_franchises"], visit["adjudication"]["paid"]) == (
+        19.0,
+        3.0,
+        16.0,
+    )
+    after = client.post("/api/claims", json=body(patient, gp, "2026-03-06", "claim-tp-00003")).json()
+    assert "recovered" not in after["adjudication"]  # nothing left to recover
+
+
 def test_claims_of_a_patient_are_paged_and_filtered(client: TestClient, people: People, tokens: Tokens) -> None:
     patient, gp = people.patient(), people.professional()
     for n, date in enumerate(("2026-01-05", "2026-02-05", "2026-03-05")):
@@ -204,3 +246,44 @@ def test_a_phone_call_is_not_a_teleconsultation(client: TestClient, people: Peop
     response = client.post("/api/claims", json=tele)
     assert response.status_code == 422
     assert error_fields(response) == ["video"]
+
+
+def test_mon_soutien_psy_sessions_are_counted_from_the_stored_claims(client: TestClient, people: People) -> None:
+    # Issue 13: 12 sessions a calendar year since 15 June 2024 [T8][T9]; the store counts the paid ones.
+    patient = people.patient()
+    psychologist = people.professional(specialty=None, profession="psychologist")
+    for n in range(12):
+        date = (dt.date(2026, 1, 5) + dt.timedelta(weeks=n)).isoformat()
+        claim = client.post(
+            "/api/claims", json=body(patient, psychologist, date, f"psy-session-{n:03d}", acts=[{"code": "PSYS"}])
+        ).json()
+        assert claim["amo"] == 30.0  # 50 € × 60 %
+    thirteenth = client.post(
+        "/api/claims", json=body(patient, psychologist, "2026-04-20", "psy-session-012", acts=[{"code": "PSYS"}])
+    ).json()
+    assert (thirteenth["amo"], thirteenth["adjudication"]["lines"][0]["status"]) == (0.0, "rejected")
+
+
+def test_a_claim_says_it_is_a_compulsory_child_examination(client: TestClient, people: People) -> None:
+    # Born 10 Jan 2026, seen 2 Mar 2026: examination 4 (2nd month), G + MEG paid in full [T4]
+    child, gp = people.patient(birth_date="2026-01-10"), people.professional()
+    acts = [{"code": "G"}, {"code": "MEG"}]
+    claim = client.post(
+        "/api/claims", json=body(child, gp, "2026-03-02", "child-exam-0001", acts=acts, compulsory_child_exam=4)
+    ).json()
+    assert claim["amo"] == 35.0
+    wrong = client.post(
+        "/api/claims", json=body(child, gp, "2026-03-03", "child-exam-0002", acts=acts, compulsory_child_exam=9)
+    )
+    assert wrong.status_code == 422
+    assert error_fields(wrong) == ["compulsory_child_exam"]
+
+
+def test_a_non_contracted_doctor_is_stored_and_reimbursed_on_the_authority_tariff(
+    client: TestClient, people: People
+) -> None:
+    patient, doctor = people.patient(), people.professional(sector="3")
+    claim = client.post(
+        "/api/claims", json=body(patient, doctor, "2026-03-02", "sector-3-0001", acts=[{"code": "G", "fee": 50.0}])
+    ).json()
+    assert claim["adjudication"]["lines"][0]["base"] == 0.61  # tarif d'autorité [T1]

@@ -113,7 +113,6 @@ def test_errors_are_operation_outcomes(live: tuple[str, People], tokens: Tokens)
     assert _outcome(response.text)["issue"][0]["expression"] == ["family"]
 
 
-@pytest.mark.xfail(strict=True, reason="fixed on branch fhir")
 def test_paging_with_count_zero_ends(live: tuple[str, People], tokens: Tokens) -> None:
     url, people = live
     people.patient()
@@ -123,7 +122,6 @@ def test_paging_with_count_zero_ends(live: tuple[str, People], tokens: Tokens) -
     assert "next" not in links or links["next"] != links.get("self")
 
 
-@pytest.mark.xfail(strict=True, reason="fixed on branch fhir")
 def test_search_by_id(live: tuple[str, People], tokens: Tokens) -> None:
     url, people = live
     patient = people.patient()

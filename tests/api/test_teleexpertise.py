@@ -155,6 +155,8 @@ def test_the_yearly_limit_counts_acts_billed_and_requests_pending(client: TestCl
     assert fifth.status_code == 409
     assert error_fields(fifth) == ["patient_id"]
     assert f"{LIMIT} téléexpertises" in fifth.json()["detail"][0]["message"]
+    # the limit is per patient and per expert doctor [S16a]: another expert may still be asked
+    assert ask(client, patient, gp, people.professional("cardiology"), on).status_code == 201
     # a pending request withdrawn frees its place
     client.post(f"/api/teleexpertises/{pending[0].json()['id']}/cancel", json={"requester_rpps": gp["rpps"]})
     assert ask(client, patient, gp, expert, on).status_code == 201

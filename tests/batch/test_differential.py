@@ -79,7 +79,9 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
         "seen_by_gp": draw(st.booleans()),
         "c2s": draw(st.integers(0, 5)) == 0,
         "ald": draw(st.booleans()),
-        "regime": draw(st.sampled_from([None, None, "general", "ame", "mayotte", "foreign_visitor"])),
+        "regime": draw(
+            st.sampled_from([None, None, "general", "ame", "mayotte", "foreign_visitor", "alsace_moselle", "mines"])
+        ),
         "institution": draw(st.none() | st.sampled_from([i.value for i in Institution])),
         "profession": profession.value,
         "specialty": draw(st.sampled_from([s.value for s in Specialty])) if physician else None,
@@ -181,3 +183,27 @@ def test_order_is_patient_date_claim_id_whatever_the_row_order() -> None:
     assert answered == 2
     assert twin == scalar
     assert [row["participation"] for row in twin] == [0, 100]
+
+
+def test_paramedical_daily_cap_is_per_professional_even_interleaved() -> None:
+    """Two nurses the same day, A then B then A: the 4 € cap counts each nurse's own acts [S13][R33]."""
+    base = {
+        "patient_id": 1,
+        "date": dt.date(2026, 3, 2),
+        "birth_date": dt.date(1980, 1, 1),
+        "has_gp": True,
+        "seen_by_gp": False,
+        "profession": "nurse",
+        "act_code": "AMI",
+        "coefficient": 1.0,
+        "quantity": 3,
+    }
+    rows = [
+        {**base, "claim_id": 1, "professional_id": 7},
+        {**base, "claim_id": 2, "professional_id": 8},
+        {**base, "claim_id": 3, "professional_id": 7},
+    ]
+    twin, scalar, answered = both(rows)
+    assert answered == 3
+    assert twin == scalar
+    assert [row["franchise"] for row in twin] == [300, 300, 100]  # A 3 €, B 3 €, A 1 € more (cap 4 € for A)

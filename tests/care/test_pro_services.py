@@ -167,3 +167,21 @@ def test_a_preview_names_the_field_at_fault(session: Session) -> None:
                                                professional_rpps=gp.rpps, date=TODAY,
                                                acts=[Act(code="NOPE", fee=30)]))  # fmt: skip
     assert "acts" in error.value.field
+
+
+def test_claims_are_listed_by_the_refusal_reason_of_their_lines(session: Session) -> None:
+    gp, other = doctor(session), doctor(session)
+    who = patient(session)
+    declare(session, who, gp, TODAY - dt.timedelta(days=60))
+    refused, _ = claims.submit(session, claims.ClaimIn(
+        idempotency_key="reason-0001", patient_id=who.id, professional_rpps=other.rpps,
+        date=TODAY - dt.timedelta(days=3), acts=[Act(code="G", fee=30)], teleconsultation=True))  # fmt: skip
+    paid, _ = claims.submit(session, claims.ClaimIn(
+        idempotency_key="reason-0002", patient_id=who.id, professional_rpps=gp.rpps,
+        date=TODAY - dt.timedelta(days=2), acts=[Act(code="G", fee=30)]))  # fmt: skip
+    assert refused.status == "rejected"
+    assert [line.reason for line in refused.lines] == ["teleconsultation_not_oriented"]
+    assert [line.reason for line in paid.lines] == [None]
+    found, total = claims.list_claims(session, patient_id=who.id, reason="teleconsultation_not_oriented")
+    assert (total, [c.id for c in found]) == (1, [refused.id])
+    assert claims.list_claims(session, patient_id=who.id, reason="early_renewal") == ([], 0)

@@ -22,11 +22,16 @@ EXPECTED = [
     ("gp-sector2-non-optam.json", "T", True, 14.10, 35.90),
     # Cardiologist (CSC 52.50 €) consulted on the MT's referral: 70 % − 2 €.
     ("cardiologist-referred.json", "O", True, 34.75, 17.75),
+    # Compulsory child examination n° 4 (2nd month): G + MEG 35 € at 100 % whoever the doctor [T4]; under 16, not
+    # concerned by the pathway; no PF under 18.
+    ("child-examination.json", None, None, 35.00, 0.00),
+    # Régime local d'Alsace-Moselle: G 30 € × 90 % − 2 € participation forfaitaire [T13][T14].
+    ("alsace-moselle-gp.json", "T", True, 25.00, 5.00),
 ]
 
 
 @pytest.mark.parametrize(("name", "pathway", "in_pathway", "amo", "patient"), EXPECTED)
-def test_example(name: str, pathway: str, in_pathway: bool, amo: float, patient: float) -> None:
+def test_example(name: str, pathway: str | None, in_pathway: bool | None, amo: float, patient: float) -> None:
     result = CliRunner().invoke(app, ["simulate", str(EXAMPLES / name), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

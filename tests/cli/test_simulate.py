@@ -130,3 +130,23 @@ def test_generated_parameter_reference_is_up_to_date() -> None:
     result = runner.invoke(app, ["params", "list", "--markdown"])
     reference = Path(__file__).parents[2] / "docs" / "parameters.md"
     assert result.stdout == reference.read_text(encoding="utf-8")
+
+
+TELECONSULTATION = {**README_EVENT, "teleconsultation": True, "acts": [{"code": "TCG"}]}
+
+
+def test_a_teleconsultation_with_the_mt_states_its_assumption() -> None:
+    # Issue 13: no last_in_person_visit for the MT's teleconsultation: assumed known, and said so (25 × 70 % − 2).
+    result = simulate(TELECONSULTATION)
+    assert result.exit_code == 0, result.output
+    assert "Remboursement Sécurité sociale : 15,50 €" in result.stdout
+    assert "Hypothèse" in result.stdout
+    assert "last_in_person_visit" in result.stdout
+
+
+def test_a_teleconsultation_with_another_doctor_names_the_missing_fact() -> None:
+    other = {**TELECONSULTATION, "professional": {**README_EVENT["professional"], "rpps": "10000000009"}}
+    result = simulate({**other, "referred_by_gp": True})
+    assert result.exit_code == 2
+    assert "last_in_person_visit" in result.stderr
+    assert result.stdout == ""

@@ -51,7 +51,8 @@ def test_authorised_overrun_of_a_secteur_1_specialist_out_of_pathway_is_excluded
     )
     result = pay("renfort", e)
     # out of the pathway the MCC is not billable: base CSC 47,73 € (R46); 60 − 47,73 = 12,27 € of DA, within the
-    # 62 € ceiling (52,50 € + 17,5 %, rounded up), never paid by a responsable contract
+    # 61 € ceiling (52,50 € × 1,175 = 61,69 €, billed in whole euros within it, art. 37.1), never paid by a
+    # responsable contract
     assert result.shares[0].line.base == 4773
     assert result.shares[0].not_covered["authorised_overrun"] == 6000 - 4773
     assert result.amc == 4773 - 3341  # the TM of the 47,73 € base at 70 % (33,41 €) and nothing of the DA
@@ -63,9 +64,10 @@ def test_beyond_the_da_ceiling_a_responsable_contract_pays_none_of_the_overrun()
                   acts=[{"code": "CSC", "fee": fee}])  # fmt: skip
         return amounts(pay("renfort", e))
 
-    # 62 € is the DA ceiling (52,50 € + 17,5 %, rounded up): at 63 € the overrun is irregular, not "more DA", and
-    # the contract pays the same TM as within the ceiling; the patient bears the whole overrun
-    within, beyond = renfort_on(62), renfort_on(63)
+    # 61 € is the DA ceiling (52,50 € × 1,175 = 61,69 €, whole euros within it, art. 37.1): at 62 € the overrun is
+    # irregular, not "more DA", and the contract pays the same TM as within the ceiling; the patient bears the whole
+    # overrun
+    within, beyond = renfort_on(61), renfort_on(62)
     assert within[0] == beyond[0] == 4773 - 3341
     assert beyond[1] == within[1] + 100
 

@@ -29,6 +29,7 @@ PATIENT = PatientRef(NIR, INS_NIR_TEST_SYSTEM, "Camille Durand")
 GP = Principal.professional("10101010105", display_name="Dr Claire Martin")
 CARDIOLOGIST = Principal.professional("10000000009")
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 
 MINIMAL: dict[str, dict[str, Any]] = {
     "DocumentReference": {
@@ -37,7 +38,11 @@ MINIMAL: dict[str, dict[str, Any]] = {
         "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4", "display": "CR de consultation"}]},
         "content": [{"attachment": {"contentType": "text/plain", "data": "Q1IgZGUgY29uc3VsdGF0aW9u"}}],
     },
-    "AllergyIntolerance": {"resourceType": "AllergyIntolerance", "code": {"text": "Pénicilline"}},
+    "AllergyIntolerance": {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+        "code": {"text": "Pénicilline"},
+    },
     "MedicationStatement": {
         "resourceType": "MedicationStatement",
         "status": "active",
@@ -266,3 +271,63 @@ def test_exams_far_apart_different_or_not_requests_are_not_flagged() -> None:
         exam_request("y", "2026-01-06T10:00:00Z", doc_type="11528-7"),
     ]
     assert coherence_flags(reports, SNAPSHOT) == []
+
+
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+ENTERED_IN_ERROR = {
+    "AllergyIntolerance": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                                       "code": "entered-in-error"}]},
+    "Condition": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                              "code": "entered-in-error"}]},
+}  # fmt: skip
+PROBLEM_LIST = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                             "code": "problem-list-item"}]}]  # fmt: skip
+WEIGHT = {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}
+ACTIVE = {"coding": [{"system": CONDITION_CLINICAL, "code": "active"}]}
+RESOLVED = {"coding": [{"system": CONDITION_CLINICAL, "code": "resolved"}]}
+ALLERGY_WITHOUT_STATUS = {k: v for k, v in MINIMAL["AllergyIntolerance"].items() if k != "clinicalStatus"}
+
+
+@pytest.mark.parametrize(
+    ("key", "payload", "field"),
+    [
+        ("ait-1", ALLERGY_WITHOUT_STATUS, "clinicalStatus"),
+        ("ait-2", {**MINIMAL["AllergyIntolerance"], "verificationStatus": ENTERED_IN_ERROR["AllergyIntolerance"]},
+         "clinicalStatus"),
+        ("con-3", {**MINIMAL["Condition"], "category": PROBLEM_LIST}, "clinicalStatus"),
+        ("con-4", {**MINIMAL["Condition"], "clinicalStatus": ACTIVE, "abatementDateTime": "2024-01-01"},
+         "clinicalStatus"),
+        ("con-4", {**MINIMAL["Condition"], "abatementString": "guéri"}, "clinicalStatus"),
+        ("con-5", {**MINIMAL["Condition"], "clinicalStatus": ACTIVE,
+                   "verificationStatus": ENTERED_IN_ERROR["Condition"]}, "clinicalStatus"),
+        ("obs-3", {**MINIMAL["Observation"], "referenceRange": [{"appliesTo": [{"text": "adulte"}]}]},
+         "referenceRange"),
+        ("obs-6", {**MINIMAL["Observation"], "dataAbsentReason": {"text": "non mesuré"}}, "dataAbsentReason"),
+        ("obs-7", {**MINIMAL["Observation"], "code": WEIGHT,
+                   "component": [{"code": WEIGHT, "valueQuantity": {"value": 60}}]}, "value"),
+        ("dom-3", {**MINIMAL["MedicationStatement"],
+                   "contained": [{"resourceType": "MedicationRequest", "id": "rx", "status": "active",
+                                  "intent": "order", "subject": {"display": "x"},
+                                  "medicationCodeableConcept": {"text": "x"}}]}, "contained"),
+    ],
+)  # fmt: skip
+def test_r4_invariants_are_checked_naming_the_element(key: str, payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(EntryError) as caught:
+        prepare(payload)
+    assert [(error.field, key in error.message) for error in caught.value.errors] == [(field, True)]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {**ALLERGY_WITHOUT_STATUS, "verificationStatus": ENTERED_IN_ERROR["AllergyIntolerance"]},  # ait-1 exempts
+        {**MINIMAL["Condition"], "category": PROBLEM_LIST, "clinicalStatus": ACTIVE},
+        {**MINIMAL["Condition"], "clinicalStatus": RESOLVED, "abatementDateTime": "2024-01-01"},
+        {**MINIMAL["Observation"], "referenceRange": [{"low": {"value": 4}}, {"text": "< 7 %"}]},
+        {k: v for k, v in MINIMAL["Observation"].items() if k != "valueQuantity"}
+        | {"dataAbsentReason": {"text": "non mesuré"}},
+        {**MINIMAL["Observation"], "component": [{"code": WEIGHT, "valueQuantity": {"value": 60}}]},
+    ],
+)
+def test_entries_meeting_the_invariants_are_stored(payload: dict[str, Any]) -> None:
+    prepare(payload)

@@ -40,7 +40,13 @@ from parcours.rules.identifiers import nir_with_key
 
 PATIENT_NIR = nir_with_key("1850475123456")
 RPPS = "10101010105"
-NOW = dt.datetime.now(dt.UTC)
+
+
+def now() -> dt.datetime:
+    """Read at each use: a module-level instant makes 5-minute tokens expire when the suite runs slowly."""
+    return dt.datetime.now(dt.UTC)
+
+
 PSC_ISSUER = "https://auth.esante.gouv.fr/auth/realms/esante-wallet"
 
 
@@ -86,7 +92,7 @@ def assert_refused(response: Any, error: str | None = "invalid_token") -> None:
 def local_claims(auth: AuthSettings, **changes: Any) -> dict[str, Any]:
     claims = claims_for(
         Principal.patient(PATIENT_NIR), issuer=auth.local_issuer, audience=auth.audience,
-        lifetime=dt.timedelta(minutes=5), now=NOW,
+        lifetime=dt.timedelta(minutes=5), now=now(),
     )  # fmt: skip
     claims.update(changes)
     return {key: value for key, value in claims.items() if value is not None}
@@ -142,7 +148,7 @@ def test_malformed_tokens(client: TestClient, token: str) -> None:
 
 def test_expired_token(client: TestClient, auth: AuthSettings) -> None:
     token = issue_token(
-        Principal.patient(PATIENT_NIR), auth, lifetime=dt.timedelta(minutes=5), now=NOW - dt.timedelta(hours=1)
+        Principal.patient(PATIENT_NIR), auth, lifetime=dt.timedelta(minutes=5), now=now() - dt.timedelta(hours=1)
     )
     response = call(client, token)
     assert_refused(response)
@@ -150,7 +156,7 @@ def test_expired_token(client: TestClient, auth: AuthSettings) -> None:
 
 
 def test_token_not_yet_valid(client: TestClient, auth: AuthSettings) -> None:
-    later = int((NOW + dt.timedelta(hours=1)).timestamp())
+    later = int((now() + dt.timedelta(hours=1)).timestamp())
     assert_refused(call(client, sign_local(auth, local_claims(auth, nbf=later))))
 
 
@@ -304,8 +310,8 @@ def psc_settings(tmp_path: Path, url: str) -> AuthSettings:
 
 
 def psc_token(key: rsa.RSAPrivateKey, kid: str = "psc-1", **changes: Any) -> str:
-    now = int(NOW.timestamp())
-    claims = {"iss": PSC_ISSUER, "aud": "parcours-client", "sub": "f:abc", "iat": now, "exp": now + 300,
+    issued = int(now().timestamp())
+    claims = {"iss": PSC_ISSUER, "aud": "parcours-client", "sub": "f:abc", "iat": issued, "exp": issued + 300,
               "SubjectNameID": "8" + RPPS, "given_name": "Claire", "family_name": "Martin", **changes}  # fmt: skip
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 

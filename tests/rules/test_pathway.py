@@ -192,6 +192,35 @@ class TestTeleconsultation:
         assert result.lines[0].reason == "teleconsultation_unknown_patient"
         assert result.amo == 0
 
+    def test_direct_access_without_a_reason_states_the_assumption(self) -> None:
+        # Issue 13: no visit_reason: the usual direct-access reason is assumed (D, 70 %), and the explanation says so.
+        result = run(specialist("ophthalmology"))
+        assert result.pathway == "D"
+        step = next(s for s in result.explanation if s.rule == "assumption.direct_access_reason")
+        assert "glasses, glaucoma" in step.text
+        assert any("visit_reason" in w for w in result.warnings)
+        assert not any(
+            s.rule.startswith("assumption.")
+            for s in run(specialist("ophthalmology", visit_reason="glasses")).explanation
+        )
+
+    def test_own_mt_without_last_visit_assumes_the_usual_situation(self) -> None:
+        # Issue 13: a missing fact never silently becomes a refusal. The MT's patient is assumed known (seen in
+        # person within 12 months [S10][S11]) and the explanation and the warnings say it is an assumption.
+        result = run(event(teleconsultation=True, acts=[{"code": "TCG"}]))
+        assert (result.pathway, result.lines[0].status, result.amo) == ("T", "paid", 1550)  # 25 × 70 % − 2 [R50]
+        step = next(s for s in result.explanation if s.rule == "assumption.known_patient")
+        assert "Hypothèse" in step.text
+        assert "last_in_person_visit" in step.text
+        assert any("last_in_person_visit" in w for w in result.warnings)
+
+    def test_a_claim_without_in_person_visit_on_record_is_refused(self) -> None:
+        # For a claim the facts come from the record: no visit on record is a fact, not a missing one.
+        e = event(teleconsultation=True, in_person_history_on_record=True, acts=[{"code": "TCG"}])
+        result = run(e)
+        assert result.lines[0].reason == "teleconsultation_unknown_patient"
+        assert not any(s.rule.startswith("assumption.") for s in result.explanation)
+
     def test_specialist_without_orientation_is_not_reimbursed(self) -> None:
         e = specialist("cardiology", "CSC", teleconsultation=True, last_in_person_visit="2026-01-10")
         assert run(e).lines[0].reason == "teleconsultation_not_oriented"
@@ -253,8 +282,18 @@ class TestTeleconsultation:
         assert (result.pathway, result.lines[0].status, result.amo) == ("D", "paid", 2005)  # 31,50 × 70 % − 2
 
     def test_other_specialist_still_needs_a_prior_visit(self) -> None:
-        e = specialist("cardiology", "CSC", referred_by_gp=True, teleconsultation=True)
+        e = specialist(
+            "cardiology", "CSC", referred_by_gp=True, teleconsultation=True, in_person_history_on_record=True
+        )
         assert run(e).lines[0].reason == "teleconsultation_unknown_patient"
+
+    def test_other_specialist_without_the_date_names_the_missing_fact(self) -> None:
+        # Not the MT: whether the patient is known is not the usual situation, so the simulation asks for it.
+        e = specialist("cardiology", "CSC", referred_by_gp=True, teleconsultation=True)
+        with pytest.raises(RuleInputError) as error:
+            run(e)
+        assert error.value.field == "last_in_person_visit"
+        assert "12 derniers mois" in error.value.message
 
 
 def test_teleexpertise_only_event_is_not_concerned_and_paid_in_full() -> None:

@@ -400,15 +400,16 @@ class TestExemptions:
 
 class TestAuthorisedOverrun:
     def test_sector_1_specialist_out_of_pathway_may_bill_17_5_percent(self) -> None:
-        line = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 62}])).lines[0]
-        # DA on the in-pathway tariff CSC + MCC = 52,50 € [R46]: × 1,175 = 61,69 → 62 € (convention text, S11a)
+        line = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 61}])).lines[0]
+        # DA on the in-pathway tariff CSC + MCC = 52,50 € [R46]: × 1,175 = 61,69 €; the billed amount rounded up to
+        # the euro may not exceed it (art. 37.1, S11, T16): 61 € at most
         assert line.overrun_kind == "authorised_overrun"
         # Out of the pathway no MCC: base CSC 47,73 € [R46]; × 70 % = 33,41 − 10,60 (cap) − 2 € PF = 20,81 €;
-        # the 14,27 € above the base are not reimbursed
-        assert (line.base, line.majoration, line.amo, line.overrun, line.patient) == (4773, 1060, 2081, 1427, 4119)
+        # the 13,27 € above the base are not reimbursed
+        assert (line.base, line.majoration, line.amo, line.overrun, line.patient) == (4773, 1060, 2081, 1327, 4019)
 
     def test_beyond_the_da_is_flagged(self) -> None:
-        result = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 63}]))
+        result = run(specialist("cardiology", "CSC", acts=[{"code": "CSC", "fee": 62}]))
         assert result.lines[0].overrun_kind == "authorised_overrun_exceeded"
         assert result.warnings
 
@@ -429,11 +430,12 @@ class TestCoordinationMajoration:
         assert any(s.rule == "base.no_coordination" for s in result.explanation)
 
     def test_authorised_overrun_is_measured_on_the_in_pathway_tariff(self) -> None:
-        # 31,50 × 1,175 = 37,01 → 38 € billed at most; base 26,50 €, so 11,50 € of DA [S11a][S5]
-        assert run(specialist("dermatology", acts=[{"code": "CS", "fee": 38}])).lines[0].overrun_kind == (
+        # 31,50 × 1,175 = 37,01 → 37 € billed at most (ameli's table, T16; Groupama, R10; art. 37.1, S11); base
+        # 26,50 €, so 10,50 € of DA
+        assert run(specialist("dermatology", acts=[{"code": "CS", "fee": 37}])).lines[0].overrun_kind == (
             "authorised_overrun"
         )
-        assert run(specialist("dermatology", acts=[{"code": "CS", "fee": 39}])).lines[0].overrun_kind == (
+        assert run(specialist("dermatology", acts=[{"code": "CS", "fee": "37.01"}])).lines[0].overrun_kind == (
             "authorised_overrun_exceeded"
         )
 

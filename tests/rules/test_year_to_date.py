@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from parcours.rules.engine import RuleInputError
-from parcours.rules.event import YearToDate
+from parcours.rules.event import CareEvent, YearToDate
 
-from .conftest import GP_RPPS, OTHER_RPPS, event, run
+from .conftest import GP_RPPS, OTHER_RPPS, THIRD_RPPS, event, run
 
 CAPPED = {"participation_paid": Decimal("50.00"), "franchises_paid": Decimal("50.00")}
 
@@ -35,6 +35,28 @@ class TestYearlyCounters:
         )
         assert run(e, state).lines[0].status == "paid"
 
+    def test_teleexpertise_limit_is_per_patient_and_per_doctor(self) -> None:
+        """4 téléexpertises a year for one patient with one doctor [S16a]; the count is kept per doctor."""
+
+        def te2(rpps: str) -> CareEvent:
+            return event(professional={"rpps": rpps, "specialty": "dermatology"}, acts=[{"code": "TE2"}])
+
+        state = YearToDate(as_of="2026-03-01", teleexpertise_acts={f"TE2:{OTHER_RPPS}": 4})  # type: ignore[arg-type]
+        refused = run(te2(OTHER_RPPS), state)
+        assert (refused.lines[0].status, refused.lines[0].reason) == ("rejected", "teleexpertise_yearly_limit")
+        assert "4 téléexpertises" in next(s.text for s in refused.explanation if s.rule.startswith("refusal"))
+        other = run(te2(THIRD_RPPS), state)
+        assert other.lines[0].status == "paid"
+        assert other.state_after["teleexpertise_acts"] == {f"TE2:{OTHER_RPPS}": 4, f"TE2:{THIRD_RPPS}": 1}
+
+    def test_a_teleexpertise_count_without_doctor_is_the_event_doctors(self) -> None:
+        """A bare "TE2" (a state written before the per-doctor count) counts for the professional of the event."""
+        state = YearToDate(teleexpertise_acts={"TE2": 3})  # type: ignore[arg-type]
+        e = event(professional={"rpps": OTHER_RPPS, "specialty": "dermatology"}, acts=[{"code": "TE2"}])
+        result = run(e, state)
+        assert result.lines[0].status == "paid"
+        assert result.state_after["teleexpertise_acts"] == {f"TE2:{OTHER_RPPS}": 4}
+
     def test_franchises_start_again_each_year(self) -> None:
         state = YearToDate(as_of="2025-06-01", **CAPPED)  # type: ignore[arg-type]
         e = event(
@@ -58,12 +80,17 @@ class TestSameDayCounters:
         state = YearToDate(as_of="2026-03-01", same_day_professional=GP_RPPS, same_day_participations=4)  # type: ignore[arg-type]
         assert pf(state) == 200
 
-    def test_daily_paramedical_cap_is_per_day(self) -> None:
+    def test_daily_paramedical_cap_is_per_day_and_professional(self) -> None:
+        """1 € per paramedical act, at most 4 € a day with the same professional [S13][R33]."""
         nurse = {"professional": {"rpps": OTHER_RPPS, "profession": "nurse", "specialty": None}}
         e = event(acts=[{"code": "AMI", "coefficient": 1}], **nurse)
-        same_day = YearToDate(as_of="2026-03-02", same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
-        day_before = YearToDate(as_of="2026-03-01", same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
-        assert (run(e, same_day).lines[0].franchise, run(e, day_before).lines[0].franchise) == (0, 100)
+
+        def taken(as_of: str, rpps: str) -> YearToDate:
+            return YearToDate(as_of=as_of, same_day_professional=rpps, same_day_paramedical_franchises=Decimal(4))  # type: ignore[arg-type]
+
+        assert run(e, taken("2026-03-02", OTHER_RPPS)).lines[0].franchise == 0  # this nurse's cap is reached
+        assert run(e, taken("2026-03-02", THIRD_RPPS)).lines[0].franchise == 100  # another nurse's acts
+        assert run(e, taken("2026-03-01", OTHER_RPPS)).lines[0].franchise == 100  # another day
 
 
 class TestOldStates:

@@ -3,6 +3,7 @@ with the migrated schema (an autogenerate diff finds nothing). On SQLite and, wh
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,17 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from tests.conftest import fresh_postgres_schema
 
-from parcours.store.db import make_engine
+from parcours.care import claims, declarations, people
+from parcours.rules.event import Act
+from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
+from parcours.store.db import Database, make_engine
 from parcours.store.migrate import current_revision, downgrade, head_revision, upgrade
-from parcours.store.models import Base
+from parcours.store.models import Base, Professional
 
 PG_URL = os.environ.get("PARCOURS_TEST_DATABASE_URL")
 
@@ -62,3 +68,53 @@ def test_the_models_match_the_migrated_schema(empty_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_the_line_reasons_are_filled_from_the_stored_decisions(empty_url: str) -> None:
+    """Migration 0012 adds claim_lines.reason; claims adjudicated before it get their reasons from their decision."""
+    upgrade(empty_url)
+    database = Database(empty_url)
+    with database.unit_of_work() as session:
+        gp = people.create_professional(session, people.ProfessionalIn(
+            rpps=rpps_with_check_digit("1100000777"), family_name="Roux", given_name="Anne",
+            specialty="general_practice", installed_on=dt.date(2010, 1, 1)))  # fmt: skip
+        who = people.create_patient(session, people.PatientIn(
+            nir=nir_with_key("2850475000777"), family_name="Petit", given_name="Léa",
+            birth_date=dt.date(1985, 4, 1), sex="female"))  # fmt: skip
+        other = people.create_professional(session, people.ProfessionalIn(
+            rpps=rpps_with_check_digit("1100000778"), family_name="Blanc", given_name="Marc",
+            specialty="general_practice", installed_on=dt.date(2010, 1, 1)))  # fmt: skip
+        declarations.declare(session, declarations.DeclarationIn(
+            patient_id=who.id, professional_rpps=gp.rpps, start=dt.date(2026, 1, 5),
+            consent_at=dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)), registered_on=dt.date(2026, 1, 5))  # fmt: skip
+        # a teleconsultation by a doctor who is not the MT, without orientation: refused
+        refused, _ = claims.submit(session, claims.ClaimIn(
+            idempotency_key="migration-0012", patient_id=who.id, professional_rpps=other.rpps,
+            date=dt.date(2026, 3, 2), acts=[Act(code="G", fee=30)], teleconsultation=True))  # fmt: skip
+        claim_id = refused.id
+    database.dispose()
+    downgrade(empty_url, "0010")
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            reasons = connection.execute(text("select reason from claim_lines where claim_id = :c"), {"c": claim_id})
+            assert [row[0] for row in reasons] == ["teleconsultation_not_oriented"]
+    finally:
+        engine.dispose()
+
+
+def test_a_non_contracted_professional_is_stored_and_an_unknown_sector_refused(empty_url: str) -> None:
+    # Revision 0010: secteur 3 (non conventionné, tarif d'autorité) is a sector value; anything else is refused.
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with Session(engine) as session:
+            fields = {"family_name": "Martin", "given_name": "Paul", "profession": "physician"}
+            session.add(Professional(rpps="10101010105", sector="3", specialty="general_practice", **fields))
+            session.commit()
+            session.add(Professional(rpps="10000000009", sector="4", specialty="general_practice", **fields))
+            with pytest.raises(IntegrityError):
+                session.commit()
+    finally:
+        engine.dispose()

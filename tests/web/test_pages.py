@@ -48,6 +48,17 @@ def test_without_a_gp_the_page_says_out_of_pathway(client: TestClient) -> None:
     assert amounts(response.text) == {"amo": "8,40 €", "amc": "9,00 €", "out-of-pocket": "12,60 €"}
 
 
+def test_a_teleconsultation_with_the_mt_says_what_it_assumed(client: TestClient) -> None:
+    # Issue 13: the form does not ask for the last in-person visit; the page says the MT is assumed to know the
+    # patient instead of silently refusing (TCG 25 € × 70 % − 2 € PF = 15,50 €).
+    form = {"care_type": "soins_courants", "act": "teleconsultation", "fee": "25", "age": "40", "gp_declared": "on",
+            "sector": "1", "contract": "ticket-moderateur", "date": "2026-03-02"}  # fmt: skip
+    response = client.post("/simulateur", data=form)
+    assert response.status_code == 200
+    assert amounts(response.text)["amo"] == "15,50 €"
+    assert "Hypothèse : patient supposé connu du médecin" in response.text
+
+
 def test_a_bad_form_names_the_fields_in_french_and_marks_the_inputs(client: TestClient) -> None:
     form = {"care_type": "soins_courants", "act": "gp", "fee": "-3", "age": "300", "contract": "confort"}
     response = client.post("/simulateur", data=form)

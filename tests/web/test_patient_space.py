@@ -15,7 +15,7 @@ from parcours.record.identity import Principal
 from parcours.rules.money import format_eur
 from parcours.store.db import Database
 from parcours.store.models import Claim, Patient, Professional
-from parcours.store.record import LegalRepresentative
+from parcours.store.record import LegalRepresentative, RecordEntry
 
 from .conftest import DemoTown, Someone, csrf_of, sign_in, someone
 
@@ -347,3 +347,109 @@ def test_another_patients_document_and_file_are_refused(web_client: TestClient, 
         # through the intruder's own record id, the other's entry is not found either
         crossed = web_client.get(f"/espace/patient/{intruder.patient_id}/dossier/{entry.group(1)}{suffix}")
         assert crossed.status_code == 404
+
+
+def _profile_post(client: TestClient, me: Someone, path: str, **fields: str) -> object:
+    page = client.get(f"/espace/patient/{me.patient_id}/dossier").text
+    return client.post(f"/espace/patient/{me.patient_id}/dossier/{path}", data={"csrf_token": csrf_of(page), **fields})
+
+
+def _stored(demo_town: DemoTown, me: Someone, resource_type: str) -> list[dict[str, object]]:
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        rows = session.scalars(select(RecordEntry.resource).where(
+            RecordEntry.patient_id == me.patient_id, RecordEntry.resource_type == resource_type))  # fmt: skip
+        found = [dict(r) for r in rows]
+    database.dispose()
+    return found
+
+
+def test_a_patient_declares_an_allergy_and_it_is_marked_unconfirmed(
+    web_client: TestClient, demo_town: DemoTown, with_record: list[Someone]
+) -> None:
+    me = with_record[-1]
+    sign_in(web_client, me.person)
+    added = _profile_post(web_client, me, "profil", item_kind="allergie", item_text="Amoxicilline (urticaire)",
+                          item_date="2019-06-01", item_note="réaction en 2019")  # fmt: skip
+    assert added.status_code == 303  # type: ignore[attr-defined]
+    page = web_client.get(f"/espace/patient/{me.patient_id}/dossier?message=profil").text
+    allergies = page.split('id="p-AllergyIntolerance"')[1].split("</section>")[0]
+    assert "Amoxicilline (urticaire)" in allergies
+    assert "déclaré par vous" in page
+    stored = [
+        r for r in _stored(demo_town, me, "AllergyIntolerance") if r["code"] == {"text": "Amoxicilline (urticaire)"}
+    ]
+    assert len(stored) == 1
+    assert stored[0]["verificationStatus"]["coding"][0]["code"] == "unconfirmed"  # type: ignore[index]
+    assert stored[0]["clinicalStatus"]["coding"][0]["code"] == "active"  # type: ignore[index]
+    assert stored[0]["onsetDateTime"] == "2019-06-01"
+
+
+def test_a_vaccination_needs_its_date_and_nothing_is_stored_without_it(
+    web_client: TestClient, demo_town: DemoTown, with_record: list[Someone]
+) -> None:
+    me = with_record[-1]
+    sign_in(web_client, me.person)
+    before = len(_stored(demo_town, me, "Immunization"))
+    refused = _profile_post(web_client, me, "profil", item_kind="vaccination", item_text="DTP rappel 25 ans")
+    assert refused.status_code == 422  # type: ignore[attr-defined]
+    assert re.search(r'id="item_date"[^>]*aria-describedby="item_date-error"', refused.text)  # type: ignore[attr-defined]
+    assert 'value="DTP rappel 25 ans"' in refused.text  # type: ignore[attr-defined]  # what was typed is kept
+    assert len(_stored(demo_town, me, "Immunization")) == before
+    future = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    later = _profile_post(web_client, me, "profil", item_kind="vaccination", item_text="DTP", item_date=future)
+    assert later.status_code == 422  # type: ignore[attr-defined]
+    assert "dans le futur" in later.text  # type: ignore[attr-defined]
+    done = _profile_post(web_client, me, "profil", item_kind="vaccination", item_text="DTP rappel 25 ans",
+                         item_date="2024-09-10")  # fmt: skip
+    assert done.status_code == 303  # type: ignore[attr-defined]
+    assert len(_stored(demo_town, me, "Immunization")) == before + 1
+
+
+def test_a_blood_pressure_is_one_observation_with_its_two_components(
+    web_client: TestClient, demo_town: DemoTown, with_record: list[Someone]
+) -> None:
+    me = with_record[-2]
+    sign_in(web_client, me.person)
+    added = _profile_post(web_client, me, "mesures", measure="tension", measure_value="132",
+                          measure_value_2="84", measure_date="2026-11-20")  # fmt: skip
+    assert added.status_code == 303  # type: ignore[attr-defined]
+    measures = web_client.get(f"/espace/patient/{me.patient_id}/dossier").text.split('id="p-Observation"')[1]
+    assert "Tension artérielle : 132/84 mmHg" in measures.split("</section>")[0]
+    panels = [r for r in _stored(demo_town, me, "Observation") if r.get("effectiveDateTime") == "2026-11-20"]
+    assert len(panels) == 1
+    assert panels[0]["code"]["coding"][0]["code"] == "85354-9"  # type: ignore[index]
+    components = panels[0]["component"]
+    assert [c["code"]["coding"][0]["code"] for c in components] == ["8480-6", "8462-4"]  # type: ignore[attr-defined, index]
+    assert components[1]["valueQuantity"]["code"] == "mm[Hg]"  # type: ignore[index]
+
+
+def test_an_implausible_measure_is_refused_on_its_field(web_client: TestClient, with_record: list[Someone]) -> None:
+    me = with_record[-2]
+    sign_in(web_client, me.person)
+    heavy = _profile_post(web_client, me, "mesures", measure="poids", measure_value="720", measure_date="2026-11-20")
+    assert heavy.status_code == 422  # type: ignore[attr-defined]
+    assert re.search(r'id="measure_value-error">valeur hors des limites plausibles', heavy.text)  # type: ignore[attr-defined]
+    word = _profile_post(
+        web_client, me, "mesures", measure="poids", measure_value="beaucoup", measure_date="2026-11-20"
+    )
+    assert "indiquez un nombre" in word.text  # type: ignore[attr-defined]
+    inverted = _profile_post(web_client, me, "mesures", measure="tension", measure_value="80", measure_value_2="120",
+                             measure_date="2026-11-20")  # fmt: skip
+    assert 'id="measure_value_2-error"' in inverted.text  # type: ignore[attr-defined]
+    comma = _profile_post(web_client, me, "mesures", measure="poids", measure_value="72,5", measure_date="2026-11-21")
+    assert comma.status_code == 303  # type: ignore[attr-defined]
+    assert "Poids : 72,5 kg" in web_client.get(f"/espace/patient/{me.patient_id}/dossier").text
+
+
+def test_another_patient_cannot_write_in_my_profile(
+    web_client: TestClient, demo_town: DemoTown, with_record: list[Someone]
+) -> None:
+    owner, intruder = with_record[-1], with_record[0]
+    sign_in(web_client, intruder.person)
+    page = web_client.get(f"/espace/patient/{intruder.patient_id}/dossier").text
+    before = len(_stored(demo_town, owner, "Condition"))
+    refused = web_client.post(f"/espace/patient/{owner.patient_id}/dossier/profil",
+                              data={"csrf_token": csrf_of(page), "item_kind": "antecedent", "item_text": "Faux"})  # fmt: skip
+    assert refused.status_code == 403
+    assert len(_stored(demo_town, owner, "Condition")) == before

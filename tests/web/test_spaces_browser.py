@@ -239,3 +239,23 @@ def test_a_patient_files_a_scanned_pdf_and_opens_it(
     path = download.value.path()
     assert path is not None
     assert Path(path).read_bytes() == PDF
+
+
+def test_a_patient_adds_a_measure_with_the_keyboard_and_reads_it_in_the_profile(
+    signed_in_page: SignedInPage, live_server: LiveServer, with_record: list[Someone]
+) -> None:
+    me = with_record[-2]
+    page = signed_in_page(me.person)
+    page.goto(f"{live_server.url}/espace/patient/{me.patient_id}/dossier")
+    page.select_option("#measure", "poids")
+    page.fill("#measure_value", "7000")
+    page.fill("#measure_date", "2026-10-02")
+    page.click("button:text('Ajouter la mesure')")
+    page.wait_for_selector("#measure_value-error")
+    assert_accessible(page)  # the page with its errors tied to the fields
+    page.fill("#measure_value", "70,4")
+    page.focus("#measure_date")
+    page.keyboard.press("Tab")  # the next control is the form's button
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=La mesure est ajoutée à votre profil médical.")
+    assert page.locator("#p-Observation + ul").inner_text().count("Poids : 70,4 kg") == 1

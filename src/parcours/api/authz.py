@@ -225,18 +225,20 @@ def visible_patients(statement: Select[Row], principal: Principal) -> Select[Row
         )
         return statement.where(or_(Patient.nir == principal.identifier, represented))
     me = select(Professional.id).where(Professional.rpps == principal.identifier).scalar_subquery()
+    # correlated to Patient only: a search that joins one of these tables itself must not capture the subquery
     return statement.where(
         or_(
             exists().where(GpDeclaration.patient_id == Patient.id, GpDeclaration.professional_id == me,
-                           declarations.in_force(today())),
+                           declarations.in_force(today())).correlate(Patient),
             exists().where(Referral.patient_id == Patient.id, Referral.target_id == me,
-                           Referral.status != "cancelled"),
+                           Referral.status != "cancelled").correlate(Patient),
             exists().where(Teleexpertise.patient_id == Patient.id,
                            or_(Teleexpertise.expert_id == me, Teleexpertise.requester_id == me),
-                           Teleexpertise.status != "cancelled"),
-            exists().where(Claim.patient_id == Patient.id, Claim.professional_id == me, Claim.status != "cancelled"),
+                           Teleexpertise.status != "cancelled").correlate(Patient),
+            exists().where(Claim.patient_id == Patient.id, Claim.professional_id == me,
+                           Claim.status != "cancelled").correlate(Patient),
             exists().where(NonOpposition.patient_id == Patient.id, NonOpposition.professional_rpps == principal.identifier,
-                           NonOpposition.lifted_at.is_(None)),
+                           NonOpposition.lifted_at.is_(None)).correlate(Patient),
         )
     )  # fmt: skip
 

@@ -59,9 +59,10 @@ def render_error(
     return json_error(status, errors, headers)
 
 
-async def _care_error(request: Request, exc: Exception) -> JSONResponse:
+async def _care_error(request: Request, exc: Exception) -> Response:
+    """A service's refusal, in the shape of the path (an OperationOutcome under ``/fhir``)."""
     assert isinstance(exc, CareError)
-    return JSONResponse(error_body(exc.field, exc.message), status_code=STATUS[exc.kind])
+    return render_error(request.app, request.url.path, STATUS[exc.kind], [FieldError(exc.field, exc.message)])
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -59,9 +59,15 @@ class ClaimIn(Input):
     teleconsultation: bool = False
     video: bool = True
     gp_unavailable: bool = False
+    compulsory_child_exam: int | None = Field(
+        default=None, ge=1, le=20, description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant"
+    )
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = False
+    tiers_payant: bool = Field(
+        default=False, description="Tiers payant : participation et franchises restent dues, récupérées plus tard"
+    )
 
 
 class CorrectionIn(Input):
@@ -154,6 +160,16 @@ def _check_request(data: ClaimIn) -> None:
         )
 
 
+def _psychologist_sessions(session: Session, patient_id: str, year: int) -> int:
+    """Mon soutien psy sessions paid for this patient in ``year`` (the yearly cap counts them) [T8]."""
+    count = session.scalar(
+        select(func.sum(ClaimLine.quantity))
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(_live_paid_lines(patient_id), _year(year), ClaimLine.category == Category.PSYCHOLOGY.value)
+    )
+    return int(count or 0)
+
+
 def _adjudicate(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
@@ -211,6 +227,7 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
             amo=line.amo,
             patient_share=line.patient,
             status=line.status,
+            reason=line.reason,
         )
         for position, line in enumerate(result.lines)
     ]
@@ -263,6 +280,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
             "underserved_area": professional.underserved_area,
         },
         "acts": [act.model_dump() for act in data.acts],
+        "compulsory_child_exam": data.compulsory_child_exam,
         "declares_gp": data.declares_gp,
         "referred_by_gp": bool(referral and referral.referrer_is_gp),
         "referred_by_other_doctor": bool(referral and not referral.referrer_is_gp),
@@ -271,10 +289,12 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         "away_from_home": data.away_from_home,
         "teleconsultation": data.teleconsultation,
         "last_in_person_visit": last_visit,
+        "in_person_history_on_record": True,
         "gp_unavailable": data.gp_unavailable,
         "visit_reason": data.visit_reason,
         "excluded_context": data.excluded_context,
         "ald_care": data.ald_care,
+        "tiers_payant": data.tiers_payant,
     }
     return event, referral
 
@@ -303,25 +323,53 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
     ).all()
     same_day_participations = sum(int(n) for who, _, n, _ in today_rows if who == professional_id)
     franchises_today = dict.fromkeys(("paramedical", "transport"), 0)
-    for _, category, _, franchise in today_rows:
-        if category in franchises_today:
+    for who, category, _, franchise in today_rows:
+        # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
+        if category == "transport" or (category == "paramedical" and who == professional_id):
             franchises_today[category] += int(franchise)
     last_optical = session.scalar(
         select(func.max(Claim.care_date))
         .join(ClaimLine, ClaimLine.claim_id == Claim.id)
         .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
     )
+    # téléexpertises: 4 a year per patient and per doctor, so the counts of this professional only [S16a]
+    teleexpertise = teleexpertise_acts_of(session, patient_id, on.year, professional_id)
+    owed = _owed(session, patient_id, on)
     return YearToDate.model_validate(
         {
+            "psychologist_sessions": _psychologist_sessions(session, patient_id, on.year),
             "participation_paid": euros(totals.participation),
             "franchises_paid": euros(totals.franchises),
             "same_day_participations": same_day_participations,
             "same_day_paramedical_franchises": euros(franchises_today["paramedical"]),
             "same_day_transport_franchises": euros(franchises_today["transport"]),
-            "teleexpertise_acts": totals.teleexpertise,
+            "teleexpertise_acts": teleexpertise,
             "last_optical_equipment": last_optical,
+            "participation_owed": euros(owed["participation"]),
+            "franchises_owed": euros(owed["franchises"]),
         }
     )
+
+
+def _owed(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
+    """Participations and franchises not withheld in tiers payant and not yet recovered, over the claims that stand
+    up to ``on`` (any year: a debt is recovered whenever a later reimbursement allows) [S12][S13]."""
+    adjudication = Claim.adjudication
+    row = session.execute(
+        select(
+            *(
+                func.coalesce(func.sum(adjudication[key].as_float()), 0.0)
+                for key in (
+                    "deferred_participation",
+                    "recovered_participation",
+                    "deferred_franchises",
+                    "recovered_franchises",
+                )
+            )
+        ).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), Claim.care_date <= on)
+    ).one()
+    cents = [round(float(value) * 100) for value in row]
+    return {"participation": max(0, cents[0] - cents[1]), "franchises": max(0, cents[2] - cents[3])}
 
 
 @dataclass
@@ -351,6 +399,22 @@ def _yearly_totals(session: Session, patient_id: str, year: int) -> _Totals:
         if category == Category.TELEEXPERTISE.value:
             totals.teleexpertise[code] = int(quantity)
     return totals
+
+
+def teleexpertise_acts_of(session: Session, patient_id: str, year: int, professional_id: str) -> dict[str, int]:
+    """Téléexpertise acts paid for this patient in ``year`` and billed by this professional, by code."""
+    rows = session.execute(
+        select(ClaimLine.code, func.sum(ClaimLine.quantity))
+        .join(Claim, Claim.id == ClaimLine.claim_id)
+        .where(
+            _live_paid_lines(patient_id),
+            _year(year),
+            Claim.professional_id == professional_id,
+            ClaimLine.category == Category.TELEEXPERTISE.value,
+        )
+        .group_by(ClaimLine.code)
+    ).all()
+    return {code: int(quantity) for code, quantity in rows}
 
 
 def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str, int]:
@@ -442,12 +506,16 @@ def list_claims(
     patient_id: str | None = None,
     professional_id: str | None = None,
     status: str | None = None,
+    reason: str | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Claim], int]:
+    """Claims by the filters given, newest care date first; ``reason`` keeps claims with a line refused for it."""
     query = select(Claim)
+    if reason:
+        query = query.where(Claim.lines.any(ClaimLine.reason == reason))
     if patient_id:
         query = query.where(Claim.patient_id == patient_id)
     if professional_id:

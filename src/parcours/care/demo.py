@@ -279,8 +279,10 @@ def _document(title: str, code: tuple[str, str], text: str) -> dict[str, object]
     }  # fmt: skip
 
 
+_ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 _DEMO_RECORD = (
-    lambda i, d: {"resourceType": "AllergyIntolerance", "code": {"text": ["Pénicilline", "Pollens", "Arachide"][i % 3]}},
+    lambda i, d: {"resourceType": "AllergyIntolerance", "clinicalStatus": {"coding": [{"system": _ALLERGY_CLINICAL,
+                  "code": "active"}]}, "code": {"text": ["Pénicilline", "Pollens", "Arachide"][i % 3]}},
     lambda i, d: {"resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": {
         "coding": [{"system": "http://www.whocc.no/atc", "code": "C10AA05", "display": "atorvastatine 10 mg"}]}},
     lambda i, d: {"resourceType": "Condition", "code": {"text": ["Hypertension artérielle", "Asthme", "Diabète de type 2"][i % 3]}},

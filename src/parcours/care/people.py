@@ -125,7 +125,7 @@ class ProfessionalIn(Input):
     given_name: str = Field(min_length=1, max_length=100)
     profession: Profession = Profession.PHYSICIAN
     specialty: Specialty | None = None
-    sector: Literal["1", "2"] = "1"
+    sector: Literal["1", "2", "3"] = "1"
     optam: bool = False
     installed_on: dt.date | None = None
     underserved_area: bool = False

@@ -98,12 +98,14 @@ def _with_status(query: Any, status: str | None) -> Any:
     return query.where(Teleexpertise.status == status) if status else query
 
 
-def _used_this_year(session: Session, patient_id: str, year: int) -> int:
-    """TE2 acts billed in ``year`` (by the date of the act) and requests of that year still awaiting an answer."""
-    billed = claims.year_to_date_acts(session, patient_id, year).get(EXPERT_ACT, 0)
+def _used_this_year(session: Session, patient_id: str, year: int, expert_id: str) -> int:
+    """TE2 acts billed by this expert in ``year`` (by the date of the act) and requests of that year to this expert
+    still awaiting an answer: the limit is per patient and per expert doctor [S16a]."""
+    billed = claims.teleexpertise_acts_of(session, patient_id, year, expert_id).get(EXPERT_ACT, 0)
     waiting = session.scalar(
         select(func.count()).where(
             Teleexpertise.patient_id == patient_id,
+            Teleexpertise.expert_id == expert_id,
             pending(today()),
             Teleexpertise.requested_on >= dt.date(year, 1, 1),
             Teleexpertise.requested_on <= dt.date(year, 12, 31),
@@ -130,8 +132,12 @@ def request(session: Session, data: TeleexpertiseIn) -> Teleexpertise:
         raise CareError("consent_at", "le consentement est recueilli avant la demande")
     p = law(on)
     limit = p["teleexpertise.yearly_limit_per_patient"]
-    if _used_this_year(session, patient.id, on.year) >= limit:
-        raise CareError("patient_id", f"limite de {limit} téléexpertises par patient et par an atteinte", "conflict")
+    if _used_this_year(session, patient.id, on.year, expert.id) >= limit:
+        raise CareError(
+            "patient_id",
+            f"limite de {limit} téléexpertises par an pour ce patient avec ce médecin requis atteinte",
+            "conflict",
+        )
     item = Teleexpertise(
         patient_id=patient.id,
         requester_id=requester.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select, update
@@ -159,8 +159,11 @@ def entries(
     limit: int = 50,
     newest_first: bool = True,
     hidden: Hidden | None = None,
+    sequences: Collection[int] | None = None,
 ) -> EntriesPage:
     query = select(AuditLogEntry)
+    if sequences is not None:
+        query = query.where(AuditLogEntry.sequence.in_(sorted(sequences)))
     if patient_nir is not None:
         query = query.where(AuditLogEntry.patient_nir == patient_nir)
     if hidden is not None and hidden.resource_ids:

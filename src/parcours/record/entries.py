@@ -3,10 +3,10 @@
 The record holds documents (``DocumentReference``: reports, prescriptions, results, imaging reports) and the medical
 profile (``AllergyIntolerance``, ``MedicationStatement``, ``Condition``, ``Immunization``, ``Observation``). Each is
 validated with the R4-family models of ``fhir.resources`` (``fhir.resources.R4B``), plus what those models leave
-out: the required status codes, and the two things the record insists on — **who wrote it and when**. The author is
-always the authenticated caller: parcours fills the author element from the token, and refuses a payload that names
-somebody else; the date is the caller's or, when absent, the time of recording. Identifiers follow FR Core: INS-NIR
-for the patient, RPPS for practitioners.
+out: the required status codes, the R4 invariants (``record.invariants``: ait-1, con-3, obs-6…), and the two things
+the record insists on — **who wrote it and when**. The author is always the authenticated caller: parcours fills the
+author element from the token, and refuses a payload that names somebody else; the date is the caller's or, when
+absent, the time of recording. Identifiers follow FR Core: INS-NIR for the patient, RPPS for practitioners.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from parcours.errors import FieldError, field_errors
 from parcours.record.identity import Principal, Role
+from parcours.record.invariants import violations
 
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 INS_NIR_TEST_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"
@@ -188,6 +189,9 @@ def prepare_entry(
     except ValidationError as exc:
         raise EntryError([_french(error) for error in field_errors(exc)]) from None
     stored: dict[str, Any] = json.loads(resource.model_dump_json(exclude_none=True, by_alias=True))
+    broken = violations(stored)  # what R4 requires beyond the models' structure (ait-1, con-4, obs-6…)
+    if broken:
+        raise EntryError(broken)
     return kind, stored
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -189,10 +189,13 @@ def search_entries(
     offset: int = 0,
     limit: int = 50,
     operation: str = "record.entries.search",
+    ids: Collection[str] | None = None,
 ) -> tuple[list[EntryView], int]:
-    """The entries the caller may see, newest first; one audit entry for the search."""
+    """The entries the caller may see (among ``ids`` when given), newest first; one audit entry for the search."""
     facts = _patient_level(caller, patient)
     query = select(RecordEntry).where(RecordEntry.patient_id == patient.id)
+    if ids is not None:
+        query = query.where(RecordEntry.id.in_(sorted(ids)))
     if resource_type is not None:
         query = query.where(RecordEntry.resource_type == resource_type)
     if section is not None:

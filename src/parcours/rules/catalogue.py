@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from parcours.rules.params import ParameterError, ParameterSet, read_yaml
 
 CATALOGUE_FILE = Path(__file__).with_name("nomenclature") / "acts.yaml"
+# The CCAM technical acts: written by ``parcours params import-ccam`` from the official release (docs/rules.md).
+CCAM_FILE = Path(__file__).with_name("nomenclature") / "ccam.yaml"
+# Where a CCAM act's tariffs are: one parameter per tariff grid (``tariffs.ccam.DEQP003.grid_1``).
+CCAM_TARIFFS = "tariffs.ccam"
+CCAM_GRIDS = ("grid_1", "grid_2")
 
 
 class Profession(StrEnum):
@@ -31,10 +36,12 @@ class Profession(StrEnum):
     HEARING_AID_PROVIDER = "hearing_aid_provider"
     HOSPITAL = "hospital"
     TRANSPORT = "transport"
+    PSYCHOLOGIST = "psychologist"
 
 
 class Category(StrEnum):
     CONSULTATION = "consultation"
+    TECHNICAL_ACT = "technical_act"
     TELEEXPERTISE = "teleexpertise"
     DENTAL_CARE = "dental_care"
     DENTAL_PROSTHESIS = "dental_prosthesis"
@@ -47,10 +54,11 @@ class Category(StrEnum):
     PRIVATE_ROOM = "private_room"
     EMERGENCY_VISIT = "emergency_visit"
     TRANSPORT = "transport"
+    PSYCHOLOGY = "psychology"
 
 
 FranchiseKind = Literal["medicine", "paramedical", "transport"]
-BaseKind = Literal["tariff", "letter", "fee", "device", "none"]
+BaseKind = Literal["tariff", "ccam", "letter", "fee", "device", "none"]
 
 
 class _Strict(BaseModel):
@@ -69,6 +77,9 @@ class CategoryRule(_Strict):
     participation_exempt_professions: list[Profession] = []
     franchise: FranchiseKind | None
     pathway_majoration: bool
+    # The flat participation on costly acts (« forfait 24 € », art. R160-16 CSS) replaces the ticket modérateur of
+    # an act of this kind whose tariff reaches tariffs.hospital.costly_act_threshold.
+    costly_act_participation: bool = False
     sources: list[str]
 
 
@@ -93,11 +104,13 @@ class ActDefinition(_Strict):
     teleconsultation_only: bool = False
     min_age: int | None = None
     max_age: int | None = None
+    # CCAM only: the regroupement code of the release (ADI imagerie, ADE échographie, ATM, ADC chirurgie…).
+    regroupement: str | None = None
 
     @model_validator(mode="after")
     def _base_has_what_it_needs(self) -> ActDefinition:
-        if self.base == "tariff" and self.tariff is None:
-            raise ValueError("base 'tariff' needs a tariff parameter")
+        if self.base in ("tariff", "ccam") and self.tariff is None:
+            raise ValueError(f"base '{self.base}' needs a tariff parameter")
         if self.base == "letter" and self.letter is None:
             raise ValueError("base 'letter' needs a letter parameter")
         return self
@@ -135,9 +148,52 @@ class Catalogue(_Strict):
                     raise ParameterError(f"acts.yaml: act {code}: unknown parameter {path}")
 
 
-def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
+class CcamAct(_Strict):
+    """One act of the CCAM as ``nomenclature/ccam.yaml`` holds it; its tariffs are dated parameters, one per grid."""
+
+    label: str
+    category: Category
+    professions: list[Profession]
+    regroupement: str
+    activity: int = 1
+    phase: int = 0
+
+    def definition(self, code: str) -> ActDefinition:
+        return ActDefinition(
+            label=self.label,
+            category=self.category,
+            professions=self.professions,
+            base="ccam",
+            tariff=ccam_tariff(code, CCAM_GRIDS[0]),
+            non_optam_tariff=ccam_tariff(code, CCAM_GRIDS[1]),
+            regroupement=self.regroupement,
+        )
+
+
+def ccam_tariff(code: str, grid: str) -> str:
+    return f"{CCAM_TARIFFS}.{code}.{grid}"
+
+
+def load_ccam(path: Path = CCAM_FILE) -> dict[str, CcamAct]:
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("acts", {}), dict):
+        raise ParameterError(f"{path.name}: must hold an 'acts' mapping")
     try:
-        return Catalogue.model_validate(read_yaml(path))
+        return {str(code): CcamAct.model_validate(act) for code, act in (raw.get("acts") or {}).items()}
+    except ValidationError as exc:
+        raise ParameterError(f"{path.name}: {exc}") from None
+
+
+def load_catalogue(path: Path = CATALOGUE_FILE, ccam_path: Path | None = CCAM_FILE) -> Catalogue:
+    """The NGAP and internal acts of ``path`` and the CCAM acts of ``ccam_path`` (a code in both is an error)."""
+    raw = read_yaml(path)
+    if ccam_path is not None and isinstance(raw, dict) and isinstance(raw.get("acts"), dict):
+        for code, act in load_ccam(ccam_path).items():
+            if code in raw["acts"]:
+                raise ParameterError(f"{ccam_path.name}: act {code} is already in {path.name}")
+            raw["acts"][code] = act.definition(code).model_dump(exclude_defaults=True)
+    try:
+        return Catalogue.model_validate(raw)
     except ValidationError as exc:
         raise ParameterError(f"{path.name}: {exc}") from None
 

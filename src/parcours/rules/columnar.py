@@ -67,6 +67,11 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "sector": ("1", "2"),
 }
 
+# Regimes the twin computes (codes in VOCABULARIES["regime"]); the others go to the scalar engine.
+_TWIN_REGIMES = [
+    VOCABULARIES["regime"].index(r.value) for r in (Regime.GENERAL, Regime.AME, Regime.MAYOTTE, Regime.FOREIGN_VISITOR)
+]
+
 # name → (arrow type, required, description). The order is the order of the Parquet files parcours writes.
 INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "claim_id": (pa.int64(), True, "identifier of the claim (one act); breaks ties of the order"),
@@ -79,7 +84,11 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "c2s": (pa.bool_(), False, "Complémentaire santé solidaire"),
     "ald": (pa.bool_(), False, "affection de longue durée recognised"),
     "ald_care": (pa.bool_(), False, "care related to the ALD, in the care protocol (100 %)"),
-    "regime": (pa.string(), False, "general (default), ame, mayotte, foreign_visitor"),
+    "regime": (
+        pa.string(),
+        False,
+        "general (default), ame, mayotte, foreign_visitor; alsace_moselle and out-of-scope regimes: routed",
+    ),
     "pregnancy_start": (pa.date32(), False, "start of an ongoing pregnancy"),
     "delivery_date": (pa.date32(), False, "delivery date (actual or expected)"),
     "institution": (pa.string(), False, "prison, nursing_home, disability_home"),
@@ -114,7 +123,11 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
     "franchises_paid_ytd": (pa.int64(), False, "cents of franchises already paid this year, before the batch"),
     "same_day_participations": (pa.int64(), False, "participations already taken that day by that professional"),
-    "same_day_paramedical_franchises": (pa.int64(), False, "cents of paramedical franchises already taken that day"),
+    "same_day_paramedical_franchises": (
+        pa.int64(),
+        False,
+        "cents of paramedical franchises already taken that day by that professional",
+    ),
     "same_day_transport_franchises": (pa.int64(), False, "cents of transport franchises already taken that day"),
 }
 
@@ -642,6 +655,8 @@ class ColumnarEngine:
         ok &= a.supported[safe_code, safe_profession]
         ok &= ~(a.tele_only[safe_code] & ~tele)
         ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
+        # Alsace-Moselle's own rates and the out-of-scope regimes' refusal: the scalar engine.
+        ok &= np.isin(regime, _TWIN_REGIMES)
         ok &= (reason_code != UNKNOWN_CODE) & (context != UNKNOWN_CODE) & (sector >= 0)
         ok &= physician == (specialty >= 0)
         ok &= (quantity >= 1) & (quantity <= _ROW_AFTER_LIMIT)
@@ -836,7 +851,27 @@ class ColumnarEngine:
         fr_live = live & ~fr_exempt[order]
         year_start = _group_starts(sp, year)
         day_start = _group_starts(sp, sd)
-        pro_start = _group_starts(sp, sd, professional_id[order])
+        # The caps per professional and day (participations, paramedical franchises) are taken in the order
+        # (patient, date, professional, claim): a professional seen twice that day around another one stays one
+        # group. ``regroup`` takes an array in the caps' order to that order and ``back`` returns it.
+        # One stable sort of a (patient-day group, professional) key of the rows already in the caps' order.
+        day_group = np.cumsum(day_start) - 1
+        sprof = professional_id[order]
+        prof_lo = int(sprof.min()) if n else 0
+        prof_span = (int(sprof.max()) - prof_lo + 1) if n else 1
+        if n * prof_span < 2**62:
+            pro_key = day_group * prof_span + (sprof - prof_lo)
+            to_pro = np.argsort(pro_key, kind="stable")  # position in ``order`` of each row, by professional
+        else:
+            to_pro = np.lexsort((np.arange(n), sprof, day_group))
+        pro_start = _group_starts(day_group[to_pro], sprof[to_pro])
+
+        def per_professional(wanted_s: I64, cap: Any, opening_s: I64) -> I64:
+            cap_p: Any = cap if isinstance(cap, int) else cap[to_pro]
+            taken = _capped(wanted_s[to_pro], cap_p, opening_s[to_pro], pro_start)
+            out = np.empty(n, dtype=np.int64)
+            out[to_pro] = taken
+            return out
 
         def ordered(path: str) -> Any:
             value = s[path]
@@ -848,7 +883,7 @@ class ColumnarEngine:
         pf_applies = pf_live & a.participation[safe_code, safe_profession][order]
         q = np.where(pf_applies, quantity[order], 0)
         daily_count = ordered("participation.daily_count_per_professional")
-        units = _capped(q, daily_count, opening("same_day_participations"), pro_start)
+        units = per_professional(q, daily_count, opening("same_day_participations"))
         room = (gross - majoration)[order]
         nominal = np.minimum(units * ordered("participation.amount"), room)
         participation_s = _capped(
@@ -873,7 +908,12 @@ class ColumnarEngine:
             (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
         ):
             of_kind = kind == kind_index
-            daily = _capped(np.where(of_kind, wanted, 0), ordered(cap_path), opening(opening_name), day_start)
+            # the paramedical cap is per professional and day, the transport cap per day (engine._Counters)
+            of_kind_wanted = np.where(of_kind, wanted, 0)
+            if kind_index == 1:
+                daily = per_professional(of_kind_wanted, ordered(cap_path), opening(opening_name))
+            else:
+                daily = _capped(of_kind_wanted, ordered(cap_path), opening(opening_name), day_start)
             wanted = np.where(of_kind, daily, wanted)
             counted_s[kind_index] = np.where(of_kind, daily, 0)
         wanted = np.minimum(wanted, room - participation_s)
@@ -1023,6 +1063,7 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
         "professional": professional,
         "acts": acts,
         "last_in_person_visit": row.get("last_in_person_visit"),
+        "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
         "excluded_context": row.get("excluded_context"),
     }
@@ -1071,8 +1112,10 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
     year_state: dict[tuple[int, int], dict[str, Any]] = {}  # caps and téléexpertise count: per calendar year
     devices: dict[int, dict[str, Any]] = {}  # last optical / hearing equipment: across years
     participations: dict[tuple[int, dt.date, int], int] = {}
-    paramedical: dict[tuple[int, dt.date], int] = {}
+    paramedical: dict[tuple[int, dt.date, int], int] = {}  # per professional, like the participations
     transport: dict[tuple[int, dt.date], int] = {}
+    # téléexpertises: 4 a year per patient and per doctor, so counted per (patient, year, professional_id)
+    teleexpertise: dict[tuple[int, int, int], dict[str, int]] = {}
     for i in ordered:
         row = given[i]
         if not _sortable(row):
@@ -1099,15 +1142,16 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             },
         )
         participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
-        paramedical.setdefault(day_key, int(row.get("same_day_paramedical_franchises") or 0))
+        paramedical.setdefault(pro_key, int(row.get("same_day_paramedical_franchises") or 0))
         transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
         ytd = YearToDate.model_validate(
             {
                 **state,
                 **devices.get(patient_id, {}),
                 "same_day_participations": participations[pro_key],
-                "same_day_paramedical_franchises": euros(paramedical[day_key]),
+                "same_day_paramedical_franchises": euros(paramedical[pro_key]),
                 "same_day_transport_franchises": euros(transport[day_key]),
+                "teleexpertise_acts": teleexpertise.get((*year_key, professional_id), {}),
             }
         )
         try:
@@ -1116,12 +1160,13 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             out[i] = _error_row(row, str(exc))
             continue
         after = result.state_after
-        year_state[year_key] = {
-            key: after[key] for key in ("participation_paid", "franchises_paid", "teleexpertise_acts")
+        year_state[year_key] = {key: after[key] for key in ("participation_paid", "franchises_paid")}
+        teleexpertise[(*year_key, professional_id)] = {
+            key.partition(":")[0]: count for key, count in after["teleexpertise_acts"].items()
         }
         devices[patient_id] = {key: after[key] for key in ("last_optical_equipment", "last_hearing_aid")}
         participations[pro_key] = after["same_day_participations"]
-        paramedical[day_key] = int(Decimal(str(after["same_day_paramedical_franchises"])) * 100)
+        paramedical[pro_key] = int(Decimal(str(after["same_day_paramedical_franchises"])) * 100)
         transport[day_key] = int(Decimal(str(after["same_day_transport_franchises"])) * 100)
         line = result.lines[0]
         out[i] = {

@@ -54,6 +54,21 @@ class Regime(StrEnum):
     AME = "ame"
     MAYOTTE = "mayotte"
     FOREIGN_VISITOR = "foreign_visitor"
+    ALSACE_MOSELLE = "alsace_moselle"  # régime local: higher rates (regimes.alsace_moselle)
+    # Out of scope (regimes.out_of_scope): named so that the engine refuses them clearly (docs/rules.md, Scope).
+    MINES = "mines"
+    SNCF = "sncf"
+    RATP = "ratp"
+    CAMIEG = "camieg"
+    ENIM = "enim"
+    CRPCEN = "crpcen"
+    BANQUE_DE_FRANCE = "banque_de_france"
+    PARLIAMENT = "parliament"
+    CAVIMAC = "cavimac"
+    NEW_CALEDONIA = "new_caledonia"
+    FRENCH_POLYNESIA = "french_polynesia"
+    WALLIS_FUTUNA = "wallis_futuna"
+    MONACO = "monaco"
 
 
 class VisitReason(StrEnum):
@@ -111,13 +126,16 @@ class Patient(_Input):
     regime: Regime = Regime.GENERAL
     pregnancy: Pregnancy | None = None
     institution: Institution | None = None
+    invalidity_pension: bool = Field(default=False, description="Titulaire d'une pension d'invalidité")
 
 
 class Professional(_Input):
     rpps: Rpps | None = None
     profession: Profession = Profession.PHYSICIAN
     specialty: Specialty | None = None
-    sector: Literal["1", "2"] = "1"
+    sector: Literal["1", "2", "3"] = Field(
+        default="1", description="Secteur : 1, 2 (honoraires libres) ou 3 (non conventionné, tarif d'autorité)"
+    )
     optam: bool = False
     installed_on: dt.date | None = Field(default=None, description="Date d'installation (code J)")
     underserved_area: bool = Field(default=False, description="Installé en zone sous-dotée (code B)")
@@ -148,11 +166,21 @@ class Act(_Input):
     ear: Literal["left", "right"] | None = None
     psychiatry: bool = Field(default=False, description="Séjour en service de psychiatrie")
     costly_act: bool = Field(default=False, description="Séjour comprenant un acte coûteux (≥ 120 €)")
+    # CCAM acts only (docs/rules.md, "CCAM"): the modifiers billed with the act and its association code.
+    modifiers: list[str] = Field(default_factory=list, max_length=4, description="Modificateurs CCAM (F, P, S…)")
+    association: Literal["1", "2", "3", "4", "5"] | None = Field(
+        default=None, description="Code d'association CCAM ; par défaut selon le rang du tarif dans la séance"
+    )
 
     @field_validator("code")
     @classmethod
     def _upper(cls, code: str) -> str:
         return code.strip().upper()
+
+    @field_validator("modifiers")
+    @classmethod
+    def _modifiers_upper(cls, modifiers: list[str]) -> list[str]:
+        return [m.strip().upper() for m in modifiers]
 
 
 class CareEvent(_Input):
@@ -172,10 +200,30 @@ class CareEvent(_Input):
     last_in_person_visit: dt.date | None = Field(
         default=None, description="Dernière consultation en présentiel avec ce médecin (téléconsultation)"
     )
+    in_person_history_on_record: bool = Field(
+        default=False,
+        description="La dernière consultation en présentiel vient du dossier : son absence signifie qu'il n'y en a "
+        "pas eu (feuille de soins). Sinon, pour une simulation, un fait absent est supposé dans la situation usuelle "
+        "(patient connu du médecin) et l'explication le dit",
+    )
     gp_unavailable: bool = Field(default=False, description="Médecin traitant indisponible dans un délai compatible")
     visit_reason: VisitReason | None = None
     excluded_context: ExcludedContext | None = None
     ald_care: bool = Field(default=False, description="Soins en rapport avec l'ALD, prévus au protocole de soins")
+    compulsory_child_exam: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="Numéro (1 à 20) de l'examen médical obligatoire de l'enfant (carnet de santé) que fait cette visite",
+    )
+    work_injury: bool = Field(
+        default=False, description="Soins liés à un accident du travail ou une maladie professionnelle (AT-MP)"
+    )
+    tiers_payant: bool = Field(
+        default=False,
+        description="Tiers payant : l'Assurance Maladie paie le professionnel ; participation et franchises ne "
+        "peuvent pas être retenues et restent dues",
+    )
 
     def incoherences(self) -> list[tuple[str, str]]:
         """Facts that contradict each other, as (field, message in French)."""
@@ -205,7 +253,7 @@ class YearToDate(_Input):
     ``same_day_professional`` the RPPS of the professional the ``same_day_participations`` counter concerns. Read
     against an event: the yearly counters (participations, franchises, téléexpertises) start again at zero when
     the event falls in another calendar year than ``as_of``; the same-day counters when it falls on another day;
-    ``same_day_participations`` also when the professional is another one. A state without ``as_of`` (the shape
+    ``same_day_participations`` and ``same_day_paramedical_franchises`` also when the professional is another one. A state without ``as_of`` (the shape
     before these fields existed) is read as taken on the event's own day with its own professional: every
     counter applies as given.
     """
@@ -219,8 +267,20 @@ class YearToDate(_Input):
     same_day_participations: NonNegativeInt = Field(
         default=0, description="Participations déjà retenues ce jour chez ce professionnel"
     )
-    same_day_paramedical_franchises: Euros = Decimal(0)
+    same_day_paramedical_franchises: Euros = Field(
+        default=Decimal(0), description="Franchises paramédicales déjà retenues ce jour chez ce professionnel"
+    )
     same_day_transport_franchises: Euros = Decimal(0)
-    teleexpertise_acts: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    teleexpertise_acts: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="Téléexpertises de l'année par acte et professionnel (« TE2:RPPS ») ; « TE2 » seul : celles du "
+        "professionnel des soins",
+    )
+    psychologist_sessions: NonNegativeInt = Field(
+        default=0, description="Séances Mon soutien psy déjà prises en charge cette année civile"
+    )
     last_optical_equipment: dt.date | None = None
     last_hearing_aid: HearingAidHistory = HearingAidHistory()
+    # Owed across years until recovered: participations and franchises that could not be withheld (tiers payant).
+    participation_owed: Euros = Field(default=Decimal(0), description="Participations dues non encore récupérées")
+    franchises_owed: Euros = Field(default=Decimal(0), description="Franchises dues non encore récupérées")

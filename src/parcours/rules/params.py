@@ -339,6 +339,14 @@ def _walk(
         _walk(child, f"{path}.{key}" if path else key, where, sources, out, origins)
 
 
+def parameters_of_tree(node: Any, prefix: str, where: str, sources: Mapping[str, Source]) -> dict[str, Parameter]:
+    """The parameters a YAML tree (as one parameter file holds it) defines under ``prefix``, checked as strictly as
+    when the whole directory is loaded (``parcours params import-ccam`` checks what it is about to write)."""
+    out: dict[str, Parameter] = {}
+    _walk(node, prefix, where, sources, out, {})
+    return out
+
+
 def load_sources(directory: Path) -> dict[str, Source]:
     raw = read_yaml(directory / SOURCES_FILE)
     if not isinstance(raw, dict):

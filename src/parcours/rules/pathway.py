@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import IntFlag
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -468,6 +469,12 @@ def event_facts(event: CareEvent, p: Snapshot, age: int, teleexpertise_only: boo
     return mask
 
 
+def assumes_known_patient(event: CareEvent) -> bool:
+    """A simulated teleconsultation without the date of the last in-person visit: the patient is assumed known to
+    the doctor (the usual situation), and the explanation says so; a claim reads the visits from the record."""
+    return event.teleconsultation and event.last_in_person_visit is None and not event.in_person_history_on_record
+
+
 def _teleconsultation_facts(event: CareEvent, p: Snapshot) -> int:
     mask = 0
     specialty = event.professional.specialty
@@ -476,8 +483,10 @@ def _teleconsultation_facts(event: CareEvent, p: Snapshot) -> int:
     institution = event.patient.institution
     if institution is not None and institution.value in p["pathway.teleconsultation.exempt_institutions"]:
         mask |= B.TELE_EXEMPT_INSTITUTION
-    seen = event.last_in_person_visit
-    if seen is not None and event.date <= add_months(seen, p["pathway.teleconsultation.known_patient_months"]):
+    if assumes_known_patient(event) or (
+        (seen := event.last_in_person_visit) is not None
+        and event.date <= add_months(seen, p["pathway.teleconsultation.known_patient_months"])
+    ):
         mask |= B.KNOWN_PATIENT
     return mask
 
@@ -532,6 +541,19 @@ TELECONSULTATION_SOURCES = source_refs("S10", "S11", "R50")
 
 _TELECONSULTATION, _HAS_GP = int(F.TELECONSULTATION), int(F.HAS_GP)
 _ORIENTATION_OK, _KNOWN_OK = int(TELE_ORIENTATION_OK), int(TELE_KNOWN_OK)
+
+
+_KNOWN_WAIVERS = _KNOWN_OK & ~int(F.KNOWN_PATIENT)
+_OWN_DOCTOR = int(F.IS_GP | F.REPLACING_GP)
+
+
+def known_patient_assumption(event: CareEvent, facts: int) -> Literal["assumed", "missing"] | None:
+    """Whether a simulated teleconsultation without ``last_in_person_visit`` needs that fact: "assumed" when the
+    doctor is the patient's MT (or his remplaçant), who usually knows the patient, "missing" for another doctor
+    (the caller must give the date), None when the fact is given, on record or waived by an exception."""
+    if not assumes_known_patient(event) or not facts & _HAS_GP or facts & _KNOWN_WAIVERS:
+        return None
+    return "assumed" if facts & _OWN_DOCTOR else "missing"
 
 
 def teleconsultation_refusal(facts: int) -> str | None:

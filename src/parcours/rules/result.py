@@ -20,6 +20,7 @@ LineStatus = Literal["paid", "rejected"]
 OverrunKind = Literal[
     "optam_overrun",  # secteur 2 doctor adhering to OPTAM
     "non_optam_overrun",  # secteur 2 doctor outside OPTAM
+    "non_contracted_overrun",  # secteur 3 (non conventionné): the fee above the tarif d'autorité
     "authorised_overrun",  # DA: secteur 1 specialist consulted out of the pathway, within 17.5 %
     "authorised_overrun_exceeded",  # a secteur 1 specialist out of the pathway billing beyond the DA ceiling
     "unauthorised_overrun",  # beyond what the doctor's sector allows (or DE, the patient's own demand)
@@ -169,7 +170,21 @@ class Adjudication:
     explanation: list[Step]
     warnings: list[str]
     state_after: dict[str, Any]
+    # Tiers payant: participation and franchises owed, not withheld; recovered: owed amounts taken from this
+    # reimbursement (docs/rules.md, "Recovery"). ``paid`` is what the Assurance Maladie pays out for the event.
+    deferred_participation: int = 0
+    deferred_franchises: int = 0
+    recovered_participation: int = 0
+    recovered_franchises: int = 0
     context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deferred(self) -> int:
+        return self.deferred_participation + self.deferred_franchises
+
+    @property
+    def recovered(self) -> int:
+        return self.recovered_participation + self.recovered_franchises
 
     @property
     def billed(self) -> int:
@@ -182,6 +197,11 @@ class Adjudication:
     @property
     def patient(self) -> int:
         return sum(line.patient for line in self.lines)
+
+    @property
+    def paid(self) -> int:
+        """What the Assurance Maladie pays out: its share, plus what it could not withhold, less what it recovers."""
+        return self.amo + self.deferred - self.recovered
 
     def to_dict(self, parameters: ParameterSet | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -197,6 +217,16 @@ class Adjudication:
             "warnings": list(self.warnings),
             "state_after": self.state_after,
         }
+        if self.deferred or self.recovered:
+            out |= {
+                "deferred": float(euros(self.deferred)),
+                "recovered": float(euros(self.recovered)),
+                "paid": float(euros(self.paid)),
+                "deferred_participation": float(euros(self.deferred_participation)),
+                "deferred_franchises": float(euros(self.deferred_franchises)),
+                "recovered_participation": float(euros(self.recovered_participation)),
+                "recovered_franchises": float(euros(self.recovered_franchises)),
+            }
         if parameters is not None:
             ids = sorted(set().union(*(s.source_ids() for s in self.explanation)))
             out["sources"] = {

@@ -91,7 +91,7 @@ class Professional(Timestamped, Base):
     practice_city: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    __table_args__ = (CheckConstraint("sector in ('1', '2')", name="sector"),)
+    __table_args__ = (CheckConstraint("sector in ('1', '2', '3')", name="sector"),)
 
 
 class Patient(Timestamped, Base):
@@ -315,6 +315,7 @@ class ClaimLine(Base):
     amo: Mapped[int] = mapped_column(Integer)
     patient_share: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64), index=True)  # the refusal reason code of the line
 
     claim: Mapped[Claim] = relationship(back_populates="lines")
 

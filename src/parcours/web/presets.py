@@ -118,10 +118,10 @@ def build_event(
         professional["optam"] = sector == "2-optam"
         if sector == "2" and acts[0]["code"] in ("G", "TCG"):
             acts[0]["code"] = "C"  # a secteur 2 GP outside OPTAM bills C (base 23 €)
-    known_patient = {"last_in_person_visit": on - dt.timedelta(days=60)} if preset.extra.get("teleconsultation") else {}
+    # A teleconsultation's last in-person visit is not asked: the engine assumes the MT knows the patient and says so
+    # in the explanation (docs/rules.md, "Facts the caller did not give").
     return CareEvent.model_validate(
         {
-            **known_patient,
             "date": on,
             "patient": {
                 "birth_date": dt.date(on.year - age, 1, 1),

@@ -30,6 +30,7 @@ from parcours.store.record import RecordEntry
 PATIENT_PARAM = SearchParameter(
     "patient", "reference", "Patient concerné (Patient/id) ; par défaut, le patient appelant"
 )
+ID_PARAM = SearchParameter("_id", "token", "Identifiant logique de la ressource (plusieurs séparés par des virgules)")
 
 
 class _Context(Protocol):
@@ -61,7 +62,8 @@ class RecordEntryProvider:
         self.kind = kind
         self.resource_type: str = kind.resource_type
         self.profile: str | None = None
-        self.search_parameters: Sequence[SearchParameter] = (PATIENT_PARAM,)
+        self.search_parameters: Sequence[SearchParameter] = (ID_PARAM, PATIENT_PARAM)
+        self.versioned = True  # meta.versionId: vread, ETag
 
     def _resource(self, view: service.EntryView) -> FhirResource:
         return self.kind.model.model_validate(with_security_label(view.entry.resource, view.masked))
@@ -80,7 +82,7 @@ class RecordEntryProvider:
         caller = Caller.of(ctx.session, ctx.principal)
         views, total = service.search_entries(
             caller, patient, resource_type=self.resource_type, offset=query.offset, limit=query.count,
-            operation=f"fhir.{self.resource_type}.search",
+            operation=f"fhir.{self.resource_type}.search", ids=query.ids(),
         )  # fmt: skip
         return Page([self._resource(v) for v in views], total)
 
@@ -101,6 +103,7 @@ class AuditEventProvider:
     resource_type: str = "AuditEvent"
     profile: str | None = None  # modelled on the ANS TDEAuditEvent (draft, no stable canonical URL yet)
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         SearchParameter("patient", "reference", "Patient concerné (Patient/id)"),
         SearchParameter("date", "date", "Période de l'événement : geAAAA-MM-JJ, leAAAA-MM-JJ…"),
     )
@@ -156,6 +159,7 @@ class AuditEventProvider:
             offset=query.offset,
             limit=query.count,
             hidden=hidden,
+            sequences=None if (ids := query.ids()) is None else {int(i) for i in ids if i.isdigit()},
         )
         return Page([AuditEvent.model_validate(audit_event(e)) for e in found.entries], found.total)
 

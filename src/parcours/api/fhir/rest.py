@@ -13,13 +13,15 @@ import datetime as dt
 import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.utils import format_datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -34,7 +36,9 @@ FHIR_PREFIX = "/fhir"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 200
 # Parameters every search accepts; they shape the result page rather than filter resources.
-RESULT_PARAMETERS = frozenset({"_count", "_offset", "_format", "_pretty", "_summary", "_elements"})
+RESULT_PARAMETERS = frozenset({"_count", "_offset", "_format", "_pretty", "_summary", "_elements", "_sort"})
+JSON_FORMATS = frozenset({"json", FHIR_JSON, "application/json", "application/json+fhir"})
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
 IssueType = Literal[
     "invalid", "structure", "required", "value", "not-found", "not-supported", "forbidden", "security",
@@ -94,13 +98,32 @@ class Token:
 
 
 @dataclass(frozen=True)
+class SortKey:
+    name: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
 class SearchQuery:
-    """The filtering parameters of one search, each possibly repeated, plus the page asked for."""
+    """The filtering parameters of one search, each possibly repeated, plus the page asked for, its order
+    (``_sort``, keys the provider declared) and the result parameters the server did not use (lenient handling)."""
 
     resource_type: str
     params: Mapping[str, tuple[str, ...]]
     count: int
     offset: int
+    sort: tuple[SortKey, ...] = ()
+    elements: tuple[str, ...] = ()
+    summary_count: bool = False
+    ignored: tuple[str, ...] = ()
+
+    def ids(self) -> frozenset[str] | None:
+        """``_id``: comma-separated ids, repeated parameters all apply (None when absent)."""
+        values = self.params.get("_id")
+        if not values:
+            return None
+        sets = [frozenset(v.strip() for v in value.split(",") if v.strip()) for value in values]
+        return frozenset.intersection(*sets)
 
     def first(self, name: str) -> str | None:
         values = self.params.get(name)
@@ -140,7 +163,10 @@ class Page:
 
 
 class ResourceProvider(Protocol[Ctx_contra]):
-    """One FHIR resource type served read-only. ``ctx`` carries the session and the caller."""
+    """One FHIR resource type served read-only. ``ctx`` carries the session and the caller.
+
+    A provider may also declare ``sort_parameters`` (the ``_sort`` keys it orders by, applied from
+    ``SearchQuery.sort``) and ``versioned = True`` when its resources carry ``meta.versionId`` (vread, ETag)."""
 
     resource_type: str
     profile: str | None
@@ -170,9 +196,13 @@ class FhirServer(Generic[Ctx]):
         resources = []
         for type_name in sorted(self.providers):
             provider = self.providers[type_name]
+            versioned = bool(getattr(provider, "versioned", False))
+            interactions = ["read", *(["vread"] if versioned else []), "search-type"]
             entry: dict[str, Any] = {
                 "type": type_name,
-                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "interaction": [{"code": code} for code in interactions],
+                "versioning": "versioned" if versioned else "no-version",
+                "readHistory": False,
                 "searchParam": [
                     {"name": p.name, "type": p.type, "documentation": p.documentation}
                     for p in provider.search_parameters
@@ -228,13 +258,26 @@ class FhirServer(Generic[Ctx]):
             resource = provider.read(ctx, resource_id)
             if resource is None:
                 raise FhirError(404, "not-found", f"{resource_type}/{resource_id} introuvable")
-            return FhirResponse(to_json(resource))
+            return _resource_response(to_json(resource))
+
+        @router.get("/{resource_type}/{resource_id}/_history/{version_id}", summary="Lecture d'une version (vread)")
+        def vread(resource_type: str, resource_id: str, version_id: str, ctx: Any = Depends(context)) -> FhirResponse:  # noqa: B008 - context chosen at run time
+            provider = self._provider(resource_type)
+            if not getattr(provider, "versioned", False):
+                raise FhirError(404, "not-supported", f"{resource_type} : pas de versions (vread non servi)")
+            resource = provider.read(ctx, resource_id)
+            if resource is None:
+                raise FhirError(404, "not-found", f"{resource_type}/{resource_id} introuvable")
+            served = to_json(resource)
+            if str(served.get("meta", {}).get("versionId")) != version_id:
+                raise FhirError(404, "not-found", f"{resource_type}/{resource_id} : version {version_id} introuvable")
+            return _resource_response(served)
 
         @router.get("/{resource_type}", summary="Recherche (search-type), résultat en Bundle")
         def search(resource_type: str, request: Request, ctx: Any = Depends(context)) -> FhirResponse:  # noqa: B008 - context chosen at run time
             provider = self._provider(resource_type)
             query = _search_query(request, provider)
-            page = provider.search(ctx, query)
+            page = provider.search(ctx, replace(query, count=0) if query.summary_count else query)
             return FhirResponse(_searchset(request, query, page))
 
         return router
@@ -254,21 +297,98 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + FHIR_PREFIX
 
 
+def _resource_response(served: dict[str, Any]) -> FhirResponse:
+    """A read's answer, with ``ETag`` (weak, the version id) and ``Last-Modified`` when the resource has them."""
+    response = FhirResponse(served)
+    meta = served.get("meta") or {}
+    if meta.get("versionId"):
+        response.headers["ETag"] = f'W/"{meta["versionId"]}"'
+    if meta.get("lastUpdated"):
+        moment = dt.datetime.fromisoformat(str(meta["lastUpdated"]).replace("Z", "+00:00"))
+        response.headers["Last-Modified"] = format_datetime(moment.astimezone(dt.UTC), usegmt=True)
+    return response
+
+
 def _search_query(request: Request, provider: ResourceProvider[Any]) -> SearchQuery:
+    """The search asked for. Unsupported parameters (and values of the result parameters) are refused with
+    ``Prefer: handling=strict``; otherwise they are ignored, and listed in the Bundle (FHIR search, 3.1.1.4)."""
     known = {p.name for p in provider.search_parameters}
     strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
+    ignored: list[str] = []
+
+    def unsupported(name: str, message: str) -> None:
+        if strict:
+            raise FhirError(400, "not-supported", message, expression=name)
+        ignored.append(message)
+
     params: dict[str, tuple[str, ...]] = {}
     for name in request.query_params:
         if name in RESULT_PARAMETERS:
             continue
         if name not in known:
-            if strict:
-                raise FhirError(400, "not-supported", f"Paramètre de recherche inconnu : {name}", expression=name)
-            continue  # FHIR: a server ignores parameters it does not support unless asked to be strict
+            unsupported(name, f"Paramètre de recherche non pris en charge : {name}")
+            continue
         params[name] = tuple(request.query_params.getlist(name))
+    for value in request.query_params.getlist("_format"):
+        if value not in JSON_FORMATS:
+            raise FhirError(406, "not-supported", f"Format non servi : {value} (JSON seulement)", expression="_format")
+    summary_count = False
+    for value in request.query_params.getlist("_summary"):
+        if value == "count":
+            summary_count = True
+        elif value != "false":
+            unsupported("_summary", f"Valeur de _summary non prise en charge : {value} (count ou false)")
+    sortable = frozenset(getattr(provider, "sort_parameters", ()))
+    sort: list[SortKey] = []
+    for value in request.query_params.getlist("_sort"):
+        for raw in (v.strip() for v in value.split(",")):
+            key = SortKey(raw.removeprefix("-"), raw.startswith("-"))
+            if key.name in sortable:
+                sort.append(key)
+            elif raw:
+                unsupported("_sort", f"Tri non pris en charge : {key.name}")
+    elements = _elements(request, provider.resource_type, unsupported)
     count = _int_parameter(request, "_count", DEFAULT_PAGE_SIZE, 0, MAX_PAGE_SIZE)
     offset = _int_parameter(request, "_offset", 0, 0, None)
-    return SearchQuery(provider.resource_type, params, count, offset)
+    return SearchQuery(provider.resource_type, params, count, offset, tuple(sort), elements, summary_count,
+                       tuple(ignored))  # fmt: skip
+
+
+def _elements(request: Request, resource_type: str, unsupported: Callable[[str, str], None]) -> tuple[str, ...]:
+    model = get_fhir_model_class(resource_type)
+    names = {field.alias or name for name, field in model.model_fields.items()}
+    elements: list[str] = []
+    for value in request.query_params.getlist("_elements"):
+        for name in (v.strip() for v in value.split(",")):
+            if name in names or any(n.startswith(name) and n[len(name) : len(name) + 1].isupper() for n in names):
+                elements.append(name)
+            elif name:
+                unsupported("_elements", f"Élément inconnu de {resource_type} : {name}")
+    return tuple(elements)
+
+
+def _subset(served: dict[str, Any], elements: tuple[str, ...]) -> dict[str, Any]:
+    """``_elements``: the elements asked for, plus what R4 makes mandatory, tagged ``SUBSETTED``."""
+    model = get_fhir_model_class(str(served["resourceType"]))
+    mandatory = {
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if field.is_required() or (isinstance(field.json_schema_extra, dict)
+                                   and field.json_schema_extra.get("element_required"))
+    }  # fmt: skip
+    kept = {"resourceType", "id", "meta", *mandatory}
+
+    def wanted(key: str) -> bool:
+        base = key.removeprefix("_")
+        return base in kept or any(
+            base == name or (base.startswith(name) and base[len(name) : len(name) + 1].isupper()) for name in elements
+        )
+
+    subset = {key: value for key, value in served.items() if wanted(key)}
+    meta = dict(subset.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", ()), SUBSETTED]
+    subset["meta"] = meta
+    return subset
 
 
 def _int_parameter(request: Request, name: str, default: int, low: int, high: int | None) -> int:
@@ -290,29 +410,37 @@ def _searchset(request: Request, query: SearchQuery, page: Page) -> dict[str, An
 
     def link(offset: int) -> str:
         pairs = [(name, value) for name, values in query.params.items() for value in values]
+        if query.sort:
+            pairs.append(("_sort", ",".join(f"{'-' if k.descending else ''}{k.name}" for k in query.sort)))
+        if query.elements:
+            pairs.append(("_elements", ",".join(query.elements)))
+        if query.summary_count:
+            pairs.append(("_summary", "count"))
         pairs += [("_count", str(query.count)), ("_offset", str(offset))]
         return f"{url}?{urlencode(pairs)}"
 
     links = [{"relation": "self", "url": link(query.offset)}]
-    if query.offset + query.count < page.total:
+    paged = query.count > 0 and not query.summary_count  # a page of nothing has no next page (_count=0: the total)
+    if paged and query.offset + query.count < page.total:
         links.append({"relation": "next", "url": link(query.offset + query.count)})
-    if query.offset > 0:
+    if paged and query.offset > 0:
         links.append({"relation": "previous", "url": link(max(0, query.offset - query.count))})
+    entries: list[dict[str, Any]] = []
+    for resource in [] if query.summary_count else page.resources:
+        served = to_json(resource)
+        if query.elements:
+            served = _subset(served, query.elements)
+        entries.append({"fullUrl": f"{url}/{resource.id}", "resource": served, "search": {"mode": "match"}})
+    if query.ignored:
+        outcome = operation_outcome([("not-supported", text, None) for text in query.ignored], severity="warning")
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
     bundle = Bundle.model_validate(
         {
             "resourceType": "Bundle",
             "type": "searchset",
             "total": page.total,
             "link": links,
-            "entry": [
-                {
-                    "fullUrl": f"{url}/{resource.id}",
-                    "resource": to_json(resource),
-                    "search": {"mode": "match"},
-                }
-                for resource in page.resources
-            ]
-            or None,
+            "entry": entries or None,
         }
     )
     return to_json(bundle)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from parcours.api import authz
@@ -49,12 +49,28 @@ def _page(session: Session, query: Select[Any], search: SearchQuery) -> tuple[li
 
 
 PATIENT_PARAM = SearchParameter("patient", "reference", "Patient concerné (Patient/id)")
+ID_PARAM = SearchParameter("_id", "token", "Identifiant logique de la ressource (plusieurs séparés par des virgules)")
+
+
+def _by_ids(statement: Select[Any], column: Any, query: SearchQuery) -> Select[Any]:
+    ids = query.ids()
+    return statement if ids is None else statement.where(column.in_(sorted(ids)))
+
+
+def _ordered(
+    statement: Select[Any], query: SearchQuery, columns: dict[str, Any], default: Sequence[Any]
+) -> Select[Any]:
+    """``_sort`` on the keys the provider declared, then its usual order (which ends with the id: a stable page)."""
+    chosen = [columns[key.name].desc() if key.descending else columns[key.name] for key in query.sort]
+    return statement.order_by(*chosen, *default)
 
 
 class PatientProvider:
     resource_type: str = "Patient"
     profile: str | None = f"{mappings.FR_CORE}/fr-core-patient"
+    sort_parameters = ("_id", "family", "given", "birthdate")
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         SearchParameter("identifier", "token", "INS-NIR : système|valeur (OID INS-NIR, ou OID de test/démo)"),
         SearchParameter("general-practitioner", "reference", "Médecin traitant actuel (Practitioner/id)"),
         SearchParameter("family", "string", "Nom de famille (début)"),
@@ -83,13 +99,18 @@ class PatientProvider:
                 statement = statement.where(func.coalesce(Patient.nir_system, INS_NIR_SYSTEM) == token.system)
         gp = query.reference("general-practitioner", "Practitioner")
         if gp is not None:
-            statement = statement.join(GpDeclaration, GpDeclaration.patient_id == Patient.id).where(
-                GpDeclaration.professional_id == gp, in_force(today())
+            statement = statement.where(
+                exists()
+                .where(GpDeclaration.patient_id == Patient.id, GpDeclaration.professional_id == gp, in_force(today()))
+                .correlate(Patient)
             )
         family = query.first("family")
         if family:
             statement = statement.where(func.lower(Patient.family_name).startswith(family.lower()))
-        rows, total = _page(ctx.session, statement.order_by(Patient.family_name, Patient.id), query)
+        statement = _by_ids(statement, Patient.id, query)
+        sorts = {"_id": Patient.id, "family": Patient.family_name, "given": Patient.given_name,
+                 "birthdate": Patient.birth_date}  # fmt: skip
+        rows, total = _page(ctx.session, _ordered(statement, query, sorts, (Patient.family_name, Patient.id)), query)
         return Page([self._resource(ctx.session, p) for p in rows], total)
 
 
@@ -104,10 +125,17 @@ def _professional_by_identifier(statement: Select[Any], query: SearchQuery) -> S
     return None
 
 
+def _professionals_ordered(statement: Select[Any], query: SearchQuery) -> Select[Any]:
+    sorts = {"_id": Professional.id, "family": Professional.family_name, "given": Professional.given_name}
+    return _ordered(statement, query, sorts, (Professional.family_name, Professional.id))
+
+
 class PractitionerProvider:
     resource_type: str = "Practitioner"
     profile: str | None = f"{mappings.FR_CORE}/fr-core-practitioner"
+    sort_parameters = ("_id", "family", "given")
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         SearchParameter("identifier", "token", "RPPS (https://rpps.esante.gouv.fr) ou IDNPS (8+RPPS)"),
     )
 
@@ -119,14 +147,18 @@ class PractitionerProvider:
         statement = _professional_by_identifier(select(Professional), query)
         if statement is None:
             return Page([], 0)
-        rows, total = _page(ctx.session, statement.order_by(Professional.family_name, Professional.id), query)
+        rows, total = _page(
+            ctx.session, _professionals_ordered(_by_ids(statement, Professional.id, query), query), query
+        )
         return Page([mappings.practitioner_resource(p) for p in rows], total)
 
 
 class PractitionerRoleProvider:
     resource_type: str = "PractitionerRole"
     profile: str | None = f"{mappings.FR_CORE}/fr-core-practitioner-role"
+    sort_parameters = ("_id", "family", "given")
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         SearchParameter("practitioner", "reference", "Practitioner/id"),
         SearchParameter("specialty", "token", "Spécialité (code parcours)"),
     )
@@ -143,7 +175,9 @@ class PractitionerRoleProvider:
         specialty = query.token("specialty")
         if specialty is not None:
             statement = statement.where(Professional.specialty == specialty.code)
-        rows, total = _page(ctx.session, statement.order_by(Professional.family_name, Professional.id), query)
+        rows, total = _page(
+            ctx.session, _professionals_ordered(_by_ids(statement, Professional.id, query), query), query
+        )
         return Page([mappings.practitioner_role_resource(p) for p in rows], total)
 
 
@@ -229,14 +263,21 @@ class _CoordinationItems:
             kinds = [Referral] if category.code in ("3457005", "referral") else [Teleexpertise]
         if status is not None and status not in {**statuses[0], **statuses[1]}:
             raise FhirError(400, "invalid", f"Paramètre status : valeur inconnue {status}", expression="status")
+        ids = query.ids()
         selects = []
         for kind in kinds:
             is_referral = kind is Referral
+            if ids is not None:
+                named = [split[1] for i in ids if (split := self._split(i)) is not None and split[0] is kind]
+                if not named:
+                    continue
             statement: Any = select(
                 literal("referral" if is_referral else "teleexpertise").label("kind"),
                 kind.id.label("id"),
                 (Referral.issued_on if is_referral else Teleexpertise.requested_on).label("day"),
             )
+            if ids is not None:
+                statement = statement.where(kind.id.in_(sorted(named)))
             if patient is not None:
                 statement = statement.where(kind.patient_id == patient)
             elif mine is not None:
@@ -312,6 +353,7 @@ class ServiceRequestProvider(_CoordinationProvider):
     resource_type: str = "ServiceRequest"
     profile: str | None = None
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         PATIENT_PARAM,
         SearchParameter("status", "token", "active | completed | revoked"),
         SearchParameter("category", "token", "3457005 (adressage) ou teleexpertise"),
@@ -330,6 +372,7 @@ class TaskProvider(_CoordinationProvider):
     resource_type: str = "Task"
     profile: str | None = None
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         PATIENT_PARAM,
         SearchParameter("status", "token", "requested | accepted | in-progress | completed | cancelled"),
         SearchParameter("owner", "reference", "Professionnel chargé de la tâche (Practitioner/id)"),
@@ -350,7 +393,9 @@ _CLAIM_STATUS = {"active": ("paid", "rejected"), "cancelled": ("cancelled", "rep
 class _ClaimFamily:
     """Claim, ClaimResponse and ExplanationOfBenefit are three views of one stored claim."""
 
+    sort_parameters = ("_id", "created")
     search_parameters: Sequence[SearchParameter] = (
+        ID_PARAM,
         PATIENT_PARAM,
         SearchParameter("status", "token", "active | cancelled"),
         SearchParameter("provider", "reference", "Professionnel qui a facturé (Practitioner/id)"),
@@ -373,7 +418,11 @@ class _ClaimFamily:
         patient = query.reference("patient", "Patient")
         principal = ctx.principal
         if patient is not None:
-            authz.claim(ctx.session, principal, patient, principal.rpps, "fhir.Claim.search")
+            # a professional only ever sees what they billed: for an unknown patient, the empty page someone
+            # else's patient gives (no 404 telling which ids exist); other callers get the refusal an unrelated
+            # patient gets (or, who may see any patient, the 404)
+            if principal.rpps is None or ctx.session.get(Patient, patient) is not None:
+                authz.claim(ctx.session, principal, patient, principal.rpps, "fhir.Claim.search")
             statement = statement.where(Claim.patient_id == patient)
         if principal.rpps is not None:  # a professional sees the claims they billed
             statement = statement.join(Professional, Professional.id == Claim.professional_id).where(
@@ -393,7 +442,9 @@ class _ClaimFamily:
             if status not in _CLAIM_STATUS:
                 raise FhirError(400, "invalid", f"Paramètre status : valeur inconnue {status}", expression="status")
             statement = statement.where(Claim.status.in_(_CLAIM_STATUS[status]))
-        rows, total = _page(ctx.session, statement.order_by(Claim.care_date.desc(), Claim.id), query)
+        statement = _by_ids(statement, Claim.id, query)
+        sorts = {"_id": Claim.id, "created": Claim.care_date}
+        rows, total = _page(ctx.session, _ordered(statement, query, sorts, (Claim.care_date.desc(), Claim.id)), query)
         return Page([self._resource(c) for c in rows], total)
 
 

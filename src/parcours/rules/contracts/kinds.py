@@ -102,6 +102,9 @@ _SIMPLE = {
     Category.PRIVATE_ROOM: CareKind.PRIVATE_ROOM,
     Category.EMERGENCY_VISIT: CareKind.EMERGENCY_FLAT_FEE,
     Category.TRANSPORT: CareKind.TRANSPORT,
+    # Mon soutien psy: contracts' tables of guarantees have no line of their own for it yet; its ticket modérateur
+    # is paid as the auxiliaries' one (docs/contracts.md).
+    Category.PSYCHOLOGY: CareKind.AUXILIARIES,
 }
 
 
@@ -109,6 +112,11 @@ def kind_of(line: Line, event: CareEvent) -> CareKind:
     category = line.category
     if category in _SIMPLE:
         return _SIMPLE[category]
+    if category is Category.TECHNICAL_ACT:
+        # Contracts write doctors' fees (consultations and technical acts) as one line: the GP's or the specialist's.
+        if event.professional.specialty is Specialty.GENERAL_PRACTICE:
+            return CareKind.GP_CONSULTATION
+        return CareKind.SPECIALIST_CONSULTATION
     if category is Category.CONSULTATION:
         if event.professional.profession is Profession.DENTIST:
             return CareKind.DENTAL_CARE

@@ -43,7 +43,6 @@ SPACE = register(
 )
 Me = Annotated[Principal, person(Role.INSURER_AGENT)]
 PAGE = 50
-REASON_SCAN = 2000  # rejected claims read to filter by reason (the reason is in each claim's decision)
 STATUSES = ("paid", "rejected", "cancelled", "replaced")
 
 
@@ -81,15 +80,8 @@ def worklist(request: Request, me: Me, db: SessionDep) -> Response:
     chosen = next((p for p in professionals if p.id == query.get("professionnel")), None)
     since, until = _date(query.get("du")), _date(query.get("au"))
     page = max(1, int(query.get("page", "1")) if query.get("page", "1").isdigit() else 1)
-    if reason:  # the reason lives in each decision: scan the rejected claims
-        rows, _ = claims.list_claims(db, status="rejected", professional_id=chosen.id if chosen else None,
-                                     date_from=since, date_to=until, limit=REASON_SCAN)  # fmt: skip
-        matching = [c for c in rows if reason in reasons_of(c)]
-        total, rows = len(matching), matching[(page - 1) * PAGE : page * PAGE]
-        status = "rejected"
-    else:
-        rows, total = claims.list_claims(db, status=status, professional_id=chosen.id if chosen else None,
-                                         date_from=since, date_to=until, offset=(page - 1) * PAGE, limit=PAGE)  # fmt: skip
+    rows, total = claims.list_claims(db, status=status, reason=reason, professional_id=chosen.id if chosen else None,
+                                     date_from=since, date_to=until, offset=(page - 1) * PAGE, limit=PAGE)  # fmt: skip
     filters = {"etat": status or "", "motif": reason or "", "professionnel": chosen.id if chosen else "",
                "du": query.get("du") or "", "au": query.get("au") or ""}  # fmt: skip
     reasons = {code: REFUSAL_REASONS.get(code, code) for code in REFUSALS}
@@ -124,16 +116,21 @@ class BatchSummary(BaseModel):
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     source: str | None = None  # the input read (file, table)
-    claims: int = Field(ge=0)  # rows in
-    paid: int = Field(ge=0)
-    rejected: int = Field(ge=0)
-    errors: int = Field(default=0, ge=0)  # rows the rules could not adjudicate (invalid input)
+    claims: int = Field(ge=0)  # feuilles de soins (claims) adjudicated
+    lines: int | None = Field(default=None, ge=0)  # act lines adjudicated
+    patients: int | None = Field(default=None, ge=0)
+    paid: int = Field(ge=0)  # lines paid
+    rejected: int = Field(ge=0)  # lines the rules refused
+    errors: int = Field(default=0, ge=0)  # input lines rejected as invalid (the rejects file)
     billed: Decimal = Field(ge=0)
     amo: Decimal = Field(ge=0)
-    patient: Decimal = Field(ge=0)
+    amc: Decimal | None = Field(default=None, ge=0)  # with a mutuelle contract
+    patient: Decimal = Field(ge=0)  # before the mutuelle
+    out_of_pocket: Decimal | None = Field(default=None, ge=0)  # reste à charge after the mutuelle
     engines: dict[str, int] = Field(default_factory=dict)  # rows answered by each path: {"columnar": …, "scalar": …}
-    rejections: dict[str, int] = Field(default_factory=dict)  # by refusal reason (engine codes)
-    pathways: dict[str, int] = Field(default_factory=dict)  # by pathway indicator (T, O, S…)
+    rejections: dict[str, int] = Field(default_factory=dict)  # refused lines by reason (engine codes)
+    pathways: dict[str, int] = Field(default_factory=dict)  # lines by pathway indicator (T, O, S…)
+    workers: int | None = Field(default=None, ge=1)
     seconds: float | None = Field(default=None, ge=0)
 
 

@@ -18,6 +18,9 @@ from urllib.parse import quote
 import filetype
 from fastapi.responses import Response
 
+from parcours.care.errors import not_found
+from parcours.record.service import EntryView
+
 # What a patient may file: the formats of medical documents in Mon Espace Santé (PDF, scanned images) and text.
 ACCEPTED_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -32,7 +35,6 @@ class UploadError(ValueError):
 class Attachment:
     content_type: str  # without parameters: application/pdf, text/plain…
     data: bytes
-    title: str | None
 
     @property
     def text(self) -> str | None:
@@ -81,8 +83,16 @@ def attachment_of(resource: Mapping[str, Any]) -> Attachment | None:
         except (binascii.Error, TypeError, ValueError):
             continue
         content_type = str(attachment.get("contentType") or "application/octet-stream").split(";")[0].strip().lower()
-        return Attachment(content_type, data, attachment.get("title"))
+        return Attachment(content_type, data)
     return None
+
+
+def file_of(view: EntryView) -> Attachment:
+    """The file of a record entry to download: a DocumentReference with a readable attachment, else not found."""
+    attachment = attachment_of(view.entry.resource) if view.entry.resource_type == "DocumentReference" else None
+    if attachment is None:
+        raise not_found("entry_id", "fichier du document")
+    return attachment
 
 
 def download(attachment: Attachment, title: str) -> Response:

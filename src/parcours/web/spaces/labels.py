@@ -47,6 +47,9 @@ REFUSAL_REASONS = {
     "early_renewal": "Renouvellement anticipé d'un équipement",
     "teleexpertise_yearly_limit": "Limite annuelle de téléexpertises atteinte",
     "age_condition": "Acte réservé à une autre tranche d'âge",
+    "psychology_yearly_limit": "Mon soutien psy : limite annuelle de séances atteinte",
+    "psychology_not_referred": "Mon soutien psy : séance sans orientation d'un médecin",
+    "psychology_age": "Mon soutien psy : patient de moins de 3 ans",
 }
 RESOURCE_TYPES = {
     "DocumentReference": "document", "AllergyIntolerance": "allergie", "MedicationStatement": "traitement",

@@ -35,6 +35,7 @@ from parcours.web.pages import LEVELS, NEED_LABELS
 from parcours.web.presets import CARE_TYPES, PRESETS
 from parcours.web.service import PUBLIC_ONLY, contracts_listing
 from parcours.web.spaces import documents
+from parcours.web.spaces import profile as profile_items
 from parcours.web.spaces.base import Space, form_errors, person, redirect, register, render, text_field
 
 router = APIRouter(prefix="/espace/patient", include_in_schema=False)
@@ -59,6 +60,8 @@ SPACE = register(
         "masque": "Le document est masqué : seuls vous et votre médecin traitant le voyez.",
         "demasque": "Le document n'est plus masqué.",
         "document": "Le document est ajouté à votre dossier.",
+        "profil": "C'est noté dans votre profil médical, comme déclaré par vous.",
+        "mesure": "La mesure est ajoutée à votre profil médical.",
         "bloque": "Ce professionnel ne peut plus accéder à votre dossier.",
         "debloque": "Ce professionnel n'est plus bloqué.",
         "opposition": "Votre choix sur l'accès en urgence est enregistré.",
@@ -205,13 +208,6 @@ def _document_type(view: EntryView) -> tuple[str, str]:
     return code, str(coding[0].get("display") or DOCUMENT_TYPES.get(code) or "Document")
 
 
-def _profile_value(view: EntryView) -> str | None:
-    quantity = view.entry.resource.get("valueQuantity")
-    if isinstance(quantity, dict) and "value" in quantity:
-        return f"{quantity['value']} {quantity.get('unit', '')}".strip()
-    return None
-
-
 def _record_page(request: Request, me: Principal, db: Any, patient: Patient, **extra: Any) -> Response:
     caller = Caller.of(db, me)
     views, _ = record.search_entries(caller, patient, limit=500, operation="record.entries.search")
@@ -232,7 +228,9 @@ def _record_page(request: Request, me: Principal, db: Any, patient: Patient, **e
     profile: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for view in views:
         if view.entry.section == "profile":
-            profile[view.entry.resource_type].append({"view": view, "value": _profile_value(view)})
+            profile[view.entry.resource_type].append(
+                {"view": view, "value": profile_items.shown_value(view.entry.resource)}
+            )
     professionals, _ = people.list_professionals(db, limit=500)
     authors = {p.rpps: f"Dr {p.given_name} {p.family_name}" if p.profession == "physician"
                else f"{p.given_name} {p.family_name}" for p in professionals}  # fmt: skip
@@ -241,7 +239,8 @@ def _record_page(request: Request, me: Principal, db: Any, patient: Patient, **e
     return _page(request, "patient/dossier.html", me, patient, authors=authors, documents=[
         {"view": v, "type": _document_type(v)[1]} for v in shown], all_documents=len(documents), types=types,
         filters={"type": chosen, "depuis": since, "texte": search}, profile=profile, sections=PROFILE_SECTIONS,
-        document_types=DOCUMENT_TYPES, **extra)  # fmt: skip
+        document_types=DOCUMENT_TYPES, item_kinds=profile_items.ITEM_KINDS, measures=profile_items.MEASURES,
+        **extra)  # fmt: skip
 
 
 @router.get("/{patient_id}/dossier")
@@ -251,11 +250,11 @@ def record_page(request: Request, patient_id: str, me: Me, db: SessionDep) -> Re
 
 
 @router.post("/{patient_id}/dossier/documents")
-async def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
+def add_document(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
     patient = _record_patient(db, me, patient_id, ResourceKind.RECORD_ENTRY, Action.WRITE)
     values = {name: text_field(form, name) or "" for name in DOCUMENT_LABELS if name != "file"}
     upload = form.get("file")
-    data = await upload.read() if isinstance(upload, UploadFile) else b""
+    data = upload.file.read() if isinstance(upload, UploadFile) else b""  # sync handler: runs off the event loop
     errors: list[FieldError] = []
     if not values["title"]:
         errors.append(FieldError("title", "indiquez un titre"))
@@ -300,6 +299,37 @@ async def add_document(request: Request, patient_id: str, me: Me, db: SessionDep
         return _record_page(request, me, db, patient, status_code=422, values=values,
                             **form_errors(errors, DOCUMENT_LABELS))  # fmt: skip
     return redirect(f"/espace/patient/{patient.id}/dossier", notice="document")
+
+
+def _add_to_profile(request: Request, me: Principal, db: Any, patient: Patient, values: dict[str, str],
+                    built: tuple[dict[str, Any] | None, list[FieldError]], labels: dict[str, str],
+                    notice: str) -> Response:  # fmt: skip
+    resource, errors = built
+    if resource is not None:
+        try:
+            record.add_entry(Caller.of(db, me), patient, resource)
+        except EntryInvalidError as exc:
+            errors = [FieldError("resource", exc.message)]  # shown as the form's error
+    if errors:
+        return _record_page(request, me, db, patient, status_code=422, values=values,
+                            **form_errors(errors, labels))  # fmt: skip
+    return redirect(f"/espace/patient/{patient.id}/dossier", notice=notice)
+
+
+@router.post("/{patient_id}/dossier/profil")
+def add_profile_item(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
+    patient = _record_patient(db, me, patient_id, ResourceKind.RECORD_ENTRY, Action.WRITE)
+    values = {name: text_field(form, name) or "" for name in profile_items.ITEM_LABELS}
+    built = profile_items.item_resource(values, today=today())
+    return _add_to_profile(request, me, db, patient, values, built, profile_items.ITEM_LABELS, "profil")
+
+
+@router.post("/{patient_id}/dossier/mesures")
+def add_measure(request: Request, patient_id: str, me: Me, db: SessionDep, form: Form) -> Response:
+    patient = _record_patient(db, me, patient_id, ResourceKind.RECORD_ENTRY, Action.WRITE)
+    values = {name: text_field(form, name) or "" for name in profile_items.MEASURE_LABELS}
+    built = profile_items.measure_resource(values, today=today())
+    return _add_to_profile(request, me, db, patient, values, built, profile_items.MEASURE_LABELS, "mesure")
 
 
 def _document(db: Any, me: Principal, patient_id: str, entry_id: str) -> tuple[Patient, EntryView]:
@@ -510,7 +540,4 @@ def document_page(request: Request, patient_id: str, entry_id: str, me: Me, db: 
 @router.get("/{patient_id}/dossier/{entry_id}/fichier")
 def document_file(patient_id: str, entry_id: str, me: Me, db: SessionDep) -> Response:
     _, view = _document(db, me, patient_id, entry_id)
-    attachment = documents.attachment_of(view.entry.resource)
-    if attachment is None:
-        raise not_found("entry_id", "fichier du document")
-    return documents.download(attachment, view.entry.title)
+    return documents.download(documents.file_of(view), view.entry.title)

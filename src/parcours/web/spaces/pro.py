@@ -29,7 +29,7 @@ from parcours.api.routers.coordination import DeclarationRequest
 from parcours.api.security import PresenceAttestations
 from parcours.care import claims, declarations, people, referrals, teleexpertise
 from parcours.care.common import law, patient_by_nir, professional_by_rpps, today
-from parcours.care.errors import CareError, not_found
+from parcours.care.errors import CareError
 from parcours.errors import FieldError, field_errors
 from parcours.record import service as record
 from parcours.record.access import Action, Basis, Resource, ResourceKind
@@ -276,8 +276,8 @@ def patient_record(request: Request, patient_id: str, me: Me, db: SessionDep) ->
     rows, _ = referrals.of_patient(db, patient.id, limit=100)
     shown = authz.referral_views(db, me, rows, "patient.referrals.read") if refused is None else []
     mine, _ = claims.list_claims(db, patient_id=patient.id, professional_id=_me(db, me).id, limit=20)
-    document_views = [(view, documents.attachment_of(view.entry.resource) if view.entry.resource_type == "DocumentReference"
-              else None) for view in entries]  # fmt: skip
+    document_views = [(view, documents.attachment_of(view.entry.resource)
+                       if view.entry.resource_type == "DocumentReference" else None) for view in entries]  # fmt: skip
     flagged = {entry for flag in flags for entry in flag.entries}
     return _page(request, "pro/dossier.html", {
         "patient": patient, "gp": gp, "is_gp": is_gp, "documents": document_views, "refused": refused, "flags": flags,
@@ -294,10 +294,7 @@ def patient_document_file(request: Request, patient_id: str, entry_id: str, me: 
         view = record.read_entry(Caller.of(db, me), patient, entry_id)
     except AccessDeniedError as denied:
         return _refusal_page(request, denied, patient_id)
-    attachment = documents.attachment_of(view.entry.resource)
-    if view.entry.resource_type != "DocumentReference" or attachment is None:
-        raise not_found("entry_id", "fichier du document")
-    return documents.download(attachment, view.entry.title)
+    return documents.download(documents.file_of(view), view.entry.title)
 
 
 @router.get("/urgence")
