@@ -121,7 +121,7 @@ STATE_SCHEMA = pa.schema(
         ("as_of", pa.date32()),
         ("participation_paid", pa.int64()),
         ("franchises_paid", pa.int64()),
-        ("same_day_paramedical", pa.int64()),
+        ("same_day_paramedical", pa.string()),  # JSON {professional_id: cents} on as_of (per professional)
         ("same_day_transport", pa.int64()),
         ("same_day_participations", pa.string()),  # JSON {professional_id: count} on as_of
         ("details", pa.string()),  # JSON: téléexpertises of the year, last devices, mutuelle year
@@ -204,7 +204,7 @@ class PatientState:
     as_of: dt.date
     participation_paid: int = 0
     franchises_paid: int = 0
-    same_day_paramedical: int = 0
+    same_day_paramedical: dict[int, int] = field(default_factory=dict)
     same_day_transport: int = 0
     same_day_participations: dict[int, int] = field(default_factory=dict)
     teleexpertise: dict[str, int] = field(default_factory=dict)
@@ -228,11 +228,12 @@ class PatientState:
     def from_row(cls, row: Mapping[str, Any]) -> PatientState:
         details = json.loads(row["details"]) if row.get("details") else {}
         day = json.loads(row["same_day_participations"]) if row.get("same_day_participations") else {}
+        para = json.loads(row["same_day_paramedical"]) if row.get("same_day_paramedical") else {}
         return cls(
             as_of=row["as_of"],
             participation_paid=int(row["participation_paid"] or 0),
             franchises_paid=int(row["franchises_paid"] or 0),
-            same_day_paramedical=int(row["same_day_paramedical"] or 0),
+            same_day_paramedical={int(k): int(v) for k, v in para.items()},
             same_day_transport=int(row["same_day_transport"] or 0),
             same_day_participations={int(k): int(v) for k, v in day.items()},
             teleexpertise=dict(details.get("teleexpertise_acts", {})),
@@ -250,13 +251,19 @@ class PatientState:
                 "participation_paid": euros(self.participation_paid) if same_year else 0,
                 "franchises_paid": euros(self.franchises_paid) if same_year else 0,
                 "same_day_participations": self.same_day_participations.get(professional_id, 0) if same_day else 0,
-                "same_day_paramedical_franchises": euros(self.same_day_paramedical) if same_day else 0,
+                "same_day_paramedical_franchises": euros(self.same_day_paramedical.get(professional_id, 0))
+                if same_day
+                else 0,
                 "same_day_transport_franchises": euros(self.same_day_transport) if same_day else 0,
                 "teleexpertise_acts": self.teleexpertise if same_year else {},
                 "last_optical_equipment": self.last_optical,
                 "last_hearing_aid": self.last_hearing,
             }
         )
+
+
+def _json_counts(counts: Mapping[int, int]) -> str | None:
+    return json.dumps({str(k): v for k, v in sorted(counts.items())}) if counts else None
 
 
 def states_table(states: Mapping[int, PatientState]) -> pa.Table:
@@ -268,7 +275,7 @@ def states_table(states: Mapping[int, PatientState]) -> pa.Table:
             "as_of": pa.array([s.as_of for s in rows], pa.date32()),
             "participation_paid": pa.array([s.participation_paid for s in rows], pa.int64()),
             "franchises_paid": pa.array([s.franchises_paid for s in rows], pa.int64()),
-            "same_day_paramedical": pa.array([s.same_day_paramedical for s in rows], pa.int64()),
+            "same_day_paramedical": pa.array([_json_counts(s.same_day_paramedical) for s in rows], pa.string()),
             "same_day_transport": pa.array([s.same_day_transport for s in rows], pa.int64()),
             "same_day_participations": pa.array(
                 [
@@ -605,7 +612,20 @@ def _twin(
         if "professional_id" in sub.column_names
         else np.full(n, -1, dtype=np.int64)
     )
-    pro_start = _group_starts(patient, date, professional)
+    # Per (patient, day, professional) whatever the order of the professionals that day, as the twin takes them.
+    day_group = np.cumsum(_group_starts(patient, date)) - 1
+    to_pro = np.lexsort((np.arange(n), professional, day_group))
+    pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
+    pro_end = np.zeros(n, dtype=bool)  # the last row of each (patient, day, professional) group
+    if n:
+        pro_end[to_pro[np.append(pro_start_sorted[1:], True)]] = True
+
+    def per_professional(values: I64) -> I64:
+        """Sum of the previous rows of the same (patient, day, professional)."""
+        result = np.empty(n, dtype=np.int64)
+        result[to_pro] = _exclusive_cumsum(values[to_pro], pro_start_sorted)
+        return result
+
     claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
     group = np.cumsum(year_start) - 1
 
@@ -618,8 +638,10 @@ def _twin(
 
     pp_before = before(r.participation, year_start, opening[0])
     fr_before = before(r.franchise, year_start, opening[1])
-    units_before = before(r.participation_units, pro_start)
-    para_before = before(r.paramedical_counted, day_start)
+    units_excl = per_professional(r.participation_units)
+    para_excl = per_professional(r.paramedical_counted)
+    units_before = units_excl[claim_first]
+    para_before = para_excl[claim_first]  # the paramedical daily cap is per professional
     trans_before = before(r.transport_counted, day_start)
 
     base = result_table(claim, r)
@@ -667,14 +689,22 @@ def _twin(
     year_first = np.flatnonzero(year_start)[group]
     pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
     fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
-    para_after = before_incl(r.paramedical_counted, day_start)
+    para_after = para_excl + r.paramedical_counted
     trans_after = before_incl(r.transport_counted, day_start)
-    units_after = before_incl(r.participation_units, pro_start)
+    units_after = units_excl + r.participation_units
     last_of_patient = np.zeros(n, dtype=bool)
     last_of_patient[last] = True
     patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))
-    pro_end = np.append(pro_start[1:], True)
-    on_last_day = (date == patient_last_day) & pro_end & (units_after > 0)
+    on_last_day = (date == patient_last_day) & pro_end
+    para_counts: dict[int, dict[str, int]] = {}
+    for p, pro, c in zip(
+        patient[on_last_day & (para_after > 0)].tolist(),
+        professional[on_last_day & (para_after > 0)].tolist(),
+        para_after[on_last_day & (para_after > 0)].tolist(),
+        strict=True,
+    ):
+        para_counts.setdefault(p, {})[str(pro)] = c
+    on_last_day &= units_after > 0
     day_counts: dict[int, dict[str, int]] = {}
     for p, pro, u in zip(
         patient[on_last_day].tolist(),
@@ -691,7 +721,9 @@ def _twin(
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
             "participation_paid": pa.array(pp_after[last]),
             "franchises_paid": pa.array(fr_after[last]),
-            "same_day_paramedical": pa.array(para_after[last]),
+            "same_day_paramedical": pa.array(
+                [json.dumps(para_counts[p], sort_keys=True) if p in para_counts else None for p in ids], pa.string()
+            ),
             "same_day_transport": pa.array(trans_after[last]),
             "same_day_participations": pa.array(
                 [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
@@ -820,7 +852,7 @@ def _before(state: PatientState, on: dt.date, professional: int, contract: str) 
         "participation_paid_before": state.participation_paid if same_year else 0,
         "franchises_paid_before": state.franchises_paid if same_year else 0,
         "same_day_participations_before": state.same_day_participations.get(professional, 0) if same_day else 0,
-        "same_day_paramedical_before": state.same_day_paramedical if same_day else 0,
+        "same_day_paramedical_before": state.same_day_paramedical.get(professional, 0) if same_day else 0,
         "same_day_transport_before": state.same_day_transport if same_day else 0,
         "state_before": details,
     }
@@ -834,12 +866,15 @@ def _state_after(
     day = dict(state.same_day_participations) if same_day else {}
     day[professional] = int(after["same_day_participations"])
     day = {k: v for k, v in day.items() if v}
+    para = dict(state.same_day_paramedical) if same_day else {}
+    para[professional] = to_cents(Decimal(after["same_day_paramedical_franchises"]))
+    para = {k: v for k, v in para.items() if v}
     hearing = after["last_hearing_aid"]
     return PatientState(
         as_of=on,
         participation_paid=to_cents(Decimal(after["participation_paid"])),
         franchises_paid=to_cents(Decimal(after["franchises_paid"])),
-        same_day_paramedical=to_cents(Decimal(after["same_day_paramedical_franchises"])),
+        same_day_paramedical=para,
         same_day_transport=to_cents(Decimal(after["same_day_transport_franchises"])),
         same_day_participations=day,
         teleexpertise=dict(after["teleexpertise_acts"]),
