@@ -208,6 +208,9 @@ class PatientState:
     same_day_transport: int = 0
     same_day_participations: dict[int, int] = field(default_factory=dict)
     teleexpertise: dict[str, int] = field(default_factory=dict)
+    psychologist_sessions: int = 0  # in the year of as_of
+    participation_owed: int = 0  # tiers payant: due, not yet recovered (carried across years)
+    franchises_owed: int = 0
     last_optical: str | None = None
     last_hearing: dict[str, str | None] = field(default_factory=dict)
     contract: dict[str, Any] | None = None
@@ -216,6 +219,12 @@ class PatientState:
         data: dict[str, Any] = {}
         if self.teleexpertise:
             data["teleexpertise_acts"] = self.teleexpertise
+        if self.psychologist_sessions:
+            data["psychologist_sessions"] = self.psychologist_sessions
+        if self.participation_owed:
+            data["participation_owed"] = self.participation_owed
+        if self.franchises_owed:
+            data["franchises_owed"] = self.franchises_owed
         if self.last_optical:
             data["last_optical_equipment"] = self.last_optical
         if any(self.last_hearing.values()):
@@ -237,6 +246,9 @@ class PatientState:
             same_day_transport=int(row["same_day_transport"] or 0),
             same_day_participations={int(k): int(v) for k, v in day.items()},
             teleexpertise=dict(details.get("teleexpertise_acts", {})),
+            psychologist_sessions=int(details.get("psychologist_sessions", 0)),
+            participation_owed=int(details.get("participation_owed", 0)),
+            franchises_owed=int(details.get("franchises_owed", 0)),
             last_optical=details.get("last_optical_equipment"),
             last_hearing=dict(details.get("last_hearing_aid", {})),
             contract=details.get("contract"),
@@ -256,6 +268,9 @@ class PatientState:
                 else 0,
                 "same_day_transport_franchises": euros(self.same_day_transport) if same_day else 0,
                 "teleexpertise_acts": self.teleexpertise if same_year else {},
+                "psychologist_sessions": self.psychologist_sessions if same_year else 0,
+                "participation_owed": euros(self.participation_owed),
+                "franchises_owed": euros(self.franchises_owed),
                 "last_optical_equipment": self.last_optical,
                 "last_hearing_aid": self.last_hearing,
             }
@@ -756,6 +771,9 @@ def _details_of(state: PatientState | None, day: int) -> str | None:
     copy = PatientState(
         on,
         teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
+        psychologist_sessions=state.psychologist_sessions if state.as_of.year == on.year else 0,
+        participation_owed=state.participation_owed,
+        franchises_owed=state.franchises_owed,
         last_optical=state.last_optical,
         last_hearing=state.last_hearing,
     )
@@ -769,6 +787,9 @@ def _carried_details(state: PatientState | None, day: int) -> str | None:
     copy = PatientState(
         on,
         teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
+        psychologist_sessions=state.psychologist_sessions if state.as_of.year == on.year else 0,
+        participation_owed=state.participation_owed,
+        franchises_owed=state.franchises_owed,
         last_optical=state.last_optical,
         last_hearing=state.last_hearing,
         contract=state.contract,
@@ -844,6 +865,9 @@ def _before(state: PatientState, on: dt.date, professional: int, contract: str) 
     details = PatientState(
         on,
         teleexpertise=state.teleexpertise if same_year else {},
+        psychologist_sessions=state.psychologist_sessions if same_year else 0,
+        participation_owed=state.participation_owed,
+        franchises_owed=state.franchises_owed,
         last_optical=state.last_optical,
         last_hearing=state.last_hearing,
         contract=state.contract if contract and state.contract and state.contract.get("year") == on.year else None,
@@ -878,6 +902,9 @@ def _state_after(
         same_day_transport=to_cents(Decimal(after["same_day_transport_franchises"])),
         same_day_participations=day,
         teleexpertise=dict(after["teleexpertise_acts"]),
+        psychologist_sessions=int(after.get("psychologist_sessions", 0)),
+        participation_owed=to_cents(Decimal(after.get("participation_owed", "0"))),
+        franchises_owed=to_cents(Decimal(after.get("franchises_owed", "0"))),
         last_optical=after["last_optical_equipment"],
         last_hearing={k: v for k, v in hearing.items() if v},
         contract=contract_year.to_dict() if contract_year is not None else state.contract,
