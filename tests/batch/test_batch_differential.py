@@ -4,7 +4,8 @@ the cent, caps included; and the same through files split in two with the state 
 
 The reference here is written independently of the kernel: each claim becomes one event (its lines its acts), fed
 to ``Engine.adjudicate`` in the order (patient, date, claim id, line) with a year-to-date state kept per patient
-and calendar year, per day, and per (day, professional) for the participation's daily count.
+and calendar year, per day (transport franchises), and per (day, professional) for the participation's daily
+count and the paramedical franchises' daily cap.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
     year: dict[tuple[int, int], dict[str, Any]] = {}
     devices: dict[int, dict[str, Any]] = {}
     pro_day: dict[tuple[int, dt.date, int], int] = {}
-    para: dict[tuple[int, dt.date, int], int] = {}  # 4 € a day with the same professional
+    para: dict[tuple[int, dt.date, int], int] = {}  # the paramedical daily cap is per professional
     trans: dict[tuple[int, dt.date], int] = {}
     out: dict[tuple[int, int], dict[str, int]] = {}
     refused: set[int] = set()
