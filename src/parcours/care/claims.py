@@ -13,10 +13,10 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -168,13 +168,13 @@ def _adjudicate(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
     """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
-    event_data, referral = _facts(session, patient, professional, data)
+    event_data, referral, known = _facts(session, patient, professional, data)
     try:
         event = CareEvent.model_validate(event_data)
     except ValidationError as exc:
         error = field_errors(exc)[0]
         raise CareError(error.field, error.message) from None
-    state = year_to_date(session, patient.id, professional.id, data.date)
+    state = year_to_date(session, patient.id, professional.id, data.date, known=known)
     try:
         result = default_engine().adjudicate(event, state)
     except RuleInputError as exc:
@@ -227,7 +227,9 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
     ]
 
 
-def _facts(session: Session, patient: Patient, professional: Professional, data: ClaimIn) -> tuple[dict[str, Any], Any]:
+def _facts(
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...]]:
     on = data.date
     # the facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
     # covering the visit, ALD, pregnancy, and the last in-person visit for a teleconsultation
@@ -258,6 +260,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         ),
         select(pregnancy.c.start).scalar_subquery(),
         select(pregnancy.c.delivery).scalar_subquery(),
+        *_state_columns(patient.id, on),  # for the year-to-date state, in the same round trip
     ]
     if data.teleconsultation:
         columns.append(
@@ -271,9 +274,10 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
             )
             .scalar_subquery()
         )
-    gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery, *rest = session.execute(
-        select(*columns)
-    ).one()
+    row = session.execute(select(*columns)).one()
+    gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
+    state = tuple(row[7 : 7 + STATE_COLUMNS])
+    rest = row[7 + STATE_COLUMNS :]
     if data.declares_gp and (gp_id != professional.id or gp_start != on):
         # indicator N is the visit at which the declaration is made: the store must hold it, made that day with this
         # doctor (with the patient's presence attestation), or the claim would assert a consent nobody gave
@@ -320,7 +324,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         "ald_care": data.ald_care,
         "tiers_payant": data.tiers_payant,
     }
-    return event, referral
+    return event, referral, state
 
 
 def _year(year: int) -> Any:
@@ -331,8 +335,11 @@ def _live_paid_lines(patient_id: str) -> Any:
     return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
 
 
-def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt.date) -> YearToDate:
-    """What the patient already bore this year, from the claims that stand (plus today's same-day counters)."""
+def year_to_date(
+    session: Session, patient_id: str, professional_id: str, on: dt.date, *, known: tuple[Any, ...] | None = None
+) -> YearToDate:
+    """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
+    ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
     # the paid lines of the year in one round trip, by professional, code, category and whether on the day of care
     on_the_day = Claim.care_date == on
     rows = session.execute(
@@ -367,14 +374,9 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
             # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
             if category == "transport" or (category == "paramedical" and who == professional_id):
                 franchises_today[category] += int(franchise)
-    # the last optical equipment (any year) and the debts of tiers payant, in a second round trip
-    last_optical = (
-        select(func.max(Claim.care_date))
-        .join(ClaimLine, ClaimLine.claim_id == Claim.id)
-        .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
-        .scalar_subquery()
-    )
-    optical, *debts = session.execute(select(last_optical, *_owed_columns(patient_id, on))).one()
+    if known is None:
+        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
+    optical, *debts = known
     owed = _owed_from(debts)
     return YearToDate.model_validate(
         {
@@ -390,6 +392,21 @@ def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt
             "franchises_owed": euros(owed["franchises"]),
         }
     )
+
+
+STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-payant debts
+
+
+def _state_columns(patient_id: str, on: dt.date) -> list[Any]:
+    """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
+    year) and the tiers-payant debts, as columns of a one-row select."""
+    last_optical = (
+        select(func.max(Claim.care_date))
+        .join(ClaimLine, ClaimLine.claim_id == Claim.id)
+        .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
+        .scalar_subquery()
+    )
+    return [last_optical, *_owed_columns(patient_id, on)]
 
 
 def _owed_columns(patient_id: str, on: dt.date) -> list[Any]:
@@ -462,11 +479,26 @@ def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str,
 
 def _add_to_year_to_date(session: Session, claim: Claim) -> None:
     """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
+    paid = [line for line in claim.lines if line.status == "paid"]
+    key = (YearToDateState.patient_id == claim.patient_id) & (YearToDateState.year == claim.care_date.year)
+    if not any(line.category == Category.TELEEXPERTISE.value for line in paid):
+        # the usual case, one statement: the sums grow in place (no row yet: computed from the claims that stand)
+        grown = session.execute(
+            update(YearToDateState)
+            .where(key)
+            .values(
+                participation_paid=YearToDateState.participation_paid + sum(line.participation for line in paid),
+                franchises_paid=YearToDateState.franchises_paid + sum(line.franchise for line in paid),
+                claims_count=YearToDateState.claims_count + 1,
+            )
+        )
+        if cast(CursorResult[Any], grown).rowcount == 0:
+            refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+        return
     row = session.get(YearToDateState, (claim.patient_id, claim.care_date.year))
     if row is None:
         refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
         return
-    paid = [line for line in claim.lines if line.status == "paid"]
     row.participation_paid += sum(line.participation for line in paid)
     row.franchises_paid += sum(line.franchise for line in paid)
     acts = dict(row.teleexpertise_acts)
