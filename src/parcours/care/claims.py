@@ -13,17 +13,17 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps, today
-from parcours.care.declarations import declaration_on, gp_on
+from parcours.care.declarations import in_force
 from parcours.care.errors import CareError, not_found
-from parcours.care.referrals import covering, record_visit
+from parcours.care.referrals import covering_query, record_visit
 from parcours.errors import field_errors
 from parcours.rules.catalogue import Category
 from parcours.rules.contracts.amc import apply_contract
@@ -34,9 +34,12 @@ from parcours.rules.event import Act, CareEvent, ExcludedContext, VisitReason, Y
 from parcours.rules.money import euros
 from parcours.rules.result import Adjudication
 from parcours.store.models import (
+    AldPeriod,
     Claim,
     ClaimLine,
+    GpDeclaration,
     Patient,
+    Pregnancy,
     Professional,
     Referral,
     Teleconsultation,
@@ -161,27 +164,17 @@ def _check_request(data: ClaimIn) -> None:
         )
 
 
-def _psychologist_sessions(session: Session, patient_id: str, year: int) -> int:
-    """Mon soutien psy sessions paid for this patient in ``year`` (the yearly cap counts them) [T8]."""
-    count = session.scalar(
-        select(func.sum(ClaimLine.quantity))
-        .join(Claim, Claim.id == ClaimLine.claim_id)
-        .where(_live_paid_lines(patient_id), _year(year), ClaimLine.category == Category.PSYCHOLOGY.value)
-    )
-    return int(count or 0)
-
-
 def _adjudicate(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
     """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
-    event_data, referral = _facts(session, patient, professional, data)
+    event_data, referral, known = _facts(session, patient, professional, data)
     try:
         event = CareEvent.model_validate(event_data)
     except ValidationError as exc:
         error = field_errors(exc)[0]
         raise CareError(error.field, error.message) from None
-    state = year_to_date(session, patient.id, professional.id, data.date)
+    state = year_to_date(session, patient.id, professional.id, data.date, known=known)
     try:
         result = default_engine().adjudicate(event, state)
     except RuleInputError as exc:
@@ -234,42 +227,76 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
     ]
 
 
-def _facts(session: Session, patient: Patient, professional: Professional, data: ClaimIn) -> tuple[dict[str, Any], Any]:
+def _facts(
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...]]:
     on = data.date
-    gp = gp_on(session, patient.id, on)
-    if data.declares_gp:
-        # indicator N is the visit at which the declaration is made: the store must hold it, made that day with this
-        # doctor (with the patient's presence attestation), or the claim would assert a consent nobody gave
-        made = declaration_on(session, patient.id, on)
-        if made is None or made.professional_id != professional.id or made.start != on:
-            raise CareError(
-                "declares_gp",
-                "aucune déclaration de médecin traitant enregistrée pour ce médecin à la date des soins : "
-                "enregistrez d'abord la déclaration (avec l'attestation de présence du patient)",
-            )
-    referral = covering(session, patient.id, professional, on)
-    ald = any(a.start <= on and (a.end is None or on <= a.end) for a in patient.ald_periods)
-    pregnancy = next((p for p in reversed(patient.pregnancies) if p.start <= on), None)
-    last_visit = None
+    # the facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
+    # covering the visit, ALD, pregnancy, and the last in-person visit for a teleconsultation
+    declaration = (
+        select(GpDeclaration.professional_id, GpDeclaration.start, Professional.rpps)
+        .join(Professional, Professional.id == GpDeclaration.professional_id)
+        .where(GpDeclaration.patient_id == patient.id, in_force(on))
+        .order_by(GpDeclaration.start.desc())
+        .limit(1)
+        .subquery()
+    )
+    pregnancy = (
+        select(Pregnancy.start, Pregnancy.delivery)
+        .where(Pregnancy.patient_id == patient.id, Pregnancy.start <= on)
+        .order_by(Pregnancy.start.desc())
+        .limit(1)
+        .subquery()
+    )
+    columns: list[Any] = [
+        select(declaration.c.rpps).scalar_subquery(),
+        select(declaration.c.professional_id).scalar_subquery(),
+        select(declaration.c.start).scalar_subquery(),
+        covering_query(patient.id, professional, on).with_only_columns(Referral.id).scalar_subquery(),
+        exists().where(
+            AldPeriod.patient_id == patient.id,
+            AldPeriod.start <= on,
+            or_(AldPeriod.end.is_(None), AldPeriod.end >= on),
+        ),
+        select(pregnancy.c.start).scalar_subquery(),
+        select(pregnancy.c.delivery).scalar_subquery(),
+        *_state_columns(patient.id, on),  # for the year-to-date state, in the same round trip
+    ]
     if data.teleconsultation:
-        last_visit = session.scalar(
-            select(func.max(Claim.care_date)).where(
+        columns.append(
+            select(func.max(Claim.care_date))
+            .where(
                 Claim.patient_id == patient.id,
                 Claim.professional_id == professional.id,
                 Claim.teleconsultation.is_(False),
                 Claim.status.in_(LIVE),
                 Claim.care_date <= on,
             )
+            .scalar_subquery()
         )
+    row = session.execute(select(*columns)).one()
+    gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
+    state = tuple(row[7 : 7 + STATE_COLUMNS])
+    rest = row[7 + STATE_COLUMNS :]
+    if data.declares_gp and (gp_id != professional.id or gp_start != on):
+        # indicator N is the visit at which the declaration is made: the store must hold it, made that day with this
+        # doctor (with the patient's presence attestation), or the claim would assert a consent nobody gave
+        raise CareError(
+            "declares_gp",
+            "aucune déclaration de médecin traitant enregistrée pour ce médecin à la date des soins : "
+            "enregistrez d'abord la déclaration (avec l'attestation de présence du patient)",
+        )
+    referral = session.get(Referral, referral_id) if referral_id is not None else None
+    last_visit = rest[0] if rest else None
     event = {
         "date": on,
         "patient": {
             "birth_date": patient.birth_date,
-            "gp": gp.rpps if gp else None,
+            "gp": gp_rpps,
             "c2s": patient.c2s,
-            "ald": ald,
+            "ald": bool(ald),
             "regime": patient.regime,
-            "pregnancy": {"start": pregnancy.start, "delivery": pregnancy.delivery} if pregnancy else None,
+            "pregnancy": {"start": pregnancy_start, "delivery": delivery} if pregnancy_start is not None else None,
         },
         "professional": {
             "rpps": professional.rpps,
@@ -297,7 +324,7 @@ def _facts(session: Session, patient: Patient, professional: Professional, data:
         "ald_care": data.ald_care,
         "tiers_payant": data.tiers_payant,
     }
-    return event, referral
+    return event, referral, state
 
 
 def _year(year: int) -> Any:
@@ -308,67 +335,94 @@ def _live_paid_lines(patient_id: str) -> Any:
     return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
 
 
-def year_to_date(session: Session, patient_id: str, professional_id: str, on: dt.date) -> YearToDate:
-    """What the patient already bore this year, from the claims that stand (plus today's same-day counters)."""
-    totals = _yearly_totals(session, patient_id, on.year)
-    today_rows = session.execute(
+def year_to_date(
+    session: Session, patient_id: str, professional_id: str, on: dt.date, *, known: tuple[Any, ...] | None = None
+) -> YearToDate:
+    """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
+    ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
+    # the paid lines of the year in one round trip, by professional, code, category and whether on the day of care
+    on_the_day = Claim.care_date == on
+    rows = session.execute(
         select(
             Claim.professional_id,
+            ClaimLine.code,
             ClaimLine.category,
-            func.sum(case((ClaimLine.participation > 0, 1), else_=0)),
+            on_the_day,
+            func.sum(ClaimLine.participation),
             func.sum(ClaimLine.franchise),
+            func.sum(ClaimLine.quantity),
+            func.sum(case((ClaimLine.participation > 0, 1), else_=0)),
         )
         .join(Claim, Claim.id == ClaimLine.claim_id)
-        .where(_live_paid_lines(patient_id), Claim.care_date == on)
-        .group_by(Claim.professional_id, ClaimLine.category)
+        .where(_live_paid_lines(patient_id), _year(on.year))
+        .group_by(Claim.professional_id, ClaimLine.code, ClaimLine.category, on_the_day)
     ).all()
-    same_day_participations = sum(int(n) for who, _, n, _ in today_rows if who == professional_id)
+    participation = franchises = psychologist_sessions = same_day_participations = 0
     franchises_today = dict.fromkeys(("paramedical", "transport"), 0)
-    for who, category, _, franchise in today_rows:
-        # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
-        if category == "transport" or (category == "paramedical" and who == professional_id):
-            franchises_today[category] += int(franchise)
-    last_optical = session.scalar(
-        select(func.max(Claim.care_date))
-        .join(ClaimLine, ClaimLine.claim_id == Claim.id)
-        .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
-    )
-    # téléexpertises: 4 a year per patient and per doctor, so the counts of this professional only [S16a]
-    teleexpertise = teleexpertise_acts_of(session, patient_id, on.year, professional_id)
-    owed = _owed(session, patient_id, on)
+    teleexpertise: dict[str, int] = {}
+    for who, code, category, that_day, line_participation, franchise, quantity, with_participation in rows:
+        participation += int(line_participation)
+        franchises += int(franchise)
+        if category == Category.PSYCHOLOGY.value:  # Mon soutien psy sessions against the yearly cap [T8]
+            psychologist_sessions += int(quantity)
+        if category == Category.TELEEXPERTISE.value and who == professional_id:
+            # téléexpertises: 4 a year per patient and per doctor, so the counts of this professional only [S16a]
+            teleexpertise[code] = teleexpertise.get(code, 0) + int(quantity)
+        if that_day:
+            if who == professional_id:
+                same_day_participations += int(with_participation)
+            # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
+            if category == "transport" or (category == "paramedical" and who == professional_id):
+                franchises_today[category] += int(franchise)
+    if known is None:
+        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
+    optical, *debts = known
+    owed = _owed_from(debts)
     return YearToDate.model_validate(
         {
-            "psychologist_sessions": _psychologist_sessions(session, patient_id, on.year),
-            "participation_paid": euros(totals.participation),
-            "franchises_paid": euros(totals.franchises),
+            "psychologist_sessions": psychologist_sessions,
+            "participation_paid": euros(participation),
+            "franchises_paid": euros(franchises),
             "same_day_participations": same_day_participations,
             "same_day_paramedical_franchises": euros(franchises_today["paramedical"]),
             "same_day_transport_franchises": euros(franchises_today["transport"]),
             "teleexpertise_acts": teleexpertise,
-            "last_optical_equipment": last_optical,
+            "last_optical_equipment": optical,
             "participation_owed": euros(owed["participation"]),
             "franchises_owed": euros(owed["franchises"]),
         }
     )
 
 
-def _owed(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
-    """Participations and franchises not withheld in tiers payant and not yet recovered, over the claims that stand
-    up to ``on`` (any year: a debt is recovered whenever a later reimbursement allows) [S12][S13]."""
+STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-payant debts
+
+
+def _state_columns(patient_id: str, on: dt.date) -> list[Any]:
+    """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
+    year) and the tiers-payant debts, as columns of a one-row select."""
+    last_optical = (
+        select(func.max(Claim.care_date))
+        .join(ClaimLine, ClaimLine.claim_id == Claim.id)
+        .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
+        .scalar_subquery()
+    )
+    return [last_optical, *_owed_columns(patient_id, on)]
+
+
+def _owed_columns(patient_id: str, on: dt.date) -> list[Any]:
+    """Deferred and recovered participations and franchises over the claims that stand up to ``on`` (any year: a
+    debt is recovered whenever a later reimbursement allows) [S12][S13]: one aggregate row, as columns."""
     adjudication = Claim.adjudication
-    row = session.execute(
-        select(
-            *(
-                func.coalesce(func.sum(adjudication[key].as_float()), 0.0)
-                for key in (
-                    "deferred_participation",
-                    "recovered_participation",
-                    "deferred_franchises",
-                    "recovered_franchises",
-                )
-            )
-        ).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), Claim.care_date <= on)
-    ).one()
+    keys = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
+    sums = (
+        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in keys))
+        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), Claim.care_date <= on)
+        .subquery()
+    )
+    return [sums.c[key] for key in keys]
+
+
+def _owed_from(row: Any) -> dict[str, int]:
     cents = [round(float(value) * 100) for value in row]
     return {"participation": max(0, cents[0] - cents[1]), "franchises": max(0, cents[2] - cents[3])}
 
@@ -425,11 +479,26 @@ def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str,
 
 def _add_to_year_to_date(session: Session, claim: Claim) -> None:
     """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
+    paid = [line for line in claim.lines if line.status == "paid"]
+    key = (YearToDateState.patient_id == claim.patient_id) & (YearToDateState.year == claim.care_date.year)
+    if not any(line.category == Category.TELEEXPERTISE.value for line in paid):
+        # the usual case, one statement: the sums grow in place (no row yet: computed from the claims that stand)
+        grown = session.execute(
+            update(YearToDateState)
+            .where(key)
+            .values(
+                participation_paid=YearToDateState.participation_paid + sum(line.participation for line in paid),
+                franchises_paid=YearToDateState.franchises_paid + sum(line.franchise for line in paid),
+                claims_count=YearToDateState.claims_count + 1,
+            )
+        )
+        if cast(CursorResult[Any], grown).rowcount == 0:
+            refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+        return
     row = session.get(YearToDateState, (claim.patient_id, claim.care_date.year))
     if row is None:
         refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
         return
-    paid = [line for line in claim.lines if line.status == "paid"]
     row.participation_paid += sum(line.participation for line in paid)
     row.franchises_paid += sum(line.franchise for line in paid)
     acts = dict(row.teleexpertise_acts)

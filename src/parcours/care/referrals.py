@@ -13,7 +13,7 @@ from typing import Literal
 
 from dateutil.relativedelta import relativedelta
 from pydantic import Field, model_validator
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.care.common import Input, Rpps, get_patient, law, paginate, professional_by_rpps, today
@@ -176,9 +176,9 @@ def cancel(session: Session, referral_id: str, rpps: str) -> Referral:
     return referral
 
 
-def covering(session: Session, patient_id: str, professional: Professional, on: dt.date) -> Referral | None:
-    """The referral that places a visit of this doctor on this date inside the pathway, if any."""
-    return session.scalars(
+def covering_query(patient_id: str, professional: Professional, on: dt.date) -> Select[Referral]:
+    """The referrals that place a visit of this doctor on this date inside the pathway, latest first (limit 1)."""
+    return (
         select(Referral)
         .where(
             Referral.patient_id == patient_id,
@@ -192,7 +192,12 @@ def covering(session: Session, patient_id: str, professional: Professional, on: 
         )
         .order_by(Referral.issued_on.desc())
         .limit(1)
-    ).one_or_none()
+    )
+
+
+def covering(session: Session, patient_id: str, professional: Professional, on: dt.date) -> Referral | None:
+    """The referral that places a visit of this doctor on this date inside the pathway, if any."""
+    return session.scalars(covering_query(patient_id, professional, on)).one_or_none()
 
 
 ReferralRole = Literal["target", "referrer"]
