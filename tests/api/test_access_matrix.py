@@ -58,7 +58,7 @@ Request = Callable[[World, str], Call]
 
 @dataclass(frozen=True)
 class Row:
-    route: str  # "METHOD /template" of the application, or "FHIR <type> read|search"
+    route: str  # "METHOD /template" of the application, or "FHIR <type> read|vread|search"
     request: Request  # may prepare what the call needs (a fresh claim to cancel…) before returning it
     expected: set[str]  # roles that get a 2xx
     shows: Callable[[World, Any], bool] | None = None  # for lists filtered rather than refused: "sees the patient"
@@ -555,11 +555,15 @@ ENDPOINTS: dict[str, Row] = {
     **{
         f"FHIR {kind} {interaction}": Row(
             f"FHIR {kind} {interaction}",
-            fhir(kind, lambda w, e=entry: w.entries[e]) if interaction == "read" else fhir_search(kind),
+            {
+                "read": fhir(kind, lambda w, e=entry: w.entries[e]),
+                "search": fhir_search(kind),
+                "vread": fhir(kind, lambda w, e=entry: f"{w.entries[e]}/_history/1"),
+            }[interaction],
             READ_RECORD,
         )
         for kind, entry in ENTRY_OF.items()
-        for interaction in ("read", "search")
+        for interaction in ("read", "vread", "search")
     },
     "FHIR AuditEvent read": Row(
         "FHIR AuditEvent read", lambda w, r: ("GET", f"/fhir/AuditEvent/{last_event(w)}", None), SELF | {"admin"}
@@ -593,10 +597,13 @@ def test_matrix(world: World, endpoint: str) -> None:
 def _operations(database: Database, auth_settings: AuthSettings) -> set[str]:
     app = create_app(database, auth_settings)
     found = {f"{method.upper()} {path}" for path, ops in app.openapi()["paths"].items() for method in ops}
-    generic = {"GET /fhir/{resource_type}/{resource_id}", "GET /fhir/{resource_type}"}
+    generic = {"GET /fhir/{resource_type}/{resource_id}", "GET /fhir/{resource_type}",
+               "GET /fhir/{resource_type}/{resource_id}/_history/{version_id}"}  # fmt: skip
     assert generic <= found  # the FHIR server's routes, one per interaction, covered type by type below
-    types = {provider.resource_type for provider in fhir_server().providers.values()}
-    return (found - generic) | {f"FHIR {t} {i}" for t in types for i in ("read", "search")}
+    providers = fhir_server().providers.values()
+    per_type = {f"FHIR {p.resource_type} {i}" for p in providers for i in ("read", "search")}
+    versioned = {f"FHIR {p.resource_type} vread" for p in providers if getattr(p, "versioned", False)}
+    return (found - generic) | per_type | versioned
 
 
 def test_every_endpoint_is_in_the_matrix(database: Database, auth_settings: AuthSettings) -> None:
@@ -613,7 +620,8 @@ def test_every_endpoint_but_the_public_ones_asks_who_calls(
     for operation in sorted(_operations(database, auth_settings) - set(PUBLIC)):
         if operation.startswith("FHIR "):
             _, resource_type, interaction = operation.split()
-            method, path = "GET", f"/fhir/{resource_type}" + ("/x" if interaction == "read" else "")
+            suffix = {"read": "/x", "vread": "/x/_history/1"}.get(interaction, "")
+            method, path = "GET", f"/fhir/{resource_type}{suffix}"
         else:
             method, template = operation.split(" ", 1)
             path = template.replace("{", "").replace("}", "")
