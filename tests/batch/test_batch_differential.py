@@ -4,7 +4,8 @@ the cent, caps included; and the same through files split in two with the state 
 
 The reference here is written independently of the kernel: each claim becomes one event (its lines its acts), fed
 to ``Engine.adjudicate`` in the order (patient, date, claim id, line) with a year-to-date state kept per patient
-and calendar year, per day, and per (day, professional) for the participation's daily count.
+and calendar year, per day for the transport's daily cap, and per (day, professional) for the participation's daily
+count and the paramedical franchise's daily cap (the engine's ``_Counters``: both are per professional and day).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
     year: dict[tuple[int, int], dict[str, Any]] = {}
     devices: dict[int, dict[str, Any]] = {}
     pro_day: dict[tuple[int, dt.date, int], int] = {}
-    para: dict[tuple[int, dt.date], int] = {}
+    para: dict[tuple[int, dt.date, int], int] = {}  # per professional and day, like the participations
     trans: dict[tuple[int, dt.date], int] = {}
     out: dict[tuple[int, int], dict[str, int]] = {}
     refused: set[int] = set()
@@ -118,7 +119,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
             "participation_paid": euros(y["participation_paid"]), "franchises_paid": euros(y["franchises_paid"]),
             "teleexpertise_acts": y["teleexpertise_acts"], **devices.get(p, {}),
             "same_day_participations": pro_day.get((p, on, pro), 0),
-            "same_day_paramedical_franchises": euros(para.get((p, on), 0)),
+            "same_day_paramedical_franchises": euros(para.get((p, on, pro), 0)),
             "same_day_transport_franchises": euros(trans.get((p, on), 0)),
         })  # fmt: skip
         try:
@@ -132,7 +133,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
         y["teleexpertise_acts"] = after["teleexpertise_acts"]
         devices[p] = {k: after[k] for k in ("last_optical_equipment", "last_hearing_aid")}
         pro_day[(p, on, pro)] = after["same_day_participations"]
-        para[(p, on)] = to_cents(Decimal(after["same_day_paramedical_franchises"]))
+        para[(p, on, pro)] = to_cents(Decimal(after["same_day_paramedical_franchises"]))
         trans[(p, on)] = to_cents(Decimal(after["same_day_transport_franchises"]))
         position = 0
         for row in lines:

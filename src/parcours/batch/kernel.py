@@ -69,6 +69,8 @@ LINE_COLUMNS = (
     "ear",
     "psychiatry",
     "costly_act",
+    "modifiers",
+    "association",
 )
 
 # name → (arrow type, required, meaning, SNDS / DCIR column). The input schema of ``parcours batch adjudicate``.
@@ -108,7 +110,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("participation_paid_before", pa.int64()),
         ("franchises_paid_before", pa.int64()),
         ("same_day_participations_before", pa.int64()),
-        ("same_day_paramedical_before", pa.int64()),
+        ("same_day_paramedical_before", pa.int64()),  # with the claim's professional
         ("same_day_transport_before", pa.int64()),
         ("state_before", pa.string()),
     ]
@@ -121,9 +123,12 @@ STATE_SCHEMA = pa.schema(
         ("as_of", pa.date32()),
         ("participation_paid", pa.int64()),
         ("franchises_paid", pa.int64()),
-        ("same_day_paramedical", pa.int64()),
+        ("same_day_paramedical", pa.string()),  # JSON {professional_id: cents} on as_of
         ("same_day_transport", pa.int64()),
         ("same_day_participations", pa.string()),  # JSON {professional_id: count} on as_of
+        ("psychologist_sessions", pa.int64()),  # Mon soutien psy sessions of the year of as_of
+        ("participation_owed", pa.int64()),  # cents owed across years (tiers payant), not yet recovered
+        ("franchises_owed", pa.int64()),
         ("details", pa.string()),  # JSON: téléexpertises of the year, last devices, mutuelle year
     ]
 )
@@ -204,9 +209,12 @@ class PatientState:
     as_of: dt.date
     participation_paid: int = 0
     franchises_paid: int = 0
-    same_day_paramedical: int = 0
+    same_day_paramedical: dict[int, int] = field(default_factory=dict)  # per professional, on as_of
     same_day_transport: int = 0
-    same_day_participations: dict[int, int] = field(default_factory=dict)
+    same_day_participations: dict[int, int] = field(default_factory=dict)  # per professional, on as_of
+    psychologist_sessions: int = 0  # in the year of as_of
+    participation_owed: int = 0  # across years, until recovered
+    franchises_owed: int = 0
     teleexpertise: dict[str, int] = field(default_factory=dict)
     last_optical: str | None = None
     last_hearing: dict[str, str | None] = field(default_factory=dict)
@@ -228,13 +236,17 @@ class PatientState:
     def from_row(cls, row: Mapping[str, Any]) -> PatientState:
         details = json.loads(row["details"]) if row.get("details") else {}
         day = json.loads(row["same_day_participations"]) if row.get("same_day_participations") else {}
+        para = json.loads(row["same_day_paramedical"]) if row.get("same_day_paramedical") else {}
         return cls(
             as_of=row["as_of"],
             participation_paid=int(row["participation_paid"] or 0),
             franchises_paid=int(row["franchises_paid"] or 0),
-            same_day_paramedical=int(row["same_day_paramedical"] or 0),
+            same_day_paramedical={int(k): int(v) for k, v in para.items()},
             same_day_transport=int(row["same_day_transport"] or 0),
             same_day_participations={int(k): int(v) for k, v in day.items()},
+            psychologist_sessions=int(row.get("psychologist_sessions") or 0),
+            participation_owed=int(row.get("participation_owed") or 0),
+            franchises_owed=int(row.get("franchises_owed") or 0),
             teleexpertise=dict(details.get("teleexpertise_acts", {})),
             last_optical=details.get("last_optical_equipment"),
             last_hearing=dict(details.get("last_hearing_aid", {})),
@@ -250,11 +262,16 @@ class PatientState:
                 "participation_paid": euros(self.participation_paid) if same_year else 0,
                 "franchises_paid": euros(self.franchises_paid) if same_year else 0,
                 "same_day_participations": self.same_day_participations.get(professional_id, 0) if same_day else 0,
-                "same_day_paramedical_franchises": euros(self.same_day_paramedical) if same_day else 0,
+                "same_day_paramedical_franchises": euros(self.same_day_paramedical.get(professional_id, 0))
+                if same_day
+                else 0,
                 "same_day_transport_franchises": euros(self.same_day_transport) if same_day else 0,
                 "teleexpertise_acts": self.teleexpertise if same_year else {},
+                "psychologist_sessions": self.psychologist_sessions if same_year else 0,
                 "last_optical_equipment": self.last_optical,
                 "last_hearing_aid": self.last_hearing,
+                "participation_owed": euros(self.participation_owed),
+                "franchises_owed": euros(self.franchises_owed),
             }
         )
 
@@ -268,21 +285,23 @@ def states_table(states: Mapping[int, PatientState]) -> pa.Table:
             "as_of": pa.array([s.as_of for s in rows], pa.date32()),
             "participation_paid": pa.array([s.participation_paid for s in rows], pa.int64()),
             "franchises_paid": pa.array([s.franchises_paid for s in rows], pa.int64()),
-            "same_day_paramedical": pa.array([s.same_day_paramedical for s in rows], pa.int64()),
+            "same_day_paramedical": pa.array([_per_professional(s.same_day_paramedical) for s in rows], pa.string()),
             "same_day_transport": pa.array([s.same_day_transport for s in rows], pa.int64()),
             "same_day_participations": pa.array(
-                [
-                    json.dumps({str(k): v for k, v in sorted(s.same_day_participations.items())})
-                    if s.same_day_participations
-                    else None
-                    for s in rows
-                ],
-                pa.string(),
+                [_per_professional(s.same_day_participations) for s in rows], pa.string()
             ),
+            "psychologist_sessions": pa.array([s.psychologist_sessions for s in rows], pa.int64()),
+            "participation_owed": pa.array([s.participation_owed for s in rows], pa.int64()),
+            "franchises_owed": pa.array([s.franchises_owed for s in rows], pa.int64()),
             "details": pa.array([s.details() for s in rows], pa.string()),
         },
         schema=STATE_SCHEMA,
     )
+
+
+def _per_professional(counts: Mapping[int, int]) -> str | None:
+    """A same-day counter per professional as the state file's JSON ``{professional_id: value}``."""
+    return json.dumps({str(k): v for k, v in sorted(counts.items())}) if counts else None
 
 
 def states_from_table(table: pa.Table | None) -> dict[int, PatientState]:
@@ -458,7 +477,10 @@ def adjudicate_partition(
     contracts = _contracts(table, contract)
     # The scalar engine takes the patients with a mutuelle contract and those whose state is of the same day
     # as their first claim here (the same-day counters of another batch); the twin routes others itself.
-    scalar_patient = (contracts != "") | (date == state_day) | scalar_only
+    # So do those who still owe participations or franchises of a tiers payant (recovered from their next
+    # reimbursement: the twin does not recover).
+    owing = np.array([p for p, s in states_in.items() if s.participation_owed or s.franchises_owed], dtype=np.int64)
+    scalar_patient = (contracts != "") | (date == state_day) | np.isin(patient, owing) | scalar_only
     scalar_rows = np.isin(patient, patient[scalar_patient])
     twin_rows = np.flatnonzero(~scalar_rows)
     out_parts: list[tuple[I64, pa.Table]] = []
@@ -572,7 +594,10 @@ def _twin(
         if "professional_id" in sub.column_names
         else np.full(n, -1, dtype=np.int64)
     )
-    pro_start = _group_starts(patient, date, professional)
+    # The counters per professional and day (participations, paramedical franchises): rows of a (patient, day,
+    # professional) together, in the order of the claims, whichever professionals come between.
+    to_pro = np.lexsort((np.arange(n), professional, date, patient))
+    pro_start = _group_starts(patient[to_pro], date[to_pro], professional[to_pro])
     claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
     group = np.cumsum(year_start) - 1
 
@@ -583,10 +608,17 @@ def _twin(
         result: I64 = b[claim_first]
         return result
 
+    def per_professional(values: I64, inclusive: bool = False) -> I64:
+        ordered = values[to_pro]
+        b = _exclusive_cumsum(ordered, pro_start) + (ordered if inclusive else 0)
+        out = np.empty(n, dtype=np.int64)
+        out[to_pro] = b
+        return out
+
     pp_before = before(r.participation, year_start, opening[0])
     fr_before = before(r.franchise, year_start, opening[1])
-    units_before = before(r.participation_units, pro_start)
-    para_before = before(r.paramedical_counted, day_start)
+    units_before = per_professional(r.participation_units)[claim_first]
+    para_before = per_professional(r.paramedical_counted)[claim_first]
     trans_before = before(r.transport_counted, day_start)
 
     base = result_table(claim, r)
@@ -618,7 +650,7 @@ def _twin(
             "same_day_transport_before": pa.array(trans_before),
             "state_before": pa.array(
                 [
-                    _details_of(states_in.get(int(p)), d)
+                    _before_details(states_in.get(int(p)), _EPOCH + dt.timedelta(days=d), "")
                     for p, d in zip(patient[claim_first].tolist(), date.tolist(), strict=True)
                 ],
                 pa.string(),
@@ -634,35 +666,52 @@ def _twin(
     year_first = np.flatnonzero(year_start)[group]
     pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
     fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
-    para_after = before_incl(r.paramedical_counted, day_start)
     trans_after = before_incl(r.transport_counted, day_start)
-    units_after = before_incl(r.participation_units, pro_start)
-    last_of_patient = np.zeros(n, dtype=bool)
-    last_of_patient[last] = True
-    patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))
+    # The per-professional counters on the patient's last day: the last row of each (patient, day, professional).
+    units_after = per_professional(r.participation_units, inclusive=True)[to_pro]
+    para_after = per_professional(r.paramedical_counted, inclusive=True)[to_pro]
+    patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))[to_pro]
     pro_end = np.append(pro_start[1:], True)
-    on_last_day = (date == patient_last_day) & pro_end & (units_after > 0)
-    day_counts: dict[int, dict[str, int]] = {}
-    for p, pro, u in zip(
-        patient[on_last_day].tolist(),
-        professional[on_last_day].tolist(),
+    on_last_day = (date[to_pro] == patient_last_day) & pro_end
+    day_counts: dict[int, dict[int, int]] = {}
+    para_counts: dict[int, dict[int, int]] = {}
+    for p, pro, u, f in zip(
+        patient[to_pro][on_last_day].tolist(),
+        professional[to_pro][on_last_day].tolist(),
         units_after[on_last_day].tolist(),
+        para_after[on_last_day].tolist(),
         strict=True,
     ):
-        day_counts.setdefault(p, {})[str(pro)] = u
+        if u:
+            day_counts.setdefault(p, {})[pro] = u
+        if f:
+            para_counts.setdefault(p, {})[pro] = f
     ids = patient[last].tolist()
     days = date[last]
+    carried = [states_in.get(p) for p in ids]
+    same_year = [
+        s is not None and s.as_of.year == (_EPOCH + dt.timedelta(days=d)).year
+        for s, d in zip(carried, days.tolist(), strict=True)
+    ]
     states = pa.table(
         {
             "patient_id": pa.array(patient[last]),
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
             "participation_paid": pa.array(pp_after[last]),
             "franchises_paid": pa.array(fr_after[last]),
-            "same_day_paramedical": pa.array(para_after[last]),
+            "same_day_paramedical": pa.array([_per_professional(para_counts.get(p, {})) for p in ids], pa.string()),
             "same_day_transport": pa.array(trans_after[last]),
-            "same_day_participations": pa.array(
-                [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
+            "same_day_participations": pa.array([_per_professional(day_counts.get(p, {})) for p in ids], pa.string()),
+            # The twin adjudicates no psychologist session and no tiers payant: these carry over as given.
+            "psychologist_sessions": pa.array(
+                [
+                    s.psychologist_sessions if s is not None and y else 0
+                    for s, y in zip(carried, same_year, strict=True)
+                ],
+                pa.int64(),
             ),
+            "participation_owed": pa.array([s.participation_owed if s else 0 for s in carried], pa.int64()),
+            "franchises_owed": pa.array([s.franchises_owed if s else 0 for s in carried], pa.int64()),
             "details": pa.array(
                 [_carried_details(states_in.get(p), int(d)) for p, d in zip(ids, days.tolist(), strict=True)],
                 pa.string(),
@@ -682,18 +731,30 @@ def before_incl(values: I64, starts: Bools) -> I64:
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _details_of(state: PatientState | None, day: int) -> str | None:
-    """The parts of a given state a twin claim on ``day`` still sees (téléexpertises of the year, devices)."""
+def _before_details(state: PatientState | None, on: dt.date, contract: str) -> str | None:
+    """The parts of a state a claim on ``on`` still sees beside the ``*_before`` columns (``state_before``, JSON):
+    téléexpertises and Mon soutien psy sessions of the year, last devices, what is owed (cents), the mutuelle's
+    year of the claim's contract."""
     if state is None:
         return None
-    on = _EPOCH + dt.timedelta(days=day)
-    copy = PatientState(
-        on,
-        teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
-        last_optical=state.last_optical,
-        last_hearing=state.last_hearing,
+    same_year = state.as_of.year == on.year
+    data: dict[str, Any] = json.loads(
+        PatientState(
+            on,
+            teleexpertise=state.teleexpertise if same_year else {},
+            last_optical=state.last_optical,
+            last_hearing=state.last_hearing,
+            contract=state.contract if contract and state.contract and state.contract.get("year") == on.year else None,
+        ).details()
+        or "{}"
     )
-    return copy.details()
+    if same_year and state.psychologist_sessions:
+        data["psychologist_sessions"] = state.psychologist_sessions
+    if state.participation_owed:
+        data["participation_owed"] = state.participation_owed
+    if state.franchises_owed:
+        data["franchises_owed"] = state.franchises_owed
+    return json.dumps(data, sort_keys=True) if data else None
 
 
 def _carried_details(state: PatientState | None, day: int) -> str | None:
@@ -775,18 +836,12 @@ def _scalar(
 
 def _before(state: PatientState, on: dt.date, professional: int, contract: str) -> dict[str, Any]:
     same_year, same_day = state.as_of.year == on.year, state.as_of == on
-    details = PatientState(
-        on,
-        teleexpertise=state.teleexpertise if same_year else {},
-        last_optical=state.last_optical,
-        last_hearing=state.last_hearing,
-        contract=state.contract if contract and state.contract and state.contract.get("year") == on.year else None,
-    ).details()
+    details = _before_details(state, on, contract)
     return {
         "participation_paid_before": state.participation_paid if same_year else 0,
         "franchises_paid_before": state.franchises_paid if same_year else 0,
         "same_day_participations_before": state.same_day_participations.get(professional, 0) if same_day else 0,
-        "same_day_paramedical_before": state.same_day_paramedical if same_day else 0,
+        "same_day_paramedical_before": state.same_day_paramedical.get(professional, 0) if same_day else 0,
         "same_day_transport_before": state.same_day_transport if same_day else 0,
         "state_before": details,
     }
@@ -800,14 +855,20 @@ def _state_after(
     day = dict(state.same_day_participations) if same_day else {}
     day[professional] = int(after["same_day_participations"])
     day = {k: v for k, v in day.items() if v}
+    para = dict(state.same_day_paramedical) if same_day else {}
+    para[professional] = to_cents(Decimal(after["same_day_paramedical_franchises"]))
+    para = {k: v for k, v in para.items() if v}
     hearing = after["last_hearing_aid"]
     return PatientState(
         as_of=on,
         participation_paid=to_cents(Decimal(after["participation_paid"])),
         franchises_paid=to_cents(Decimal(after["franchises_paid"])),
-        same_day_paramedical=to_cents(Decimal(after["same_day_paramedical_franchises"])),
+        same_day_paramedical=para,
         same_day_transport=to_cents(Decimal(after["same_day_transport_franchises"])),
         same_day_participations=day,
+        psychologist_sessions=int(after["psychologist_sessions"]),
+        participation_owed=to_cents(Decimal(after["participation_owed"])),
+        franchises_owed=to_cents(Decimal(after["franchises_owed"])),
         teleexpertise=dict(after["teleexpertise_acts"]),
         last_optical=after["last_optical_equipment"],
         last_hearing={k: v for k, v in hearing.items() if v},

@@ -120,6 +120,12 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "ear": (pa.string(), False, "audiology: left, right (routed)"),
     "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (routed)"),
     "costly_act": (pa.bool_(), False, "hospital stay with a costly act (routed)"),
+    "modifiers": (pa.string(), False, "CCAM modifiers billed with the act, comma-separated: 'F,P' (routed)"),
+    "association": (pa.string(), False, "CCAM association code 1-5 (routed)"),
+    "tiers_payant": (pa.bool_(), False, "tiers payant: participation and franchises stay owed (routed)"),
+    "work_injury": (pa.bool_(), False, "care for a work injury or occupational disease, AT-MP (routed)"),
+    "invalidity_pension": (pa.bool_(), False, "the patient holds an invalidity pension (routed)"),
+    "compulsory_child_exam": (pa.int64(), False, "number 1-20 of the compulsory child examination (routed)"),
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
     "franchises_paid_ytd": (pa.int64(), False, "cents of franchises already paid this year, before the batch"),
     "same_day_participations": (pa.int64(), False, "participations already taken that day by that professional"),
@@ -670,6 +676,14 @@ class ColumnarEngine:
         ):
             ok &= missing | in_calendar(day_column)
         ok &= ~(ald_care & ~ald)
+        # Facts whose rules the twin does not reproduce (tiers payant recovery, AT-MP, invalidity, the compulsory
+        # child examinations, CCAM association and modifiers): the scalar engine.
+        for flag in ("tiers_payant", "work_injury", "invalidity_pension"):
+            ok &= ~c.flag(flag)
+        for name in ("compulsory_child_exam", "modifiers", "association"):
+            column = c.column(name)
+            if column is not None:
+                ok &= column.is_null().to_numpy(zero_copy_only=False)
         ok &= no_last_visit | (last_visit <= date)
         ok &= not_installed | (installed <= date)  # the scalar engine names the incoherence
         ok &= no_pregnancy | (pregnancy_start <= date)
@@ -1027,6 +1041,10 @@ def act_data(row: Mapping[str, Any]) -> dict[str, Any]:
             act[name] = True
     if row.get("coefficient") is not None:
         act["coefficient"] = Decimal(str(row["coefficient"]))
+    if row.get("modifiers") is not None:
+        act["modifiers"] = [m for m in str(row["modifiers"]).replace(" ", "").split(",") if m]
+    if row.get("association") is not None:
+        act["association"] = str(row["association"])
     return act
 
 
@@ -1052,6 +1070,7 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
         "ald": bool(row.get("ald")),
         "pregnancy": pregnancy,
         "institution": row.get("institution"),
+        "invalidity_pension": bool(row.get("invalidity_pension")),
     }
     if row.get("regime") is not None:
         patient["regime"] = row["regime"]
@@ -1064,6 +1083,7 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
         "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
         "excluded_context": row.get("excluded_context"),
+        "compulsory_child_exam": row.get("compulsory_child_exam"),
     }
     for flag in (
         "declares_gp",
@@ -1075,6 +1095,8 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
         "teleconsultation",
         "gp_unavailable",
         "ald_care",
+        "work_injury",
+        "tiers_payant",
     ):
         data[flag] = bool(row.get(flag))
     return data
