@@ -105,6 +105,10 @@ OUTPUT_SCHEMA = pa.schema(
         ("contract", pa.string()),
         ("amc", pa.int64()),
         ("out_of_pocket", pa.int64()),
+        # Tiers payant (claim totals, on the claim's first line): participation and franchises not withheld, owed;
+        # owed amounts recovered from this reimbursement. The Assurance Maladie pays amo + deferred − recovered.
+        ("deferred", pa.int64()),
+        ("recovered", pa.int64()),
         ("engine", pa.string()),
         # The patient's state before the claim: with the input line, what ``batch explain`` needs.
         ("participation_paid_before", pa.int64()),
@@ -642,6 +646,8 @@ def _twin(
             "contract": pa.nulls(n, pa.string()),
             "amc": pa.nulls(n, pa.int64()),
             "out_of_pocket": pa.nulls(n, pa.int64()),
+            "deferred": pa.array(np.zeros(n, dtype=np.int64)),  # the twin takes no tiers payant and no one owing
+            "recovered": pa.array(np.zeros(n, dtype=np.int64)),
             "engine": base.column("engine"),
             "participation_paid_before": pa.array(pp_before),
             "franchises_paid_before": pa.array(fr_before),
@@ -883,7 +889,7 @@ def _scalar_lines(
     share_of = {s.line.index: s for s in shares.shares} if shares is not None else {}
     out = []
     position = 0
-    for row in rows:
+    for k, row in enumerate(rows):
         line = result.lines[position]
         group = [line]
         position += 1
@@ -919,6 +925,8 @@ def _scalar_lines(
                 "contract": contract or None,
                 "amc": amc,
                 "out_of_pocket": oop,
+                "deferred": result.deferred if k == 0 else 0,
+                "recovered": result.recovered if k == 0 else 0,
                 "engine": "scalar",
                 **before,
             }

@@ -35,6 +35,7 @@ from parcours.rules.event import (
     VisitReason,
     YearToDate,
 )
+from parcours.rules.identifiers import rpps_with_check_digit
 from parcours.rules.money import apply_rate, euros
 from parcours.rules.params import NoValueInForceError, ParameterSet, Snapshot, default_parameters
 from parcours.rules.pathway import (
@@ -48,10 +49,22 @@ from parcours.rules.pathway import (
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
-# RPPS numbers used when a row becomes a scalar event: the row says only whether the patient has a declared MT
-# and whether the professional is that MT.
+# RPPS numbers used when a row becomes a scalar event. The professional's is made from ``professional_id`` (its
+# last 10 digits and a Luhn key), so that what the engine counts per professional (téléexpertises per expert) is
+# counted per ``professional_id``; a row without one gets ROW_OTHER_RPPS. The row says only whether the patient
+# has a declared MT and whether the professional is that MT: an MT who is not the professional gets ROW_GP_RPPS
+# (ROW_OTHER_RPPS when that is the professional's).
 ROW_GP_RPPS = "10101010105"
 ROW_OTHER_RPPS = "10000000009"
+_RPPS_DIGITS = 10
+
+
+def professional_rpps(professional_id: int | None) -> str:
+    """The RPPS a row's professional has in the scalar event (see ROW_GP_RPPS)."""
+    if professional_id is None:
+        return ROW_OTHER_RPPS
+    return rpps_with_check_digit(f"{int(professional_id) % 10**_RPPS_DIGITS:0{_RPPS_DIGITS}d}")
+
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 NULL_CODE = -1  # a null in a coded column
@@ -1054,8 +1067,12 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
     pregnancy = None
     if row.get("pregnancy_start") is not None or row.get("delivery_date") is not None:
         pregnancy = {"start": row.get("pregnancy_start"), "delivery": row.get("delivery_date")}
+    rpps = professional_rpps(row.get("professional_id"))
+    gp = None
+    if has_gp:
+        gp = rpps if row.get("seen_by_gp") else ROW_GP_RPPS if rpps != ROW_GP_RPPS else ROW_OTHER_RPPS
     professional: dict[str, Any] = {
-        "rpps": ROW_GP_RPPS if has_gp and row.get("seen_by_gp") else ROW_OTHER_RPPS,
+        "rpps": rpps,
         "profession": row.get("profession"),
         "specialty": row.get("specialty"),
         "sector": row.get("sector") or "1",
@@ -1065,7 +1082,7 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
     }
     patient: dict[str, Any] = {
         "birth_date": row.get("birth_date"),
-        "gp": ROW_GP_RPPS if has_gp else None,
+        "gp": gp,
         "c2s": bool(row.get("c2s")),
         "ald": bool(row.get("ald")),
         "pregnancy": pregnancy,
