@@ -51,8 +51,8 @@ def test_spark_equals_the_local_runner(tmp_path: Path, spark: Any) -> None:
     rows[5]["act_code"] = "NOPE"  # a reject
     claims = pa.Table.from_pylist(rows, schema=pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(
         f.type) else f.type) for f in table.schema]))  # fmt: skip
-    pq.write_table(claims.slice(0, 1500), tmp_path / "first.parquet")
-    pq.write_table(claims.slice(1500), tmp_path / "second.parquet")
+    pq.write_table(claims.slice(0, 600), tmp_path / "first.parquet")
+    pq.write_table(claims.slice(600), tmp_path / "second.parquet")
     local = adjudicate(str(tmp_path / "first.parquet"), tmp_path / "local1.parquet", workers=1,
                        state_out=tmp_path / "local-state1.parquet")  # fmt: skip
     remote = adjudicate_spark(str(tmp_path / "first.parquet"), tmp_path / "spark1", spark=spark,
