@@ -12,8 +12,6 @@ A space adds its pages to ``SHOTS`` (space, who, path, name). Not a test: it ass
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import shutil
 import socket
 import sys
@@ -130,16 +128,21 @@ def _history(town: Town) -> None:
 
 
 def _summary(path: Path) -> None:
-    """An example batch summary in the documented shape (docs/web.md)."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    path.write_text(json.dumps({
-        "run_id": f"lot-{now:%Y-%m-%d}", "started_at": (now - dt.timedelta(seconds=42)).isoformat(),
-        "finished_at": now.isoformat(), "source": "exemple : feuilles-de-soins.parquet", "claims": 1_000_000,
-        "paid": 990_512, "rejected": 9_011, "errors": 477, "billed": 31_254_310.5, "amo": 21_006_211.25,
-        "patient": 10_248_099.25, "engines": {"columnar": 998_104, "scalar": 1_896},
-        "rejections": {"teleconsultation_not_oriented": 6_102, "early_renewal": 2_909},
-        "pathways": {"T": 801_233, "O": 61_020, "S": 120_003, "B": 17_744}, "seconds": 41.6,
-    }))  # fmt: skip
+    """The summary of a real batch run on a small synthetic year (`parcours batch generate` then `adjudicate`)."""
+    from typer.testing import CliRunner
+
+    from parcours.cli import app
+
+    cli = CliRunner()
+    folder = path.parent
+    for args in (
+        ["batch", "generate", str(folder / "lot"), "--claims", "20k", "--patients", "2500", "--year", "2026"],
+        ["batch", "adjudicate", str(folder / "lot"), str(folder / "lot.parquet"), "--contract", "confort",
+         "--summary-json", str(path), "--quiet"],
+    ):  # fmt: skip
+        result = cli.invoke(app, args)
+        if result.exit_code != 0:
+            raise SystemExit(f"parcours {' '.join(args[:2])} : {result.output}")
 
 
 def main(argv: list[str] | None = None) -> int:

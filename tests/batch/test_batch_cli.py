@@ -224,3 +224,9 @@ def test_summary_counts(tmp_path: Path, workers: str) -> None:
     assert summary["patients"] == len(set(out.column("patient_id").to_pylist()))
     assert summary["amo"] == round(sum(out.column("amo").to_pylist()) / 100, 2)
     assert "Résumé du lot" in result.output
+    # The agents' space reads it (PARCOURS_WEB_BATCH_SUMMARY_FILE).
+    from parcours.web.spaces.agent import BatchSummary
+
+    shown = BatchSummary.model_validate(summary)
+    assert shown.claims == 500
+    assert float(shown.amo) == summary["amo"]

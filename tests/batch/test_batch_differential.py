@@ -3,9 +3,10 @@
 the cent, caps included; and the same through files split in two with the state carried.
 
 The reference here is written independently of the kernel: each claim becomes one event (its lines its acts;
-tiers payant, AT-MP and invalidity drawn too), fed to ``Engine.adjudicate`` in the order (patient, date, claim id, line) with a year-to-date state kept per patient
-and calendar year, per day for the transport's daily cap, and per (day, professional) for the participation's daily
-count and the paramedical franchise's daily cap (the engine's ``_Counters``: both are per professional and day).
+tiers payant, AT-MP and invalidity drawn too), fed to ``Engine.adjudicate`` in the order (patient, date, claim id,
+line) with a year-to-date state kept per patient and calendar year, per day for the transport's daily cap, and per
+(day, professional) for the participation's daily count and the paramedical franchise's daily cap (the engine's
+``_Counters``: both are per professional and day), and the amounts owed after a tiers payant per patient.
 """
 
 from __future__ import annotations

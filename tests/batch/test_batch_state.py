@@ -110,3 +110,25 @@ def test_care_before_the_state_is_rejected(tmp_path: Path) -> None:
                                   "--state-in", str(tmp_path / "none.parquet"), "--quiet"])  # fmt: skip
     assert missing.exit_code == 2
     assert "--state-in" in missing.output
+
+
+def test_psychologist_sessions_counted_across_files(tmp_path: Path) -> None:
+    """Mon soutien psy: the yearly count of sessions is in the state, so the cap sees the sessions of earlier files."""
+    rows = [
+        {"claim_id": i, "patient_id": 1, "professional_id": 3, "date": dt.date(2025, 1 + i // 2, 1 + 10 * (i % 2)),
+         "birth_date": dt.date(1990, 1, 1), "profession": "psychologist", "act_code": "PSYE" if i == 0 else "PSYS"}
+        for i in range(16)
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, tmp_path / "all.parquet")
+    adjudicate(str(tmp_path / "all.parquet"), tmp_path / "all-out.parquet", workers=1)
+    pq.write_table(table.slice(0, 9), tmp_path / "a.parquet")
+    pq.write_table(table.slice(9), tmp_path / "b.parquet")
+    adjudicate(str(tmp_path / "a.parquet"), tmp_path / "a-out.parquet", workers=1, state_out=tmp_path / "s.parquet")
+    adjudicate(str(tmp_path / "b.parquet"), tmp_path / "b-out.parquet", workers=1, state_in=tmp_path / "s.parquet")
+    whole = comparable(tmp_path / "all-out.parquet")
+    split = pa.concat_tables([pq.read_table(tmp_path / "a-out.parquet"), pq.read_table(tmp_path / "b-out.parquet")])
+    split = split.sort_by("claim_id")
+    for name in ("status", "reason", "amo", "patient"):
+        assert split.column(name).to_pylist() == whole.column(name).to_pylist(), name
+    assert "rejected" in whole.column("status").to_pylist()  # the yearly cap of sessions was reached

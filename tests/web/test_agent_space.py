@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from parcours.care.demo import DemoPerson
+from parcours.cli import app
+from parcours.rules.money import format_eur, to_cents
 from parcours.store.db import Database
 from parcours.store.models import Claim, Professional
 from parcours.web.spaces.agent import reasons_of
@@ -102,3 +106,29 @@ def test_patients_and_professionals_are_refused_the_agents_space(web_client: Tes
 def test_an_agent_is_refused_the_patients_space(web_client: TestClient, demo_town: DemoTown) -> None:
     sign_in(web_client, _agent(demo_town))
     assert web_client.get("/espace/patient").status_code == 403
+
+
+def test_the_batch_summary_page_shows_what_a_real_batch_run_wrote(
+    web_client: TestClient, demo_town: DemoTown, tmp_path: Path
+) -> None:
+    """`parcours batch generate` then `parcours batch adjudicate --summary-json` (the CLI, one process): the page shows
+    the run's own totals, amounts included."""
+    cli = CliRunner()
+    generated = cli.invoke(app, ["batch", "generate", str(tmp_path / "in"), "--claims", "400", "--patients", "60",
+                                 "--year", "2026", "--seed", "7"])  # fmt: skip
+    assert generated.exit_code == 0, generated.output
+    ran = cli.invoke(app, ["batch", "adjudicate", str(tmp_path / "in"), str(tmp_path / "out.parquet"), "--workers", "1",
+                           "--contract", "confort", "--summary-json", str(demo_town.batch_summary), "--quiet"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    written = json.loads(demo_town.batch_summary.read_text(encoding="utf-8"))
+    assert written["claims"] == 400
+    sign_in(web_client, _agent(demo_town))
+    page = web_client.get("/espace/agent/lot").text
+    demo_town.batch_summary.unlink()
+    assert f'data-testid="lot-id">{written["run_id"]}<' in page
+    assert 'data-testid="lot-claims">400<' in page
+    assert f'data-testid="lot-lines">{written["lines"]:,}<'.replace(",", "\u202f") in page
+    assert written["amo"] > 0
+    assert written["amc"] > 0
+    assert f'data-testid="lot-amo">{format_eur(to_cents(written["amo"]))}<' in page
+    assert f'data-testid="lot-amc">{format_eur(to_cents(written["amc"]))}<' in page

@@ -58,10 +58,10 @@ def claim_to_explain(output: Path, claim_id: int) -> ClaimToExplain:
             "same_day_transport_franchises": euros(first["same_day_transport_before"]),
             "teleexpertise_acts": details.get("teleexpertise_acts", {}),
             "psychologist_sessions": details.get("psychologist_sessions", 0),
-            "last_optical_equipment": details.get("last_optical_equipment"),
-            "last_hearing_aid": details.get("last_hearing_aid", {}),
             "participation_owed": euros(details.get("participation_owed", 0)),
             "franchises_owed": euros(details.get("franchises_owed", 0)),
+            "last_optical_equipment": details.get("last_optical_equipment"),
+            "last_hearing_aid": details.get("last_hearing_aid", {}),
         }
     )
     return ClaimToExplain(event_from_rows(rows), state, first["contract"], details.get("contract"), out)

@@ -114,7 +114,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("participation_paid_before", pa.int64()),
         ("franchises_paid_before", pa.int64()),
         ("same_day_participations_before", pa.int64()),
-        ("same_day_paramedical_before", pa.int64()),  # with the claim's professional
+        ("same_day_paramedical_before", pa.int64()),
         ("same_day_transport_before", pa.int64()),
         ("state_before", pa.string()),
     ]
@@ -127,12 +127,9 @@ STATE_SCHEMA = pa.schema(
         ("as_of", pa.date32()),
         ("participation_paid", pa.int64()),
         ("franchises_paid", pa.int64()),
-        ("same_day_paramedical", pa.string()),  # JSON {professional_id: cents} on as_of
+        ("same_day_paramedical", pa.string()),  # JSON {professional_id: cents} on as_of (per professional)
         ("same_day_transport", pa.int64()),
         ("same_day_participations", pa.string()),  # JSON {professional_id: count} on as_of
-        ("psychologist_sessions", pa.int64()),  # Mon soutien psy sessions of the year of as_of
-        ("participation_owed", pa.int64()),  # cents owed across years (tiers payant), not yet recovered
-        ("franchises_owed", pa.int64()),
         ("details", pa.string()),  # JSON: téléexpertises of the year, last devices, mutuelle year
     ]
 )
@@ -213,13 +210,13 @@ class PatientState:
     as_of: dt.date
     participation_paid: int = 0
     franchises_paid: int = 0
-    same_day_paramedical: dict[int, int] = field(default_factory=dict)  # per professional, on as_of
+    same_day_paramedical: dict[int, int] = field(default_factory=dict)
     same_day_transport: int = 0
-    same_day_participations: dict[int, int] = field(default_factory=dict)  # per professional, on as_of
-    psychologist_sessions: int = 0  # in the year of as_of
-    participation_owed: int = 0  # across years, until recovered
-    franchises_owed: int = 0
+    same_day_participations: dict[int, int] = field(default_factory=dict)
     teleexpertise: dict[str, int] = field(default_factory=dict)
+    psychologist_sessions: int = 0  # in the year of as_of
+    participation_owed: int = 0  # tiers payant: due, not yet recovered (carried across years)
+    franchises_owed: int = 0
     last_optical: str | None = None
     last_hearing: dict[str, str | None] = field(default_factory=dict)
     contract: dict[str, Any] | None = None
@@ -228,6 +225,12 @@ class PatientState:
         data: dict[str, Any] = {}
         if self.teleexpertise:
             data["teleexpertise_acts"] = self.teleexpertise
+        if self.psychologist_sessions:
+            data["psychologist_sessions"] = self.psychologist_sessions
+        if self.participation_owed:
+            data["participation_owed"] = self.participation_owed
+        if self.franchises_owed:
+            data["franchises_owed"] = self.franchises_owed
         if self.last_optical:
             data["last_optical_equipment"] = self.last_optical
         if any(self.last_hearing.values()):
@@ -248,10 +251,10 @@ class PatientState:
             same_day_paramedical={int(k): int(v) for k, v in para.items()},
             same_day_transport=int(row["same_day_transport"] or 0),
             same_day_participations={int(k): int(v) for k, v in day.items()},
-            psychologist_sessions=int(row.get("psychologist_sessions") or 0),
-            participation_owed=int(row.get("participation_owed") or 0),
-            franchises_owed=int(row.get("franchises_owed") or 0),
             teleexpertise=dict(details.get("teleexpertise_acts", {})),
+            psychologist_sessions=int(details.get("psychologist_sessions", 0)),
+            participation_owed=int(details.get("participation_owed", 0)),
+            franchises_owed=int(details.get("franchises_owed", 0)),
             last_optical=details.get("last_optical_equipment"),
             last_hearing=dict(details.get("last_hearing_aid", {})),
             contract=details.get("contract"),
@@ -272,12 +275,16 @@ class PatientState:
                 "same_day_transport_franchises": euros(self.same_day_transport) if same_day else 0,
                 "teleexpertise_acts": self.teleexpertise if same_year else {},
                 "psychologist_sessions": self.psychologist_sessions if same_year else 0,
-                "last_optical_equipment": self.last_optical,
-                "last_hearing_aid": self.last_hearing,
                 "participation_owed": euros(self.participation_owed),
                 "franchises_owed": euros(self.franchises_owed),
+                "last_optical_equipment": self.last_optical,
+                "last_hearing_aid": self.last_hearing,
             }
         )
+
+
+def _json_counts(counts: Mapping[int, int]) -> str | None:
+    return json.dumps({str(k): v for k, v in sorted(counts.items())}) if counts else None
 
 
 def states_table(states: Mapping[int, PatientState]) -> pa.Table:
@@ -289,23 +296,21 @@ def states_table(states: Mapping[int, PatientState]) -> pa.Table:
             "as_of": pa.array([s.as_of for s in rows], pa.date32()),
             "participation_paid": pa.array([s.participation_paid for s in rows], pa.int64()),
             "franchises_paid": pa.array([s.franchises_paid for s in rows], pa.int64()),
-            "same_day_paramedical": pa.array([_per_professional(s.same_day_paramedical) for s in rows], pa.string()),
+            "same_day_paramedical": pa.array([_json_counts(s.same_day_paramedical) for s in rows], pa.string()),
             "same_day_transport": pa.array([s.same_day_transport for s in rows], pa.int64()),
             "same_day_participations": pa.array(
-                [_per_professional(s.same_day_participations) for s in rows], pa.string()
+                [
+                    json.dumps({str(k): v for k, v in sorted(s.same_day_participations.items())})
+                    if s.same_day_participations
+                    else None
+                    for s in rows
+                ],
+                pa.string(),
             ),
-            "psychologist_sessions": pa.array([s.psychologist_sessions for s in rows], pa.int64()),
-            "participation_owed": pa.array([s.participation_owed for s in rows], pa.int64()),
-            "franchises_owed": pa.array([s.franchises_owed for s in rows], pa.int64()),
             "details": pa.array([s.details() for s in rows], pa.string()),
         },
         schema=STATE_SCHEMA,
     )
-
-
-def _per_professional(counts: Mapping[int, int]) -> str | None:
-    """A same-day counter per professional as the state file's JSON ``{professional_id: value}``."""
-    return json.dumps({str(k): v for k, v in sorted(counts.items())}) if counts else None
 
 
 def states_from_table(table: pa.Table | None) -> dict[int, PatientState]:
@@ -347,6 +352,13 @@ def _plain(table: pa.Table) -> pa.Table:
         else:
             columns.append(pa.nulls(table.num_rows, f.type))
     return pa.table(columns, schema=schema)
+
+
+def _take(table: pa.Table, rows: I64) -> pa.Table:
+    """``table.take(rows)``, free when ``rows`` is every row in order (the common case: nothing routed)."""
+    if rows.size == table.num_rows and (rows.size == 0 or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
+        return table
+    return table.take(pa.array(rows))
 
 
 def _rejects(table: pa.Table, rows: I64, column: list[str], reason: list[str]) -> pa.Table:
@@ -407,14 +419,13 @@ def adjudicate_partition(
 
     keep = np.flatnonzero(~key_nulls)
     order = keep[np.lexsort((seq[keep], line_no[keep], claim[keep], date[keep], patient[keep]))]
-    table = table.take(pa.array(order))
+    table = _take(table, order)
     patient, claim, date = patient[order], claim[order], date[order]
     n = table.num_rows
 
     # Claims: runs of one claim id; a claim id in two runs has lines of different patients or dates.
     claim_start = _group_starts(patient, date, claim)
     claim_index = np.cumsum(claim_start) - 1
-    first_line = np.flatnonzero(claim_start)
     invalid = np.zeros(n, dtype=bool)
     column_of = np.full(n, "", dtype=object)
     reason_of = np.full(n, "", dtype=object)
@@ -424,16 +435,23 @@ def adjudicate_partition(
     invalid |= split
     column_of[split] = "claim_id"
     reason_of[split] = "lignes d'une même demande avec des patients ou des dates différents"
-    first = pa.array(first_line[claim_index])
-    for name in table.column_names:
-        if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
-            continue
-        differs = ~_equal_on_claim(table.column(name), first)
-        new = differs & ~invalid
-        if new.any():
-            column_of[new] = name
-            reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
-            invalid |= new
+    # Claim-level columns equal on every line: only claims of several lines need the check.
+    several = ~claim_start | np.append(~claim_start[1:], False)
+    if several.any():
+        rows_of = np.flatnonzero(several)
+        part = table.take(pa.array(rows_of))
+        part_start = claim_start[rows_of]
+        first = pa.array(np.flatnonzero(part_start)[np.cumsum(part_start) - 1])
+        for name in table.column_names:
+            if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
+                continue
+            differs = np.zeros(n, dtype=bool)
+            differs[rows_of] = ~_equal_on_claim(part.column(name), first)
+            new = differs & ~invalid
+            if new.any():
+                column_of[new] = name
+                reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
+                invalid |= new
     # Whole claims are rejected together.
     bad_claims = np.unique(claim_index[invalid])
     whole = np.isin(claim_index, bad_claims)
@@ -466,7 +484,7 @@ def adjudicate_partition(
         rows = np.flatnonzero(invalid)
         reject_parts.append(_rejects(table, rows, column_of[rows].tolist(), reason_of[rows].tolist()))
         valid = np.flatnonzero(~invalid)
-        table = table.take(pa.array(valid))
+        table = _take(table, valid)
         patient, claim, date, state_day = patient[valid], claim[valid], date[valid], state_day[valid]
         n = table.num_rows
         claim_start = _group_starts(patient, date, claim)
@@ -492,32 +510,52 @@ def adjudicate_partition(
     twin_states: pa.Table | None = None
     routed = np.zeros(0, dtype=np.int64)
     answered_twin = np.zeros(0, dtype=bool)
-    if twin_rows.size:
-        sub = table.take(pa.array(twin_rows))
-        opening = np.zeros(twin_rows.size, dtype=np.int64), np.zeros(twin_rows.size, dtype=np.int64)
+
+    def run_twin(rows: I64) -> tuple[pa.Table, Bools, pa.Table, Bools]:
+        sub = _take(table, rows)
+        opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
         if states_in:
-            same_year = year_of_days(date[twin_rows]) == year_of_days(np.maximum(state_day[twin_rows], 0))
-            same_year &= state_day[twin_rows] > -(10**9)
-            pp = np.array(
-                [states_in[int(p)].participation_paid if int(p) in states_in else 0 for p in patient[twin_rows]],
-                dtype=np.int64,
-            )
-            fp = np.array(
-                [states_in[int(p)].franchises_paid if int(p) in states_in else 0 for p in patient[twin_rows]],
-                dtype=np.int64,
-            )
+            same_year = year_of_days(date[rows]) == year_of_days(np.maximum(state_day[rows], 0))
+            same_year &= state_day[rows] > -(10**9)
+            pp = np.array([states_in[int(p)].participation_paid if int(p) in states_in else 0 for p in patient[rows]],
+                          dtype=np.int64)  # fmt: skip
+            fp = np.array([states_in[int(p)].franchises_paid if int(p) in states_in else 0 for p in patient[rows]],
+                          dtype=np.int64)  # fmt: skip
             opening = np.where(same_year, pp, 0), np.where(same_year, fp, 0)
-        lines, answered, twin_states = _twin(
-            twin, sub, patient[twin_rows], date[twin_rows], claim_start[twin_rows], opening, states_in
-        )
+        return _twin(twin, sub, patient[rows], date[rows], claim_start[rows], opening, states_in)
+
+    prefix_states: dict[int, PatientState] = {}
+    if twin_rows.size:
+        lines, answered, twin_states, ok = run_twin(twin_rows)
+        twin_index = twin_rows
+        if not answered.all():
+            # A patient the twin routes keeps the twin for the claims before their first claim it cannot answer;
+            # the scalar engine takes over from there with the state after them (as from one file to the next).
+            p, starts = patient[twin_rows], claim_start[twin_rows]
+            claim_of = np.cumsum(starts) - 1
+            bad_claim = np.zeros(int(claim_of[-1]) + 1, dtype=bool)
+            bad_claim[claim_of[~answered & ~ok]] = True
+            bad_row = bad_claim[claim_of].astype(np.int64)
+            seen = (_exclusive_cumsum(bad_row, _group_starts(p)) + bad_row) > 0
+            prefix = ~answered & ~seen
+            if prefix.any():
+                twin_index = twin_rows[answered | prefix]
+                lines, answered, twin_states, _ = run_twin(twin_index)
+                handoff = np.intersect1d(np.unique(p[seen]), np.unique(patient[twin_index][answered]))
+                if handoff.size:
+                    prefix_states = states_from_table(
+                        twin_states.filter(pc.is_in(twin_states.column("patient_id"), pa.array(handoff)))
+                    )
         answered_twin = answered
         done = np.flatnonzero(answered)
         if done.size:
-            out_parts.append((twin_rows[done], lines.take(pa.array(done))))
-        routed = twin_rows[~answered]
+            out_parts.append((twin_index[done], _take(lines, done)))
+        routed = np.setdiff1d(twin_rows, twin_index[done])
+        twin_rows = twin_index
     scalar_all = np.sort(np.concatenate([np.flatnonzero(scalar_rows), routed]))
     if scalar_all.size:
-        lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, states_in)
+        lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, {**states_in, **prefix_states})
+        states_out = {**prefix_states, **states_out}
         good = np.array([i for i in range(len(scalar_all)) if i not in bad], dtype=np.int64)
         if good.size:
             out_parts.append((scalar_all[good], lines))  # the lines of the claims taken, in order
@@ -534,14 +572,14 @@ def adjudicate_partition(
     if out_parts:
         where = np.concatenate([w for w, _ in out_parts])
         merged = pa.concat_tables([t for _, t in out_parts])
-        out = merged.take(pa.array(np.argsort(where, kind="stable")))
+        out = _take(merged, np.argsort(where, kind="stable"))
     else:
         out = OUTPUT_SCHEMA.empty_table()
 
     # States out: the twin's patients, the scalar engine's, and the given ones of patients with no claim taken.
     twin_patients: set[int] = set()
     if twin_states is not None:
-        twin_patients = set(np.unique(patient[twin_rows][answered_twin]).tolist())
+        twin_patients = set(np.unique(patient[twin_rows][answered_twin]).tolist()) - set(prefix_states)
     carried = {p: s for p, s in states_in.items() if p not in twin_patients and p not in states_out}
     state_parts = [states_table({**carried, **states_out})]
     if twin_states is not None and twin_patients:
@@ -549,7 +587,7 @@ def adjudicate_partition(
         state_parts.append(twin_states.filter(mask))
     states = pa.concat_tables(state_parts).sort_by("patient_id")
     rejects = pa.concat_tables([_empty_rejects(), *reject_parts]) if reject_parts else _empty_rejects()
-    return PartitionResult(out, rejects, states, summarize(out, rejects))
+    return PartitionResult(out, rejects, states, summarize(out, rejects, in_order=True))
 
 
 _TWIN: list[ColumnarEngine] = []
@@ -577,7 +615,7 @@ def _twin(
     claim_start: Bools,
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
-) -> tuple[pa.Table, Bools, pa.Table]:
+) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
     n = sub.num_rows
     claim = sub.column("claim_id")
@@ -598,10 +636,20 @@ def _twin(
         if "professional_id" in sub.column_names
         else np.full(n, -1, dtype=np.int64)
     )
-    # The counters per professional and day (participations, paramedical franchises): rows of a (patient, day,
-    # professional) together, in the order of the claims, whichever professionals come between.
-    to_pro = np.lexsort((np.arange(n), professional, date, patient))
-    pro_start = _group_starts(patient[to_pro], date[to_pro], professional[to_pro])
+    # Per (patient, day, professional) whatever the order of the professionals that day, as the twin takes them.
+    day_group = np.cumsum(_group_starts(patient, date)) - 1
+    to_pro = np.lexsort((np.arange(n), professional, day_group))
+    pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
+    pro_end = np.zeros(n, dtype=bool)  # the last row of each (patient, day, professional) group
+    if n:
+        pro_end[to_pro[np.append(pro_start_sorted[1:], True)]] = True
+
+    def per_professional(values: I64) -> I64:
+        """Sum of the previous rows of the same (patient, day, professional)."""
+        result = np.empty(n, dtype=np.int64)
+        result[to_pro] = _exclusive_cumsum(values[to_pro], pro_start_sorted)
+        return result
+
     claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
     group = np.cumsum(year_start) - 1
 
@@ -612,17 +660,12 @@ def _twin(
         result: I64 = b[claim_first]
         return result
 
-    def per_professional(values: I64, inclusive: bool = False) -> I64:
-        ordered = values[to_pro]
-        b = _exclusive_cumsum(ordered, pro_start) + (ordered if inclusive else 0)
-        out = np.empty(n, dtype=np.int64)
-        out[to_pro] = b
-        return out
-
     pp_before = before(r.participation, year_start, opening[0])
     fr_before = before(r.franchise, year_start, opening[1])
-    units_before = per_professional(r.participation_units)[claim_first]
-    para_before = per_professional(r.paramedical_counted)[claim_first]
+    units_excl = per_professional(r.participation_units)
+    para_excl = per_professional(r.paramedical_counted)
+    units_before = units_excl[claim_first]
+    para_before = para_excl[claim_first]  # the paramedical daily cap is per professional
     trans_before = before(r.transport_counted, day_start)
 
     base = result_table(claim, r)
@@ -656,7 +699,7 @@ def _twin(
             "same_day_transport_before": pa.array(trans_before),
             "state_before": pa.array(
                 [
-                    _before_details(states_in.get(int(p)), _EPOCH + dt.timedelta(days=d), "")
+                    _details_of(states_in.get(int(p)), d)
                     for p, d in zip(patient[claim_first].tolist(), date.tolist(), strict=True)
                 ],
                 pa.string(),
@@ -672,52 +715,45 @@ def _twin(
     year_first = np.flatnonzero(year_start)[group]
     pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
     fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
+    para_after = para_excl + r.paramedical_counted
     trans_after = before_incl(r.transport_counted, day_start)
-    # The per-professional counters on the patient's last day: the last row of each (patient, day, professional).
-    units_after = per_professional(r.participation_units, inclusive=True)[to_pro]
-    para_after = per_professional(r.paramedical_counted, inclusive=True)[to_pro]
-    patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))[to_pro]
-    pro_end = np.append(pro_start[1:], True)
-    on_last_day = (date[to_pro] == patient_last_day) & pro_end
-    day_counts: dict[int, dict[int, int]] = {}
-    para_counts: dict[int, dict[int, int]] = {}
-    for p, pro, u, f in zip(
-        patient[to_pro][on_last_day].tolist(),
-        professional[to_pro][on_last_day].tolist(),
-        units_after[on_last_day].tolist(),
-        para_after[on_last_day].tolist(),
+    units_after = units_excl + r.participation_units
+    last_of_patient = np.zeros(n, dtype=bool)
+    last_of_patient[last] = True
+    patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))
+    on_last_day = (date == patient_last_day) & pro_end
+    para_counts: dict[int, dict[str, int]] = {}
+    for p, pro, c in zip(
+        patient[on_last_day & (para_after > 0)].tolist(),
+        professional[on_last_day & (para_after > 0)].tolist(),
+        para_after[on_last_day & (para_after > 0)].tolist(),
         strict=True,
     ):
-        if u:
-            day_counts.setdefault(p, {})[pro] = u
-        if f:
-            para_counts.setdefault(p, {})[pro] = f
+        para_counts.setdefault(p, {})[str(pro)] = c
+    on_last_day &= units_after > 0
+    day_counts: dict[int, dict[str, int]] = {}
+    for p, pro, u in zip(
+        patient[on_last_day].tolist(),
+        professional[on_last_day].tolist(),
+        units_after[on_last_day].tolist(),
+        strict=True,
+    ):
+        day_counts.setdefault(p, {})[str(pro)] = u
     ids = patient[last].tolist()
     days = date[last]
-    carried = [states_in.get(p) for p in ids]
-    same_year = [
-        s is not None and s.as_of.year == (_EPOCH + dt.timedelta(days=d)).year
-        for s, d in zip(carried, days.tolist(), strict=True)
-    ]
     states = pa.table(
         {
             "patient_id": pa.array(patient[last]),
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
             "participation_paid": pa.array(pp_after[last]),
             "franchises_paid": pa.array(fr_after[last]),
-            "same_day_paramedical": pa.array([_per_professional(para_counts.get(p, {})) for p in ids], pa.string()),
-            "same_day_transport": pa.array(trans_after[last]),
-            "same_day_participations": pa.array([_per_professional(day_counts.get(p, {})) for p in ids], pa.string()),
-            # The twin adjudicates no psychologist session and no tiers payant: these carry over as given.
-            "psychologist_sessions": pa.array(
-                [
-                    s.psychologist_sessions if s is not None and y else 0
-                    for s, y in zip(carried, same_year, strict=True)
-                ],
-                pa.int64(),
+            "same_day_paramedical": pa.array(
+                [json.dumps(para_counts[p], sort_keys=True) if p in para_counts else None for p in ids], pa.string()
             ),
-            "participation_owed": pa.array([s.participation_owed if s else 0 for s in carried], pa.int64()),
-            "franchises_owed": pa.array([s.franchises_owed if s else 0 for s in carried], pa.int64()),
+            "same_day_transport": pa.array(trans_after[last]),
+            "same_day_participations": pa.array(
+                [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
+            ),
             "details": pa.array(
                 [_carried_details(states_in.get(p), int(d)) for p, d in zip(ids, days.tolist(), strict=True)],
                 pa.string(),
@@ -725,7 +761,8 @@ def _twin(
         },
         schema=STATE_SCHEMA,
     )
-    return lines, r.answered, states
+    assert r.ok is not None
+    return lines, r.answered, states, r.ok
 
 
 def before_incl(values: I64, starts: Bools) -> I64:
@@ -737,30 +774,21 @@ def before_incl(values: I64, starts: Bools) -> I64:
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _before_details(state: PatientState | None, on: dt.date, contract: str) -> str | None:
-    """The parts of a state a claim on ``on`` still sees beside the ``*_before`` columns (``state_before``, JSON):
-    téléexpertises and Mon soutien psy sessions of the year, last devices, what is owed (cents), the mutuelle's
-    year of the claim's contract."""
+def _details_of(state: PatientState | None, day: int) -> str | None:
+    """The parts of a given state a twin claim on ``day`` still sees (téléexpertises of the year, devices)."""
     if state is None:
         return None
-    same_year = state.as_of.year == on.year
-    data: dict[str, Any] = json.loads(
-        PatientState(
-            on,
-            teleexpertise=state.teleexpertise if same_year else {},
-            last_optical=state.last_optical,
-            last_hearing=state.last_hearing,
-            contract=state.contract if contract and state.contract and state.contract.get("year") == on.year else None,
-        ).details()
-        or "{}"
+    on = _EPOCH + dt.timedelta(days=day)
+    copy = PatientState(
+        on,
+        teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
+        psychologist_sessions=state.psychologist_sessions if state.as_of.year == on.year else 0,
+        participation_owed=state.participation_owed,
+        franchises_owed=state.franchises_owed,
+        last_optical=state.last_optical,
+        last_hearing=state.last_hearing,
     )
-    if same_year and state.psychologist_sessions:
-        data["psychologist_sessions"] = state.psychologist_sessions
-    if state.participation_owed:
-        data["participation_owed"] = state.participation_owed
-    if state.franchises_owed:
-        data["franchises_owed"] = state.franchises_owed
-    return json.dumps(data, sort_keys=True) if data else None
+    return copy.details()
 
 
 def _carried_details(state: PatientState | None, day: int) -> str | None:
@@ -770,6 +798,9 @@ def _carried_details(state: PatientState | None, day: int) -> str | None:
     copy = PatientState(
         on,
         teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
+        psychologist_sessions=state.psychologist_sessions if state.as_of.year == on.year else 0,
+        participation_owed=state.participation_owed,
+        franchises_owed=state.franchises_owed,
         last_optical=state.last_optical,
         last_hearing=state.last_hearing,
         contract=state.contract,
@@ -842,7 +873,16 @@ def _scalar(
 
 def _before(state: PatientState, on: dt.date, professional: int, contract: str) -> dict[str, Any]:
     same_year, same_day = state.as_of.year == on.year, state.as_of == on
-    details = _before_details(state, on, contract)
+    details = PatientState(
+        on,
+        teleexpertise=state.teleexpertise if same_year else {},
+        psychologist_sessions=state.psychologist_sessions if same_year else 0,
+        participation_owed=state.participation_owed,
+        franchises_owed=state.franchises_owed,
+        last_optical=state.last_optical,
+        last_hearing=state.last_hearing,
+        contract=state.contract if contract and state.contract and state.contract.get("year") == on.year else None,
+    ).details()
     return {
         "participation_paid_before": state.participation_paid if same_year else 0,
         "franchises_paid_before": state.franchises_paid if same_year else 0,
@@ -872,10 +912,10 @@ def _state_after(
         same_day_paramedical=para,
         same_day_transport=to_cents(Decimal(after["same_day_transport_franchises"])),
         same_day_participations=day,
-        psychologist_sessions=int(after["psychologist_sessions"]),
-        participation_owed=to_cents(Decimal(after["participation_owed"])),
-        franchises_owed=to_cents(Decimal(after["franchises_owed"])),
         teleexpertise=dict(after["teleexpertise_acts"]),
+        psychologist_sessions=int(after.get("psychologist_sessions", 0)),
+        participation_owed=to_cents(Decimal(after.get("participation_owed", "0"))),
+        franchises_owed=to_cents(Decimal(after.get("franchises_owed", "0"))),
         last_optical=after["last_optical_equipment"],
         last_hearing={k: v for k, v in hearing.items() if v},
         contract=contract_year.to_dict() if contract_year is not None else state.contract,
@@ -939,8 +979,18 @@ def _counts(column: pa.ChunkedArray | pa.Array) -> dict[str, int]:
     return {str(item["values"]): int(item["counts"]) for item in counts.to_pylist()}
 
 
-def summarize(lines: pa.Table, rejects: pa.Table) -> dict[str, Any]:
-    """Counts and totals of a partition, in cents (added up by ``merge_summaries``)."""
+def _runs(*columns: pa.ChunkedArray) -> int:
+    """Number of runs of equal keys (the lines are sorted by patient, date, claim)."""
+    keys = [
+        np.asarray((c.cast(pa.int32()) if pa.types.is_date32(c.type) else c).to_numpy(), dtype=np.int64)
+        for c in columns
+    ]
+    return int(_group_starts(*keys).sum()) if keys and keys[0].size else 0
+
+
+def summarize(lines: pa.Table, rejects: pa.Table, in_order: bool = False) -> dict[str, Any]:
+    """Counts and totals of a partition, in cents (added up by ``merge_summaries``); ``in_order``: the lines are
+    sorted by (patient, date, claim), so claims and patients are counted as runs."""
 
     def total(name: str) -> int:
         value = pc.sum(lines.column(name)).as_py() if lines.num_rows else 0
@@ -950,8 +1000,12 @@ def summarize(lines: pa.Table, rejects: pa.Table) -> dict[str, Any]:
     return {
         "rows": lines.num_rows + rejects.num_rows,
         "lines": lines.num_rows,
-        "claims": int(pc.count_distinct(lines.column("claim_id")).as_py()) if lines.num_rows else 0,
-        "patients": int(pc.count_distinct(lines.column("patient_id")).as_py()) if lines.num_rows else 0,
+        "claims": _runs(*(lines.column(c) for c in ("patient_id", "date", "claim_id")))
+        if in_order
+        else int(pc.count_distinct(lines.column("claim_id")).as_py() if lines.num_rows else 0),
+        "patients": _runs(lines.column("patient_id"))
+        if in_order
+        else int(pc.count_distinct(lines.column("patient_id")).as_py() if lines.num_rows else 0),
         "paid": lines.num_rows - refused.num_rows,
         "refused": refused.num_rows,
         "errors": rejects.num_rows,

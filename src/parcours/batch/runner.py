@@ -328,11 +328,11 @@ def _split(
 
 
 def _unified(schema: pa.Schema) -> pa.Schema:
-    """One schema for every bucket: dictionary-encoded strings become plain strings (dictionaries differ from one
-    file to the next), other columns keep the batch types."""
+    """One schema for every bucket: dictionary-encoded strings stay dictionaries (Parquet takes a new dictionary
+    per batch; the twin reads them fastest), other columns keep the batch types."""
     fields = []
     for f in schema:
-        t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        t = pa.dictionary(pa.int32(), pa.string()) if pa.types.is_dictionary(f.type) else f.type
         fields.append(pa.field(f.name, t))
     return pa.schema(fields)
 

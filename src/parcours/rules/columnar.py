@@ -617,6 +617,7 @@ class ColumnarResult:
     # What each row adds to the same-day counters of the scalar engine (state carried between batches):
     # participations taken (units) and paramedical / transport franchises counted against the daily caps (cents).
     participation_units: I64 | None = None
+    ok: Bools | None = None  # the rows the twin could answer, before whole patients are routed
     paramedical_counted: I64 | None = None
     transport_counted: I64 | None = None
 
@@ -980,6 +981,7 @@ class ColumnarEngine:
             franchise=franchise,
             amo=amo,
             participation_units=units_out,
+            ok=ok,
             paramedical_counted=counted[1],
             transport_counted=counted[2],
         )

@@ -116,16 +116,21 @@ class BatchSummary(BaseModel):
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     source: str | None = None  # the input read (file, table)
-    claims: int = Field(ge=0)  # rows in
-    paid: int = Field(ge=0)
-    rejected: int = Field(ge=0)
-    errors: int = Field(default=0, ge=0)  # rows the rules could not adjudicate (invalid input)
+    claims: int = Field(ge=0)  # feuilles de soins (claims) adjudicated
+    lines: int | None = Field(default=None, ge=0)  # act lines adjudicated
+    patients: int | None = Field(default=None, ge=0)
+    paid: int = Field(ge=0)  # lines paid
+    rejected: int = Field(ge=0)  # lines the rules refused
+    errors: int = Field(default=0, ge=0)  # input lines rejected as invalid (the rejects file)
     billed: Decimal = Field(ge=0)
     amo: Decimal = Field(ge=0)
-    patient: Decimal = Field(ge=0)
+    amc: Decimal | None = Field(default=None, ge=0)  # with a mutuelle contract
+    patient: Decimal = Field(ge=0)  # before the mutuelle
+    out_of_pocket: Decimal | None = Field(default=None, ge=0)  # reste à charge after the mutuelle
     engines: dict[str, int] = Field(default_factory=dict)  # rows answered by each path: {"columnar": …, "scalar": …}
-    rejections: dict[str, int] = Field(default_factory=dict)  # by refusal reason (engine codes)
-    pathways: dict[str, int] = Field(default_factory=dict)  # by pathway indicator (T, O, S…)
+    rejections: dict[str, int] = Field(default_factory=dict)  # refused lines by reason (engine codes)
+    pathways: dict[str, int] = Field(default_factory=dict)  # lines by pathway indicator (T, O, S…)
+    workers: int | None = Field(default=None, ge=1)
     seconds: float | None = Field(default=None, ge=0)
 
 
