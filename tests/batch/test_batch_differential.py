@@ -2,10 +2,11 @@
 (twin where it can, scalar engine for the rest) equal to the scalar engine fed claim by claim, line by line, to
 the cent, caps included; and the same through files split in two with the state carried.
 
-The reference here is written independently of the kernel: each claim becomes one event (its lines its acts), fed
-to ``Engine.adjudicate`` in the order (patient, date, claim id, line) with a year-to-date state kept per patient
-and calendar year, per day (transport franchises), and per (day, professional) for the participation's daily
-count and the paramedical franchises' daily cap.
+The reference here is written independently of the kernel: each claim becomes one event (its lines its acts;
+tiers payant, AT-MP and invalidity drawn too), fed to ``Engine.adjudicate`` in the order (patient, date, claim id,
+line) with a year-to-date state kept per patient and calendar year, per day for the transport's daily cap, and per
+(day, professional) for the participation's daily count and the paramedical franchise's daily cap (the engine's
+``_Counters``: both are per professional and day), and the amounts owed after a tiers payant per patient.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def claim(draw: st.DrawFn, claim_id: int) -> list[dict[str, Any]]:
         "optam": draw(st.booleans()),
         "referred_by_gp": draw(st.booleans()),
         "emergency": draw(st.integers(0, 8)) == 0,
+        "tiers_payant": draw(st.integers(0, 5)) == 0,
+        "work_injury": draw(st.integers(0, 12)) == 0,
+        "invalidity_pension": draw(st.integers(0, 12)) == 0,
     }
     lines = draw(st.lists(act_line(profession, other), min_size=1, max_size=1 if other else 3))
     return [{**head, **line, "line_number": i + 1} for i, line in enumerate(lines)]
@@ -106,8 +110,9 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
     order = sorted(claims, key=lambda c: (claims[c][0]["patient_id"], claims[c][0]["date"], c))
     year: dict[tuple[int, int], dict[str, Any]] = {}
     devices: dict[int, dict[str, Any]] = {}
+    owed: dict[int, dict[str, Any]] = {}  # tiers payant: owed across years until recovered
     pro_day: dict[tuple[int, dt.date, int], int] = {}
-    para: dict[tuple[int, dt.date, int], int] = {}  # the paramedical daily cap is per professional
+    para: dict[tuple[int, dt.date, int], int] = {}  # per professional and day, like the participations
     trans: dict[tuple[int, dt.date], int] = {}
     out: dict[tuple[int, int], dict[str, int]] = {}
     refused: set[int] = set()
@@ -117,7 +122,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
         y = year.setdefault((p, on.year), {"participation_paid": 0, "franchises_paid": 0, "teleexpertise_acts": {}})
         state = YearToDate.model_validate({
             "participation_paid": euros(y["participation_paid"]), "franchises_paid": euros(y["franchises_paid"]),
-            "teleexpertise_acts": y["teleexpertise_acts"], **devices.get(p, {}),
+            "teleexpertise_acts": y["teleexpertise_acts"], **devices.get(p, {}), **owed.get(p, {}),
             "same_day_participations": pro_day.get((p, on, pro), 0),
             "same_day_paramedical_franchises": euros(para.get((p, on, pro), 0)),
             "same_day_transport_franchises": euros(trans.get((p, on), 0)),
@@ -132,11 +137,12 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
         y["franchises_paid"] = to_cents(Decimal(after["franchises_paid"]))
         y["teleexpertise_acts"] = after["teleexpertise_acts"]
         devices[p] = {k: after[k] for k in ("last_optical_equipment", "last_hearing_aid")}
+        owed[p] = {k: after[k] for k in ("participation_owed", "franchises_owed")}
         pro_day[(p, on, pro)] = after["same_day_participations"]
         para[(p, on, pro)] = to_cents(Decimal(after["same_day_paramedical_franchises"]))
         trans[(p, on)] = to_cents(Decimal(after["same_day_transport_franchises"]))
         position = 0
-        for row in lines:
+        for k, row in enumerate(lines):
             group = [result.lines[position]]
             position += 1
             if group[0].category is Category.HOSPITAL_STAY:
@@ -148,6 +154,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
                 "participation": line.participation, "franchise": line.franchise,
                 "amo": sum(x.amo for x in group), "patient": sum(x.patient for x in group),
                 "status": line.status != "rejected",
+                "deferred": result.deferred if k == 0 else 0, "recovered": result.recovered if k == 0 else 0,
             }  # fmt: skip
     return out, refused
 
@@ -160,6 +167,7 @@ def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, i
             "fee": r["fee"], "base": r["base"], "rate": r["rate"], "majoration": r["majoration"],
             "participation": r["participation"], "franchise": r["franchise"], "amo": r["amo"],
             "patient": r["patient"], "status": r["status"] == "paid",
+            "deferred": r["deferred"], "recovered": r["recovered"],
         }  # fmt: skip
     twin = sum(r == "columnar" for r in result.lines.column("engine").to_pylist())
     return out, set(result.rejects.column("claim_id").to_pylist()), twin
@@ -187,5 +195,6 @@ def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], 
     b = adjudicate_partition(pa.Table.from_pylist(second, schema=SCHEMA), a.states)
     split = pa.concat_tables([a.lines, b.lines])
     key = [("claim_id", "ascending"), ("line_number", "ascending")]
-    columns = ["claim_id", "line_number", "fee", "base", "majoration", "participation", "franchise", "amo", "patient"]
+    columns = ["claim_id", "line_number", "fee", "base", "majoration", "participation", "franchise", "amo", "patient",
+               "deferred", "recovered"]  # fmt: skip
     assert split.sort_by(key).select(columns).to_pylist() == whole.lines.sort_by(key).select(columns).to_pylist()

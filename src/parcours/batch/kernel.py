@@ -69,6 +69,8 @@ LINE_COLUMNS = (
     "ear",
     "psychiatry",
     "costly_act",
+    "modifiers",
+    "association",
 )
 
 # name → (arrow type, required, meaning, SNDS / DCIR column). The input schema of ``parcours batch adjudicate``.
@@ -103,6 +105,10 @@ OUTPUT_SCHEMA = pa.schema(
         ("contract", pa.string()),
         ("amc", pa.int64()),
         ("out_of_pocket", pa.int64()),
+        # Tiers payant (claim totals, on the claim's first line): participation and franchises not withheld, owed;
+        # owed amounts recovered from this reimbursement. The Assurance Maladie pays amo + deferred − recovered.
+        ("deferred", pa.int64()),
+        ("recovered", pa.int64()),
         ("engine", pa.string()),
         # The patient's state before the claim: with the input line, what ``batch explain`` needs.
         ("participation_paid_before", pa.int64()),
@@ -493,7 +499,10 @@ def adjudicate_partition(
     contracts = _contracts(table, contract)
     # The scalar engine takes the patients with a mutuelle contract and those whose state is of the same day
     # as their first claim here (the same-day counters of another batch); the twin routes others itself.
-    scalar_patient = (contracts != "") | (date == state_day) | scalar_only
+    # So do those who still owe participations or franchises of a tiers payant (recovered from their next
+    # reimbursement: the twin does not recover).
+    owing = np.array([p for p, s in states_in.items() if s.participation_owed or s.franchises_owed], dtype=np.int64)
+    scalar_patient = (contracts != "") | (date == state_day) | np.isin(patient, owing) | scalar_only
     scalar_rows = np.isin(patient, patient[scalar_patient])
     twin_rows = np.flatnonzero(~scalar_rows)
     out_parts: list[tuple[I64, pa.Table]] = []
@@ -680,6 +689,8 @@ def _twin(
             "contract": pa.nulls(n, pa.string()),
             "amc": pa.nulls(n, pa.int64()),
             "out_of_pocket": pa.nulls(n, pa.int64()),
+            "deferred": pa.array(np.zeros(n, dtype=np.int64)),  # the twin takes no tiers payant and no one owing
+            "recovered": pa.array(np.zeros(n, dtype=np.int64)),
             "engine": base.column("engine"),
             "participation_paid_before": pa.array(pp_before),
             "franchises_paid_before": pa.array(fr_before),
@@ -918,7 +929,7 @@ def _scalar_lines(
     share_of = {s.line.index: s for s in shares.shares} if shares is not None else {}
     out = []
     position = 0
-    for row in rows:
+    for k, row in enumerate(rows):
         line = result.lines[position]
         group = [line]
         position += 1
@@ -954,6 +965,8 @@ def _scalar_lines(
                 "contract": contract or None,
                 "amc": amc,
                 "out_of_pocket": oop,
+                "deferred": result.deferred if k == 0 else 0,
+                "recovered": result.recovered if k == 0 else 0,
                 "engine": "scalar",
                 **before,
             }

@@ -35,6 +35,7 @@ from parcours.rules.event import (
     VisitReason,
     YearToDate,
 )
+from parcours.rules.identifiers import rpps_with_check_digit
 from parcours.rules.money import apply_rate, euros
 from parcours.rules.params import NoValueInForceError, ParameterSet, Snapshot, default_parameters
 from parcours.rules.pathway import (
@@ -48,10 +49,22 @@ from parcours.rules.pathway import (
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
-# RPPS numbers used when a row becomes a scalar event: the row says only whether the patient has a declared MT
-# and whether the professional is that MT.
+# RPPS numbers used when a row becomes a scalar event. The professional's is made from ``professional_id`` (its
+# last 10 digits and a Luhn key), so that what the engine counts per professional (téléexpertises per expert) is
+# counted per ``professional_id``; a row without one gets ROW_OTHER_RPPS. The row says only whether the patient
+# has a declared MT and whether the professional is that MT: an MT who is not the professional gets ROW_GP_RPPS
+# (ROW_OTHER_RPPS when that is the professional's).
 ROW_GP_RPPS = "10101010105"
 ROW_OTHER_RPPS = "10000000009"
+_RPPS_DIGITS = 10
+
+
+def professional_rpps(professional_id: int | None) -> str:
+    """The RPPS a row's professional has in the scalar event (see ROW_GP_RPPS)."""
+    if professional_id is None:
+        return ROW_OTHER_RPPS
+    return rpps_with_check_digit(f"{int(professional_id) % 10**_RPPS_DIGITS:0{_RPPS_DIGITS}d}")
+
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 NULL_CODE = -1  # a null in a coded column
@@ -120,6 +133,12 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "ear": (pa.string(), False, "audiology: left, right (routed)"),
     "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (routed)"),
     "costly_act": (pa.bool_(), False, "hospital stay with a costly act (routed)"),
+    "modifiers": (pa.string(), False, "CCAM modifiers billed with the act, comma-separated: 'F,P' (routed)"),
+    "association": (pa.string(), False, "CCAM association code 1-5 (routed)"),
+    "tiers_payant": (pa.bool_(), False, "tiers payant: participation and franchises stay owed (routed)"),
+    "work_injury": (pa.bool_(), False, "care for a work injury or occupational disease, AT-MP (routed)"),
+    "invalidity_pension": (pa.bool_(), False, "the patient holds an invalidity pension (routed)"),
+    "compulsory_child_exam": (pa.int64(), False, "number 1-20 of the compulsory child examination (routed)"),
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
     "franchises_paid_ytd": (pa.int64(), False, "cents of franchises already paid this year, before the batch"),
     "same_day_participations": (pa.int64(), False, "participations already taken that day by that professional"),
@@ -676,6 +695,14 @@ class ColumnarEngine:
         ):
             ok &= missing | in_calendar(day_column)
         ok &= ~(ald_care & ~ald)
+        # Facts whose rules the twin does not reproduce (tiers payant recovery, AT-MP, invalidity, the compulsory
+        # child examinations, CCAM association and modifiers): the scalar engine.
+        for flag in ("tiers_payant", "work_injury", "invalidity_pension"):
+            ok &= ~c.flag(flag)
+        for name in ("compulsory_child_exam", "modifiers", "association"):
+            column = c.column(name)
+            if column is not None:
+                ok &= column.is_null().to_numpy(zero_copy_only=False)
         ok &= no_last_visit | (last_visit <= date)
         ok &= not_installed | (installed <= date)  # the scalar engine names the incoherence
         ok &= no_pregnancy | (pregnancy_start <= date)
@@ -1037,6 +1064,10 @@ def act_data(row: Mapping[str, Any]) -> dict[str, Any]:
             act[name] = True
     if row.get("coefficient") is not None:
         act["coefficient"] = Decimal(str(row["coefficient"]))
+    if row.get("modifiers") is not None:
+        act["modifiers"] = [m for m in str(row["modifiers"]).replace(" ", "").split(",") if m]
+    if row.get("association") is not None:
+        act["association"] = str(row["association"])
     return act
 
 
@@ -1046,8 +1077,12 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
     pregnancy = None
     if row.get("pregnancy_start") is not None or row.get("delivery_date") is not None:
         pregnancy = {"start": row.get("pregnancy_start"), "delivery": row.get("delivery_date")}
+    rpps = professional_rpps(row.get("professional_id"))
+    gp = None
+    if has_gp:
+        gp = rpps if row.get("seen_by_gp") else ROW_GP_RPPS if rpps != ROW_GP_RPPS else ROW_OTHER_RPPS
     professional: dict[str, Any] = {
-        "rpps": ROW_GP_RPPS if has_gp and row.get("seen_by_gp") else ROW_OTHER_RPPS,
+        "rpps": rpps,
         "profession": row.get("profession"),
         "specialty": row.get("specialty"),
         "sector": row.get("sector") or "1",
@@ -1057,11 +1092,12 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
     }
     patient: dict[str, Any] = {
         "birth_date": row.get("birth_date"),
-        "gp": ROW_GP_RPPS if has_gp else None,
+        "gp": gp,
         "c2s": bool(row.get("c2s")),
         "ald": bool(row.get("ald")),
         "pregnancy": pregnancy,
         "institution": row.get("institution"),
+        "invalidity_pension": bool(row.get("invalidity_pension")),
     }
     if row.get("regime") is not None:
         patient["regime"] = row["regime"]
@@ -1074,6 +1110,7 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
         "in_person_history_on_record": True,  # a row is a claim: no date means no in-person visit
         "visit_reason": row.get("visit_reason"),
         "excluded_context": row.get("excluded_context"),
+        "compulsory_child_exam": row.get("compulsory_child_exam"),
     }
     for flag in (
         "declares_gp",
@@ -1085,6 +1122,8 @@ def event_data(row: Mapping[str, Any], acts: list[dict[str, Any]]) -> dict[str, 
         "teleconsultation",
         "gp_unavailable",
         "ald_care",
+        "work_injury",
+        "tiers_payant",
     ):
         data[flag] = bool(row.get(flag))
     return data
