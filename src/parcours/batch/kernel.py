@@ -755,7 +755,10 @@ def _twin(
                 [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
             ),
             "details": pa.array(
-                [_carried_details(states_in.get(p), int(d)) for p, d in zip(ids, days.tolist(), strict=True)],
+                [
+                    _details_of(states_in.get(p), int(d), with_contract=True)
+                    for p, d in zip(ids, days.tolist(), strict=True)
+                ],
                 pa.string(),
             ),
         },
@@ -774,36 +777,22 @@ def before_incl(values: I64, starts: Bools) -> I64:
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _details_of(state: PatientState | None, day: int) -> str | None:
-    """The parts of a given state a twin claim on ``day`` still sees (téléexpertises of the year, devices)."""
+def _details_of(state: PatientState | None, day: int, *, with_contract: bool = False) -> str | None:
+    """The parts of a given state a claim on ``day`` still sees (téléexpertises and psy sessions of the year, amounts
+    owed, devices; the mutuelle's year when the state is carried whole)."""
     if state is None:
         return None
     on = _EPOCH + dt.timedelta(days=day)
+    same_year = state.as_of.year == on.year
     copy = PatientState(
         on,
-        teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
-        psychologist_sessions=state.psychologist_sessions if state.as_of.year == on.year else 0,
+        teleexpertise=state.teleexpertise if same_year else {},
+        psychologist_sessions=state.psychologist_sessions if same_year else 0,
         participation_owed=state.participation_owed,
         franchises_owed=state.franchises_owed,
         last_optical=state.last_optical,
         last_hearing=state.last_hearing,
-    )
-    return copy.details()
-
-
-def _carried_details(state: PatientState | None, day: int) -> str | None:
-    if state is None:
-        return None
-    on = _EPOCH + dt.timedelta(days=day)
-    copy = PatientState(
-        on,
-        teleexpertise=state.teleexpertise if state.as_of.year == on.year else {},
-        psychologist_sessions=state.psychologist_sessions if state.as_of.year == on.year else 0,
-        participation_owed=state.participation_owed,
-        franchises_owed=state.franchises_owed,
-        last_optical=state.last_optical,
-        last_hearing=state.last_hearing,
-        contract=state.contract,
+        contract=state.contract if with_contract else None,
     )
     return copy.details()
 
