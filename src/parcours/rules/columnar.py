@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ ROW_OTHER_RPPS = "10000000009"
 _RPPS_DIGITS = 10
 
 
+@lru_cache(maxsize=1 << 16)
 def professional_rpps(professional_id: int | None) -> str:
     """The RPPS a row's professional has in the scalar event (see ROW_GP_RPPS)."""
     if professional_id is None:

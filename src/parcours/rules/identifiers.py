@@ -6,14 +6,20 @@ replaced by 19/18) and the Luhn algorithm that the RPPS uses for its last digit.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from stdnum import luhn
 from stdnum.exceptions import InvalidChecksum
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import nir as stdnum_nir
 
 RPPS_LENGTH = 11
+# A batch validates the same few thousand professionals' numbers once per claim; the cache keeps only valid ones
+# (a raised error is never cached).
+_RPPS_CACHE = 1 << 16
 
 
+@lru_cache(maxsize=_RPPS_CACHE)
 def validate_rpps(value: str) -> str:
     """An RPPS is 11 digits, the last a Luhn check digit. Returns the compact number or raises ValueError."""
     compact = value.replace(" ", "")
