@@ -39,7 +39,7 @@ from parcours.batch.kernel import (
     reject_schema,
     summarize,
 )
-from parcours.batch.runner import InputError, Run, Source, rejects_path
+from parcours.batch.runner import InputError, Run, Source, line_totals, rejects_path
 from parcours.rules.columnar import ColumnError
 
 KIND = "_record"
@@ -193,6 +193,7 @@ def adjudicate_spark(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = merge_summaries([summarize(lines.cast(OUTPUT_SCHEMA), rejects.cast(reject_schema()))])
+    summary = {**line_totals(lines), **summary}
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["workers"] = partitions
     return Run(output, rejects_path(output), state_out, summary)
