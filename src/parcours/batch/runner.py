@@ -1,12 +1,15 @@
 """The local runner of ``parcours batch adjudicate``: all the cores of one machine, memory bounded.
 
-1. Split: the input (Parquet files, a folder or a glob of them, or CSV) is read batch by batch and each line is
-   written to the bucket of its patient (a hash of ``patient_id``), a temporary Parquet file; the given states
-   (``--state-in``) likewise. A bucket holds whole patients, so buckets are independent.
+1. Split: the input (Parquet files, a folder or a glob of them, or CSV) is read batch by batch; each line belongs to
+   the bucket of its patient (a hash of ``patient_id``), so buckets are independent. An input within a bucket's worth
+   of lines stays in memory (each bucket's rows taken once, in the kernel's order; forked workers inherit them); a
+   larger one is spilled, batch by batch, to one temporary Arrow stream per bucket. The given states
+   (``--state-in``) are cut the same way.
 2. Adjudicate: worker processes (``--workers``, all cores by default) take the buckets one at a time and call
    the kernel (``batch.kernel.adjudicate_partition``), the same function Spark calls.
-3. Gather: the parts are copied row group by row group into a temporary file next to OUT, renamed into place
-   only when complete (and the rejects and the states out likewise): the output appears whole or not at all.
+3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
+   ready; the writers write temporary files next to OUT, renamed into place only at the end (the rejects and the
+   states out likewise): the output appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from parcours.batch.kernel import (
 from parcours.rules.columnar import ColumnError
 
 INPUT_KEY = b"parcours.batch.input"
+# Spark's output is a folder of part files: the same description beside them (readers skip names starting with _).
+INPUT_FILE = "_parcours.batch.input.json"
 BUCKET_ROWS = 1_000_000  # lines per bucket: the memory a worker needs is a bounded multiple of it
 READ_BATCH_ROWS = 256 * 1024
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: neighbouring ids spread over the buckets
@@ -244,9 +249,7 @@ def _bucket_lines(
         return ipc.open_stream(f).read_all()
 
 
-def _kernel_order(
-    rows: np.ndarray[Any, Any], keys: tuple[np.ndarray[Any, Any], ...]
-) -> np.ndarray[Any, Any]:
+def _kernel_order(rows: np.ndarray[Any, Any], keys: tuple[np.ndarray[Any, Any], ...]) -> np.ndarray[Any, Any]:
     """``rows`` in the order ``adjudicate_partition`` sorts them (lines without a key first, as they come; then by
     patient, date, claim, line, position), so that the kernel's own sort finds them in order and takes nothing."""
     null, patient, date, claim, line = (k[rows] for k in keys)

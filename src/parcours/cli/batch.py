@@ -204,7 +204,12 @@ def generate_command(
 
 @batch_app.command("explain")
 def explain_command(
-    output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Résultat de parcours batch adjudicate")],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT.parquet", help="Résultat de parcours batch adjudicate (fichier, ou dossier de Spark)"
+        ),
+    ],
     claim_id: Annotated[int, typer.Argument(metavar="CLAIM_ID", help="Identifiant de la demande (claim_id)")],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text ou json")] = OutputFormat.TEXT,
 ) -> None:
@@ -213,7 +218,7 @@ def explain_command(
     from parcours.batch.explain import claim_to_explain
     from parcours.batch.runner import InputError
 
-    if not output.is_file():
+    if not output.exists():
         fail(FieldError("OUT.parquet", f"fichier introuvable : {output}"))
     try:
         claim = claim_to_explain(output, claim_id)
