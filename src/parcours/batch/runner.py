@@ -261,7 +261,7 @@ def _keys(table: pa.Table) -> tuple[np.ndarray[Any, Any], ...]:
         column = table.column(name)
         if pa.types.is_date32(column.type):
             column = pc.cast(column, pa.int32())
-        return column.fill_null(0).to_numpy().astype(np.int64)
+        return np.asarray(column.fill_null(0).to_numpy(), dtype=np.int64)
 
     null = np.zeros(table.num_rows, dtype=bool)
     for name in ("claim_id", "patient_id", "date"):
