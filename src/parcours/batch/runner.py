@@ -283,11 +283,11 @@ def _write_stream(path: Path, table: pa.Table) -> None:
         writer.write_table(table)
 
 
-def _read_stream(path: Path) -> pa.Table:
+def _drain(path: Path, sink: _Sink, k: int) -> None:
+    """A worker's result (memory-mapped, not copied) into the final writer; the file removed once written."""
     with pa.memory_map(str(path)) as source:
-        table = ipc.open_stream(source).read_all()
+        sink.write(k, ipc.open_stream(source).read_all())
     path.unlink()
-    return table
 
 
 def _work(
@@ -558,7 +558,7 @@ def _parallel(
                 while position < len(split.indices) and split.indices[position] in ready:
                     summary, paths = ready.pop(split.indices[position])
                     for k, path in enumerate(paths):
-                        sink.write(k, _read_stream(path))
+                        _drain(path, sink, k)
                     summaries.append(summary)
                     report("adjudicate", summary["rows"], total)
                     position += 1
