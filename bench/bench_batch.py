@@ -1,12 +1,17 @@
 """``parcours batch adjudicate`` end to end against the I/O floor, in one run, on the same generated data.
 
     .venv/bin/python bench/bench_batch.py [--rows 1000000] [--seed 7] [--other-share 0.01] [--spark]
+        [--baseline SRC [--repeat 3]]
 
 Prints, for the same input Parquet file:
 
 - the I/O floor: pyarrow reading the input and writing a Parquet file of the same rows with the output's columns;
 - the local runner end to end (split by patient, kernel, gather, atomic rename) with 1 process and with all cores,
   lines per second and the ratio to the floor;
+- with ``--baseline SRC`` (a ``src`` folder of another version, e.g. ``git archive HEAD~3 src | tar -x -C /tmp/b``):
+  that version and this one, each in a fresh process with its engines loaded before the clock starts, alternated
+  ``--repeat`` times on the same file, the best time of each and their ratio (a shared machine is noisy: the ratio
+  of the same run is the figure to quote);
 - with ``--spark``: Spark ``local[N]`` (N = cores) against Spark's own read + write of the same files;
 - peak memory (this process, and the largest worker), and the extrapolation to a national year (1.2 × 10⁹ claims).
 
@@ -19,6 +24,7 @@ import argparse
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +60,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--other-share", type=float, default=0.01)
     parser.add_argument("--spark", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="src folder of the version to compare with")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -90,10 +98,68 @@ def main() -> None:
                 f"  on {n} Spark workers of {cores} cores (linear): {NATIONAL_CLAIMS * per_core / (n * cores) / 3600:,.2f} h"
             )
 
+        if args.baseline:
+            _compare(claims, work, cores, lines, floor, args.baseline, args.repeat)
         if args.spark:
             _spark(claims, work, cores, lines)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+_TIMED = """
+import sys, time
+from pathlib import Path
+from parcours.batch.kernel import _default_twin
+from parcours.batch.runner import adjudicate
+from parcours.rules.engine import default_engine
+_default_twin(); default_engine()
+started = time.perf_counter()
+adjudicate(sys.argv[1], Path(sys.argv[2]), workers=int(sys.argv[3]))
+print(time.perf_counter() - started)
+"""
+
+
+_KERNEL = """
+import sys, time
+import pyarrow.parquet as pq
+from parcours.batch.kernel import _default_twin, adjudicate_partition
+from parcours.rules.engine import default_engine
+_default_twin(); default_engine()
+table = pq.read_table(sys.argv[1])
+started = time.perf_counter()
+adjudicate_partition(table)
+print(time.perf_counter() - started)
+"""
+
+
+def _timed(src: Path, claims: Path, output: Path, workers: int, script: str = _TIMED) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src.resolve())}
+    done = subprocess.run([sys.executable, "-c", script, str(claims), str(output), str(workers)], env=env,
+                          check=True, capture_output=True, text=True)  # fmt: skip
+    output.unlink(missing_ok=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _compare(claims: Path, work: Path, cores: int, lines: int, floor: float, baseline: Path, repeat: int) -> None:
+    """This version against ``baseline``, alternated on the same file: best of ``repeat`` each."""
+    here = Path(__file__).resolve().parent.parent / "src"
+    # The kernel alone on the whole input in memory (what one process cannot avoid): the rest is the runner's I/O.
+    kernel = {"baseline": float("inf"), "this": float("inf")}
+    for _ in range(repeat):
+        for name, src in (("baseline", baseline), ("this", here)):
+            kernel[name] = min(kernel[name], _timed(src, claims, work / "unused", 1, _KERNEL))
+    print(f"kernel alone, in memory, 1 process: baseline {kernel['baseline']:.2f} s, this {kernel['this']:.2f} s")
+    for workers in sorted({1, cores}):
+        best = {"baseline": float("inf"), "this": float("inf")}
+        for _ in range(repeat):
+            for name, src in (("baseline", baseline), ("this", here)):
+                best[name] = min(best[name], _timed(src, claims, work / f"cmp-{name}.parquet", workers))
+        print(f"{workers} process(es): baseline {best['baseline']:.2f} s ({best['baseline'] / floor:.2f}× the floor), "
+              f"this {best['this']:.2f} s ({best['this'] / floor:.2f}× the floor), "
+              f"this / baseline {best['this'] / best['baseline']:.3f}")  # fmt: skip
+        if workers == 1:
+            print(f"  the runner beyond the kernel, 1 process: baseline {best['baseline'] - kernel['baseline']:.2f} s, "
+                  f"this {best['this'] - kernel['this']:.2f} s")  # fmt: skip
 
 
 def _spark(claims: Path, work: Path, cores: int, lines: int) -> None:

@@ -230,3 +230,37 @@ def test_summary_counts(tmp_path: Path, workers: str) -> None:
     shown = BatchSummary.model_validate(summary)
     assert shown.claims == 500
     assert float(shown.amo) == summary["amo"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_summary_totals_deferred_and_recovered_participations_and_franchises(tmp_path: Path, workers: str) -> None:
+    # Tiers payant on a G by the médecin traitant (30 € at 70 %, participation forfaitaire 2 €: ngap.yaml,
+    # participation.yaml) and on 3 AMI 1 by a nurse (3 × 3,15 € at 60 %, franchise 1 € an act: letters.yaml,
+    # franchises.yaml): 2 € + 3 € not withheld, owed; a G without tiers payant five days later: its own 2 € withheld
+    # and the 5 € owed recovered from its 19 € reimbursement. A second patient without tiers payant, in another
+    # bucket with two workers, changes neither total.
+    nurse = {"professional_id": 8, "profession": "nurse", "specialty": None, "sector": None, "act_code": "AMI",
+             "coefficient": 1.0, "quantity": 3, "seen_by_gp": False}  # fmt: skip
+    rows = [
+        line(1, tiers_payant=True),
+        line(2, **nurse, tiers_payant=True, date=DAY + dt.timedelta(days=1)),
+        line(3, date=DAY + dt.timedelta(days=5)),
+        line(4, patient_id=2),
+    ]
+    claims = write(tmp_path / "claims.parquet", rows)
+    result = invoke(str(claims), str(tmp_path / "out.parquet"), "--workers", workers,
+                    "--summary-json", str(tmp_path / "s.json"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["deferred"] == 5.0
+    assert summary["recovered"] == 5.0
+    assert summary["participation"] == 6.0  # three G, 2 € each (the deferred one included)
+    assert summary["franchise"] == 3.0
+    assert summary["billed"] == 99.45  # 3 × 30 € + 9,45 €
+    assert summary["amo"] == 3 * 19.0 + 2.67  # 21 € − 2 € a G; 5,67 € − 3 € for the nurse
+    assert summary["patient"] == round(99.45 - summary["amo"], 2)
+    text = " ".join(result.output.split())
+    assert "Participations et franchises différées (tiers payant) │ 5,00 €" in text
+    assert "Participations et franchises récupérées │ 5,00 €" in text
+    assert "Participations forfaitaires │ 6,00 €" in text
+    assert "Franchises médicales │ 3,00 €" in text

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from parcours.batch.generate import generate
-from parcours.batch.runner import adjudicate
+from parcours.batch.runner import INPUT_FILE, adjudicate
+from parcours.cli import app
 
 pyspark = pytest.importorskip("pyspark")
 
@@ -75,3 +78,19 @@ def test_spark_equals_the_local_runner(tmp_path: Path, spark: Any) -> None:
         assert got.cast(expected.schema.remove_metadata()).equals(expected.cast(expected.schema.remove_metadata())), (
             local_path
         )
+    # ``batch explain`` reads Spark's folder of part files as it reads the local runner's file: the same text, for a
+    # claim of the twin and one of the scalar engine.
+    out = pq.read_table(tmp_path / "local1.parquet")
+    chosen = [out.filter(pc.equal(out.column("engine"), engine)).column("claim_id")[0].as_py()
+              for engine in ("columnar", "scalar")]  # fmt: skip
+    cli = CliRunner()
+    for claim_id in chosen:
+        texts = []
+        for path in ("local1.parquet", "spark1"):
+            result = cli.invoke(app, ["batch", "explain", str(tmp_path / path), str(claim_id)])
+            assert result.exit_code == 0, result.output
+            assert "Attention" not in result.output
+            texts.append(result.stdout)
+        assert "Explication" in texts[1]
+        assert texts[1] == texts[0]
+    assert (tmp_path / "spark1" / INPUT_FILE).is_file()

@@ -11,10 +11,30 @@ from typing import Any
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from parcours.batch.runner import INPUT_KEY, InputError, Source
+from parcours.batch.runner import INPUT_FILE, INPUT_KEY, InputError, Source
 from parcours.rules.columnar import event_from_rows
 from parcours.rules.event import CareEvent, YearToDate
 from parcours.rules.money import euros
+
+
+def _described(output: Path) -> dict[str, Any]:
+    """What the batch read: in the Parquet metadata of the local runner's file, in a file beside Spark's parts."""
+    if output.is_dir():
+        sidecar = output / INPUT_FILE
+        if not sidecar.is_file():
+            raise InputError("OUT.parquet", "ce dossier n'est pas un résultat de parcours batch adjudicate")
+        try:
+            described: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError("OUT.parquet", f"description du lot illisible : {exc}") from exc
+        return described
+    try:
+        metadata = pq.read_schema(output).metadata or {}
+    except (OSError, ValueError) as exc:
+        raise InputError("OUT.parquet", f"fichier de résultat illisible : {exc}") from exc
+    if INPUT_KEY not in metadata:
+        raise InputError("OUT.parquet", "ce fichier n'est pas un résultat de parcours batch adjudicate")
+    return dict(json.loads(metadata[INPUT_KEY]))
 
 
 @dataclass(frozen=True)
@@ -27,14 +47,9 @@ class ClaimToExplain:
 
 
 def claim_to_explain(output: Path, claim_id: int) -> ClaimToExplain:
-    """The event and the state before of ``claim_id`` in the batch output ``output``."""
-    try:
-        metadata = pq.read_schema(output).metadata or {}
-    except (OSError, ValueError) as exc:
-        raise InputError("OUT.parquet", f"fichier de résultat illisible : {exc}") from exc
-    if INPUT_KEY not in metadata:
-        raise InputError("OUT.parquet", "ce fichier n'est pas un résultat de parcours batch adjudicate")
-    described = json.loads(metadata[INPUT_KEY])
+    """The event and the state before of ``claim_id`` in the batch output ``output`` (the local runner's Parquet
+    file, or the folder of part files Spark writes)."""
+    described = _described(output)
     lines = ds.dataset(str(output), format="parquet").to_table(filter=ds.field("claim_id") == claim_id)
     if lines.num_rows == 0:
         raise InputError("CLAIM_ID", f"demande {claim_id} absente du résultat (rejetée, ou d'un autre lot)")

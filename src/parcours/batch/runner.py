@@ -1,12 +1,15 @@
 """The local runner of ``parcours batch adjudicate``: all the cores of one machine, memory bounded.
 
-1. Split: the input (Parquet files, a folder or a glob of them, or CSV) is read batch by batch and each line is
-   written to the bucket of its patient (a hash of ``patient_id``), a temporary Parquet file; the given states
-   (``--state-in``) likewise. A bucket holds whole patients, so buckets are independent.
+1. Split: the input (Parquet files, a folder or a glob of them, or CSV) is read batch by batch; each line belongs to
+   the bucket of its patient (a hash of ``patient_id``), so buckets are independent. An input within a bucket's worth
+   of lines stays in memory (each bucket's rows taken once, in the kernel's order; forked workers inherit them); a
+   larger one is spilled, batch by batch, to one temporary Arrow stream per bucket. The given states
+   (``--state-in``) are cut the same way.
 2. Adjudicate: worker processes (``--workers``, all cores by default) take the buckets one at a time and call
    the kernel (``batch.kernel.adjudicate_partition``), the same function Spark calls.
-3. Gather: the parts are copied row group by row group into a temporary file next to OUT, renamed into place
-   only when complete (and the rejects and the states out likewise): the output appears whole or not at all.
+3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
+   ready; the writers write temporary files next to OUT, renamed into place only at the end (the rejects and the
+   states out likewise): the output appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from parcours.batch.kernel import (
@@ -45,6 +49,8 @@ from parcours.batch.kernel import (
 from parcours.rules.columnar import ColumnError
 
 INPUT_KEY = b"parcours.batch.input"
+# Spark's output is a folder of part files: the same description beside them (readers skip names starting with _).
+INPUT_FILE = "_parcours.batch.input.json"
 BUCKET_ROWS = 1_000_000  # lines per bucket: the memory a worker needs is a bounded multiple of it
 READ_BATCH_ROWS = 256 * 1024
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: neighbouring ids spread over the buckets
@@ -167,29 +173,101 @@ def _csv_error(text: str, names: Sequence[str]) -> InputError:
     return InputError(column, f"{what} (type attendu : {wanted})")
 
 
-def _write(path: Path, tables: Iterator[pa.Table], schema: pa.Schema) -> int:
-    """Write row groups to ``path`` through a temporary file renamed at the end (nothing half written)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    rows = 0
-    try:
-        with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
-            for table in tables:
-                if table.num_rows:
-                    writer.write_table(table.cast(schema), row_group_size=1 << 20)
-                    rows += table.num_rows
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return rows
+TOTALS = ("participation", "franchise", "deferred", "recovered")  # summed beside the kernel's totals
 
 
-def _read_parts(paths: Sequence[Path]) -> Iterator[pa.Table]:
-    for path in paths:
-        if path.exists():
-            f = pq.ParquetFile(path)
-            for i in range(f.num_row_groups):
-                yield f.read_row_group(i)
+def line_totals(lines: pa.Table) -> dict[str, int]:
+    """Totals, in cents, of the participations and franchises withheld, deferred (tiers payant) and recovered."""
+    return {name: int(pc.sum(lines.column(name)).as_py() or 0) if lines.num_rows else 0 for name in TOTALS}
+
+
+def _summary(lines: pa.Table, summary: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in line_totals(lines).items() if k not in summary}, **summary}
+
+
+class _Sink:
+    """The run's outputs (lines, rejects, the state out), each written to a temporary file next to its target and
+    renamed into place by ``commit`` only: an output appears complete or not at all."""
+
+    def __init__(self, targets: Sequence[tuple[Path, pa.Schema]]) -> None:
+        self.targets = list(targets)
+        self.tmp = [path.with_name(f".{path.name}.{os.getpid()}.tmp") for path, _ in self.targets]
+        self.rows = [0] * len(self.targets)
+        self.writers: list[pq.ParquetWriter] = []
+        try:
+            for tmp, (_, schema) in zip(self.tmp, self.targets, strict=True):
+                self.writers.append(pq.ParquetWriter(tmp, schema, compression="snappy"))
+        except BaseException:
+            self.discard()
+            raise
+
+    def write(self, k: int, table: pa.Table) -> None:
+        if k < len(self.writers) and table.num_rows:
+            self.writers[k].write_table(table.cast(self.targets[k][1]), row_group_size=1 << 20)
+            self.rows[k] += table.num_rows
+
+    def commit(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        for tmp, (path, _) in zip(self.tmp, self.targets, strict=True):
+            os.replace(tmp, path)
+
+    def discard(self) -> None:
+        for writer in self.writers:
+            if writer.is_open:
+                writer.close()
+        for tmp in self.tmp:
+            tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class _Split:
+    """The input cut into buckets of whole patients: held in memory (the input within the bound: no temporary file,
+    each bucket's rows taken once, already in the kernel's order) or spilled to one Arrow stream per bucket."""
+
+    indices: list[int]  # buckets holding input lines, in order
+    rows: dict[int, int]  # lines per bucket
+    states: dict[int, pa.Table]  # the given states, per bucket
+    held: tuple[pa.Table, dict[int, np.ndarray[Any, Any]]] | None = None
+    work: Path | None = None
+
+
+_HELD: list[tuple[pa.Table, dict[int, np.ndarray[Any, Any]]]] = []  # the held input, inherited by forked workers
+
+
+def _bucket_lines(
+    held: tuple[pa.Table, dict[int, np.ndarray[Any, Any]]] | None, work: Path | None, index: int
+) -> pa.Table:
+    if held is not None:
+        table, order = held
+        rows = order[index]
+        if rows.size == table.num_rows and (rows.size == 0 or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
+            return table  # one bucket, the input already in order
+        return table.take(pa.array(rows))
+    assert work is not None
+    with pa.OSFile(str(work / f"in-{index:05d}.arrows")) as f:
+        return ipc.open_stream(f).read_all()
+
+
+def _kernel_order(rows: np.ndarray[Any, Any], keys: tuple[np.ndarray[Any, Any], ...]) -> np.ndarray[Any, Any]:
+    """``rows`` in the order ``adjudicate_partition`` sorts them (lines without a key first, as they come; then by
+    patient, date, claim, line, position), so that the kernel's own sort finds them in order and takes nothing."""
+    null, patient, date, claim, line = (k[rows] for k in keys)
+    return rows[np.lexsort((rows, line, claim, date, patient, ~null))]
+
+
+def _keys(table: pa.Table) -> tuple[np.ndarray[Any, Any], ...]:
+    def ints(name: str) -> np.ndarray[Any, Any]:
+        column = table.column(name)
+        if pa.types.is_date32(column.type):
+            column = pc.cast(column, pa.int32())
+        return np.asarray(column.fill_null(0).to_numpy(), dtype=np.int64)
+
+    null = np.zeros(table.num_rows, dtype=bool)
+    for name in ("claim_id", "patient_id", "date"):
+        null |= table.column(name).is_null().to_numpy()
+    values = [np.where(null, 0, ints(name)) for name in ("patient_id", "date", "claim_id", "line_number")]
+    return (null, *values)
 
 
 def _warm() -> None:
@@ -200,16 +278,33 @@ def _warm() -> None:
     default_engine()
 
 
-def _work(bucket: Path, state: Path | None, out_dir: Path, index: int, contract: str | None) -> dict[str, Any]:
-    """One bucket through the kernel, in a worker process; writes its parts and returns its summary."""
-    table = pq.read_table(bucket)
-    states = pq.read_table(state) if state is not None and state.exists() else None
-    result = adjudicate_partition(table, states, contract=contract)
-    pq.write_table(result.lines, out_dir / f"out-{index:05d}.parquet")
-    if result.rejects.num_rows:
-        pq.write_table(result.rejects, out_dir / f"rejects-{index:05d}.parquet")
-    pq.write_table(result.states, out_dir / f"state-{index:05d}.parquet")
-    return result.summary
+def _write_stream(path: Path, table: pa.Table) -> None:
+    with ipc.new_stream(str(path), table.schema) as writer:
+        writer.write_table(table)
+
+
+def _drain(path: Path, sink: _Sink, k: int) -> None:
+    """A worker's result (memory-mapped, not copied) into the final writer; the file removed once written."""
+    with pa.memory_map(str(path)) as source:
+        sink.write(k, ipc.open_stream(source).read_all())
+    path.unlink()
+
+
+def _work(
+    index: int, work: Path | None, state: pa.Table | None, contract: str | None, out_dir: Path, with_state: bool
+) -> tuple[dict[str, Any], list[Path]]:
+    """One bucket through the kernel in a worker process: its results as Arrow streams (uncompressed, read back by
+    memory map) for the parent to write in bucket order, and its summary."""
+    held = _HELD[0] if work is None else None
+    result = adjudicate_partition(_bucket_lines(held, work, index), state, contract=contract)
+    paths = []
+    for name, table in (("out", result.lines), ("rejects", result.rejects), ("state", result.states)):
+        if name == "state" and not with_state:
+            break
+        path = out_dir / f"{name}-{index:05d}.arrows"
+        _write_stream(path, table)
+        paths.append(path)
+    return _summary(result.lines, result.summary), paths
 
 
 @dataclass
@@ -238,8 +333,10 @@ def adjudicate(
     state_out: Path | None = None,
     progress: Progress | None = None,
     bucket_rows: int = BUCKET_ROWS,
+    memory_rows: int | None = None,
 ) -> Run:
-    """Adjudicate a batch of claim lines into ``output`` (see the module's docstring)."""
+    """Adjudicate a batch of claim lines into ``output`` (see the module's docstring); an input of at most
+    ``memory_rows`` lines (default ``bucket_rows``) is split in memory, a larger one spilled to temporary files."""
     started = time.perf_counter()
     source = Source.resolve(claims)
     schema = source.schema()
@@ -251,31 +348,42 @@ def adjudicate(
     total = source.rows()
     estimate = total if total is not None else max(1, source.size() // 120)
     buckets = max(workers, math.ceil(estimate / bucket_rows))
+    limit = bucket_rows if memory_rows is None else memory_rows
+    if workers > 1 and "fork" not in get_all_start_methods():
+        limit = 0  # spawned workers inherit nothing: each reads its bucket from a file
     output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".parcours-batch-", dir=output.parent))
     report = progress or (lambda phase, rows, total: None)
+    rejects = rejects_path(output)
+    # The output names its input, so that ``batch explain`` finds a claim's facts again.
+    described = OUTPUT_SCHEMA.with_metadata(
+        {INPUT_KEY: json.dumps({"claims": source.absolute(), "contract": contract}, ensure_ascii=False)}
+    )
+    targets = [(output, described), (rejects, reject_schema())]
+    if state_out is not None:
+        targets.append((state_out, STATE_SCHEMA))
+    work: list[Path] = []
+
+    def workdir() -> Path:
+        if not work:
+            work.append(Path(tempfile.mkdtemp(prefix=".parcours-batch-", dir=output.parent)))
+        return work[0]
+
+    sink: _Sink | None = None
     try:
-        _split(source, work, buckets, state_in, report, total)
-        parts = sorted(work.glob("in-*.parquet"))
-        indices = [int(p.stem.split("-")[1]) for p in parts]
-        summaries = _adjudicate_buckets(work, indices, workers, contract, report)
-        # The output names its input, so that ``batch explain`` finds a claim's facts again.
-        described = OUTPUT_SCHEMA.with_metadata(
-            {INPUT_KEY: json.dumps({"claims": source.absolute(), "contract": contract}, ensure_ascii=False)}
-        )
-        lines = _write(output, _read_parts([work / f"out-{i:05d}.parquet" for i in indices]), described)
-        rejects = rejects_path(output)
-        _write(rejects, _read_parts([work / f"rejects-{i:05d}.parquet" for i in indices]), reject_schema())
-        state_parts = [work / f"state-{i:05d}.parquet" for i in indices]
-        # Patients of the given state who have no claim in this batch keep their state.
-        state_parts += [p for p in sorted(work.glob("statein-*.parquet")) if int(p.stem.split("-")[1]) not in indices]
-        if state_out is not None:
-            _write(state_out, _read_parts(state_parts), STATE_SCHEMA)
+        split = _split(source, buckets, state_in, report, total, limit, workdir)
+        sink = _Sink(targets)
+        summaries = _adjudicate_buckets(split, workers, contract, report, sink, workdir)
+        sink.commit()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if sink is not None:
+            sink.discard()
+        if work:
+            shutil.rmtree(work[0], ignore_errors=True)
     summary = merge_summaries(summaries)
     summary.setdefault("rows", 0)
-    summary["lines_written"] = lines
+    for name in TOTALS:
+        summary.setdefault(name, 0)
+    summary["lines_written"] = sink.rows[0]
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["workers"] = workers
     summary["buckets"] = buckets
@@ -283,48 +391,92 @@ def adjudicate(
 
 
 def _split(
-    source: Source, work: Path, buckets: int, state_in: Path | None, report: Progress, total: int | None
-) -> None:
-    writers: dict[int, pq.ParquetWriter] = {}
+    source: Source,
+    buckets: int,
+    state_in: Path | None,
+    report: Progress,
+    total: int | None,
+    limit: int,
+    workdir: Callable[[], Path],
+) -> _Split:
+    held: list[pa.Table] = []
+    held_rows = 0
+    writers: dict[int, ipc.RecordBatchStreamWriter] = {}
+    rows: dict[int, int] = {}
     schema: pa.Schema | None = None
+    work: Path | None = None
     try:
         for batch in source.batches():
             table = conform(pa.Table.from_batches([batch]))
             if schema is None:
                 schema = _unified(table.schema)
             table = table.cast(schema) if table.schema != schema else table
-            patient = table.column("patient_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-            which = bucket_of(patient, buckets)
-            order = np.argsort(which, kind="stable")
-            sorted_which = which[order]
-            bounds = np.flatnonzero(np.diff(sorted_which)) + 1
-            starts = np.concatenate([[0], bounds])
-            ends = np.concatenate([bounds, [len(order)]])
-            shuffled = table.take(pa.array(order))
-            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-                if e <= s:
-                    continue
-                b = int(sorted_which[s])
-                writer = writers.get(b)
-                if writer is None:
-                    writer = writers[b] = pq.ParquetWriter(work / f"in-{b:05d}.parquet", schema)
-                writer.write_table(shuffled.slice(s, e - s))
+            if work is None:
+                held.append(table)
+                held_rows += table.num_rows
+                if held_rows > limit:  # beyond the bound: spill what is held, then every batch as it comes
+                    work = workdir()
+                    for part in held:
+                        _spill(part, buckets, work, writers, rows)
+                    held = []
+            else:
+                _spill(table, buckets, work, writers, rows)
             report("split", table.num_rows, total)
     finally:
         for writer in writers.values():
             writer.close()
-    if state_in is not None:
-        try:
-            states = pq.read_table(state_in)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError("--state-in", f"état illisible : {exc}") from exc
-        missing = [n for n in STATE_SCHEMA.names if n not in states.column_names]
-        if missing:
-            raise InputError("--state-in", f"colonne absente de l'état : {missing[0]}")
-        states = states.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
-        which = bucket_of(states.column("patient_id").to_numpy().astype(np.int64), buckets)
-        for b in np.unique(which).tolist():
-            pq.write_table(states.filter(pa.array(which == b)), work / f"statein-{b:05d}.parquet")
+    states = _states_in(state_in, buckets)
+    if work is not None:
+        return _Split(sorted(rows), rows, states, work=work)
+    if not held:
+        return _Split([], {}, states)
+    table = pa.concat_tables(held) if len(held) > 1 else held[0]
+    keys = _keys(table)
+    which = bucket_of(keys[1], buckets)
+    order: dict[int, np.ndarray[Any, Any]] = {}
+    for b in np.unique(which).tolist():
+        order[b] = _kernel_order(np.flatnonzero(which == b), keys)
+    return _Split(sorted(order), {b: len(r) for b, r in order.items()}, states, held=(table, order))
+
+
+def _spill(
+    table: pa.Table, buckets: int, work: Path, writers: dict[int, ipc.RecordBatchStreamWriter], rows: dict[int, int]
+) -> None:
+    """The lines of ``table`` appended to their buckets' files (lz4 Arrow streams: a dictionary may change from one
+    batch to the next, as Parquet's do from one row group to the next)."""
+    patient = table.column("patient_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    which = bucket_of(patient, buckets)
+    order = np.argsort(which, kind="stable")
+    sorted_which = which[order]
+    bounds = np.flatnonzero(np.diff(sorted_which)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(order)]])
+    shuffled = table.take(pa.array(order))
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        if e <= s:
+            continue
+        b = int(sorted_which[s])
+        writer = writers.get(b)
+        if writer is None:
+            options = ipc.IpcWriteOptions(compression="lz4")
+            writer = writers[b] = ipc.new_stream(str(work / f"in-{b:05d}.arrows"), table.schema, options=options)
+        writer.write_table(shuffled.slice(s, e - s))
+        rows[b] = rows.get(b, 0) + e - s
+
+
+def _states_in(state_in: Path | None, buckets: int) -> dict[int, pa.Table]:
+    if state_in is None:
+        return {}
+    try:
+        states = pq.read_table(state_in)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError("--state-in", f"état illisible : {exc}") from exc
+    missing = [n for n in STATE_SCHEMA.names if n not in states.column_names]
+    if missing:
+        raise InputError("--state-in", f"colonne absente de l'état : {missing[0]}")
+    states = states.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
+    which = bucket_of(states.column("patient_id").to_numpy().astype(np.int64), buckets)
+    return {b: states.filter(pa.array(which == b)) for b in np.unique(which).tolist()}
 
 
 def _unified(schema: pa.Schema) -> pa.Schema:
@@ -338,30 +490,78 @@ def _unified(schema: pa.Schema) -> pa.Schema:
 
 
 def _adjudicate_buckets(
-    work: Path, indices: list[int], workers: int, contract: str | None, report: Progress
+    split: _Split,
+    workers: int,
+    contract: str | None,
+    report: Progress,
+    sink: _Sink,
+    workdir: Callable[[], Path],
 ) -> list[dict[str, Any]]:
-    def args(i: int) -> tuple[Path, Path | None, Path, int, str | None]:
-        state = work / f"statein-{i:05d}.parquet"
-        return work / f"in-{i:05d}.parquet", state if state.exists() else None, work, i, contract
-
+    """The buckets through the kernel, their results written in bucket order as soon as they are ready."""
     summaries: list[dict[str, Any]] = []
-    total = sum(pq.ParquetFile(work / f"in-{i:05d}.parquet").metadata.num_rows for i in indices)
-    if workers == 1 or len(indices) == 1:
-        for i in indices:
-            summary = _work(*args(i))
-            summaries.append(summary)
-            report("adjudicate", summary["rows"], total)
-        return summaries
-    # Fork where there is fork: the workers inherit the engines already built (parameters, catalogue, the twin's
-    # tables) instead of importing and loading them again (seconds each); Arrow's thread pools are fork-safe.
-    _warm()
-    context = get_context("fork") if "fork" in get_all_start_methods() else get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: set[Future[dict[str, Any]]] = {pool.submit(_work, *args(i)) for i in indices}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                summary = future.result()
-                summaries.append(summary)
-                report("adjudicate", summary["rows"], total)
+    total = sum(split.rows.values())
+    with_state = len(sink.targets) > 2
+    if workers == 1 or len(split.indices) <= 1:
+        for i in split.indices:
+            table = _bucket_lines(split.held, split.work, i)
+            result = adjudicate_partition(table, split.states.get(i), contract=contract)
+            del table
+            for k, part in enumerate((result.lines, result.rejects, result.states)):
+                sink.write(k, part)
+            summaries.append(_summary(result.lines, result.summary))
+            report("adjudicate", summaries[-1]["rows"], total)
+    else:
+        _parallel(split, workers, contract, report, sink, workdir, summaries, total, with_state)
+    # Patients of the given state who have no claim in this batch keep their state.
+    for b in sorted(set(split.states) - set(split.indices)):
+        sink.write(2, split.states[b])
     return summaries
+
+
+def _parallel(
+    split: _Split,
+    workers: int,
+    contract: str | None,
+    report: Progress,
+    sink: _Sink,
+    workdir: Callable[[], Path],
+    summaries: list[dict[str, Any]],
+    total: int,
+    with_state: bool,
+) -> None:
+    # Fork where there is fork: the workers inherit the engines already built (parameters, catalogue, the twin's
+    # tables) and the input held in memory instead of loading them again; Arrow's thread pools are fork-safe.
+    _warm()
+    out_dir = workdir()
+    context = get_context("fork") if "fork" in get_all_start_methods() else get_context("spawn")
+    queue = list(split.indices)
+    ready: dict[int, tuple[dict[str, Any], list[Path]]] = {}
+    position = 0  # the next bucket to write
+    if split.held is not None:
+        _HELD.append(split.held)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending: dict[Future[tuple[dict[str, Any], list[Path]]], int] = {}
+
+            def submit() -> None:
+                # At most twice as many buckets computed ahead of the one to write: bounded disk.
+                while queue and len(pending) + len(ready) < 2 * workers:
+                    i = queue.pop(0)
+                    state = split.states.get(i)
+                    pending[pool.submit(_work, i, split.work, state, contract, out_dir, with_state)] = i
+
+            submit()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    ready[pending.pop(future)] = future.result()
+                while position < len(split.indices) and split.indices[position] in ready:
+                    summary, paths = ready.pop(split.indices[position])
+                    for k, path in enumerate(paths):
+                        _drain(path, sink, k)
+                    summaries.append(summary)
+                    report("adjudicate", summary["rows"], total)
+                    position += 1
+                submit()
+    finally:
+        _HELD.clear()

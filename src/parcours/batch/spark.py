@@ -39,7 +39,7 @@ from parcours.batch.kernel import (
     reject_schema,
     summarize,
 )
-from parcours.batch.runner import InputError, Run, Source, rejects_path
+from parcours.batch.runner import INPUT_FILE, InputError, Run, Source, line_totals, rejects_path
 from parcours.rules.columnar import ColumnError
 
 KIND = "_record"
@@ -184,6 +184,9 @@ def adjudicate_spark(
             prefix = _PREFIX[kind]
             part = back.filter(F.col(KIND) == kind).select(*[F.col(prefix + f.name).alias(f.name) for f in schema])
             part.write.mode("overwrite").parquet(str(work / kind))
+        # The output names its input, so that ``batch explain`` finds a claim's facts again.
+        described = {"claims": paths, "contract": contract}
+        (work / "line" / INPUT_FILE).write_text(json.dumps(described, ensure_ascii=False), encoding="utf-8")
         for kind, _, target in targets:
             if target.exists():
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -193,6 +196,7 @@ def adjudicate_spark(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = merge_summaries([summarize(lines.cast(OUTPUT_SCHEMA), rejects.cast(reject_schema()))])
+    summary = {**line_totals(lines), **summary}
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["workers"] = partitions
     return Run(output, rejects_path(output), state_out, summary)

@@ -53,6 +53,10 @@ def summary_json(summary: dict[str, Any], source: str, started: dt.datetime, fin
         "amc": _euros(summary.get("amc", 0)),
         "patient": _euros(summary.get("patient", 0)),
         "out_of_pocket": _euros(summary.get("out_of_pocket", 0)),
+        "participation": _euros(summary.get("participation", 0)),
+        "franchise": _euros(summary.get("franchise", 0)),
+        "deferred": _euros(summary.get("deferred", 0)),
+        "recovered": _euros(summary.get("recovered", 0)),
         "engines": summary.get("engines", {}),
         "rejections": summary.get("rejections", {}),
         "pathways": summary.get("pathways", {}),
@@ -78,6 +82,11 @@ def render_summary(summary: dict[str, Any], output: Path, rejects: Path) -> None
         ("Assurance Maladie", format_eur(summary.get("amo", 0))),
         ("Complémentaire", format_eur(summary.get("amc", 0))),
         ("Part du patient (avant complémentaire)", format_eur(summary.get("patient", 0))),
+        ("Participations forfaitaires", format_eur(summary.get("participation", 0))),
+        ("Franchises médicales", format_eur(summary.get("franchise", 0))),
+        # Tiers payant: not withheld, owed by the patient; recovered from a later reimbursement paid to them.
+        ("Participations et franchises différées (tiers payant)", format_eur(summary.get("deferred", 0))),
+        ("Participations et franchises récupérées", format_eur(summary.get("recovered", 0))),
         ("Durée", f"{seconds:.1f} s ({rows / seconds:,.0f} lignes/s)".replace(",", " ") if seconds else "—"),
     ):
         table.add_row(label, value)
@@ -195,7 +204,12 @@ def generate_command(
 
 @batch_app.command("explain")
 def explain_command(
-    output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Résultat de parcours batch adjudicate")],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT.parquet", help="Résultat de parcours batch adjudicate (fichier, ou dossier de Spark)"
+        ),
+    ],
     claim_id: Annotated[int, typer.Argument(metavar="CLAIM_ID", help="Identifiant de la demande (claim_id)")],
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text ou json")] = OutputFormat.TEXT,
 ) -> None:
@@ -204,7 +218,7 @@ def explain_command(
     from parcours.batch.explain import claim_to_explain
     from parcours.batch.runner import InputError
 
-    if not output.is_file():
+    if not output.exists():
         fail(FieldError("OUT.parquet", f"fichier introuvable : {output}"))
     try:
         claim = claim_to_explain(output, claim_id)

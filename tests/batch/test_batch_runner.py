@@ -1,0 +1,103 @@
+"""The local runner's I/O: the input held in memory or spilled to bucket files, one worker or two, gives the same
+files row for row (lines, rejects, states, in the same order), equal to the kernel on the whole input; a run that
+fails leaves neither output nor temporary file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from parcours.batch.generate import generate
+from parcours.batch.kernel import adjudicate_partition
+from parcours.batch.runner import adjudicate
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two files of one year (the second with the state of the first), with lines the kernel rejects (a missing
+    patient, a missing claim id, an unknown act) and lines without a line number."""
+    work = tmp_path_factory.mktemp("runner")
+    table = generate(3000, seed=11, patients=300, other_share=0.02)
+    rows = table.sort_by("date").to_pylist()
+    rows[3]["patient_id"] = None
+    rows[10]["claim_id"] = None
+    rows[20]["act_code"] = "NOPE"
+    for r in rows[::7]:
+        r["line_number"] = None
+    plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                       for f in table.schema])  # fmt: skip
+    claims = pa.Table.from_pylist(rows, schema=plain)
+    pq.write_table(claims.slice(0, 1500), work / "first.parquet", row_group_size=400)
+    pq.write_table(claims.slice(1500), work / "second.parquet", row_group_size=400)
+    pq.write_table(table, work / "dictionary.parquet", row_group_size=500)  # dictionary-encoded strings
+    return work
+
+
+def run(inputs: Path, out: Path, **options: Any) -> dict[str, pa.Table]:
+    out.mkdir()
+    adjudicate(str(inputs / "first.parquet"), out / "one.parquet", state_out=out / "one.state.parquet", **options)
+    adjudicate(str(inputs / "second.parquet"), out / "two.parquet", state_in=out / "one.state.parquet",
+               state_out=out / "two.state.parquet", **options)  # fmt: skip
+    adjudicate(str(inputs / "dictionary.parquet"), out / "dict.parquet", **options)
+    names = ["one.parquet", "one.rejects.parquet", "one.state.parquet", "two.parquet", "two.rejects.parquet",
+             "two.state.parquet", "dict.parquet"]  # fmt: skip
+    return {name: pq.read_table(out / name) for name in names}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"workers": 1},  # one bucket, in memory
+        {"workers": 2},  # two buckets, in memory, forked workers
+        {"workers": 2, "bucket_rows": 200},  # eight buckets
+        {"workers": 2, "bucket_rows": 200, "memory_rows": 500},  # spilled after the first batches
+    ],
+)
+def test_in_memory_and_spilled_runs_write_the_same_files(inputs: Path, tmp_path: Path, options: Any) -> None:
+    got = run(inputs, tmp_path / "got", **options)
+    spilled = run(inputs, tmp_path / "spilled", **{**options, "memory_rows": 0})
+    assert got["one.rejects.parquet"].num_rows == 3
+    assert got["two.state.parquet"].num_rows > 0
+    for name, table in got.items():
+        assert spilled[name].equals(table), name  # row for row, in the same order
+    # Whatever the buckets, the same rows as one bucket (the order is by bucket, then patient, date, claim, line).
+    reference = run(inputs, tmp_path / "reference", workers=1)
+    for name, table in reference.items():
+        keys = [(k, "ascending") for k in ("patient_id", "claim_id", "line_number") if k in table.column_names]
+        assert got[name].sort_by(keys).equals(table.sort_by(keys)), name
+    for out in ("got", "spilled"):
+        assert not [p.name for p in (tmp_path / out).iterdir() if p.name.startswith(".")]
+
+
+def test_one_bucket_equals_the_kernel_on_the_whole_input(inputs: Path, tmp_path: Path) -> None:
+    for memory_rows in (None, 0):
+        out = tmp_path / f"out-{memory_rows}.parquet"
+        adjudicate(str(inputs / "first.parquet"), out, workers=1, memory_rows=memory_rows)
+        kernel = adjudicate_partition(pq.read_table(inputs / "first.parquet"))
+        assert pq.read_table(out).equals(kernel.lines.cast(pq.read_schema(out)))
+        assert pq.read_table(out.with_name(out.stem + ".rejects.parquet")).equals(kernel.rejects)
+
+
+@pytest.mark.parametrize("options", [{"workers": 2, "bucket_rows": 200}, {"workers": 1, "bucket_rows": 200,
+                                                                           "memory_rows": 0}])  # fmt: skip
+def test_a_run_that_fails_leaves_nothing(inputs: Path, tmp_path: Path, options: Any) -> None:
+    class StopError(Exception):
+        pass
+
+    done: list[int] = []
+
+    def stop_after_two_buckets(phase: str, rows: int, total: int | None) -> None:
+        if phase == "adjudicate":
+            done.append(rows)
+            if len(done) == 2:  # the first two buckets are already in the writers
+                raise StopError
+
+    with pytest.raises(StopError):
+        adjudicate(str(inputs / "first.parquet"), tmp_path / "out.parquet", state_out=tmp_path / "state.parquet",
+                   progress=stop_after_two_buckets, **options)  # fmt: skip
+    assert len(done) == 2
+    assert list(tmp_path.iterdir()) == []
