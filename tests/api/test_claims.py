@@ -264,6 +264,60 @@ def test_mon_soutien_psy_sessions_are_counted_from_the_stored_claims(client: Tes
     assert (thirteenth["amo"], thirteenth["adjudication"]["lines"][0]["status"]) == (0.0, "rejected")
 
 
+def test_the_year_to_date_counts_paid_psy_sessions_against_the_cap_of_that_year(
+    client: TestClient, people: People, tokens: Tokens
+) -> None:
+    # 12 sessions a calendar year since 15 June 2024 [T8][T9]; the rejected 13th is not a session taken in charge
+    patient = people.patient()
+    psychologist = people.professional(specialty=None, profession="psychologist")
+    for n in range(13):
+        date = (dt.date(2025, 1, 6) + dt.timedelta(weeks=n)).isoformat()
+        response = client.post(
+            "/api/claims", json=body(patient, psychologist, date, f"psy-ytd-{n:03d}", acts=[{"code": "PSYS"}])
+        )
+        assert response.status_code == 201, response.text
+    ytd = client.get(
+        f"/api/patients/{patient['id']}/year-to-date", params={"year": 2025}, headers=tokens.patient(patient["nir"])
+    ).json()
+    assert (ytd["as_of"], ytd["psychologist_sessions"], ytd["psychologist_sessions_cap"]) == ("2025-12-31", 12, 12)
+    # the caps of that year: 50 € of participations [S12], 50 € of franchises [S13]; psy sessions bear neither
+    assert (ytd["participation_paid"], ytd["participation_cap"], ytd["franchises_cap"]) == (0.0, 50.0, 50.0)
+    before_franchises = client.get(
+        f"/api/patients/{patient['id']}/year-to-date", params={"year": 2006}, headers=tokens.patient(patient["nir"])
+    ).json()
+    # franchises exist since 1 January 2008 and Mon soutien psy since April 2022: no cap to show in 2006
+    assert (before_franchises["franchises_cap"], before_franchises["psychologist_sessions_cap"]) == (None, None)
+    assert before_franchises["participation_cap"] == 50.0
+
+
+def test_the_year_to_date_shows_what_tiers_payant_left_owed_until_recovered(
+    client: TestClient, people: People, tokens: Tokens, database: Database
+) -> None:
+    # 3 boxes in tiers payant: 3 € of franchises owed [S13], recovered from the next GP visit paid [S12]
+    patient, gp = people.patient(), people.professional()
+    pharmacist = people.professional(None, profession="pharmacist")
+    declared_since(database, patient, gp, "2025-01-06")
+    boxes = [{"code": "PH7", "fee": 10, "quantity": 3}]
+    client.post(
+        "/api/claims", json=body(patient, pharmacist, "2026-03-02", "owed-tp-00001", acts=boxes, tiers_payant=True)
+    )
+    url, mine = f"/api/patients/{patient['id']}/year-to-date", tokens.patient(patient["nir"])
+    owed = client.get(url, params={"year": 2026}, headers=mine).json()
+    assert (owed["franchises_owed"], owed["participation_owed"], owed["franchises_paid"]) == (3.0, 0.0, 3.0)
+    client.post("/api/claims", json=body(patient, gp, "2026-03-05", "owed-tp-00002"))
+    settled = client.get(url, params={"year": 2026}, headers=mine).json()
+    assert (settled["franchises_owed"], settled["participation_paid"]) == (0.0, 2.0)
+
+
+def test_a_year_out_of_range_is_refused_naming_the_field(client: TestClient, people: People, tokens: Tokens) -> None:
+    patient = people.patient()
+    response = client.get(
+        f"/api/patients/{patient['id']}/year-to-date", params={"year": 10**6}, headers=tokens.patient(patient["nir"])
+    )
+    assert response.status_code == 422
+    assert error_fields(response) == ["year"]
+
+
 def test_a_claim_says_it_is_a_compulsory_child_examination(client: TestClient, people: People) -> None:
     # Born 10 Jan 2026, seen 2 Mar 2026: examination 3 (« à 1 mois », 2025 calendar), G + MEG paid in full [T7]
     child, gp = people.patient(birth_date="2026-01-10"), people.professional()

@@ -232,6 +232,8 @@ def test_reimbursements_show_each_share_and_the_counters_against_their_caps(
     assert re.search(
         rf'data-testid="franchises-payees">{format_eur(counters["franchises"])}</strong> sur 50,00 €', page
     )
+    # Mon soutien psy: 12 sessions a calendar year since 15 June 2024 [T8][T9]
+    assert f'data-testid="seances-psy">{counters["psychologist_sessions"]}</strong> sur 12 ' in page
     detail = web_client.get(f"/espace/patient/{me.patient_id}/remboursements/{claim_id}").text
     assert f'data-testid="amo">{format_eur(amo)}<' in detail
     assert "explication, euro par euro" in detail

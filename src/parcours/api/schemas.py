@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from parcours.care.people import PatientView, ProfessionalView
 from parcours.care.teleexpertise import status_of
@@ -156,10 +156,26 @@ class ClaimView(View):
 
 
 class YearToDateView(BaseModel):
+    """A patient's year against the yearly caps; money in euros. The caps are those in force on ``as_of`` (today,
+    or the 31 December of a past year)."""
+
     patient_id: str
     year: int
-    participation_paid: float
-    franchises_paid: float
+    as_of: dt.date = Field(description="Date à laquelle les cumuls, les plafonds et les dettes sont lus")
+    participation_paid: float = Field(description="Participations forfaitaires retenues dans l'année (€)")
+    participation_cap: float | None = Field(description="Plafond annuel des participations forfaitaires (€)")
+    franchises_paid: float = Field(description="Franchises médicales retenues dans l'année (€)")
+    franchises_cap: float | None = Field(description="Plafond annuel des franchises médicales (€, null avant 2008)")
+    psychologist_sessions: int = Field(description="Séances Mon soutien psy prises en charge dans l'année")
+    psychologist_sessions_cap: int | None = Field(
+        description="Nombre maximal de séances Mon soutien psy par an (null avant le dispositif)"
+    )
+    participation_owed: float = Field(
+        description="Participations non retenues en tiers payant, à récupérer sur un prochain remboursement (€)"
+    )
+    franchises_owed: float = Field(
+        description="Franchises non retenues en tiers payant, à récupérer sur un prochain remboursement (€)"
+    )
     teleexpertise_acts: dict[str, int]
     claims_count: int
 

@@ -20,7 +20,17 @@ from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from parcours.care.common import Input, Rpps, get_patient, now, paginate, parameters, professional_by_rpps, today
+from parcours.care.common import (
+    Input,
+    Rpps,
+    get_patient,
+    law,
+    now,
+    paginate,
+    parameters,
+    professional_by_rpps,
+    today,
+)
 from parcours.care.declarations import in_force
 from parcours.care.errors import CareError, not_found
 from parcours.care.referrals import covering_query, record_visit
@@ -431,6 +441,7 @@ def _owed_from(row: Any) -> dict[str, int]:
 class _Totals:
     participation: int = 0
     franchises: int = 0
+    psychologist_sessions: int = 0
     teleexpertise: dict[str, int] = field(default_factory=dict)
 
 
@@ -451,6 +462,8 @@ def _yearly_totals(session: Session, patient_id: str, year: int) -> _Totals:
     for code, category, participation, franchise, quantity in rows:
         totals.participation += int(participation)
         totals.franchises += int(franchise)
+        if category == Category.PSYCHOLOGY.value:  # paid sessions only: a rejected 13th does not count [T8]
+            totals.psychologist_sessions += int(quantity)
         if category == Category.TELEEXPERTISE.value:
             totals.teleexpertise[code] = int(quantity)
     return totals
@@ -636,10 +649,59 @@ def complementary_share(claim: Claim) -> dict[int, int] | None:
 
 
 def yearly_counters(session: Session, patient_id: str, year: int) -> dict[str, int]:
-    """What the patient bore in ``year`` against the yearly caps, in cents: participations forfaitaires and
-    franchises of the claims that stand (the figures the engine counts)."""
+    """What the patient bore in ``year`` against the yearly caps, from the claims that stand (the figures the
+    engine counts): participations forfaitaires and franchises in cents, Mon soutien psy sessions in number."""
     totals = _yearly_totals(session, patient_id, year)
-    return {"participation": totals.participation, "franchises": totals.franchises}
+    return {
+        "participation": totals.participation,
+        "franchises": totals.franchises,
+        "psychologist_sessions": totals.psychologist_sessions,
+    }
+
+
+@dataclass(frozen=True)
+class YearSummary:
+    """A patient's calendar year against the yearly caps, as the patient reads it: what they bore (cents, sessions),
+    the caps in force on ``as_of`` and what tiers payant left owed on that day. A cap is None for a year before
+    it existed (franchises before 2008, Mon soutien psy before 2022)."""
+
+    year: int
+    as_of: dt.date
+    participation: int
+    participation_cap: int | None
+    franchises: int
+    franchises_cap: int | None
+    psychologist_sessions: int
+    psychologist_sessions_cap: int | None
+    participation_owed: int
+    franchises_owed: int
+
+
+def year_summary(session: Session, patient_id: str, year: int, on: dt.date) -> YearSummary:
+    """The year ``year`` seen on ``on`` (today): a past year is read as of its 31 December, a future one as of its
+    1 January, so the caps are those of that year."""
+    as_of = min(max(on, dt.date(year, 1, 1)), dt.date(year, 12, 31))
+    counters = yearly_counters(session, patient_id, year)
+    owed = owed_on(session, patient_id, as_of)
+    snapshot = law(as_of)
+    return YearSummary(
+        year=year,
+        as_of=as_of,
+        participation=counters["participation"],
+        participation_cap=snapshot.get_or("participation.annual_cap", None),
+        franchises=counters["franchises"],
+        franchises_cap=snapshot.get_or("franchises.annual_cap", None),
+        psychologist_sessions=counters["psychologist_sessions"],
+        psychologist_sessions_cap=snapshot.get_or("psychology.yearly_sessions", None),
+        participation_owed=owed["participation"],
+        franchises_owed=owed["franchises"],
+    )
+
+
+def owed_on(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
+    """Participations and franchises a tiers-payant claim could not withhold and no later reimbursement has yet
+    recovered, over the claims that stand up to ``on``, in cents [S12][S13]."""
+    return _owed_from(session.execute(select(*_owed_columns(patient_id, on))).one())
 
 
 def outside_pathway(claim: Claim) -> Adjudication:

@@ -196,16 +196,30 @@ def patient_claims(
 
 @router.get("/patients/{patient_id}/year-to-date", tags=["feuilles de soins"], summary="Cumuls de l'année")
 def year_to_date(
-    patient_id: str, session: SessionDep, principal: CurrentPrincipal, year: int | None = None
+    patient_id: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    year: Annotated[
+        int | None, Query(ge=1900, le=9999, description="Année civile (par défaut l'année en cours)")
+    ] = None,
 ) -> YearToDateView:
     authz.claim(session, principal, patient_id, None, "patient.year_to_date.read")
-    year = year or today().year
+    on = today()
+    year = year or on.year
     row = session.get(YearToDateState, (patient_id, year))
+    summary = claims.year_summary(session, patient_id, year, on)
     return YearToDateView(
         patient_id=patient_id,
         year=year,
-        participation_paid=(row.participation_paid if row else 0) / 100,
-        franchises_paid=(row.franchises_paid if row else 0) / 100,
+        as_of=summary.as_of,
+        participation_paid=summary.participation / 100,
+        participation_cap=None if summary.participation_cap is None else summary.participation_cap / 100,
+        franchises_paid=summary.franchises / 100,
+        franchises_cap=None if summary.franchises_cap is None else summary.franchises_cap / 100,
+        psychologist_sessions=summary.psychologist_sessions,
+        psychologist_sessions_cap=summary.psychologist_sessions_cap,
+        participation_owed=summary.participation_owed / 100,
+        franchises_owed=summary.franchises_owed / 100,
         teleexpertise_acts=dict(row.teleexpertise_acts) if row else {},
         claims_count=row.claims_count if row else 0,
     )

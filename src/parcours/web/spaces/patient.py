@@ -20,7 +20,7 @@ from parcours.api import authz
 from parcours.api.deps import SessionDep
 from parcours.api.security import PresenceAttestations
 from parcours.care import claims, declarations, people, referrals, teleexpertise
-from parcours.care.common import age_on, law, today
+from parcours.care.common import age_on, today
 from parcours.care.errors import CareError, not_found
 from parcours.errors import FieldError
 from parcours.record import service as record
@@ -476,11 +476,9 @@ def reimbursements(request: Request, patient_id: str, me: Me, db: SessionDep) ->
     patient = authz.claim(db, me, patient_id, None, "patient.claims.read")
     rows, total = claims.list_claims(db, patient_id=patient.id, limit=100)
     on = today()
-    counters = claims.yearly_counters(db, patient.id, on.year)
-    snapshot = law(on)
-    caps = {"participation": snapshot["participation.annual_cap"], "franchises": snapshot["franchises.annual_cap"]}
+    year = claims.year_summary(db, patient.id, on.year, on)
     return _page(request, "patient/remboursements.html", me, patient, rows=[_split(c) for c in rows], total=total,
-                 counters=counters, caps=caps, year=on.year)  # fmt: skip
+                 year=year)  # fmt: skip
 
 
 @router.get("/{patient_id}/remboursements/{claim_id}")
