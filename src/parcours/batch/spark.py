@@ -4,6 +4,9 @@ The claims (and the given states) are repartitioned by patient, sorted within pa
 through ``mapInArrow`` to ``batch.kernel.adjudicate_partition``, the very function the local runner calls: one
 definition of the batch rules. The kernel's three outputs (lines, rejects, states) travel as one Arrow schema with
 a record kind and prefixed columns, staged once, then written as three Parquet directories renamed into place.
+Each partition also emits one ``summary`` record (its counts and totals as JSON): the driver collects only those,
+one per partition, and merges them as the local runner merges its buckets' (a patient's claims never straddle two
+partitions, so counting claims and patients per partition and adding up is exact).
 
 Entry point for ``spark-submit`` (see docs/batch.md)::
 
@@ -37,12 +40,13 @@ from parcours.batch.kernel import (
     check_schema,
     merge_summaries,
     reject_schema,
-    summarize,
 )
-from parcours.batch.runner import INPUT_FILE, InputError, Run, Source, line_totals, rejects_path
+from parcours.batch.runner import INPUT_FILE, TOTALS, InputError, Run, Source, rejects_path
+from parcours.batch.runner import _summary as bucket_summary  # the local runner's own, so both count alike
 from parcours.rules.columnar import ColumnError
 
 KIND = "_record"
+SUMMARY = "_summary"  # the JSON summary of a partition, on its one ``summary`` record
 _PREFIX = {"line": "l_", "reject": "r_", "state": "s_", "claim": "c_"}
 
 
@@ -59,6 +63,7 @@ def staged_schema() -> pa.Schema:
     return pa.schema(
         [
             pa.field(KIND, pa.string()),
+            pa.field(SUMMARY, pa.string()),
             *_prefixed(_PREFIX["line"], OUTPUT_SCHEMA),
             *_prefixed(_PREFIX["reject"], reject_schema()),
             *_prefixed(_PREFIX["state"], STATE_SCHEMA),
@@ -81,6 +86,19 @@ def _stage(table: pa.Table, kind: str) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def _stage_summary(summary: dict[str, Any]) -> pa.Table:
+    schema = staged_schema()
+    columns = [
+        pa.array(["summary"], pa.string())
+        if f.name == KIND
+        else pa.array([json.dumps(summary, ensure_ascii=False)], pa.string())
+        if f.name == SUMMARY
+        else pa.nulls(1, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def partition_kernel(batches: Iterator[pa.RecordBatch], contract: str | None = None) -> Iterator[pa.RecordBatch]:
     """One Spark partition (whole patients, claims and states mixed) through the kernel."""
     parts = list(batches)
@@ -96,6 +114,7 @@ def partition_kernel(batches: Iterator[pa.RecordBatch], contract: str | None = N
     for table, name in ((result.lines, "line"), (result.rejects, "reject"), (result.states, "state")):
         if table.num_rows:
             yield from _stage(table, name).to_batches(max_chunksize=64 * 1024)
+    yield from _stage_summary(bucket_summary(result.lines, result.summary)).to_batches()
 
 
 def _input_schema() -> pa.Schema:
@@ -191,12 +210,17 @@ def adjudicate_spark(
             if target.exists():
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
             os.replace(work / kind, target)
-        lines = ds.dataset(str(output), format="parquet").to_table()
-        rejects = ds.dataset(str(rejects_path(output)), format="parquet").to_table()
+        # One small record per partition reaches the driver, never the lines themselves.
+        parts = back.filter(F.col(KIND) == "summary").select(SUMMARY).collect()
+        # Counted from the Parquet footers, as the local runner counts what it wrote.
+        written = ds.dataset(str(output), format="parquet").count_rows()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    summary = merge_summaries([summarize(lines.cast(OUTPUT_SCHEMA), rejects.cast(reject_schema()))])
-    summary = {**line_totals(lines), **summary}
+    summary = merge_summaries([json.loads(row[SUMMARY]) for row in parts])
+    summary.setdefault("rows", 0)
+    for name in TOTALS:
+        summary.setdefault(name, 0)
+    summary["lines_written"] = written
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["workers"] = partitions
     return Run(output, rejects_path(output), state_out, summary)
