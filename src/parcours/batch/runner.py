@@ -181,7 +181,7 @@ def line_totals(lines: pa.Table) -> dict[str, int]:
     return {name: int(pc.sum(lines.column(name)).as_py() or 0) if lines.num_rows else 0 for name in TOTALS}
 
 
-def _summary(lines: pa.Table, summary: dict[str, Any]) -> dict[str, Any]:
+def bucket_summary(lines: pa.Table, summary: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in line_totals(lines).items() if k not in summary}, **summary}
 
 
@@ -304,7 +304,7 @@ def _work(
         path = out_dir / f"{name}-{index:05d}.arrows"
         _write_stream(path, table)
         paths.append(path)
-    return _summary(result.lines, result.summary), paths
+    return bucket_summary(result.lines, result.summary), paths
 
 
 @dataclass
@@ -508,7 +508,7 @@ def _adjudicate_buckets(
             del table
             for k, part in enumerate((result.lines, result.rejects, result.states)):
                 sink.write(k, part)
-            summaries.append(_summary(result.lines, result.summary))
+            summaries.append(bucket_summary(result.lines, result.summary))
             report("adjudicate", summaries[-1]["rows"], total)
     else:
         _parallel(split, workers, contract, report, sink, workdir, summaries, total, with_state)

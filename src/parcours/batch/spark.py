@@ -41,8 +41,7 @@ from parcours.batch.kernel import (
     merge_summaries,
     reject_schema,
 )
-from parcours.batch.runner import INPUT_FILE, TOTALS, InputError, Run, Source, rejects_path
-from parcours.batch.runner import _summary as bucket_summary  # the local runner's own, so both count alike
+from parcours.batch.runner import INPUT_FILE, TOTALS, InputError, Run, Source, bucket_summary, rejects_path
 from parcours.rules.columnar import ColumnError
 
 KIND = "_record"
