@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from parcours.batch.kernel import adjudicate_partition, input_schema
+from parcours.batch.kernel import OUTPUT_SCHEMA, adjudicate_partition, input_schema, states_from_table
 from parcours.rules.catalogue import Category, Profession, default_catalogue
 from parcours.rules.columnar import SUPPORTED_CATEGORIES, event_from_rows
 from parcours.rules.engine import RuleInputError, default_engine
@@ -63,8 +64,8 @@ def act_line(draw: st.DrawFn, profession: Profession, other: bool) -> dict[str, 
 
 
 @st.composite
-def claim(draw: st.DrawFn, claim_id: int) -> list[dict[str, Any]]:
-    other = draw(st.integers(0, 12)) == 0
+def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[str, Any]]:
+    other = draw(st.integers(1, other_one_in)) == 1
     profession = draw(st.sampled_from(list(OTHERS) if other else PROFESSIONS))
     physician = profession is Profession.PHYSICIAN
     head: dict[str, Any] = {
@@ -96,9 +97,9 @@ def claim(draw: st.DrawFn, claim_id: int) -> list[dict[str, Any]]:
 
 
 @st.composite
-def patient_years(draw: st.DrawFn) -> list[dict[str, Any]]:
+def patient_years(draw: st.DrawFn, other_one_in: int = 13) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 30))
-    rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i))]
+    rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in))]
     return rows
 
 
@@ -198,3 +199,22 @@ def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], 
     columns = ["claim_id", "line_number", "fee", "base", "majoration", "participation", "franchise", "amo", "patient",
                "deferred", "recovered"]  # fmt: skip
     assert split.sort_by(key).select(columns).to_pylist() == whole.lines.sort_by(key).select(columns).to_pylist()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.sampled_from([2, 4, 13]).flatmap(lambda one_in: patient_years(one_in)))
+def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]]) -> None:
+    """The kernel hands a patient from the twin to the scalar engine and back (at each claim the twin does not
+    cover, with the state carried both ways): every output column (the state before each claim included), the
+    rejects and the states after are those of the scalar engine alone."""
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    mixed = adjudicate_partition(table)
+    scalar = adjudicate_partition(table, scalar_only=True)
+    engines = mixed.lines.column("engine").to_pylist()
+    switches = sum(a != b for a, b in pairwise(engines))
+    event(f"engine switches between lines: {min(switches, 4)}{'+' if switches >= 4 else ''}")
+    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
+    assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
+    key = [("claim_id", "ascending"), ("line_number", "ascending")]
+    assert mixed.rejects.sort_by(key).to_pylist() == scalar.rejects.sort_by(key).to_pylist()
+    assert states_from_table(mixed.states) == states_from_table(scalar.states)

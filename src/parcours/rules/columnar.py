@@ -637,7 +637,10 @@ class ColumnarEngine:
         self.catalogue = catalogue or default_catalogue()
         self.arrays = _CatalogueArrays.build(self.catalogue)
 
-    def run(self, table: pa.Table) -> ColumnarResult:
+    def run(self, table: pa.Table, *, up_to_first_routed: bool = False) -> ColumnarResult:
+        """The twin over ``table``. Rows it cannot answer route their whole patient; with ``up_to_first_routed``,
+        only from the patient's first claim it cannot answer on (the claims before it are answered: the caps are
+        taken in order, so what comes later does not change them; the caller carries the state on from there)."""
         a = self.arrays
         c = _Columns(table, a.codes)
         n = c.n
@@ -874,14 +877,23 @@ class ColumnarEngine:
         # The costly-act flat fee is the scalar engine's (no shipped tariff of these kinds reaches the threshold today).
         ok &= ~(a.costly[safe_code, safe_profession] & (base >= s["tariffs.hospital.costly_act_threshold"] * quantity))
 
-        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential).
-        routed = np.isin(patient_id, patient_id[~ok])
-        answered = ok & ~routed
-
         # Caps, in the order (patient, date, claim id).
         order = _claim_order(patient_id, date, claim)
         sp = patient_id[order]
         sd = date[order]
+
+        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential), or
+        # from the first claim with such a row on.
+        if up_to_first_routed:
+            claim_no = np.cumsum(_group_starts(sp, sd, claim[order])) - 1
+            bad_claim = np.zeros(int(claim_no[-1]) + 1 if n else 0, dtype=bool)
+            bad_claim[claim_no[~ok[order]]] = True
+            bad_row = bad_claim[claim_no].astype(np.int64)
+            routed = np.empty(n, dtype=bool)
+            routed[order] = (_exclusive_cumsum(bad_row, _group_starts(sp)) + bad_row) > 0
+        else:
+            routed = np.isin(patient_id, patient_id[~ok])
+        answered = ok & ~routed
         year = year_of_days(sd)
         live = answered[order] & ~rejected[order]
         pf_live = live & ~pf_exempt[order]
