@@ -36,7 +36,10 @@ PROFESSIONS = [Profession.PHYSICIAN, Profession.NURSE, Profession.PHYSIOTHERAPIS
 OTHERS = {Profession.OPTICIAN: ["FRAME", "LENS"], Profession.HOSPITAL: ["HOSP_STAY"], Profession.PHYSICIAN: ["TE2"]}
 DAYS = [dt.date(2025, 1, 2), dt.date(2025, 3, 4), dt.date(2025, 3, 5), dt.date(2025, 7, 1), dt.date(2025, 12, 31),
         dt.date(2026, 1, 1), dt.date(2024, 12, 21), dt.date(2024, 12, 22)]  # fmt: skip
-LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "line_number")
+# Two newborns on some of the days (a stay's daily charge is covered in the first 30 days).
+BIRTHS = [dt.date(1950, 5, 5), dt.date(1990, 2, 28), dt.date(2015, 1, 1), dt.date(2024, 12, 10), dt.date(2025, 12, 15)]
+LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "psychiatry",
+             "costly_act", "line_number")  # fmt: skip
 
 
 def codes_for(profession: Profession) -> list[str]:
@@ -56,8 +59,9 @@ def act_line(draw: st.DrawFn, profession: Profession, other: bool) -> dict[str, 
         line["fee"] = draw(st.integers(100, 15_000))
     if code in ("FRAME", "LENS"):
         line.update(device_class=draw(st.sampled_from(["A", "B"])), correction="simple", quantity=1)
-    if code == "HOSP_STAY":
-        line.update(days=draw(st.integers(1, 5)), quantity=1)
+    if code == "HOSP_STAY":  # short and long stays (100 % from the 31st day), psychiatry, a costly act
+        line.update(days=draw(st.integers(1, 5) | st.integers(25, 40)), quantity=1, psychiatry=draw(st.booleans()),
+                    costly_act=draw(st.integers(0, 3)) == 0)  # fmt: skip
     if code == "TE2":
         line.update(quantity=1, fee=None)
     return line
@@ -73,11 +77,13 @@ def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[s
         "patient_id": draw(st.integers(0, 2)),
         "professional_id": draw(st.integers(0, 2)),
         "date": draw(st.sampled_from(DAYS)),
-        "birth_date": draw(st.sampled_from([dt.date(1950, 5, 5), dt.date(1990, 2, 28), dt.date(2015, 1, 1)])),
+        "birth_date": draw(st.sampled_from(BIRTHS)),
         "has_gp": draw(st.booleans()),
         "seen_by_gp": draw(st.booleans()),
         "c2s": draw(st.integers(0, 8)) == 0,
-        "ald": False,
+        "ald": (ald := draw(st.integers(0, 5)) == 0),
+        "ald_care": ald and draw(st.booleans()),
+        "pregnancy_start": draw(st.none() | st.sampled_from([dt.date(2024, 6, 1), dt.date(2025, 4, 1)])),
         "profession": profession.value,
         "specialty": draw(
             st.sampled_from([Specialty.GENERAL_PRACTICE.value, Specialty.CARDIOLOGY.value, Specialty.PSYCHIATRY.value])
@@ -213,6 +219,8 @@ def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]
     engines = mixed.lines.column("engine").to_pylist()
     switches = sum(a != b for a, b in pairwise(engines))
     event(f"engine switches between lines: {min(switches, 4)}{'+' if switches >= 4 else ''}")
+    twin_stays = [r for r in mixed.lines.to_pylist() if r["act_code"] == "HOSP_STAY" and r["engine"] == "columnar"]
+    event(f"hospital stays taken by the twin: {'yes' if twin_stays else 'no'}")
     columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
     assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
     key = [("claim_id", "ascending"), ("line_number", "ascending")]
