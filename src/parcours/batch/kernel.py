@@ -2,9 +2,10 @@
 
 This is the one definition of the batch rules: the local runner (``batch.runner``) and Spark (``batch.spark``)
 both call ``adjudicate_partition``. Inside it, lines are put in the order (patient, date, claim id, line); every
-patient whose claims the columnar twin covers is adjudicated by the twin in one pass (the caps as exclusive
-cumulative sums), the others claim by claim by the scalar engine with their year-to-date state, so both give the
-same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
+patient's claims go to the columnar twin (the caps as exclusive cumulative sums) up to the first one it does not
+cover, which the scalar engine takes with the rest of its day and the state carried, and so on in rounds (the
+twin takes over again from the next day with the scalar engine's state); patients with a contract or who owe stay
+with the scalar engine. Both give the same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
 unknown code, incoherent claim…) are returned apart as rejects with the column and the reason, in French.
 """
 
