@@ -2,9 +2,10 @@
 
 This is the one definition of the batch rules: the local runner (``batch.runner``) and Spark (``batch.spark``)
 both call ``adjudicate_partition``. Inside it, lines are put in the order (patient, date, claim id, line); every
-patient whose claims the columnar twin covers is adjudicated by the twin in one pass (the caps as exclusive
-cumulative sums), the others claim by claim by the scalar engine with their year-to-date state, so both give the
-same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
+patient's claims go to the columnar twin (the caps as exclusive cumulative sums) up to the first one it does not
+cover, which the scalar engine takes with the rest of its day and the state carried, and so on in rounds (the
+twin takes over again from the next day with the scalar engine's state); patients with a contract or who owe stay
+with the scalar engine. Both give the same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
 unknown code, incoherent claim…) are returned apart as rejects with the column and the reason, in French.
 """
 
@@ -498,77 +499,74 @@ def adjudicate_partition(
     )
     contracts = _contracts(table, contract)
     # The scalar engine takes the patients with a mutuelle contract and those whose state is of the same day
-    # as their first claim here (the same-day counters of another batch); the twin routes others itself.
-    # So do those who still owe participations or franchises of a tiers payant (recovered from their next
+    # as their first claim here (the same-day counters of another batch). The twin takes the others, each up to
+    # their first claim it cannot answer; the scalar engine takes that claim and the patient's other claims of
+    # that day with the state after the twin's; the twin takes over again from the next day with the scalar
+    # engine's state, and so on (as from one file to the next, the state carried both ways). A patient who owes
+    # participations or franchises of a tiers payant stays with the scalar engine (recovered from their next
     # reimbursement: the twin does not recover).
-    owing = np.array([p for p, s in states_in.items() if s.participation_owed or s.franchises_owed], dtype=np.int64)
-    scalar_patient = (contracts != "") | (date == state_day) | np.isin(patient, owing) | scalar_only
-    scalar_rows = np.isin(patient, patient[scalar_patient])
-    twin_rows = np.flatnonzero(~scalar_rows)
+    scalar_patient = (contracts != "") | (date == state_day) | scalar_only
+    claim_no = np.cumsum(claim_start) - 1
+    day_no = np.cumsum(_group_starts(patient, date)) - 1
     out_parts: list[tuple[I64, pa.Table]] = []
-    states_out: dict[int, PatientState] = {}
-    twin_states: pa.Table | None = None
-    routed = np.zeros(0, dtype=np.int64)
-    answered_twin = np.zeros(0, dtype=bool)
-
-    def run_twin(rows: I64) -> tuple[pa.Table, Bools, pa.Table, Bools]:
-        sub = _take(table, rows)
-        opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
-        if states_in:
-            same_year = year_of_days(date[rows]) == year_of_days(np.maximum(state_day[rows], 0))
-            same_year &= state_day[rows] > -(10**9)
-            pp = np.array([states_in[int(p)].participation_paid if int(p) in states_in else 0 for p in patient[rows]],
-                          dtype=np.int64)  # fmt: skip
-            fp = np.array([states_in[int(p)].franchises_paid if int(p) in states_in else 0 for p in patient[rows]],
-                          dtype=np.int64)  # fmt: skip
-            opening = np.where(same_year, pp, 0), np.where(same_year, fp, 0)
-        return _twin(twin, sub, patient[rows], date[rows], claim_start[rows], opening, states_in)
-
-    prefix_states: dict[int, PatientState] = {}
-    if twin_rows.size:
-        lines, answered, twin_states, ok = run_twin(twin_rows)
-        twin_index = twin_rows
-        if not answered.all():
-            # A patient the twin routes keeps the twin for the claims before their first claim it cannot answer;
-            # the scalar engine takes over from there with the state after them (as from one file to the next).
-            p, starts = patient[twin_rows], claim_start[twin_rows]
-            claim_of = np.cumsum(starts) - 1
-            bad_claim = np.zeros(int(claim_of[-1]) + 1, dtype=bool)
-            bad_claim[claim_of[~answered & ~ok]] = True
-            bad_row = bad_claim[claim_of].astype(np.int64)
-            seen = (_exclusive_cumsum(bad_row, _group_starts(p)) + bad_row) > 0
-            prefix = ~answered & ~seen
-            if prefix.any():
-                twin_index = twin_rows[answered | prefix]
-                lines, answered, twin_states, _ = run_twin(twin_index)
-                handoff = np.intersect1d(np.unique(p[seen]), np.unique(patient[twin_index][answered]))
-                if handoff.size:
-                    prefix_states = states_from_table(
-                        twin_states.filter(pc.is_in(twin_states.column("patient_id"), pa.array(handoff)))
-                    )
-        answered_twin = answered
-        done = np.flatnonzero(answered)
-        if done.size:
-            out_parts.append((twin_index[done], _take(lines, done)))
-        routed = np.setdiff1d(twin_rows, twin_index[done])
-        twin_rows = twin_index
-    scalar_all = np.sort(np.concatenate([np.flatnonzero(scalar_rows), routed]))
-    if scalar_all.size:
-        lines, bad, states_out = _scalar(engine, table, scalar_all, contracts, {**states_in, **prefix_states})
-        states_out = {**prefix_states, **states_out}
-        good = np.array([i for i in range(len(scalar_all)) if i not in bad], dtype=np.int64)
-        if good.size:
-            out_parts.append((scalar_all[good], lines))  # the lines of the claims taken, in order
-        if bad:
-            positions = np.array(sorted(bad), dtype=np.int64)
-            reject_parts.append(
-                _rejects(
-                    table,
-                    scalar_all[positions],
-                    [bad[int(i)][0] for i in positions],
-                    [bad[int(i)][1] for i in positions],
+    current: dict[int, PatientState] = dict(states_in)  # each patient's state after what is adjudicated so far
+    twin_final: list[pa.Table] = []  # states of the patients whose last claims the twin took
+    twin_done: set[int] = set()
+    pending = np.flatnonzero(~np.isin(patient, patient[scalar_patient]))  # rows for the twin, whole claims
+    to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
+    while pending.size or to_scalar.size:
+        if pending.size and current:
+            owes = [p for p in np.unique(patient[pending]).tolist() if p in current and _owes(current[p])]
+            if owes:
+                moved = np.isin(patient[pending], np.array(owes, dtype=np.int64))
+                to_scalar = np.concatenate([to_scalar, pending[moved]])
+                pending = pending[~moved]
+        if pending.size:
+            lines, answered, twin_states, ok = _twin_rows(twin, table, pending, patient, date, claim_start, current)
+            done = np.flatnonzero(answered)
+            if done.size:
+                out_parts.append((pending[done], _take(lines, done)))
+            left = pending[~answered]
+            answered_patients = np.unique(patient[pending[done]])
+            left_patients = np.unique(patient[left])
+            finished = np.setdiff1d(answered_patients, left_patients, assume_unique=True)
+            handoff = np.intersect1d(answered_patients, left_patients, assume_unique=True)
+            if finished.size:
+                twin_final.append(twin_states.filter(pc.is_in(twin_states.column("patient_id"), pa.array(finished))))
+                twin_done.update(finished.tolist())
+            if handoff.size:
+                current.update(
+                    states_from_table(twin_states.filter(pc.is_in(twin_states.column("patient_id"), pa.array(handoff))))
                 )
-            )
+            pending = np.zeros(0, dtype=np.int64)
+            if left.size:
+                # Each patient's segment for the scalar engine: their first claim the twin did not take and the
+                # rest of that day (or all the rest when that claim is one the twin could answer: it routed the
+                # patient whole, e.g. an annual cap changing within the year).
+                first = _group_starts(patient[left])
+                group = np.cumsum(first) - 1
+                uncovered = np.isin(claim_no[left[first]], claim_no[left[~ok[~answered]]])
+                segment = ~uncovered[group] | (day_no[left] == day_no[left[first]][group])
+                to_scalar = np.concatenate([to_scalar, left[segment]])
+                pending = left[~segment]
+        if to_scalar.size:
+            rows = np.sort(to_scalar)
+            to_scalar = np.zeros(0, dtype=np.int64)
+            lines, bad, after = _scalar(engine, table, rows, contracts, current)
+            current.update(after)
+            good = np.array([i for i in range(len(rows)) if i not in bad], dtype=np.int64)
+            if good.size:
+                out_parts.append((rows[good], lines))  # the lines of the claims taken, in order
+            if bad:
+                positions = np.array(sorted(bad), dtype=np.int64)
+                reject_parts.append(
+                    _rejects(
+                        table,
+                        rows[positions],
+                        [bad[int(i)][0] for i in positions],
+                        [bad[int(i)][1] for i in positions],
+                    )
+                )
     if out_parts:
         where = np.concatenate([w for w, _ in out_parts])
         merged = pa.concat_tables([t for _, t in out_parts])
@@ -576,16 +574,10 @@ def adjudicate_partition(
     else:
         out = OUTPUT_SCHEMA.empty_table()
 
-    # States out: the twin's patients, the scalar engine's, and the given ones of patients with no claim taken.
-    twin_patients: set[int] = set()
-    if twin_states is not None:
-        twin_patients = set(np.unique(patient[twin_rows][answered_twin]).tolist()) - set(prefix_states)
-    carried = {p: s for p, s in states_in.items() if p not in twin_patients and p not in states_out}
-    state_parts = [states_table({**carried, **states_out})]
-    if twin_states is not None and twin_patients:
-        mask = pc.is_in(twin_states.column("patient_id"), pa.array(sorted(twin_patients), pa.int64()))
-        state_parts.append(twin_states.filter(mask))
-    states = pa.concat_tables(state_parts).sort_by("patient_id")
+    # States out: the twin's for the patients it finished, the last known for the others (the scalar engine's, or
+    # the given one of a patient with no claim taken).
+    final = {p: s for p, s in current.items() if p not in twin_done}
+    states = pa.concat_tables([states_table(final), *twin_final]).sort_by("patient_id")
     rejects = pa.concat_tables([_empty_rejects(), *reject_parts]) if reject_parts else _empty_rejects()
     return PartitionResult(out, rejects, states, summarize(out, rejects, in_order=True))
 
@@ -597,6 +589,34 @@ def _default_twin() -> ColumnarEngine:
     if not _TWIN:
         _TWIN.append(ColumnarEngine())
     return _TWIN[0]
+
+
+def _owes(state: PatientState) -> bool:
+    return bool(state.participation_owed or state.franchises_owed)
+
+
+def _twin_rows(
+    twin: ColumnarEngine,
+    table: pa.Table,
+    rows: I64,
+    patient: I64,
+    date: I64,
+    claim_start: Bools,
+    states: Mapping[int, PatientState],
+) -> tuple[pa.Table, Bools, pa.Table, Bools]:
+    """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
+    (of an earlier day): the year's participations and franchises when of the same year."""
+    p, d = patient[rows], date[rows]
+    opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
+    given = {q: states[q] for q in np.unique(p).tolist() if q in states} if states else {}
+    if given:
+        ids = np.array(sorted(given), dtype=np.int64)
+        year = np.array([given[q].as_of.year for q in ids.tolist()], dtype=np.int64)
+        paid = np.array([[given[q].participation_paid, given[q].franchises_paid] for q in ids.tolist()], dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
+        same_year = (ids[at] == p) & (year[at] == year_of_days(d))
+        opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
+    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given)
 
 
 def _contracts(table: pa.Table, default: str | None) -> npt.NDArray[np.object_]:
@@ -619,12 +639,14 @@ def _twin(
     """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
     n = sub.num_rows
     claim = sub.column("claim_id")
-    ordinal = pa.array(np.arange(n, dtype=np.int64))  # the twin's order is then the sorted order
+    # The claims numbered in order: the twin's order is then the sorted order, and it knows the claims (it answers
+    # each patient up to their first claim it cannot answer).
+    ordinal = pa.array(np.cumsum(claim_start) - 1)
     feed = sub.set_column(sub.column_names.index("claim_id"), "claim_id", ordinal)
     feed = feed.append_column("participation_paid_ytd", pa.array(opening[0])).append_column(
         "franchises_paid_ytd", pa.array(opening[1])
     )
-    r = twin.run(feed)
+    r = twin.run(feed, up_to_first_routed=True)
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
     assert r.transport_counted is not None
@@ -710,17 +732,20 @@ def _twin(
         schema=OUTPUT_SCHEMA,
     )
 
-    # The state after each patient's last line.
-    last = np.flatnonzero(np.append(patient[1:] != patient[:-1], True)) if n else np.zeros(0, dtype=np.int64)
+    # The state after each patient's last answered line (the rows the twin did not answer add nothing to the sums;
+    # the patients it answered nothing of have no state here).
+    taken = np.flatnonzero(r.answered)
+    last = taken[np.append(patient[taken][1:] != patient[taken][:-1], True)] if taken.size else taken
     year_first = np.flatnonzero(year_start)[group]
     pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
     fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
     para_after = para_excl + r.paramedical_counted
     trans_after = before_incl(r.transport_counted, day_start)
     units_after = units_excl + r.participation_units
-    last_of_patient = np.zeros(n, dtype=bool)
-    last_of_patient[last] = True
-    patient_last_day = np.repeat(date[last], np.diff(np.concatenate([[0], last + 1])))
+    patient_group = np.cumsum(_group_starts(patient)) - 1
+    last_day = np.full(int(patient_group[-1]) + 1 if n else 0, -(10**9), dtype=np.int64)
+    last_day[patient_group[last]] = date[last]
+    patient_last_day = last_day[patient_group]
     on_last_day = (date == patient_last_day) & pro_end
     para_counts: dict[int, dict[str, int]] = {}
     for p, pro, c in zip(

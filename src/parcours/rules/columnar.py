@@ -3,9 +3,10 @@
 One row is one care event with one act (the shape of almost every claim). The twin reads every figure from the
 same dated parameters as the scalar engine (``ParameterSet.at(date)``, once per distinct date of the batch) and
 the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). Rows it does
-not cover (devices, hospital, téléexpertise, invalid input…) are flagged; their patients are routed whole to the
-scalar engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and
-the caps see every claim of the patient in the order (patient, date, claim id).
+not cover (devices, téléexpertise, invalid input…) are flagged; their patients are routed whole to the scalar
+engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and the
+caps see every claim of the patient in the order (patient, date, claim id). The batch kernel routes them only from
+their first claim not covered on (``run(..., up_to_first_routed=True)``) and hands them back afterwards.
 
 The differential test (``tests/batch/test_differential.py``) keeps both paths equal to the cent.
 Pure: numpy and pyarrow, no I/O.
@@ -128,13 +129,13 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "quantity": (pa.int64(), False, "number of acts, boxes or trips (default 1)"),
     "fee": (pa.int64(), False, "billed amount in cents (default: the tariff)"),
     "coefficient": (pa.float64(), False, "coefficient of a key-letter act (AMI 1.5, B 70)"),
-    "days": (pa.int64(), False, "days of a hospital stay (routed to the scalar engine)"),
+    "days": (pa.int64(), False, "days of a hospital stay"),
     "device_class": (pa.string(), False, "optics A/B, audiology I/II (routed to the scalar engine)"),
     "correction": (pa.string(), False, "optics: simple, complex, very_complex (routed)"),
     "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free (routed)"),
     "ear": (pa.string(), False, "audiology: left, right (routed)"),
-    "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (routed)"),
-    "costly_act": (pa.bool_(), False, "hospital stay with a costly act (routed)"),
+    "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (its daily charge)"),
+    "costly_act": (pa.bool_(), False, "hospital stay with a costly act (flat fee in place of the ticket modérateur)"),
     "modifiers": (pa.string(), False, "CCAM modifiers billed with the act, comma-separated: 'F,P' (routed)"),
     "association": (pa.string(), False, "CCAM association code 1-5 (routed)"),
     "tiers_payant": (pa.bool_(), False, "tiers payant: participation and franchises stay owed (routed)"),
@@ -183,12 +184,14 @@ SUPPORTED_CATEGORIES = (
     Category.BIOLOGY,
     Category.MEDICINE,
     Category.TRANSPORT,
+    Category.HOSPITAL_STAY,  # the stay's line and its daily charge (forfait journalier), summed on the stay's line
 )
 _SUPPORTED_BASES = ("tariff", "letter", "fee")
 _FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
 _REASONS = ("age_condition", "teleconsultation_not_oriented", "teleconsultation_unknown_patient")
 _ROW_AFTER_LIMIT = 99  # Act.quantity bound
 _MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
+_MAX_STAY_DAYS = 3650  # Act.days bound
 _DENSE_RANGE = 1 << 20  # widest range of day numbers counted rather than sorted
 
 
@@ -306,6 +309,12 @@ class _Tables:
             "franchises.transport_daily_cap",
             "franchises.annual_cap",
             "tariffs.hospital.costly_act_threshold",
+            "tariffs.hospital.costly_act_flat_fee",
+            "tariffs.hospital.full_rate_from_day",
+            "tariffs.hospital.daily_charge",
+            "tariffs.hospital.daily_charge_psychiatry",
+            "tariffs.hospital.newborn_exempt_days",
+            "tariffs.hospital.daily_charge_imputed_on_copayment",
         )
         member_paths = {
             "excluded_regime": ("pathway.excluded_regimes", "regime"),
@@ -381,6 +390,7 @@ class _CatalogueArrays:
     franchise: I64  # [code, profession]: index into _FRANCHISE_KINDS, -1 none
     consultation: Bools  # [code, profession]: a physician's consultation (teleconsultation refusals apply)
     costly: Bools  # [code, profession]: the « forfait 24 € » may replace the ticket modérateur (rows routed)
+    stay: Bools  # [code, profession]: a hospital stay (its own gross, and a daily charge line)
 
     @staticmethod
     def build(catalogue: Catalogue) -> _CatalogueArrays:
@@ -394,6 +404,7 @@ class _CatalogueArrays:
         franchise = np.full(shape, -1, dtype=np.int64)
         consultation = np.zeros(shape, dtype=bool)
         costly = np.zeros(shape, dtype=bool)
+        stay = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
         full_rate = np.zeros(shape, dtype=bool)
         rate_path = np.full(shape, -1, dtype=np.int64)
@@ -423,6 +434,7 @@ class _CatalogueArrays:
                 rate_path[i, j] = -1 if path is None else rate_paths.index(path)
                 consultation[i, j] = category is Category.CONSULTATION
                 costly[i, j] = rule.costly_act_participation
+                stay[i, j] = category is Category.HOSPITAL_STAY
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
         return _CatalogueArrays(
@@ -440,6 +452,7 @@ class _CatalogueArrays:
             franchise,
             consultation,
             costly,
+            stay,
         )
 
 
@@ -620,13 +633,14 @@ class ColumnarResult:
     majoration: I64
     participation: I64
     franchise: I64
-    amo: I64
+    amo: I64  # with the daily charge's (a hospital stay's forfait journalier, on the stay's line)
     # What each row adds to the same-day counters of the scalar engine (state carried between batches):
     # participations taken (units) and paramedical / transport franchises counted against the daily caps (cents).
     participation_units: I64 | None = None
     ok: Bools | None = None  # the rows the twin could answer, before whole patients are routed
     paramedical_counted: I64 | None = None
     transport_counted: I64 | None = None
+    daily_charge: I64 | None = None  # billed amount of a stay's daily charge line (forfait journalier), 0 otherwise
 
 
 class ColumnarEngine:
@@ -637,7 +651,10 @@ class ColumnarEngine:
         self.catalogue = catalogue or default_catalogue()
         self.arrays = _CatalogueArrays.build(self.catalogue)
 
-    def run(self, table: pa.Table) -> ColumnarResult:
+    def run(self, table: pa.Table, *, up_to_first_routed: bool = False) -> ColumnarResult:
+        """The twin over ``table``. Rows it cannot answer route their whole patient; with ``up_to_first_routed``,
+        only from the patient's first claim it cannot answer on (the claims before it are answered: the caps are
+        taken in order, so what comes later does not change them; the caller carries the state on from there)."""
         a = self.arrays
         c = _Columns(table, a.codes)
         n = c.n
@@ -665,6 +682,7 @@ class ColumnarEngine:
         seen_by_gp = c.flag("seen_by_gp") & has_gp
         c2s, ald, ald_care, optam = c.flag("c2s"), c.flag("ald"), c.flag("ald_care"), c.flag("optam")
         emergency, tele = c.flag("emergency"), c.flag("teleconsultation")
+        stay_days, days_null = c.ints("days", 1)
 
         # Defaults of the event model: regime general, sector 1, quantity 1.
         regime = np.where(regime == NULL_CODE, VOCABULARIES["regime"].index(Regime.GENERAL.value), regime)
@@ -717,6 +735,10 @@ class ColumnarEngine:
             ~coefficient_null & (hundredths > 0) & (hundredths <= 100_000) & (hundredths == coefficient * 100)
         )
         ok &= (base_kind != _SUPPORTED_BASES.index("fee")) | ~fee_null
+        # A hospital stay says how many days (the event model's bounds).
+        stay = a.stay[safe_code, safe_profession]
+        ok &= days_null | ((stay_days >= 1) & (stay_days <= _MAX_STAY_DAYS))
+        ok &= ~stay | ~days_null
 
         # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
         # a span read the same values), gathered by row.
@@ -861,6 +883,41 @@ class ColumnarEngine:
         )
         rate = np.where(rejected, 0, rate)
         gross = np.where(rejected, 0, apply_rate(base, rate))
+        # A hospital stay (engine._stay_gross): at 100 % the whole base; with a costly act the flat fee in place of
+        # the ticket modérateur; else the rate up to the day from which the stay is at 100 %.
+        costly_stay = stay & c.flag("costly_act")
+        copay_days = np.minimum(stay_days, s["tariffs.hospital.full_rate_from_day"] - 1)
+        copay_base = base * copay_days // np.maximum(stay_days, 1)
+        stay_gross = np.where(
+            rate == full,
+            base,
+            np.where(
+                costly_stay,
+                np.maximum(0, base - s["tariffs.hospital.costly_act_flat_fee"]),
+                apply_rate(copay_base, rate) + (base - copay_base),
+            ),
+        )
+        gross = np.where(stay & ~rejected, stay_gross, gross)
+        # Its daily charge line (engine._daily_charge_line): borne by the patient, imputed on the stay's ticket
+        # modérateur, or covered (maternity, newborn); billed in full when the stay is refused.
+        daily = np.where(
+            c.flag("psychiatry"), s["tariffs.hospital.daily_charge_psychiatry"], s["tariffs.hospital.daily_charge"]
+        )
+        charge = np.where(stay, daily * stay_days, 0)
+        newborn = (date - birth) < s["tariffs.hospital.newborn_exempt_days"]
+        covered = stay & ~rejected & (maternity | newborn)
+        copayment = base - gross
+        imputed = (
+            stay
+            & ~rejected
+            & ~covered
+            & (s["tariffs.hospital.daily_charge_imputed_on_copayment"] > 0)
+            & ~costly_stay
+            & (rate < full)
+            & (copayment > 0)
+        )
+        charge_fee = np.where(imputed, np.maximum(0, charge - copayment), charge)
+        charge_amo = np.where(covered, charge, 0)
 
         majoration = np.where(
             a.majoration[safe_code, safe_profession] & out_of_pathway & ~rejected,
@@ -872,16 +929,29 @@ class ColumnarEngine:
         )
 
         # The costly-act flat fee is the scalar engine's (no shipped tariff of these kinds reaches the threshold today).
-        ok &= ~(a.costly[safe_code, safe_profession] & (base >= s["tariffs.hospital.costly_act_threshold"] * quantity))
-
-        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential).
-        routed = np.isin(patient_id, patient_id[~ok])
-        answered = ok & ~routed
+        ok &= ~(
+            a.costly[safe_code, safe_profession]
+            & ~stay
+            & (base >= s["tariffs.hospital.costly_act_threshold"] * quantity)
+        )
 
         # Caps, in the order (patient, date, claim id).
         order = _claim_order(patient_id, date, claim)
         sp = patient_id[order]
         sd = date[order]
+
+        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential), or
+        # from the first claim with such a row on.
+        if up_to_first_routed:
+            claim_no = np.cumsum(_group_starts(sp, sd, claim[order])) - 1
+            bad_claim = np.zeros(int(claim_no[-1]) + 1 if n else 0, dtype=bool)
+            bad_claim[claim_no[~ok[order]]] = True
+            bad_row = bad_claim[claim_no].astype(np.int64)
+            routed = np.empty(n, dtype=bool)
+            routed[order] = (_exclusive_cumsum(bad_row, _group_starts(sp)) + bad_row) > 0
+        else:
+            routed = np.isin(patient_id, patient_id[~ok])
+        answered = ok & ~routed
         year = year_of_days(sd)
         live = answered[order] & ~rejected[order]
         pf_live = live & ~pf_exempt[order]
@@ -976,7 +1046,7 @@ class ColumnarEngine:
         counted = {k: np.empty(n, dtype=np.int64) for k in counted_s}
         for k, values in counted_s.items():
             counted[k][order] = values
-        amo = gross - majoration - participation - franchise
+        amo = gross - majoration - participation - franchise + charge_amo
         return ColumnarResult(
             answered=answered,
             pathway_rule=rule_index,
@@ -994,6 +1064,7 @@ class ColumnarEngine:
             ok=ok,
             paramedical_counted=counted[1],
             transport_counted=counted[2],
+            daily_charge=charge_fee,
         )
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
@@ -1038,7 +1109,7 @@ def result_table(claim_id: pa.ChunkedArray | pa.Array, r: ColumnarResult) -> pa.
         "participation": r.participation,
         "franchise": r.franchise,
         "amo": r.amo,
-        "patient": r.fee - r.amo,
+        "patient": r.fee - r.amo + (0 if r.daily_charge is None else r.daily_charge),
         "engine": pa.array(np.full(n, "columnar")),
         "error": pa.nulls(n, pa.string()),
     }
