@@ -82,7 +82,7 @@ class Result:
 
     def line(self) -> str:
         others = sum(n for code, n in self.statuses.items() if not 200 <= code < 300)
-        return (f"{self.name:<34} {self.rate:>8.0f} req/s   p50 {self.p50_ms:>7.1f} ms   p99 {self.p99_ms:>7.1f} ms   "
+        return (f"{self.name:<42} {self.rate:>8.0f} req/s   p50 {self.p50_ms:>7.1f} ms   p99 {self.p99_ms:>7.1f} ms   "
                 f"max {self.max_ms:>7.1f} ms   non-2xx {others}   ({self.requests} in {self.seconds:.1f} s)")  # fmt: skip
 
 
