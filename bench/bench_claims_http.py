@@ -26,36 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import Call, Result, Stack, load_average, ratio_line, run, stack  # noqa: E402
-
-
-def claims(environment: Stack, prefix: str, count: int) -> list[Call]:
-    calls = []
-    for n in range(count):
-        patient_id, _, rpps = environment.pairs[n % len(environment.pairs)]
-        body = {
-            "idempotency_key": f"{prefix}-{n:07d}",
-            "patient_id": patient_id,
-            "professional_rpps": rpps,
-            "date": environment.day.isoformat(),
-            "acts": [{"code": "G", "fee": 30.0}],
-        }
-        calls.append(Call("POST", "/api/claims", environment.tokens[rpps], json.dumps(body).encode()))
-    return calls
-
-
-def stored(environment: Stack, prefix: str) -> int:
-    from sqlalchemy import func, select
-
-    from parcours.store.db import Database
-    from parcours.store.models import Claim
-
-    database = Database(environment.database_url)
-    try:
-        with database.unit_of_work() as session:
-            return int(session.scalar(select(func.count()).where(Claim.idempotency_key.like(f"{prefix}-%"))) or 0)
-    finally:
-        database.dispose()
+from httpload import Call, Result, claim_calls, load_average, ratio_line, run, stack, stored_claims  # noqa: E402
 
 
 def main() -> None:
@@ -81,8 +52,8 @@ def main() -> None:
         print(f"claims by {len(environment.tokens)} médecins traitants for {len(environment.pairs)} patients, "
               f"concurrency {args.concurrency}, {args.workers} uvicorn workers, client {args.client}; "
               f"{load_average()}")  # fmt: skip
-        warm = claims(environment, "warm", max(200, size // 20))
-        measured = claims(environment, "bench", size)
+        warm = claim_calls(environment, "warm", max(200, size // 20))
+        measured = claim_calls(environment, "bench", size)
         short = max(2.0, args.seconds / 4)
 
         def load(name: str, base: str, calls: list[Call], seconds: float) -> Result:
@@ -98,7 +69,7 @@ def main() -> None:
         problems += bare.failures(201) + claimed.failures(201)
         if claimed.wrapped:
             problems.append(f"the pool of {size} distinct claims ran out ({claimed.wrapped} replays): raise --pool")
-        count = stored(environment, "bench")
+        count = stored_claims(environment, "bench")
         acknowledged = claimed.count(201)
         print(f"claims stored {count}: answered 201 {acknowledged}, sent {claimed.sent} (the rest in flight at the "
               "end)")  # fmt: skip

@@ -264,20 +264,20 @@ def run(
 
 
 @dataclass
-class Stack:
-    """A fresh PostgreSQL schema with the demo town, a signing key for this run, and two servers started the same
-    way: the bare FastAPI app (``bare_app.py``) and parcours."""
+class Town:
+    """The demo town in a fresh PostgreSQL schema, and bearer tokens of its médecins traitants (signed with a key
+    made for this run, ``key_file``)."""
 
     database_url: str  # the schema's
-    bare: str  # base URLs
-    parcours: str
     day: dt.date  # the day of care of the claims (yesterday)
     pairs: list[tuple[str, str, str]]  # (patient id, patient NIR, RPPS of their médecin traitant on ``day``)
     tokens: dict[str, str]  # RPPS -> "Bearer …"
+    key_file: Path
 
 
 @contextmanager
-def stack(database_url: str, *, workers: int, patients: int) -> Iterator[Stack]:
+def town(database_url: str, *, patients: int) -> Iterator[Town]:
+    """A schema created for the run and dropped after it; nothing else in the database is touched."""
     from sqlalchemy import create_engine, select, text
 
     from parcours.api.security import AuthSettings, issue_token
@@ -293,7 +293,6 @@ def stack(database_url: str, *, workers: int, patients: int) -> Iterator[Stack]:
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = f"{database_url}{'&' if '?' in database_url else '?'}options=-csearch_path%3D{schema}"
-    processes: list[subprocess.Popen[bytes]] = []
     keys = tempfile.TemporaryDirectory(prefix="parcours-bench-")
     try:
         upgrade(url)
@@ -320,28 +319,77 @@ def stack(database_url: str, *, workers: int, patients: int) -> Iterator[Stack]:
             rpps: "Bearer " + issue_token(Principal.professional(rpps), settings, lifetime=lifetime)
             for _, _, rpps in pairs
         }
+        yield Town(url, day, pairs, tokens, settings.local_key_file)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        keys.cleanup()
+
+
+@dataclass
+class Stack(Town):
+    """The town, and two servers started the same way: the bare FastAPI app (``bare_app.py``) and parcours."""
+
+    bare: str = ""  # base URLs
+    parcours: str = ""
+
+
+@contextmanager
+def stack(database_url: str, *, workers: int, patients: int) -> Iterator[Stack]:
+    processes: list[subprocess.Popen[bytes]] = []
+    with town(database_url, patients=patients) as made:
         env = dict(
             os.environ,
-            PARCOURS_DATABASE_URL=url,
-            PARCOURS_AUTH_LOCAL_KEY_FILE=str(settings.local_key_file),
+            PARCOURS_DATABASE_URL=made.database_url,
+            PARCOURS_AUTH_LOCAL_KEY_FILE=str(made.key_file),
             PARCOURS_AUTH_LOCAL_ISSUER_ENABLED="true",  # the run's own key signs the doctors' tokens
             # the servers run this tree's code (not whichever parcours the venv has installed)
             PYTHONPATH=os.pathsep.join([str(ROOT / "bench"), str(ROOT / "src")]),
         )
         bare_port, app_port = free_port(), free_port()
-        processes.append(serve(sys.executable, "bare_app:create_app", bare_port, workers, env))
-        processes.append(serve(sys.executable, "parcours.api.app:create_app", app_port, workers, env))
-        wait_ready(f"http://127.0.0.1:{bare_port}/docs")
-        wait_ready(f"http://127.0.0.1:{app_port}/health")
-        yield Stack(url, f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{app_port}", day, pairs, tokens)
+        try:
+            processes.append(serve(sys.executable, "bare_app:create_app", bare_port, workers, env))
+            processes.append(serve(sys.executable, "parcours.api.app:create_app", app_port, workers, env))
+            wait_ready(f"http://127.0.0.1:{bare_port}/docs")
+            wait_ready(f"http://127.0.0.1:{app_port}/health")
+            yield Stack(made.database_url, made.day, made.pairs, made.tokens, made.key_file,
+                        bare=f"http://127.0.0.1:{bare_port}", parcours=f"http://127.0.0.1:{app_port}")  # fmt: skip
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+def claim_calls(environment: Town, prefix: str, count: int) -> list[Call]:
+    """Distinct claims (a new idempotency key each) the service must accept: each patient's by their médecin
+    traitant, on ``day``."""
+    calls = []
+    for n in range(count):
+        patient_id, _, rpps = environment.pairs[n % len(environment.pairs)]
+        body = {
+            "idempotency_key": f"{prefix}-{n:07d}",
+            "patient_id": patient_id,
+            "professional_rpps": rpps,
+            "date": environment.day.isoformat(),
+            "acts": [{"code": "G", "fee": 30.0}],
+        }
+        calls.append(Call("POST", "/api/claims", environment.tokens[rpps], json.dumps(body).encode()))
+    return calls
+
+
+def stored_claims(environment: Town, prefix: str) -> int:
+    from sqlalchemy import func, select
+
+    from parcours.store.db import Database
+    from parcours.store.models import Claim
+
+    database = Database(environment.database_url)
+    try:
+        with database.unit_of_work() as session:
+            return int(session.scalar(select(func.count()).where(Claim.idempotency_key.like(f"{prefix}-%"))) or 0)
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-        keys.cleanup()
+        database.dispose()
 
 
 def load_average() -> str:
