@@ -92,19 +92,49 @@ def _replay(session: Session, key: str, digest: str) -> Claim | None:
     return existing
 
 
+def _replay_and_professional(session: Session, data: ClaimIn, digest: str) -> tuple[Claim | None, Professional]:
+    """The claim already stored under the idempotency key (see ``_replay``) and the billing professional, in one
+    round trip: a new claim, the usual case, finds no claim and the professional."""
+    stored = select(Claim.id).where(Claim.idempotency_key == data.idempotency_key).scalar_subquery()
+    row = session.execute(select(Professional, stored).where(Professional.rpps == data.professional_rpps)).one_or_none()
+    if row is None:  # no such professional: a replay still answers as a replay (as before the professional)
+        if (existing := _replay(session, data.idempotency_key, digest)) is not None:
+            return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps")
+        _check_request(data)  # the errors in the order they were always found: the request's, then the RPPS
+        raise CareError("professional_rpps", f"aucun professionnel enregistré avec le RPPS {data.professional_rpps}",
+                        "not_found")  # fmt: skip
+    professional, claim_id = row
+    if claim_id is None:
+        return None, professional
+    existing = session.get(Claim, claim_id)
+    assert existing is not None  # the patient's row is locked: a claim of the patient is not removed meanwhile
+    if existing.request_hash != digest:
+        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
+    return existing, professional
+
+
 def submit(
-    session: Session, data: ClaimIn, *, replaces: Claim | None = None, digest: str | None = None
+    session: Session,
+    data: ClaimIn,
+    *,
+    replaces: Claim | None = None,
+    digest: str | None = None,
+    locked: Patient | None = None,
 ) -> tuple[Claim, bool]:
     """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay.
-    ``digest`` identifies the request when it is not ``data`` itself (a correction)."""
+    ``digest`` identifies the request when it is not ``data`` itself (a correction). ``locked``: the patient, when
+    the caller already read its row ``FOR UPDATE`` in this transaction (the API's access check does)."""
     digest = digest or _hash(data)
-    patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
+    if locked is not None and locked.id == data.patient_id:
+        patient = locked
+    else:
+        patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
     # a replay, or the same claim sent twice at once: the second waited for the lock above and now finds the first
     # (one look-up, after the lock, rather than one before it too: a new claim, the usual case, saves a round trip)
-    if (existing := _replay(session, data.idempotency_key, digest)) is not None:
+    existing, professional = _replay_and_professional(session, data, digest)
+    if existing is not None:
         return existing, False
     _check_request(data)
-    professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
     event, state, result, referral = _adjudicate(session, patient, professional, data)
 
     claim = Claim(
