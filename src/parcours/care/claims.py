@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, case, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,13 +199,13 @@ def _adjudicate(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
     """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
-    event_data, referral, known = _facts(session, patient, professional, data)
+    event_data, referral, known, lines = _facts(session, patient, professional, data)
     try:
         event = CareEvent.model_validate(event_data)
     except ValidationError as exc:
         error = field_errors(exc)[0]
         raise CareError(error.field, error.message) from None
-    state = year_to_date(session, patient.id, professional.id, data.date, known=known)
+    state = _state_of(lines, professional.id, known)
     try:
         result = default_engine().adjudicate(event, state)
     except RuleInputError as exc:
@@ -259,7 +260,7 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
 
 def _facts(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
-) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...]]:
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
     on = data.date
     # the facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
     # covering the visit, ALD, pregnancy, and the last in-person visit for a teleconsultation
@@ -304,10 +305,16 @@ def _facts(
             )
             .scalar_subquery()
         )
-    row = session.execute(select(*columns)).one()
+    # and the year's paid lines, grouped (``year_to_date``), in the same round trip: the one-row facts joined to the
+    # groups (none yet: one row, the groups' columns null)
+    facts = select(*(column.label(f"fact_{n}") for n, column in enumerate(columns))).subquery("facts")
+    grouped = _year_lines(patient.id, on).subquery("year_lines")
+    rows = session.execute(select(facts, grouped).select_from(facts.outerjoin(grouped, true()))).all()
+    row, width = rows[0], len(columns)
+    lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
     state = tuple(row[7 : 7 + STATE_COLUMNS])
-    rest = row[7 + STATE_COLUMNS :]
+    rest = row[7 + STATE_COLUMNS : width]
     if data.declares_gp and (gp_id != professional.id or gp_start != on):
         # indicator N is the visit at which the declaration is made: the store must hold it, made that day with this
         # doctor (with the patient's presence attestation), or the claim would assert a consent nobody gave
@@ -354,7 +361,7 @@ def _facts(
         "ald_care": data.ald_care,
         "tiers_payant": data.tiers_payant,
     }
-    return event, referral, state
+    return event, referral, state, lines
 
 
 def _year(year: int) -> Any:
@@ -365,14 +372,10 @@ def _live_paid_lines(patient_id: str) -> Any:
     return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
 
 
-def year_to_date(
-    session: Session, patient_id: str, professional_id: str, on: dt.date, *, known: tuple[Any, ...] | None = None
-) -> YearToDate:
-    """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
-    ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
-    # the paid lines of the year in one round trip, by professional, code, category and whether on the day of care
+def _year_lines(patient_id: str, on: dt.date) -> Select[Any]:
+    """The paid lines of the year that stand, by professional, code, category and whether on the day of care."""
     on_the_day = Claim.care_date == on
-    rows = session.execute(
+    return (
         select(
             Claim.professional_id,
             ClaimLine.code,
@@ -386,7 +389,22 @@ def year_to_date(
         .join(Claim, Claim.id == ClaimLine.claim_id)
         .where(_live_paid_lines(patient_id), _year(on.year))
         .group_by(Claim.professional_id, ClaimLine.code, ClaimLine.category, on_the_day)
-    ).all()
+    )
+
+
+def year_to_date(
+    session: Session, patient_id: str, professional_id: str, on: dt.date, *, known: tuple[Any, ...] | None = None
+) -> YearToDate:
+    """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
+    ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
+    rows = session.execute(_year_lines(patient_id, on)).all()  # one round trip
+    if known is None:
+        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
+    return _state_of(rows, professional_id, known)
+
+
+def _state_of(rows: Sequence[Any], professional_id: str, known: tuple[Any, ...]) -> YearToDate:
+    """The year-to-date state from the rows of ``_year_lines`` and the values of ``_state_columns``."""
     participation = franchises = psychologist_sessions = same_day_participations = 0
     franchises_today = dict.fromkeys(("paramedical", "transport"), 0)
     teleexpertise: dict[str, int] = {}
@@ -404,8 +422,6 @@ def year_to_date(
             # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
             if category == "transport" or (category == "paramedical" and who == professional_id):
                 franchises_today[category] += int(franchise)
-    if known is None:
-        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
     optical, *debts = known
     owed = _owed_from(debts)
     return YearToDate.model_validate(
