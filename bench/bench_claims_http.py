@@ -19,14 +19,13 @@ are those of claims actually adjudicated and stored.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import Call, Result, claim_calls, load_average, ratio_line, run, stack, stored_claims  # noqa: E402
+from httpload import Call, Result, claim_calls, load_average, ratio_line, run, stack, stored_claims
 
 
 def main() -> None:

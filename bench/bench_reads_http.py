@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import Call, Result, Stack, load_average, ratio_line, run, stack  # noqa: E402
+from httpload import Call, Result, Stack, load_average, ratio_line, run, stack
 
 
 def with_records(environment: Stack) -> list[tuple[str, str, str]]:

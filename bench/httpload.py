@@ -252,9 +252,7 @@ async def _run_python(name: str, base_url: str, calls: Sequence[Call], connectio
                   sent=len(calls))  # fmt: skip
 
 
-def run(
-    client: str, name: str, base_url: str, calls: Sequence[Call], *, connections: int, seconds: float
-) -> Result:
+def run(client: str, name: str, base_url: str, calls: Sequence[Call], *, connections: int, seconds: float) -> Result:
     if client == "wrk":
         return run_wrk(name, base_url, calls, connections=connections, seconds=seconds)
     return run_python(name, base_url, calls, connections=connections)

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import claim_calls, load_average, stored_claims, town  # noqa: E402
+from httpload import claim_calls, load_average, stored_claims, town
 
 
 def main() -> None:
