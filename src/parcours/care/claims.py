@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import CursorResult, Select, and_, case, exists, func, or_, select, true, update
+from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -372,7 +372,7 @@ def _live_paid_lines(patient_id: str) -> Any:
     return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
 
 
-def _year_lines(patient_id: str, on: dt.date) -> Select[Any]:
+def _year_lines(patient_id: str, on: dt.date) -> Any:
     """The paid lines of the year that stand, by professional, code, category and whether on the day of care."""
     on_the_day = Claim.care_date == on
     return (
