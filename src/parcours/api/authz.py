@@ -68,10 +68,14 @@ class Presence:
 
 
 def known_patient(session: Session, principal: Principal, patient_id: str, resource: Resource, action: Action,
-                  operation: str) -> Patient:  # fmt: skip
+                  operation: str, *, lock: bool = False) -> Patient:  # fmt: skip
     """The patient; for an unknown one, the refusal an unrelated caller gets for an existing patient (a 404 only
-    for those who may see any patient)."""
-    patient = session.get(Patient, patient_id)
+    for those who may see any patient). ``lock``: the row read ``FOR UPDATE`` (the command goes on to write what
+    the patient's row serialises, a claim), so the command need not read it a second time."""
+    if lock:
+        patient = session.scalars(select(Patient).where(Patient.id == patient_id).with_for_update()).one_or_none()
+    else:
+        patient = session.get(Patient, patient_id)
     if patient is None:
         refuse_unknown_patient(Caller.of(session, principal), resource, action, operation)
         return get_patient(session, patient_id)  # raises the 404
@@ -108,12 +112,14 @@ def creating(
     resource_type: str,
     participants: Iterable[str | None] = (),
     trace: bool = False,
+    lock: bool = False,
 ) -> tuple[Patient, Presence]:
     """A new claim, coordination item or médecin traitant declaration in the name of ``acting``: the caller must be
     that professional, in a care relation with the patient or holding the patient's presence attestation (always,
-    for a declaration). A refusal names ``vitale_attestation`` and is traced with why the attestation failed."""
+    for a declaration). A refusal names ``vitale_attestation`` and is traced with why the attestation failed.
+    ``lock``: the patient's row is read ``FOR UPDATE`` (see ``known_patient``)."""
     patient = known_patient(session, principal, patient_id, Resource(kind, acting_professional=acting, creating=True),
-                            Action.WRITE, operation)  # fmt: skip
+                            Action.WRITE, operation, lock=lock)  # fmt: skip
     proof = presence(session, attestations, attestation, patient, acting)
     resource = Resource(
         kind,

@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -91,6 +93,9 @@ class AuthSettings(BaseSettings):
     leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_cache_seconds: int = Field(default=300, ge=0)
     jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    # a token whose signature was checked is taken again without checking it for this long (never past its expiry):
+    # the signature and claims checks cost more than the rest of a read; 0 checks every time
+    verified_token_cache_seconds: int = Field(default=60, ge=0, le=3600)
     issuers: list[TrustedIssuer] = Field(default_factory=list)
 
 
@@ -235,12 +240,25 @@ class _Issuer:
             ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    expires: float  # the token's exp, in seconds since the epoch
+    until: float  # when the cache stops vouching for it (monotonic clock)
+
+
+VERIFIED_TOKENS_KEPT = 4096
+
+
 class TokenVerifier:
     """Checks bearer tokens against the trusted issuers and returns the caller."""
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
         self._issuers: dict[str, _Issuer] = {}
+        # token -> what its verification found; the whole token is the key, so a changed byte is verified afresh
+        self._verified: dict[str, _Verified] = {}
+        self._verified_lock = threading.Lock()
         for trusted in settings.issuers:
             if trusted.jwks_url is not None:
                 client = jwt.PyJWKClient(
@@ -267,6 +285,23 @@ class TokenVerifier:
             self._issuers[settings.local_issuer] = _Issuer(config, static_key=local.public_key)
 
     def verify(self, token: str) -> Principal:
+        ttl = self.settings.verified_token_cache_seconds
+        if ttl == 0:
+            return self._verify(token)[0]
+        known = self._verified.get(token)
+        if known is not None and time.monotonic() < known.until:
+            if time.time() >= known.expires + self.settings.leeway_seconds:
+                raise AuthenticationError("jeton expiré", description="token expired")
+            return known.principal
+        principal, expires = self._verify(token)
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.clear()  # rare (as many live tokens as that): start again rather than track ages
+            self._verified[token] = _Verified(principal, expires, time.monotonic() + ttl)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The caller a token names and its expiry, after every check (signature, issuer, audience, times)."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationError("jeton vide ou trop long", description="malformed token")
         try:
@@ -317,13 +352,14 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError, TypeError):
             raise AuthenticationError("jeton invalide", description="invalid token") from None
         try:
-            return principal_from_claims(
+            principal = principal_from_claims(
                 claims,
                 profile=config.profile,
                 issuer=config.issuer,
                 identifier_claim=config.identifier_claim,
                 identifier_prefix=config.identifier_prefix,
             )
+            return principal, float(claims["exp"])
         except IdentityError as exc:
             raise AuthenticationError(str(exc), description="token does not name a known caller") from None
 

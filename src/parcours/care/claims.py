@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, update
+from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -102,19 +103,49 @@ def _replay(session: Session, key: str, digest: str) -> Claim | None:
     return existing
 
 
+def _replay_and_professional(session: Session, data: ClaimIn, digest: str) -> tuple[Claim | None, Professional]:
+    """The claim already stored under the idempotency key (see ``_replay``) and the billing professional, in one
+    round trip: a new claim, the usual case, finds no claim and the professional."""
+    stored = select(Claim.id).where(Claim.idempotency_key == data.idempotency_key).scalar_subquery()
+    row = session.execute(select(Professional, stored).where(Professional.rpps == data.professional_rpps)).one_or_none()
+    if row is None:  # no such professional: a replay still answers as a replay (as before the professional)
+        if (existing := _replay(session, data.idempotency_key, digest)) is not None:
+            return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps")
+        _check_request(data)  # the errors in the order they were always found: the request's, then the RPPS
+        raise CareError("professional_rpps", f"aucun professionnel enregistré avec le RPPS {data.professional_rpps}",
+                        "not_found")  # fmt: skip
+    professional, claim_id = row
+    if claim_id is None:
+        return None, professional
+    existing = session.get(Claim, claim_id)
+    assert existing is not None  # the patient's row is locked: a claim of the patient is not removed meanwhile
+    if existing.request_hash != digest:
+        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
+    return existing, professional
+
+
 def submit(
-    session: Session, data: ClaimIn, *, replaces: Claim | None = None, digest: str | None = None
+    session: Session,
+    data: ClaimIn,
+    *,
+    replaces: Claim | None = None,
+    digest: str | None = None,
+    locked: Patient | None = None,
 ) -> tuple[Claim, bool]:
     """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay.
-    ``digest`` identifies the request when it is not ``data`` itself (a correction)."""
+    ``digest`` identifies the request when it is not ``data`` itself (a correction). ``locked``: the patient, when
+    the caller already read its row ``FOR UPDATE`` in this transaction (the API's access check does)."""
     digest = digest or _hash(data)
-    patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
+    if locked is not None and locked.id == data.patient_id:
+        patient = locked
+    else:
+        patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
     # a replay, or the same claim sent twice at once: the second waited for the lock above and now finds the first
     # (one look-up, after the lock, rather than one before it too: a new claim, the usual case, saves a round trip)
-    if (existing := _replay(session, data.idempotency_key, digest)) is not None:
+    existing, professional = _replay_and_professional(session, data, digest)
+    if existing is not None:
         return existing, False
     _check_request(data)
-    professional = professional_by_rpps(session, data.professional_rpps, "professional_rpps")
     event, state, result, referral = _adjudicate(session, patient, professional, data)
 
     claim = Claim(
@@ -178,13 +209,13 @@ def _adjudicate(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
     """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
-    event_data, referral, known = _facts(session, patient, professional, data)
+    event_data, referral, known, lines = _facts(session, patient, professional, data)
     try:
         event = CareEvent.model_validate(event_data)
     except ValidationError as exc:
         error = field_errors(exc)[0]
         raise CareError(error.field, error.message) from None
-    state = year_to_date(session, patient.id, professional.id, data.date, known=known)
+    state = _state_of(lines, professional.id, known)
     try:
         result = default_engine().adjudicate(event, state)
     except RuleInputError as exc:
@@ -239,7 +270,7 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
 
 def _facts(
     session: Session, patient: Patient, professional: Professional, data: ClaimIn
-) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...]]:
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
     on = data.date
     # the facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
     # covering the visit, ALD, pregnancy, and the last in-person visit for a teleconsultation
@@ -284,10 +315,16 @@ def _facts(
             )
             .scalar_subquery()
         )
-    row = session.execute(select(*columns)).one()
+    # and the year's paid lines, grouped (``year_to_date``), in the same round trip: the one-row facts joined to the
+    # groups (none yet: one row, the groups' columns null)
+    facts = select(*(column.label(f"fact_{n}") for n, column in enumerate(columns))).subquery("facts")
+    grouped = _year_lines(patient.id, on).subquery("year_lines")
+    rows = session.execute(select(facts, grouped).select_from(facts.outerjoin(grouped, true()))).all()
+    row, width = rows[0], len(columns)
+    lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
     state = tuple(row[7 : 7 + STATE_COLUMNS])
-    rest = row[7 + STATE_COLUMNS :]
+    rest = row[7 + STATE_COLUMNS : width]
     if data.declares_gp and (gp_id != professional.id or gp_start != on):
         # indicator N is the visit at which the declaration is made: the store must hold it, made that day with this
         # doctor (with the patient's presence attestation), or the claim would assert a consent nobody gave
@@ -334,7 +371,7 @@ def _facts(
         "ald_care": data.ald_care,
         "tiers_payant": data.tiers_payant,
     }
-    return event, referral, state
+    return event, referral, state, lines
 
 
 def _year(year: int) -> Any:
@@ -345,14 +382,10 @@ def _live_paid_lines(patient_id: str) -> Any:
     return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
 
 
-def year_to_date(
-    session: Session, patient_id: str, professional_id: str, on: dt.date, *, known: tuple[Any, ...] | None = None
-) -> YearToDate:
-    """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
-    ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
-    # the paid lines of the year in one round trip, by professional, code, category and whether on the day of care
+def _year_lines(patient_id: str, on: dt.date) -> Any:
+    """The paid lines of the year that stand, by professional, code, category and whether on the day of care."""
     on_the_day = Claim.care_date == on
-    rows = session.execute(
+    return (
         select(
             Claim.professional_id,
             ClaimLine.code,
@@ -366,7 +399,22 @@ def year_to_date(
         .join(Claim, Claim.id == ClaimLine.claim_id)
         .where(_live_paid_lines(patient_id), _year(on.year))
         .group_by(Claim.professional_id, ClaimLine.code, ClaimLine.category, on_the_day)
-    ).all()
+    )
+
+
+def year_to_date(
+    session: Session, patient_id: str, professional_id: str, on: dt.date, *, known: tuple[Any, ...] | None = None
+) -> YearToDate:
+    """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
+    ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
+    rows = session.execute(_year_lines(patient_id, on)).all()  # one round trip
+    if known is None:
+        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
+    return _state_of(rows, professional_id, known)
+
+
+def _state_of(rows: Sequence[Any], professional_id: str, known: tuple[Any, ...]) -> YearToDate:
+    """The year-to-date state from the rows of ``_year_lines`` and the values of ``_state_columns``."""
     participation = franchises = psychologist_sessions = same_day_participations = 0
     franchises_today = dict.fromkeys(("paramedical", "transport"), 0)
     teleexpertise: dict[str, int] = {}
@@ -384,8 +432,6 @@ def year_to_date(
             # the paramedical cap is per professional and day, the transport cap per day [S13][R33]
             if category == "transport" or (category == "paramedical" and who == professional_id):
                 franchises_today[category] += int(franchise)
-    if known is None:
-        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
     optical, *debts = known
     owed = _owed_from(debts)
     return YearToDate.model_validate(

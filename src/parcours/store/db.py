@@ -16,6 +16,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# no pre-ping (a "SELECT 1" round trip at every checkout, a tenth of a claim's): a connection is replaced after this
+# many seconds instead, before servers or proxies drop idle ones, and one found dead is invalidated with the whole
+# pool by SQLAlchemy on the first error (that request fails; the next get fresh connections)
+POOL_RECYCLE_SECONDS = 300
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -26,7 +30,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, echo=echo, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=10, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

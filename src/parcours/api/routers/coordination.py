@@ -234,20 +234,24 @@ def overdue_teleexpertises(
 @router.post(
     "/claims",
     status_code=status.HTTP_201_CREATED,
+    response_model=ClaimView,
     tags=["feuilles de soins"],
     summary="Transmettre une feuille de soins (liquidée à la réception ; idempotente)",
     responses={200: {"description": "Même clé d'idempotence et même contenu : la décision déjà rendue"}},
 )
 def submit_claim(
-    data: ClaimRequest, session: SessionDep, response: Response, principal: CurrentPrincipal, attestations: Attestations
-) -> ClaimView:
-    authz.creating(session, principal, data.patient_id, ResourceKind.CLAIM, data.professional_rpps, "claim.create",
-                   attestations=attestations, attestation=data.vitale_attestation, resource_type="Claim",
-                   participants=(data.professional_rpps,))  # fmt: skip
-    claim, created = claims.submit(session, without_attestation(ClaimIn, data))
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return ClaimView.of(claim)
+    data: ClaimRequest, session: SessionDep, principal: CurrentPrincipal, attestations: Attestations
+) -> Response:
+    # the patient's row is locked by the access check itself: the claim reads it once (caps are consumed one claim
+    # at a time, see claims.submit)
+    patient, _ = authz.creating(session, principal, data.patient_id, ResourceKind.CLAIM, data.professional_rpps,
+                                "claim.create", attestations=attestations, attestation=data.vitale_attestation,
+                                resource_type="Claim", participants=(data.professional_rpps,), lock=True)  # fmt: skip
+    claim, created = claims.submit(session, without_attestation(ClaimIn, data), locked=patient)
+    # the view serialised once, here (a returned model is dumped, validated again and serialised by FastAPI: the
+    # adjudication and its explanation three times)
+    return Response(ClaimView.of(claim).model_dump_json(), media_type="application/json",
+                    status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)  # fmt: skip
 
 
 @router.get("/claims/{claim_id}", tags=["feuilles de soins"], summary="Lire une feuille de soins et sa décision")
