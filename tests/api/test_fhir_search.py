@@ -204,3 +204,26 @@ def test_audit_events_name_demo_patients_with_their_oid_and_reference_what_resol
     served = set(fhir_server().providers)
     for reference in (r for r in references if r.partition("/")[0] in served):  # every one served resolves
         assert client.get(f"/fhir/{reference}", headers=headers).status_code == 200, reference
+
+
+@pytest.mark.parametrize("resource_type", ["Claim", "ClaimResponse", "ExplanationOfBenefit"])
+def test_claim_search_without_a_patient_by_role(world: World, resource_type: str) -> None:
+    """Without ``patient``: the agent lists every claim, the patient their own, a professional what they billed;
+    an administrator, who may not read claims, is refused for their role (not "patient inconnu"), and traced."""
+    client, claim = world.client, world.claim["id"]
+    for role in ("insurer", "self", "biller"):
+        response = client.get(f"/fhir/{resource_type}", headers=world.as_(role))
+        assert response.status_code == 200, (role, response.text)
+        assert claim in _ids(response.json()), role
+    assert client.get(f"/fhir/{resource_type}", headers=world.as_("gp")).json()["total"] == 0  # billed nothing
+    refused = client.get(f"/fhir/{resource_type}", headers=world.as_("admin"))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith(FHIR_JSON)
+    issue = refused.json()["issue"][0]
+    assert issue["code"] == "forbidden"
+    assert "rôle" in issue["diagnostics"] and "inconnu" not in issue["diagnostics"]
+    trail = client.get("/fhir/AuditEvent", params={"_count": "1"}, headers=world.as_("admin")).json()
+    refusal = client.get(f"/fhir/AuditEvent/{int(trail['entry'][0]['resource']['id']) - 1}",
+                         headers=world.as_("admin")).json()  # the one before the admin's own search  # fmt: skip
+    assert (refusal["outcome"], refusal["agent"][0]["who"]["identifier"]["value"]) == ("4", "administrator:admin")
+    assert refusal["outcomeDesc"] == "refusé : ce rôle n'a pas accès à cette donnée"

@@ -252,9 +252,9 @@ class _CoordinationItems:
             mine = session.scalar(select(Professional.id).where(Professional.rpps == ctx.principal.rpps)) or "-"
         else:
             own = authz.own_patient_ids(session, ctx.principal)
-            if own is None:
-                authz.check(session, ctx.principal, None, ResourceAccess(ResourceKind.CARE_COORDINATION),
-                            Action.READ, "fhir.coordination.search")  # fmt: skip
+            if own is None:  # refused as for any patient's items (the role's reason, traced), not "unknown"
+                refuse_unknown_patient(Caller.of(session, ctx.principal), ResourceAccess(ResourceKind.CARE_COORDINATION),
+                                       Action.READ, "fhir.coordination.search")  # fmt: skip
             patients = own or []
         status = query.first("status")
         category = query.token("category")
@@ -430,9 +430,9 @@ class _ClaimFamily:
             )
         elif patient is None and principal.role is not Role.INSURER_AGENT:
             own = authz.own_patient_ids(ctx.session, principal)
-            if own is None:
-                authz.check(ctx.session, principal, None, ResourceAccess(ResourceKind.CLAIM), Action.READ,
-                            "fhir.Claim.search")  # fmt: skip
+            if own is None:  # an administrator: refused as for any patient's claims (role, traced), not "unknown"
+                refuse_unknown_patient(Caller.of(ctx.session, principal), ResourceAccess(ResourceKind.CLAIM),
+                                       Action.READ, "fhir.Claim.search")  # fmt: skip
             statement = statement.where(Claim.patient_id.in_(own or []))
         provider = query.reference("provider", "Practitioner")
         if provider is not None:
