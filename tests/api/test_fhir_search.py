@@ -221,9 +221,42 @@ def test_claim_search_without_a_patient_by_role(world: World, resource_type: str
     assert refused.headers["content-type"].startswith(FHIR_JSON)
     issue = refused.json()["issue"][0]
     assert issue["code"] == "forbidden"
-    assert "rôle" in issue["diagnostics"] and "inconnu" not in issue["diagnostics"]
+    assert issue["diagnostics"] == "accès refusé : ce rôle n'a pas accès à cette donnée"
     trail = client.get("/fhir/AuditEvent", params={"_count": "1"}, headers=world.as_("admin")).json()
     refusal = client.get(f"/fhir/AuditEvent/{int(trail['entry'][0]['resource']['id']) - 1}",
                          headers=world.as_("admin")).json()  # the one before the admin's own search  # fmt: skip
     assert (refusal["outcome"], refusal["agent"][0]["who"]["identifier"]["value"]) == ("4", "administrator:admin")
     assert refusal["outcomeDesc"] == "refusé : ce rôle n'a pas accès à cette donnée"
+
+
+def _sorted_ids(world: World, path: str, role: str, sort: str, **params: str) -> list[str]:
+    response = world.client.get(path, params={**params, "_sort": sort, "_count": "100"}, headers=world.as_(role))
+    assert response.status_code == 200, response.text
+    return _ids(response.json())
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "date_key", "date_of"),
+    [
+        ("/fhir/ServiceRequest", "gp", "authored", lambda r: r["authoredOn"]),
+        ("/fhir/Task", "gp", "authored-on", lambda r: r["authoredOn"]),
+        ("/fhir/DocumentReference", "gp", "date", lambda r: r["date"]),
+        ("/fhir/AuditEvent", "self", "date", lambda r: r["recorded"]),
+    ],
+)
+def test_sort_on_coordination_record_and_audit(world: World, path: str, role: str, date_key: str, date_of: Any) -> None:
+    params = {"patient": world.pid}
+    key = int if path == "/fhir/AuditEvent" else str  # an AuditEvent's id is its sequence number
+    by_id = _sorted_ids(world, path, role, "_id", **params)
+    assert len(by_id) >= 2, path
+    assert by_id == sorted(by_id, key=key)
+    descending = _sorted_ids(world, path, role, "-_id", **params)  # an AuditEvent search adds one event
+    assert descending == sorted(descending, key=key, reverse=True)
+    assert set(by_id) <= set(descending)
+    for sort in (date_key, f"-{date_key}"):
+        bundle = world.client.get(path, params={**params, "_sort": sort, "_count": "100"}, headers=world.as_(role))
+        dates = [date_of(entry["resource"]) for entry in bundle.json()["entry"]]
+        assert dates == sorted(dates, reverse=sort.startswith("-")), (path, sort)
+    strict = world.client.get(path, params={**params, "_sort": "shoe-size"},
+                              headers={**world.as_(role), "Prefer": "handling=strict"})  # fmt: skip
+    assert (strict.status_code, strict.json()["issue"][0]["code"]) == (400, "not-supported")
