@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from parcours.api.fhir.audit_event import SERVED_TYPES, UNSERVED_SYSTEM
 from parcours.api.fhir.server import fhir_server
 from parcours.record.entries import INS_NIR_DEMO_SYSTEM
 from tests.api.conftest import People
@@ -260,3 +261,27 @@ def test_sort_on_coordination_record_and_audit(world: World, path: str, role: st
     strict = world.client.get(path, params={**params, "_sort": "shoe-size"},
                               headers={**world.as_(role), "Prefer": "handling=strict"})  # fmt: skip
     assert (strict.status_code, strict.json()["issue"][0]["code"]) == (400, "not-supported")
+
+
+def test_every_audit_event_reference_resolves_and_the_rest_is_named(world: World) -> None:
+    """The world's flow (declaration, referral, téléexpertise, record reads, non-opposition, block, mask, emergency,
+    claim), then its trail: each ``entity.what.reference`` reads back (200) for one of its readers; what the server
+    does not serve carries an identifier instead."""
+    client = world.client
+    assert set(fhir_server().providers) == SERVED_TYPES
+    client.get(f"/fhir/DocumentReference?patient={world.pid}", headers=world.as_("gp"))  # a search names its results
+    events = client.get("/fhir/AuditEvent", params={"_count": "200"}, headers=world.as_("admin")).json()["entry"]
+    whats = [entity["what"] for event in events for entity in event["resource"].get("entity", ())]
+    references = {what["reference"] for what in whats if "reference" in what}
+    assert {r.partition("/")[0] for r in references} >= {"DocumentReference", "ServiceRequest"}
+    readers = ("self", "admin", "insurer", "gp", "other_patient")
+    for reference in sorted(references):
+        assert reference.partition("/")[0] in SERVED_TYPES, reference
+        codes = [client.get(f"/fhir/{reference}", headers=world.as_(role)).status_code for role in readers]
+        assert 200 in codes, (reference, codes)
+    named = [what for what in whats if "reference" not in what and "identifier" in what]
+    for what in named:
+        system = what["identifier"]["system"]
+        if system.startswith(UNSERVED_SYSTEM):
+            assert system.removeprefix(UNSERVED_SYSTEM) == what["type"] not in SERVED_TYPES
+    assert any(what["identifier"]["system"].startswith(UNSERVED_SYSTEM) for what in named)  # e.g. RecordControl
