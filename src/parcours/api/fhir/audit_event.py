@@ -40,6 +40,8 @@ def _named_or_referenced(resource_type: str, resource_id: str) -> dict[str, Any]
     if resource_type in SERVED_TYPES:
         return {"reference": f"{resource_type}/{resource_id}"}
     return {"identifier": {"system": f"{UNSERVED_SYSTEM}{resource_type}", "value": resource_id}}
+
+
 _COORDINATION_PREFIXES = (("referral", REFERRAL_PREFIX), ("teleexpertise", TELEEXPERTISE_PREFIX))
 
 # the last word of an operation name says what was done: record.entry.read, record.entries.search…
