@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from parcours.api.fhir.audit_event import SERVED_TYPES, UNSERVED_SYSTEM
 from parcours.api.fhir.server import fhir_server
 from parcours.record.entries import INS_NIR_DEMO_SYSTEM
 from tests.api.conftest import People
@@ -204,3 +205,83 @@ def test_audit_events_name_demo_patients_with_their_oid_and_reference_what_resol
     served = set(fhir_server().providers)
     for reference in (r for r in references if r.partition("/")[0] in served):  # every one served resolves
         assert client.get(f"/fhir/{reference}", headers=headers).status_code == 200, reference
+
+
+@pytest.mark.parametrize("resource_type", ["Claim", "ClaimResponse", "ExplanationOfBenefit"])
+def test_claim_search_without_a_patient_by_role(world: World, resource_type: str) -> None:
+    """Without ``patient``: the agent lists every claim, the patient their own, a professional what they billed;
+    an administrator, who may not read claims, is refused for their role (not "patient inconnu"), and traced."""
+    client, claim = world.client, world.claim["id"]
+    for role in ("insurer", "self", "biller"):
+        response = client.get(f"/fhir/{resource_type}", headers=world.as_(role))
+        assert response.status_code == 200, (role, response.text)
+        assert claim in _ids(response.json()), role
+    assert client.get(f"/fhir/{resource_type}", headers=world.as_("gp")).json()["total"] == 0  # billed nothing
+    refused = client.get(f"/fhir/{resource_type}", headers=world.as_("admin"))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith(FHIR_JSON)
+    issue = refused.json()["issue"][0]
+    assert issue["code"] == "forbidden"
+    assert issue["diagnostics"] == "accès refusé : ce rôle n'a pas accès à cette donnée"
+    trail = client.get("/fhir/AuditEvent", params={"_count": "1"}, headers=world.as_("admin")).json()
+    refusal = client.get(f"/fhir/AuditEvent/{int(trail['entry'][0]['resource']['id']) - 1}",
+                         headers=world.as_("admin")).json()  # the one before the admin's own search  # fmt: skip
+    assert (refusal["outcome"], refusal["agent"][0]["who"]["identifier"]["value"]) == ("4", "administrator:admin")
+    assert refusal["outcomeDesc"] == "refusé : ce rôle n'a pas accès à cette donnée"
+
+
+def _sorted_ids(world: World, path: str, role: str, sort: str, **params: str) -> list[str]:
+    response = world.client.get(path, params={**params, "_sort": sort, "_count": "100"}, headers=world.as_(role))
+    assert response.status_code == 200, response.text
+    return _ids(response.json())
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "date_key", "date_of"),
+    [
+        ("/fhir/ServiceRequest", "gp", "authored", lambda r: r["authoredOn"]),
+        ("/fhir/Task", "gp", "authored-on", lambda r: r["authoredOn"]),
+        ("/fhir/DocumentReference", "gp", "date", lambda r: r["date"]),
+        ("/fhir/AuditEvent", "self", "date", lambda r: r["recorded"]),
+    ],
+)
+def test_sort_on_coordination_record_and_audit(world: World, path: str, role: str, date_key: str, date_of: Any) -> None:
+    params = {"patient": world.pid}
+    key = int if path == "/fhir/AuditEvent" else str  # an AuditEvent's id is its sequence number
+    by_id = _sorted_ids(world, path, role, "_id", **params)
+    assert len(by_id) >= 2, path
+    assert by_id == sorted(by_id, key=key)
+    descending = _sorted_ids(world, path, role, "-_id", **params)  # an AuditEvent search adds one event
+    assert descending == sorted(descending, key=key, reverse=True)
+    assert set(by_id) <= set(descending)
+    for sort in (date_key, f"-{date_key}"):
+        bundle = world.client.get(path, params={**params, "_sort": sort, "_count": "100"}, headers=world.as_(role))
+        dates = [date_of(entry["resource"]) for entry in bundle.json()["entry"]]
+        assert dates == sorted(dates, reverse=sort.startswith("-")), (path, sort)
+    strict = world.client.get(path, params={**params, "_sort": "shoe-size"},
+                              headers={**world.as_(role), "Prefer": "handling=strict"})  # fmt: skip
+    assert (strict.status_code, strict.json()["issue"][0]["code"]) == (400, "not-supported")
+
+
+def test_every_audit_event_reference_resolves_and_the_rest_is_named(world: World) -> None:
+    """The world's flow (declaration, referral, téléexpertise, record reads, non-opposition, block, mask, emergency,
+    claim), then its trail: each ``entity.what.reference`` reads back (200) for one of its readers; what the server
+    does not serve carries an identifier instead."""
+    client = world.client
+    assert set(fhir_server().providers) == SERVED_TYPES
+    client.get(f"/fhir/DocumentReference?patient={world.pid}", headers=world.as_("gp"))  # a search names its results
+    events = client.get("/fhir/AuditEvent", params={"_count": "200"}, headers=world.as_("admin")).json()["entry"]
+    whats = [entity["what"] for event in events for entity in event["resource"].get("entity", ())]
+    references = {what["reference"] for what in whats if "reference" in what}
+    assert {r.partition("/")[0] for r in references} >= {"DocumentReference", "ServiceRequest"}
+    readers = ("self", "admin", "insurer", "gp", "other_patient")
+    for reference in sorted(references):
+        assert reference.partition("/")[0] in SERVED_TYPES, reference
+        codes = [client.get(f"/fhir/{reference}", headers=world.as_(role)).status_code for role in readers]
+        assert 200 in codes, (reference, codes)
+    named = [what for what in whats if "reference" not in what and "identifier" in what]
+    for what in named:
+        system = what["identifier"]["system"]
+        if system.startswith(UNSERVED_SYSTEM):
+            assert system.removeprefix(UNSERVED_SYSTEM) == what["type"] not in SERVED_TYPES
+    assert any(what["identifier"]["system"].startswith(UNSERVED_SYSTEM) for what in named)  # e.g. RecordControl

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,8 +190,10 @@ def search_entries(
     limit: int = 50,
     operation: str = "record.entries.search",
     ids: Collection[str] | None = None,
+    order_by: Sequence[Any] = (),
 ) -> tuple[list[EntryView], int]:
-    """The entries the caller may see (among ``ids`` when given), newest first; one audit entry for the search."""
+    """The entries the caller may see (among ``ids`` when given), in ``order_by`` then newest first; one audit entry
+    for the search."""
     facts = _patient_level(caller, patient)
     query = select(RecordEntry).where(RecordEntry.patient_id == patient.id)
     if ids is not None:
@@ -200,7 +202,7 @@ def search_entries(
         query = query.where(RecordEntry.resource_type == resource_type)
     if section is not None:
         query = query.where(RecordEntry.section == section)
-    rows = list(caller.session.scalars(query.order_by(RecordEntry.entry_date.desc(), RecordEntry.id)))
+    rows = list(caller.session.scalars(query.order_by(*order_by, RecordEntry.entry_date.desc(), RecordEntry.id)))
     visible = _visible(caller, facts, rows)
     page = visible[offset : offset + limit]
     decision = decide(caller.principal, facts, Resource(ResourceKind.RECORD_ENTRY), Action.READ)

@@ -16,7 +16,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from parcours.api.fhir.mappings import REFERRAL_PREFIX, TELEEXPERTISE_PREFIX
 from parcours.record.access import PURPOSE_OF_USE, Basis, Decision, Purpose
 from parcours.record.audit import AuditEntry, Outcome
-from parcours.record.entries import INS_NIR_SYSTEM, RPPS_SYSTEM
+from parcours.record.entries import ENTRY_KINDS, INS_NIR_SYSTEM, RPPS_SYSTEM
 
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
@@ -29,6 +29,19 @@ PARCOURS_ACTOR_SYSTEM = "urn:parcours:actor"
 COORDINATION_ITEM_SYSTEM = "urn:parcours:coordination-item"
 # a referral or a téléexpertise traced under its row id: its FHIR id carries the kind, told by the operation
 _COORDINATION_TYPES = frozenset({"ServiceRequest", "Task"})
+# the types served under /fhir (a test holds this to the server's providers): only these are referenced
+SERVED_TYPES = frozenset({"Patient", "Practitioner", "PractitionerRole", "ServiceRequest", "Task", "Claim",
+                          "ClaimResponse", "ExplanationOfBenefit", "AuditEvent",
+                          *(kind.resource_type for kind in ENTRY_KINDS.values())})  # fmt: skip
+UNSERVED_SYSTEM = "urn:parcours:resource:"  # + the type: what the server does not serve is named, not referenced
+
+
+def _named_or_referenced(resource_type: str, resource_id: str) -> dict[str, Any]:
+    if resource_type in SERVED_TYPES:
+        return {"reference": f"{resource_type}/{resource_id}"}
+    return {"identifier": {"system": f"{UNSERVED_SYSTEM}{resource_type}", "value": resource_id}}
+
+
 _COORDINATION_PREFIXES = (("referral", REFERRAL_PREFIX), ("teleexpertise", TELEEXPERTISE_PREFIX))
 
 # the last word of an operation name says what was done: record.entry.read, record.entries.search…
@@ -66,7 +79,7 @@ def _what(entry: AuditEntry) -> dict[str, Any]:
             return what
         resource_id = f"{prefix}{resource_id}"
     if resource_id:
-        what["reference"] = f"{entry.resource_type}/{resource_id}"
+        what.update(_named_or_referenced(entry.resource_type, resource_id))
     return what
 
 
@@ -129,10 +142,10 @@ def audit_event(entry: AuditEntry, nir_systems: Mapping[str, str] | None = None)
             }
         )
     for reference in entry.entity_ids:  # each resource a search or an export returned
-        resource_type, _, _ = reference.partition("/")
+        resource_type, _, returned_id = reference.partition("/")
         entities.append(
             {
-                "what": {"reference": reference, "type": resource_type},
+                "what": {**_named_or_referenced(resource_type, returned_id), "type": resource_type},
                 "type": {"system": OBJECT_TYPE, "code": "2", "display": "System Object"},
                 "description": "ressource renvoyée",
             }

@@ -64,6 +64,7 @@ class RecordEntryProvider:
         self.resource_type: str = kind.resource_type
         self.profile: str | None = None
         self.search_parameters: Sequence[SearchParameter] = (ID_PARAM, PATIENT_PARAM)
+        self.sort_parameters = ("_id", "date")  # date: the entry's date (recorded, issued, administered…)
         self.versioned = True  # meta.versionId: vread, ETag
 
     def _resource(self, view: service.EntryView) -> FhirResource:
@@ -81,9 +82,11 @@ class RecordEntryProvider:
     def search(self, ctx: _Context, query: SearchQuery) -> Page:
         patient = _patient_of_search(ctx, query)
         caller = Caller.of(ctx.session, ctx.principal)
+        columns = {"_id": RecordEntry.id, "date": RecordEntry.entry_date}
         views, total = service.search_entries(
             caller, patient, resource_type=self.resource_type, offset=query.offset, limit=query.count,
             operation=f"fhir.{self.resource_type}.search", ids=query.ids(),
+            order_by=[columns[k.name].desc() if k.descending else columns[k.name] for k in query.sort],
         )  # fmt: skip
         return Page([self._resource(v) for v in views], total)
 
@@ -117,6 +120,7 @@ class AuditEventProvider:
         SearchParameter("patient", "reference", "Patient concerné (Patient/id)"),
         SearchParameter("date", "date", "Période de l'événement : geAAAA-MM-JJ, leAAAA-MM-JJ…"),
     )
+    sort_parameters = ("_id", "date")  # the sequence follows the time of recording: both keys give one order
 
     def read(self, ctx: _Context, resource_id: str) -> FhirResource | None:
         if not resource_id.isdigit():
@@ -169,6 +173,7 @@ class AuditEventProvider:
             offset=query.offset,
             limit=query.count,
             hidden=hidden,
+            newest_first=not query.sort or query.sort[0].descending,
             sequences=None if (ids := query.ids()) is None else {int(i) for i in ids if i.isdigit()},
         )
         systems = _nir_systems(ctx.session, found.entries)

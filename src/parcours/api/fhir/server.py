@@ -207,6 +207,8 @@ def _te_status_in(effective: tuple[str, ...]) -> ColumnElement[bool]:
 class _CoordinationItems:
     """Referrals and téléexpertises, seen as one list of requests (ServiceRequest) or of tasks (Task)."""
 
+    date_sort: str  # the _sort key of the day issued or requested (its FHIR search parameter name)
+
     def _split(self, resource_id: str) -> tuple[type[Referral] | type[Teleexpertise], str] | None:
         if resource_id.startswith(mappings.REFERRAL_PREFIX):
             return Referral, resource_id.removeprefix(mappings.REFERRAL_PREFIX)
@@ -252,9 +254,9 @@ class _CoordinationItems:
             mine = session.scalar(select(Professional.id).where(Professional.rpps == ctx.principal.rpps)) or "-"
         else:
             own = authz.own_patient_ids(session, ctx.principal)
-            if own is None:
-                authz.check(session, ctx.principal, None, ResourceAccess(ResourceKind.CARE_COORDINATION),
-                            Action.READ, "fhir.coordination.search")  # fmt: skip
+            if own is None:  # refused as for any patient's items (the role's reason, traced), not "unknown"
+                refuse_unknown_patient(Caller.of(session, ctx.principal), ResourceAccess(ResourceKind.CARE_COORDINATION),
+                                       Action.READ, "fhir.coordination.search")  # fmt: skip
             patients = own or []
         status = query.first("status")
         category = query.token("category")
@@ -312,9 +314,13 @@ class _CoordinationItems:
         # both kinds in one ordered list, paged by the database
         both = union_all(*selects).subquery() if len(selects) > 1 else selects[0].subquery()
         total = session.scalar(select(func.count()).select_from(both)) or 0
+        # the served id is "<kind>-<id>": ordered by kind then id, like the id itself
+        columns = {"_id": (both.c.kind, both.c.id), self.date_sort: (both.c.day,)}
+        order = [c.desc() if k.descending else c for k in query.sort for c in columns[k.name]]
         keys = session.execute(
-            select(both.c.kind, both.c.id).order_by(both.c.day, both.c.id).offset(query.offset).limit(query.count)
-        ).all()
+            select(both.c.kind, both.c.id).order_by(*order, both.c.day, both.c.id)
+            .offset(query.offset).limit(query.count)
+        ).all()  # fmt: skip
         loaded: dict[tuple[str, str], Referral | Teleexpertise] = {}
         for kind in kinds:
             name = "referral" if kind is Referral else "teleexpertise"
@@ -361,6 +367,8 @@ class ServiceRequestProvider(_CoordinationProvider):
     )
     statuses = (_REQUEST_STATUS_TO_REFERRAL, _REQUEST_STATUS_TO_TE)
     person = ("requester", "requester")
+    date_sort = "authored"
+    sort_parameters = ("_id", "authored")
 
     def _resource(self, row: Referral | Teleexpertise, shown: Disclosure) -> Resource:
         if isinstance(row, Referral):
@@ -380,6 +388,8 @@ class TaskProvider(_CoordinationProvider):
     )
     statuses = (_TASK_STATUS_TO_REFERRAL, _TASK_STATUS_TO_TE)
     person = ("owner", "owner")
+    date_sort = "authored-on"
+    sort_parameters = ("_id", "authored-on")
 
     def _resource(self, row: Referral | Teleexpertise, shown: Disclosure) -> Resource:
         if isinstance(row, Referral):
@@ -430,9 +440,9 @@ class _ClaimFamily:
             )
         elif patient is None and principal.role is not Role.INSURER_AGENT:
             own = authz.own_patient_ids(ctx.session, principal)
-            if own is None:
-                authz.check(ctx.session, principal, None, ResourceAccess(ResourceKind.CLAIM), Action.READ,
-                            "fhir.Claim.search")  # fmt: skip
+            if own is None:  # an administrator: refused as for any patient's claims (role, traced), not "unknown"
+                refuse_unknown_patient(Caller.of(ctx.session, principal), ResourceAccess(ResourceKind.CLAIM),
+                                       Action.READ, "fhir.Claim.search")  # fmt: skip
             statement = statement.where(Claim.patient_id.in_(own or []))
         provider = query.reference("provider", "Practitioner")
         if provider is not None:
