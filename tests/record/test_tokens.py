@@ -13,6 +13,7 @@ import hmac
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -386,3 +387,32 @@ def test_an_issuer_needs_exactly_one_key_source() -> None:
         TrustedIssuer(
             issuer="x", audience="y", profile=ClaimsProfile.FRANCECONNECT, jwks_url="http://x", algorithms=("HS256",)
         )
+
+
+# --- the cache of verified tokens ------------------------------------------------------------------------------------
+
+
+def test_a_cached_token_is_refused_once_it_expires(tmp_path: Path) -> None:
+    """The cache vouches for a verified token for a minute, never past its own expiry."""
+    auth = AuthSettings(local_key_file=tmp_path / "key.pem", local_issuer_enabled=True, leeway_seconds=0)
+    client = TestClient(make_app(auth))
+    lifetime = dt.timedelta(minutes=5)
+    token = issue_token(
+        Principal.patient(PATIENT_NIR), auth, lifetime=lifetime, now=now() - lifetime + dt.timedelta(seconds=2)
+    )
+    assert call(client, token).status_code == 200  # verified, now cached
+    expiry = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expiry - time.time()) + 0.2)
+    response = call(client, token)
+    assert_refused(response)
+    assert "expiré" in response.json()["detail"]
+
+
+def test_a_token_changed_after_a_cached_verification_is_verified_afresh(client: TestClient, auth: AuthSettings) -> None:
+    token = issue_token(Principal.patient(PATIENT_NIR), auth)
+    assert call(client, token).status_code == 200
+    header, _, signature = token.split(".")
+    other = nir_with_key("2900175123456")
+    payload = base64.urlsafe_b64encode(json.dumps(local_claims(auth, sub=other)).encode()).rstrip(b"=").decode()
+    assert_refused(call(client, f"{header}.{payload}.{signature}"))
+    assert call(client, token).json()["identifier"] == PATIENT_NIR
