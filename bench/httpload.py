@@ -189,7 +189,8 @@ def run_wrk(
         pool.write_text("".join(call.line() for call in calls))
         script = Path(work) / "pool.lua"
         script.write_text(LUA % {"pool": json.dumps(str(pool)), "threads": threads, "marker": MARKER})
-        command = [WRK, "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
+        # wrk reads whole seconds only ("3.75s" is a usage error)
+        command = [WRK, "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
                    "--timeout", "30s", "-s", str(script), base_url]  # fmt: skip
         finished = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in finished.stdout.splitlines() if line.startswith(MARKER)]
