@@ -19,13 +19,22 @@ are those of claims actually adjudicated and stored.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import Call, Result, claim_calls, load_average, ratio_line, run, stack, stored_claims
+from httpload import (
+    Call,
+    Result,
+    add_database_url,
+    claim_calls,
+    load_average,
+    ratio_line,
+    run,
+    stack,
+    stored_claims,
+)
 
 
 def main() -> None:
@@ -37,13 +46,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=40_000, help="distinct claims prepared for a wrk run")
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk")
     parser.add_argument("--requests", type=int, default=2000, help="claims sent by the python client")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "PARCOURS_BENCH_DATABASE_URL",
-            os.environ.get("PARCOURS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        ),
-    )
+    add_database_url(parser)
     args = parser.parse_args()
     size = args.pool if args.client == "wrk" else args.requests
     problems: list[str] = []

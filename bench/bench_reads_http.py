@@ -16,13 +16,12 @@ run fail (exit 1).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import Call, Result, Stack, load_average, ratio_line, run, stack
+from httpload import Call, Result, Stack, add_database_url, load_average, ratio_line, run, stack
 
 
 def with_records(environment: Stack) -> list[tuple[str, str, str]]:
@@ -49,13 +48,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk")
     parser.add_argument("--requests", type=int, default=2000, help="requests sent by the python client")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "PARCOURS_BENCH_DATABASE_URL",
-            os.environ.get("PARCOURS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        ),
-    )
+    add_database_url(parser)
     args = parser.parse_args()
     problems: list[str] = []
     with stack(args.database_url, workers=args.workers, patients=args.patients) as environment:

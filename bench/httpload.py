@@ -11,6 +11,7 @@ requests than it holds) is reported as ``wrapped`` and the caller fails the run 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import json
@@ -394,3 +395,14 @@ def stored_claims(environment: Town, prefix: str) -> int:
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def add_database_url(parser: argparse.ArgumentParser) -> None:
+    """``--database-url``: the PostgreSQL the HTTP benches create their schema in (the bench's, else the tests')."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "PARCOURS_BENCH_DATABASE_URL",
+            os.environ.get("PARCOURS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        ),
+    )

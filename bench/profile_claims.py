@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import claim_calls, load_average, stored_claims, town
+from httpload import add_database_url, claim_calls, load_average, stored_claims, town
 
 
 def main() -> None:
@@ -31,13 +30,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--patients", type=int, default=200)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "PARCOURS_BENCH_DATABASE_URL",
-            os.environ.get("PARCOURS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        ),
-    )
+    add_database_url(parser)
     args = parser.parse_args()
     import anyio.to_thread
     import httpx
