@@ -49,3 +49,10 @@ def _nirs(path: Path) -> list[str]:
 
 def test_the_same_seed_gives_the_same_people(tmp_path: Path) -> None:
     assert _nirs(tmp_path / "a.db") == _nirs(tmp_path / "b.db")
+
+
+def test_referrals_are_issued_while_the_gp_is_declared(database: Database) -> None:
+    # Seed 2 draws a referral issued before its patient's declaration began (the demo used to fail on it).
+    with database.unit_of_work() as session:
+        summary = demo.load(session, patients=120, seed=2, today=DAY)
+    assert summary.referrals > 0

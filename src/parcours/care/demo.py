@@ -180,6 +180,8 @@ def load(session: Session, *, patients: int = 40, seed: int = 2004, today: dt.da
         if gp is not None and index % 4 == 0:
             specialist = rng.choice(doctors[rng.choice(["cardiology", "dermatology", "psychiatry"])])
             issued = today - dt.timedelta(days=rng.randint(3, 90))
+            if declarations.gp_on(session, patient.id, issued) is None:  # declared after that day (≥ 30 days ago)
+                issued = today - dt.timedelta(days=3)
             referral = referrals.refer(
                 session,
                 referrals.ReferralIn(
