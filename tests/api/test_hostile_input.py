@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from parcours.api.app import create_app
 from parcours.api.middleware import RequestLimits
@@ -28,7 +30,7 @@ from parcours.api.security import AuthSettings
 from parcours.store.db import Database
 from tests.api.conftest import People, error_fields, new_nir
 from tests.api.record_world import document
-from tests.conftest import Tokens
+from tests.conftest import PG_URL, Tokens
 
 FHIR_JSON = "application/fhir+json"
 
@@ -250,6 +252,33 @@ def test_a_500_keeps_the_connection_open(database: Database, auth_settings: Auth
         thread.join(timeout=10)
 
 
+def test_a_database_connection_lost_is_503_then_the_next_request_works(
+    migrated_url: str, auth_settings: AuthSettings, tokens: Tokens
+) -> None:
+    """The server restarts (or fails over) under a running app: the pooled connections are dead. The request that
+    meets one is told to retry (503, Retry-After), in the error shape; the pool is replaced and the next succeeds."""
+    if not migrated_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to lose")
+    name = f"parcours-lost-{uuid.uuid4().hex[:8]}"
+    database = Database(f"{migrated_url}&application_name={name}")
+    try:
+        with TestClient(create_app(database, auth_settings)) as client:
+            as_agent = tokens.agent()
+            assert client.get("/api/patients", headers=as_agent).status_code == 200  # a pooled connection
+            with create_engine(PG_URL).connect() as admin:
+                killed = admin.execute(
+                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :n"),
+                    {"n": name},
+                ).scalar_one()
+            assert killed >= 1
+            lost = client.get("/api/patients", headers=as_agent)
+            _refused(lost, 503, "(serveur)")
+            assert lost.headers["retry-after"] == "1"
+            assert client.get("/api/patients", headers=as_agent).status_code == 200
+    finally:
+        database.dispose()
+
+
 # --- starlette's own errors ------------------------------------------------------------------------------------------
 
 
@@ -267,7 +296,7 @@ def test_openapi_documents_the_real_error_shapes(client: TestClient, tokens: Tok
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             responses = operation["responses"]
-            assert "500" in responses, (method, path)
+            assert {"500", "503"} <= set(responses), (method, path)
             if path.startswith("/fhir"):
                 assert "422" not in responses, (method, path)
                 assert "400" in responses, (method, path)

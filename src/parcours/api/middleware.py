@@ -7,7 +7,8 @@
 - **Depth**: a JSON body nested deeper than ``max_json_depth`` is refused with 422 (the parser would otherwise run
   out of recursion and answer an English 400).
 - **Catch-all**: an unexpected exception is logged with its stack and answered 500 in the project's error shape
-  (OperationOutcome under ``/fhir``), a handled response, so the connection stays open (keep-alive).
+  (OperationOutcome under ``/fhir``), a handled response, so the connection stays open (keep-alive). A database
+  connection lost under the request (server restart, failover; there is no pre-ping) is 503 with ``Retry-After``.
 
 It is a pure ASGI middleware (no ``BaseHTTPMiddleware``): it buffers the body once, bounded, and replays it.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parcours.api.errors import render_error
@@ -33,6 +35,7 @@ logger = logging.getLogger("parcours.api")
 NUL = "\x00"
 NUL_MESSAGE = "caractère nul (\\0) interdit"
 SERVER_ERROR = FieldError("(serveur)", "erreur interne du serveur ; l'incident est journalisé")
+DATABASE_LOST = FieldError("(serveur)", "base de données momentanément injoignable : réessayez dans un instant")
 # the routes whose body carries attachments (a DocumentReference's content, base64; a patient's upload, multipart)
 ATTACHMENT_ROUTES = re.compile(r"^/(api/record/[^/]+/entries|espace/patient/[^/]+/dossier/documents)/?$")
 JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json\s*(;|$)")
@@ -167,10 +170,15 @@ class RequestGuard:
             return
         try:
             await self.app(scope, replay, tracked_send)
-        except Exception:
+        except Exception as error:
             logger.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
             if started:  # too late for an answer of our own: let the server close the connection
                 raise
+            if isinstance(error, DBAPIError) and error.connection_invalidated:
+                # the database dropped the connection (restart, failover): SQLAlchemy has replaced the pool, nothing
+                # was committed, a retry succeeds (with its idempotency key for a claim)
+                await self._answer(scope, receive, send, 503, [DATABASE_LOST], {"Retry-After": "1"})
+                return
             await self._answer(scope, receive, send, 500, [SERVER_ERROR])
 
     async def _answer(

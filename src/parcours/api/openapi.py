@@ -2,9 +2,10 @@
 
 FastAPI documents its own 422 (``loc``/``msg``/``type``); parcours answers ``{"detail": [{"field", "message"}]}``
 (French, naming the field), 401/503 as ``{"detail": "…"}`` with ``WWW-Authenticate``, and OperationOutcomes under
-``/fhir``. Every operation gets the error responses it can give: 422 and 500 always (the request guard refuses NUL
-characters anywhere, the catch-all answers 500), 400/413 with a body, 401/403/503 behind a token, 404 with a path
-parameter or a body naming records, 409 on writes.
+``/fhir``. Every operation gets the error responses it can give: 422, 500 and 503 always (the request guard refuses
+NUL characters anywhere, the catch-all answers 500, or 503 when the database dropped the connection), 400/413 with a
+body, 401/403 behind a token (and 503 of the identity provider), 404 with a path parameter or a body naming records,
+409 on writes.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ DESCRIPTIONS = {
     "413": "Requête trop volumineuse",
     "422": "Champ invalide (nommé)",
     "500": "Erreur interne (journalisée)",
-    "503": "Fournisseur d'identité injoignable",
+    "503": "Service momentanément indisponible (base de données ou fournisseur d'identité) : réessayer après "
+    "Retry-After",
 }
 WRITES = {"post", "put", "patch", "delete"}
 
@@ -94,11 +96,11 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
     secured = bool(operation.get("security"))
     has_body = "requestBody" in operation
     has_path_params = any(p.get("in") == "path" for p in operation.get("parameters", ()))
-    statuses = ["422", "500"]
+    statuses = ["422", "500", "503"]
     if has_body:
         statuses += ["400", "413"]
     if secured:
-        statuses += ["401", "403", "503"]
+        statuses += ["401", "403"]
     if secured and (has_path_params or has_body):
         statuses.append("404")
     if secured and method in WRITES:
@@ -123,8 +125,16 @@ def document_errors(schema: dict[str, Any]) -> None:
             for status in error_statuses(path, method, operation):
                 if path.startswith("/fhir"):
                     responses[status] = _response(status, OUTCOME, FHIR_JSON)
-                elif status in ("401", "503"):
+                elif status == "401":
                     responses[status] = _response(status, AUTH_ERROR)
+                elif status == "503":  # the identity provider's (a text) or the database's (field errors)
+                    responses[status] = {
+                        "description": DESCRIPTIONS[status],
+                        "content": {"application/json": {"schema": {"oneOf": [
+                            {"$ref": f"#/components/schemas/{AUTH_ERROR}"},
+                            {"$ref": f"#/components/schemas/{FIELD_ERRORS}"},
+                        ]}}},
+                    }  # fmt: skip
                 else:
                     responses[status] = _response(status, FIELD_ERRORS)
 
