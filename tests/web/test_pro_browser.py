@@ -256,6 +256,7 @@ def test_a_gp_becomes_mt_with_the_patient_attestation_then_ends_it(
     assert_accessible(gp)
     gp.fill("#q", "Zacharie")
     gp.click("button:has-text('Rechercher')")
+    gp.wait_for_url("**q=Zacharie**")  # the results page, not the page the search was typed on (was flaky)
     row = gp.locator("tr", has_text="Zacharie")
     assert row.count() == 1
     row.locator("select").select_option("relocation")
