@@ -239,6 +239,33 @@ def test_reimbursements_show_each_share_and_the_counters_against_their_caps(
     assert "explication, euro par euro" in detail
 
 
+def test_reimbursements_say_what_tiers_payant_left_owed(
+    web_client: TestClient, with_record: list[Someone], demo_town: DemoTown
+) -> None:
+    """A consultation in tiers payant: the participation forfaitaire could not be kept back from a reimbursement, so
+    the page says how much is owed and that it will come off the next ones."""
+    me = with_record[-1]
+    day = dt.date.today() - dt.timedelta(days=1)
+    database = Database(demo_town.url)
+    with database.unit_of_work() as session:
+        gp = declarations.gp_on(session, me.patient_id, day)
+        assert gp is not None
+        claims.submit(session, claims.ClaimIn(idempotency_key=f"tiers-payant-{me.patient_id}", patient_id=me.patient_id,
+                                              professional_rpps=gp.rpps, date=day, acts=[{"code": "G"}],
+                                              tiers_payant=True))  # fmt: skip
+    with database.unit_of_work() as session:
+        owed = claims.owed_on(session, me.patient_id, dt.date.today())
+    database.dispose()
+    assert owed["participation"] > 0  # an adult's consultation carries a participation forfaitaire [brief]
+    sign_in(web_client, me.person)
+    page = web_client.get(f"/espace/patient/{me.patient_id}/remboursements").text
+    found = re.search(r'data-testid="dettes">En tiers payant, <strong>([^<]+)</strong>.*?\(([^)]+)\)', page, re.S)
+    assert found, page
+    assert found.group(1) == format_eur(owed["participation"] + owed["franchises"])
+    assert f"{format_eur(owed['participation'])} de participations" in found.group(2)
+    assert "déduira de vos prochains remboursements" in page
+
+
 def test_the_simulator_is_prefilled_with_my_situation(web_client: TestClient, with_record: list[Someone]) -> None:
     for me in with_record:  # a patient without the C2S, which would pay the rest
         sign_in(web_client, me.person)
