@@ -34,7 +34,7 @@ from parcours.rules.columnar import (
     _exclusive_cumsum,
     _group_starts,
     event_from_rows,
-    result_table,
+    twin_result_columns,
     year_of_days,
 )
 from parcours.rules.contracts.amc import ContractYear, apply_contract
@@ -118,6 +118,17 @@ OUTPUT_SCHEMA = pa.schema(
         ("same_day_paramedical_before", pa.int64()),
         ("same_day_transport_before", pa.int64()),
         ("state_before", pa.string()),
+    ]
+)
+# The output's columns read from the input rows (taken once, at the end) and the ones the rounds compute (their
+# strings as dictionaries while the parts are gathered, so that reordering them moves indices, not strings).
+KEY_COLUMNS = ("claim_id", "line_number", "patient_id", "date", "act_code")
+_DICT = pa.dictionary(pa.int32(), pa.string())
+PART_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, _DICT if pa.types.is_string(f.type) else f.type)
+        for f in OUTPUT_SCHEMA
+        if f.name not in KEY_COLUMNS
     ]
 )
 AMOUNTS = ("fee", "base", "rate", "gross", "majoration", "participation", "franchise", "overrun", "amo", "patient")
@@ -371,15 +382,46 @@ def _rejects(table: pa.Table, rows: I64, column: list[str], reason: list[str]) -
     )
 
 
-def _equal_on_claim(col: pa.ChunkedArray, first: pa.Array) -> Bools:
-    """Row by row, is the value equal to the one on its claim's first line (nulls equal to nulls)."""
+def _comparable(col: pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], Bools] | None:
+    """A column as numpy values (nulls filled) and its null mask, a dictionary column as one integer code per
+    distinct string (no string materialised per row); None for the plain strings."""
+    nulls = col.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    ref = col.take(first)
-    same = pc.equal(col, ref).fill_null(False).to_numpy(zero_copy_only=False)
-    nulls = np.logical_and(col.is_null().to_numpy(zero_copy_only=False), ref.is_null().to_numpy(zero_copy_only=False))
-    return np.asarray(same | nulls, dtype=bool)
+        # Chunks carry their own dictionaries (one per Parquet row group): each chunk's dictionary mapped to codes
+        # of one vocabulary, then gathered by index.
+        vocabulary = pa.concat_arrays([c.dictionary.cast(pa.string()) for c in col.chunks]).unique()
+        parts = []
+        for chunk in col.chunks:
+            codes = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=vocabulary)
+            mapping = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            parts.append(mapping[indices] if mapping.size else np.zeros(len(chunk), dtype=np.int64))
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return np.where(nulls, -2, values), nulls
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return None
+    if pa.types.is_date32(col.type):
+        col = pc.cast(col, pa.int32())
+    filled = col.fill_null(False if pa.types.is_boolean(col.type) else 0)
+    return np.asarray(filled.to_numpy(zero_copy_only=False)), nulls
+
+
+def _equal_on_claim(col: pa.ChunkedArray, first: I64) -> Bools:
+    """Row by row, is the value equal to the one on its claim's first line (``first``: that line's row; nulls
+    equal to nulls, NaN equal to nothing)."""
+    found = _comparable(col)
+    if found is None:
+        plain = col.combine_chunks()
+        ref = plain.take(pa.array(first))
+        same = pc.equal(plain, ref).fill_null(False).to_numpy(zero_copy_only=False)
+        nulls = np.logical_and(
+            plain.is_null().to_numpy(zero_copy_only=False), ref.is_null().to_numpy(zero_copy_only=False)
+        )
+        return np.asarray(same | nulls, dtype=bool)
+    values, nulls = found
+    ref_nulls = nulls[first]
+    same = (values == values[first]) & ~nulls & ~ref_nulls
+    return np.asarray(same | (nulls & ref_nulls), dtype=bool)
 
 
 def adjudicate_partition(
@@ -439,15 +481,12 @@ def adjudicate_partition(
     # Claim-level columns equal on every line: only claims of several lines need the check.
     several = ~claim_start | np.append(~claim_start[1:], False)
     if several.any():
-        rows_of = np.flatnonzero(several)
-        part = table.take(pa.array(rows_of))
-        part_start = claim_start[rows_of]
-        first = pa.array(np.flatnonzero(part_start)[np.cumsum(part_start) - 1])
+        # Each line against its claim's first line, on the columns' values (no copy of the rows).
+        first_line = np.flatnonzero(claim_start)[claim_index]
         for name in table.column_names:
             if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
                 continue
-            differs = np.zeros(n, dtype=bool)
-            differs[rows_of] = ~_equal_on_claim(part.column(name), first)
+            differs = ~_equal_on_claim(table.column(name), first_line) & several
             new = differs & ~invalid
             if new.any():
                 column_of[new] = name
@@ -525,7 +564,7 @@ def adjudicate_partition(
             lines, answered, twin_states, ok = _twin_rows(twin, table, pending, patient, date, claim_start, current)
             done = np.flatnonzero(answered)
             if done.size:
-                out_parts.append((pending[done], _take(lines, done)))
+                out_parts.append((pending[done], lines))  # the lines of the rows answered, in order
             left = pending[~answered]
             answered_patients = np.unique(patient[pending[done]])
             left_patients = np.unique(patient[left])
@@ -554,7 +593,9 @@ def adjudicate_partition(
             to_scalar = np.zeros(0, dtype=np.int64)
             lines, bad, after = _scalar(engine, table, rows, contracts, current)
             current.update(after)
-            good = np.array([i for i in range(len(rows)) if i not in bad], dtype=np.int64)
+            good_mask = np.ones(len(rows), dtype=bool)
+            good_mask[list(bad)] = False
+            good = np.flatnonzero(good_mask)
             if good.size:
                 out_parts.append((rows[good], lines))  # the lines of the claims taken, in order
             if bad:
@@ -567,12 +608,7 @@ def adjudicate_partition(
                         [bad[int(i)][1] for i in positions],
                     )
                 )
-    if out_parts:
-        where = np.concatenate([w for w, _ in out_parts])
-        merged = pa.concat_tables([t for _, t in out_parts])
-        out = _take(merged, np.argsort(where, kind="stable"))
-    else:
-        out = OUTPUT_SCHEMA.empty_table()
+    out = _assemble(table, out_parts)
 
     # States out: the twin's for the patients it finished, the last known for the others (the scalar engine's, or
     # the given one of a patient with no claim taken).
@@ -580,6 +616,27 @@ def adjudicate_partition(
     states = pa.concat_tables([states_table(final), *twin_final]).sort_by("patient_id")
     rejects = pa.concat_tables([_empty_rejects(), *reject_parts]) if reject_parts else _empty_rejects()
     return PartitionResult(out, rejects, states, summarize(out, rejects, in_order=True))
+
+
+def _assemble(table: pa.Table, parts: Sequence[tuple[I64, pa.Table]]) -> pa.Table:
+    """The output lines in the rows' order: the parts' computed columns put in order in one take (dictionary
+    indices for the strings), then the strings materialised once; the input's own columns taken once from
+    ``table`` (the rows with a line: every valid row but those the scalar engine refused as input)."""
+    if not parts:
+        return OUTPUT_SCHEMA.empty_table()
+    where = np.concatenate([w for w, _ in parts])
+    merged = pa.concat_tables([t for _, t in parts])
+    order = np.argsort(where, kind="stable")
+    rows = where[order]
+    if not (order.size and order[0] == 0 and bool(np.all(np.diff(order) == 1))):
+        merged = merged.take(pa.array(order))
+    keys = _take(table.select(list(KEY_COLUMNS)), rows)
+    columns = {name: keys.column(name) for name in KEY_COLUMNS}
+    columns["act_code"] = columns["act_code"].cast(pa.string())
+    for f in PART_SCHEMA:
+        column = merged.column(f.name)
+        columns[f.name] = column.cast(pa.string()) if pa.types.is_dictionary(f.type) else column
+    return pa.table([columns[name] for name in OUTPUT_SCHEMA.names], schema=OUTPUT_SCHEMA)
 
 
 _TWIN: list[ColumnarEngine] = []
@@ -636,9 +693,9 @@ def _twin(
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
-    """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
+    """The twin over rows sorted by (patient, date, claim, line): the lines of the rows it answered (PART_SCHEMA),
+    which rows it answered, the states."""
     n = sub.num_rows
-    claim = sub.column("claim_id")
     # The claims numbered in order: the twin's order is then the sorted order, and it knows the claims (it answers
     # each patient up to their first claim it cannot answer).
     ordinal = pa.array(np.cumsum(claim_start) - 1)
@@ -690,47 +747,38 @@ def _twin(
     para_before = para_excl[claim_first]  # the paramedical daily cap is per professional
     trans_before = before(r.transport_counted, day_start)
 
-    base = result_table(claim, r)
-    line_number = sub.column("line_number")
-    overrun = np.maximum(r.fee - r.base, 0)
+    done = np.flatnonzero(r.answered)
+    every = done.size == n
+
+    def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if every else values[done]
+
+    m = done.size
+    if states_in:
+        details = [
+            _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
+        ]
+        state_before = pa.array(details, pa.string()).dictionary_encode()
+    else:
+        state_before = pa.nulls(m, _DICT)
     lines = pa.table(
         {
-            "claim_id": claim,
-            "line_number": line_number,
-            "patient_id": pa.array(patient),
-            "date": pa.array(date.astype(np.int32), pa.int32()).cast(pa.date32()),
-            "act_code": sub.column("act_code").cast(pa.string()),
-            **{name: base.column(name) for name in ("pathway", "in_pathway", "pathway_rule", "status", "reason")},
-            **{
-                name: base.column(name)
-                for name in ("fee", "base", "rate", "gross", "majoration", "participation", "franchise")
-            },
-            "overrun": pa.array(overrun),
-            "amo": base.column("amo"),
-            "patient": base.column("patient"),
-            "contract": pa.nulls(n, pa.string()),
-            "amc": pa.nulls(n, pa.int64()),
-            "out_of_pocket": pa.nulls(n, pa.int64()),
-            "deferred": pa.array(np.zeros(n, dtype=np.int64)),  # the twin takes no tiers payant and no one owing
-            "recovered": pa.array(np.zeros(n, dtype=np.int64)),
-            "engine": base.column("engine"),
-            "participation_paid_before": pa.array(pp_before),
-            "franchises_paid_before": pa.array(fr_before),
-            "same_day_participations_before": pa.array(units_before),
-            "same_day_paramedical_before": pa.array(para_before),
-            "same_day_transport_before": pa.array(trans_before),
-            "state_before": pa.array(
-                [
-                    _details_of(states_in.get(int(p)), d)
-                    for p, d in zip(patient[claim_first].tolist(), date.tolist(), strict=True)
-                ],
-                pa.string(),
-            )
-            if states_in
-            else pa.nulls(n, pa.string()),
-        },
-        schema=OUTPUT_SCHEMA,
-    )
+            **twin_result_columns(r, done if not every else None),
+            "overrun": pa.array(np.maximum(pick(r.fee) - pick(r.base), 0)),
+            "contract": pa.nulls(m, _DICT),
+            "amc": pa.nulls(m, pa.int64()),
+            "out_of_pocket": pa.nulls(m, pa.int64()),
+            "deferred": pa.array(np.zeros(m, dtype=np.int64)),  # the twin takes no tiers payant and no one owing
+            "recovered": pa.array(np.zeros(m, dtype=np.int64)),
+            "participation_paid_before": pa.array(pick(pp_before)),
+            "franchises_paid_before": pa.array(pick(fr_before)),
+            "same_day_participations_before": pa.array(pick(units_before)),
+            "same_day_paramedical_before": pa.array(pick(para_before)),
+            "same_day_transport_before": pa.array(pick(trans_before)),
+            "state_before": state_before,
+        }
+    ).select(PART_SCHEMA.names)
+    lines = pa.Table.from_arrays(lines.columns, schema=PART_SCHEMA)
 
     # The state after each patient's last answered line (the rows the twin did not answer add nothing to the sums;
     # the patients it answered nothing of have no state here).
@@ -830,7 +878,8 @@ def _scalar(
     states_in: Mapping[int, PatientState],
 ) -> tuple[pa.Table, dict[int, tuple[str, str]], dict[int, PatientState]]:
     """Claims one by one through the scalar engine (rows sorted by patient, date, claim, line), each with the
-    patient's state. Returns the lines, the rejected positions (column, reason) and the states after."""
+    patient's state. Returns the lines of the claims taken (PART_SCHEMA), the rejected positions (column, reason)
+    and the states after."""
     records = table.take(pa.array(rows)).to_pylist()
     out: list[dict[str, Any]] = []
     bad: dict[int, tuple[str, str]] = {}
@@ -881,8 +930,9 @@ def _scalar(
         before = _before(state, on, professional, contract_name)
         out.extend(_scalar_lines(claim_rows, result, shares, contract_name, before))
         states[patient_id] = _state_after(state, result, on, professional, contract_year)
-    columns = {name: [row[name] for row in out] for name in OUTPUT_SCHEMA.names}
-    return pa.table(columns, schema=OUTPUT_SCHEMA), bad, states
+    plain = pa.schema([pa.field(f.name, pa.string() if f.type == _DICT else f.type) for f in PART_SCHEMA])
+    lines = pa.table({name: [row[name] for row in out] for name in PART_SCHEMA.names}, schema=plain)
+    return lines.cast(PART_SCHEMA), bad, states
 
 
 def _before(state: PatientState, on: dt.date, professional: int, contract: str) -> dict[str, Any]:
