@@ -432,8 +432,11 @@ def adjudicate_partition(
     twin: ColumnarEngine | None = None,
     engine: Engine | None = None,
     scalar_only: bool = False,
+    with_states: bool = True,
 ) -> PartitionResult:
-    """Adjudicate the claim lines of whole patients, carrying their state. See the module's docstring."""
+    """Adjudicate the claim lines of whole patients, carrying their state. See the module's docstring. Without
+    ``with_states`` (no state asked for), the states out are not written (an empty table): only the hand-overs
+    between the twin and the scalar engine are."""
     twin = twin or _default_twin()
     engine = engine or default_engine()
     check_schema(table.schema)
@@ -561,7 +564,9 @@ def adjudicate_partition(
                 to_scalar = np.concatenate([to_scalar, pending[moved]])
                 pending = pending[~moved]
         if pending.size:
-            lines, answered, twin_states, ok = _twin_rows(twin, table, pending, patient, date, claim_start, current)
+            lines, answered, twin_states, ok = _twin_rows(
+                twin, table, pending, patient, date, claim_start, current, with_states
+            )
             done = np.flatnonzero(answered)
             if done.size:
                 out_parts.append((pending[done], lines))  # the lines of the rows answered, in order
@@ -612,8 +617,11 @@ def adjudicate_partition(
 
     # States out: the twin's for the patients it finished, the last known for the others (the scalar engine's, or
     # the given one of a patient with no claim taken).
-    final = {p: s for p, s in current.items() if p not in twin_done}
-    states = pa.concat_tables([states_table(final), *twin_final]).sort_by("patient_id")
+    if with_states:
+        final = {p: s for p, s in current.items() if p not in twin_done}
+        states = pa.concat_tables([states_table(final), *twin_final]).sort_by("patient_id")
+    else:
+        states = STATE_SCHEMA.empty_table()
     rejects = pa.concat_tables([_empty_rejects(), *reject_parts]) if reject_parts else _empty_rejects()
     return PartitionResult(out, rejects, states, summarize(out, rejects, in_order=True))
 
@@ -660,6 +668,7 @@ def _twin_rows(
     date: I64,
     claim_start: Bools,
     states: Mapping[int, PatientState],
+    all_states: bool = True,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
     (of an earlier day): the year's participations and franchises when of the same year."""
@@ -673,7 +682,7 @@ def _twin_rows(
         at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
-    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given)
+    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given, all_states)
 
 
 def _contracts(table: pa.Table, default: str | None) -> npt.NDArray[np.object_]:
@@ -692,9 +701,10 @@ def _twin(
     claim_start: Bools,
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
+    all_states: bool = True,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """The twin over rows sorted by (patient, date, claim, line): the lines of the rows it answered (PART_SCHEMA),
-    which rows it answered, the states."""
+    which rows it answered, the states (without ``all_states``, only of the patients it hands over)."""
     n = sub.num_rows
     # The claims numbered in order: the twin's order is then the sorted order, and it knows the claims (it answers
     # each patient up to their first claim it cannot answer).
@@ -784,6 +794,10 @@ def _twin(
     # the patients it answered nothing of have no state here).
     taken = np.flatnonzero(r.answered)
     last = taken[np.append(patient[taken][1:] != patient[taken][:-1], True)] if taken.size else taken
+    if not all_states and taken.size < n:
+        last = last[np.isin(patient[last], patient[~r.answered])]
+    elif not all_states:
+        last = last[:0]
     year_first = np.flatnonzero(year_start)[group]
     pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
     fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
@@ -795,50 +809,61 @@ def _twin(
     last_day[patient_group[last]] = date[last]
     patient_last_day = last_day[patient_group]
     on_last_day = (date == patient_last_day) & pro_end
-    para_counts: dict[int, dict[str, int]] = {}
-    for p, pro, c in zip(
-        patient[on_last_day & (para_after > 0)].tolist(),
-        professional[on_last_day & (para_after > 0)].tolist(),
-        para_after[on_last_day & (para_after > 0)].tolist(),
-        strict=True,
-    ):
-        para_counts.setdefault(p, {})[str(pro)] = c
-    on_last_day &= units_after > 0
-    day_counts: dict[int, dict[str, int]] = {}
-    for p, pro, u in zip(
-        patient[on_last_day].tolist(),
-        professional[on_last_day].tolist(),
-        units_after[on_last_day].tolist(),
-        strict=True,
-    ):
-        day_counts.setdefault(p, {})[str(pro)] = u
-    ids = patient[last].tolist()
+    ids = patient[last]
     days = date[last]
+    with_para = on_last_day & (para_after > 0)
+    with_units = on_last_day & (units_after > 0)
     states = pa.table(
         {
             "patient_id": pa.array(patient[last]),
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
             "participation_paid": pa.array(pp_after[last]),
             "franchises_paid": pa.array(fr_after[last]),
-            "same_day_paramedical": pa.array(
-                [json.dumps(para_counts[p], sort_keys=True) if p in para_counts else None for p in ids], pa.string()
+            "same_day_paramedical": _json_objects(
+                patient[with_para], professional[with_para], para_after[with_para], ids
             ),
             "same_day_transport": pa.array(trans_after[last]),
-            "same_day_participations": pa.array(
-                [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
+            "same_day_participations": _json_objects(
+                patient[with_units], professional[with_units], units_after[with_units], ids
             ),
             "details": pa.array(
                 [
                     _details_of(states_in.get(p), int(d), with_contract=True)
-                    for p, d in zip(ids, days.tolist(), strict=True)
+                    for p, d in zip(ids.tolist(), days.tolist(), strict=True)
                 ],
                 pa.string(),
-            ),
+            )
+            if states_in
+            else pa.nulls(ids.size, pa.string()),
         },
         schema=STATE_SCHEMA,
     )
     assert r.ok is not None
     return lines, r.answered, states, r.ok
+
+
+def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
+    """For each of ``ids`` (sorted), ``json.dumps({str(key): value, …}, sort_keys=True)`` of its entries (``owner``
+    the id of each entry, one entry per key and owner), null when it has none: built by Arrow's string kernels,
+    not per patient."""
+    if owner.size == 0:
+        return pa.nulls(ids.size, pa.string())
+    key_text = pa.array(keys).cast(pa.string())
+    order = pc.sort_indices(
+        pa.table({"owner": owner, "key": key_text}), sort_keys=[("owner", "ascending"), ("key", "ascending")]
+    )
+    by_owner = owner[order.to_numpy()]
+    entries = pc.binary_join_element_wise(
+        '"', key_text.take(order), '": ', pa.array(values).cast(pa.string()).take(order), ""
+    )
+    starts = np.flatnonzero(_group_starts(by_owner))
+    offsets = pa.array(np.append(starts, by_owner.size).astype(np.int32))
+    objects = pc.binary_join_element_wise(
+        "{", pc.binary_join(pa.ListArray.from_arrays(offsets, entries), ", "), "}", ""
+    )
+    at = np.full(ids.size, -1, dtype=np.int64)
+    at[np.searchsorted(ids, by_owner[starts])] = np.arange(starts.size)
+    return objects.take(pa.array(at, mask=at < 0))
 
 
 def before_incl(values: I64, starts: Bools) -> I64:
