@@ -254,6 +254,16 @@ class _Sink:
 
 
 @dataclass
+class _Held:
+    """The input held in memory, its sort keys and the bucket of each line: each bucket's rows are put in the
+    kernel's order by the process that adjudicates it (in parallel, not in the parent)."""
+
+    table: pa.Table
+    keys: tuple[np.ndarray[Any, Any], ...]
+    which: np.ndarray[Any, Any]
+
+
+@dataclass
 class _Split:
     """The input cut into buckets of whole patients: held in memory (the input within the bound: no temporary file,
     each bucket's rows taken once, already in the kernel's order) or spilled to one Arrow stream per bucket."""
@@ -261,19 +271,17 @@ class _Split:
     indices: list[int]  # buckets holding input lines, in order
     rows: dict[int, int]  # lines per bucket
     states: dict[int, pa.Table | Path]  # the given states, per bucket (held, or spilled to an Arrow stream)
-    held: tuple[pa.Table, dict[int, np.ndarray[Any, Any]]] | None = None
+    held: _Held | None = None
     work: Path | None = None
 
 
-_HELD: list[tuple[pa.Table, dict[int, np.ndarray[Any, Any]]]] = []  # the held input, inherited by forked workers
+_HELD: list[_Held] = []  # the held input, inherited by forked workers
 
 
-def _bucket_lines(
-    held: tuple[pa.Table, dict[int, np.ndarray[Any, Any]]] | None, work: Path | None, index: int
-) -> pa.Table:
+def _bucket_lines(held: _Held | None, work: Path | None, index: int) -> pa.Table:
     if held is not None:
-        table, order = held
-        rows = order[index]
+        table = held.table
+        rows = _kernel_order(np.flatnonzero(held.which == index), held.keys)
         if rows.size == table.num_rows and (rows.size == 0 or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
             return table  # one bucket, the input already in order
         return table.take(pa.array(rows))
@@ -474,10 +482,9 @@ def _split(
     table = pa.concat_tables(held) if len(held) > 1 else held[0]
     keys = _keys(table)
     which = bucket_of(keys[1], buckets)
-    order: dict[int, np.ndarray[Any, Any]] = {}
-    for b in np.unique(which).tolist():
-        order[b] = _kernel_order(np.flatnonzero(which == b), keys)
-    return _Split(sorted(order), {b: len(r) for b, r in order.items()}, states, held=(table, order))
+    counts = np.bincount(which, minlength=buckets)
+    present = np.flatnonzero(counts).tolist()
+    return _Split(present, {b: int(counts[b]) for b in present}, states, held=_Held(table, keys, which))
 
 
 def _spill(
