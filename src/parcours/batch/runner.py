@@ -2,14 +2,14 @@
 
 1. Split: the input (Parquet files, a folder or a glob of them, or CSV) is read batch by batch; each line belongs to
    the bucket of its patient (a hash of ``patient_id``), so buckets are independent. An input within a bucket's worth
-   of lines stays in memory (each bucket's rows taken once, in the kernel's order; forked workers inherit them); a
+   of lines stays in memory (forked workers inherit it; each takes its bucket's rows once, in the kernel's order); a
    larger one is spilled, batch by batch, to one temporary Arrow stream per bucket. The given states
-   (``--state-in``) are cut the same way.
+   (``--state-in``) are read and cut the same way, batch by batch, held or spilled.
 2. Adjudicate: worker processes (``--workers``, all cores by default) take the buckets one at a time and call
    the kernel (``batch.kernel.adjudicate_partition``), the same function Spark calls.
 3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
-   ready; the writers write temporary files next to OUT, renamed into place only at the end (the rejects and the
-   states out likewise): the output appears whole or not at all.
+   ready; the writers write temporary files next to their targets, moved into place at the end as a set (OUT
+   last, ``move_into_place``): the output appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from parcours.batch.kernel import (
     check_schema,
     conform,
     merge_summaries,
+    plain_pages,
     reject_schema,
 )
 from parcours.rules.columnar import ColumnError
@@ -385,6 +386,7 @@ def adjudicate(
     """Adjudicate a batch of claim lines into ``output`` (see the module's docstring); an input of at most
     ``memory_rows`` lines (default ``bucket_rows``) is split in memory, a larger one spilled to temporary files."""
     started = time.perf_counter()
+    plain_pages()  # the split and the writes too (forked workers inherit it)
     source = Source.resolve(claims)
     schema = source.schema()
     try:
