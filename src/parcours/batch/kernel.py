@@ -509,7 +509,7 @@ def adjudicate_partition(
                 reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
                 invalid |= new
     # Whole claims are rejected together.
-    bad_claims = np.unique(claim_index[invalid])
+    bad_claims = _runs_of(claim_index[invalid])
     whole = np.isin(claim_index, bad_claims)
     spread = whole & ~invalid
     if spread.any():
@@ -571,7 +571,7 @@ def adjudicate_partition(
     to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
     while pending.size or to_scalar.size:
         if pending.size and current:
-            owes = [p for p in np.unique(patient[pending]).tolist() if p in current and _owes(current[p])]
+            owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _owes(current[p])]
             if owes:
                 moved = np.isin(patient[pending], np.array(owes, dtype=np.int64))
                 to_scalar = np.concatenate([to_scalar, pending[moved]])
@@ -584,8 +584,8 @@ def adjudicate_partition(
             if done.size:
                 out_parts.append((pending[done], lines))  # the lines of the rows answered, in order
             left = pending[~answered]
-            answered_patients = np.unique(patient[pending[done]])
-            left_patients = np.unique(patient[left])
+            answered_patients = _runs_of(patient[pending[done]])
+            left_patients = _runs_of(patient[left])
             finished = np.setdiff1d(answered_patients, left_patients, assume_unique=True)
             handoff = np.intersect1d(answered_patients, left_patients, assume_unique=True)
             if finished.size:
@@ -669,6 +669,14 @@ def _default_twin() -> ColumnarEngine:
     return _TWIN[0]
 
 
+def _runs_of(values: I64) -> I64:
+    """``np.unique`` of values already sorted (the rows are in the order patient, date, claim): one pass, no sort."""
+    if values.size == 0:
+        return values
+    result: I64 = values[_group_starts(values)]
+    return result
+
+
 def _owes(state: PatientState) -> bool:
     return bool(state.participation_owed or state.franchises_owed)
 
@@ -687,7 +695,7 @@ def _twin_rows(
     (of an earlier day): the year's participations and franchises when of the same year."""
     p, d = patient[rows], date[rows]
     opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
-    given = {q: states[q] for q in np.unique(p).tolist() if q in states} if states else {}
+    given = {q: states[q] for q in _runs_of(p).tolist() if q in states} if states else {}
     if given:
         ids = np.array(sorted(given), dtype=np.int64)
         year = np.array([given[q].as_of.year for q in ids.tolist()], dtype=np.int64)
