@@ -129,3 +129,16 @@ def test_outputs_are_moved_into_place_as_a_set(inputs: Path, tmp_path: Path) -> 
         "staged",
         "state.parquet",
     ]
+
+
+def test_without_states_out_the_same_lines_and_rejects(inputs: Path) -> None:
+    """The states out are computed only when asked for; the lines (hand-overs between the twin and the scalar engine
+    included: 2 % of other care) and the rejects are the same."""
+    table = pq.read_table(inputs / "first.parquet")
+    full = adjudicate_partition(table)
+    lean = adjudicate_partition(table, with_states=False)
+    assert set(full.lines.column("engine").to_pylist()) == {"columnar", "scalar"}
+    assert lean.lines.equals(full.lines)
+    assert lean.rejects.equals(full.rejects)
+    assert full.states.num_rows > 0
+    assert lean.states.num_rows == 0
