@@ -106,60 +106,84 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-_TIMED = """
+# Each timed script prints its wall time and its CPU time (user + system, the process and its workers): on a shared
+# machine the wall clock moves with the others' load, the CPU time much less.
+_CPU = """
+import resource
+def cpu():
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+"""
+
+_TIMED = (
+    _CPU
+    + """
 import sys, time
 from pathlib import Path
 from parcours.batch.kernel import _default_twin
 from parcours.batch.runner import adjudicate
 from parcours.rules.engine import default_engine
 _default_twin(); default_engine()
-started = time.perf_counter()
+started, cpu0 = time.perf_counter(), cpu()
 adjudicate(sys.argv[1], Path(sys.argv[2]), workers=int(sys.argv[3]))
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, cpu() - cpu0)
 """
+)
 
 
-_KERNEL = """
+_KERNEL = (
+    _CPU
+    + """
 import sys, time
 import pyarrow.parquet as pq
 from parcours.batch.kernel import _default_twin, adjudicate_partition
 from parcours.rules.engine import default_engine
 _default_twin(); default_engine()
 table = pq.read_table(sys.argv[1])
-started = time.perf_counter()
+started, cpu0 = time.perf_counter(), cpu()
 adjudicate_partition(table)
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, cpu() - cpu0)
 """
+)
 
 
-def _timed(src: Path, claims: Path, output: Path, workers: int, script: str = _TIMED) -> float:
+def _timed(src: Path, claims: Path, output: Path, workers: int, script: str = _TIMED) -> tuple[float, float]:
+    """Wall and CPU seconds of one run in a fresh process."""
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
     done = subprocess.run([sys.executable, "-c", script, str(claims), str(output), str(workers)], env=env,
                           check=True, capture_output=True, text=True)  # fmt: skip
     output.unlink(missing_ok=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    wall, cpu = done.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def _compare(claims: Path, work: Path, cores: int, lines: int, floor: float, baseline: Path, repeat: int) -> None:
-    """This version against ``baseline``, alternated on the same file: best of ``repeat`` each."""
+    """This version against ``baseline``, alternated on the same file: best of ``repeat`` each, wall and CPU."""
     here = Path(__file__).resolve().parent.parent / "src"
-    # The kernel alone on the whole input in memory (what one process cannot avoid): the rest is the runner's I/O.
-    kernel = {"baseline": float("inf"), "this": float("inf")}
-    for _ in range(repeat):
-        for name, src in (("baseline", baseline), ("this", here)):
-            kernel[name] = min(kernel[name], _timed(src, claims, work / "unused", 1, _KERNEL))
-    print(f"kernel alone, in memory, 1 process: baseline {kernel['baseline']:.2f} s, this {kernel['this']:.2f} s")
-    for workers in sorted({1, cores}):
-        best = {"baseline": float("inf"), "this": float("inf")}
+    versions = (("baseline", baseline), ("this", here))
+
+    def best(workers: int, script: str, name: str) -> dict[str, tuple[float, float]]:
+        found = {v: (float("inf"), float("inf")) for v, _ in versions}
         for _ in range(repeat):
-            for name, src in (("baseline", baseline), ("this", here)):
-                best[name] = min(best[name], _timed(src, claims, work / f"cmp-{name}.parquet", workers))
-        print(f"{workers} process(es): baseline {best['baseline']:.2f} s ({best['baseline'] / floor:.2f}× the floor), "
-              f"this {best['this']:.2f} s ({best['this'] / floor:.2f}× the floor), "
-              f"this / baseline {best['this'] / best['baseline']:.3f}")  # fmt: skip
+            for version, src in versions:
+                wall, cpu = _timed(src, claims, work / f"{name}-{version}.parquet", workers, script)
+                found[version] = (min(found[version][0], wall), min(found[version][1], cpu))
+        return found
+
+    # The kernel alone on the whole input in memory (what one process cannot avoid): the rest is the runner's I/O.
+    kernel = best(1, _KERNEL, "kernel")
+    print(f"kernel alone, in memory, 1 process: baseline {kernel['baseline'][0]:.2f} s (CPU {kernel['baseline'][1]:.2f} s), "
+          f"this {kernel['this'][0]:.2f} s (CPU {kernel['this'][1]:.2f} s), this / baseline wall "
+          f"{kernel['this'][0] / kernel['baseline'][0]:.3f}, CPU {kernel['this'][1] / kernel['baseline'][1]:.3f}")  # fmt: skip
+    for workers in sorted({1, cores}):
+        found = best(workers, _TIMED, "cmp")
+        (bw, bc), (tw, tc) = found["baseline"], found["this"]
+        print(f"{workers} process(es): baseline {bw:.2f} s ({bw / floor:.2f}× the floor, CPU {bc:.2f} s), "
+              f"this {tw:.2f} s ({tw / floor:.2f}× the floor, CPU {tc:.2f} s), this / baseline wall {tw / bw:.3f}, "
+              f"CPU {tc / bc:.3f}")  # fmt: skip
         if workers == 1:
-            print(f"  the runner beyond the kernel, 1 process: baseline {best['baseline'] - kernel['baseline']:.2f} s, "
-                  f"this {best['this'] - kernel['this']:.2f} s")  # fmt: skip
+            print(f"  the runner beyond the kernel, 1 process: baseline {bw - kernel['baseline'][0]:.2f} s, "
+                  f"this {tw - kernel['this'][0]:.2f} s")  # fmt: skip
 
 
 def _spark(claims: Path, work: Path, cores: int, lines: int) -> None:

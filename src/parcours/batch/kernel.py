@@ -34,7 +34,7 @@ from parcours.rules.columnar import (
     _exclusive_cumsum,
     _group_starts,
     event_from_rows,
-    result_table,
+    twin_result_columns,
     year_of_days,
 )
 from parcours.rules.contracts.amc import ContractYear, apply_contract
@@ -118,6 +118,17 @@ OUTPUT_SCHEMA = pa.schema(
         ("same_day_paramedical_before", pa.int64()),
         ("same_day_transport_before", pa.int64()),
         ("state_before", pa.string()),
+    ]
+)
+# The output's columns read from the input rows (taken once, at the end) and the ones the rounds compute (their
+# strings as dictionaries while the parts are gathered, so that reordering them moves indices, not strings).
+KEY_COLUMNS = ("claim_id", "line_number", "patient_id", "date", "act_code")
+_DICT = pa.dictionary(pa.int32(), pa.string())
+PART_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, _DICT if pa.types.is_string(f.type) else f.type)
+        for f in OUTPUT_SCHEMA
+        if f.name not in KEY_COLUMNS
     ]
 )
 AMOUNTS = ("fee", "base", "rate", "gross", "majoration", "participation", "franchise", "overrun", "amo", "patient")
@@ -371,15 +382,58 @@ def _rejects(table: pa.Table, rows: I64, column: list[str], reason: list[str]) -
     )
 
 
-def _equal_on_claim(col: pa.ChunkedArray, first: pa.Array) -> Bools:
-    """Row by row, is the value equal to the one on its claim's first line (nulls equal to nulls)."""
+def _comparable(col: pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], Bools] | None:
+    """A column as numpy values (nulls filled) and its null mask, a dictionary column as one integer code per
+    distinct string (no string materialised per row); None for the plain strings."""
+    nulls = col.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    ref = col.take(first)
-    same = pc.equal(col, ref).fill_null(False).to_numpy(zero_copy_only=False)
-    nulls = np.logical_and(col.is_null().to_numpy(zero_copy_only=False), ref.is_null().to_numpy(zero_copy_only=False))
-    return np.asarray(same | nulls, dtype=bool)
+        # Chunks carry their own dictionaries (one per Parquet row group): each chunk's dictionary mapped to codes
+        # of one vocabulary, then gathered by index.
+        vocabulary = pa.concat_arrays([c.dictionary.cast(pa.string()) for c in col.chunks]).unique()
+        parts = []
+        for chunk in col.chunks:
+            codes = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=vocabulary)
+            mapping = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            indices = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            parts.append(mapping[indices] if mapping.size else np.zeros(len(chunk), dtype=np.int64))
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return np.where(nulls, -2, values), nulls
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return None
+    if pa.types.is_date32(col.type):
+        col = pc.cast(col, pa.int32())
+    filled = col.fill_null(False if pa.types.is_boolean(col.type) else 0)
+    return np.asarray(filled.to_numpy(zero_copy_only=False)), nulls
+
+
+def _equal_on_claim(col: pa.ChunkedArray, first: I64) -> Bools:
+    """Row by row, is the value equal to the one on its claim's first line (``first``: that line's row; nulls
+    equal to nulls, NaN equal to nothing)."""
+    found = _comparable(col)
+    if found is None:
+        plain = col.combine_chunks()
+        ref = plain.take(pa.array(first))
+        same = pc.equal(plain, ref).fill_null(False).to_numpy(zero_copy_only=False)
+        nulls = np.logical_and(
+            plain.is_null().to_numpy(zero_copy_only=False), ref.is_null().to_numpy(zero_copy_only=False)
+        )
+        return np.asarray(same | nulls, dtype=bool)
+    values, nulls = found
+    ref_nulls = nulls[first]
+    same = (values == values[first]) & ~nulls & ~ref_nulls
+    return np.asarray(same | (nulls & ref_nulls), dtype=bool)
+
+
+def plain_pages() -> None:
+    """No transparent huge pages for numpy's arrays in this process (what ``NUMPY_MADVISE_HUGEPAGE=0`` does at
+    import). numpy asks for them on every large array (madvise); where the system compacts memory to find one on a
+    page fault (THP defrag "madvise", the default), the kernel's many short-lived arrays of a bucket's size spent
+    a third of a run in system time on a shared machine (1 M rows, 1 process: 7.4 s of CPU of which 3.2 s system,
+    against 5.6 s and 1.4 s with plain pages)."""
+    core = getattr(np, "_core", None)
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is not None:
+        setter(False)
 
 
 def adjudicate_partition(
@@ -390,8 +444,12 @@ def adjudicate_partition(
     twin: ColumnarEngine | None = None,
     engine: Engine | None = None,
     scalar_only: bool = False,
+    with_states: bool = True,
 ) -> PartitionResult:
-    """Adjudicate the claim lines of whole patients, carrying their state. See the module's docstring."""
+    """Adjudicate the claim lines of whole patients, carrying their state. See the module's docstring. Without
+    ``with_states`` (no state asked for), the states out are not written (an empty table): only the hand-overs
+    between the twin and the scalar engine are."""
+    plain_pages()
     twin = twin or _default_twin()
     engine = engine or default_engine()
     check_schema(table.schema)
@@ -439,22 +497,19 @@ def adjudicate_partition(
     # Claim-level columns equal on every line: only claims of several lines need the check.
     several = ~claim_start | np.append(~claim_start[1:], False)
     if several.any():
-        rows_of = np.flatnonzero(several)
-        part = table.take(pa.array(rows_of))
-        part_start = claim_start[rows_of]
-        first = pa.array(np.flatnonzero(part_start)[np.cumsum(part_start) - 1])
+        # Each line against its claim's first line, on the columns' values (no copy of the rows).
+        first_line = np.flatnonzero(claim_start)[claim_index]
         for name in table.column_names:
             if name in LINE_COLUMNS or name in ("claim_id", "patient_id", "date"):
                 continue
-            differs = np.zeros(n, dtype=bool)
-            differs[rows_of] = ~_equal_on_claim(part.column(name), first)
+            differs = ~_equal_on_claim(table.column(name), first_line) & several
             new = differs & ~invalid
             if new.any():
                 column_of[new] = name
                 reason_of[new] = "valeur différente d'une ligne à l'autre de la même demande"
                 invalid |= new
     # Whole claims are rejected together.
-    bad_claims = np.unique(claim_index[invalid])
+    bad_claims = _runs_of(claim_index[invalid])
     whole = np.isin(claim_index, bad_claims)
     spread = whole & ~invalid
     if spread.any():
@@ -516,19 +571,21 @@ def adjudicate_partition(
     to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
     while pending.size or to_scalar.size:
         if pending.size and current:
-            owes = [p for p in np.unique(patient[pending]).tolist() if p in current and _owes(current[p])]
+            owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _owes(current[p])]
             if owes:
                 moved = np.isin(patient[pending], np.array(owes, dtype=np.int64))
                 to_scalar = np.concatenate([to_scalar, pending[moved]])
                 pending = pending[~moved]
         if pending.size:
-            lines, answered, twin_states, ok = _twin_rows(twin, table, pending, patient, date, claim_start, current)
+            lines, answered, twin_states, ok = _twin_rows(
+                twin, table, pending, patient, date, claim_start, current, with_states
+            )
             done = np.flatnonzero(answered)
             if done.size:
-                out_parts.append((pending[done], _take(lines, done)))
+                out_parts.append((pending[done], lines))  # the lines of the rows answered, in order
             left = pending[~answered]
-            answered_patients = np.unique(patient[pending[done]])
-            left_patients = np.unique(patient[left])
+            answered_patients = _runs_of(patient[pending[done]])
+            left_patients = _runs_of(patient[left])
             finished = np.setdiff1d(answered_patients, left_patients, assume_unique=True)
             handoff = np.intersect1d(answered_patients, left_patients, assume_unique=True)
             if finished.size:
@@ -554,7 +611,9 @@ def adjudicate_partition(
             to_scalar = np.zeros(0, dtype=np.int64)
             lines, bad, after = _scalar(engine, table, rows, contracts, current)
             current.update(after)
-            good = np.array([i for i in range(len(rows)) if i not in bad], dtype=np.int64)
+            good_mask = np.ones(len(rows), dtype=bool)
+            good_mask[list(bad)] = False
+            good = np.flatnonzero(good_mask)
             if good.size:
                 out_parts.append((rows[good], lines))  # the lines of the claims taken, in order
             if bad:
@@ -567,19 +626,38 @@ def adjudicate_partition(
                         [bad[int(i)][1] for i in positions],
                     )
                 )
-    if out_parts:
-        where = np.concatenate([w for w, _ in out_parts])
-        merged = pa.concat_tables([t for _, t in out_parts])
-        out = _take(merged, np.argsort(where, kind="stable"))
-    else:
-        out = OUTPUT_SCHEMA.empty_table()
+    out = _assemble(table, out_parts)
 
     # States out: the twin's for the patients it finished, the last known for the others (the scalar engine's, or
     # the given one of a patient with no claim taken).
-    final = {p: s for p, s in current.items() if p not in twin_done}
-    states = pa.concat_tables([states_table(final), *twin_final]).sort_by("patient_id")
+    if with_states:
+        final = {p: s for p, s in current.items() if p not in twin_done}
+        states = pa.concat_tables([states_table(final), *twin_final]).sort_by("patient_id")
+    else:
+        states = STATE_SCHEMA.empty_table()
     rejects = pa.concat_tables([_empty_rejects(), *reject_parts]) if reject_parts else _empty_rejects()
     return PartitionResult(out, rejects, states, summarize(out, rejects, in_order=True))
+
+
+def _assemble(table: pa.Table, parts: Sequence[tuple[I64, pa.Table]]) -> pa.Table:
+    """The output lines in the rows' order: the parts' computed columns put in order in one take (dictionary
+    indices for the strings), then the strings materialised once; the input's own columns taken once from
+    ``table`` (the rows with a line: every valid row but those the scalar engine refused as input)."""
+    if not parts:
+        return OUTPUT_SCHEMA.empty_table()
+    where = np.concatenate([w for w, _ in parts])
+    merged = pa.concat_tables([t for _, t in parts])
+    order = np.argsort(where, kind="stable")
+    rows = where[order]
+    if not (order.size and order[0] == 0 and bool(np.all(np.diff(order) == 1))):
+        merged = merged.take(pa.array(order))
+    keys = _take(table.select(list(KEY_COLUMNS)), rows)
+    columns = {name: keys.column(name) for name in KEY_COLUMNS}
+    columns["act_code"] = columns["act_code"].cast(pa.string())
+    for f in PART_SCHEMA:
+        column = merged.column(f.name)
+        columns[f.name] = column.cast(pa.string()) if pa.types.is_dictionary(f.type) else column
+    return pa.table([columns[name] for name in OUTPUT_SCHEMA.names], schema=OUTPUT_SCHEMA)
 
 
 _TWIN: list[ColumnarEngine] = []
@@ -589,6 +667,14 @@ def _default_twin() -> ColumnarEngine:
     if not _TWIN:
         _TWIN.append(ColumnarEngine())
     return _TWIN[0]
+
+
+def _runs_of(values: I64) -> I64:
+    """``np.unique`` of values already sorted (the rows are in the order patient, date, claim): one pass, no sort."""
+    if values.size == 0:
+        return values
+    result: I64 = values[_group_starts(values)]
+    return result
 
 
 def _owes(state: PatientState) -> bool:
@@ -603,12 +689,13 @@ def _twin_rows(
     date: I64,
     claim_start: Bools,
     states: Mapping[int, PatientState],
+    all_states: bool = True,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
     (of an earlier day): the year's participations and franchises when of the same year."""
     p, d = patient[rows], date[rows]
     opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
-    given = {q: states[q] for q in np.unique(p).tolist() if q in states} if states else {}
+    given = {q: states[q] for q in _runs_of(p).tolist() if q in states} if states else {}
     if given:
         ids = np.array(sorted(given), dtype=np.int64)
         year = np.array([given[q].as_of.year for q in ids.tolist()], dtype=np.int64)
@@ -616,7 +703,7 @@ def _twin_rows(
         at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
-    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given)
+    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given, all_states)
 
 
 def _contracts(table: pa.Table, default: str | None) -> npt.NDArray[np.object_]:
@@ -635,10 +722,11 @@ def _twin(
     claim_start: Bools,
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
+    all_states: bool = True,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
-    """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
+    """The twin over rows sorted by (patient, date, claim, line): the lines of the rows it answered (PART_SCHEMA),
+    which rows it answered, the states (without ``all_states``, only of the patients it hands over)."""
     n = sub.num_rows
-    claim = sub.column("claim_id")
     # The claims numbered in order: the twin's order is then the sorted order, and it knows the claims (it answers
     # each patient up to their first claim it cannot answer).
     ordinal = pa.array(np.cumsum(claim_start) - 1)
@@ -690,52 +778,47 @@ def _twin(
     para_before = para_excl[claim_first]  # the paramedical daily cap is per professional
     trans_before = before(r.transport_counted, day_start)
 
-    base = result_table(claim, r)
-    line_number = sub.column("line_number")
-    overrun = np.maximum(r.fee - r.base, 0)
+    done = np.flatnonzero(r.answered)
+    every = done.size == n
+
+    def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if every else values[done]
+
+    m = done.size
+    if states_in:
+        details = [
+            _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
+        ]
+        state_before = pa.array(details, pa.string()).dictionary_encode()
+    else:
+        state_before = pa.nulls(m, _DICT)
     lines = pa.table(
         {
-            "claim_id": claim,
-            "line_number": line_number,
-            "patient_id": pa.array(patient),
-            "date": pa.array(date.astype(np.int32), pa.int32()).cast(pa.date32()),
-            "act_code": sub.column("act_code").cast(pa.string()),
-            **{name: base.column(name) for name in ("pathway", "in_pathway", "pathway_rule", "status", "reason")},
-            **{
-                name: base.column(name)
-                for name in ("fee", "base", "rate", "gross", "majoration", "participation", "franchise")
-            },
-            "overrun": pa.array(overrun),
-            "amo": base.column("amo"),
-            "patient": base.column("patient"),
-            "contract": pa.nulls(n, pa.string()),
-            "amc": pa.nulls(n, pa.int64()),
-            "out_of_pocket": pa.nulls(n, pa.int64()),
-            "deferred": pa.array(np.zeros(n, dtype=np.int64)),  # the twin takes no tiers payant and no one owing
-            "recovered": pa.array(np.zeros(n, dtype=np.int64)),
-            "engine": base.column("engine"),
-            "participation_paid_before": pa.array(pp_before),
-            "franchises_paid_before": pa.array(fr_before),
-            "same_day_participations_before": pa.array(units_before),
-            "same_day_paramedical_before": pa.array(para_before),
-            "same_day_transport_before": pa.array(trans_before),
-            "state_before": pa.array(
-                [
-                    _details_of(states_in.get(int(p)), d)
-                    for p, d in zip(patient[claim_first].tolist(), date.tolist(), strict=True)
-                ],
-                pa.string(),
-            )
-            if states_in
-            else pa.nulls(n, pa.string()),
-        },
-        schema=OUTPUT_SCHEMA,
-    )
+            **twin_result_columns(r, done if not every else None),
+            "overrun": pa.array(np.maximum(pick(r.fee) - pick(r.base), 0)),
+            "contract": pa.nulls(m, _DICT),
+            "amc": pa.nulls(m, pa.int64()),
+            "out_of_pocket": pa.nulls(m, pa.int64()),
+            "deferred": pa.array(np.zeros(m, dtype=np.int64)),  # the twin takes no tiers payant and no one owing
+            "recovered": pa.array(np.zeros(m, dtype=np.int64)),
+            "participation_paid_before": pa.array(pick(pp_before)),
+            "franchises_paid_before": pa.array(pick(fr_before)),
+            "same_day_participations_before": pa.array(pick(units_before)),
+            "same_day_paramedical_before": pa.array(pick(para_before)),
+            "same_day_transport_before": pa.array(pick(trans_before)),
+            "state_before": state_before,
+        }
+    ).select(PART_SCHEMA.names)
+    lines = pa.Table.from_arrays(lines.columns, schema=PART_SCHEMA)
 
     # The state after each patient's last answered line (the rows the twin did not answer add nothing to the sums;
     # the patients it answered nothing of have no state here).
     taken = np.flatnonzero(r.answered)
     last = taken[np.append(patient[taken][1:] != patient[taken][:-1], True)] if taken.size else taken
+    if not all_states and taken.size < n:
+        last = last[np.isin(patient[last], patient[~r.answered])]
+    elif not all_states:
+        last = last[:0]
     year_first = np.flatnonzero(year_start)[group]
     pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
     fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
@@ -747,50 +830,61 @@ def _twin(
     last_day[patient_group[last]] = date[last]
     patient_last_day = last_day[patient_group]
     on_last_day = (date == patient_last_day) & pro_end
-    para_counts: dict[int, dict[str, int]] = {}
-    for p, pro, c in zip(
-        patient[on_last_day & (para_after > 0)].tolist(),
-        professional[on_last_day & (para_after > 0)].tolist(),
-        para_after[on_last_day & (para_after > 0)].tolist(),
-        strict=True,
-    ):
-        para_counts.setdefault(p, {})[str(pro)] = c
-    on_last_day &= units_after > 0
-    day_counts: dict[int, dict[str, int]] = {}
-    for p, pro, u in zip(
-        patient[on_last_day].tolist(),
-        professional[on_last_day].tolist(),
-        units_after[on_last_day].tolist(),
-        strict=True,
-    ):
-        day_counts.setdefault(p, {})[str(pro)] = u
-    ids = patient[last].tolist()
+    ids = patient[last]
     days = date[last]
+    with_para = on_last_day & (para_after > 0)
+    with_units = on_last_day & (units_after > 0)
     states = pa.table(
         {
             "patient_id": pa.array(patient[last]),
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
             "participation_paid": pa.array(pp_after[last]),
             "franchises_paid": pa.array(fr_after[last]),
-            "same_day_paramedical": pa.array(
-                [json.dumps(para_counts[p], sort_keys=True) if p in para_counts else None for p in ids], pa.string()
+            "same_day_paramedical": _json_objects(
+                patient[with_para], professional[with_para], para_after[with_para], ids
             ),
             "same_day_transport": pa.array(trans_after[last]),
-            "same_day_participations": pa.array(
-                [json.dumps(day_counts[p], sort_keys=True) if p in day_counts else None for p in ids], pa.string()
+            "same_day_participations": _json_objects(
+                patient[with_units], professional[with_units], units_after[with_units], ids
             ),
             "details": pa.array(
                 [
                     _details_of(states_in.get(p), int(d), with_contract=True)
-                    for p, d in zip(ids, days.tolist(), strict=True)
+                    for p, d in zip(ids.tolist(), days.tolist(), strict=True)
                 ],
                 pa.string(),
-            ),
+            )
+            if states_in
+            else pa.nulls(ids.size, pa.string()),
         },
         schema=STATE_SCHEMA,
     )
     assert r.ok is not None
     return lines, r.answered, states, r.ok
+
+
+def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
+    """For each of ``ids`` (sorted), ``json.dumps({str(key): value, …}, sort_keys=True)`` of its entries (``owner``
+    the id of each entry, one entry per key and owner), null when it has none: built by Arrow's string kernels,
+    not per patient."""
+    if owner.size == 0:
+        return pa.nulls(ids.size, pa.string())
+    key_text = pa.array(keys).cast(pa.string())
+    order = pc.sort_indices(
+        pa.table({"owner": owner, "key": key_text}), sort_keys=[("owner", "ascending"), ("key", "ascending")]
+    )
+    by_owner = owner[order.to_numpy()]
+    entries = pc.binary_join_element_wise(
+        '"', key_text.take(order), '": ', pa.array(values).cast(pa.string()).take(order), ""
+    )
+    starts = np.flatnonzero(_group_starts(by_owner))
+    offsets = pa.array(np.append(starts, by_owner.size).astype(np.int32))
+    objects = pc.binary_join_element_wise(
+        "{", pc.binary_join(pa.ListArray.from_arrays(offsets, entries), ", "), "}", ""
+    )
+    at = np.full(ids.size, -1, dtype=np.int64)
+    at[np.searchsorted(ids, by_owner[starts])] = np.arange(starts.size)
+    return objects.take(pa.array(at, mask=at < 0))
 
 
 def before_incl(values: I64, starts: Bools) -> I64:
@@ -830,7 +924,8 @@ def _scalar(
     states_in: Mapping[int, PatientState],
 ) -> tuple[pa.Table, dict[int, tuple[str, str]], dict[int, PatientState]]:
     """Claims one by one through the scalar engine (rows sorted by patient, date, claim, line), each with the
-    patient's state. Returns the lines, the rejected positions (column, reason) and the states after."""
+    patient's state. Returns the lines of the claims taken (PART_SCHEMA), the rejected positions (column, reason)
+    and the states after."""
     records = table.take(pa.array(rows)).to_pylist()
     out: list[dict[str, Any]] = []
     bad: dict[int, tuple[str, str]] = {}
@@ -881,8 +976,9 @@ def _scalar(
         before = _before(state, on, professional, contract_name)
         out.extend(_scalar_lines(claim_rows, result, shares, contract_name, before))
         states[patient_id] = _state_after(state, result, on, professional, contract_year)
-    columns = {name: [row[name] for row in out] for name in OUTPUT_SCHEMA.names}
-    return pa.table(columns, schema=OUTPUT_SCHEMA), bad, states
+    plain = pa.schema([pa.field(f.name, pa.string() if f.type == _DICT else f.type) for f in PART_SCHEMA])
+    lines = pa.table({name: [row[name] for row in out] for name in PART_SCHEMA.names}, schema=plain)
+    return lines.cast(PART_SCHEMA), bad, states
 
 
 def _before(state: PatientState, on: dt.date, professional: int, contract: str) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 
 1. Split: the input (Parquet files, a folder or a glob of them, or CSV) is read batch by batch; each line belongs to
    the bucket of its patient (a hash of ``patient_id``), so buckets are independent. An input within a bucket's worth
-   of lines stays in memory (each bucket's rows taken once, in the kernel's order; forked workers inherit them); a
+   of lines stays in memory (forked workers inherit it; each takes its bucket's rows once, in the kernel's order); a
    larger one is spilled, batch by batch, to one temporary Arrow stream per bucket. The given states
-   (``--state-in``) are cut the same way.
+   (``--state-in``) are read and cut the same way, batch by batch, held or spilled.
 2. Adjudicate: worker processes (``--workers``, all cores by default) take the buckets one at a time and call
    the kernel (``batch.kernel.adjudicate_partition``), the same function Spark calls.
 3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
-   ready; the writers write temporary files next to OUT, renamed into place only at the end (the rejects and the
-   states out likewise): the output appears whole or not at all.
+   ready; the writers write temporary files next to their targets, moved into place at the end as a set (OUT
+   last, ``move_into_place``): the output appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from parcours.batch.kernel import (
     check_schema,
     conform,
     merge_summaries,
+    plain_pages,
     reject_schema,
 )
 from parcours.rules.columnar import ColumnError
@@ -185,6 +186,38 @@ def bucket_summary(lines: pa.Table, summary: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in line_totals(lines).items() if k not in summary}, **summary}
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def move_into_place(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Each staged file or directory onto its target (same file system), as a set: what a target held is set aside
+    first and put back if a later move fails, so that a failure leaves the previous outputs whole; the last move
+    (the output itself) is the one that publishes the run, the others (rejects, state) being in place before it."""
+    aside: list[tuple[Path, Path | None]] = []
+    try:
+        for staged, target in moves:
+            backup = None
+            if target.exists() or target.is_symlink():
+                backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+                _remove(backup)
+                os.replace(target, backup)
+            aside.append((target, backup))
+            os.replace(staged, target)
+    except BaseException:
+        for target, backup in reversed(aside):
+            _remove(target)
+            if backup is not None:
+                os.replace(backup, target)
+        raise
+    for _, backup in aside:
+        if backup is not None:
+            _remove(backup)
+
+
 class _Sink:
     """The run's outputs (lines, rejects, the state out), each written to a temporary file next to its target and
     renamed into place by ``commit`` only: an output appears complete or not at all."""
@@ -209,8 +242,9 @@ class _Sink:
     def commit(self) -> None:
         for writer in self.writers:
             writer.close()
-        for tmp, (path, _) in zip(self.tmp, self.targets, strict=True):
-            os.replace(tmp, path)
+        # The output last: once it is there, the rejects and the state beside it are of the same run.
+        moves = list(zip(self.tmp, (path for path, _ in self.targets), strict=True))
+        move_into_place(moves[1:] + moves[:1])
 
     def discard(self) -> None:
         for writer in self.writers:
@@ -221,26 +255,34 @@ class _Sink:
 
 
 @dataclass
+class _Held:
+    """The input held in memory, its sort keys and the bucket of each line: each bucket's rows are put in the
+    kernel's order by the process that adjudicates it (in parallel, not in the parent)."""
+
+    table: pa.Table
+    keys: tuple[np.ndarray[Any, Any], ...]
+    which: np.ndarray[Any, Any]
+
+
+@dataclass
 class _Split:
     """The input cut into buckets of whole patients: held in memory (the input within the bound: no temporary file,
     each bucket's rows taken once, already in the kernel's order) or spilled to one Arrow stream per bucket."""
 
     indices: list[int]  # buckets holding input lines, in order
     rows: dict[int, int]  # lines per bucket
-    states: dict[int, pa.Table]  # the given states, per bucket
-    held: tuple[pa.Table, dict[int, np.ndarray[Any, Any]]] | None = None
+    states: dict[int, pa.Table | Path]  # the given states, per bucket (held, or spilled to an Arrow stream)
+    held: _Held | None = None
     work: Path | None = None
 
 
-_HELD: list[tuple[pa.Table, dict[int, np.ndarray[Any, Any]]]] = []  # the held input, inherited by forked workers
+_HELD: list[_Held] = []  # the held input, inherited by forked workers
 
 
-def _bucket_lines(
-    held: tuple[pa.Table, dict[int, np.ndarray[Any, Any]]] | None, work: Path | None, index: int
-) -> pa.Table:
+def _bucket_lines(held: _Held | None, work: Path | None, index: int) -> pa.Table:
     if held is not None:
-        table, order = held
-        rows = order[index]
+        table = held.table
+        rows = _kernel_order(np.flatnonzero(held.which == index), held.keys)
         if rows.size == table.num_rows and (rows.size == 0 or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
             return table  # one bucket, the input already in order
         return table.take(pa.array(rows))
@@ -291,12 +333,18 @@ def _drain(path: Path, sink: _Sink, k: int) -> None:
 
 
 def _work(
-    index: int, work: Path | None, state: pa.Table | None, contract: str | None, out_dir: Path, with_state: bool
+    index: int,
+    work: Path | None,
+    state: pa.Table | Path | None,
+    contract: str | None,
+    out_dir: Path,
+    with_state: bool,
 ) -> tuple[dict[str, Any], list[Path]]:
     """One bucket through the kernel in a worker process: its results as Arrow streams (uncompressed, read back by
     memory map) for the parent to write in bucket order, and its summary."""
     held = _HELD[0] if work is None else None
-    result = adjudicate_partition(_bucket_lines(held, work, index), state, contract=contract)
+    lines = _bucket_lines(held, work, index)
+    result = adjudicate_partition(lines, _bucket_state(state), contract=contract, with_states=with_state)
     paths = []
     for name, table in (("out", result.lines), ("rejects", result.rejects), ("state", result.states)):
         if name == "state" and not with_state:
@@ -338,6 +386,7 @@ def adjudicate(
     """Adjudicate a batch of claim lines into ``output`` (see the module's docstring); an input of at most
     ``memory_rows`` lines (default ``bucket_rows``) is split in memory, a larger one spilled to temporary files."""
     started = time.perf_counter()
+    plain_pages()  # the split and the writes too (forked workers inherit it)
     source = Source.resolve(claims)
     schema = source.schema()
     try:
@@ -347,7 +396,9 @@ def adjudicate(
     workers = workers or os.cpu_count() or 1
     total = source.rows()
     estimate = total if total is not None else max(1, source.size() // 120)
-    buckets = max(workers, math.ceil(estimate / bucket_rows))
+    # A bucket's given states become objects in its worker: bounded like its lines.
+    state_rows = _state_rows(state_in) if state_in is not None else 0
+    buckets = max(workers, math.ceil(estimate / bucket_rows), math.ceil(state_rows / bucket_rows))
     limit = bucket_rows if memory_rows is None else memory_rows
     if workers > 1 and "fork" not in get_all_start_methods():
         limit = 0  # spawned workers inherit nothing: each reads its bucket from a file
@@ -425,7 +476,7 @@ def _split(
     finally:
         for writer in writers.values():
             writer.close()
-    states = _states_in(state_in, buckets)
+    states = _states_in(state_in, buckets, limit, workdir)
     if work is not None:
         return _Split(sorted(rows), rows, states, work=work)
     if not held:
@@ -433,17 +484,33 @@ def _split(
     table = pa.concat_tables(held) if len(held) > 1 else held[0]
     keys = _keys(table)
     which = bucket_of(keys[1], buckets)
-    order: dict[int, np.ndarray[Any, Any]] = {}
-    for b in np.unique(which).tolist():
-        order[b] = _kernel_order(np.flatnonzero(which == b), keys)
-    return _Split(sorted(order), {b: len(r) for b, r in order.items()}, states, held=(table, order))
+    counts = np.bincount(which, minlength=buckets)
+    present = np.flatnonzero(counts).tolist()
+    return _Split(present, {b: int(counts[b]) for b in present}, states, held=_Held(table, keys, which))
 
 
 def _spill(
-    table: pa.Table, buckets: int, work: Path, writers: dict[int, ipc.RecordBatchStreamWriter], rows: dict[int, int]
+    table: pa.Table,
+    buckets: int,
+    work: Path,
+    writers: dict[int, ipc.RecordBatchStreamWriter],
+    rows: dict[int, int],
+    prefix: str = "in",
 ) -> None:
     """The lines of ``table`` appended to their buckets' files (lz4 Arrow streams: a dictionary may change from one
     batch to the next, as Parquet's do from one row group to the next)."""
+    for b, part in _by_bucket(table, buckets):
+        writer = writers.get(b)
+        if writer is None:
+            options = ipc.IpcWriteOptions(compression="lz4")
+            path = work / f"{prefix}-{b:05d}.arrows"
+            writer = writers[b] = ipc.new_stream(str(path), table.schema, options=options)
+        writer.write_table(part)
+        rows[b] = rows.get(b, 0) + part.num_rows
+
+
+def _by_bucket(table: pa.Table, buckets: int) -> Iterator[tuple[int, pa.Table]]:
+    """The rows of ``table`` by bucket of their patient (one take, then slices), in bucket order."""
     patient = table.column("patient_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     which = bucket_of(patient, buckets)
     order = np.argsort(which, kind="stable")
@@ -453,30 +520,73 @@ def _spill(
     ends = np.concatenate([bounds, [len(order)]])
     shuffled = table.take(pa.array(order))
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        if e <= s:
-            continue
-        b = int(sorted_which[s])
-        writer = writers.get(b)
-        if writer is None:
-            options = ipc.IpcWriteOptions(compression="lz4")
-            writer = writers[b] = ipc.new_stream(str(work / f"in-{b:05d}.arrows"), table.schema, options=options)
-        writer.write_table(shuffled.slice(s, e - s))
-        rows[b] = rows.get(b, 0) + e - s
+        if e > s:
+            yield int(sorted_which[s]), shuffled.slice(s, e - s)
 
 
-def _states_in(state_in: Path | None, buckets: int) -> dict[int, pa.Table]:
-    if state_in is None:
-        return {}
+def _state_dataset(state_in: Path) -> ds.Dataset:
+    """The given state: a Parquet file, or a folder of them (Spark's)."""
     try:
-        states = pq.read_table(state_in)
+        dataset = ds.dataset(str(state_in), format="parquet")
+        names = dataset.schema.names
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError("--state-in", f"état illisible : {exc}") from exc
-    missing = [n for n in STATE_SCHEMA.names if n not in states.column_names]
+    missing = [n for n in STATE_SCHEMA.names if n not in names]
     if missing:
         raise InputError("--state-in", f"colonne absente de l'état : {missing[0]}")
-    states = states.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
-    which = bucket_of(states.column("patient_id").to_numpy().astype(np.int64), buckets)
-    return {b: states.filter(pa.array(which == b)) for b in np.unique(which).tolist()}
+    return dataset
+
+
+def _state_rows(state_in: Path) -> int:
+    try:
+        return int(_state_dataset(state_in).count_rows())  # from the footers
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError("--state-in", f"état illisible : {exc}") from exc
+
+
+def _states_in(
+    state_in: Path | None, buckets: int, limit: int, workdir: Callable[[], Path]
+) -> dict[int, pa.Table | Path]:
+    """The given states cut into the buckets, read batch by batch: held while within ``limit`` rows, else spilled
+    to one Arrow stream per bucket (as the lines are), so that memory stays bounded whatever the state's size."""
+    if state_in is None:
+        return {}
+    dataset = _state_dataset(state_in)
+    held: dict[int, list[pa.Table]] = {}
+    held_rows = 0
+    writers: dict[int, ipc.RecordBatchStreamWriter] = {}
+    rows: dict[int, int] = {}
+    work: Path | None = None
+    try:
+        for batch in dataset.to_batches(columns=list(STATE_SCHEMA.names), batch_size=READ_BATCH_ROWS):
+            table = pa.Table.from_batches([batch]).cast(STATE_SCHEMA)
+            if work is None:
+                for b, part in _by_bucket(table, buckets):
+                    held.setdefault(b, []).append(part)
+                held_rows += table.num_rows
+                if held_rows > limit:
+                    work = workdir()
+                    for parts in held.values():
+                        for part in parts:
+                            _spill(part, buckets, work, writers, rows, prefix="state")
+                    held = {}
+            else:
+                _spill(table, buckets, work, writers, rows, prefix="state")
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError("--state-in", f"état illisible : {exc}") from exc
+    finally:
+        for writer in writers.values():
+            writer.close()
+    if work is not None:
+        return {b: work / f"state-{b:05d}.arrows" for b in sorted(rows)}
+    return {b: pa.concat_tables(parts) for b, parts in sorted(held.items())}
+
+
+def _bucket_state(state: pa.Table | Path | None) -> pa.Table | None:
+    if state is None or isinstance(state, pa.Table):
+        return state
+    with pa.OSFile(str(state)) as f:
+        return ipc.open_stream(f).read_all()
 
 
 def _unified(schema: pa.Schema) -> pa.Schema:
@@ -504,7 +614,8 @@ def _adjudicate_buckets(
     if workers == 1 or len(split.indices) <= 1:
         for i in split.indices:
             table = _bucket_lines(split.held, split.work, i)
-            result = adjudicate_partition(table, split.states.get(i), contract=contract)
+            state = _bucket_state(split.states.get(i))
+            result = adjudicate_partition(table, state, contract=contract, with_states=with_state)
             del table
             for k, part in enumerate((result.lines, result.rejects, result.states)):
                 sink.write(k, part)
@@ -514,7 +625,8 @@ def _adjudicate_buckets(
         _parallel(split, workers, contract, report, sink, workdir, summaries, total, with_state)
     # Patients of the given state who have no claim in this batch keep their state.
     for b in sorted(set(split.states) - set(split.indices)):
-        sink.write(2, split.states[b])
+        if with_state:
+            sink.write(2, _bucket_state(split.states[b]))
     return summaries
 
 

@@ -41,7 +41,16 @@ from parcours.batch.kernel import (
     merge_summaries,
     reject_schema,
 )
-from parcours.batch.runner import INPUT_FILE, TOTALS, InputError, Run, Source, bucket_summary, rejects_path
+from parcours.batch.runner import (
+    INPUT_FILE,
+    TOTALS,
+    InputError,
+    Run,
+    Source,
+    bucket_summary,
+    move_into_place,
+    rejects_path,
+)
 from parcours.rules.columnar import ColumnError
 
 KIND = "_record"
@@ -98,8 +107,11 @@ def _stage_summary(summary: dict[str, Any]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def partition_kernel(batches: Iterator[pa.RecordBatch], contract: str | None = None) -> Iterator[pa.RecordBatch]:
-    """One Spark partition (whole patients, claims and states mixed) through the kernel."""
+def partition_kernel(
+    batches: Iterator[pa.RecordBatch], contract: str | None = None, with_states: bool = True
+) -> Iterator[pa.RecordBatch]:
+    """One Spark partition (whole patients, claims and states mixed) through the kernel (the states out computed
+    only when asked for)."""
     parts = list(batches)
     if not parts:
         return
@@ -109,7 +121,9 @@ def partition_kernel(batches: Iterator[pa.RecordBatch], contract: str | None = N
     states = mixed.filter(pc.equal(kind, "state"))
     claims = pa.table({f.name: claims.column(_PREFIX["claim"] + f.name) for f in _claims_schema()})
     state_table = pa.table({f.name: states.column(_PREFIX["state"] + f.name) for f in STATE_SCHEMA}).cast(STATE_SCHEMA)
-    result = adjudicate_partition(claims, state_table if state_table.num_rows else None, contract=contract)
+    result = adjudicate_partition(
+        claims, state_table if state_table.num_rows else None, contract=contract, with_states=with_states
+    )
     for table, name in ((result.lines, "line"), (result.rejects, "reject"), (result.states, "state")):
         if table.num_rows:
             yield from _stage(table, name).to_batches(max_chunksize=64 * 1024)
@@ -189,32 +203,36 @@ def adjudicate_spark(
     arranged = mixed.repartition(partitions, patient).sortWithinPartitions(
         patient, F.col("c_date"), F.col("c_claim_id"), F.col("c_line_number")
     )
-    staged = arranged.mapInArrow(partial(partition_kernel, contract=contract), from_arrow_schema(staged_schema()))
+    staged = arranged.mapInArrow(
+        partial(partition_kernel, contract=contract, with_states=state_out is not None),
+        from_arrow_schema(staged_schema()),
+    )
     output = Path(output)
     work = output.with_name(f".{output.name}.spark-{os.getpid()}")
+    # Each directory is written beside its target (one file system, so that it can be renamed into place), then
+    # the three moved into place as a set, the output last (``move_into_place``).
+    targets = [("state", STATE_SCHEMA, Path(state_out))] if state_out is not None else []
+    targets += [("reject", reject_schema(), rejects_path(output)), ("line", OUTPUT_SCHEMA, output)]
+    staging = {kind: target.with_name(f".{target.name}.spark-{os.getpid()}.tmp") for kind, _, target in targets}
     try:
         staged.write.mode("overwrite").parquet(str(work / "staged"))
         back = spark.read.parquet(str(work / "staged"))
-        targets = [("line", OUTPUT_SCHEMA, output), ("reject", reject_schema(), rejects_path(output))]
-        if state_out is not None:
-            targets.append(("state", STATE_SCHEMA, Path(state_out)))
         for kind, schema, _ in targets:
             prefix = _PREFIX[kind]
             part = back.filter(F.col(KIND) == kind).select(*[F.col(prefix + f.name).alias(f.name) for f in schema])
-            part.write.mode("overwrite").parquet(str(work / kind))
+            part.write.mode("overwrite").parquet(str(staging[kind]))
         # The output names its input, so that ``batch explain`` finds a claim's facts again.
         described = {"claims": paths, "contract": contract}
-        (work / "line" / INPUT_FILE).write_text(json.dumps(described, ensure_ascii=False), encoding="utf-8")
-        for kind, _, target in targets:
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            os.replace(work / kind, target)
+        (staging["line"] / INPUT_FILE).write_text(json.dumps(described, ensure_ascii=False), encoding="utf-8")
+        move_into_place([(staging[kind], target) for kind, _, target in targets])
         # One small record per partition reaches the driver, never the lines themselves.
         parts = back.filter(F.col(KIND) == "summary").select(SUMMARY).collect()
         # Counted from the Parquet footers, as the local runner counts what it wrote.
         written = ds.dataset(str(output), format="parquet").count_rows()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for path in staging.values():
+            shutil.rmtree(path, ignore_errors=True)
     summary = merge_summaries([json.loads(row[SUMMARY]) for row in parts])
     summary.setdefault("rows", 0)
     for name in TOTALS:

@@ -1116,6 +1116,55 @@ def result_table(claim_id: pa.ChunkedArray | pa.Array, r: ColumnarResult) -> pa.
     return pa.table(columns, schema=OUTPUT_SCHEMA)
 
 
+@lru_cache(maxsize=1)
+def _words() -> tuple[pa.Array, npt.NDArray[np.int32], pa.Array, pa.Array, pa.Array]:
+    """The result's strings as small vocabularies: indicators (and each rule's index in them, -1 for none), the
+    in-pathway flag of each rule, the rule ids, the reasons."""
+    indicators = [rule.indicator for rule in ALL_RULES]
+    words = sorted({w for w in indicators if w is not None})
+    indicator_of = np.array([-1 if w is None else words.index(w) for w in indicators], dtype=np.int32)
+    return (
+        pa.array(words, pa.string()),
+        indicator_of,
+        pa.array([rule.in_pathway for rule in ALL_RULES], pa.bool_()),
+        pa.array([rule.id for rule in ALL_RULES], pa.string()),
+        pa.array(list(_REASONS), pa.string()),
+    )
+
+
+def twin_result_columns(r: ColumnarResult, rows: I64 | None = None) -> dict[str, pa.Array]:
+    """``result_table``'s columns (but the claim id and the error) for ``rows`` (all when None), the strings as
+    dictionary arrays over the vocabularies: no string is written per row."""
+    words, indicator_of, in_pathway, rule_ids, reasons = _words()
+
+    def pick(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if rows is None else values[rows]
+
+    rule = pick(r.pathway_rule).astype(np.int32)
+    indicator = indicator_of[rule]
+    reason = pick(r.reason).astype(np.int32)
+    fee, amo = pick(r.fee), pick(r.amo)
+    return {
+        "pathway": pa.DictionaryArray.from_arrays(pa.array(indicator, mask=indicator < 0), words),
+        "in_pathway": in_pathway.take(pa.array(rule)),
+        "pathway_rule": pa.DictionaryArray.from_arrays(pa.array(rule), rule_ids),
+        "status": pa.DictionaryArray.from_arrays(
+            pa.array(pick(r.status_rejected).astype(np.int32)), pa.array(["paid", "rejected"])
+        ),
+        "reason": pa.DictionaryArray.from_arrays(pa.array(reason, mask=reason < 0), reasons),
+        "fee": pa.array(fee),
+        "base": pa.array(pick(r.base)),
+        "rate": pa.array(pick(r.rate)),
+        "gross": pa.array(pick(r.gross)),
+        "majoration": pa.array(pick(r.majoration)),
+        "participation": pa.array(pick(r.participation)),
+        "franchise": pa.array(pick(r.franchise)),
+        "amo": pa.array(amo),
+        "patient": pa.array(fee - amo + (0 if r.daily_charge is None else pick(r.daily_charge))),
+        "engine": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(fee), dtype=np.int32)), pa.array(["columnar"])),
+    }
+
+
 # --- the scalar path: rows as events, fed in order with the year-to-date state ---------------------------------
 
 

@@ -1,0 +1,90 @@
+"""Where ``parcours batch adjudicate`` spends its time, by phase, one process (never a timed test).
+
+    .venv/bin/python bench/profile_batch.py CLAIMS.parquet [--cpu] [--workers 1]
+
+Wraps the runner's and the kernel's functions with timers (each phase's own time, the phases it calls excluded) and
+prints seconds, share and microseconds per row, by function and by phase. ``--cpu`` counts the process's CPU time
+(Arrow's threads included) instead of the wall clock: on a shared machine it moves less with the others' load. With
+``--workers`` > 1 only the parent's phases are seen (the workers' are in their own processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from parcours.batch import kernel, runner
+from parcours.rules import columnar
+
+PHASES = {
+    "read + split by patient (parent)": ["_split", "_keys", "_states_in"],
+    "rows into the kernel's order": ["_bucket_lines", "_kernel_order"],
+    "validation and routing (kernel)": ["adjudicate_partition", "_rejects", "_equal_on_claim", "_take", "_twin_rows"],
+    "twin (ColumnarEngine.run)": ["ColumnarEngine.run"],
+    "twin: lines and states around it": ["_twin", "twin_result_columns", "_json_objects", "states_table"],
+    "scalar engine (claims routed)": ["_scalar"],
+    "output assembly and summary": ["_assemble", "summarize"],
+    "Parquet write": ["_Sink.write", "_Sink.commit"],
+    "runner, the rest": ["adjudicate"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("claims")
+    parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    clock = time.process_time if args.cpu else time.perf_counter
+    spent: dict[str, float] = collections.defaultdict(float)
+    stack: list[float] = []
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        original: Callable[..., Any] = getattr(owner, name)
+
+        @functools.wraps(original)
+        def wrapper(*a: Any, **k: Any) -> Any:
+            started = clock()
+            stack.append(0.0)
+            try:
+                return original(*a, **k)
+            finally:
+                elapsed = clock() - started
+                spent[label] += elapsed - stack.pop()
+                if stack:
+                    stack[-1] += elapsed
+
+        setattr(owner, name, wrapper)
+
+    owners = {"ColumnarEngine.run": columnar.ColumnarEngine, "_Sink.write": runner._Sink, "_Sink.commit": runner._Sink}
+    for names in PHASES.values():
+        for label in names:
+            owner = owners.get(label) or (
+                runner if hasattr(runner, label) and label != "adjudicate_partition" else kernel
+            )
+            timed(owner, label.rpartition(".")[2], label)
+    runner.adjudicate_partition = kernel.adjudicate_partition  # the runner's own name for it, wrapped
+    kernel._default_twin()
+    kernel.default_engine()
+    with tempfile.TemporaryDirectory() as work:
+        started = clock()
+        run = runner.adjudicate(args.claims, Path(work) / "out.parquet", workers=args.workers)
+        total = clock() - started
+    rows = run.summary["rows"]
+    print(f"{'cpu' if args.cpu else 'wall'} {total:.2f} s, {rows:,} rows, engines {run.summary['engines']}")
+    for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:32s} {seconds:7.3f} s {seconds / total:6.1%} {seconds / rows * 1e6:7.2f} µs/row")
+    print("by phase:")
+    for phase, labels in PHASES.items():
+        seconds = sum(spent.get(label, 0.0) for label in labels)
+        print(f"  {phase:36s} {seconds:7.3f} s {seconds / total:6.1%} {seconds / rows * 1e6:7.2f} µs/row")
+
+
+if __name__ == "__main__":
+    main()
