@@ -25,8 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
+from parcours.batch.contracts import add_contracts, scalar_contract_patients
 from parcours.errors import field_errors
-from parcours.rules.catalogue import Category
+from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import (
     INPUT_COLUMNS,
     ColumnarEngine,
@@ -505,7 +506,9 @@ def adjudicate_partition(
     # engine's state, and so on (as from one file to the next, the state carried both ways). A patient who owes
     # participations or franchises of a tiers payant stays with the scalar engine (recovered from their next
     # reimbursement: the twin does not recover).
-    scalar_patient = (contracts != "") | (date == state_day) | scalar_only
+    # Patients with a contract stay with the twin (the contract in columns, batch.contracts) unless their claims
+    # name several contracts or one that cannot be loaded.
+    scalar_patient = scalar_contract_patients(contracts, patient, date, _contract) | (date == state_day) | scalar_only
     claim_no = np.cumsum(claim_start) - 1
     day_no = np.cumsum(_group_starts(patient, date)) - 1
     out_parts: list[tuple[I64, pa.Table]] = []
@@ -522,7 +525,9 @@ def adjudicate_partition(
                 to_scalar = np.concatenate([to_scalar, pending[moved]])
                 pending = pending[~moved]
         if pending.size:
-            lines, answered, twin_states, ok = _twin_rows(twin, table, pending, patient, date, claim_start, current)
+            lines, answered, twin_states, ok = _twin_rows(
+                twin, table, pending, patient, date, claim_start, current, contracts
+            )
             done = np.flatnonzero(answered)
             if done.size:
                 out_parts.append((pending[done], _take(lines, done)))
@@ -603,6 +608,7 @@ def _twin_rows(
     date: I64,
     claim_start: Bools,
     states: Mapping[int, PatientState],
+    contracts: npt.NDArray[np.object_] | None = None,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
     (of an earlier day): the year's participations and franchises when of the same year."""
@@ -616,7 +622,16 @@ def _twin_rows(
         at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
-    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given)
+    return _twin(
+        twin,
+        _take(table, rows),
+        p,
+        d,
+        claim_start[rows],
+        opening,
+        given,
+        None if contracts is None else contracts[rows],
+    )
 
 
 def _contracts(table: pa.Table, default: str | None) -> npt.NDArray[np.object_]:
@@ -635,6 +650,7 @@ def _twin(
     claim_start: Bools,
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
+    contracts: npt.NDArray[np.object_] | None = None,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """The twin over rows sorted by (patient, date, claim, line): the lines, which rows it answered, the states."""
     n = sub.num_rows
@@ -789,6 +805,11 @@ def _twin(
         },
         schema=STATE_SCHEMA,
     )
+    if contracts is not None and (contracts != "").any():
+        lines, states = add_contracts(
+            sub, r, contracts, patient, date, claim_start, states_in, lines, states, _contract, twin.parameters,
+            lambda code, profession: twin.catalogue.acts[code].category_for(Profession(profession)),
+        )  # fmt: skip
     assert r.ok is not None
     return lines, r.answered, states, r.ok
 
@@ -863,6 +884,7 @@ def _scalar(
                 contract = _contract(contract_name, on.year)
                 contract_year = ContractYear.from_dict(state.contract, on)
                 shares = apply_contract(contract, event, result, contract_year, engine.parameters)
+                contract_year = shares.state_after  # apply_contract draws on a copy: carry what it consumed
         except ValidationError as exc:
             error = field_errors(exc)[0]
             for k, position in enumerate(positions):
