@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import ColumnarResult
 from parcours.rules.contracts.amc import ContractYear
-from parcours.rules.contracts.columnar import ContractLines, apply_contracts, kinds_of
+from parcours.rules.contracts.columnar import CATEGORIES, ContractLines, apply_contracts, kinds_of
 from parcours.rules.contracts.model import Contract, ContractError
 from parcours.rules.event import Specialty
 from parcours.rules.params import ParameterSet
@@ -32,6 +32,7 @@ from parcours.rules.params import ParameterSet
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 Loader = Callable[[str, int], Contract]
+_YEARS = 10_000  # (contract, year) pairs as one integer key
 
 
 def _years(date: I64) -> I64:
@@ -45,8 +46,9 @@ def scalar_contract_patients(contracts: npt.NDArray[np.object_], patient: I64, d
     has = contracts != ""
     if not has.any():
         return np.zeros(patient.size, dtype=bool)
-    names, code = np.unique(contracts.astype(str), return_inverse=True)
-    code = code.astype(np.int64)
+    encoded = pa.array(contracts, pa.string()).dictionary_encode()
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    code = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     # Patients whose rows name different contracts (rows sorted by patient).
     start = np.ones(patient.size, dtype=bool)
     start[1:] = patient[1:] != patient[:-1]
@@ -56,9 +58,9 @@ def scalar_contract_patients(contracts: npt.NDArray[np.object_], patient: I64, d
     bad_patient = lo != hi
     # Contracts that cannot be loaded for a year of the claims.
     years = _years(date)
-    pairs = np.unique(np.stack([code[has], years[has]]), axis=1)
+    pairs = np.unique(code[has] * _YEARS + years[has])
     failing = np.zeros(patient.size, dtype=bool)
-    for name_code, year in pairs.T.tolist():
+    for name_code, year in zip((pairs // _YEARS).tolist(), (pairs % _YEARS).tolist(), strict=True):
         try:
             load(str(names[name_code]), int(year))
         except ContractError:
@@ -66,6 +68,11 @@ def scalar_contract_patients(contracts: npt.NDArray[np.object_], patient: I64, d
     bad_patient |= np.bitwise_or.reduceat(failing, np.flatnonzero(start)).astype(bool)
     routed: Bools = bad_patient[group] & has[np.flatnonzero(start)][group]
     return routed
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    column = table.column(name)
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 def _flag(table: pa.Table, name: str) -> Bools:
@@ -79,12 +86,15 @@ def _strings(table: pa.Table, name: str) -> npt.NDArray[np.object_]:
     return np.asarray(column.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _merge(details: str | None, contract: dict[str, Any] | None) -> str | None:
-    """A state's details (JSON) with the contract's year-to-date state put in (``PatientState.details``)."""
+def _merge(details: str | None, contract: str | None) -> str | None:
+    """A state's details (JSON) with the contract's year-to-date state (JSON) put in, as ``PatientState.details``
+    writes them (keys sorted)."""
     if contract is None:
         return details
-    data = json.loads(details) if details else {}
-    data["contract"] = contract
+    if not details:
+        return f'{{"contract": {contract}}}'
+    data = json.loads(details)
+    data["contract"] = json.loads(contract)
     return json.dumps(data, sort_keys=True)
 
 
@@ -107,12 +117,15 @@ def add_contracts(
     take = np.flatnonzero(r.answered & (contracts != ""))
     if take.size == 0:
         return lines, states
-    codes = _strings(sub, "act_code")[take]
-    professions = _strings(sub, "profession")[take]
-    pairs: dict[tuple[str, str], Category | None] = {}
-    category = [pairs.setdefault((c, p), categories(c, p)) for c, p in zip(codes.tolist(), professions.tolist(),
-                                                                           strict=True)]  # fmt: skip
-    stay = np.array([c is Category.HOSPITAL_STAY for c in category], dtype=bool)
+    # The kind of care of each row, from its act and profession (one catalogue look-up per distinct pair).
+    pair = pc.binary_join_element_wise(
+        _column(sub, "act_code").take(pa.array(take)), _column(sub, "profession").take(pa.array(take)), "\x1f"
+    ).dictionary_encode()
+    pair = pair.combine_chunks() if isinstance(pair, pa.ChunkedArray) else pair
+    known = [categories(*value.split("\x1f")) for value in pair.dictionary.to_pylist()]
+    category_codes = np.array([CATEGORIES.index(c) if c is not None else -1 for c in known] + [-1], dtype=np.int64)
+    row_category = category_codes[pair.indices.fill_null(len(known)).to_numpy(zero_copy_only=False)]
+    stay = row_category == CATEGORIES.index(Category.HOSPITAL_STAY)
     # One contract line per scalar line: a stay's daily charge (forfait journalier) follows the stay's line.
     repeat = 1 + stay.astype(np.int64)
     row = np.repeat(take, repeat)
@@ -120,18 +133,18 @@ def add_contracts(
     charge[np.cumsum(repeat)[stay] - 1] = True
     main = ~charge
     of_row = np.repeat(np.arange(take.size), repeat)  # each contract line's taken row
-    line_category = [category[i] for i in of_row.tolist()]
+    line_category = row_category[of_row]
     row_stay = stay[of_row]
     specialty = _strings(sub, "specialty")[row]
     kind = kinds_of(
         line_category,
-        _strings(sub, "act_code")[row].tolist(),
+        _strings(sub, "act_code")[row],
         _strings(sub, "profession")[row] == Profession.DENTIST.value,
         _flag(sub, "teleconsultation")[row],
         specialty == Specialty.GENERAL_PRACTICE.value,
         charge,
     )
-    if (kind < 0).any():  # not a kind the twin covers: never reached (SUPPORTED_CATEGORIES)
+    if (kind < 0).any():  # not a kind the twin covers: never reached (SUPPORTEDCATEGORIES)
         raise AssertionError("contract: a twin line without a kind of care")
     sector = _strings(sub, "sector")[row]
     quantity = np.asarray(sub.column("quantity").fill_null(1).to_numpy(zero_copy_only=False), dtype=np.int64)[row]
@@ -151,16 +164,17 @@ def add_contracts(
     overrun = np.where(charge, 0, np.maximum(r.fee[row] - r.base[row], 0))
     # A secteur 1 specialist's consultation out of the pathway: its overrun is a dépassement autorisé (engine.
     # _classify_overrun), excluded by a contrat responsable.
-    consultation = np.array([c is Category.CONSULTATION for c in line_category], dtype=bool) & main
+    consultation = (line_category == CATEGORIES.index(Category.CONSULTATION)) & main
     authorised = (
         (overrun > 0) & consultation & (sector != "2") & out_of_pathway & (specialty != Specialty.GENERAL_PRACTICE.value)
         & ~c2s
     )  # fmt: skip
-    names = contracts[row]
-    years = _years(date[row])
-    pairs_ = sorted(set(zip(names.tolist(), years.tolist(), strict=True)))
-    index = {pair: i for i, pair in enumerate(pairs_)}
-    contract_index = np.array([index[pair] for pair in zip(names.tolist(), years.tolist(), strict=True)])
+    encoded = pa.array(contracts[row], pa.string()).dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    pairs, contract_index = np.unique(
+        np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64) * _YEARS + _years(date[row]),
+        return_inverse=True,
+    )
     day_units = np.where(charge, days_in, np.where(days_given, days_in, quantity))
     contract_lines = ContractLines(
         patient=patient[row],
@@ -188,7 +202,8 @@ def add_contracts(
         if data:
             year = int(data["year"])
             openings[p] = ContractYear.from_dict(data, dt.date(year, 1, 1))
-    outcome = apply_contracts([load(name, year) for name, year in pairs_], contract_lines, openings, parameters)
+    loaded = [load(names[int(p) // _YEARS], int(p) % _YEARS) for p in pairs.tolist()]
+    outcome = apply_contracts(loaded, contract_lines, openings, parameters)
 
     n = sub.num_rows
     amc = np.zeros(n, dtype=np.int64)
@@ -212,13 +227,29 @@ def add_contracts(
     first_line = np.flatnonzero(main)  # each taken row's main contract line
     claim_first = (np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1])[take]
     claims, of_claim = np.unique(claim_first, return_inverse=True)
-    before = outcome.before(first_line[np.searchsorted(take, claims)])  # a claim's first row is taken with it
-    state_before = lines.column("state_before").to_pylist()
-    merged = [_merge(state_before[c], cy) for c, cy in zip(claims.tolist(), before, strict=True)]
-    for i, j in zip(take.tolist(), of_claim.tolist(), strict=True):
-        state_before[i] = merged[j]
+    # A claim's state before is its first line's; the same key, the same state (built once).
+    key = outcome.state_key[first_line[np.searchsorted(take, claims)]]
+    _, first_with, of_key = np.unique(key, return_index=True, return_inverse=True)
+    states_of_key = outcome.before(first_line[np.searchsorted(take, claims[first_with])])
+    given = lines.column("state_before")
+    claim_details = given.take(pa.array(claims)).to_pylist()
+    texts = np.empty(claims.size, dtype=object)
+    plain = [d is None for d in claim_details]
+    if all(plain):  # no state given: the contract's state alone (the common case), no JSON to read
+        by_key = np.array([None if t is None else f'{{"contract": {t}}}' for t in states_of_key], dtype=object)
+        texts[:] = by_key[of_key]
+    else:
+        merged: dict[tuple[int, str | None], str | None] = {}
+        for j, (k, details) in enumerate(zip(of_key.tolist(), claim_details, strict=True)):
+            if (k, details) not in merged:
+                merged[(k, details)] = _merge(details, states_of_key[k])
+            texts[j] = merged[(k, details)]
+    per_row = np.full(sub.num_rows, None, dtype=object)
+    per_row[take] = texts[of_claim]
     lines = lines.set_column(
-        lines.column_names.index("state_before"), "state_before", pa.array(state_before, pa.string())
+        lines.column_names.index("state_before"),
+        "state_before",
+        pc.if_else(pa.array(with_contract), pa.array(per_row, pa.string()), given),
     )
     last_line = np.append(first_line[1:] - 1, row.size - 1)  # each taken row's last contract line
     patient_ids = states.column("patient_id").to_numpy()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,37 +55,43 @@ _ZERO_REMAINDER = _index(ZERO_REMAINDER)
 _TM_OPTIONAL = _index(TM_OPTIONAL)
 
 
+CATEGORIES: tuple[Category, ...] = tuple(Category)
+
+
 def kinds_of(
-    category: Sequence[Category | None],
-    code: Sequence[str],
+    category: I64,
+    code: npt.NDArray[np.object_],
     dentist: Bools,
     teleconsultation: Bools,
     general_practice: Bools,
     daily_charge: Bools,
 ) -> I64:
-    """``kinds.kind_of`` in columns (index into ``KINDS``), for the categories whose kind depends on no device
-    attribute; -1 for the others (optics, hearing aids, dental prostheses: their lines stay with the scalar engine)."""
-    n = len(category)
-    out = np.full(n, NONE, dtype=np.int64)
-    cat = np.array([c.value if c is not None else "" for c in category], dtype=object)
-    codes = np.asarray(code, dtype=object)
+    """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown), for
+    the categories whose kind depends on no device attribute; -1 for the others (optics, hearing aids, dental
+    prostheses: their lines stay with the scalar engine)."""
+    out = np.full(category.size, NONE, dtype=np.int64)
 
     def put(where: Bools, kind: CareKind) -> None:
         out[where] = KINDS.index(kind)
 
+    def of(c: Category) -> Bools:
+        result: Bools = category == CATEGORIES.index(c)
+        return result
+
     for c, kind in _SIMPLE.items():
-        put(cat == c.value, kind)
-    doctor = (cat == Category.TECHNICAL_ACT.value) | (cat == Category.CONSULTATION.value)
+        put(of(c), kind)
+    doctor = of(Category.TECHNICAL_ACT) | of(Category.CONSULTATION)
     put(doctor & general_practice, CareKind.GP_CONSULTATION)
     put(doctor & ~general_practice, CareKind.SPECIALIST_CONSULTATION)
-    consultation = cat == Category.CONSULTATION.value
+    consultation = of(Category.CONSULTATION)
     put(consultation & teleconsultation, CareKind.TELECONSULTATION)
     put(consultation & dentist, CareKind.DENTAL_CARE)
-    medicine = cat == Category.MEDICINE.value
+    medicine = of(Category.MEDICINE)
     put(medicine, CareKind.PHARMACY_MAJOR)
+    rows = np.flatnonzero(medicine)
     for name, kind in _PHARMACY.items():
-        put(medicine & (codes == name), kind)
-    stay = cat == Category.HOSPITAL_STAY.value
+        out[rows[code[rows] == name]] = KINDS.index(kind)
+    stay = of(Category.HOSPITAL_STAY)
     put(stay & ~daily_charge, CareKind.HOSPITAL_FEES)
     put(stay & daily_charge, CareKind.DAILY_CHARGE)
     return out
@@ -186,46 +191,52 @@ class ContractOutcome:
     amc: I64
     out_of_pocket: I64
     year: I64
+    # Lines with the same key have the same state before them (same patient and year, nothing added in between):
+    # the states before need building once per key.
+    state_key: I64
     _parts: dict[str, _Kept]
     _first: I64  # each line's first line of its (patient, year)
     _opening_same_year: Bools
 
-    def _states(self, positions: I64, inclusive: bool) -> list[dict[str, Any] | None]:
+    def _texts(self, positions: I64, inclusive: bool) -> list[str | None]:
         at, first = positions, self._first[positions]
-        parts: dict[str, list[dict[str, float | int]]] = {}
+        parts: dict[str, list[str]] = {}
         for name, part in self._parts.items():
+            if not part.kinds:
+                parts[name] = ["{}"] * at.size
+                continue
             start = part.total[first] - part.own[first]
             start_count = part.count_total[first] - part.count_own[first]
             value = part.total[at] - (0 if inclusive else part.own[at]) - start + part.opening[at]
             count = part.count_total[at] - (0 if inclusive else part.count_own[at]) - start_count
             present = (count > 0) | part.opening_set[at]
-            rows = []
-            for values, flags in zip(value.tolist(), present.tolist(), strict=True):
-                if name == "days":
-                    rows.append({k: v for k, v, f in zip(part.kinds, values, flags, strict=True) if f})
-                else:  # euros as ``ContractYear.to_dict`` writes them (an int over 100 is the nearest float)
-                    rows.append({k: v / 100 for k, v, f in zip(part.kinds, values, flags, strict=True) if f})
-            parts[name] = rows
+            alphabetical = np.argsort(np.array(part.kinds))
+            kinds = [part.kinds[i] for i in alphabetical.tolist()]
+            # Euros as ``ContractYear.to_dict`` writes them: an int of cents over 100 is the nearest float.
+            scale = 1 if name == "days" else 100
+            texts = []
+            for values, flags in zip(value[:, alphabetical].tolist(), present[:, alphabetical].tolist(), strict=True):
+                items = [f'"{k}": {v if scale == 1 else v / scale!r}' for k, v, f in zip(kinds, values, flags,
+                                                                                           strict=True) if f]  # fmt: skip
+                texts.append("{" + ", ".join(items) + "}")
+            parts[name] = texts
         fresh = (at == first) & ~self._opening_same_year[at] & (not inclusive)
+        days, envelopes, paid = parts["days"], parts["envelopes"], parts["paid"]
         return [
             None
             if fresh[j]
-            else {
-                "year": int(self.year[i]),
-                "paid": parts["paid"][j],
-                "days": parts["days"][j],
-                "envelopes": parts["envelopes"][j],
-            }
+            else f'{{"days": {days[j]}, "envelopes": {envelopes[j]}, "paid": {paid[j]}, "year": {int(self.year[i])}}}'
             for j, i in enumerate(at.tolist())
         ]
 
-    def before(self, positions: I64) -> list[dict[str, Any] | None]:
-        """The contract state (as ``ContractYear.to_dict``) before each line; None when none is of its year."""
-        return self._states(positions, False)
+    def before(self, positions: I64) -> list[str | None]:
+        """The contract state before each line, as ``json.dumps(ContractYear.to_dict(), sort_keys=True)`` writes
+        it; None when there is no state of its year."""
+        return self._texts(positions, False)
 
-    def after(self, positions: I64) -> list[dict[str, Any] | None]:
-        """The contract state once each line is paid."""
-        return self._states(positions, True)
+    def after(self, positions: I64) -> list[str | None]:
+        """The contract state once each line is paid (the same text)."""
+        return self._texts(positions, True)
 
 
 def _years(days: I64) -> I64:
@@ -388,10 +399,16 @@ def apply_contracts(
             open_v,
             open_s,
         )
+    changes = ((above > 0) | counts_days | draws_envelope).astype(np.int64)
+    changed_before = np.cumsum(changes) - changes
+    group = np.cumsum(year_start) - 1
+    # The year's first line has no state of the year before it (unless given): a key of its own.
+    version = 2 * (changed_before - changed_before[first]) + (np.arange(n) != first)
     return ContractOutcome(
         amc=amc,
         out_of_pocket=lines.fee - lines.amo - amc,
         year=year,
+        state_key=group * (2 * n + 2) + version,
         _parts=parts,
         _first=first,
         _opening_same_year=opening_same_year,
