@@ -62,9 +62,15 @@ def test_a_patient_with_a_contract_stays_in_the_twin_with_the_scalar_amounts() -
 
 
 def test_a_patient_with_two_contracts_goes_to_the_scalar_engine() -> None:
-    rows = [consultation(0, 1, "confort"), consultation(1, 1, "essentiel"), consultation(2, 2, "essentiel")]
-    engines = {(r["patient_id"], r["claim_id"]): r["engine"] for r in run(rows).lines.to_pylist()}
-    assert engines == {(1, 0): "scalar", (1, 1): "scalar", (2, 2): "columnar"}
+    rows = [consultation(0, 1, "confort"), consultation(1, 1, "essentiel"), consultation(2, 2, "essentiel"),
+            consultation(3, 3, "confort"), consultation(4, 3, None)]  # fmt: skip
+    result = run(rows)
+    engines = {(r["patient_id"], r["claim_id"]): r["engine"] for r in result.lines.to_pylist()}
+    # A claim naming no contract beside the patient's one keeps the patient in the twin.
+    assert engines == {(1, 0): "scalar", (1, 1): "scalar", (2, 2): "columnar", (3, 3): "columnar", (3, 4): "columnar"}
+    scalar = adjudicate_partition(pa.Table.from_pylist(rows, schema=SCHEMA), scalar_only=True)
+    assert result.lines.drop(["engine"]).to_pylist() == scalar.lines.drop(["engine"]).to_pylist()
+    assert states_from_table(result.states) == states_from_table(scalar.states)
 
 
 def test_an_unknown_contract_rejects_the_claims_naming_it() -> None:

@@ -3,9 +3,9 @@ the reste à charge put on its lines and the contract year-to-date state in its 
 patient), as the scalar route writes them.
 
 Routing (``scalar_contract_patients``): a patient with a contract stays with the twin, claim by claim as any other,
-unless the columnar contract cannot take them whole — their claims name more than one contract (or some none), or
-their contract cannot be loaded for a year of their claims (the scalar engine then rejects the claims with the
-reason). The kinds of care the twin does not cover (optics, hearing aids, dental prostheses, private room…) go to the
+unless the columnar contract cannot take them whole — their claims name more than one contract (the yearly limits
+would change along one year's running sum: not vectorised), or their contract cannot be loaded for a year of their
+claims (the scalar engine then rejects the claims with the reason). The kinds of care the twin does not cover (optics, hearing aids, dental prostheses, private room…) go to the
 scalar engine with their claim, as without a contract.
 """
 
@@ -49,13 +49,14 @@ def scalar_contract_patients(contracts: npt.NDArray[np.object_], patient: I64, d
     encoded = pa.array(contracts, pa.string()).dictionary_encode()
     names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     code = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    # Patients whose rows name different contracts (rows sorted by patient).
+    # Patients whose claims name different contracts (rows sorted by patient; claims naming none do not count:
+    # they neither pay nor consume the contract's year).
     start = np.ones(patient.size, dtype=bool)
     start[1:] = patient[1:] != patient[:-1]
     group = np.cumsum(start) - 1
-    lo = np.minimum.reduceat(code, np.flatnonzero(start))
-    hi = np.maximum.reduceat(code, np.flatnonzero(start))
-    bad_patient = lo != hi
+    lo = np.minimum.reduceat(np.where(has, code, names.size), np.flatnonzero(start))
+    hi = np.maximum.reduceat(np.where(has, code, -1), np.flatnonzero(start))
+    bad_patient = (hi >= 0) & (lo != hi)
     # Contracts that cannot be loaded for a year of the claims.
     years = _years(date)
     pairs = np.unique(code[has] * _YEARS + years[has])
@@ -66,7 +67,7 @@ def scalar_contract_patients(contracts: npt.NDArray[np.object_], patient: I64, d
         except ContractError:
             failing |= (code == name_code) & (years == year)
     bad_patient |= np.bitwise_or.reduceat(failing, np.flatnonzero(start)).astype(bool)
-    routed: Bools = bad_patient[group] & has[np.flatnonzero(start)][group]
+    routed: Bools = bad_patient[group]
     return routed
 
 
