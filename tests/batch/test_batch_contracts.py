@@ -99,3 +99,36 @@ def test_the_yearly_ceiling_binds_in_the_twin_across_claims_and_files() -> None:
     # A new calendar year starts afresh.
     after = run([nurse(0, day=dt.date(2026, 1, 5))], whole.states)
     assert beyond_tm(after) > 0
+
+
+def same_as_scalar(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The kernel's lines, checked equal (every column but the engine, and the states) to its scalar route's."""
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    mixed, scalar = adjudicate_partition(table), adjudicate_partition(table, scalar_only=True)
+    assert mixed.lines.drop(["engine"]).to_pylist() == scalar.lines.drop(["engine"]).to_pylist()
+    assert states_from_table(mixed.states) == states_from_table(scalar.states)
+    lines: list[dict[str, Any]] = mixed.lines.to_pylist()
+    return lines
+
+
+def test_a_secteur_1_specialist_out_of_the_pathway_dépassement_autorisé_is_not_paid() -> None:
+    """R871-2: a contrat responsable does not pay the DA, even at 300 % of the base: the ticket modérateur only."""
+    (line,) = same_as_scalar([consultation(0, 1, "renfort", sector="1", referred_by_gp=False, fee=4000)])
+    assert line["engine"] == "columnar"
+    assert line["in_pathway"] is False
+    assert line["amc"] == line["base"] - line["gross"]
+
+
+def test_a_long_stay_under_a_day_limit() -> None:
+    """Hospital fees at 150 € a day (Sécurité sociale included) for at most 10 days a year, and the forfait journalier at 15 € a day for 12
+    (tests/batch/contracts/libre.yaml): two stays of 8 days, the second one cut."""
+    libre = str(Path(__file__).parent / "contracts" / "libre.yaml")
+    stay = {"patient_id": 4, "birth_date": dt.date(1960, 1, 1), "profession": "hospital", "act_code": "HOSP_STAY",
+            "days": 8, "fee": 80_000, "line_number": 1, "contract": libre}  # fmt: skip
+    rows = [{**stay, "claim_id": 0, "date": DAY}, {**stay, "claim_id": 1, "date": DAY + dt.timedelta(days=20)}]
+    lines = same_as_scalar(rows)
+    assert [line["engine"] for line in lines] == ["columnar", "columnar"]
+    days = json.loads(adjudicate_partition(pa.Table.from_pylist(rows, schema=SCHEMA)).states.column("details")[0]
+                      .as_py())["contract"]["days"]  # fmt: skip
+    assert days == {"daily_charge": 12, "hospital_fees": 10}
+    assert lines[1]["amc"] < lines[0]["amc"]
