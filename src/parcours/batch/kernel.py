@@ -4,8 +4,8 @@ This is the one definition of the batch rules: the local runner (``batch.runner`
 both call ``adjudicate_partition``. Inside it, lines are put in the order (patient, date, claim id, line); every
 patient's claims go to the columnar twin (the caps as exclusive cumulative sums) up to the first one it does not
 cover, which the scalar engine takes with the rest of its day and the state carried, and so on in rounds (the
-twin takes over again from the next day with the scalar engine's state); patients with a contract or who owe stay
-with the scalar engine. Both give the same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
+twin takes over again from the next day with the scalar engine's state); patients who owe stay with the scalar
+engine, and a mutuelle contract is computed in columns on the twin's lines (``batch.contracts``). Both give the same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
 unknown code, incoherent claim…) are returned apart as rejects with the column and the reason, in French.
 """
 
