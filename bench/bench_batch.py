@@ -1,7 +1,7 @@
 """``parcours batch adjudicate`` end to end against the I/O floor, in one run, on the same generated data.
 
     .venv/bin/python bench/bench_batch.py [--rows 1000000] [--seed 7] [--other-share 0.01] [--spark]
-        [--baseline SRC [--repeat 3]]
+        [--baseline SRC [--repeat 3]] [--contract NAME]
 
 Prints, for the same input Parquet file:
 
@@ -14,6 +14,9 @@ Prints, for the same input Parquet file:
   of the same run is the figure to quote);
 - with ``--spark``: Spark ``local[N]`` (N = cores) against Spark's own read + write of the same files;
 - peak memory (this process, and the largest worker), and the extrapolation to a national year (1.2 × 10⁹ claims).
+
+With ``--contract NAME`` (a catalogue formula) every patient has that mutuelle contract: the runs compute the AMC and
+the reste à charge too (a mutuelle claims team's case).
 
 Nothing here asserts a time (never a timed test): the figures go in the closing note.
 """
@@ -62,6 +65,7 @@ def main() -> None:
     parser.add_argument("--spark", action="store_true")
     parser.add_argument("--baseline", type=Path, help="src folder of the version to compare with")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--contract", default=None, help="every patient's mutuelle formula (catalogue name)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -72,12 +76,13 @@ def main() -> None:
         lines = table.num_rows
         claims_count = len(set(table.column("claim_id").to_numpy().tolist()))
         del table
-        print(f"input: {lines:,} lines, {claims_count:,} claims, {claims.stat().st_size / 1e6:.1f} MB; {cores} cores")
+        print(f"input: {lines:,} lines, {claims_count:,} claims, {claims.stat().st_size / 1e6:.1f} MB; {cores} cores"
+              + (f"; contract {args.contract}" if args.contract else ""))  # fmt: skip
 
         results = {}
         for workers in sorted({1, cores}):
             started = time.perf_counter()
-            run = adjudicate(str(claims), work / f"out-{workers}.parquet", workers=workers)
+            run = adjudicate(str(claims), work / f"out-{workers}.parquet", workers=workers, contract=args.contract)
             results[workers] = time.perf_counter() - started
             engines = run.summary.get("engines", {})
             print(f"adjudicate, {workers} process(es): {results[workers]:.2f} s, {lines / results[workers]:,.0f} lines/s"
@@ -99,7 +104,7 @@ def main() -> None:
             )
 
         if args.baseline:
-            _compare(claims, work, cores, lines, floor, args.baseline, args.repeat)
+            _compare(claims, work, cores, lines, floor, args.baseline, args.repeat, args.contract)
         if args.spark:
             _spark(claims, work, cores, lines)
     finally:
@@ -125,7 +130,7 @@ from parcours.batch.runner import adjudicate
 from parcours.rules.engine import default_engine
 _default_twin(); default_engine()
 started, cpu0 = time.perf_counter(), cpu()
-adjudicate(sys.argv[1], Path(sys.argv[2]), workers=int(sys.argv[3]))
+adjudicate(sys.argv[1], Path(sys.argv[2]), workers=int(sys.argv[3]), contract=sys.argv[4] or None)
 print(time.perf_counter() - started, cpu() - cpu0)
 """
 )
@@ -141,23 +146,28 @@ from parcours.rules.engine import default_engine
 _default_twin(); default_engine()
 table = pq.read_table(sys.argv[1])
 started, cpu0 = time.perf_counter(), cpu()
-adjudicate_partition(table)
+adjudicate_partition(table, contract=sys.argv[4] or None)
 print(time.perf_counter() - started, cpu() - cpu0)
 """
 )
 
 
-def _timed(src: Path, claims: Path, output: Path, workers: int, script: str = _TIMED) -> tuple[float, float]:
+def _timed(
+    src: Path, claims: Path, output: Path, workers: int, script: str = _TIMED, contract: str | None = None
+) -> tuple[float, float]:
     """Wall and CPU seconds of one run in a fresh process."""
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
-    done = subprocess.run([sys.executable, "-c", script, str(claims), str(output), str(workers)], env=env,
+    done = subprocess.run([sys.executable, "-c", script, str(claims), str(output), str(workers), contract or ""], env=env,
                           check=True, capture_output=True, text=True)  # fmt: skip
     output.unlink(missing_ok=True)
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
     return float(wall), float(cpu)
 
 
-def _compare(claims: Path, work: Path, cores: int, lines: int, floor: float, baseline: Path, repeat: int) -> None:
+def _compare(
+    claims: Path, work: Path, cores: int, lines: int, floor: float, baseline: Path, repeat: int,
+    contract: str | None = None,
+) -> None:  # fmt: skip
     """This version against ``baseline``, alternated on the same file: best of ``repeat`` each, wall and CPU."""
     here = Path(__file__).resolve().parent.parent / "src"
     versions = (("baseline", baseline), ("this", here))
@@ -166,7 +176,7 @@ def _compare(claims: Path, work: Path, cores: int, lines: int, floor: float, bas
         found = {v: (float("inf"), float("inf")) for v, _ in versions}
         for _ in range(repeat):
             for version, src in versions:
-                wall, cpu = _timed(src, claims, work / f"{name}-{version}.parquet", workers, script)
+                wall, cpu = _timed(src, claims, work / f"{name}-{version}.parquet", workers, script, contract)
                 found[version] = (min(found[version][0], wall), min(found[version][1], cpu))
         return found
 

@@ -6,14 +6,18 @@ The reference here is written independently of the kernel: each claim becomes on
 tiers payant, AT-MP and invalidity drawn too), fed to ``Engine.adjudicate`` in the order (patient, date, claim id,
 line) with a year-to-date state kept per patient and calendar year, per day for the transport's daily cap, and per
 (day, professional) for the participation's daily count and the paramedical franchise's daily cap (the engine's
-``_Counters``: both are per professional and day), and the amounts owed after a tiers payant per patient.
+``_Counters``: both are per professional and day), and the amounts owed after a tiers payant per patient. With a
+mutuelle contract of the catalogue (``contracts=True``), the reference applies ``apply_contract`` to each claim with
+the patient's contract year carried from claim to claim, and the AMC and the reste à charge are compared too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +28,9 @@ from pydantic import ValidationError
 from parcours.batch.kernel import OUTPUT_SCHEMA, adjudicate_partition, input_schema, states_from_table
 from parcours.rules.catalogue import Category, Profession, default_catalogue
 from parcours.rules.columnar import SUPPORTED_CATEGORIES, event_from_rows
+from parcours.rules.contracts.amc import ContractYear, apply_contract
+from parcours.rules.contracts.loader import load_contract
+from parcours.rules.contracts.model import catalogue_names
 from parcours.rules.engine import RuleInputError, default_engine
 from parcours.rules.event import Specialty, YearToDate
 from parcours.rules.money import euros, to_cents
@@ -38,8 +45,16 @@ DAYS = [dt.date(2025, 1, 2), dt.date(2025, 3, 4), dt.date(2025, 3, 5), dt.date(2
         dt.date(2026, 1, 1), dt.date(2024, 12, 21), dt.date(2024, 12, 22)]  # fmt: skip
 # Two newborns on some of the days (a stay's daily charge is covered in the first 30 days).
 BIRTHS = [dt.date(1950, 5, 5), dt.date(1990, 2, 28), dt.date(2015, 1, 1), dt.date(2024, 12, 10), dt.date(2025, 12, 15)]
+# The catalogue's formulas and two of the tests (yearly ceilings, envelopes and day limits on the kinds of care the
+# twin covers; a contract that is not responsable).
+CONTRACTS = [*catalogue_names(), *(str(p) for p in sorted((Path(__file__).parent / "contracts").glob("*.yaml")))]
 LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "psychiatry",
              "costly_act", "line_number")  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def contract_of(name: str, on: dt.date) -> Any:
+    return load_contract(name, on)
 
 
 def codes_for(profession: Profession) -> list[str]:
@@ -103,9 +118,21 @@ def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[s
 
 
 @st.composite
-def patient_years(draw: st.DrawFn, other_one_in: int = 13) -> list[dict[str, Any]]:
+def patient_years(draw: st.DrawFn, other_one_in: int = 13, contracts: bool = False) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 30))
     rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in))]
+    if contracts:
+        # Each patient's formula of the catalogue (or none); now and then a claim names another one or none (such
+        # a patient goes whole to the scalar engine).
+        formula = {p: draw(st.sampled_from([*CONTRACTS, ""])) for p in range(3)}
+        by_claim = {}
+        for row in rows:
+            if row["claim_id"] not in by_claim:
+                other = draw(st.integers(0, 25)) == 0
+                by_claim[row["claim_id"]] = (
+                    draw(st.sampled_from(["", "renfort"])) if other else formula[row["patient_id"]]
+                )
+            row["contract"] = by_claim[row["claim_id"]] or None
     return rows
 
 
@@ -121,6 +148,7 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
     pro_day: dict[tuple[int, dt.date, int], int] = {}
     para: dict[tuple[int, dt.date, int], int] = {}  # per professional and day, like the participations
     trans: dict[tuple[int, dt.date], int] = {}
+    contract_years: dict[int, dict[str, Any]] = {}  # the mutuelle's year-to-date per patient
     out: dict[tuple[int, int], dict[str, int]] = {}
     refused: set[int] = set()
     for c in order:
@@ -135,10 +163,17 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
             "same_day_transport_franchises": euros(trans.get((p, on), 0)),
         })  # fmt: skip
         try:
-            result = ENGINE.adjudicate(event_from_rows(lines), state)
+            event_ = event_from_rows(lines)
+            result = ENGINE.adjudicate(event_, state)
         except (ValidationError, RuleInputError):
             refused.add(c)
             continue
+        shares = {}
+        if lines[0].get("contract"):
+            contract = contract_of(lines[0]["contract"], on)
+            applied = apply_contract(contract, event_, result, ContractYear.from_dict(contract_years.get(p), on))
+            contract_years[p] = applied.state_after.to_dict()
+            shares = {s.line.index: s for s in applied.shares}
         after = result.state_after
         y["participation_paid"] = to_cents(Decimal(after["participation_paid"]))
         y["franchises_paid"] = to_cents(Decimal(after["franchises_paid"]))
@@ -162,6 +197,8 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
                 "amo": sum(x.amo for x in group), "patient": sum(x.patient for x in group),
                 "status": line.status != "rejected",
                 "deferred": result.deferred if k == 0 else 0, "recovered": result.recovered if k == 0 else 0,
+                "amc": sum(shares[x.index].amc for x in group) if shares else None,
+                "out_of_pocket": sum(shares[x.index].out_of_pocket for x in group) if shares else None,
             }  # fmt: skip
     return out, refused
 
@@ -174,7 +211,8 @@ def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, i
             "fee": r["fee"], "base": r["base"], "rate": r["rate"], "majoration": r["majoration"],
             "participation": r["participation"], "franchise": r["franchise"], "amo": r["amo"],
             "patient": r["patient"], "status": r["status"] == "paid",
-            "deferred": r["deferred"], "recovered": r["recovered"],
+            "deferred": r["deferred"], "recovered": r["recovered"], "amc": r["amc"],
+            "out_of_pocket": r["out_of_pocket"],
         }  # fmt: skip
     twin = sum(r == "columnar" for r in result.lines.column("engine").to_pylist())
     return out, set(result.rejects.column("claim_id").to_pylist()), twin
@@ -191,8 +229,21 @@ def test_batch_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]
     assert got == expected
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(patient_years(contracts=True))
+def test_batch_with_contracts_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
+    """The catalogue's contracts: AMC and reste à charge of every line to the cent, the contract's year carried
+    from claim to claim (yearly ceilings, envelopes, day limits)."""
+    expected, refused = reference(rows)
+    got, rejected, twin = batch(rows)
+    with_contract = [k for k, v in got.items() if v["amc"] is not None]
+    event(f"lines with a contract answered by the twin: {'none' if not twin or not with_contract else 'some'}")
+    assert rejected == refused
+    assert got == expected
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(patient_years(), st.sampled_from(DAYS))
+@given(st.booleans().flatmap(lambda contracts: patient_years(contracts=contracts)), st.sampled_from(DAYS))
 def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], cut: dt.date) -> None:
     """Claims before ``cut`` in a first batch, the rest in a second one fed the first's states."""
     first = [r for r in rows if r["date"] < cut]
@@ -203,12 +254,15 @@ def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], 
     split = pa.concat_tables([a.lines, b.lines])
     key = [("claim_id", "ascending"), ("line_number", "ascending")]
     columns = ["claim_id", "line_number", "fee", "base", "majoration", "participation", "franchise", "amo", "patient",
-               "deferred", "recovered"]  # fmt: skip
+               "deferred", "recovered", "contract", "amc", "out_of_pocket", "state_before"]  # fmt: skip
     assert split.sort_by(key).select(columns).to_pylist() == whole.lines.sort_by(key).select(columns).to_pylist()
+    # The states after the second file are those after the whole (the contract's year included).
+    final = {**states_from_table(a.states), **states_from_table(b.states)}
+    assert final == states_from_table(whole.states)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.sampled_from([2, 4, 13]).flatmap(lambda one_in: patient_years(one_in)))
+@given(st.tuples(st.sampled_from([2, 4, 13]), st.booleans()).flatmap(lambda p: patient_years(p[0], contracts=p[1])))
 def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]]) -> None:
     """The kernel hands a patient from the twin to the scalar engine and back (at each claim the twin does not
     cover, with the state carried both ways): every output column (the state before each claim included), the

@@ -4,8 +4,8 @@ This is the one definition of the batch rules: the local runner (``batch.runner`
 both call ``adjudicate_partition``. Inside it, lines are put in the order (patient, date, claim id, line); every
 patient's claims go to the columnar twin (the caps as exclusive cumulative sums) up to the first one it does not
 cover, which the scalar engine takes with the rest of its day and the state carried, and so on in rounds (the
-twin takes over again from the next day with the scalar engine's state); patients with a contract or who owe stay
-with the scalar engine. Both give the same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
+twin takes over again from the next day with the scalar engine's state); patients who owe stay with the scalar
+engine, and a mutuelle contract is computed in columns on the twin's lines (``batch.contracts``). Both give the same answer to the cent (``tests/batch/test_batch_differential.py``). Lines the rules cannot take (missing value,
 unknown code, incoherent claim…) are returned apart as rejects with the column and the reason, in French.
 """
 
@@ -25,8 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
+from parcours.batch.contracts import add_contracts, scalar_contract_patients
 from parcours.errors import field_errors
-from parcours.rules.catalogue import Category
+from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import (
     INPUT_COLUMNS,
     ColumnarEngine,
@@ -560,7 +561,9 @@ def adjudicate_partition(
     # engine's state, and so on (as from one file to the next, the state carried both ways). A patient who owes
     # participations or franchises of a tiers payant stays with the scalar engine (recovered from their next
     # reimbursement: the twin does not recover).
-    scalar_patient = (contracts != "") | (date == state_day) | scalar_only
+    # Patients with a contract stay with the twin (the contract in columns, batch.contracts) unless their claims
+    # name several contracts or one that cannot be loaded.
+    scalar_patient = scalar_contract_patients(contracts, patient, date, _contract) | (date == state_day) | scalar_only
     claim_no = np.cumsum(claim_start) - 1
     day_no = np.cumsum(_group_starts(patient, date)) - 1
     out_parts: list[tuple[I64, pa.Table]] = []
@@ -578,7 +581,7 @@ def adjudicate_partition(
                 pending = pending[~moved]
         if pending.size:
             lines, answered, twin_states, ok = _twin_rows(
-                twin, table, pending, patient, date, claim_start, current, with_states
+                twin, table, pending, patient, date, claim_start, current, with_states, contracts
             )
             done = np.flatnonzero(answered)
             if done.size:
@@ -690,6 +693,7 @@ def _twin_rows(
     claim_start: Bools,
     states: Mapping[int, PatientState],
     all_states: bool = True,
+    contracts: npt.NDArray[np.object_] | None = None,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
     (of an earlier day): the year's participations and franchises when of the same year."""
@@ -703,7 +707,17 @@ def _twin_rows(
         at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
-    return _twin(twin, _take(table, rows), p, d, claim_start[rows], opening, given, all_states)
+    return _twin(
+        twin,
+        _take(table, rows),
+        p,
+        d,
+        claim_start[rows],
+        opening,
+        given,
+        all_states,
+        None if contracts is None else contracts[rows],
+    )
 
 
 def _contracts(table: pa.Table, default: str | None) -> npt.NDArray[np.object_]:
@@ -723,6 +737,7 @@ def _twin(
     opening: tuple[I64, I64],
     states_in: Mapping[int, PatientState],
     all_states: bool = True,
+    contracts: npt.NDArray[np.object_] | None = None,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """The twin over rows sorted by (patient, date, claim, line): the lines of the rows it answered (PART_SCHEMA),
     which rows it answered, the states (without ``all_states``, only of the patients it hands over)."""
@@ -859,8 +874,25 @@ def _twin(
         },
         schema=STATE_SCHEMA,
     )
+    if contracts is not None and (contracts != "").any():
+        lines, states = add_contracts(
+            sub, r, contracts, patient, date, claim_start, states_in, lines, states, _contract, twin.parameters,
+            lambda code, profession: twin.catalogue.acts[code].category_for(Profession(profession)),
+        )  # fmt: skip
+        lines = _as_part_schema(lines)
     assert r.ok is not None
     return lines, r.answered, states, r.ok
+
+
+def _as_part_schema(lines: pa.Table) -> pa.Table:
+    """``lines`` with the strings the contract set back as dictionaries (every part of the output has one schema)."""
+    columns = []
+    for f in PART_SCHEMA:
+        column = lines.column(f.name)
+        if column.type != f.type and pa.types.is_dictionary(f.type):
+            column = pc.dictionary_encode(column)
+        columns.append(column.cast(f.type))
+    return pa.Table.from_arrays(columns, schema=PART_SCHEMA)
 
 
 def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
@@ -958,6 +990,7 @@ def _scalar(
                 contract = _contract(contract_name, on.year)
                 contract_year = ContractYear.from_dict(state.contract, on)
                 shares = apply_contract(contract, event, result, contract_year, engine.parameters)
+                contract_year = shares.state_after  # apply_contract draws on a copy: carry what it consumed
         except ValidationError as exc:
             error = field_errors(exc)[0]
             for k, position in enumerate(positions):

@@ -1,0 +1,415 @@
+"""The mutuelle contract in columns: ``amc.apply_contract`` for arrays of adjudicated lines, to the cent.
+
+Fed with the columnar twin's lines (base, gross, AMO, majoration, participation, franchise, overrun, kind of care…)
+in the order (patient, date, claim, line), and each patient's contract year-to-date state before them, it gives the
+AMC and the reste à charge of every line and the state before and after any line. The yearly envelopes, the day
+limits and the yearly ceilings are sequential per (patient, calendar year, kind of care); each depends only on what
+the earlier lines of its own group took, so each is one capped cumulative sum (as the twin's caps). Equal to the
+scalar contract by construction and by test (``tests/batch/test_batch_differential.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from parcours.rules.catalogue import Category
+from parcours.rules.contracts.amc import FULL_RATE_BP, PERCENT_BASIS, ContractYear
+from parcours.rules.contracts.kinds import DOCTORS_FEES, TM_OPTIONAL, ZERO_REMAINDER, CareKind
+from parcours.rules.contracts.model import Contract
+from parcours.rules.money import apply_rate, to_cents
+from parcours.rules.params import ParameterSet
+
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+KINDS: tuple[CareKind, ...] = tuple(CareKind)
+PER = ("act", "day", "ear", "year")
+NONE = -1  # an absent figure in the guarantee arrays
+_UNLIMITED = 1 << 62  # no allowance: all that is coverable
+_EPOCH = dt.date(1970, 1, 1)
+_PHARMACY = {"PH1": CareKind.PHARMACY_FULL, "PH7": CareKind.PHARMACY_MAJOR, "PH4": CareKind.PHARMACY_MODERATE,
+             "PH2": CareKind.PHARMACY_LOW}  # fmt: skip
+_SIMPLE = {
+    Category.TELEEXPERTISE: CareKind.TELEEXPERTISE,
+    Category.BIOLOGY: CareKind.BIOLOGY,
+    Category.PARAMEDICAL: CareKind.AUXILIARIES,
+    Category.DENTAL_CARE: CareKind.DENTAL_CARE,
+    Category.PRIVATE_ROOM: CareKind.PRIVATE_ROOM,
+    Category.EMERGENCY_VISIT: CareKind.EMERGENCY_FLAT_FEE,
+    Category.TRANSPORT: CareKind.TRANSPORT,
+    Category.PSYCHOLOGY: CareKind.AUXILIARIES,
+}
+
+
+def _index(kinds: frozenset[CareKind]) -> Bools:
+    return np.array([k in kinds for k in KINDS], dtype=bool)
+
+
+_DOCTORS = _index(DOCTORS_FEES)
+_ZERO_REMAINDER = _index(ZERO_REMAINDER)
+_TM_OPTIONAL = _index(TM_OPTIONAL)
+
+
+CATEGORIES: tuple[Category, ...] = tuple(Category)
+
+
+def kinds_of(
+    category: I64,
+    code: npt.NDArray[np.object_],
+    dentist: Bools,
+    teleconsultation: Bools,
+    general_practice: Bools,
+    daily_charge: Bools,
+) -> I64:
+    """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown), for
+    the categories whose kind depends on no device attribute; -1 for the others (optics, hearing aids, dental
+    prostheses: their lines stay with the scalar engine)."""
+    out = np.full(category.size, NONE, dtype=np.int64)
+
+    def put(where: Bools, kind: CareKind) -> None:
+        out[where] = KINDS.index(kind)
+
+    def of(c: Category) -> Bools:
+        result: Bools = category == CATEGORIES.index(c)
+        return result
+
+    for c, kind in _SIMPLE.items():
+        put(of(c), kind)
+    doctor = of(Category.TECHNICAL_ACT) | of(Category.CONSULTATION)
+    put(doctor & general_practice, CareKind.GP_CONSULTATION)
+    put(doctor & ~general_practice, CareKind.SPECIALIST_CONSULTATION)
+    consultation = of(Category.CONSULTATION)
+    put(consultation & teleconsultation, CareKind.TELECONSULTATION)
+    put(consultation & dentist, CareKind.DENTAL_CARE)
+    medicine = of(Category.MEDICINE)
+    put(medicine, CareKind.PHARMACY_MAJOR)
+    rows = np.flatnonzero(medicine)
+    for name, kind in _PHARMACY.items():
+        out[rows[code[rows] == name]] = KINDS.index(kind)
+    stay = of(Category.HOSPITAL_STAY)
+    put(stay & ~daily_charge, CareKind.HOSPITAL_FEES)
+    put(stay & daily_charge, CareKind.DAILY_CHARGE)
+    return out
+
+
+@dataclass(frozen=True)
+class GuaranteeArrays:
+    """The contracts' guarantees as arrays [contract, kind] (-1: absent), and their flags [contract]."""
+
+    percent: I64
+    non_optam_percent: I64
+    amount: I64  # cents
+    per: I64  # index into PER
+    full_price: Bools
+    yearly_ceiling: I64  # cents
+    max_days: I64
+    responsable: Bools
+    c2s: Bools
+
+    @staticmethod
+    def build(contracts: Sequence[Contract]) -> GuaranteeArrays:
+        shape = (len(contracts), len(KINDS))
+        arrays = {name: np.full(shape, NONE, dtype=np.int64) for name in
+                  ("percent", "non_optam_percent", "amount", "per", "yearly_ceiling", "max_days")}  # fmt: skip
+        full_price = np.zeros(shape, dtype=bool)
+        for i, contract in enumerate(contracts):
+            for j, kind in enumerate(KINDS):
+                g = contract.guarantee(kind)
+                for name, value in (("percent", g.percent), ("non_optam_percent", g.non_optam_percent),
+                                    ("max_days", g.max_days)):  # fmt: skip
+                    if value is not None:
+                        arrays[name][i, j] = value
+                if g.amount is not None:
+                    arrays["amount"][i, j] = to_cents(g.amount)
+                if g.per is not None:
+                    arrays["per"][i, j] = PER.index(g.per)
+                if g.yearly_ceiling is not None:
+                    arrays["yearly_ceiling"][i, j] = to_cents(g.yearly_ceiling)
+                full_price[i, j] = g.full_price
+        return GuaranteeArrays(
+            full_price=full_price,
+            responsable=np.array([c.responsable for c in contracts], dtype=bool),
+            c2s=np.array([c.c2s for c in contracts], dtype=bool),
+            **arrays,
+        )
+
+
+@dataclass(frozen=True)
+class ContractLines:
+    """Adjudicated lines (one per scalar ``Line``: a hospital stay's daily charge is a line of its own), sorted by
+    (patient, date, claim, line), amounts in cents."""
+
+    patient: I64
+    date: I64  # days since 1970-01-01
+    kind: I64  # index into KINDS
+    contract: I64  # index into the contracts given
+    fee: I64
+    amo: I64
+    base: I64
+    gross: I64
+    majoration: I64
+    overrun: I64
+    quantity: I64
+    days: I64  # the line's days (a stay's), else its quantity: the units of a per-day forfait
+    paid: Bools  # status "paid" (a refused line: the contract pays nothing either)
+    non_optam: Bools  # a secteur 2 professional outside OPTAM (the event's)
+    patient_c2s: Bools
+    authorised_overrun: Bools  # the overrun is a secteur 1 dépassement autorisé (or billed beyond it)
+    device_price: Bools  # the overrun is a device's free price (optics, hearing, prostheses)
+
+
+def _capped(wanted: I64, cap: I64, opening: I64, starts: Bools) -> I64:
+    """Sequential min(wanted, max(0, cap − taken so far)) per group in one pass (see ``rules.columnar._capped``)."""
+    total = np.cumsum(wanted)
+    before = total - wanted
+    group = np.cumsum(starts) - 1
+    room = cap - opening - (before - before[starts][group])
+    result: I64 = np.clip(room, 0, wanted)
+    return result
+
+
+@dataclass
+class _Kept:
+    """One part of the contract state (paid, days or envelopes) by line, to read it before or after any line."""
+
+    kinds: tuple[str, ...]
+    total: I64  # [line, kind]: inclusive running sum of what the lines added, over all patients
+    own: I64  # [line, kind]: what the line itself added
+    count_total: I64  # the same for how many lines put the kind in the state
+    count_own: I64
+    opening: I64  # [line, kind]: the patient's opening of the line's year
+    opening_set: Bools
+
+
+@dataclass
+class ContractOutcome:
+    amc: I64
+    out_of_pocket: I64
+    year: I64
+    # Lines with the same key have the same state before them (same patient and year, nothing added in between):
+    # the states before need building once per key.
+    state_key: I64
+    _parts: dict[str, _Kept]
+    _first: I64  # each line's first line of its (patient, year)
+    _opening_same_year: Bools
+
+    def _texts(self, positions: I64, inclusive: bool) -> list[str | None]:
+        at, first = positions, self._first[positions]
+        parts: dict[str, list[str]] = {}
+        for name, part in self._parts.items():
+            if not part.kinds:
+                parts[name] = ["{}"] * at.size
+                continue
+            start = part.total[first] - part.own[first]
+            start_count = part.count_total[first] - part.count_own[first]
+            value = part.total[at] - (0 if inclusive else part.own[at]) - start + part.opening[at]
+            count = part.count_total[at] - (0 if inclusive else part.count_own[at]) - start_count
+            present = (count > 0) | part.opening_set[at]
+            alphabetical = np.argsort(np.array(part.kinds))
+            kinds = [part.kinds[i] for i in alphabetical.tolist()]
+            # Euros as ``ContractYear.to_dict`` writes them: an int of cents over 100 is the nearest float.
+            scale = 1 if name == "days" else 100
+            texts = []
+            for values, flags in zip(value[:, alphabetical].tolist(), present[:, alphabetical].tolist(), strict=True):
+                items = [f'"{k}": {v if scale == 1 else v / scale!r}' for k, v, f in zip(kinds, values, flags,
+                                                                                           strict=True) if f]  # fmt: skip
+                texts.append("{" + ", ".join(items) + "}")
+            parts[name] = texts
+        fresh = (at == first) & ~self._opening_same_year[at] & (not inclusive)
+        days, envelopes, paid = parts["days"], parts["envelopes"], parts["paid"]
+        return [
+            None
+            if fresh[j]
+            else f'{{"days": {days[j]}, "envelopes": {envelopes[j]}, "paid": {paid[j]}, "year": {int(self.year[i])}}}'
+            for j, i in enumerate(at.tolist())
+        ]
+
+    def before(self, positions: I64) -> list[str | None]:
+        """The contract state before each line, as ``json.dumps(ContractYear.to_dict(), sort_keys=True)`` writes
+        it; None when there is no state of its year."""
+        return self._texts(positions, False)
+
+    def after(self, positions: I64) -> list[str | None]:
+        """The contract state once each line is paid (the same text)."""
+        return self._texts(positions, True)
+
+
+def _years(days: I64) -> I64:
+    unique, inverse = np.unique(days, return_inverse=True)
+    years = np.array([(_EPOCH + dt.timedelta(days=int(d))).year for d in unique.tolist()], dtype=np.int64)
+    result: I64 = years[inverse]
+    return result
+
+
+def apply_contracts(
+    contracts: Sequence[Contract],
+    lines: ContractLines,
+    openings: Mapping[int, ContractYear],
+    parameters: ParameterSet,
+) -> ContractOutcome:
+    """``apply_contract`` over the lines (see the module's docstring); ``openings``: each patient's contract state
+    before the first of their lines (of any year: only a state of the line's year counts)."""
+    g = GuaranteeArrays.build(contracts)
+    n = lines.patient.size
+    c, k = lines.contract, lines.kind
+    responsable, contract_c2s = g.responsable[c], g.c2s[c]
+    # What the contract may cover (amc._coverable).
+    majoration = np.where(responsable & ~contract_c2s, 0, lines.majoration)
+    overrun = np.where(responsable & lines.authorised_overrun, 0, lines.overrun)
+    overrun = np.where(lines.patient_c2s & ~lines.device_price, 0, overrun)
+    copayment = np.maximum(0, lines.base - lines.gross)
+    coverable = np.where(lines.paid, copayment + majoration + overrun, 0)
+    # The allowance by percentage or forfait (amc._allowance).
+    full_price = g.full_price[c, k]
+    non_optam = _DOCTORS[k] & lines.non_optam
+    percent = np.maximum(g.percent[c, k], 0)
+    alternative = g.non_optam_percent[c, k]
+    percent = np.where(non_optam & (alternative >= 0), alternative, percent)
+    total = np.where(percent > 0, np.maximum(0, lines.base * percent // PERCENT_BASIS - lines.gross), 0)
+    amount, per = g.amount[c, k], g.per[c, k]
+    units = np.where(per == PER.index("day"), lines.days, lines.quantity)
+    by_amount = (amount >= 0) & (per != PER.index("year"))
+    total = np.where(by_amount, np.maximum(total, amount * units - lines.gross), total)
+    allowance = np.where(full_price, _UNLIMITED, np.maximum(0, total))
+    # The contrat responsable's cap on a non-OPTAM doctor's fees (amc._non_optam_cap), with the parameters of the day.
+    capped_doctor = responsable & non_optam
+    if capped_doctor.any():
+        unique, inverse = np.unique(lines.date[capped_doctor], return_inverse=True)
+        snapshots = [parameters.at(_EPOCH + dt.timedelta(days=int(d))) for d in unique.tolist()]
+        cap_bp = np.zeros(n, dtype=np.int64)
+        gap_bp = np.zeros(n, dtype=np.int64)
+        cap_bp[capped_doctor] = np.array([s["contrat_responsable.non_optam_overrun_cap"] for s in snapshots])[inverse]
+        gap_bp[capped_doctor] = np.array([s["contrat_responsable.optam_gap"] for s in snapshots])[inverse]
+        level = FULL_RATE_BP + cap_bp
+        by_percent = (g.percent[c, k] >= 0) & ~full_price & (amount < 0)
+        level = np.where(
+            by_percent, np.minimum(level, np.maximum(FULL_RATE_BP, g.percent[c, k] * PERCENT_BASIS - gap_bp)), level
+        )
+        cap = np.maximum(0, apply_rate(lines.base, level) - lines.gross)
+        allowance = np.where(capped_doctor, np.minimum(allowance, cap), allowance)
+    amc = np.minimum(coverable, allowance)
+    # The floor of a contrat responsable (amc._floor).
+    floor = np.where(
+        contract_c2s,
+        np.minimum(coverable, copayment + lines.majoration),
+        np.minimum(coverable, copayment),
+    )
+    floor = np.where(_TM_OPTIONAL[k], 0, floor)
+    floor = np.where(_ZERO_REMAINDER[k], coverable, floor)
+    floor = np.where(responsable & lines.paid, floor, 0)
+    amc = np.maximum(amc, floor)
+
+    # The sequential part, per (patient, year, kind) in the lines' order.
+    year = _years(lines.date)
+    order = np.lexsort((np.arange(n), k, year, lines.patient))
+    sp, sy, sk = lines.patient[order], year[order], k[order]
+    starts = np.ones(n, dtype=bool)
+    if n:
+        starts[1:] = (sp[1:] != sp[:-1]) | (sy[1:] != sy[:-1]) | (sk[1:] != sk[:-1])
+    # Openings of each line's (patient, kind) when of the line's year.
+    used_kinds = sorted(set(k.tolist()) | {KINDS.index(CareKind(x)) for s in openings.values()
+                                           for part in (s.paid, s.days, s.envelopes) for x in part})  # fmt: skip
+    column = np.full(len(KINDS), -1, dtype=np.int64)
+    column[used_kinds] = np.arange(len(used_kinds))
+    ids = np.array(sorted(openings), dtype=np.int64)
+    m = len(used_kinds)
+    open_year = np.array([openings[i].year for i in ids.tolist()], dtype=np.int64)
+    open_values = {name: np.zeros((ids.size, m), dtype=np.int64) for name in ("paid", "days", "envelopes")}
+    open_set = {name: np.zeros((ids.size, m), dtype=bool) for name in ("paid", "days", "envelopes")}
+    for row, pid in enumerate(ids.tolist()):
+        state = openings[pid]
+        for name, part in (("paid", state.paid), ("days", state.days), ("envelopes", state.envelopes)):
+            for kind, value in part.items():
+                col = column[KINDS.index(CareKind(kind))]
+                open_values[name][row, col] = value
+                open_set[name][row, col] = True
+    at = np.minimum(np.searchsorted(ids, lines.patient), max(ids.size - 1, 0))
+    opening_same_year = (ids[at] == lines.patient) & (open_year[at] == year) if ids.size else np.zeros(n, dtype=bool)
+
+    def opening(name: str) -> tuple[I64, Bools]:
+        if not ids.size:
+            return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        value = np.where(opening_same_year, open_values[name][at, column[k]], 0)
+        present = opening_same_year & open_set[name][at, column[k]]
+        return value, present
+
+    def sequential(wanted: I64, cap: I64, name: str) -> I64:
+        """``wanted`` capped by ``cap`` (-1: no cap) given the opening and the group's earlier lines."""
+        result = np.empty(n, dtype=np.int64)
+        limited = np.where(cap >= 0, cap, _UNLIMITED)[order]
+        result[order] = _capped(wanted[order], limited, opening(name)[0][order], starts)
+        return result
+
+    # The yearly envelope (amc._draw_envelope), on top of the percentage.
+    left = coverable - amc
+    yearly = (amount >= 0) & (per == PER.index("year"))
+    draws_envelope = yearly & (left > 0)
+    envelope = sequential(np.where(draws_envelope, left, 0), np.where(yearly, amount, -1), "envelopes")
+    above = amc + envelope - floor
+    # The day limit (amc._apply_yearly_limits), counted on every line of the kind.
+    max_days = g.max_days[c, k]
+    counts_days = max_days >= 0
+    allowed = sequential(np.where(counts_days, lines.days, 0), max_days, "days")
+    cut = counts_days & (allowed < lines.days) & (lines.days > 0)
+    above = np.where(cut, above * allowed // np.maximum(lines.days, 1), above)
+    # The yearly ceiling.
+    above = sequential(above, g.yearly_ceiling[c, k], "paid")
+    amc = floor + above
+
+    # The state by kind, for the lines' states before and after.
+    year_start = np.ones(n, dtype=bool)
+    if n:
+        year_start[1:] = (lines.patient[1:] != lines.patient[:-1]) | (year[1:] != year[:-1])
+    first = np.flatnonzero(year_start)[np.cumsum(year_start) - 1]
+    parts: dict[str, _Kept] = {}
+    for name, added, sets in (
+        ("paid", above, above > 0),
+        ("days", np.where(counts_days, allowed, 0), counts_days),
+        ("envelopes", envelope, draws_envelope),
+    ):
+        kept = sorted(set(k[sets].tolist()) | {i for i in used_kinds if open_set[name][:, column[i]].any()})
+        if not n:
+            kept = []
+        kept_column = np.full(len(KINDS), -1, dtype=np.int64)
+        kept_column[kept] = np.arange(len(kept))
+        mine = kept_column[k]
+        rows = np.flatnonzero(mine >= 0)
+        own = np.zeros((n, len(kept)), dtype=np.int64)
+        own[rows, mine[rows]] = added[rows]
+        count_own = np.zeros((n, len(kept)), dtype=np.int64)
+        count_own[rows, mine[rows]] = sets[rows]
+        if ids.size and kept:
+            chosen = column[kept]
+            open_v = np.where(opening_same_year[:, None], open_values[name][at][:, chosen], 0)
+            open_s = opening_same_year[:, None] & open_set[name][at][:, chosen]
+        else:
+            open_v = np.zeros((n, len(kept)), dtype=np.int64)
+            open_s = np.zeros((n, len(kept)), dtype=bool)
+        parts[name] = _Kept(
+            tuple(KINDS[i].value for i in kept),
+            np.cumsum(own, axis=0),
+            own,
+            np.cumsum(count_own, axis=0),
+            count_own,
+            open_v,
+            open_s,
+        )
+    changes = ((above > 0) | counts_days | draws_envelope).astype(np.int64)
+    changed_before = np.cumsum(changes) - changes
+    group = np.cumsum(year_start) - 1
+    # The year's first line has no state of the year before it (unless given): a key of its own.
+    version = 2 * (changed_before - changed_before[first]) + (np.arange(n) != first)
+    return ContractOutcome(
+        amc=amc,
+        out_of_pocket=lines.fee - lines.amo - amc,
+        year=year,
+        state_key=group * (2 * n + 2) + version,
+        _parts=parts,
+        _first=first,
+        _opening_same_year=opening_same_year,
+    )
