@@ -10,6 +10,7 @@ that stand, so a cancellation gives back the participation and franchises it had
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -17,7 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, true, update
+from sqlalchemy import (
+    CursorResult,
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +50,7 @@ from parcours.care.common import (
 )
 from parcours.care.declarations import in_force
 from parcours.care.errors import CareError, not_found
-from parcours.care.referrals import covering_query, record_visit
+from parcours.care.referrals import covering_by, record_visit
 from parcours.errors import field_errors
 from parcours.rules.catalogue import Category
 from parcours.rules.contracts.amc import apply_contract
@@ -103,11 +119,17 @@ def _replay(session: Session, key: str, digest: str) -> Claim | None:
     return existing
 
 
+_REPLAY_AND_PROFESSIONAL = select(
+    Professional,
+    select(Claim.id).where(Claim.idempotency_key == bindparam("idempotency_key", type_=String())).scalar_subquery(),
+).where(Professional.rpps == bindparam("rpps", type_=String()))
+
+
 def _replay_and_professional(session: Session, data: ClaimIn, digest: str) -> tuple[Claim | None, Professional]:
     """The claim already stored under the idempotency key (see ``_replay``) and the billing professional, in one
     round trip: a new claim, the usual case, finds no claim and the professional."""
-    stored = select(Claim.id).where(Claim.idempotency_key == data.idempotency_key).scalar_subquery()
-    row = session.execute(select(Professional, stored).where(Professional.rpps == data.professional_rpps)).one_or_none()
+    values = {"idempotency_key": data.idempotency_key, "rpps": data.professional_rpps}
+    row = session.execute(_REPLAY_AND_PROFESSIONAL, values).one_or_none()
     if row is None:  # no such professional: a replay still answers as a replay (as before the professional)
         if (existing := _replay(session, data.idempotency_key, digest)) is not None:
             return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps")
@@ -268,23 +290,33 @@ def _lines(result: Adjudication) -> list[ClaimLine]:
     ]
 
 
-def _facts(
-    session: Session, patient: Patient, professional: Professional, data: ClaimIn
-) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
-    on = data.date
-    # the facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
-    # covering the visit, ALD, pregnancy, and the last in-person visit for a teleconsultation
+# the bound parameters of the statements built once (``_facts_statement``): each claim gives values, the SQL and
+# its compiled form are SQLAlchemy's cache hits rather than an expression tree built again for every claim
+_PATIENT_ID = bindparam("patient_id", type_=String())
+_PROFESSIONAL_ID = bindparam("professional_id", type_=String())
+_SPECIALTY = bindparam("specialty", type_=String())
+_ON = bindparam("on", type_=Date())
+_FIRST_DAY = bindparam("first_day", type_=Date())  # of the year of care
+_LAST_DAY = bindparam("last_day", type_=Date())
+
+
+@functools.cache
+def _facts_statement(teleconsultation: bool) -> Select[Any]:
+    """The facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
+    covering the visit, ALD, pregnancy, the year-to-date state, and the last in-person visit for a
+    teleconsultation; joined to the year's paid lines, grouped (``_year_lines``; none yet: one row, the groups'
+    columns null)."""
     declaration = (
         select(GpDeclaration.professional_id, GpDeclaration.start, Professional.rpps)
         .join(Professional, Professional.id == GpDeclaration.professional_id)
-        .where(GpDeclaration.patient_id == patient.id, in_force(on))
+        .where(GpDeclaration.patient_id == _PATIENT_ID, in_force(_ON))
         .order_by(GpDeclaration.start.desc())
         .limit(1)
         .subquery()
     )
     pregnancy = (
         select(Pregnancy.start, Pregnancy.delivery)
-        .where(Pregnancy.patient_id == patient.id, Pregnancy.start <= on)
+        .where(Pregnancy.patient_id == _PATIENT_ID, Pregnancy.start <= _ON)
         .order_by(Pregnancy.start.desc())
         .limit(1)
         .subquery()
@@ -293,34 +325,47 @@ def _facts(
         select(declaration.c.rpps).scalar_subquery(),
         select(declaration.c.professional_id).scalar_subquery(),
         select(declaration.c.start).scalar_subquery(),
-        covering_query(patient.id, professional, on).with_only_columns(Referral.id).scalar_subquery(),
+        covering_by(_PATIENT_ID, _PROFESSIONAL_ID, _SPECIALTY, _ON).with_only_columns(Referral.id).scalar_subquery(),
         exists().where(
-            AldPeriod.patient_id == patient.id,
-            AldPeriod.start <= on,
-            or_(AldPeriod.end.is_(None), AldPeriod.end >= on),
+            AldPeriod.patient_id == _PATIENT_ID,
+            AldPeriod.start <= _ON,
+            or_(AldPeriod.end.is_(None), AldPeriod.end >= _ON),
         ),
         select(pregnancy.c.start).scalar_subquery(),
         select(pregnancy.c.delivery).scalar_subquery(),
-        *_state_columns(patient.id, on),  # for the year-to-date state, in the same round trip
+        *_state_columns(_PATIENT_ID, _ON),  # for the year-to-date state, in the same round trip
     ]
-    if data.teleconsultation:
+    if teleconsultation:
         columns.append(
             select(func.max(Claim.care_date))
             .where(
-                Claim.patient_id == patient.id,
-                Claim.professional_id == professional.id,
+                Claim.patient_id == _PATIENT_ID,
+                Claim.professional_id == _PROFESSIONAL_ID,
                 Claim.teleconsultation.is_(False),
                 Claim.status.in_(LIVE),
-                Claim.care_date <= on,
+                Claim.care_date <= _ON,
             )
             .scalar_subquery()
         )
-    # and the year's paid lines, grouped (``year_to_date``), in the same round trip: the one-row facts joined to the
-    # groups (none yet: one row, the groups' columns null)
     facts = select(*(column.label(f"fact_{n}") for n, column in enumerate(columns))).subquery("facts")
-    grouped = _year_lines(patient.id, on).subquery("year_lines")
-    rows = session.execute(select(facts, grouped).select_from(facts.outerjoin(grouped, true()))).all()
-    row, width = rows[0], len(columns)
+    grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("year_lines")
+    return select(facts, grouped).select_from(facts.outerjoin(grouped, true()))
+
+
+def _facts(
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
+    on = data.date
+    values = {
+        "patient_id": patient.id,
+        "professional_id": professional.id,
+        "specialty": professional.specialty,
+        "on": on,
+        "first_day": dt.date(on.year, 1, 1),
+        "last_day": dt.date(on.year, 12, 31),
+    }
+    rows = session.execute(_facts_statement(data.teleconsultation), values).all()
+    row, width = rows[0], 7 + STATE_COLUMNS + int(data.teleconsultation)  # the one-row facts' columns
     lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
     state = tuple(row[7 : 7 + STATE_COLUMNS])
@@ -375,14 +420,18 @@ def _facts(
 
 
 def _year(year: int) -> Any:
-    return and_(Claim.care_date >= dt.date(year, 1, 1), Claim.care_date <= dt.date(year, 12, 31))
+    return _between(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
 
-def _live_paid_lines(patient_id: str) -> Any:
+def _between(first_day: Any, last_day: Any) -> Any:
+    return and_(Claim.care_date >= first_day, Claim.care_date <= last_day)
+
+
+def _live_paid_lines(patient_id: Any) -> Any:
     return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
 
 
-def _year_lines(patient_id: str, on: dt.date) -> Any:
+def _year_lines(patient_id: Any, on: Any, first_day: Any, last_day: Any) -> Any:
     """The paid lines of the year that stand, by professional, code, category and whether on the day of care."""
     on_the_day = Claim.care_date == on
     return (
@@ -397,7 +446,7 @@ def _year_lines(patient_id: str, on: dt.date) -> Any:
             func.sum(case((ClaimLine.participation > 0, 1), else_=0)),
         )
         .join(Claim, Claim.id == ClaimLine.claim_id)
-        .where(_live_paid_lines(patient_id), _year(on.year))
+        .where(_live_paid_lines(patient_id), _between(first_day, last_day))
         .group_by(Claim.professional_id, ClaimLine.code, ClaimLine.category, on_the_day)
     )
 
@@ -407,7 +456,8 @@ def year_to_date(
 ) -> YearToDate:
     """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
     ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
-    rows = session.execute(_year_lines(patient_id, on)).all()  # one round trip
+    year = _year_lines(patient_id, on, dt.date(on.year, 1, 1), dt.date(on.year, 12, 31))
+    rows = session.execute(year).all()  # one round trip
     if known is None:
         known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
     return _state_of(rows, professional_id, known)
@@ -453,7 +503,7 @@ def _state_of(rows: Sequence[Any], professional_id: str, known: tuple[Any, ...])
 STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-payant debts
 
 
-def _state_columns(patient_id: str, on: dt.date) -> list[Any]:
+def _state_columns(patient_id: Any, on: Any) -> list[Any]:
     """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
     year) and the tiers-payant debts, as columns of a one-row select."""
     last_optical = (
@@ -465,7 +515,7 @@ def _state_columns(patient_id: str, on: dt.date) -> list[Any]:
     return [last_optical, *_owed_columns(patient_id, on)]
 
 
-def _owed_columns(patient_id: str, on: dt.date) -> list[Any]:
+def _owed_columns(patient_id: Any, on: Any) -> list[Any]:
     """Deferred and recovered participations and franchises over the claims that stand up to ``on`` (any year: a
     debt is recovered whenever a later reimbursement allows) [S12][S13]: one aggregate row, as columns."""
     adjudication = Claim.adjudication
@@ -536,21 +586,29 @@ def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str,
     return _yearly_totals(session, patient_id, year).teleexpertise
 
 
+_GROW_YEAR_TO_DATE = (
+    update(YearToDateState)
+    .where(
+        YearToDateState.patient_id == bindparam("of_patient", type_=String()),
+        YearToDateState.year == bindparam("of_year", type_=Integer()),
+    )
+    .values(
+        participation_paid=YearToDateState.participation_paid + bindparam("participation", type_=Integer()),
+        franchises_paid=YearToDateState.franchises_paid + bindparam("franchises", type_=Integer()),
+        claims_count=YearToDateState.claims_count + 1,
+    )
+)
+
+
 def _add_to_year_to_date(session: Session, claim: Claim) -> None:
     """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
     paid = [line for line in claim.lines if line.status == "paid"]
-    key = (YearToDateState.patient_id == claim.patient_id) & (YearToDateState.year == claim.care_date.year)
     if not any(line.category == Category.TELEEXPERTISE.value for line in paid):
         # the usual case, one statement: the sums grow in place (no row yet: computed from the claims that stand)
-        grown = session.execute(
-            update(YearToDateState)
-            .where(key)
-            .values(
-                participation_paid=YearToDateState.participation_paid + sum(line.participation for line in paid),
-                franchises_paid=YearToDateState.franchises_paid + sum(line.franchise for line in paid),
-                claims_count=YearToDateState.claims_count + 1,
-            )
-        )
+        grown = session.execute(_GROW_YEAR_TO_DATE, {
+            "of_patient": claim.patient_id, "of_year": claim.care_date.year,
+            "participation": sum(line.participation for line in paid), "franchises": sum(line.franchise for line in paid),
+        })  # fmt: skip
         if cast(CursorResult[Any], grown).rowcount == 0:
             refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
         return
