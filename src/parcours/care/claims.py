@@ -24,18 +24,20 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     case,
     exists,
     func,
+    insert,
     or_,
     select,
     true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from parcours.care.common import (
     Input,
@@ -71,6 +73,7 @@ from parcours.store.models import (
     Referral,
     Teleconsultation,
     YearToDateState,
+    new_id,
 )
 
 LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
@@ -170,35 +173,31 @@ def submit(
     _check_request(data)
     event, state, result, referral = _adjudicate(session, patient, professional, data)
 
-    claim = Claim(
-        patient=patient,
-        professional=professional,  # already loaded: the answer's view needs no look-up
-        idempotency_key=data.idempotency_key,
-        request_hash=digest,
-        patient_id=patient.id,
-        professional_id=professional.id,
-        care_date=data.date,
-        teleconsultation=data.teleconsultation,
-        status="paid" if any(line.status == "paid" for line in result.lines) else "rejected",
-        version=replaces.version + 1 if replaces else 1,
-        replaces_id=replaces.id if replaces else None,
-        referral_id=referral.id if referral else None,
-        request=data.model_dump(mode="json"),
-        event=event.model_dump(mode="json"),
-        state_before=state.model_dump(mode="json"),
-        adjudication=result.to_dict(parameters()),
-        pathway=result.pathway,
-        in_pathway=result.in_pathway,
-        billed=result.billed,
-        amo=result.amo,
-        patient_share=result.patient,
-        lines=_lines(result),
-    )
-    session.add(claim)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
+    values = {
+        "id": new_id(),
+        "idempotency_key": data.idempotency_key,
+        "request_hash": digest,
+        "patient_id": patient.id,
+        "professional_id": professional.id,
+        "care_date": data.date,
+        "teleconsultation": data.teleconsultation,
+        "status": "paid" if any(line.status == "paid" for line in result.lines) else "rejected",
+        "version": replaces.version + 1 if replaces else 1,
+        "replaces_id": replaces.id if replaces else None,
+        "referral_id": referral.id if referral else None,
+        "request": data.model_dump(mode="json"),
+        "event": event.model_dump(mode="json"),
+        "state_before": state.model_dump(mode="json"),
+        "adjudication": result.to_dict(parameters()),
+        "pathway": result.pathway,
+        "in_pathway": result.in_pathway,
+        "billed": result.billed,
+        "amo": result.amo,
+        "patient_share": result.patient,
+        "cancelled_at": None,
+        "cancel_reason": None,
+    }
+    claim = _store(session, values, result, patient, professional)
     if data.teleconsultation:
         session.add(
             Teleconsultation(
@@ -216,6 +215,33 @@ def submit(
         record_visit(session, referral, data.date)
     _add_to_year_to_date(session, claim)
     return claim, True
+
+
+# Core statements, built once: a claim and its lines are two INSERTs (the lines in one, insertmanyvalues), without
+# the ORM's unit of work, which cost more CPU than the rules engine
+_CLAIMS, _LINES = cast(Table, Claim.__table__), cast(Table, ClaimLine.__table__)
+_INSERT_CLAIM = insert(_CLAIMS).returning(_CLAIMS.c.created_at)
+_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+
+
+def _store(session: Session, values: dict[str, Any], result: Adjudication, patient: Patient,
+           professional: Professional) -> Claim:  # fmt: skip
+    """Insert the claim and its lines, and hand back the ``Claim`` as the session would have loaded it (persistent,
+    its lines loaded, its patient and professional those already in the session): the callers and the answer's
+    view read it without another round trip."""
+    session.flush()  # what the session holds goes first (a correction's replaced original), as a flush would do
+    try:
+        created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
+    except IntegrityError:
+        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
+    rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
+    ids = session.execute(_INSERT_LINES, rows).scalars().all()
+    lines = [ClaimLine(id=line_id, **row) for line_id, row in zip(ids, rows, strict=True)]
+    claim = Claim(**values, created_at=created_at, lines=lines, patient=patient, professional=professional)
+    for stored in (*lines, claim):
+        make_transient_to_detached(stored)  # as loaded: nothing left to insert
+    session.add(claim)  # and its lines (cascade)
+    return claim
 
 
 def _check_request(data: ClaimIn) -> None:
@@ -268,24 +294,24 @@ def preview(session: Session, data: ClaimIn) -> Preview:
     return Preview(event, result, referral)
 
 
-def _lines(result: Adjudication) -> list[ClaimLine]:
+def _line_values(result: Adjudication) -> list[dict[str, Any]]:
     return [
-        ClaimLine(
-            position=position,
-            code=line.code,
-            category=line.category.value,
-            quantity=line.quantity,
-            fee=line.fee,
-            base=line.base,
-            rate=line.rate,
-            majoration=line.majoration,
-            participation=line.participation,
-            franchise=line.franchise,
-            amo=line.amo,
-            patient_share=line.patient,
-            status=line.status,
-            reason=line.reason,
-        )
+        {
+            "position": position,
+            "code": line.code,
+            "category": line.category.value,
+            "quantity": line.quantity,
+            "fee": line.fee,
+            "base": line.base,
+            "rate": line.rate,
+            "majoration": line.majoration,
+            "participation": line.participation,
+            "franchise": line.franchise,
+            "amo": line.amo,
+            "patient_share": line.patient,
+            "status": line.status,
+            "reason": line.reason,
+        }
         for position, line in enumerate(result.lines)
     ]
 
@@ -586,16 +612,19 @@ def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str,
     return _yearly_totals(session, patient_id, year).teleexpertise
 
 
+_YEAR_TO_DATE = cast(Table, YearToDateState.__table__)
+# Core (the ORM's update would evaluate its criteria against the session's objects: ``_add_to_year_to_date``
+# expires the one row it may hold instead)
 _GROW_YEAR_TO_DATE = (
-    update(YearToDateState)
+    update(_YEAR_TO_DATE)
     .where(
-        YearToDateState.patient_id == bindparam("of_patient", type_=String()),
-        YearToDateState.year == bindparam("of_year", type_=Integer()),
+        _YEAR_TO_DATE.c.patient_id == bindparam("of_patient", type_=String()),
+        _YEAR_TO_DATE.c.year == bindparam("of_year", type_=Integer()),
     )
     .values(
-        participation_paid=YearToDateState.participation_paid + bindparam("participation", type_=Integer()),
-        franchises_paid=YearToDateState.franchises_paid + bindparam("franchises", type_=Integer()),
-        claims_count=YearToDateState.claims_count + 1,
+        participation_paid=_YEAR_TO_DATE.c.participation_paid + bindparam("participation", type_=Integer()),
+        franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam("franchises", type_=Integer()),
+        claims_count=_YEAR_TO_DATE.c.claims_count + 1,
     )
 )
 
@@ -611,6 +640,10 @@ def _add_to_year_to_date(session: Session, claim: Claim) -> None:
         })  # fmt: skip
         if cast(CursorResult[Any], grown).rowcount == 0:
             refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+            return
+        held = session.identity_map.get(session.identity_key(YearToDateState, (claim.patient_id, claim.care_date.year)))
+        if held is not None:  # read earlier in this session (a correction refreshes it): stale now
+            session.expire(held)
         return
     row = session.get(YearToDateState, (claim.patient_id, claim.care_date.year))
     if row is None:
