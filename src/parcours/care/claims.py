@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from pydantic import Field, ValidationError
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Date,
     Integer,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
@@ -77,6 +79,12 @@ from parcours.store.models import (
 )
 
 LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
+
+
+def _standing() -> ColumnElement[bool]:
+    """The claims that stand. ``IN`` over bound literals, not an "expanding" list: SQLAlchemy rewrites the SQL of a
+    statement with an expanding ``IN`` at every execution, which a statement built once is meant to avoid."""
+    return Claim.status.in_([literal(status) for status in LIVE])
 
 
 class ClaimIn(Input):
@@ -338,28 +346,30 @@ def _facts_statement(teleconsultation: bool) -> Select[Any]:
         .where(GpDeclaration.patient_id == _PATIENT_ID, in_force(_ON))
         .order_by(GpDeclaration.start.desc())
         .limit(1)
-        .subquery()
+        .subquery("declaration")
     )
     pregnancy = (
         select(Pregnancy.start, Pregnancy.delivery)
         .where(Pregnancy.patient_id == _PATIENT_ID, Pregnancy.start <= _ON)
         .order_by(Pregnancy.start.desc())
         .limit(1)
-        .subquery()
+        .subquery("pregnancy")
     )
+    owed = _owed_sums(_PATIENT_ID, _ON)  # an aggregate: always one row, to which the others (none or one) join
     columns: list[Any] = [
-        select(declaration.c.rpps).scalar_subquery(),
-        select(declaration.c.professional_id).scalar_subquery(),
-        select(declaration.c.start).scalar_subquery(),
+        declaration.c.rpps,
+        declaration.c.professional_id,
+        declaration.c.start,
         covering_by(_PATIENT_ID, _PROFESSIONAL_ID, _SPECIALTY, _ON).with_only_columns(Referral.id).scalar_subquery(),
         exists().where(
             AldPeriod.patient_id == _PATIENT_ID,
             AldPeriod.start <= _ON,
             or_(AldPeriod.end.is_(None), AldPeriod.end >= _ON),
         ),
-        select(pregnancy.c.start).scalar_subquery(),
-        select(pregnancy.c.delivery).scalar_subquery(),
-        *_state_columns(_PATIENT_ID, _ON),  # for the year-to-date state, in the same round trip
+        pregnancy.c.start,
+        pregnancy.c.delivery,
+        _last_optical(_PATIENT_ID, _ON),  # the year-to-date state's columns (``_state_columns``), in the same trip
+        *owed.c,
     ]
     if teleconsultation:
         columns.append(
@@ -368,12 +378,14 @@ def _facts_statement(teleconsultation: bool) -> Select[Any]:
                 Claim.patient_id == _PATIENT_ID,
                 Claim.professional_id == _PROFESSIONAL_ID,
                 Claim.teleconsultation.is_(False),
-                Claim.status.in_(LIVE),
+                _standing(),
                 Claim.care_date <= _ON,
             )
             .scalar_subquery()
         )
-    facts = select(*(column.label(f"fact_{n}") for n, column in enumerate(columns))).subquery("facts")
+    base = owed.outerjoin(declaration, true()).outerjoin(pregnancy, true())
+    labelled = (column.label(f"fact_{n}") for n, column in enumerate(columns))
+    facts = select(*labelled).select_from(base).subquery("facts")
     grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("year_lines")
     return select(facts, grouped).select_from(facts.outerjoin(grouped, true()))
 
@@ -454,7 +466,7 @@ def _between(first_day: Any, last_day: Any) -> Any:
 
 
 def _live_paid_lines(patient_id: Any) -> Any:
-    return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
+    return and_(Claim.patient_id == patient_id, _standing(), ClaimLine.status == "paid")
 
 
 def _year_lines(patient_id: Any, on: Any, first_day: Any, last_day: Any) -> Any:
@@ -532,26 +544,35 @@ STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-pay
 def _state_columns(patient_id: Any, on: Any) -> list[Any]:
     """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
     year) and the tiers-payant debts, as columns of a one-row select."""
-    last_optical = (
+    return [_last_optical(patient_id, on), *_owed_columns(patient_id, on)]
+
+
+def _last_optical(patient_id: Any, on: Any) -> Any:
+    return (
         select(func.max(Claim.care_date))
         .join(ClaimLine, ClaimLine.claim_id == Claim.id)
         .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
         .scalar_subquery()
     )
-    return [last_optical, *_owed_columns(patient_id, on)]
 
 
 def _owed_columns(patient_id: Any, on: Any) -> list[Any]:
     """Deferred and recovered participations and franchises over the claims that stand up to ``on`` (any year: a
     debt is recovered whenever a later reimbursement allows) [S12][S13]: one aggregate row, as columns."""
+    sums = _owed_sums(patient_id, on)
+    return [sums.c[key] for key in _OWED]
+
+
+_OWED = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
+
+
+def _owed_sums(patient_id: Any, on: Any) -> Any:
     adjudication = Claim.adjudication
-    keys = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
-    sums = (
-        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in keys))
-        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), Claim.care_date <= on)
-        .subquery()
+    return (
+        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in _OWED))
+        .where(Claim.patient_id == patient_id, _standing(), Claim.care_date <= on)
+        .subquery("owed")
     )
-    return [sums.c[key] for key in keys]
 
 
 def _owed_from(row: Any) -> dict[str, int]:
@@ -664,9 +685,7 @@ def refresh_year_to_date(session: Session, patient_id: str, year: int) -> YearTo
     """Materialise the yearly totals of the claims that stand (after a cancellation or a correction)."""
     session.flush()
     totals = _yearly_totals(session, patient_id, year)
-    count = session.scalar(
-        select(func.count()).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), _year(year))
-    )
+    count = session.scalar(select(func.count()).where(Claim.patient_id == patient_id, _standing(), _year(year)))
     row = session.get(YearToDateState, (patient_id, year))
     if row is None:
         row = YearToDateState(patient_id=patient_id, year=year)
