@@ -402,7 +402,8 @@ def _facts(
         "first_day": dt.date(on.year, 1, 1),
         "last_day": dt.date(on.year, 12, 31),
     }
-    rows = session.execute(_facts_statement(data.teleconsultation), values).all()
+    session.flush()  # what the session holds counts (as autoflush would); then the Core connection: plain rows
+    rows = session.connection().execute(_facts_statement(data.teleconsultation), values).all()
     row, width = rows[0], 7 + STATE_COLUMNS + int(data.teleconsultation)  # the one-row facts' columns
     lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
