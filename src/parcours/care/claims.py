@@ -39,7 +39,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import join as sa_join
 
 from parcours.care.common import (
     Input,
@@ -130,31 +131,28 @@ def _replay(session: Session, key: str, digest: str) -> Claim | None:
     return existing
 
 
-_REPLAY_AND_PROFESSIONAL = select(
-    Professional,
-    select(Claim.id).where(Claim.idempotency_key == bindparam("idempotency_key", type_=String())).scalar_subquery(),
-).where(Professional.rpps == bindparam("rpps", type_=String()))
-
-
-def _replay_and_professional(session: Session, data: ClaimIn, digest: str) -> tuple[Claim | None, Professional]:
-    """The claim already stored under the idempotency key (see ``_replay``) and the billing professional, in one
-    round trip: a new claim, the usual case, finds no claim and the professional."""
-    values = {"idempotency_key": data.idempotency_key, "rpps": data.professional_rpps}
-    row = session.execute(_REPLAY_AND_PROFESSIONAL, values).one_or_none()
-    if row is None:  # no such professional: a replay still answers as a replay (as before the professional)
+def _replay_professional_and_facts(
+    session: Session, patient: Patient, data: ClaimIn, digest: str
+) -> tuple[Claim | None, Professional, list[Any]]:
+    """The claim already stored under the idempotency key (see ``_replay``), the billing professional and the
+    rows of the facts on the date of care (``_facts``), in one round trip: a new claim, the usual case, finds no
+    claim, the professional and its facts."""
+    values = {"idempotency_key": data.idempotency_key, "rpps": data.professional_rpps, **_fact_values(patient, data)}
+    rows = session.execute(_claim_statement(data.teleconsultation), values).all()
+    if not rows:  # no such professional: a replay still answers as a replay (as before the professional)
         if (existing := _replay(session, data.idempotency_key, digest)) is not None:
-            return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps")
+            return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps"), []
         _check_request(data)  # the errors in the order they were always found: the request's, then the RPPS
         raise CareError("professional_rpps", f"aucun professionnel enregistré avec le RPPS {data.professional_rpps}",
                         "not_found")  # fmt: skip
-    professional, claim_id = row
+    professional, claim_id = rows[0][:2]
     if claim_id is None:
-        return None, professional
+        return None, professional, [row[2:] for row in rows]
     existing = session.get(Claim, claim_id)
     assert existing is not None  # the patient's row is locked: a claim of the patient is not removed meanwhile
     if existing.request_hash != digest:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
-    return existing, professional
+    return existing, professional, []
 
 
 def submit(
@@ -175,11 +173,11 @@ def submit(
         patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
     # a replay, or the same claim sent twice at once: the second waited for the lock above and now finds the first
     # (one look-up, after the lock, rather than one before it too: a new claim, the usual case, saves a round trip)
-    existing, professional = _replay_and_professional(session, data, digest)
+    existing, professional, rows = _replay_professional_and_facts(session, patient, data, digest)
     if existing is not None:
         return existing, False
     _check_request(data)
-    event, state, result, referral = _adjudicate(session, patient, professional, data)
+    event, state, result, referral = _adjudicate(session, patient, professional, data, rows)
 
     values = {
         "id": new_id(),
@@ -262,10 +260,11 @@ def _check_request(data: ClaimIn) -> None:
 
 
 def _adjudicate(
-    session: Session, patient: Patient, professional: Professional, data: ClaimIn
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn, rows: Sequence[Any] = ()
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
-    """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
-    event_data, referral, known, lines = _facts(session, patient, professional, data)
+    """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written.
+    ``rows``: the facts' rows when the caller already read them (``_claim_statement``)."""
+    event_data, referral, known, lines = _facts(session, patient, professional, data, rows)
     try:
         event = CareEvent.model_validate(event_data)
     except ValidationError as exc:
@@ -340,27 +339,51 @@ def _facts_statement(teleconsultation: bool) -> Select[Any]:
     covering the visit, ALD, pregnancy, the year-to-date state, and the last in-person visit for a
     teleconsultation; joined to the year's paid lines, grouped (``_year_lines``; none yet: one row, the groups'
     columns null)."""
+    columns, base = _facts_parts(teleconsultation, _PROFESSIONAL_ID, _SPECIALTY)
+    return select(*columns).select_from(base)
+
+
+@functools.cache
+def _claim_statement(teleconsultation: bool) -> Select[Any]:
+    """For a claim sent: the billing professional (by RPPS), the claim already stored under the idempotency key,
+    and the facts of ``_facts_statement`` for that professional, in one round trip after the patient's lock (so
+    that a claim committed by the lock's previous holder is seen, as a replay or in the year-to-date sums)."""
+    biller = aliased(Professional, name="pro")  # a short name: see ``_facts_parts``
+    columns, base = _facts_parts(teleconsultation, biller.id, biller.specialty)  # correlated to the biller's row
+    stored = select(Claim.id).where(Claim.idempotency_key == bindparam("idempotency_key", type_=String()))
+    return (
+        select(biller, stored.scalar_subquery(), *columns)
+        .select_from(sa_join(biller, base, true()))
+        .where(biller.rpps == bindparam("rpps", type_=String()))
+    )
+
+
+def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any) -> tuple[list[Any], Any]:
+    """The columns of the facts (see ``_facts_statement``) and what they are selected from: the patient's debts
+    (an aggregate, always one row) joined to the declaration and the pregnancy (none or one row each) and to the
+    year's grouped lines. Short names: the SQL stays under psycopg's 4 kB cache of parsed queries."""
     declaration = (
         select(GpDeclaration.professional_id, GpDeclaration.start, Professional.rpps)
         .join(Professional, Professional.id == GpDeclaration.professional_id)
         .where(GpDeclaration.patient_id == _PATIENT_ID, in_force(_ON))
         .order_by(GpDeclaration.start.desc())
         .limit(1)
-        .subquery("declaration")
+        .subquery("gp")
     )
     pregnancy = (
         select(Pregnancy.start, Pregnancy.delivery)
         .where(Pregnancy.patient_id == _PATIENT_ID, Pregnancy.start <= _ON)
         .order_by(Pregnancy.start.desc())
         .limit(1)
-        .subquery("pregnancy")
+        .subquery("preg")
     )
-    owed = _owed_sums(_PATIENT_ID, _ON)  # an aggregate: always one row, to which the others (none or one) join
+    owed = _owed_sums(_PATIENT_ID, _ON)
+    grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("yl")
     columns: list[Any] = [
         declaration.c.rpps,
         declaration.c.professional_id,
         declaration.c.start,
-        covering_by(_PATIENT_ID, _PROFESSIONAL_ID, _SPECIALTY, _ON).with_only_columns(Referral.id).scalar_subquery(),
+        covering_by(_PATIENT_ID, professional_id, specialty, _ON).with_only_columns(Referral.id).scalar_subquery(),
         exists().where(
             AldPeriod.patient_id == _PATIENT_ID,
             AldPeriod.start <= _ON,
@@ -376,34 +399,40 @@ def _facts_statement(teleconsultation: bool) -> Select[Any]:
             select(func.max(Claim.care_date))
             .where(
                 Claim.patient_id == _PATIENT_ID,
-                Claim.professional_id == _PROFESSIONAL_ID,
+                Claim.professional_id == professional_id,
                 Claim.teleconsultation.is_(False),
                 _standing(),
                 Claim.care_date <= _ON,
             )
             .scalar_subquery()
         )
-    base = owed.outerjoin(declaration, true()).outerjoin(pregnancy, true())
-    labelled = (column.label(f"fact_{n}") for n, column in enumerate(columns))
-    facts = select(*labelled).select_from(base).subquery("facts")
-    grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("year_lines")
-    return select(facts, grouped).select_from(facts.outerjoin(grouped, true()))
+    columns.extend(grouped.c)
+    base = owed.outerjoin(declaration, true()).outerjoin(pregnancy, true()).outerjoin(grouped, true())
+    return columns, base
 
 
-def _facts(
-    session: Session, patient: Patient, professional: Professional, data: ClaimIn
-) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
+def _fact_values(patient: Patient, data: ClaimIn) -> dict[str, Any]:
     on = data.date
-    values = {
+    return {
         "patient_id": patient.id,
-        "professional_id": professional.id,
-        "specialty": professional.specialty,
         "on": on,
         "first_day": dt.date(on.year, 1, 1),
         "last_day": dt.date(on.year, 12, 31),
     }
-    session.flush()  # what the session holds counts (as autoflush would); then the Core connection: plain rows
-    rows = session.connection().execute(_facts_statement(data.teleconsultation), values).all()
+
+
+def _facts(
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn, rows: Sequence[Any] = ()
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
+    on = data.date
+    if not rows:
+        values = {
+            **_fact_values(patient, data),
+            "professional_id": professional.id,
+            "specialty": professional.specialty,
+        }
+        session.flush()  # what the session holds counts (as autoflush would); then the Core connection: plain rows
+        rows = session.connection().execute(_facts_statement(data.teleconsultation), values).all()
     row, width = rows[0], 7 + STATE_COLUMNS + int(data.teleconsultation)  # the one-row facts' columns
     lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
