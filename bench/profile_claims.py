@@ -3,6 +3,7 @@ the sync handlers run in the event loop's thread rather than a worker thread, so
 PostgreSQL, in ms per claim and statements per claim, with cProfile's heaviest functions.
 
     .venv/bin/python bench/profile_claims.py [--claims 300] [--profile] [--top 35] [--sort tottime|cumulative]
+        [--dump stats.prof]
 
 The same town and claims as ``bench_claims_http.py`` (``httpload.py``), in a schema created and dropped.
 """
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--dump", help="write cProfile's stats to this file (pstats, snakeviz)")
     add_database_url(parser)
     args = parser.parse_args()
     import anyio.to_thread
@@ -81,6 +83,8 @@ def main() -> None:
               f"{cpu / args.claims * 1000:.2f} ms), "
               f"{len(statements) / args.claims:.1f} statements/claim; {load_average()}")  # fmt: skip
         database.dispose()
+        if profiler and args.dump:
+            profiler.dump_stats(args.dump)
         if profiler:
             pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, String, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.api.fhir.mappings import REFERRAL_PREFIX, TELEEXPERTISE_PREFIX
@@ -67,13 +67,16 @@ class Presence:
         return self.attestation is not None
 
 
+_PATIENT_FOR_UPDATE = select(Patient).where(Patient.id == bindparam("patient_id", type_=String())).with_for_update()
+
+
 def known_patient(session: Session, principal: Principal, patient_id: str, resource: Resource, action: Action,
                   operation: str, *, lock: bool = False) -> Patient:  # fmt: skip
     """The patient; for an unknown one, the refusal an unrelated caller gets for an existing patient (a 404 only
     for those who may see any patient). ``lock``: the row read ``FOR UPDATE`` (the command goes on to write what
     the patient's row serialises, a claim), so the command need not read it a second time."""
     if lock:
-        patient = session.scalars(select(Patient).where(Patient.id == patient_id).with_for_update()).one_or_none()
+        patient = session.scalars(_PATIENT_FOR_UPDATE, {"patient_id": patient_id}).one_or_none()
     else:
         patient = session.get(Patient, patient_id)
     if patient is None:

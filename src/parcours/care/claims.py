@@ -10,6 +10,7 @@ that stand, so a cancellation gives back the participation and franchises it had
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -17,9 +18,29 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import Field, ValidationError
-from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Date,
+    Integer,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import join as sa_join
 
 from parcours.care.common import (
     Input,
@@ -34,7 +55,7 @@ from parcours.care.common import (
 )
 from parcours.care.declarations import in_force
 from parcours.care.errors import CareError, not_found
-from parcours.care.referrals import covering_query, record_visit
+from parcours.care.referrals import covering_by, record_visit
 from parcours.errors import field_errors
 from parcours.rules.catalogue import Category
 from parcours.rules.contracts.amc import apply_contract
@@ -55,9 +76,16 @@ from parcours.store.models import (
     Referral,
     Teleconsultation,
     YearToDateState,
+    new_id,
 )
 
 LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
+
+
+def _standing() -> ColumnElement[bool]:
+    """The claims that stand. ``IN`` over bound literals, not an "expanding" list: SQLAlchemy rewrites the SQL of a
+    statement with an expanding ``IN`` at every execution, which a statement built once is meant to avoid."""
+    return Claim.status.in_([literal(status) for status in LIVE])
 
 
 class ClaimIn(Input):
@@ -103,25 +131,28 @@ def _replay(session: Session, key: str, digest: str) -> Claim | None:
     return existing
 
 
-def _replay_and_professional(session: Session, data: ClaimIn, digest: str) -> tuple[Claim | None, Professional]:
-    """The claim already stored under the idempotency key (see ``_replay``) and the billing professional, in one
-    round trip: a new claim, the usual case, finds no claim and the professional."""
-    stored = select(Claim.id).where(Claim.idempotency_key == data.idempotency_key).scalar_subquery()
-    row = session.execute(select(Professional, stored).where(Professional.rpps == data.professional_rpps)).one_or_none()
-    if row is None:  # no such professional: a replay still answers as a replay (as before the professional)
+def _replay_professional_and_facts(
+    session: Session, patient: Patient, data: ClaimIn, digest: str
+) -> tuple[Claim | None, Professional, list[Any]]:
+    """The claim already stored under the idempotency key (see ``_replay``), the billing professional and the
+    rows of the facts on the date of care (``_facts``), in one round trip: a new claim, the usual case, finds no
+    claim, the professional and its facts."""
+    values = {"idempotency_key": data.idempotency_key, "rpps": data.professional_rpps, **_fact_values(patient, data)}
+    rows = session.execute(_claim_statement(data.teleconsultation), values).all()
+    if not rows:  # no such professional: a replay still answers as a replay (as before the professional)
         if (existing := _replay(session, data.idempotency_key, digest)) is not None:
-            return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps")
+            return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps"), []
         _check_request(data)  # the errors in the order they were always found: the request's, then the RPPS
         raise CareError("professional_rpps", f"aucun professionnel enregistré avec le RPPS {data.professional_rpps}",
                         "not_found")  # fmt: skip
-    professional, claim_id = row
+    professional, claim_id = rows[0][:2]
     if claim_id is None:
-        return None, professional
+        return None, professional, [row[2:] for row in rows]
     existing = session.get(Claim, claim_id)
     assert existing is not None  # the patient's row is locked: a claim of the patient is not removed meanwhile
     if existing.request_hash != digest:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict")
-    return existing, professional
+    return existing, professional, []
 
 
 def submit(
@@ -142,41 +173,37 @@ def submit(
         patient = get_patient(session, data.patient_id, lock=True)  # caps are consumed one claim at a time
     # a replay, or the same claim sent twice at once: the second waited for the lock above and now finds the first
     # (one look-up, after the lock, rather than one before it too: a new claim, the usual case, saves a round trip)
-    existing, professional = _replay_and_professional(session, data, digest)
+    existing, professional, rows = _replay_professional_and_facts(session, patient, data, digest)
     if existing is not None:
         return existing, False
     _check_request(data)
-    event, state, result, referral = _adjudicate(session, patient, professional, data)
+    event, state, result, referral = _adjudicate(session, patient, professional, data, rows)
 
-    claim = Claim(
-        patient=patient,
-        professional=professional,  # already loaded: the answer's view needs no look-up
-        idempotency_key=data.idempotency_key,
-        request_hash=digest,
-        patient_id=patient.id,
-        professional_id=professional.id,
-        care_date=data.date,
-        teleconsultation=data.teleconsultation,
-        status="paid" if any(line.status == "paid" for line in result.lines) else "rejected",
-        version=replaces.version + 1 if replaces else 1,
-        replaces_id=replaces.id if replaces else None,
-        referral_id=referral.id if referral else None,
-        request=data.model_dump(mode="json"),
-        event=event.model_dump(mode="json"),
-        state_before=state.model_dump(mode="json"),
-        adjudication=result.to_dict(parameters()),
-        pathway=result.pathway,
-        in_pathway=result.in_pathway,
-        billed=result.billed,
-        amo=result.amo,
-        patient_share=result.patient,
-        lines=_lines(result),
-    )
-    session.add(claim)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
+    values = {
+        "id": new_id(),
+        "idempotency_key": data.idempotency_key,
+        "request_hash": digest,
+        "patient_id": patient.id,
+        "professional_id": professional.id,
+        "care_date": data.date,
+        "teleconsultation": data.teleconsultation,
+        "status": "paid" if any(line.status == "paid" for line in result.lines) else "rejected",
+        "version": replaces.version + 1 if replaces else 1,
+        "replaces_id": replaces.id if replaces else None,
+        "referral_id": referral.id if referral else None,
+        "request": data.model_dump(mode="json"),
+        "event": event.model_dump(mode="json"),
+        "state_before": state.model_dump(mode="json"),
+        "adjudication": result.to_dict(parameters()),
+        "pathway": result.pathway,
+        "in_pathway": result.in_pathway,
+        "billed": result.billed,
+        "amo": result.amo,
+        "patient_share": result.patient,
+        "cancelled_at": None,
+        "cancel_reason": None,
+    }
+    claim = _store(session, values, result, patient, professional)
     if data.teleconsultation:
         session.add(
             Teleconsultation(
@@ -196,6 +223,33 @@ def submit(
     return claim, True
 
 
+# Core statements, built once: a claim and its lines are two INSERTs (the lines in one, insertmanyvalues), without
+# the ORM's unit of work, which cost more CPU than the rules engine
+_CLAIMS, _LINES = cast(Table, Claim.__table__), cast(Table, ClaimLine.__table__)
+_INSERT_CLAIM = insert(_CLAIMS).returning(_CLAIMS.c.created_at)
+_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+
+
+def _store(session: Session, values: dict[str, Any], result: Adjudication, patient: Patient,
+           professional: Professional) -> Claim:  # fmt: skip
+    """Insert the claim and its lines, and hand back the ``Claim`` as the session would have loaded it (persistent,
+    its lines loaded, its patient and professional those already in the session): the callers and the answer's
+    view read it without another round trip."""
+    session.flush()  # what the session holds goes first (a correction's replaced original), as a flush would do
+    try:
+        created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
+    except IntegrityError:
+        raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
+    rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
+    ids = session.execute(_INSERT_LINES, rows).scalars().all()
+    lines = [ClaimLine(id=line_id, **row) for line_id, row in zip(ids, rows, strict=True)]
+    claim = Claim(**values, created_at=created_at, lines=lines, patient=patient, professional=professional)
+    for stored in (*lines, claim):
+        make_transient_to_detached(stored)  # as loaded: nothing left to insert
+    session.add(claim)  # and its lines (cascade)
+    return claim
+
+
 def _check_request(data: ClaimIn) -> None:
     if data.date > today():
         raise CareError("date", "la date des soins ne peut pas être dans le futur")
@@ -206,10 +260,11 @@ def _check_request(data: ClaimIn) -> None:
 
 
 def _adjudicate(
-    session: Session, patient: Patient, professional: Professional, data: ClaimIn
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn, rows: Sequence[Any] = ()
 ) -> tuple[CareEvent, YearToDate, Adjudication, Referral | None]:
-    """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written."""
-    event_data, referral, known, lines = _facts(session, patient, professional, data)
+    """The facts on the date of care, the year-to-date state, and the engine's decision: nothing is written.
+    ``rows``: the facts' rows when the caller already read them (``_claim_statement``)."""
+    event_data, referral, known, lines = _facts(session, patient, professional, data, rows)
     try:
         event = CareEvent.model_validate(event_data)
     except ValidationError as exc:
@@ -246,81 +301,139 @@ def preview(session: Session, data: ClaimIn) -> Preview:
     return Preview(event, result, referral)
 
 
-def _lines(result: Adjudication) -> list[ClaimLine]:
+def _line_values(result: Adjudication) -> list[dict[str, Any]]:
     return [
-        ClaimLine(
-            position=position,
-            code=line.code,
-            category=line.category.value,
-            quantity=line.quantity,
-            fee=line.fee,
-            base=line.base,
-            rate=line.rate,
-            majoration=line.majoration,
-            participation=line.participation,
-            franchise=line.franchise,
-            amo=line.amo,
-            patient_share=line.patient,
-            status=line.status,
-            reason=line.reason,
-        )
+        {
+            "position": position,
+            "code": line.code,
+            "category": line.category.value,
+            "quantity": line.quantity,
+            "fee": line.fee,
+            "base": line.base,
+            "rate": line.rate,
+            "majoration": line.majoration,
+            "participation": line.participation,
+            "franchise": line.franchise,
+            "amo": line.amo,
+            "patient_share": line.patient,
+            "status": line.status,
+            "reason": line.reason,
+        }
         for position, line in enumerate(result.lines)
     ]
 
 
-def _facts(
-    session: Session, patient: Patient, professional: Professional, data: ClaimIn
-) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
-    on = data.date
-    # the facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
-    # covering the visit, ALD, pregnancy, and the last in-person visit for a teleconsultation
+# the bound parameters of the statements built once (``_facts_statement``): each claim gives values, the SQL and
+# its compiled form are SQLAlchemy's cache hits rather than an expression tree built again for every claim
+_PATIENT_ID = bindparam("patient_id", type_=String())
+_PROFESSIONAL_ID = bindparam("professional_id", type_=String())
+_SPECIALTY = bindparam("specialty", type_=String())
+_ON = bindparam("on", type_=Date())
+_FIRST_DAY = bindparam("first_day", type_=Date())  # of the year of care
+_LAST_DAY = bindparam("last_day", type_=Date())
+
+
+@functools.cache
+def _facts_statement(teleconsultation: bool) -> Select[Any]:
+    """The facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
+    covering the visit, ALD, pregnancy, the year-to-date state, and the last in-person visit for a
+    teleconsultation; joined to the year's paid lines, grouped (``_year_lines``; none yet: one row, the groups'
+    columns null)."""
+    columns, base = _facts_parts(teleconsultation, _PROFESSIONAL_ID, _SPECIALTY)
+    return select(*columns).select_from(base)
+
+
+@functools.cache
+def _claim_statement(teleconsultation: bool) -> Select[Any]:
+    """For a claim sent: the billing professional (by RPPS), the claim already stored under the idempotency key,
+    and the facts of ``_facts_statement`` for that professional, in one round trip after the patient's lock (so
+    that a claim committed by the lock's previous holder is seen, as a replay or in the year-to-date sums)."""
+    biller = aliased(Professional, name="pro")  # a short name: see ``_facts_parts``
+    columns, base = _facts_parts(teleconsultation, biller.id, biller.specialty)  # correlated to the biller's row
+    stored = select(Claim.id).where(Claim.idempotency_key == bindparam("idempotency_key", type_=String()))
+    return (
+        select(biller, stored.scalar_subquery(), *columns)
+        .select_from(sa_join(biller, base, true()))
+        .where(biller.rpps == bindparam("rpps", type_=String()))
+    )
+
+
+def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any) -> tuple[list[Any], Any]:
+    """The columns of the facts (see ``_facts_statement``) and what they are selected from: the patient's debts
+    (an aggregate, always one row) joined to the declaration and the pregnancy (none or one row each) and to the
+    year's grouped lines. Short names: the SQL stays under psycopg's 4 kB cache of parsed queries."""
     declaration = (
         select(GpDeclaration.professional_id, GpDeclaration.start, Professional.rpps)
         .join(Professional, Professional.id == GpDeclaration.professional_id)
-        .where(GpDeclaration.patient_id == patient.id, in_force(on))
+        .where(GpDeclaration.patient_id == _PATIENT_ID, in_force(_ON))
         .order_by(GpDeclaration.start.desc())
         .limit(1)
-        .subquery()
+        .subquery("gp")
     )
     pregnancy = (
         select(Pregnancy.start, Pregnancy.delivery)
-        .where(Pregnancy.patient_id == patient.id, Pregnancy.start <= on)
+        .where(Pregnancy.patient_id == _PATIENT_ID, Pregnancy.start <= _ON)
         .order_by(Pregnancy.start.desc())
         .limit(1)
-        .subquery()
+        .subquery("preg")
     )
+    owed = _owed_sums(_PATIENT_ID, _ON)
+    grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("yl")
     columns: list[Any] = [
-        select(declaration.c.rpps).scalar_subquery(),
-        select(declaration.c.professional_id).scalar_subquery(),
-        select(declaration.c.start).scalar_subquery(),
-        covering_query(patient.id, professional, on).with_only_columns(Referral.id).scalar_subquery(),
+        declaration.c.rpps,
+        declaration.c.professional_id,
+        declaration.c.start,
+        covering_by(_PATIENT_ID, professional_id, specialty, _ON).with_only_columns(Referral.id).scalar_subquery(),
         exists().where(
-            AldPeriod.patient_id == patient.id,
-            AldPeriod.start <= on,
-            or_(AldPeriod.end.is_(None), AldPeriod.end >= on),
+            AldPeriod.patient_id == _PATIENT_ID,
+            AldPeriod.start <= _ON,
+            or_(AldPeriod.end.is_(None), AldPeriod.end >= _ON),
         ),
-        select(pregnancy.c.start).scalar_subquery(),
-        select(pregnancy.c.delivery).scalar_subquery(),
-        *_state_columns(patient.id, on),  # for the year-to-date state, in the same round trip
+        pregnancy.c.start,
+        pregnancy.c.delivery,
+        _last_optical(_PATIENT_ID, _ON),  # the year-to-date state's columns (``_state_columns``), in the same trip
+        *owed.c,
     ]
-    if data.teleconsultation:
+    if teleconsultation:
         columns.append(
             select(func.max(Claim.care_date))
             .where(
-                Claim.patient_id == patient.id,
-                Claim.professional_id == professional.id,
+                Claim.patient_id == _PATIENT_ID,
+                Claim.professional_id == professional_id,
                 Claim.teleconsultation.is_(False),
-                Claim.status.in_(LIVE),
-                Claim.care_date <= on,
+                _standing(),
+                Claim.care_date <= _ON,
             )
             .scalar_subquery()
         )
-    # and the year's paid lines, grouped (``year_to_date``), in the same round trip: the one-row facts joined to the
-    # groups (none yet: one row, the groups' columns null)
-    facts = select(*(column.label(f"fact_{n}") for n, column in enumerate(columns))).subquery("facts")
-    grouped = _year_lines(patient.id, on).subquery("year_lines")
-    rows = session.execute(select(facts, grouped).select_from(facts.outerjoin(grouped, true()))).all()
-    row, width = rows[0], len(columns)
+    columns.extend(grouped.c)
+    base = owed.outerjoin(declaration, true()).outerjoin(pregnancy, true()).outerjoin(grouped, true())
+    return columns, base
+
+
+def _fact_values(patient: Patient, data: ClaimIn) -> dict[str, Any]:
+    on = data.date
+    return {
+        "patient_id": patient.id,
+        "on": on,
+        "first_day": dt.date(on.year, 1, 1),
+        "last_day": dt.date(on.year, 12, 31),
+    }
+
+
+def _facts(
+    session: Session, patient: Patient, professional: Professional, data: ClaimIn, rows: Sequence[Any] = ()
+) -> tuple[dict[str, Any], Referral | None, tuple[Any, ...], list[Any]]:
+    on = data.date
+    if not rows:
+        values = {
+            **_fact_values(patient, data),
+            "professional_id": professional.id,
+            "specialty": professional.specialty,
+        }
+        session.flush()  # what the session holds counts (as autoflush would); then the Core connection: plain rows
+        rows = session.connection().execute(_facts_statement(data.teleconsultation), values).all()
+    row, width = rows[0], 7 + STATE_COLUMNS + int(data.teleconsultation)  # the one-row facts' columns
     lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
     state = tuple(row[7 : 7 + STATE_COLUMNS])
@@ -375,14 +488,18 @@ def _facts(
 
 
 def _year(year: int) -> Any:
-    return and_(Claim.care_date >= dt.date(year, 1, 1), Claim.care_date <= dt.date(year, 12, 31))
+    return _between(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
 
-def _live_paid_lines(patient_id: str) -> Any:
-    return and_(Claim.patient_id == patient_id, Claim.status.in_(LIVE), ClaimLine.status == "paid")
+def _between(first_day: Any, last_day: Any) -> Any:
+    return and_(Claim.care_date >= first_day, Claim.care_date <= last_day)
 
 
-def _year_lines(patient_id: str, on: dt.date) -> Any:
+def _live_paid_lines(patient_id: Any) -> Any:
+    return and_(Claim.patient_id == patient_id, _standing(), ClaimLine.status == "paid")
+
+
+def _year_lines(patient_id: Any, on: Any, first_day: Any, last_day: Any) -> Any:
     """The paid lines of the year that stand, by professional, code, category and whether on the day of care."""
     on_the_day = Claim.care_date == on
     return (
@@ -397,7 +514,7 @@ def _year_lines(patient_id: str, on: dt.date) -> Any:
             func.sum(case((ClaimLine.participation > 0, 1), else_=0)),
         )
         .join(Claim, Claim.id == ClaimLine.claim_id)
-        .where(_live_paid_lines(patient_id), _year(on.year))
+        .where(_live_paid_lines(patient_id), _between(first_day, last_day))
         .group_by(Claim.professional_id, ClaimLine.code, ClaimLine.category, on_the_day)
     )
 
@@ -407,7 +524,8 @@ def year_to_date(
 ) -> YearToDate:
     """What the patient already bore this year, from the claims that stand (plus today's same-day counters).
     ``known``: the values of ``_state_columns`` when the caller already read them with its own facts."""
-    rows = session.execute(_year_lines(patient_id, on)).all()  # one round trip
+    year = _year_lines(patient_id, on, dt.date(on.year, 1, 1), dt.date(on.year, 12, 31))
+    rows = session.execute(year).all()  # one round trip
     if known is None:
         known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
     return _state_of(rows, professional_id, known)
@@ -453,29 +571,38 @@ def _state_of(rows: Sequence[Any], professional_id: str, known: tuple[Any, ...])
 STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-payant debts
 
 
-def _state_columns(patient_id: str, on: dt.date) -> list[Any]:
+def _state_columns(patient_id: Any, on: Any) -> list[Any]:
     """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
     year) and the tiers-payant debts, as columns of a one-row select."""
-    last_optical = (
+    return [_last_optical(patient_id, on), *_owed_columns(patient_id, on)]
+
+
+def _last_optical(patient_id: Any, on: Any) -> Any:
+    return (
         select(func.max(Claim.care_date))
         .join(ClaimLine, ClaimLine.claim_id == Claim.id)
         .where(_live_paid_lines(patient_id), ClaimLine.category == Category.OPTICS.value, Claim.care_date < on)
         .scalar_subquery()
     )
-    return [last_optical, *_owed_columns(patient_id, on)]
 
 
-def _owed_columns(patient_id: str, on: dt.date) -> list[Any]:
+def _owed_columns(patient_id: Any, on: Any) -> list[Any]:
     """Deferred and recovered participations and franchises over the claims that stand up to ``on`` (any year: a
     debt is recovered whenever a later reimbursement allows) [S12][S13]: one aggregate row, as columns."""
+    sums = _owed_sums(patient_id, on)
+    return [sums.c[key] for key in _OWED]
+
+
+_OWED = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
+
+
+def _owed_sums(patient_id: Any, on: Any) -> Any:
     adjudication = Claim.adjudication
-    keys = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
-    sums = (
-        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in keys))
-        .where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), Claim.care_date <= on)
-        .subquery()
+    return (
+        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in _OWED))
+        .where(Claim.patient_id == patient_id, _standing(), Claim.care_date <= on)
+        .subquery("owed")
     )
-    return [sums.c[key] for key in keys]
 
 
 def _owed_from(row: Any) -> dict[str, int]:
@@ -536,23 +663,38 @@ def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str,
     return _yearly_totals(session, patient_id, year).teleexpertise
 
 
+_YEAR_TO_DATE = cast(Table, YearToDateState.__table__)
+# Core (the ORM's update would evaluate its criteria against the session's objects: ``_add_to_year_to_date``
+# expires the one row it may hold instead)
+_GROW_YEAR_TO_DATE = (
+    update(_YEAR_TO_DATE)
+    .where(
+        _YEAR_TO_DATE.c.patient_id == bindparam("of_patient", type_=String()),
+        _YEAR_TO_DATE.c.year == bindparam("of_year", type_=Integer()),
+    )
+    .values(
+        participation_paid=_YEAR_TO_DATE.c.participation_paid + bindparam("participation", type_=Integer()),
+        franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam("franchises", type_=Integer()),
+        claims_count=_YEAR_TO_DATE.c.claims_count + 1,
+    )
+)
+
+
 def _add_to_year_to_date(session: Session, claim: Claim) -> None:
     """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
     paid = [line for line in claim.lines if line.status == "paid"]
-    key = (YearToDateState.patient_id == claim.patient_id) & (YearToDateState.year == claim.care_date.year)
     if not any(line.category == Category.TELEEXPERTISE.value for line in paid):
         # the usual case, one statement: the sums grow in place (no row yet: computed from the claims that stand)
-        grown = session.execute(
-            update(YearToDateState)
-            .where(key)
-            .values(
-                participation_paid=YearToDateState.participation_paid + sum(line.participation for line in paid),
-                franchises_paid=YearToDateState.franchises_paid + sum(line.franchise for line in paid),
-                claims_count=YearToDateState.claims_count + 1,
-            )
-        )
+        grown = session.execute(_GROW_YEAR_TO_DATE, {
+            "of_patient": claim.patient_id, "of_year": claim.care_date.year,
+            "participation": sum(line.participation for line in paid), "franchises": sum(line.franchise for line in paid),
+        })  # fmt: skip
         if cast(CursorResult[Any], grown).rowcount == 0:
             refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+            return
+        held = session.identity_map.get(session.identity_key(YearToDateState, (claim.patient_id, claim.care_date.year)))
+        if held is not None:  # read earlier in this session (a correction refreshes it): stale now
+            session.expire(held)
         return
     row = session.get(YearToDateState, (claim.patient_id, claim.care_date.year))
     if row is None:
@@ -573,9 +715,7 @@ def refresh_year_to_date(session: Session, patient_id: str, year: int) -> YearTo
     """Materialise the yearly totals of the claims that stand (after a cancellation or a correction)."""
     session.flush()
     totals = _yearly_totals(session, patient_id, year)
-    count = session.scalar(
-        select(func.count()).where(Claim.patient_id == patient_id, Claim.status.in_(LIVE), _year(year))
-    )
+    count = session.scalar(select(func.count()).where(Claim.patient_id == patient_id, _standing(), _year(year)))
     row = session.get(YearToDateState, (patient_id, year))
     if row is None:
         row = YearToDateState(patient_id=patient_id, year=year)

@@ -48,7 +48,7 @@ class DeclarationIn(Input):
     representative_nir: Nir | None = Field(default=None, description="NIR du parent qui déclare pour un mineur")
 
 
-def in_force(on: dt.date) -> ColumnElement[bool]:
+def in_force(on: dt.date | ColumnElement[dt.date]) -> ColumnElement[bool]:
     """The declarations in force on ``on``: started, and not ended (the end date is exclusive)."""
     return and_(GpDeclaration.start <= on, or_(GpDeclaration.end.is_(None), GpDeclaration.end > on))
 

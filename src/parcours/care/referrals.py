@@ -9,7 +9,7 @@ referrals left without a report past their deadline are listed for the MT, for c
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
 from pydantic import Field, model_validator
@@ -178,6 +178,11 @@ def cancel(session: Session, referral_id: str, rpps: str) -> Referral:
 
 def covering_query(patient_id: str, professional: Professional, on: dt.date) -> Select[Referral]:
     """The referrals that place a visit of this doctor on this date inside the pathway, latest first (limit 1)."""
+    return covering_by(patient_id, professional.id, professional.specialty, on)
+
+
+def covering_by(patient_id: Any, professional_id: Any, specialty: Any, on: Any) -> Select[Referral]:
+    """``covering_query`` from values or bound parameters (the claim's facts are a statement built once)."""
     return (
         select(Referral)
         .where(
@@ -186,8 +191,9 @@ def covering_query(patient_id: str, professional: Professional, on: dt.date) -> 
             Referral.issued_on <= on,
             Referral.covers_until >= on,
             or_(
-                Referral.target_id == professional.id,
-                (Referral.target_id.is_(None)) & (Referral.target_specialty == professional.specialty),
+                Referral.target_id == professional_id,
+                # IS NOT DISTINCT FROM: a doctor without specialty matches the referrals without one, as "== None"
+                Referral.target_id.is_(None) & Referral.target_specialty.is_not_distinct_from(specialty),
             ),
         )
         .order_by(Referral.issued_on.desc())

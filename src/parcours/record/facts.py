@@ -7,14 +7,16 @@ the caller belongs to them, and each question is one indexed lookup.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import Any
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Date, Exists, Select, String, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.record.access import PatientFacts
 from parcours.record.identity import Principal, Role
 from parcours.rules.params import default_parameters
-from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise
+from parcours.store.models import Claim, GpDeclaration, Patient, Professional, Referral, Teleexpertise, UtcDateTime
 from parcours.store.record import (
     EmergencyAccess,
     LegalRepresentative,
@@ -35,7 +37,7 @@ def is_minor(patient: Patient, on: dt.date) -> bool:
     return age_on(patient.birth_date, on) < majority
 
 
-def _current_gp_query(patient_id: str, on: dt.date) -> Select[str]:
+def _current_gp_query(patient_id: Any, on: Any) -> Select[str]:
     return (
         select(Professional.rpps)
         .join(GpDeclaration, GpDeclaration.professional_id == Professional.id)
@@ -65,44 +67,38 @@ def representatives(session: Session, patient_id: str) -> frozenset[str]:
     return frozenset(recorded)
 
 
-def load_facts(session: Session, patient: Patient, principal: Principal, now: dt.datetime) -> PatientFacts:
-    """Every fact the decision needs, in one round trip to the database for the questions about the caller (this
-    runs on every request that touches a patient)."""
-    today = now.date()
-    opposes = exists().where(
-        RecordOpposition.patient_id == patient.id,
-        RecordOpposition.scope == "emergency_access",
-        RecordOpposition.lifted_at.is_(None),
-    )
-    rpps = principal.rpps
-    if rpps is None:
-        return PatientFacts(
-            nir=patient.nir,
-            minor=is_minor(patient, today),
-            representatives=representatives(session, patient.id) if principal.role is Role.PATIENT else frozenset(),
-            opposes_emergency_access=bool(session.scalar(select(opposes))),
-        )
+RELATIONS = ("referred_to", "teleexpertise_experts", "teleexpertise_requesters", "claim_billers", "non_oppositions",
+             "blocked")  # fmt: skip
+
+
+@functools.cache
+def _professional_facts() -> Select[Any]:
+    """The questions about a professional caller and a patient, as one statement built once (bound parameters: the
+    values change, the SQL is SQLAlchemy's cache hit rather than an expression tree built at every request)."""
+    patient_id, rpps = bindparam("patient_id", type_=String()), bindparam("rpps", type_=String())
+    today, now = bindparam("today", type_=Date()), bindparam("now", type_=UtcDateTime())
     professional = select(Professional.id).where(Professional.rpps == rpps).scalar_subquery()
     relations = {
-        "referred_to": exists().where(Referral.patient_id == patient.id, Referral.target_id == professional,
+        "referred_to": exists().where(Referral.patient_id == patient_id, Referral.target_id == professional,
                                       Referral.status != "cancelled"),
-        "teleexpertise_experts": exists().where(Teleexpertise.patient_id == patient.id,
+        "teleexpertise_experts": exists().where(Teleexpertise.patient_id == patient_id,
                                                 Teleexpertise.expert_id == professional,
                                                 Teleexpertise.status != "cancelled"),
-        "teleexpertise_requesters": exists().where(Teleexpertise.patient_id == patient.id,
+        "teleexpertise_requesters": exists().where(Teleexpertise.patient_id == patient_id,
                                                    Teleexpertise.requester_id == professional,
                                                    Teleexpertise.status != "cancelled"),
-        "claim_billers": exists().where(Claim.patient_id == patient.id, Claim.professional_id == professional,
+        "claim_billers": exists().where(Claim.patient_id == patient_id, Claim.professional_id == professional,
                                         Claim.status != "cancelled"),
-        "non_oppositions": exists().where(NonOpposition.patient_id == patient.id,
+        "non_oppositions": exists().where(NonOpposition.patient_id == patient_id,
                                           NonOpposition.professional_rpps == rpps, NonOpposition.lifted_at.is_(None)),
-        "blocked": exists().where(RecordBlock.patient_id == patient.id, RecordBlock.professional_rpps == rpps,
+        "blocked": exists().where(RecordBlock.patient_id == patient_id, RecordBlock.professional_rpps == rpps,
                                   RecordBlock.lifted_at.is_(None)),
     }  # fmt: skip
+    assert tuple(relations) == RELATIONS
     emergency_reason = (
         select(EmergencyAccess.reason)
         .where(
-            EmergencyAccess.patient_id == patient.id,
+            EmergencyAccess.patient_id == patient_id,
             EmergencyAccess.professional_rpps == rpps,
             EmergencyAccess.opened_at <= now,
             EmergencyAccess.expires_at > now,
@@ -111,14 +107,36 @@ def load_facts(session: Session, patient: Patient, principal: Principal, now: dt
         .limit(1)
         .scalar_subquery()
     )
-    row = session.execute(
-        select(
-            opposes.label("opposes"),
-            _current_gp_query(patient.id, today).scalar_subquery().label("gp"),
-            emergency_reason.label("emergency_reason"),
-            *(condition.label(name) for name, condition in relations.items()),
+    return select(
+        _opposes(patient_id).label("opposes"),
+        _current_gp_query(patient_id, today).scalar_subquery().label("gp"),
+        emergency_reason.label("emergency_reason"),
+        *(condition.label(name) for name, condition in relations.items()),
+    )
+
+
+def _opposes(patient_id: Any) -> Exists:
+    return exists().where(
+        RecordOpposition.patient_id == patient_id,
+        RecordOpposition.scope == "emergency_access",
+        RecordOpposition.lifted_at.is_(None),
+    )
+
+
+def load_facts(session: Session, patient: Patient, principal: Principal, now: dt.datetime) -> PatientFacts:
+    """Every fact the decision needs, in one round trip to the database for the questions about the caller (this
+    runs on every request that touches a patient)."""
+    today = now.date()
+    rpps = principal.rpps
+    if rpps is None:
+        return PatientFacts(
+            nir=patient.nir,
+            minor=is_minor(patient, today),
+            representatives=representatives(session, patient.id) if principal.role is Role.PATIENT else frozenset(),
+            opposes_emergency_access=bool(session.scalar(select(_opposes(patient.id)))),
         )
-    ).one()
+    row = session.execute(_professional_facts(), {"patient_id": patient.id, "rpps": rpps, "today": today,
+                                                   "now": now}).one()  # fmt: skip
     mine = frozenset({rpps})
     return PatientFacts(
         nir=patient.nir,
@@ -126,5 +144,5 @@ def load_facts(session: Session, patient: Patient, principal: Principal, now: dt
         opposes_emergency_access=bool(row.opposes),
         gp=row.gp,
         emergency_accesses={rpps: row.emergency_reason} if row.emergency_reason else {},
-        **{name: mine if getattr(row, name) else frozenset() for name in relations},
+        **{name: mine if getattr(row, name) else frozenset() for name in RELATIONS},
     )
