@@ -34,12 +34,14 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true", help="print the statements of one read")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--dump", help="write each profile to DUMP.<scenario>.prof (for pstats, snakeviz)")
     parser.add_argument("--patients", type=int, default=200)
     add_database_url(parser)
     args = parser.parse_args()
     import anyio.to_thread
     import httpx
     from sqlalchemy import event
+    from sqlalchemy.orm import Session
 
     from parcours.api.app import create_app
     from parcours.api.security import AuthSettings
@@ -65,9 +67,21 @@ def main() -> None:
             ],
         }
         statements: list[str] = []
+        waits: Counter[str] = Counter()  # seconds from sending a statement to its answer, by statement
+        started_at: list[float] = [0.0]
 
         def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             statements.append(statement)
+            started_at[0] = time.perf_counter()
+
+        def answered(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            waits[statement] += time.perf_counter() - started_at[0]
+
+        def commit_started(_conn: Any) -> None:
+            started_at[0] = time.perf_counter()
+
+        def committed(_session: Any) -> None:
+            waits["COMMIT"] += time.perf_counter() - started_at[0]
 
         async def send(client: httpx.AsyncClient, calls: list[Call]) -> None:
             for call in calls:
@@ -79,6 +93,9 @@ def main() -> None:
             async with httpx.AsyncClient(transport=transport, base_url="http://parcours") as client:
                 await send(client, calls[:50])
                 event.listen(database.engine, "before_cursor_execute", count)
+                event.listen(database.engine, "after_cursor_execute", answered)
+                event.listen(database.engine, "commit", commit_started)
+                event.listen(Session, "after_commit", committed)
                 started, cpu = time.perf_counter(), time.process_time()
                 if profiler:
                     profiler.enable()
@@ -87,12 +104,16 @@ def main() -> None:
                     profiler.disable()
                 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
                 event.remove(database.engine, "before_cursor_execute", count)
+                event.remove(database.engine, "after_cursor_execute", answered)
+                event.remove(database.engine, "commit", commit_started)
+                event.remove(Session, "after_commit", committed)
             return elapsed, cpu
 
         for name, calls in scenarios.items():
             if args.only and name != args.only:
                 continue
             statements.clear()
+            waits.clear()
             profiler = cProfile.Profile() if args.profile else None
             elapsed, cpu = asyncio.run(measure(calls))
             n = len(calls)
@@ -100,7 +121,13 @@ def main() -> None:
                   f"{cpu / n * 1000:.2f} ms), {len(statements) / n:.1f} statements/read; {load_average()}")  # fmt: skip
             if args.statements:
                 for statement, times in Counter(statements).most_common():
-                    print(f"  {times / n:5.1f}× {' '.join(statement.split())[:300]}")
+                    print(
+                        f"  {times / n:5.1f}× {waits[statement] / times * 1000:6.2f} ms  "
+                        f"{' '.join(statement.split())[:200]}"
+                    )
+                print(f"  COMMIT: {waits['COMMIT'] / n * 1000:6.2f} ms/read")
+            if profiler and args.dump:
+                profiler.dump_stats(f"{args.dump}.{name}.prof")
             if profiler:
                 pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
         database.dispose()

@@ -62,7 +62,45 @@ def chain_pending(session: Session) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    if PENDING in session.info and _pipelined(session):
+        _chain_and_commit(session)
     chain_pending(session)
+
+
+def _pipelined(session: Session) -> bool:
+    """The queue can go out with the COMMIT in one round trip: PostgreSQL through psycopg's pipeline, the
+    outermost transaction (a savepoint's commit is not the transaction's)."""
+    if session.in_nested_transaction() or session.get_bind().dialect.name != "postgresql":
+        return False
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
+
+
+def _chain_and_commit(session: Session) -> None:
+    """Send the queued appends and the COMMIT together (psycopg's pipeline): the head's lock is then held while the
+    database runs them, never while this process waits for its turn on the interpreter lock to send the COMMIT.
+    The unit of work is flushed first, so that everything the transaction writes commits in this COMMIT; the
+    session's own commit that follows finds the connection idle and sends nothing."""
+    session.flush()
+    pending = session.info.pop(PENDING)
+    connection = session.connection().connection.dbapi_connection
+    assert connection is not None
+    sql = _append_postgresql_sql(session)
+    sealed = [(draft, _append_values(draft, at)) for draft, at in pending]
+    with connection.pipeline():
+        # the head first if it was lost (an emptied database): each append must find it, before the COMMIT
+        connection.cursor().execute(_ENSURE_HEAD_POSTGRESQL, {"head": HEAD_ID, "genesis": GENESIS_HASH})
+        cursors = []
+        for _, values in sealed:
+            cursor = connection.cursor()
+            cursor.execute(sql, values)
+            cursors.append(cursor)
+        connection.commit()
+    for cursor, (draft, values) in zip(cursors, sealed, strict=True):
+        row = cursor.fetchone()
+        assert row is not None  # the head exists: ensured in the same pipeline
+        _sealed(draft, values, tuple(row))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -106,7 +144,12 @@ RETURNING sequence, previous_hash, entry_hash
 """)
 
 
-def _append_postgresql(session: Session, draft: AuditDraft, at: dt.datetime) -> AuditEntry:
+_ENSURE_HEAD_POSTGRESQL = (
+    "INSERT INTO audit_head (id, sequence, entry_hash) VALUES (%(head)s, 0, %(genesis)s) ON CONFLICT DO NOTHING"
+)
+
+
+def _append_values(draft: AuditDraft, at: dt.datetime) -> dict[str, Any]:
     moment = truncate_to_storage(at)
     before, between, after = canonical_template(draft, recorded_at=moment)
     values: dict[str, Any] = asdict(draft)
@@ -114,15 +157,35 @@ def _append_postgresql(session: Session, draft: AuditDraft, at: dt.datetime) -> 
         head=HEAD_ID, before=before, between=between, after=after, recorded_at=moment, outcome=draft.outcome.value,
         entity_ids=json.dumps(list(draft.entity_ids)) if draft.entity_ids else None,
     )  # fmt: skip
+    return values
+
+
+def _sealed(draft: AuditDraft, values: dict[str, Any], row: tuple[Any, ...]) -> AuditEntry:
+    sequence, previous, digest = row
+    expected = hashlib.sha256(f"{values['before']}{previous}{values['between']}{sequence}{values['after']}".encode())
+    if digest != expected.hexdigest():  # the database hashed other bytes: ``verify`` will name this entry
+        raise RuntimeError(f"audit entry {sequence}: the database's SHA-256 differs from the canonical one")
+    return AuditEntry(sequence=sequence, recorded_at=values["recorded_at"], previous_hash=previous, entry_hash=digest,
+                      **asdict(draft))  # fmt: skip
+
+
+def _append_postgresql_sql(session: Session) -> str:
+    """The append statement in the driver's own parameter style, compiled once per dialect."""
+    dialect = session.get_bind().dialect
+    compiled: str | None = getattr(dialect, "_parcours_audit_append", None)
+    if compiled is None:
+        compiled = str(_APPEND_POSTGRESQL.compile(dialect=dialect))
+        dialect._parcours_audit_append = compiled  # type: ignore[attr-defined]
+    return compiled
+
+
+def _append_postgresql(session: Session, draft: AuditDraft, at: dt.datetime) -> AuditEntry:
+    values = _append_values(draft, at)
     row = session.execute(_APPEND_POSTGRESQL, values).one_or_none()
     if row is None:
         _ensure_head(session)  # the migration creates the head; an emptied database has lost it
         row = session.execute(_APPEND_POSTGRESQL, values).one()
-    sequence, previous, digest = row
-    expected = hashlib.sha256(f"{before}{previous}{between}{sequence}{after}".encode()).hexdigest()
-    if digest != expected:  # the database hashed other bytes (an encoding that is not UTF-8): never commit that
-        raise RuntimeError(f"audit entry {sequence}: the database's SHA-256 differs from the canonical one")
-    return AuditEntry(sequence=sequence, recorded_at=moment, previous_hash=previous, entry_hash=digest, **asdict(draft))
+    return _sealed(draft, values, tuple(row))
 
 
 def _append_in_steps(session: Session, draft: AuditDraft, at: dt.datetime) -> AuditEntry:

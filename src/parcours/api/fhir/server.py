@@ -20,7 +20,7 @@ from parcours.api.security import CurrentPrincipal
 from parcours.care import teleexpertise
 from parcours.care.claims import complementary_share
 from parcours.care.common import today
-from parcours.care.declarations import gp_on, in_force
+from parcours.care.declarations import in_force
 from parcours.record.access import Action, ResourceKind
 from parcours.record.access import Resource as ResourceAccess
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
@@ -43,8 +43,10 @@ def fhir_context(
 
 
 def _page(session: Session, query: Select[Any], search: SearchQuery) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(session.scalars(query.offset(search.offset).limit(search.count)))
+    if len(rows) < search.count and (rows or search.offset == 0):
+        return rows, search.offset + len(rows)  # the last page: the total without counting again
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return rows, total
 
 
@@ -65,6 +67,17 @@ def _ordered(
     return statement.order_by(*chosen, *default)
 
 
+def _gp_on(session: Session, patient_id: str, on: Any) -> Professional | None:
+    """``declarations.gp_on`` in one statement (the declaration and its professional joined)."""
+    return session.scalars(
+        select(Professional)
+        .join(GpDeclaration, GpDeclaration.professional_id == Professional.id)
+        .where(GpDeclaration.patient_id == patient_id, in_force(on))
+        .order_by(GpDeclaration.start.desc())
+        .limit(1)
+    ).one_or_none()
+
+
 class PatientProvider:
     resource_type: str = "Patient"
     profile: str | None = f"{mappings.FR_CORE}/fr-core-patient"
@@ -77,7 +90,7 @@ class PatientProvider:
     )
 
     def _resource(self, session: Session, patient: Patient) -> Resource:
-        return mappings.patient_resource(patient, gp_on(session, patient.id, today()))
+        return mappings.patient_resource(patient, _gp_on(session, patient.id, today()))
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
         patient = ctx.session.get(Patient, resource_id)
