@@ -266,3 +266,19 @@ def test_many_concurrent_deferred_appends_do_not_fork_the_chain(database: Databa
         result = audit_log.verify_store(session)
     assert result.ok
     assert result.checked == 16 * (10 + 4)
+
+
+def test_a_session_joined_to_a_callers_transaction_leaves_the_commit_to_it(database: Database) -> None:
+    """A session bound to a connection whose transaction someone else owns chains its entries in that transaction
+    and never commits it: rolled back by its owner, the entries are gone."""
+    from sqlalchemy.orm import Session
+
+    with database.engine.connect() as connection:
+        outer = connection.begin()
+        with Session(bind=connection) as session:
+            audit_log.defer(session, draft(1))
+            session.commit()  # the session's part; the caller's transaction goes on
+        outer.rollback()
+    with database.unit_of_work() as session:
+        assert audit_log.entries(session).total == 0
+        assert audit_log.verify_store(session).ok

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import event, func, or_, select, text, update
+from sqlalchemy import Engine, event, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -69,8 +69,10 @@ def _before_commit(session: Session) -> None:
 
 def _pipelined(session: Session) -> bool:
     """The queue can go out with the COMMIT in one round trip: PostgreSQL through psycopg's pipeline, the
-    outermost transaction (a savepoint's commit is not the transaction's)."""
-    if session.in_nested_transaction() or session.get_bind().dialect.name != "postgresql":
+    outermost transaction of a session that owns its connection (a savepoint's commit, or a session joined to a
+    caller's transaction, does not end the database transaction)."""
+    bind = session.get_bind()
+    if session.in_nested_transaction() or not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
         return False
     import psycopg
 
