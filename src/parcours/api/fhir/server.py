@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Date, Select, String, bindparam, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from parcours.api import authz
@@ -67,15 +69,23 @@ def _ordered(
     return statement.order_by(*chosen, *default)
 
 
-def _gp_on(session: Session, patient_id: str, on: Any) -> Professional | None:
-    """``declarations.gp_on`` in one statement (the declaration and its professional joined)."""
-    return session.scalars(
+@functools.cache
+def _gp_statement() -> Select[Professional]:
+    """The médecin traitant of a patient on a day: the declaration and its professional joined, one statement built
+    once (bound parameters)."""
+    return (
         select(Professional)
         .join(GpDeclaration, GpDeclaration.professional_id == Professional.id)
-        .where(GpDeclaration.patient_id == patient_id, in_force(on))
+        .where(GpDeclaration.patient_id == bindparam("patient_id", type_=String()),
+               in_force(bindparam("on", type_=Date())))  # type: ignore[arg-type]  # a bound date
         .order_by(GpDeclaration.start.desc())
         .limit(1)
-    ).one_or_none()
+    )  # fmt: skip
+
+
+def _gp_on(session: Session, patient_id: str, on: dt.date) -> Professional | None:
+    """``declarations.gp_on`` in one statement."""
+    return session.scalars(_gp_statement(), {"patient_id": patient_id, "on": on}).one_or_none()
 
 
 class PatientProvider:
