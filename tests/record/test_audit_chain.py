@@ -16,6 +16,7 @@ from parcours.record.audit import (
     AuditEntry,
     Outcome,
     canonical_bytes,
+    canonical_template,
     seal,
     verify,
 )
@@ -215,3 +216,23 @@ def test_any_change_of_any_field_is_detected(position: int, name: str, text: str
     result = verify(entries)
     assert result.broken is not None
     assert result.broken.sequence == position + 1
+
+
+TEXT = st.text(max_size=30)  # any character: quotes, backslashes, the marks themselves, non-ASCII
+
+
+@given(
+    actor=TEXT, detail=st.none() | TEXT, reason=st.none() | TEXT,
+    entity_ids=st.lists(TEXT, max_size=3).map(tuple), sequence=st.integers(1, 10**12),
+    previous=st.text("0123456789abcdef", min_size=64, max_size=64),
+)  # fmt: skip
+def test_the_template_the_database_hashes_is_the_canonical_serialisation(
+    actor: str, detail: str | None, reason: str | None, entity_ids: tuple[str, ...], sequence: int, previous: str
+) -> None:
+    """PostgreSQL seals an entry from ``before + previous hash + between + sequence + after``: exactly the bytes
+    ``verify`` hashes, whatever the fields hold."""
+    event = replace(draft(1), actor=actor, detail=detail, reason=reason, entity_ids=entity_ids)
+    before, between, after = canonical_template(event, recorded_at=START)
+    assert (before + previous + between + str(sequence) + after).encode() == canonical_bytes(
+        event, sequence=sequence, recorded_at=START, previous_hash=previous
+    )

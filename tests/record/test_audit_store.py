@@ -212,3 +212,73 @@ def test_the_resources_a_search_returned_are_stored_and_verified(attacker: Datab
     result = verify(attacker)
     assert result.exit_code != 0  # type: ignore[attr-defined]
     assert "3" in result.output  # type: ignore[attr-defined]
+
+
+def test_deferred_entries_are_chained_at_commit_and_dropped_with_a_rollback(database: Database) -> None:
+    """The access checks queue their entries until the transaction commits: a committed transaction chains them in
+    order, a session reading the trail sees its own, a rolled-back transaction leaves none."""
+    with database.unit_of_work() as session:
+        audit_log.defer(session, draft(1))
+        audit_log.defer(session, draft(2))
+        seen = audit_log.entries(session, newest_first=False)  # the session's own entries, before it commits
+        assert [e.resource_id for e in seen.entries] == ["doc-1", "doc-2"]
+        audit_log.defer(session, draft(3))
+
+    def failing_request() -> None:
+        with database.unit_of_work() as session:
+            audit_log.defer(session, draft(4))
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
+    with database.unit_of_work() as session:
+        audit_log.defer(session, draft(5))
+        audit_log.append(session, draft(6))  # after what the session queued
+    with database.unit_of_work() as session:
+        stored = audit_log.entries(session, newest_first=False).entries
+        result = audit_log.verify_store(session)
+    assert [e.resource_id for e in stored] == ["doc-1", "doc-2", "doc-3", "doc-5", "doc-6"]
+    assert [e.sequence for e in stored] == [1, 2, 3, 4, 5]
+    assert result.ok
+
+
+def test_many_concurrent_deferred_appends_do_not_fork_the_chain(database: Database) -> None:
+    """Sixteen request-like transactions at once, each queueing one entry or two: every entry finds its place."""
+    errors: list[BaseException] = []
+
+    def writer(offset: int) -> None:
+        try:
+            for index in range(10):
+                with database.unit_of_work() as session:
+                    audit_log.defer(session, draft(offset + index))
+                    if index % 3 == 0:
+                        audit_log.defer(session, dataclasses.replace(draft(offset + index), action="write"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n * 100,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.unit_of_work() as session:
+        result = audit_log.verify_store(session)
+    assert result.ok
+    assert result.checked == 16 * (10 + 4)
+
+
+def test_a_session_joined_to_a_callers_transaction_leaves_the_commit_to_it(database: Database) -> None:
+    """A session bound to a connection whose transaction someone else owns chains its entries in that transaction
+    and never commits it: rolled back by its owner, the entries are gone."""
+    from sqlalchemy.orm import Session
+
+    with database.engine.connect() as connection:
+        outer = connection.begin()
+        with Session(bind=connection) as session:
+            audit_log.defer(session, draft(1))
+            session.commit()  # the session's part; the caller's transaction goes on
+        outer.rollback()
+    with database.unit_of_work() as session:
+        assert audit_log.entries(session).total == 0
+        assert audit_log.verify_store(session).ok

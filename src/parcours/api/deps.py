@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from parcours.store.db import Database
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    """Async: an attribute read, no reason to hop to a worker thread (FastAPI runs sync dependencies in one)."""
     database: Database = request.app.state.database
     return database
 

@@ -28,6 +28,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import ECAlgorithm
@@ -284,15 +285,23 @@ class TokenVerifier:
             )
             self._issuers[settings.local_issuer] = _Issuer(config, static_key=local.public_key)
 
+    def known(self, token: str) -> Principal | None:
+        """The caller of a token verified less than ``verified_token_cache_seconds`` ago (no work: no signature
+        check, no key fetch), None if it must be verified; raises if it has expired since."""
+        known = self._verified.get(token) if self.settings.verified_token_cache_seconds else None
+        if known is None or time.monotonic() >= known.until:
+            return None
+        if time.time() >= known.expires + self.settings.leeway_seconds:
+            raise AuthenticationError("jeton expiré", description="token expired")
+        return known.principal
+
     def verify(self, token: str) -> Principal:
         ttl = self.settings.verified_token_cache_seconds
         if ttl == 0:
             return self._verify(token)[0]
-        known = self._verified.get(token)
-        if known is not None and time.monotonic() < known.until:
-            if time.time() >= known.expires + self.settings.leeway_seconds:
-                raise AuthenticationError("jeton expiré", description="token expired")
-            return known.principal
+        principal = self.known(token)
+        if principal is not None:
+            return principal
         principal, expires = self._verify(token)
         with self._verified_lock:
             if len(self._verified) >= VERIFIED_TOKENS_KEPT:
@@ -462,14 +471,18 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def current_principal(
+async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 ) -> Principal:
-    """The authenticated caller; a 401 when there is none or the token is not trusted."""
+    """The authenticated caller; a 401 when there is none or the token is not trusted. A token verified moments ago
+    is answered in the event loop; verifying one (a signature, maybe a key fetched from the issuer) runs in a worker
+    thread, like every blocking call."""
     if credentials is None:
         raise AuthenticationError("authentification requise : jeton Bearer attendu (en-tête Authorization)", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
+    principal = verifier.known(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(verifier.verify, credentials.credentials)
     request.state.principal = principal
     return principal
 

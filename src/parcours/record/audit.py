@@ -102,6 +102,23 @@ def canonical_bytes(draft: AuditDraft, *, sequence: int, recorded_at: dt.datetim
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+PREVIOUS_MARK = '"previous_hash":"?"'
+SEQUENCE_MARK = '"sequence":-1'
+
+
+def canonical_template(draft: AuditDraft, *, recorded_at: dt.datetime) -> tuple[str, str, str]:
+    """The canonical serialisation around the two values only the chain's head knows: the text before the previous
+    hash, between it and the sequence number, after the number. ``before + previous_hash + between + str(sequence)
+    + after`` is ``canonical_bytes`` decoded, so that the database can seal an entry under its head's lock in one
+    statement. Each mark occurs once: keys are unique and a quote inside a string is escaped."""
+    text = canonical_bytes(draft, sequence=-1, recorded_at=recorded_at, previous_hash="?").decode("utf-8")
+    if text.count(PREVIOUS_MARK) != 1 or text.count(SEQUENCE_MARK) != 1:  # pragma: no cover - see the docstring
+        raise ValueError("canonical serialisation without a single place for the previous hash and the sequence")
+    before, _, rest = text.partition(PREVIOUS_MARK)
+    between, _, after = rest.partition(SEQUENCE_MARK)
+    return before + PREVIOUS_MARK[:-2], '"' + between + SEQUENCE_MARK[:-2], after
+
+
 def entry_hash(draft: AuditDraft, *, sequence: int, recorded_at: dt.datetime, previous_hash: str) -> str:
     data = canonical_bytes(draft, sequence=sequence, recorded_at=recorded_at, previous_hash=previous_hash)
     return hashlib.sha256(data).hexdigest()

@@ -1,7 +1,8 @@
 """Every path to a patient's data goes through ``authorize``: decide, trace, and refuse with ``AccessDeniedError``.
 
 An allowed access to the record is appended to the audit trail in the caller's transaction (so a read is traced
-before its data leaves, and a write is traced with the write). A refusal raises ``AccessDeniedError`` carrying the audit
+before its data leaves, and a write is traced with the write), when that transaction commits (``audit_log.defer``:
+the chain's head is locked for the shortest time). A refusal raises ``AccessDeniedError`` carrying the audit
 entry to record: the request's transaction is rolled back, so whoever catches it writes the entry in a transaction
 of its own (the API does so in its exception handler, ``record_refusal``).
 """
@@ -106,12 +107,13 @@ def authorize(
     if not decision.allowed:
         raise AccessDeniedError(decision, draft)
     if trace:
-        audit_log.append(caller.session, draft, at=caller.now)
+        audit_log.defer(caller.session, draft, at=caller.now)
     return decision
 
 
 def trace(caller: Caller, draft: AuditDraft) -> None:
-    audit_log.append(caller.session, draft, at=caller.now)
+    """Trace in the caller's transaction; chained when it commits (``audit_log.defer``)."""
+    audit_log.defer(caller.session, draft, at=caller.now)
 
 
 def record_refusal(session: Session, denied: AccessDeniedError) -> None:

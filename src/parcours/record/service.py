@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Exists, Select, String, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from parcours.care.errors import CareError, not_found
@@ -121,14 +122,28 @@ def _resource_of(scopes: set[str]) -> Resource:
     )
 
 
-def _visible(caller: Caller, facts: PatientFacts, rows: list[RecordEntry]) -> list[EntryView]:
-    scopes = _scopes(caller.session, (row.id for row in rows))
+def _visible(caller: Caller, facts: PatientFacts, rows: Iterable[Any]) -> list[EntryView]:
+    """The entries the decision lets the caller read, of rows ``(entry, masked, secret)``."""
     visible = []
-    for row in rows:
-        mine = scopes.get(row.id, set())
-        if decide(caller.principal, facts, _resource_of(mine), Action.READ).allowed:
-            visible.append(EntryView(row, "professionals" in mine, "representatives" in mine))
+    for row, masked, secret in rows:
+        resource = Resource(ResourceKind.RECORD_ENTRY, masked=bool(masked), hidden_from_representatives=bool(secret))
+        if decide(caller.principal, facts, resource, Action.READ).allowed:
+            visible.append(EntryView(row, bool(masked), bool(secret)))
     return visible
+
+
+def _mask_in_force(scope: str) -> Exists:
+    return exists().where(RecordMask.entry_id == RecordEntry.id, RecordMask.scope == scope,
+                          RecordMask.lifted_at.is_(None))  # fmt: skip
+
+
+@functools.cache
+def _patient_entries() -> Select[RecordEntry, bool, bool]:
+    """A patient's entries with their masks in force, one statement built once (bound parameter: the SQL is
+    SQLAlchemy's cache hit rather than an expression tree built at every read)."""
+    return select(
+        RecordEntry, _mask_in_force("professionals").label("masked"), _mask_in_force("representatives").label("secret")
+    ).where(RecordEntry.patient_id == bindparam("patient_id", type_=String()))
 
 
 # --- entries ------------------------------------------------------------------------------------------------------
@@ -180,6 +195,11 @@ def _patient_level(caller: Caller, patient: Patient) -> PatientFacts:
     return facts
 
 
+@functools.cache
+def _newest_first() -> Select[RecordEntry, bool, bool]:
+    return _patient_entries().order_by(RecordEntry.entry_date.desc(), RecordEntry.id)
+
+
 def search_entries(
     caller: Caller,
     patient: Patient,
@@ -195,15 +215,18 @@ def search_entries(
     """The entries the caller may see (among ``ids`` when given), in ``order_by`` then newest first; one audit entry
     for the search."""
     facts = _patient_level(caller, patient)
-    query = select(RecordEntry).where(RecordEntry.patient_id == patient.id)
+    query = _patient_entries()
     if ids is not None:
         query = query.where(RecordEntry.id.in_(sorted(ids)))
     if resource_type is not None:
         query = query.where(RecordEntry.resource_type == resource_type)
     if section is not None:
         query = query.where(RecordEntry.section == section)
-    rows = list(caller.session.scalars(query.order_by(*order_by, RecordEntry.entry_date.desc(), RecordEntry.id)))
-    visible = _visible(caller, facts, rows)
+    if ids is None and resource_type is None and section is None and not order_by:
+        query = _newest_first()  # the usual read: built once too
+    else:
+        query = query.order_by(*order_by, RecordEntry.entry_date.desc(), RecordEntry.id)
+    visible = _visible(caller, facts, caller.session.execute(query, {"patient_id": patient.id}))
     page = visible[offset : offset + limit]
     decision = decide(caller.principal, facts, Resource(ResourceKind.RECORD_ENTRY), Action.READ)
     # the patient must see which documents were read, not only how many

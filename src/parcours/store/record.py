@@ -214,6 +214,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sequence: Mapped[int] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
+    # the hash before the last append: what one UPDATE ... RETURNING gives back as the new entry's previous hash
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 # The triggers that make the audit log append-only, per dialect. Used by the migration that creates them (frozen:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Date, Select, String, bindparam, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from parcours.api import authz
@@ -20,7 +22,7 @@ from parcours.api.security import CurrentPrincipal
 from parcours.care import teleexpertise
 from parcours.care.claims import complementary_share
 from parcours.care.common import today
-from parcours.care.declarations import gp_on, in_force
+from parcours.care.declarations import in_force
 from parcours.record.access import Action, ResourceKind
 from parcours.record.access import Resource as ResourceAccess
 from parcours.record.entries import INS_NIR_SYSTEM, NIR_SYSTEMS, RPPS_SYSTEM
@@ -43,8 +45,10 @@ def fhir_context(
 
 
 def _page(session: Session, query: Select[Any], search: SearchQuery) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(session.scalars(query.offset(search.offset).limit(search.count)))
+    if len(rows) < search.count and (rows or search.offset == 0):
+        return rows, search.offset + len(rows)  # the last page: the total without counting again
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return rows, total
 
 
@@ -65,6 +69,25 @@ def _ordered(
     return statement.order_by(*chosen, *default)
 
 
+@functools.cache
+def _gp_statement() -> Select[Professional]:
+    """The médecin traitant of a patient on a day: the declaration and its professional joined, one statement built
+    once (bound parameters)."""
+    return (
+        select(Professional)
+        .join(GpDeclaration, GpDeclaration.professional_id == Professional.id)
+        .where(GpDeclaration.patient_id == bindparam("patient_id", type_=String()),
+               in_force(bindparam("on", type_=Date())))  # type: ignore[arg-type]  # a bound date
+        .order_by(GpDeclaration.start.desc())
+        .limit(1)
+    )  # fmt: skip
+
+
+def _gp_on(session: Session, patient_id: str, on: dt.date) -> Professional | None:
+    """``declarations.gp_on`` in one statement."""
+    return session.scalars(_gp_statement(), {"patient_id": patient_id, "on": on}).one_or_none()
+
+
 class PatientProvider:
     resource_type: str = "Patient"
     profile: str | None = f"{mappings.FR_CORE}/fr-core-patient"
@@ -77,7 +100,7 @@ class PatientProvider:
     )
 
     def _resource(self, session: Session, patient: Patient) -> Resource:
-        return mappings.patient_resource(patient, gp_on(session, patient.id, today()))
+        return mappings.patient_resource(patient, _gp_on(session, patient.id, today()))
 
     def read(self, ctx: FhirContext, resource_id: str) -> Resource | None:
         patient = ctx.session.get(Patient, resource_id)
