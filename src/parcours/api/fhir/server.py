@@ -77,7 +77,7 @@ def _gp_statement() -> Select[Professional]:
         select(Professional)
         .join(GpDeclaration, GpDeclaration.professional_id == Professional.id)
         .where(GpDeclaration.patient_id == bindparam("patient_id", type_=String()),
-               in_force(bindparam("on", type_=Date())))  # fmt: skip
+               in_force(bindparam("on", type_=Date())))
         .order_by(GpDeclaration.start.desc())
         .limit(1)
     )  # fmt: skip

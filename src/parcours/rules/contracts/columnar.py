@@ -19,7 +19,14 @@ import numpy.typing as npt
 
 from parcours.rules.catalogue import Category
 from parcours.rules.contracts.amc import FULL_RATE_BP, PERCENT_BASIS, ContractYear
-from parcours.rules.contracts.kinds import DOCTORS_FEES, TM_OPTIONAL, ZERO_REMAINDER, CareKind
+from parcours.rules.contracts.kinds import (  # the scalar route's own tables: one definition of the kinds
+    CATEGORY_KINDS,
+    DOCTORS_FEES,
+    PHARMACY_KINDS,
+    TM_OPTIONAL,
+    ZERO_REMAINDER,
+    CareKind,
+)
 from parcours.rules.contracts.model import Contract
 from parcours.rules.money import apply_rate, to_cents
 from parcours.rules.params import ParameterSet
@@ -32,18 +39,6 @@ PER = ("act", "day", "ear", "year")
 NONE = -1  # an absent figure in the guarantee arrays
 _UNLIMITED = 1 << 62  # no allowance: all that is coverable
 _EPOCH = dt.date(1970, 1, 1)
-_PHARMACY = {"PH1": CareKind.PHARMACY_FULL, "PH7": CareKind.PHARMACY_MAJOR, "PH4": CareKind.PHARMACY_MODERATE,
-             "PH2": CareKind.PHARMACY_LOW}  # fmt: skip
-_SIMPLE = {
-    Category.TELEEXPERTISE: CareKind.TELEEXPERTISE,
-    Category.BIOLOGY: CareKind.BIOLOGY,
-    Category.PARAMEDICAL: CareKind.AUXILIARIES,
-    Category.DENTAL_CARE: CareKind.DENTAL_CARE,
-    Category.PRIVATE_ROOM: CareKind.PRIVATE_ROOM,
-    Category.EMERGENCY_VISIT: CareKind.EMERGENCY_FLAT_FEE,
-    Category.TRANSPORT: CareKind.TRANSPORT,
-    Category.PSYCHOLOGY: CareKind.AUXILIARIES,
-}
 
 
 def _index(kinds: frozenset[CareKind]) -> Bools:
@@ -78,7 +73,7 @@ def kinds_of(
         result: Bools = category == CATEGORIES.index(c)
         return result
 
-    for c, kind in _SIMPLE.items():
+    for c, kind in CATEGORY_KINDS.items():
         put(of(c), kind)
     doctor = of(Category.TECHNICAL_ACT) | of(Category.CONSULTATION)
     put(doctor & general_practice, CareKind.GP_CONSULTATION)
@@ -89,7 +84,7 @@ def kinds_of(
     medicine = of(Category.MEDICINE)
     put(medicine, CareKind.PHARMACY_MAJOR)
     rows = np.flatnonzero(medicine)
-    for name, kind in _PHARMACY.items():
+    for name, kind in PHARMACY_KINDS.items():
         out[rows[code[rows] == name]] = KINDS.index(kind)
     stay = of(Category.HOSPITAL_STAY)
     put(stay & ~daily_charge, CareKind.HOSPITAL_FEES)

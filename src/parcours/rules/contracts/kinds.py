@@ -83,7 +83,7 @@ DOCTORS_FEES = frozenset(
         CareKind.HOSPITAL_FEES,
     }
 )
-_PHARMACY = {
+PHARMACY_KINDS = {
     "PH1": CareKind.PHARMACY_FULL,
     "PH7": CareKind.PHARMACY_MAJOR,
     "PH4": CareKind.PHARMACY_MODERATE,
@@ -94,7 +94,7 @@ _PROSTHESIS = {
     "moderate": CareKind.DENTAL_PROSTHESIS_MODERATE,
     "free": CareKind.DENTAL_PROSTHESIS_FREE,
 }
-_SIMPLE = {
+CATEGORY_KINDS = {
     Category.TELEEXPERTISE: CareKind.TELEEXPERTISE,
     Category.BIOLOGY: CareKind.BIOLOGY,
     Category.PARAMEDICAL: CareKind.AUXILIARIES,
@@ -110,8 +110,8 @@ _SIMPLE = {
 
 def kind_of(line: Line, event: CareEvent) -> CareKind:
     category = line.category
-    if category in _SIMPLE:
-        return _SIMPLE[category]
+    if category in CATEGORY_KINDS:
+        return CATEGORY_KINDS[category]
     if category is Category.TECHNICAL_ACT:
         # Contracts write doctors' fees (consultations and technical acts) as one line: the GP's or the specialist's.
         if event.professional.specialty is Specialty.GENERAL_PRACTICE:
@@ -126,7 +126,7 @@ def kind_of(line: Line, event: CareEvent) -> CareKind:
             return CareKind.GP_CONSULTATION
         return CareKind.SPECIALIST_CONSULTATION
     if category is Category.MEDICINE:
-        return _PHARMACY.get(line.code, CareKind.PHARMACY_MAJOR)
+        return PHARMACY_KINDS.get(line.code, CareKind.PHARMACY_MAJOR)
     if category is Category.DENTAL_PROSTHESIS:
         return _PROSTHESIS[line.attributes.get("basket", "free")]
     if category is Category.OPTICS:
