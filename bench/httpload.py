@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,6 +91,17 @@ class Result:
 def ratio_line(name: str, measured: Result, bare: Result) -> str:
     return (f"ratio {name} / bare: throughput {measured.rate / bare.rate:.2f}×, p50 {measured.p50_ms / bare.p50_ms:.1f}×, "
             f"p99 {measured.p99_ms / bare.p99_ms:.1f}×")  # fmt: skip
+
+
+def handlers_in_this_thread() -> None:
+    """Run the app's sync handlers in the event loop's thread instead of a worker thread, so that an in-process
+    cProfile sees them (starlette looks ``run_sync`` up at each call)."""
+    import anyio.to_thread
+
+    async def in_this_thread(func: Any, *args: Any, **_: Any) -> Any:
+        return func(*args)
+
+    anyio.to_thread.run_sync = in_this_thread  # type: ignore[assignment]
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpload import add_database_url, claim_calls, load_average, stored_claims, town
+from httpload import add_database_url, claim_calls, handlers_in_this_thread, load_average, stored_claims, town
 
 
 def main() -> None:
@@ -34,7 +34,6 @@ def main() -> None:
     parser.add_argument("--dump", help="write cProfile's stats to this file (pstats, snakeviz)")
     add_database_url(parser)
     args = parser.parse_args()
-    import anyio.to_thread
     import httpx
     from sqlalchemy import event
 
@@ -42,10 +41,7 @@ def main() -> None:
     from parcours.api.security import AuthSettings
     from parcours.store.db import Database
 
-    async def in_this_thread(func: Any, *args: Any, **_: Any) -> Any:
-        return func(*args)
-
-    anyio.to_thread.run_sync = in_this_thread  # type: ignore[assignment]  # starlette looks it up at each call
+    handlers_in_this_thread()
 
     with town(args.database_url, patients=args.patients) as made:
         database = Database(made.database_url)

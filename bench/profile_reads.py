@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_reads_http import with_records
-from httpload import Call, add_database_url, load_average, town
+from httpload import Call, add_database_url, handlers_in_this_thread, load_average, town
 
 
 def main() -> None:
@@ -38,7 +38,6 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=200)
     add_database_url(parser)
     args = parser.parse_args()
-    import anyio.to_thread
     import httpx
     from sqlalchemy import event
     from sqlalchemy.orm import Session
@@ -47,10 +46,7 @@ def main() -> None:
     from parcours.api.security import AuthSettings
     from parcours.store.db import Database
 
-    async def in_this_thread(func: Any, *args: Any, **_: Any) -> Any:
-        return func(*args)
-
-    anyio.to_thread.run_sync = in_this_thread  # type: ignore[assignment]  # starlette looks it up at each call
+    handlers_in_this_thread()
 
     with town(args.database_url, patients=args.patients) as made:
         filled = with_records(made)  # type: ignore[arg-type]  # a Town is all it needs
