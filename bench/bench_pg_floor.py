@@ -4,7 +4,7 @@ endpoint of the same path measured in the same run (``bare_app.py`` under uvicor
 itself over HTTP for comparison (``--no-parcours`` to skip it).
 
     .venv/bin/python bench/bench_pg_floor.py [--seconds 10] [--concurrency 16] [--workers 2] [--patients 200]
-        [--only claim|record|fhir] [--scripts 100] [--no-parcours] [--keep DIR]
+        [--only claim|record|fhir] [--scripts 100] [--no-parcours] [--begin-pipelined] [--keep DIR]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 What is replayed is what the code sends, not a copy of it: the demo town of the HTTP benchmarks (``httpload.town``,
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import shutil
@@ -229,6 +230,15 @@ def script(transaction: Sequence[Sent], connection: Any, fresh: dict[str, str]) 
     return "\n".join(lines) + "\n"
 
 
+def begin_with_first(transaction: Sequence[Sent]) -> list[Sent]:
+    """The transaction with its ``BEGIN`` sent in one round trip with the first statement (what a driver that
+    pipelined it would do; psycopg waits for the ``BEGIN``'s answer, even in pipeline mode)."""
+    items = [dataclasses.replace(item) for item in transaction]
+    if len(items) > 1 and items[0].kind == "begin":
+        items[0].pipelined = items[1].pipelined = True
+    return items
+
+
 def fresh_claim(idempotency_key: str, claim_id: str) -> dict[str, str]:
     """A replayed claim's id and idempotency key: new ones at each transaction (both are unique in the store)."""
     return {
@@ -275,7 +285,16 @@ def scenarios(environment: Town, pool: int, scripts: int, size: int = 1000) -> l
     ]  # fmt: skip
 
 
-def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int = 20) -> dict[str, list[str]]:
+@dataclass
+class Recorded:
+    """A scenario's transactions as pgbench scripts: as psycopg sent them, and with each ``BEGIN`` sent with the
+    first statement (``begin_with_first``)."""
+
+    as_sent: list[str] = field(default_factory=list)
+    begin_pipelined: list[str] = field(default_factory=list)
+
+
+def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int = 20) -> dict[str, Recorded]:
     """Each scenario's requests sent once in this process (after a few to warm it), their transactions as pgbench
     scripts."""
     import httpx
@@ -288,7 +307,7 @@ def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int
     database = Database(environment.database_url)
     app = create_app(database, AuthSettings(local_key_file=environment.key_file, local_issuer_enabled=True))
     recorder = Recorder()
-    made: dict[str, list[str]] = {}
+    made: dict[str, Recorded] = {}
     quoting = psycopg.connect(_conninfo(environment.database_url))  # writes the literals (its encoding, options)
 
     async def send(client: httpx.AsyncClient, call: Call, expected: int) -> dict[str, Any]:
@@ -311,7 +330,7 @@ def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int
                 )
                 for call in warming:
                     await send(client, call, expected)
-                scripts = []
+                recorded = made[scenario.name] = Recorded()
                 for call in scenario.replayed:
                     recorder.sent.clear()
                     with recorder.recording():
@@ -319,8 +338,9 @@ def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int
                     transactions = recorder.transactions()
                     if len(transactions) != 1:
                         raise RuntimeError(f"{scenario.what}: {len(transactions)} transactions for one request")
-                    scripts.append(script(transactions[0], quoting, scenario.fresh(call, answer)))
-                made[scenario.name] = scripts
+                    fresh = scenario.fresh(call, answer)
+                    recorded.as_sent.append(script(transactions[0], quoting, fresh))
+                    recorded.begin_pipelined.append(script(begin_with_first(transactions[0]), quoting, fresh))
 
     try:
         asyncio.run(replay())
@@ -414,10 +434,11 @@ def _log_latencies(work: Path) -> tuple[list[float], int]:
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
-def measure(args: argparse.Namespace, environment: Stack, scenario: Scenario, scripts: list[str]) -> list[str]:
+def measure(args: argparse.Namespace, environment: Stack, scenario: Scenario, recorded: Recorded) -> list[str]:
     """One scenario: wrk against the bare endpoint, pgbench over its recorded transactions, wrk against parcours;
     the problems found."""
     expected = EXPECTED[scenario.name]
+    scripts = recorded.as_sent
     commands = scripts[0].count(";\n")
     print(f"{scenario.what}: {len(scripts)} recorded transactions, {commands} round-trip commands each (BEGIN and "
           "COMMIT included; a pipeline's are one round trip)")  # fmt: skip
@@ -427,9 +448,9 @@ def measure(args: argparse.Namespace, environment: Stack, scenario: Scenario, sc
     def wrk(name: str, base: str, calls: list[Call], seconds: float) -> Result:
         return run_wrk(name, base, calls, connections=args.concurrency, seconds=seconds)
 
-    def pgbench(name: str, seconds: float) -> Result:
+    def pgbench(name: str, seconds: float, scripts: list[str] = scripts, label: str = scenario.name) -> Result:
         return run_pgbench(name, environment.database_url, scripts, clients=args.concurrency, seconds=seconds,
-                           keep=args.keep, label=scenario.name)  # fmt: skip
+                           keep=args.keep, label=label)  # fmt: skip
 
     problems = wrk("warm-up bare", environment.bare, warm, short).failures(expected)
     problems += pgbench("warm-up pgbench", short).failures(TRANSACTION)
@@ -444,6 +465,13 @@ def measure(args: argparse.Namespace, environment: Stack, scenario: Scenario, sc
     for latency, command in commands_ms:
         print(f"    {latency:8.3f} ms  {' '.join(command.split())[:100]}")
     problems += bare.failures(expected) + floor.failures(TRANSACTION)
+    if args.begin_pipelined:
+        joined = pgbench(f"pgbench {scenario.name}, BEGIN pipelined", args.seconds, recorded.begin_pipelined,
+                         f"{scenario.name}-begin-pipelined")  # fmt: skip
+        print(joined.line())
+        print(ratio_line(f"PostgreSQL floor of {scenario.name}, BEGIN pipelined", joined, bare))
+        print(f"ratio BEGIN pipelined / as sent: throughput {joined.rate / floor.rate:.2f}×")
+        problems += joined.failures(TRANSACTION)
     if not args.no_parcours:
         served = wrk(f"parcours {scenario.what}", environment.parcours, scenario.calls, args.seconds)
         print(served.line())
@@ -465,6 +493,11 @@ def main() -> None:
     parser.add_argument("--scripts", type=int, default=100, help=f"requests recorded, ≤ {MAX_SCRIPTS}")
     parser.add_argument("--only", choices=tuple(EXPECTED))
     parser.add_argument("--no-parcours", action="store_true", help="skip parcours over HTTP")
+    parser.add_argument(
+        "--begin-pipelined",
+        action="store_true",
+        help="send each BEGIN with the first statement (one round trip less than psycopg)",
+    )
     parser.add_argument("--keep", type=Path, help="copy the pgbench scripts to this directory")
     add_database_url(parser)
     args = parser.parse_args()
