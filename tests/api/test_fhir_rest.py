@@ -16,7 +16,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
-from parcours.api.fhir.rest import FHIR_JSON, FhirServer, Page, SearchParameter, SearchQuery
+from parcours.api.fhir.rest import FHIR_JSON, FhirResponse, FhirServer, Page, SearchParameter, SearchQuery, to_json
 
 NIR = "urn:oid:1.2.250.1.213.1.4.8"
 
@@ -123,6 +123,24 @@ def test_search_pages_with_next_and_previous_links(client: TestClient) -> None:
     second = Bundle.model_validate(client.get(links["next"]).json())
     assert [e.resource.id for e in second.entry] == ["p2", "p3"]
     assert {link.relation for link in second.link} == {"self", "next", "previous"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"identifier": f"{NIR}|1850175000002"},  # one match
+        {"identifier": "urn:x|1"},  # none: no entry at all
+        {"_count": 2, "_offset": 2},  # self, next and previous links
+        {"colour": "blue"},  # an ignored parameter: the OperationOutcome entry
+        {"_summary": "count"},
+    ],
+)
+def test_searchset_is_written_as_the_bundle_model_writes_it(client: TestClient, params: dict[str, Any]) -> None:
+    # the Bundle is assembled from the entries' JSON without going through fhir.resources' Bundle again: byte for
+    # byte what that model gives for it (elements in its order, no nulls)
+    response = client.get("/fhir/Patient", params=params)
+    assert response.status_code == 200
+    assert response.content == FhirResponse(to_json(Bundle.model_validate(response.json()))).body
 
 
 def test_reference_parameter_accepts_type_and_id(client: TestClient) -> None:

@@ -434,16 +434,14 @@ def _searchset(request: Request, query: SearchQuery, page: Page) -> dict[str, An
     if query.ignored:
         outcome = operation_outcome([("not-supported", text, None) for text in query.ignored], severity="warning")
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
-    bundle = Bundle.model_validate(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": page.total,
-            "link": links,
-            "entry": entries or None,
-        }
-    )
-    return to_json(bundle)
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links}
+    if entries:
+        bundle["entry"] = entries
+    if query.elements:  # a subset is put back in the model's order of elements by the Bundle model
+        return to_json(Bundle.model_validate(bundle))
+    # the Bundle as fhir.resources would write it (its elements in the model's order, no nulls), without validating
+    # and serialising every resource a second time: each entry is already a validated resource's JSON
+    return bundle
 
 
 def _is_fhir(request: Request) -> bool:
