@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import math
@@ -184,6 +185,24 @@ def line_totals(lines: pa.Table) -> dict[str, int]:
 
 def bucket_summary(lines: pa.Table, summary: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in line_totals(lines).items() if k not in summary}, **summary}
+
+
+@contextlib.contextmanager
+def retained_memory() -> Iterator[None]:
+    """Arrow's buffers from the C library's allocator for the run (forked workers inherit it), unless
+    ``ARROW_DEFAULT_MEMORY_POOL`` names a pool: what ``plain_pages`` does for numpy. pyarrow's default pool,
+    mimalloc, backs its memory with transparent huge pages, and the first touch of those cost about 3 ms a megabyte
+    on this machine (0.4 ms with plain pages): the run's many columns of a bucket's size, each written once, spent
+    more time faulting their pages in than being computed (a third of a run's CPU; docs/batch.md, Speed)."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def _remove(path: Path) -> None:
@@ -420,16 +439,17 @@ def adjudicate(
         return work[0]
 
     sink: _Sink | None = None
-    try:
-        split = _split(source, buckets, state_in, report, total, limit, workdir)
-        sink = _Sink(targets)
-        summaries = _adjudicate_buckets(split, workers, contract, report, sink, workdir)
-        sink.commit()
-    finally:
-        if sink is not None:
-            sink.discard()
-        if work:
-            shutil.rmtree(work[0], ignore_errors=True)
+    with retained_memory():
+        try:
+            split = _split(source, buckets, state_in, report, total, limit, workdir)
+            sink = _Sink(targets)
+            summaries = _adjudicate_buckets(split, workers, contract, report, sink, workdir)
+            sink.commit()
+        finally:
+            if sink is not None:
+                sink.discard()
+            if work:
+                shutil.rmtree(work[0], ignore_errors=True)
     summary = merge_summaries(summaries)
     summary.setdefault("rows", 0)
     for name in TOTALS:
