@@ -248,7 +248,12 @@ class _Sink:
         self.writers: list[pq.ParquetWriter] = []
         try:
             for tmp, (_, schema) in zip(self.tmp, self.targets, strict=True):
-                self.writers.append(pq.ParquetWriter(tmp, schema, compression="snappy"))
+                # Dictionary pages for every column but the one id of each row: a claim's (a patient's in the
+                # state) has nearly as many values as rows, so that the writer would hash them all into a
+                # dictionary only to give it up (6 % of the write, and a larger file).
+                unique = "patient_id" if schema.equals(STATE_SCHEMA) else "claim_id"
+                dictionary = [name for name in schema.names if name != unique]
+                self.writers.append(pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=dictionary))
         except BaseException:
             self.discard()
             raise
@@ -311,10 +316,31 @@ def _bucket_lines(held: _Held | None, work: Path | None, index: int) -> pa.Table
 
 
 def _kernel_order(rows: np.ndarray[Any, Any], keys: tuple[np.ndarray[Any, Any], ...]) -> np.ndarray[Any, Any]:
-    """``rows`` in the order ``adjudicate_partition`` sorts them (lines without a key first, as they come; then by
-    patient, date, claim, line, position), so that the kernel's own sort finds them in order and takes nothing."""
+    """``rows`` (increasing) in the order ``adjudicate_partition`` sorts them (lines without a key first, as they
+    come; then by patient, date, claim, line, position), so that the kernel's own sort finds them in order and takes
+    nothing. The sort is stable, so the position needs no key; the keys are packed into two integers when their
+    ranges fit (a sort of two keys instead of five: half the time)."""
     null, patient, date, claim, line = (k[rows] for k in keys)
-    return rows[np.lexsort((rows, line, claim, date, patient, ~null))]
+    major = _packed((~null).astype(np.int64), patient, date)
+    minor = _packed(claim, line)
+    if major is None or minor is None:
+        return rows[np.lexsort((line, claim, date, patient, ~null))]
+    return rows[np.lexsort((minor, major))]
+
+
+def _packed(*keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    """One int64 ordered as the tuples of ``keys`` (each shifted to start at 0), or None when they need more than 63
+    bits."""
+    if not keys[0].size:
+        return keys[0]
+    lows = [int(k.min()) for k in keys]
+    bits = [(int(k.max()) - low).bit_length() for k, low in zip(keys, lows, strict=True)]
+    if sum(bits) > 63:
+        return None
+    packed = np.zeros(keys[0].size, dtype=np.int64)
+    for k, low, width in zip(keys, lows, bits, strict=True):
+        packed = (packed << width) | (k - low)
+    return packed
 
 
 def _keys(table: pa.Table) -> tuple[np.ndarray[Any, Any], ...]:
