@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from parcours.batch.generate import generate
 from parcours.batch.kernel import adjudicate_partition
-from parcours.batch.runner import _kernel_order, adjudicate, move_into_place
+from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, move_into_place
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +165,15 @@ def test_kernel_order_is_the_kernels_sort(data: Any) -> None:
     null, patient, date, claim, line = (k[rows] for k in keys)
     expected = rows[np.lexsort((rows, line, claim, date, patient, ~null))]
     assert _kernel_order(rows, keys).tolist() == expected.tolist()
+
+
+def test_arrow_plain_pages_for_the_run_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's Arrow buffers come from the system allocator, the previous pool is back afterwards, and a pool named
+    by ``ARROW_DEFAULT_MEMORY_POOL`` is left alone."""
+    before = pa.default_memory_pool().backend_name
+    with arrow_plain_pages():
+        assert pa.default_memory_pool().backend_name == "system"
+    assert pa.default_memory_pool().backend_name == before
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", before)
+    with arrow_plain_pages():
+        assert pa.default_memory_pool().backend_name == before
