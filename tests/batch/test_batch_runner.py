@@ -7,13 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from parcours.batch.generate import generate
 from parcours.batch.kernel import adjudicate_partition
-from parcours.batch.runner import adjudicate, move_into_place
+from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, move_into_place
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +145,35 @@ def test_without_states_out_the_same_lines_and_rejects(inputs: Path) -> None:
     assert lean.rejects.equals(full.rejects)
     assert full.states.num_rows > 0
     assert lean.states.num_rows == 0
+
+
+def _keys_of(draw: Any) -> tuple[np.ndarray[Any, Any], ...]:
+    n = draw(st.integers(0, 60))
+    span = draw(st.sampled_from([2, 1000, 2**31, 2**40, 2**62]))
+    values = st.integers(-span, span)
+    null = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    keys = [np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.int64) for _ in range(4)]
+    return (null, *(np.where(null, 0, k) for k in keys))  # what runner._keys gives: a line without a key is zeros
+
+
+@given(st.data())
+def test_kernel_order_is_the_kernels_sort(data: Any) -> None:
+    """The bucket's rows in the order of the kernel's own sort (no key first as they come, then patient, date,
+    claim, line, position), whether the keys can be packed into two integers or not (ids near 2⁶² cannot)."""
+    keys = _keys_of(data.draw)
+    rows = np.flatnonzero(np.array(data.draw(st.lists(st.booleans(), min_size=keys[0].size, max_size=keys[0].size))))
+    null, patient, date, claim, line = (k[rows] for k in keys)
+    expected = rows[np.lexsort((rows, line, claim, date, patient, ~null))]
+    assert _kernel_order(rows, keys).tolist() == expected.tolist()
+
+
+def test_arrow_plain_pages_for_the_run_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's Arrow buffers come from the system allocator, the previous pool is back afterwards, and a pool named
+    by ``ARROW_DEFAULT_MEMORY_POOL`` is left alone."""
+    before = pa.default_memory_pool().backend_name
+    with arrow_plain_pages():
+        assert pa.default_memory_pool().backend_name == "system"
+    assert pa.default_memory_pool().backend_name == before
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", before)
+    with arrow_plain_pages():
+        assert pa.default_memory_pool().backend_name == before
