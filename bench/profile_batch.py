@@ -31,6 +31,7 @@ PHASES = {
     "twin (ColumnarEngine.run)": ["ColumnarEngine.run"],
     "twin: lines and states around it": ["_twin", "twin_result_columns", "_json_objects", "states_table"],
     "mutuelle contract (batch.contracts)": ["add_contracts", "scalar_contract_patients", "_as_part_schema"],
+    "contract states into the details": ["_states_before", "_states_after", "_merged"],
     "contract in columns (apply_contracts)": ["apply_contracts"],
     "contract states as JSON text": ["ContractOutcome.before", "ContractOutcome.after"],
     "scalar engine (claims routed)": ["_scalar"],
@@ -75,6 +76,9 @@ def main() -> None:
         "_Sink.write": runner._Sink,
         "_Sink.commit": runner._Sink,
         "apply_contracts": contracts,  # the name batch.contracts calls
+        "_states_before": contracts,
+        "_states_after": contracts,
+        "_merged": contracts,
         "ContractOutcome.before": contracts_columnar.ContractOutcome,
         "ContractOutcome.after": contracts_columnar.ContractOutcome,
     }
