@@ -1,6 +1,7 @@
 """Where ``parcours batch adjudicate`` spends its time, by phase, one process (never a timed test).
 
-    .venv/bin/python bench/profile_batch.py CLAIMS.parquet [--cpu] [--workers 1]
+    .venv/bin/python bench/profile_batch.py CLAIMS.parquet [--cpu] [--workers 1] [--contract confort]
+        [--state-in STATE.parquet] [--state-out STATE.parquet]
 
 Wraps the runner's and the kernel's functions with timers (each phase's own time, the phases it calls excluded) and
 prints seconds, share and microseconds per row, by function and by phase. ``--cpu`` counts the process's CPU time
@@ -19,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from parcours.batch import kernel, runner
+from parcours.batch import contracts, kernel, runner
 from parcours.rules import columnar
+from parcours.rules.contracts import columnar as contracts_columnar
 
 PHASES = {
     "read + split by patient (parent)": ["_split", "_keys", "_states_in"],
@@ -28,6 +30,10 @@ PHASES = {
     "validation and routing (kernel)": ["adjudicate_partition", "_rejects", "_equal_on_claim", "_take", "_twin_rows"],
     "twin (ColumnarEngine.run)": ["ColumnarEngine.run"],
     "twin: lines and states around it": ["_twin", "twin_result_columns", "_json_objects", "states_table"],
+    "mutuelle contract (batch.contracts)": ["add_contracts", "scalar_contract_patients", "_as_part_schema"],
+    "contract states into the details": ["_states_before", "_states_after", "_merged"],
+    "contract in columns (apply_contracts)": ["apply_contracts"],
+    "contract states as JSON text": ["ContractOutcome.before", "ContractOutcome.after"],
     "scalar engine (claims routed)": ["_scalar"],
     "output assembly and summary": ["_assemble", "summarize"],
     "Parquet write": ["_Sink.write", "_Sink.commit"],
@@ -40,6 +46,9 @@ def main() -> None:
     parser.add_argument("claims")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--contract", help="the mutuelle formula of every line (as --contract of the command)")
+    parser.add_argument("--state-in", type=Path)
+    parser.add_argument("--state-out", type=Path)
     args = parser.parse_args()
     clock = time.process_time if args.cpu else time.perf_counter
     spent: dict[str, float] = collections.defaultdict(float)
@@ -62,19 +71,38 @@ def main() -> None:
 
         setattr(owner, name, wrapper)
 
-    owners = {"ColumnarEngine.run": columnar.ColumnarEngine, "_Sink.write": runner._Sink, "_Sink.commit": runner._Sink}
+    owners = {
+        "ColumnarEngine.run": columnar.ColumnarEngine,
+        "_Sink.write": runner._Sink,
+        "_Sink.commit": runner._Sink,
+        "apply_contracts": contracts,  # the name batch.contracts calls
+        "_states_before": contracts,
+        "_states_after": contracts,
+        "_merged": contracts,
+        "ContractOutcome.before": contracts_columnar.ContractOutcome,
+        "ContractOutcome.after": contracts_columnar.ContractOutcome,
+    }
     for names in PHASES.values():
         for label in names:
             owner = owners.get(label) or (
                 runner if hasattr(runner, label) and label != "adjudicate_partition" else kernel
             )
+            if not hasattr(owner, label.rpartition(".")[2]):
+                continue  # a function another version of the batch no longer has
             timed(owner, label.rpartition(".")[2], label)
     runner.adjudicate_partition = kernel.adjudicate_partition  # the runner's own name for it, wrapped
     kernel._default_twin()
     kernel.default_engine()
     with tempfile.TemporaryDirectory() as work:
         started = clock()
-        run = runner.adjudicate(args.claims, Path(work) / "out.parquet", workers=args.workers)
+        run = runner.adjudicate(
+            args.claims,
+            Path(work) / "out.parquet",
+            workers=args.workers,
+            contract=args.contract,
+            state_in=args.state_in,
+            state_out=args.state_out,
+        )
         total = clock() - started
     rows = run.summary["rows"]
     print(f"{'cpu' if args.cpu else 'wall'} {total:.2f} s, {rows:,} rows, engines {run.summary['engines']}")

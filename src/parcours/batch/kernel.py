@@ -879,20 +879,8 @@ def _twin(
             sub, r, contracts, patient, date, claim_start, states_in, lines, states, _contract, twin.parameters,
             lambda code, profession: twin.catalogue.acts[code].category_for(Profession(profession)),
         )  # fmt: skip
-        lines = _as_part_schema(lines)
     assert r.ok is not None
     return lines, r.answered, states, r.ok
-
-
-def _as_part_schema(lines: pa.Table) -> pa.Table:
-    """``lines`` with the strings the contract set back as dictionaries (every part of the output has one schema)."""
-    columns = []
-    for f in PART_SCHEMA:
-        column = lines.column(f.name)
-        if column.type != f.type and pa.types.is_dictionary(f.type):
-            column = pc.dictionary_encode(column)
-        columns.append(column.cast(f.type))
-    return pa.Table.from_arrays(columns, schema=PART_SCHEMA)
 
 
 def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:

@@ -86,7 +86,7 @@ def _stage(table: pa.Table, kind: str) -> pa.Table:
     columns = []
     for f in schema:
         if f.name == KIND:
-            columns.append(pa.array([kind] * n, pa.string()))
+            columns.append(pa.repeat(pa.scalar(kind, pa.string()), n))
         elif f.name.startswith(prefix):
             columns.append(table.column(f.name[len(prefix) :]).cast(f.type))
         else:

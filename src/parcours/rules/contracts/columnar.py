@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from parcours.rules.catalogue import Category
 from parcours.rules.contracts.amc import FULL_RATE_BP, PERCENT_BASIS, ContractYear
@@ -193,45 +195,73 @@ class ContractOutcome:
     _first: I64  # each line's first line of its (patient, year)
     _opening_same_year: Bools
 
-    def _texts(self, positions: I64, inclusive: bool) -> list[str | None]:
+    def _texts(self, positions: I64, inclusive: bool) -> pa.StringArray:
         at, first = positions, self._first[positions]
-        parts: dict[str, list[str]] = {}
+        parts: dict[str, pa.Array] = {}
         for name, part in self._parts.items():
-            if not part.kinds:
-                parts[name] = ["{}"] * at.size
-                continue
             start = part.total[first] - part.own[first]
             start_count = part.count_total[first] - part.count_own[first]
             value = part.total[at] - (0 if inclusive else part.own[at]) - start + part.opening[at]
             count = part.count_total[at] - (0 if inclusive else part.count_own[at]) - start_count
             present = (count > 0) | part.opening_set[at]
-            alphabetical = np.argsort(np.array(part.kinds))
-            kinds = [part.kinds[i] for i in alphabetical.tolist()]
             # Euros as ``ContractYear.to_dict`` writes them: an int of cents over 100 is the nearest float.
-            scale = 1 if name == "days" else 100
-            texts = []
-            for values, flags in zip(value[:, alphabetical].tolist(), present[:, alphabetical].tolist(), strict=True):
-                items = [f'"{k}": {v if scale == 1 else v / scale!r}' for k, v, f in zip(kinds, values, flags,
-                                                                                           strict=True) if f]  # fmt: skip
-                texts.append("{" + ", ".join(items) + "}")
-            parts[name] = texts
+            number = _int_text if name == "days" else _euros_text
+            parts[name] = _json_object(part.kinds, [number(value[:, j]) for j in range(len(part.kinds))], present)
         fresh = (at == first) & ~self._opening_same_year[at] & (not inclusive)
-        days, envelopes, paid = parts["days"], parts["envelopes"], parts["paid"]
-        return [
-            None
-            if fresh[j]
-            else f'{{"days": {days[j]}, "envelopes": {envelopes[j]}, "paid": {paid[j]}, "year": {int(self.year[i])}}}'
-            for j, i in enumerate(at.tolist())
-        ]
+        year = pa.array(self.year[at], mask=fresh).cast(pa.string())
+        text: pa.StringArray = pc.binary_join_element_wise(
+            '{"days": ', parts["days"], ', "envelopes": ', parts["envelopes"], ', "paid": ', parts["paid"],
+            ', "year": ', year, "}", "",
+        )  # fmt: skip
+        return text
 
-    def before(self, positions: I64) -> list[str | None]:
+    def before(self, positions: I64) -> pa.StringArray:
         """The contract state before each line, as ``json.dumps(ContractYear.to_dict(), sort_keys=True)`` writes
-        it; None when there is no state of its year."""
+        it; null when there is no state of its year. Built by Arrow's string kernels, not line by line."""
         return self._texts(positions, False)
 
-    def after(self, positions: I64) -> list[str | None]:
+    def after(self, positions: I64) -> pa.StringArray:
         """The contract state once each line is paid (the same text)."""
         return self._texts(positions, True)
+
+
+_CENTS = pa.array([f"{c:02d}".rstrip("0") or "0" for c in range(100)])  # repr's decimals of c / 100
+_SIGN = pa.array(["", "-"])
+_EXACT_CENTS = 10**13  # below, repr(v / 100) is "units.cents" (the float's spacing is far under a cent)
+
+
+def _int_text(values: I64) -> pa.Array:
+    return pa.array(values).cast(pa.string())
+
+
+def _euros_text(cents: I64) -> pa.Array:
+    """``repr(cents / 100)`` of each value, in columns (the float ``ContractYear.to_dict`` writes)."""
+    magnitude = np.abs(cents)
+    if magnitude.size and int(magnitude.max()) >= _EXACT_CENTS:
+        return pa.array([repr(v / 100) for v in cents.tolist()], pa.string())
+    return pc.binary_join_element_wise(
+        _SIGN.take(pa.array((cents < 0).astype(np.int8))),
+        _int_text(magnitude // 100),
+        ".",
+        _CENTS.take(pa.array(magnitude % 100)),
+        "",
+    )
+
+
+def _json_object(keys: Sequence[str], values: Sequence[pa.Array], present: Bools) -> pa.Array:
+    """Per row, the JSON object (``json.dumps(..., sort_keys=True)``) of the ``keys`` present in the row, each with
+    its value's text (``values[j]``: key ``j``'s texts, ``present[:, j]``: whether the row has key ``j``)."""
+    rows = present.shape[0]
+    if not keys:
+        return pa.repeat(pa.scalar("{}"), rows)
+    # Each present entry as ', "key": value', absent ones empty; the first entry's ', ' cut off afterwards (Arrow's
+    # null_handling="skip" is not used: it drops rows whose entries are all null).
+    entries = [
+        pc.if_else(pa.array(present[:, j]), pc.binary_join_element_wise(f', "{keys[j]}": ', values[j], ""), "")
+        for j in sorted(range(len(keys)), key=lambda j: keys[j])
+    ]
+    joined = pc.binary_join_element_wise(*entries, "") if len(entries) > 1 else entries[0]
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 2), "}", "")
 
 
 def _years(days: I64) -> I64:
