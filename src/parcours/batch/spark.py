@@ -47,6 +47,7 @@ from parcours.batch.runner import (
     InputError,
     Run,
     Source,
+    arrow_plain_pages,
     bucket_summary,
     move_into_place,
     rejects_path,
@@ -121,9 +122,10 @@ def partition_kernel(
     states = mixed.filter(pc.equal(kind, "state"))
     claims = pa.table({f.name: claims.column(_PREFIX["claim"] + f.name) for f in _claims_schema()})
     state_table = pa.table({f.name: states.column(_PREFIX["state"] + f.name) for f in STATE_SCHEMA}).cast(STATE_SCHEMA)
-    result = adjudicate_partition(
-        claims, state_table if state_table.num_rows else None, contract=contract, with_states=with_states
-    )
+    with arrow_plain_pages():  # as the local runner: mimalloc's huge pages cost more than the work (docs/batch.md)
+        result = adjudicate_partition(
+            claims, state_table if state_table.num_rows else None, contract=contract, with_states=with_states
+        )
     for table, name in ((result.lines, "line"), (result.rejects, "reject"), (result.states, "state")):
         if table.num_rows:
             yield from _stage(table, name).to_batches(max_chunksize=64 * 1024)
