@@ -77,13 +77,20 @@ def act_line(draw: st.DrawFn, profession: Profession, other: bool) -> dict[str, 
     if code == "HOSP_STAY":  # short and long stays (100 % from the 31st day), psychiatry, a costly act
         line.update(days=draw(st.integers(1, 5) | st.integers(25, 40)), quantity=1, psychiatry=draw(st.booleans()),
                     costly_act=draw(st.integers(0, 3)) == 0)  # fmt: skip
-    if code == "TE2":
-        line.update(quantity=1, fee=None)
+    if d.category_for(profession) is Category.TELEEXPERTISE:  # mostly one act, now and then several on the line
+        line.update(quantity=draw(st.sampled_from([1, 1, 1, 1, 2, 3])), fee=None)
     return line
 
 
+# Téléexpertise-heavy patients: expert (TE2) and requesting (RQD) acts by few professionals, so that the yearly
+# limit per act, patient and professional binds.
+TELEEXPERTISE = {Profession.PHYSICIAN: ["TE2", "RQD"], Profession.MIDWIFE: ["TE2"], Profession.NURSE: ["RQD"]}
+
+
 @st.composite
-def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[str, Any]]:
+def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13, te_one_in: int = 0) -> list[dict[str, Any]]:
+    if te_one_in and draw(st.integers(1, te_one_in)) == 1:
+        return [{**draw(claim(claim_id, 10**6))[0], **draw(teleexpertise_line())}]
     other = draw(st.integers(1, other_one_in)) == 1
     profession = draw(st.sampled_from(list(OTHERS) if other else PROFESSIONS))
     physician = profession is Profession.PHYSICIAN
@@ -118,9 +125,32 @@ def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[s
 
 
 @st.composite
-def patient_years(draw: st.DrawFn, other_one_in: int = 13, contracts: bool = False) -> list[dict[str, Any]]:
+def teleexpertise_line(draw: st.DrawFn) -> dict[str, Any]:
+    """The columns of a téléexpertise claim that replace those of a claim drawn otherwise (one line)."""
+    profession = draw(st.sampled_from([Profession.PHYSICIAN, Profession.PHYSICIAN, *TELEEXPERTISE]))
+    physician = profession is Profession.PHYSICIAN
+    return {
+        "profession": profession.value,
+        "specialty": Specialty.GENERAL_PRACTICE.value if physician else None,
+        "sector": "1" if physician else None,
+        "act_code": draw(st.sampled_from(TELEEXPERTISE[profession])),
+        "quantity": draw(st.sampled_from([1, 1, 1, 1, 2, 3])),
+        "fee": None,
+        "coefficient": None,
+        "line_number": 1,
+        "professional_id": draw(st.integers(0, 1)),
+        "patient_id": draw(st.sampled_from([0, 0, 1])),
+        "date": draw(st.sampled_from(DAYS[:5])),  # 2025
+        **dict.fromkeys(("tiers_payant", "work_injury", "invalidity_pension"), False),  # which route to the engine
+    }
+
+
+@st.composite
+def patient_years(
+    draw: st.DrawFn, other_one_in: int = 13, contracts: bool = False, te_one_in: int = 0
+) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 30))
-    rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in))]
+    rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in, te_one_in))]
     if contracts:
         # Each patient's formula of the catalogue (or none); now and then a claim names another one or none (such
         # a patient goes whole to the scalar engine).
@@ -219,7 +249,7 @@ def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, i
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(patient_years())
+@given(st.sampled_from([0, 0, 3]).flatmap(lambda te: patient_years(te_one_in=te)))
 def test_batch_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
     expected, refused = reference(rows)
     got, rejected, twin = batch(rows)
@@ -243,7 +273,10 @@ def test_batch_with_contracts_equals_the_scalar_engine_claim_by_claim(rows: list
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.booleans().flatmap(lambda contracts: patient_years(contracts=contracts)), st.sampled_from(DAYS))
+@given(
+    st.tuples(st.booleans(), st.sampled_from([0, 2])).flatmap(lambda p: patient_years(contracts=p[0], te_one_in=p[1])),
+    st.sampled_from(DAYS),
+)
 def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], cut: dt.date) -> None:
     """Claims before ``cut`` in a first batch, the rest in a second one fed the first's states."""
     first = [r for r in rows if r["date"] < cut]
@@ -262,7 +295,11 @@ def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], 
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.tuples(st.sampled_from([2, 4, 13]), st.booleans()).flatmap(lambda p: patient_years(p[0], contracts=p[1])))
+@given(
+    st.tuples(st.sampled_from([2, 4, 13]), st.booleans(), st.sampled_from([0, 0, 1, 2])).flatmap(
+        lambda p: patient_years(p[0], contracts=p[1], te_one_in=p[2])
+    )
+)
 def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]]) -> None:
     """The kernel hands a patient from the twin to the scalar engine and back (at each claim the twin does not
     cover, with the state carried both ways): every output column (the state before each claim included), the
@@ -275,6 +312,9 @@ def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]
     event(f"engine switches between lines: {min(switches, 4)}{'+' if switches >= 4 else ''}")
     twin_stays = [r for r in mixed.lines.to_pylist() if r["act_code"] == "HOSP_STAY" and r["engine"] == "columnar"]
     event(f"hospital stays taken by the twin: {'yes' if twin_stays else 'no'}")
+    twin_te = [r for r in mixed.lines.to_pylist() if r["act_code"] in ("TE2", "RQD") and r["engine"] == "columnar"]
+    over = any(r["reason"] == "teleexpertise_yearly_limit" for r in twin_te)
+    event(f"téléexpertises taken by the twin: {'none' if not twin_te else 'over the limit' if over else 'some'}")
     columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
     assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
     key = [("claim_id", "ascending"), ("line_number", "ascending")]

@@ -31,10 +31,12 @@ from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import (
     INPUT_COLUMNS,
     ColumnarEngine,
+    ColumnarResult,
     ColumnError,
     _exclusive_cumsum,
     _group_starts,
     event_from_rows,
+    professional_rpps,
     twin_result_columns,
     year_of_days,
 )
@@ -56,6 +58,7 @@ OPENING_COLUMNS = (
     "same_day_participations",
     "same_day_paramedical_franchises",
     "same_day_transport_franchises",
+    "teleexpertise_done_ytd",
 )
 # Columns that describe one act line; every other column describes the claim and must be equal on its lines.
 LINE_COLUMNS = (
@@ -574,7 +577,7 @@ def adjudicate_partition(
     to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
     while pending.size or to_scalar.size:
         if pending.size and current:
-            owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _owes(current[p])]
+            owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _scalar_state(current[p])]
             if owes:
                 moved = np.isin(patient[pending], np.array(owes, dtype=np.int64))
                 to_scalar = np.concatenate([to_scalar, pending[moved]])
@@ -684,6 +687,30 @@ def _owes(state: PatientState) -> bool:
     return bool(state.participation_owed or state.franchises_owed)
 
 
+def _scalar_state(state: PatientState) -> bool:
+    """A state the twin does not open with: amounts owed (recovered by the scalar engine only), or a téléexpertise
+    count under a bare act code (the engine gives it to the first professional of that act: order-dependent)."""
+    return _owes(state) or any(":" not in key for key in state.teleexpertise)
+
+
+def _teleexpertise_opening(table: pa.Table, rows: I64, p: I64, d: I64, given: Mapping[int, PatientState]) -> I64:
+    """Each row's téléexpertises of its act by its professional this year in the state given (keys "CODE:RPPS",
+    the RPPS the scalar event gets): read in Python for the few patients whose state has any."""
+    opening = np.zeros(rows.size, dtype=np.int64)
+    with_counts = np.array(sorted(q for q, st in given.items() if st.teleexpertise), dtype=np.int64)
+    at = np.flatnonzero(np.isin(p, with_counts))
+    if at.size == 0:
+        return opening
+    codes = table.column("act_code").take(pa.array(rows[at])).cast(pa.string()).to_pylist()
+    pros = table.column("professional_id").take(pa.array(rows[at])).to_pylist()
+    years = year_of_days(d[at]).tolist()
+    for k, (q, code, pro, year) in enumerate(zip(p[at].tolist(), codes, pros, years, strict=True)):
+        state = given[q]
+        if state.as_of.year == year:
+            opening[at[k]] = state.teleexpertise.get(f"{code}:{professional_rpps(pro)}", 0)
+    return opening
+
+
 def _twin_rows(
     twin: ColumnarEngine,
     table: pa.Table,
@@ -696,9 +723,10 @@ def _twin_rows(
     contracts: npt.NDArray[np.object_] | None = None,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
-    (of an earlier day): the year's participations and franchises when of the same year."""
+    (of an earlier day): the year's participations, franchises and téléexpertises when of the same year."""
     p, d = patient[rows], date[rows]
     opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
+    te_opening = np.zeros(rows.size, dtype=np.int64)
     given = {q: states[q] for q in _runs_of(p).tolist() if q in states} if states else {}
     if given:
         ids = np.array(sorted(given), dtype=np.int64)
@@ -707,13 +735,14 @@ def _twin_rows(
         at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
+        te_opening = _teleexpertise_opening(table, rows, p, d, given)
     return _twin(
         twin,
         _take(table, rows),
         p,
         d,
         claim_start[rows],
-        opening,
+        (*opening, te_opening),
         given,
         all_states,
         None if contracts is None else contracts[rows],
@@ -734,7 +763,7 @@ def _twin(
     patient: I64,
     date: I64,
     claim_start: Bools,
-    opening: tuple[I64, I64],
+    opening: tuple[I64, I64, I64],
     states_in: Mapping[int, PatientState],
     all_states: bool = True,
     contracts: npt.NDArray[np.object_] | None = None,
@@ -749,6 +778,7 @@ def _twin(
     feed = feed.append_column("participation_paid_ytd", pa.array(opening[0])).append_column(
         "franchises_paid_ytd", pa.array(opening[1])
     )
+    feed = feed.append_column("teleexpertise_done_ytd", pa.array(opening[2]))
     r = twin.run(feed, up_to_first_routed=True)
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
@@ -800,10 +830,16 @@ def _twin(
         return values if every else values[done]
 
     m = done.size
-    if states_in:
-        details = [
-            _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
-        ]
+    te_before, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, professional, states_in)
+    if states_in or te_before:
+        details: list[str | None] = (
+            [_details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)]
+            if states_in
+            else [None] * m
+        )
+        for i, counts in te_before.items():
+            at = i if every else int(np.searchsorted(done, i))
+            details[at] = _details_of(states_in.get(int(patient[i])), int(date[i]), teleexpertise=counts)
         state_before = pa.array(details, pa.string()).dictionary_encode()
     else:
         state_before = pa.nulls(m, _DICT)
@@ -864,12 +900,12 @@ def _twin(
             ),
             "details": pa.array(
                 [
-                    _details_of(states_in.get(p), int(d), with_contract=True)
+                    _details_of(states_in.get(p), int(d), with_contract=True, teleexpertise=te_after.get(p))
                     for p, d in zip(ids.tolist(), days.tolist(), strict=True)
                 ],
                 pa.string(),
             )
-            if states_in
+            if states_in or te_after
             else pa.nulls(ids.size, pa.string()),
         },
         schema=STATE_SCHEMA,
@@ -919,6 +955,47 @@ def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     return objects.take(pa.array(at, mask=at < 0))
 
 
+def _teleexpertise_running(
+    sub: pa.Table,
+    r: ColumnarResult,
+    patient: I64,
+    date: I64,
+    claim_start: Bools,
+    professional: I64,
+    states_in: Mapping[int, PatientState],
+) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
+    """The year's téléexpertise counts ("CODE:RPPS" → count, as the scalar engine keeps them) of the patients the
+    twin counted some for: before each of their answered rows (by row), and after their last one (by patient). In
+    Python over those patients' rows only (téléexpertises are rare)."""
+    assert r.teleexpertise_counted is not None
+    counted = r.teleexpertise_counted
+    with_te = np.flatnonzero(counted > 0)
+    if with_te.size == 0:
+        return {}, {}
+    rows = np.flatnonzero(np.isin(patient, patient[with_te]) & r.answered)
+    codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
+    pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
+    key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
+    years = year_of_days(date[rows]).tolist()
+    before: dict[int, dict[str, int]] = {}
+    after: dict[int, dict[str, int]] = {}
+    running: dict[str, int] = {}
+    owner, owner_year = None, None
+    for i, year in zip(rows.tolist(), years, strict=True):
+        q = int(patient[i])
+        if q != owner or year != owner_year:
+            state = states_in.get(q)
+            running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
+            owner, owner_year = q, year
+        if claim_start[i]:
+            snapshot = dict(running)
+        before[i] = snapshot
+        if i in key_of:
+            running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
+        after[q] = running
+    return before, after
+
+
 def before_incl(values: I64, starts: Bools) -> I64:
     """Sum of the rows of the same group up to and including this one."""
     result: I64 = _exclusive_cumsum(values, starts) + values
@@ -928,16 +1005,23 @@ def before_incl(values: I64, starts: Bools) -> I64:
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _details_of(state: PatientState | None, day: int, *, with_contract: bool = False) -> str | None:
+def _details_of(
+    state: PatientState | None,
+    day: int,
+    *,
+    with_contract: bool = False,
+    teleexpertise: Mapping[str, int] | None = None,
+) -> str | None:
     """The parts of a given state a claim on ``day`` still sees (téléexpertises and psy sessions of the year, amounts
-    owed, devices; the mutuelle's year when the state is carried whole)."""
-    if state is None:
-        return None
+    owed, devices; the mutuelle's year when the state is carried whole); ``teleexpertise``: the year's counts when
+    the twin counted some (else the state's)."""
     on = _EPOCH + dt.timedelta(days=day)
+    if state is None:
+        return PatientState(on, teleexpertise=dict(teleexpertise)).details() if teleexpertise else None
     same_year = state.as_of.year == on.year
     copy = PatientState(
         on,
-        teleexpertise=state.teleexpertise if same_year else {},
+        teleexpertise=(state.teleexpertise if same_year else {}) if teleexpertise is None else dict(teleexpertise),
         psychologist_sessions=state.psychologist_sessions if same_year else 0,
         participation_owed=state.participation_owed,
         franchises_owed=state.franchises_owed,
