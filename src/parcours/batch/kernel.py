@@ -830,17 +830,24 @@ def _twin(
         return values if every else values[done]
 
     m = done.size
-    te_before, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, professional, states_in)
-    if states_in or te_before:
-        details: list[str | None] = (
-            [_details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)]
-            if states_in
-            else [None] * m
-        )
-        for i, counts in te_before.items():
-            at = i if every else int(np.searchsorted(done, i))
-            details[at] = _details_of(states_in.get(int(patient[i])), int(date[i]), teleexpertise=counts)
+    te_rows, te_texts, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, states_in)
+    if states_in:
+        details = [
+            _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
+        ]
+        for i, text in zip((te_rows if every else np.searchsorted(done, te_rows)).tolist(), te_texts, strict=True):
+            details[i] = text
         state_before = pa.array(details, pa.string()).dictionary_encode()
+    elif te_rows.size:
+        # Only the rows of the patients with téléexpertises have a state before: indices into their texts.
+        words: dict[str, int] = {}
+        index = np.full(m, -1, dtype=np.int32)
+        index[te_rows if every else np.searchsorted(done, te_rows)] = [
+            -1 if t is None else words.setdefault(t, len(words)) for t in te_texts
+        ]
+        state_before = pa.DictionaryArray.from_arrays(
+            pa.array(index, mask=index < 0), pa.array(list(words), pa.string())
+        )
     else:
         state_before = pa.nulls(m, _DICT)
     lines = pa.table(
@@ -961,39 +968,40 @@ def _teleexpertise_running(
     patient: I64,
     date: I64,
     claim_start: Bools,
-    professional: I64,
     states_in: Mapping[int, PatientState],
-) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
+) -> tuple[I64, list[str | None], dict[int, dict[str, int]]]:
     """The year's téléexpertise counts ("CODE:RPPS" → count, as the scalar engine keeps them) of the patients the
-    twin counted some for: before each of their answered rows (by row), and after their last one (by patient). In
-    Python over those patients' rows only (téléexpertises are rare)."""
+    twin counted some for: the state before (``_details_of``) of each of their answered rows (the rows, their
+    texts), and the counts after their last one (by patient). In Python over those patients' rows only
+    (téléexpertises are rare), a text made again only when the counts or the year change."""
     assert r.teleexpertise_counted is not None
     counted = r.teleexpertise_counted
     with_te = np.flatnonzero(counted > 0)
     if with_te.size == 0:
-        return {}, {}
+        return with_te, [], {}
     rows = np.flatnonzero(np.isin(patient, patient[with_te]) & r.answered)
     codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
     pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
     key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
     years = year_of_days(date[rows]).tolist()
-    before: dict[int, dict[str, int]] = {}
+    texts: list[str | None] = []
     after: dict[int, dict[str, int]] = {}
     running: dict[str, int] = {}
-    owner, owner_year = None, None
+    owner, owner_year, text, stale = -1, -1, None, True
     for i, year in zip(rows.tolist(), years, strict=True):
         q = int(patient[i])
         if q != owner or year != owner_year:
             state = states_in.get(q)
             running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
-            owner, owner_year = q, year
-        if claim_start[i]:
-            snapshot = dict(running)
-        before[i] = snapshot
+            owner, owner_year, stale = q, year, True
+        if claim_start[i] and stale:
+            text, stale = _details_of(states_in.get(q), int(date[i]), teleexpertise=running), False
+        texts.append(text)
         if i in key_of:
             running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
+            stale = True
         after[q] = running
-    return before, after
+    return rows, texts, after
 
 
 def before_incl(values: I64, starts: Bools) -> I64:
