@@ -59,6 +59,7 @@ OPENING_COLUMNS = (
     "same_day_paramedical_franchises",
     "same_day_transport_franchises",
     "teleexpertise_done_ytd",
+    "last_optical_equipment",
 )
 # Columns that describe one act line; every other column describes the claim and must be equal on its lines.
 LINE_COLUMNS = (
@@ -693,6 +694,11 @@ def _scalar_state(state: PatientState) -> bool:
     return _owes(state) or any(":" not in key for key in state.teleexpertise)
 
 
+def _day_number(iso: str | None) -> int:
+    """Days since 1970-01-01 of an ISO date, -1 for none."""
+    return -1 if not iso else (dt.date.fromisoformat(iso) - _EPOCH).days
+
+
 def _teleexpertise_opening(table: pa.Table, rows: I64, p: I64, d: I64, given: Mapping[int, PatientState]) -> I64:
     """Each row's téléexpertises of its act by its professional this year in the state given (keys "CODE:RPPS",
     the RPPS the scalar event gets): read in Python for the few patients whose state has any."""
@@ -727,6 +733,7 @@ def _twin_rows(
     p, d = patient[rows], date[rows]
     opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
     te_opening = np.zeros(rows.size, dtype=np.int64)
+    optical = pa.nulls(rows.size, pa.date32())
     given = {q: states[q] for q in _runs_of(p).tolist() if q in states} if states else {}
     if given:
         ids = np.array(sorted(given), dtype=np.int64)
@@ -736,6 +743,10 @@ def _twin_rows(
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
         te_opening = _teleexpertise_opening(table, rows, p, d, given)
+        # The last optical equipment, whatever the year (the renewal period spans years).
+        last = np.array([_day_number(given[q].last_optical) for q in ids.tolist()], dtype=np.int64)
+        days = np.where(ids[at] == p, last[at], -1)
+        optical = pa.array(days.astype(np.int32), pa.int32(), mask=days < 0).cast(pa.date32())
     return _twin(
         twin,
         _take(table, rows),
@@ -743,6 +754,7 @@ def _twin_rows(
         d,
         claim_start[rows],
         (*opening, te_opening),
+        optical,
         given,
         all_states,
         None if contracts is None else contracts[rows],
@@ -764,6 +776,7 @@ def _twin(
     date: I64,
     claim_start: Bools,
     opening: tuple[I64, I64, I64],
+    last_optical: pa.Array,
     states_in: Mapping[int, PatientState],
     all_states: bool = True,
     contracts: npt.NDArray[np.object_] | None = None,
@@ -779,7 +792,9 @@ def _twin(
         "franchises_paid_ytd", pa.array(opening[1])
     )
     feed = feed.append_column("teleexpertise_done_ytd", pa.array(opening[2]))
-    r = twin.run(feed, up_to_first_routed=True)
+    feed = feed.append_column("last_optical_equipment", last_optical)
+    # Optics with a mutuelle contract: the scalar engine (the columnar contract has no device kinds).
+    r = twin.run(feed, up_to_first_routed=True, optics_allowed=None if contracts is None else contracts == "")
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
     assert r.transport_counted is not None
@@ -907,7 +922,7 @@ def _twin(
             ),
             "details": pa.array(
                 [
-                    _details_of(states_in.get(p), int(d), with_contract=True, teleexpertise=te_after.get(p))
+                    _details_of(states_in.get(p), int(d), with_contract=True, counted=te_after.get(p))
                     for p, d in zip(ids.tolist(), days.tolist(), strict=True)
                 ],
                 pa.string(),
@@ -969,38 +984,47 @@ def _teleexpertise_running(
     date: I64,
     claim_start: Bools,
     states_in: Mapping[int, PatientState],
-) -> tuple[I64, list[str | None], dict[int, dict[str, int]]]:
-    """The year's téléexpertise counts ("CODE:RPPS" → count, as the scalar engine keeps them) of the patients the
-    twin counted some for: the state before (``_details_of``) of each of their answered rows (the rows, their
-    texts), and the counts after their last one (by patient). In Python over those patients' rows only
-    (téléexpertises are rare), a text made again only when the counts or the year change."""
+) -> tuple[I64, list[str | None], dict[int, tuple[dict[str, int], str | None]]]:
+    """What the twin counted into the state's details: the year's téléexpertise counts ("CODE:RPPS" → count, as
+    the scalar engine keeps them) and the last optical equipment, of the patients it counted some for: the state
+    before (``_details_of``) of each of their answered rows (the rows, their texts), and the counts and equipment
+    after their last one (by patient). In Python over those patients' rows only (both are rare), a text made again
+    only when what it shows changes."""
     assert r.teleexpertise_counted is not None
+    assert r.optics_bought is not None
     counted = r.teleexpertise_counted
     with_te = np.flatnonzero(counted > 0)
-    if with_te.size == 0:
+    bought = r.optics_bought
+    if with_te.size == 0 and not bought.any():
         return with_te, [], {}
-    rows = np.flatnonzero(np.isin(patient, patient[with_te]) & r.answered)
+    rows = np.flatnonzero(np.isin(patient, patient[(counted > 0) | bought]) & r.answered)
     codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
     pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
     key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
     years = year_of_days(date[rows]).tolist()
     texts: list[str | None] = []
-    after: dict[int, dict[str, int]] = {}
+    after: dict[int, tuple[dict[str, int], str | None]] = {}
     running: dict[str, int] = {}
+    optical: str | None = None
     owner, owner_year, text, stale = -1, -1, None, True
     for i, year in zip(rows.tolist(), years, strict=True):
         q = int(patient[i])
+        state = states_in.get(q)
+        if q != owner:
+            optical = state.last_optical if state is not None else None
         if q != owner or year != owner_year:
-            state = states_in.get(q)
             running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
             owner, owner_year, stale = q, year, True
         if claim_start[i] and stale:
-            text, stale = _details_of(states_in.get(q), int(date[i]), teleexpertise=running), False
+            text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical)
+            stale = False
         texts.append(text)
         if i in key_of:
             running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
             stale = True
-        after[q] = running
+        if bought[i]:
+            optical, stale = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat(), True
+        after[q] = (running, optical)
     return rows, texts, after
 
 
@@ -1019,13 +1043,19 @@ def _details_of(
     *,
     with_contract: bool = False,
     teleexpertise: Mapping[str, int] | None = None,
+    last_optical: str | None = None,
+    counted: tuple[Mapping[str, int], str | None] | None = None,
 ) -> str | None:
     """The parts of a given state a claim on ``day`` still sees (téléexpertises and psy sessions of the year, amounts
-    owed, devices; the mutuelle's year when the state is carried whole); ``teleexpertise``: the year's counts when
-    the twin counted some (else the state's)."""
+    owed, devices; the mutuelle's year when the state is carried whole); ``teleexpertise``, ``last_optical`` (or
+    both as ``counted``): the year's counts and the last equipment when the twin counted some (else the state's)."""
+    if counted is not None:
+        teleexpertise, last_optical = counted
     on = _EPOCH + dt.timedelta(days=day)
     if state is None:
-        return PatientState(on, teleexpertise=dict(teleexpertise)).details() if teleexpertise else None
+        if not teleexpertise and not last_optical:
+            return None
+        return PatientState(on, teleexpertise=dict(teleexpertise or {}), last_optical=last_optical).details()
     same_year = state.as_of.year == on.year
     copy = PatientState(
         on,
@@ -1033,7 +1063,7 @@ def _details_of(
         psychologist_sessions=state.psychologist_sessions if same_year else 0,
         participation_owed=state.participation_owed,
         franchises_owed=state.franchises_owed,
-        last_optical=state.last_optical,
+        last_optical=last_optical or state.last_optical,
         last_hearing=state.last_hearing,
         contract=state.contract if with_contract else None,
     )

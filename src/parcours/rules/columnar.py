@@ -133,8 +133,8 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "fee": (pa.int64(), False, "billed amount in cents (default: the tariff)"),
     "coefficient": (pa.float64(), False, "coefficient of a key-letter act (AMI 1.5, B 70)"),
     "days": (pa.int64(), False, "days of a hospital stay"),
-    "device_class": (pa.string(), False, "optics A/B, audiology I/II (routed to the scalar engine)"),
-    "correction": (pa.string(), False, "optics: simple, complex, very_complex (routed)"),
+    "device_class": (pa.string(), False, "optics A/B, audiology I/II (audiology routed to the scalar engine)"),
+    "correction": (pa.string(), False, "optics lenses: simple, complex, very_complex"),
     "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free (routed)"),
     "ear": (pa.string(), False, "audiology: left, right (routed)"),
     "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (its daily charge)"),
@@ -146,6 +146,7 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "invalidity_pension": (pa.bool_(), False, "the patient holds an invalidity pension (routed)"),
     "compulsory_child_exam": (pa.int64(), False, "number 1-20 of the compulsory child examination (routed)"),
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
+    "last_optical_equipment": (pa.date32(), False, "date of the patient's last optical equipment, before the batch"),
     "teleexpertise_done_ytd": (
         pa.int64(),
         False,
@@ -194,19 +195,31 @@ SUPPORTED_CATEGORIES = (
     Category.TRANSPORT,
     Category.HOSPITAL_STAY,  # the stay's line and its daily charge (forfait journalier), summed on the stay's line
     Category.TELEEXPERTISE,  # billed alone; the yearly limit per act, patient and professional counted in columns
+    Category.OPTICS,  # frames and lenses of class A (100 % santé, price limits) and B; the renewal period in order
 )
-_SUPPORTED_BASES = ("tariff", "letter", "fee")
+_SUPPORTED_BASES = ("tariff", "letter", "fee", "device")  # "device": optics only (SUPPORTED_CATEGORIES)
 _FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
 _REASONS = (
     "age_condition",
     "teleconsultation_not_oriented",
     "teleconsultation_unknown_patient",
     "teleexpertise_yearly_limit",
+    "early_renewal",
 )
+_CORRECTIONS = ("simple", "complex", "very_complex")
+_OPTICS = "tariffs.optics"
 # Figures only some rows read: a date where one is not in force routes those rows, not the whole date.
 _ROW_SCALAR_PATHS = (
     "teleexpertise.yearly_limit_per_patient",
     "participation.applies_to_teleexpertise",
+    f"{_OPTICS}.frame_base_class_a",
+    f"{_OPTICS}.frame_base_class_b",
+    f"{_OPTICS}.frame_price_limit_class_a",
+    f"{_OPTICS}.lens_base_class_b",
+    *(f"{_OPTICS}.lens_base_class_a.{c}" for c in _CORRECTIONS),
+    *(f"{_OPTICS}.lens_price_limit_class_a.{c}" for c in _CORRECTIONS),
+    *(f"{_OPTICS}.renewal.{x}" for x in ("adult_from_age", "child_from_age", "adult_months", "child_months")),
+    f"{_OPTICS}.renewal.infant_months",
 )
 _ROW_AFTER_LIMIT = 99  # Act.quantity bound
 _MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
@@ -411,6 +424,7 @@ class _CatalogueArrays:
     costly: Bools  # [code, profession]: the « forfait 24 € » may replace the ticket modérateur (rows routed)
     stay: Bools  # [code, profession]: a hospital stay (its own gross, and a daily charge line)
     teleexpertise: Bools  # [code, profession]: a téléexpertise act (billed alone, yearly limit)
+    optics: Bools  # [code, profession]: an optical device (base and price limit by class, renewal period)
 
     @staticmethod
     def build(catalogue: Catalogue) -> _CatalogueArrays:
@@ -426,6 +440,7 @@ class _CatalogueArrays:
         costly = np.zeros(shape, dtype=bool)
         stay = np.zeros(shape, dtype=bool)
         teleexpertise = np.zeros(shape, dtype=bool)
+        optics = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
         full_rate = np.zeros(shape, dtype=bool)
         rate_path = np.full(shape, -1, dtype=np.int64)
@@ -457,6 +472,9 @@ class _CatalogueArrays:
                 costly[i, j] = rule.costly_act_participation
                 stay[i, j] = category is Category.HOSPITAL_STAY
                 teleexpertise[i, j] = category is Category.TELEEXPERTISE
+                optics[i, j] = category is Category.OPTICS
+                if d.base == "device" and category is not Category.OPTICS:
+                    supported[i, j] = False  # hearing aids, dental prostheses: the scalar engine
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
         return _CatalogueArrays(
@@ -476,6 +494,7 @@ class _CatalogueArrays:
             costly,
             stay,
             teleexpertise,
+            optics,
         )
 
 
@@ -692,6 +711,38 @@ def _teleexpertise_count(
     return refused, counted, unsure
 
 
+def _optics_renewal(
+    order: I64,
+    candidate: Bools,
+    patient: I64,
+    date: I64,
+    claim: I64,
+    months: I64,
+    opening: I64,
+    no_opening: Bools,
+) -> tuple[Bools, Bools]:
+    """Early renewals of optical equipment, as the scalar engine takes them: a claim's devices are refused before
+    ``months`` after the last equipment paid (the opening, then the claims paid here), all of a claim alike (the
+    state before it). In Python over the candidate rows (the twin's optics rows, rare), in the caps' order.
+    Returns, by row, refused and bought."""
+    n = order.size
+    early = np.zeros(n, dtype=bool)
+    bought = np.zeros(n, dtype=bool)
+    owner, last, claim_key, refused = -1, -1, (-1, -1), False
+    for i in order[candidate[order]].tolist():
+        p, day, k = int(patient[i]), int(date[i]), int(claim[i])
+        if p != owner:
+            owner, last, claim_key = p, -1 if no_opening[i] else int(opening[i]), (-1, -1)
+        if (day, k) != claim_key:
+            if claim_key[0] >= 0 and not refused:
+                last = claim_key[0]  # the previous claim's devices were paid
+            claim_key = (day, k)
+            refused = last >= 0 and day < int(add_months_days(np.array([last]), int(months[i]))[0])
+        early[i] = refused
+        bought[i] = not refused
+    return early, bought
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnarResult:
     """Outputs of the twin for every row, and which rows it answered (the others go to the scalar engine)."""
@@ -716,6 +767,7 @@ class ColumnarResult:
     transport_counted: I64 | None = None
     daily_charge: I64 | None = None  # billed amount of a stay's daily charge line (forfait journalier), 0 otherwise
     teleexpertise_counted: I64 | None = None  # téléexpertises a row adds to its yearly count (act, professional)
+    optics_bought: Bools | None = None  # an optical device paid: the patient's last equipment is of that date
 
 
 class ColumnarEngine:
@@ -726,10 +778,14 @@ class ColumnarEngine:
         self.catalogue = catalogue or default_catalogue()
         self.arrays = _CatalogueArrays.build(self.catalogue)
 
-    def run(self, table: pa.Table, *, up_to_first_routed: bool = False) -> ColumnarResult:
+    def run(
+        self, table: pa.Table, *, up_to_first_routed: bool = False, optics_allowed: Bools | None = None
+    ) -> ColumnarResult:
         """The twin over ``table``. Rows it cannot answer route their whole patient; with ``up_to_first_routed``,
         only from the patient's first claim it cannot answer on (the claims before it are answered: the caps are
-        taken in order, so what comes later does not change them; the caller carries the state on from there)."""
+        taken in order, so what comes later does not change them; the caller carries the state on from there).
+        ``optics_allowed``: the rows whose optical devices the caller takes from the twin (None: all), e.g. not
+        those of a mutuelle contract whose columnar route has no optics."""
         a = self.arrays
         c = _Columns(table, a.codes)
         n = c.n
@@ -828,13 +884,49 @@ class ColumnarEngine:
         ok &= tables.ok[date_index]
         unit_base = tables.tariff[date_index, safe_code]
         coordination = tables.coordination[date_index, safe_code]
-        ok &= (base_kind == _SUPPORTED_BASES.index("fee")) | ((unit_base >= 0) & (coordination >= 0))
+        ok &= (base_kind >= _SUPPORTED_BASES.index("fee")) | ((unit_base >= 0) & (coordination >= 0))
         rate_path = a.rate_path[safe_code, safe_profession]
         act_rate = np.where(rate_path >= 0, tables.rate[date_index, np.maximum(rate_path, 0)], 0)
         ok &= act_rate >= 0
         te_limit = s["teleexpertise.yearly_limit_per_patient"]
         te_participation = s["participation.applies_to_teleexpertise"]
         ok &= ~te | ((te_limit >= 0) & (te_participation >= 0))
+        # Optics (engine._optics): a class, and a correction for a lens; one frame or two lenses a line; class B at
+        # the billed price, class A (100 % santé) within its price limit.
+        optics = a.optics[safe_code, safe_profession]
+        if optics_allowed is not None:
+            ok &= ~optics | optics_allowed
+        klass = c.coded("device_class", ("A", "B", "I", "II"))
+        correction = c.coded("correction", _CORRECTIONS)
+        ok &= (klass != UNKNOWN_CODE) & (correction != UNKNOWN_CODE)  # the event model names the field
+        frame = optics & (code == (a.codes.index("FRAME") if "FRAME" in a.codes else -1))
+        lens = optics & ~frame
+        class_b = klass == 1
+        corr = np.maximum(correction, 0)
+
+        def by_correction(prefix: str) -> I64:
+            values = [np.broadcast_to(np.asarray(s[f"{prefix}.{x}"], dtype=np.int64), (n,)) for x in _CORRECTIONS]
+            chosen: I64 = np.choose(corr, values)
+            return chosen
+
+        device_unit = np.where(
+            frame,
+            np.where(class_b, s[f"{_OPTICS}.frame_base_class_b"], s[f"{_OPTICS}.frame_base_class_a"]),
+            np.where(class_b, s[f"{_OPTICS}.lens_base_class_b"], by_correction(f"{_OPTICS}.lens_base_class_a")),
+        )
+        device_limit = np.where(
+            frame, s[f"{_OPTICS}.frame_price_limit_class_a"], by_correction(f"{_OPTICS}.lens_price_limit_class_a")
+        )
+        ok &= ~optics | ((klass == 0) | class_b)
+        ok &= ~frame | (quantity == 1)
+        ok &= ~lens | ((correction >= 0) & (quantity <= 2))
+        ok &= ~optics | (device_unit >= 0)
+        ok &= ~(optics & class_b & fee_null)
+        ok &= ~optics | class_b | ((device_limit >= 0) & (fee_null | (fee_in <= device_limit * quantity)))
+        renewal = {x: s[f"{_OPTICS}.renewal.{x}"] for x in
+                   ("adult_from_age", "child_from_age", "adult_months", "child_months", "infant_months")}  # fmt: skip
+        for value in renewal.values():
+            ok &= ~optics | (value >= 0)
 
         def member(name: str, codes: I64) -> Bools:
             return (codes >= 0) & tables.member[name][date_index, np.maximum(codes, 0)]
@@ -941,6 +1033,19 @@ class ColumnarEngine:
             ok &= ~unsure
         else:
             te_counted = np.zeros(n, dtype=np.int64)
+        # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
+        optics_bought = np.zeros(n, dtype=bool)
+        if optics.any():
+            months = np.where(
+                age >= renewal["adult_from_age"],
+                renewal["adult_months"],
+                np.where(age >= renewal["child_from_age"], renewal["child_months"], renewal["infant_months"]),
+            )
+            last_optical, no_last_optical = c.days("last_optical_equipment")
+            early, optics_bought = _optics_renewal(
+                order, optics & ok & (reason < 0), patient_id, date, claim, months, last_optical, no_last_optical
+            )
+            reason[early] = _REASONS.index("early_renewal")
         rejected = reason >= 0
 
         # Maternity and exemptions.
@@ -982,6 +1087,10 @@ class ColumnarEngine:
         base = np.where(base_kind == _SUPPORTED_BASES.index("fee"), fee_in, base)
         fee = np.where(fee_null, base, fee_in)
         base = np.minimum(base, fee)
+        # A device: its class's base; class A billed at most (by default at) its price limit.
+        device_fee = np.where(~class_b & fee_null, device_limit * quantity, fee_in)
+        fee = np.where(optics, device_fee, fee)
+        base = np.where(optics, np.minimum(device_unit * quantity, device_fee), base)
 
         # Rate: the act's own, or 100 % (the act, ALD care, maternity).
         full = s["rates.full"]
@@ -1174,6 +1283,7 @@ class ColumnarEngine:
             transport_counted=counted[2],
             daily_charge=charge_fee,
             teleexpertise_counted=np.where(answered & ~rejected, te_counted, 0),
+            optics_bought=answered & optics_bought,
         )
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
@@ -1422,6 +1532,8 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
         participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
         paramedical.setdefault(pro_key, int(row.get("same_day_paramedical_franchises") or 0))
         transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
+        if patient_id not in devices and row.get("last_optical_equipment") is not None:  # as the twin reads it
+            devices[patient_id] = {"last_optical_equipment": row["last_optical_equipment"]}
         te_key = (*year_key, professional_rpps(row.get("professional_id")))
         te_done = teleexpertise.setdefault(te_key, {})
         if _is_teleexpertise(engine, event):  # the count before the batch: the act's first row, as the twin reads it
