@@ -33,7 +33,10 @@ SUPPORTED_PROFESSIONS = [
     Profession.DENTIST,
     Profession.TRANSPORT,
     Profession.MIDWIFE,
+    Profession.OPTICIAN,
 ]
+# Each patient's last optical equipment before the batch (one per patient, as the batch state gives it).
+LAST_OPTICAL = {0: None, 1: dt.date(2023, 11, 30), 2: dt.date(2025, 2, 28), 3: None}
 # A few change dates of the parameters and days around them, so caps bind within a day and values change.
 KEY_DATES = [
     dt.date(2024, 5, 14),
@@ -116,6 +119,12 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
         row["coefficient"] = draw(st.sampled_from([1.0, 1.5, 8.5, 70.0]))
     if definition.base == "fee" and row["fee"] is None and draw(st.integers(0, 10)):
         row["fee"] = draw(st.integers(1, 20_000))
+    row["last_optical_equipment"] = LAST_OPTICAL[row["patient_id"]]
+    if definition.base == "device":  # optics: class, correction, one frame or two lenses, within the price limit
+        row["device_class"] = draw(st.sampled_from(["A", "A", "B", "I", None]))
+        row["correction"] = draw(st.sampled_from(["simple", "complex", "very_complex", None]))
+        row["quantity"] = draw(st.sampled_from([1, 1, 1, 2, 3]))
+        row["fee"] = draw(st.none() | st.integers(500, 3_000) | st.integers(0, 40_000))
     if draw(st.integers(0, 6)) == 0:
         start = date - dt.timedelta(days=draw(st.integers(0, 300)))
         row["pregnancy_start"] = start
