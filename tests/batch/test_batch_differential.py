@@ -72,18 +72,40 @@ def act_line(draw: st.DrawFn, profession: Profession, other: bool) -> dict[str, 
         line["coefficient"] = draw(st.sampled_from([1.0, 1.5, 2.0, 8.5, 70.0]))
     if d.base == "fee" and line["fee"] is None:
         line["fee"] = draw(st.integers(100, 15_000))
-    if code in ("FRAME", "LENS"):
-        line.update(device_class=draw(st.sampled_from(["A", "B"])), correction="simple", quantity=1)
+    if code in ("FRAME", "LENS"):  # class A at its price limit (fee none), within it or above it (refused as input)
+        line.update(device_class=draw(st.sampled_from(["A", "B"])), quantity=1 if code == "FRAME" else draw(
+            st.integers(1, 2)), correction=draw(st.sampled_from(["simple", "complex", "very_complex"])),
+            fee=draw(st.none() | st.none() | st.integers(500, 4_000) | st.integers(1_000, 40_000)))  # fmt: skip
+        if line["device_class"] == "B" and line["fee"] is None:
+            line["fee"] = draw(st.integers(1_000, 40_000))
     if code == "HOSP_STAY":  # short and long stays (100 % from the 31st day), psychiatry, a costly act
         line.update(days=draw(st.integers(1, 5) | st.integers(25, 40)), quantity=1, psychiatry=draw(st.booleans()),
                     costly_act=draw(st.integers(0, 3)) == 0)  # fmt: skip
-    if code == "TE2":
-        line.update(quantity=1, fee=None)
+    if d.category_for(profession) is Category.TELEEXPERTISE:  # mostly one act, now and then several on the line
+        line.update(quantity=draw(st.sampled_from([1, 1, 1, 1, 2, 3])), fee=None)
     return line
 
 
+# Téléexpertise-heavy patients: expert (TE2) and requesting (RQD) acts by few professionals, so that the yearly
+# limit per act, patient and professional binds.
+TELEEXPERTISE = {Profession.PHYSICIAN: ["TE2", "RQD"], Profession.MIDWIFE: ["TE2"], Profession.NURSE: ["RQD"]}
+ROUTED_FLAGS = ("tiers_payant", "work_injury", "invalidity_pension")  # claims the scalar engine takes
+
+
 @st.composite
-def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[str, Any]]:
+def claim(
+    draw: st.DrawFn, claim_id: int, other_one_in: int = 13, te_one_in: int = 0, optics_one_in: int = 0
+) -> list[dict[str, Any]]:
+    if te_one_in and draw(st.integers(1, te_one_in)) == 1:
+        return [{**draw(claim(claim_id, 10**6))[0], **draw(teleexpertise_line())}]
+    if optics_one_in and draw(st.integers(1, optics_one_in)) == 1:  # an equipment: a frame and lenses, or either
+        head = {**draw(claim(claim_id, 10**6))[0], **dict.fromkeys(ROUTED_FLAGS, False)}
+        head.update(profession=Profession.OPTICIAN.value, specialty=None, sector=None, coefficient=None,
+                    patient_id=draw(st.sampled_from([0, 0, 1])))  # fmt: skip
+        codes = draw(st.sampled_from([["FRAME", "LENS"], ["FRAME"], ["LENS"]]))
+        lines = [draw(act_line(Profession.OPTICIAN, True)) for _ in codes]
+        return [{**head, **line, "act_code": code, "line_number": i + 1}
+                for i, (code, line) in enumerate(zip(codes, lines, strict=True))]  # fmt: skip
     other = draw(st.integers(1, other_one_in)) == 1
     profession = draw(st.sampled_from(list(OTHERS) if other else PROFESSIONS))
     physician = profession is Profession.PHYSICIAN
@@ -113,14 +135,40 @@ def claim(draw: st.DrawFn, claim_id: int, other_one_in: int = 13) -> list[dict[s
         "work_injury": draw(st.integers(0, 12)) == 0,
         "invalidity_pension": draw(st.integers(0, 12)) == 0,
     }
-    lines = draw(st.lists(act_line(profession, other), min_size=1, max_size=1 if other else 3))
+    most = 2 if profession is Profession.OPTICIAN else 1 if other else 3  # a frame and its lenses in one claim
+    lines = draw(st.lists(act_line(profession, other), min_size=1, max_size=most))
     return [{**head, **line, "line_number": i + 1} for i, line in enumerate(lines)]
 
 
 @st.composite
-def patient_years(draw: st.DrawFn, other_one_in: int = 13, contracts: bool = False) -> list[dict[str, Any]]:
+def teleexpertise_line(draw: st.DrawFn) -> dict[str, Any]:
+    """The columns of a téléexpertise claim that replace those of a claim drawn otherwise (one line)."""
+    profession = draw(st.sampled_from([Profession.PHYSICIAN, Profession.PHYSICIAN, *TELEEXPERTISE]))
+    physician = profession is Profession.PHYSICIAN
+    return {
+        "profession": profession.value,
+        "specialty": Specialty.GENERAL_PRACTICE.value if physician else None,
+        "sector": "1" if physician else None,
+        "act_code": draw(st.sampled_from(TELEEXPERTISE[profession])),
+        "quantity": draw(st.sampled_from([1, 1, 1, 1, 2, 3])),
+        "fee": None,
+        "coefficient": None,
+        "line_number": 1,
+        "professional_id": draw(st.integers(0, 1)),
+        "patient_id": draw(st.sampled_from([0, 0, 1])),
+        "date": draw(st.sampled_from(DAYS[:5])),  # 2025
+        **dict.fromkeys(ROUTED_FLAGS, False),
+    }
+
+
+@st.composite
+def patient_years(
+    draw: st.DrawFn, other_one_in: int = 13, contracts: bool = False, te_one_in: int = 0, optics_one_in: int = 0
+) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 30))
-    rows = [row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in))]
+    rows = [
+        row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in, te_one_in, optics_one_in))
+    ]
     if contracts:
         # Each patient's formula of the catalogue (or none); now and then a claim names another one or none (such
         # a patient goes whole to the scalar engine).
@@ -219,7 +267,11 @@ def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, i
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(patient_years())
+@given(
+    st.tuples(st.sampled_from([0, 0, 3]), st.sampled_from([0, 0, 3])).flatmap(
+        lambda p: patient_years(te_one_in=p[0], optics_one_in=p[1])
+    )
+)
 def test_batch_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
     expected, refused = reference(rows)
     got, rejected, twin = batch(rows)
@@ -243,7 +295,12 @@ def test_batch_with_contracts_equals_the_scalar_engine_claim_by_claim(rows: list
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.booleans().flatmap(lambda contracts: patient_years(contracts=contracts)), st.sampled_from(DAYS))
+@given(
+    st.tuples(st.booleans(), st.sampled_from([0, 2]), st.sampled_from([0, 3])).flatmap(
+        lambda p: patient_years(contracts=p[0], te_one_in=p[1], optics_one_in=p[2])
+    ),
+    st.sampled_from(DAYS),
+)
 def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], cut: dt.date) -> None:
     """Claims before ``cut`` in a first batch, the rest in a second one fed the first's states."""
     first = [r for r in rows if r["date"] < cut]
@@ -262,7 +319,11 @@ def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], 
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.tuples(st.sampled_from([2, 4, 13]), st.booleans()).flatmap(lambda p: patient_years(p[0], contracts=p[1])))
+@given(
+    st.tuples(
+        st.sampled_from([2, 4, 13]), st.booleans(), st.sampled_from([0, 0, 1, 2]), st.sampled_from([0, 3])
+    ).flatmap(lambda p: patient_years(p[0], contracts=p[1], te_one_in=p[2], optics_one_in=p[3]))
+)
 def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]]) -> None:
     """The kernel hands a patient from the twin to the scalar engine and back (at each claim the twin does not
     cover, with the state carried both ways): every output column (the state before each claim included), the
@@ -275,6 +336,14 @@ def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]
     event(f"engine switches between lines: {min(switches, 4)}{'+' if switches >= 4 else ''}")
     twin_stays = [r for r in mixed.lines.to_pylist() if r["act_code"] == "HOSP_STAY" and r["engine"] == "columnar"]
     event(f"hospital stays taken by the twin: {'yes' if twin_stays else 'no'}")
+    twin_te = [r for r in mixed.lines.to_pylist() if r["act_code"] in ("TE2", "RQD") and r["engine"] == "columnar"]
+    over = any(r["reason"] == "teleexpertise_yearly_limit" for r in twin_te)
+    event(f"téléexpertises taken by the twin: {'none' if not twin_te else 'over the limit' if over else 'some'}")
+    twin_optics = [
+        r for r in mixed.lines.to_pylist() if r["act_code"] in ("FRAME", "LENS") and r["engine"] == "columnar"
+    ]
+    early = any(r["reason"] == "early_renewal" for r in twin_optics)
+    event(f"optics taken by the twin: {'none' if not twin_optics else 'early renewal' if early else 'some'}")
     columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
     assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
     key = [("claim_id", "ascending"), ("line_number", "ascending")]

@@ -43,14 +43,20 @@ def explain_output(out: Path, claim_id: int, *extra: str) -> str:
 
 def test_explain_equals_simulate_for_twin_and_scalar_claims(tmp_path: Path) -> None:
     table = generate(2000, seed=21, patients=40, other_share=0.01)
+    # Care for a work injury (AT-MP) now and then: claims the scalar engine takes (the twin routes them).
+    routed = pc.equal(pc.bit_wise_and(table.column("claim_id"), 63), 0)
+    table = table.append_column("work_injury", routed)
     pq.write_table(table, tmp_path / "claims.parquet")
     adjudicate(str(tmp_path / "claims.parquet"), tmp_path / "out.parquet", workers=1)
     out = pq.read_table(tmp_path / "out.parquet")
     twin = out.filter(pc.and_(pc.equal(out.column("engine"), "columnar"),
                               pc.greater(out.column("participation_paid_before"), 1000)))  # fmt: skip
     scalar = out.filter(pc.equal(out.column("engine"), "scalar"))
+    # A twin claim after a téléexpertise or an equipment the twin counted (its state before has them).
+    counted = out.filter(pc.and_(pc.equal(out.column("engine"), "columnar"), pc.is_valid(out.column("state_before"))))
     chosen = twin.column("claim_id").to_pylist()[:2] + scalar.column("claim_id").to_pylist()[:2]
-    assert len(chosen) == 4
+    chosen += counted.column("claim_id").to_pylist()[:1]
+    assert len(chosen) == 5
     for claim_id in chosen:
         text = explain_output(tmp_path / "out.parquet", claim_id)
         assert "Explication" in text

@@ -59,8 +59,10 @@ def test_spark_equals_the_local_runner(tmp_path: Path, spark: Any) -> None:
     table = generate(1200, seed=4, patients=120, other_share=0.02)
     rows = table.to_pylist()
     rows[5]["act_code"] = "NOPE"  # a reject
+    for i, row in enumerate(rows):
+        row["work_injury"] = i % 40 == 0  # AT-MP care: claims of the scalar engine
     claims = pa.Table.from_pylist(rows, schema=pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(
-        f.type) else f.type) for f in table.schema]))  # fmt: skip
+        f.type) else f.type) for f in table.schema] + [pa.field("work_injury", pa.bool_())]))  # fmt: skip
     pq.write_table(claims.slice(0, 600), tmp_path / "first.parquet")
     pq.write_table(claims.slice(600), tmp_path / "second.parquet")
     local = adjudicate(str(tmp_path / "first.parquet"), tmp_path / "local1.parquet", workers=1,

@@ -33,7 +33,10 @@ SUPPORTED_PROFESSIONS = [
     Profession.DENTIST,
     Profession.TRANSPORT,
     Profession.MIDWIFE,
+    Profession.OPTICIAN,
 ]
+# Each patient's last optical equipment before the batch (one per patient, as the batch state gives it).
+LAST_OPTICAL = {0: None, 1: dt.date(2023, 11, 30), 2: dt.date(2025, 2, 28), 3: None}
 # A few change dates of the parameters and days around them, so caps bind within a day and values change.
 KEY_DATES = [
     dt.date(2024, 5, 14),
@@ -109,12 +112,19 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
         "same_day_participations": draw(st.integers(0, 5)),
         "same_day_paramedical_franchises": draw(st.sampled_from([0, 0, 100, 300, 400])),
         "same_day_transport_franchises": draw(st.sampled_from([0, 0, 400, 800])),
+        "teleexpertise_done_ytd": draw(st.sampled_from([0, 0, 0, 2, 4, 5])),
     }
     row["ald_care"] = (row["ald"] or draw(st.integers(0, 30)) == 0) and draw(st.booleans())
     if definition.base == "letter" and row["coefficient"] is None and draw(st.integers(0, 10)):
         row["coefficient"] = draw(st.sampled_from([1.0, 1.5, 8.5, 70.0]))
     if definition.base == "fee" and row["fee"] is None and draw(st.integers(0, 10)):
         row["fee"] = draw(st.integers(1, 20_000))
+    row["last_optical_equipment"] = LAST_OPTICAL[row["patient_id"]]
+    if definition.base == "device":  # optics: class, correction, one frame or two lenses, within the price limit
+        row["device_class"] = draw(st.sampled_from(["A", "A", "B", "I", None]))
+        row["correction"] = draw(st.sampled_from(["simple", "complex", "very_complex", None]))
+        row["quantity"] = draw(st.sampled_from([1, 1, 1, 2, 3]))
+        row["fee"] = draw(st.none() | st.integers(500, 3_000) | st.integers(0, 40_000))
     if draw(st.integers(0, 6)) == 0:
         start = date - dt.timedelta(days=draw(st.integers(0, 300)))
         row["pregnancy_start"] = start
@@ -123,9 +133,34 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
 
 
 @st.composite
-def batches(draw: st.DrawFn) -> list[dict[str, Any]]:
+def teleexpertise_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
+    """A téléexpertise (TE2, RQD) of one of two patients by one of three professionals (one without an id), in 2025
+    or 2026, mostly of one act: the yearly limit per act, patient and professional binds, with a count before."""
+    profession = draw(
+        st.sampled_from([Profession.PHYSICIAN, Profession.PHYSICIAN, Profession.MIDWIFE, Profession.NURSE])
+    )
+    code = draw(st.sampled_from([c for c in ("TE2", "RQD") if profession in CATALOGUE.acts[c].professions]))
+    return {
+        **draw(claim_rows(claim_id)),
+        "patient_id": draw(st.integers(0, 1)),
+        "professional_id": draw(st.sampled_from([0, 0, 1, None])),
+        "date": draw(st.sampled_from([dt.date(2025, 2, 1), dt.date(2025, 6, 1), dt.date(2026, 3, 1)])),
+        "birth_date": dt.date(1960, 1, 1),
+        "profession": profession.value,
+        "specialty": Specialty.GENERAL_PRACTICE.value if profession is Profession.PHYSICIAN else None,
+        "regime": None,
+        "act_code": code,
+        "quantity": draw(st.sampled_from([1, 1, 1, 1, 2, 3])),
+        "fee": draw(st.none() | st.none() | st.integers(0, 3000)),
+        "teleexpertise_done_ytd": draw(st.sampled_from([0, 0, 0, 2, 4])),
+    }
+
+
+@st.composite
+def batches(draw: st.DrawFn, teleexpertise: bool = False) -> list[dict[str, Any]]:
     size = draw(st.integers(1, 25))
-    return [draw(claim_rows(claim_id)) for claim_id in draw(st.permutations(range(size)))]
+    rows = teleexpertise_rows if teleexpertise else claim_rows
+    return [draw(rows(claim_id)) for claim_id in draw(st.permutations(range(size)))]
 
 
 def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,6 +180,18 @@ def both(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[st
 def test_twin_equals_scalar_engine_row_by_row(rows: list[dict[str, Any]]) -> None:
     twin, scalar, answered = both(rows)
     event(f"rows answered by the twin: {'none' if not answered else 'all' if answered == len(rows) else 'some'}")
+    for got, expected in zip(twin, scalar, strict=True):
+        assert got == expected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches(teleexpertise=True))
+def test_teleexpertises_in_the_twin_equal_the_scalar_engine(rows: list[dict[str, Any]]) -> None:
+    """The yearly limit per act, patient and professional: refused when passed, a refused row counting nothing."""
+    twin, scalar, answered = both(rows)
+    over = sum(row["reason"] == "teleexpertise_yearly_limit" for row in twin)
+    event(f"rows answered by the twin: {'none' if not answered else 'all' if answered == len(rows) else 'some'}")
+    event(f"over the yearly limit: {'yes' if over else 'no'}")
     for got, expected in zip(twin, scalar, strict=True):
         assert got == expected
 

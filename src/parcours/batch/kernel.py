@@ -31,10 +31,12 @@ from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import (
     INPUT_COLUMNS,
     ColumnarEngine,
+    ColumnarResult,
     ColumnError,
     _exclusive_cumsum,
     _group_starts,
     event_from_rows,
+    professional_rpps,
     twin_result_columns,
     year_of_days,
 )
@@ -56,6 +58,8 @@ OPENING_COLUMNS = (
     "same_day_participations",
     "same_day_paramedical_franchises",
     "same_day_transport_franchises",
+    "teleexpertise_done_ytd",
+    "last_optical_equipment",
 )
 # Columns that describe one act line; every other column describes the claim and must be equal on its lines.
 LINE_COLUMNS = (
@@ -574,7 +578,7 @@ def adjudicate_partition(
     to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
     while pending.size or to_scalar.size:
         if pending.size and current:
-            owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _owes(current[p])]
+            owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _scalar_state(current[p])]
             if owes:
                 moved = np.isin(patient[pending], np.array(owes, dtype=np.int64))
                 to_scalar = np.concatenate([to_scalar, pending[moved]])
@@ -684,6 +688,35 @@ def _owes(state: PatientState) -> bool:
     return bool(state.participation_owed or state.franchises_owed)
 
 
+def _scalar_state(state: PatientState) -> bool:
+    """A state the twin does not open with: amounts owed (recovered by the scalar engine only), or a téléexpertise
+    count under a bare act code (the engine gives it to the first professional of that act: order-dependent)."""
+    return _owes(state) or any(":" not in key for key in state.teleexpertise)
+
+
+def _day_number(iso: str | None) -> int:
+    """Days since 1970-01-01 of an ISO date, -1 for none."""
+    return -1 if not iso else (dt.date.fromisoformat(iso) - _EPOCH).days
+
+
+def _teleexpertise_opening(table: pa.Table, rows: I64, p: I64, d: I64, given: Mapping[int, PatientState]) -> I64:
+    """Each row's téléexpertises of its act by its professional this year in the state given (keys "CODE:RPPS",
+    the RPPS the scalar event gets): read in Python for the few patients whose state has any."""
+    opening = np.zeros(rows.size, dtype=np.int64)
+    with_counts = np.array(sorted(q for q, st in given.items() if st.teleexpertise), dtype=np.int64)
+    at = np.flatnonzero(np.isin(p, with_counts))
+    if at.size == 0:
+        return opening
+    codes = table.column("act_code").take(pa.array(rows[at])).cast(pa.string()).to_pylist()
+    pros = table.column("professional_id").take(pa.array(rows[at])).to_pylist()
+    years = year_of_days(d[at]).tolist()
+    for k, (q, code, pro, year) in enumerate(zip(p[at].tolist(), codes, pros, years, strict=True)):
+        state = given[q]
+        if state.as_of.year == year:
+            opening[at[k]] = state.teleexpertise.get(f"{code}:{professional_rpps(pro)}", 0)
+    return opening
+
+
 def _twin_rows(
     twin: ColumnarEngine,
     table: pa.Table,
@@ -696,9 +729,11 @@ def _twin_rows(
     contracts: npt.NDArray[np.object_] | None = None,
 ) -> tuple[pa.Table, Bools, pa.Table, Bools]:
     """``_twin`` over the given rows (whole claims, in order), each patient opening with their state in ``states``
-    (of an earlier day): the year's participations and franchises when of the same year."""
+    (of an earlier day): the year's participations, franchises and téléexpertises when of the same year."""
     p, d = patient[rows], date[rows]
     opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
+    te_opening = np.zeros(rows.size, dtype=np.int64)
+    optical = pa.nulls(rows.size, pa.date32())
     given = {q: states[q] for q in _runs_of(p).tolist() if q in states} if states else {}
     if given:
         ids = np.array(sorted(given), dtype=np.int64)
@@ -707,13 +742,19 @@ def _twin_rows(
         at = np.minimum(np.searchsorted(ids, p), ids.size - 1)
         same_year = (ids[at] == p) & (year[at] == year_of_days(d))
         opening = np.where(same_year, paid[at, 0], 0), np.where(same_year, paid[at, 1], 0)
+        te_opening = _teleexpertise_opening(table, rows, p, d, given)
+        # The last optical equipment, whatever the year (the renewal period spans years).
+        last = np.array([_day_number(given[q].last_optical) for q in ids.tolist()], dtype=np.int64)
+        days = np.where(ids[at] == p, last[at], -1)
+        optical = pa.array(days.astype(np.int32), pa.int32(), mask=days < 0).cast(pa.date32())
     return _twin(
         twin,
         _take(table, rows),
         p,
         d,
         claim_start[rows],
-        opening,
+        (*opening, te_opening),
+        optical,
         given,
         all_states,
         None if contracts is None else contracts[rows],
@@ -734,7 +775,8 @@ def _twin(
     patient: I64,
     date: I64,
     claim_start: Bools,
-    opening: tuple[I64, I64],
+    opening: tuple[I64, I64, I64],
+    last_optical: pa.Array,
     states_in: Mapping[int, PatientState],
     all_states: bool = True,
     contracts: npt.NDArray[np.object_] | None = None,
@@ -749,7 +791,10 @@ def _twin(
     feed = feed.append_column("participation_paid_ytd", pa.array(opening[0])).append_column(
         "franchises_paid_ytd", pa.array(opening[1])
     )
-    r = twin.run(feed, up_to_first_routed=True)
+    feed = feed.append_column("teleexpertise_done_ytd", pa.array(opening[2]))
+    feed = feed.append_column("last_optical_equipment", last_optical)
+    # Optics with a mutuelle contract: the scalar engine (the columnar contract has no device kinds).
+    r = twin.run(feed, up_to_first_routed=True, optics_allowed=None if contracts is None else contracts == "")
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
     assert r.transport_counted is not None
@@ -800,11 +845,24 @@ def _twin(
         return values if every else values[done]
 
     m = done.size
+    te_rows, te_texts, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, states_in)
     if states_in:
         details = [
             _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
         ]
+        for i, text in zip((te_rows if every else np.searchsorted(done, te_rows)).tolist(), te_texts, strict=True):
+            details[i] = text
         state_before = pa.array(details, pa.string()).dictionary_encode()
+    elif te_rows.size:
+        # Only the rows of the patients with téléexpertises have a state before: indices into their texts.
+        words: dict[str, int] = {}
+        index = np.full(m, -1, dtype=np.int32)
+        index[te_rows if every else np.searchsorted(done, te_rows)] = [
+            -1 if t is None else words.setdefault(t, len(words)) for t in te_texts
+        ]
+        state_before = pa.DictionaryArray.from_arrays(
+            pa.array(index, mask=index < 0), pa.array(list(words), pa.string())
+        )
     else:
         state_before = pa.nulls(m, _DICT)
     lines = pa.table(
@@ -864,12 +922,12 @@ def _twin(
             ),
             "details": pa.array(
                 [
-                    _details_of(states_in.get(p), int(d), with_contract=True)
+                    _details_of(states_in.get(p), int(d), with_contract=True, counted=te_after.get(p))
                     for p, d in zip(ids.tolist(), days.tolist(), strict=True)
                 ],
                 pa.string(),
             )
-            if states_in
+            if states_in or te_after
             else pa.nulls(ids.size, pa.string()),
         },
         schema=STATE_SCHEMA,
@@ -907,6 +965,57 @@ def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     return objects.take(pa.array(at, mask=at < 0))
 
 
+def _teleexpertise_running(
+    sub: pa.Table,
+    r: ColumnarResult,
+    patient: I64,
+    date: I64,
+    claim_start: Bools,
+    states_in: Mapping[int, PatientState],
+) -> tuple[I64, list[str | None], dict[int, tuple[dict[str, int], str | None]]]:
+    """What the twin counted into the state's details: the year's téléexpertise counts ("CODE:RPPS" → count, as
+    the scalar engine keeps them) and the last optical equipment, of the patients it counted some for: the state
+    before (``_details_of``) of each of their answered rows (the rows, their texts), and the counts and equipment
+    after their last one (by patient). In Python over those patients' rows only (both are rare), a text made again
+    only when what it shows changes."""
+    assert r.teleexpertise_counted is not None
+    assert r.optics_bought is not None
+    counted = r.teleexpertise_counted
+    with_te = np.flatnonzero(counted > 0)
+    bought = r.optics_bought
+    if with_te.size == 0 and not bought.any():
+        return with_te, [], {}
+    rows = np.flatnonzero(np.isin(patient, patient[(counted > 0) | bought]) & r.answered)
+    codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
+    pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
+    key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
+    years = year_of_days(date[rows]).tolist()
+    texts: list[str | None] = []
+    after: dict[int, tuple[dict[str, int], str | None]] = {}
+    running: dict[str, int] = {}
+    optical: str | None = None
+    owner, owner_year, text, stale = -1, -1, None, True
+    for i, year in zip(rows.tolist(), years, strict=True):
+        q = int(patient[i])
+        state = states_in.get(q)
+        if q != owner:
+            optical = state.last_optical if state is not None else None
+        if q != owner or year != owner_year:
+            running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
+            owner, owner_year, stale = q, year, True
+        if claim_start[i] and stale:
+            text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical)
+            stale = False
+        texts.append(text)
+        if i in key_of:
+            running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
+            stale = True
+        if bought[i]:
+            optical, stale = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat(), True
+        after[q] = (running, optical)
+    return rows, texts, after
+
+
 def before_incl(values: I64, starts: Bools) -> I64:
     """Sum of the rows of the same group up to and including this one."""
     result: I64 = _exclusive_cumsum(values, starts) + values
@@ -916,20 +1025,33 @@ def before_incl(values: I64, starts: Bools) -> I64:
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _details_of(state: PatientState | None, day: int, *, with_contract: bool = False) -> str | None:
+def _details_of(
+    state: PatientState | None,
+    day: int,
+    *,
+    with_contract: bool = False,
+    teleexpertise: Mapping[str, int] | None = None,
+    last_optical: str | None = None,
+    counted: tuple[Mapping[str, int], str | None] | None = None,
+) -> str | None:
     """The parts of a given state a claim on ``day`` still sees (téléexpertises and psy sessions of the year, amounts
-    owed, devices; the mutuelle's year when the state is carried whole)."""
-    if state is None:
-        return None
+    owed, devices; the mutuelle's year when the state is carried whole); ``teleexpertise``, ``last_optical`` (or
+    both as ``counted``): the year's counts and the last equipment when the twin counted some (else the state's)."""
+    if counted is not None:
+        teleexpertise, last_optical = counted
     on = _EPOCH + dt.timedelta(days=day)
+    if state is None:
+        if not teleexpertise and not last_optical:
+            return None
+        return PatientState(on, teleexpertise=dict(teleexpertise or {}), last_optical=last_optical).details()
     same_year = state.as_of.year == on.year
     copy = PatientState(
         on,
-        teleexpertise=state.teleexpertise if same_year else {},
+        teleexpertise=(state.teleexpertise if same_year else {}) if teleexpertise is None else dict(teleexpertise),
         psychologist_sessions=state.psychologist_sessions if same_year else 0,
         participation_owed=state.participation_owed,
         franchises_owed=state.franchises_owed,
-        last_optical=state.last_optical,
+        last_optical=last_optical or state.last_optical,
         last_hearing=state.last_hearing,
         contract=state.contract if with_contract else None,
     )

@@ -2,8 +2,9 @@
 
 One row is one care event with one act (the shape of almost every claim). The twin reads every figure from the
 same dated parameters as the scalar engine (``ParameterSet.at(date)``, once per distinct date of the batch) and
-the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). Rows it does
-not cover (devices, téléexpertise, invalid input…) are flagged; their patients are routed whole to the scalar
+the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). The yearly
+count of téléexpertises and the optics renewal period are taken in the caps' order too. Rows it does not cover
+(hearing aids, dental prostheses, CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
 engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and the
 caps see every claim of the patient in the order (patient, date, claim id). The batch kernel routes them only from
 their first claim not covered on (``run(..., up_to_first_routed=True)``) and hands them back afterwards.
@@ -59,6 +60,7 @@ Bools = npt.NDArray[np.bool_]
 ROW_GP_RPPS = "10101010105"
 ROW_OTHER_RPPS = "10000000009"
 _RPPS_DIGITS = 10
+_NULL_RPPS_NUMBER = 1_000_000_000  # the 10 digits of ROW_OTHER_RPPS (checked at import below)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -68,6 +70,8 @@ def professional_rpps(professional_id: int | None) -> str:
         return ROW_OTHER_RPPS
     return rpps_with_check_digit(f"{int(professional_id) % 10**_RPPS_DIGITS:0{_RPPS_DIGITS}d}")
 
+
+assert professional_rpps(_NULL_RPPS_NUMBER) == ROW_OTHER_RPPS
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 NULL_CODE = -1  # a null in a coded column
@@ -130,8 +134,8 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "fee": (pa.int64(), False, "billed amount in cents (default: the tariff)"),
     "coefficient": (pa.float64(), False, "coefficient of a key-letter act (AMI 1.5, B 70)"),
     "days": (pa.int64(), False, "days of a hospital stay"),
-    "device_class": (pa.string(), False, "optics A/B, audiology I/II (routed to the scalar engine)"),
-    "correction": (pa.string(), False, "optics: simple, complex, very_complex (routed)"),
+    "device_class": (pa.string(), False, "optics A/B, audiology I/II (audiology routed to the scalar engine)"),
+    "correction": (pa.string(), False, "optics lenses: simple, complex, very_complex"),
     "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free (routed)"),
     "ear": (pa.string(), False, "audiology: left, right (routed)"),
     "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (its daily charge)"),
@@ -143,6 +147,12 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "invalidity_pension": (pa.bool_(), False, "the patient holds an invalidity pension (routed)"),
     "compulsory_child_exam": (pa.int64(), False, "number 1-20 of the compulsory child examination (routed)"),
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
+    "last_optical_equipment": (pa.date32(), False, "date of the patient's last optical equipment, before the batch"),
+    "teleexpertise_done_ytd": (
+        pa.int64(),
+        False,
+        "téléexpertises of this act already billed this year by this professional for this patient, before the batch",
+    ),
     "franchises_paid_ytd": (pa.int64(), False, "cents of franchises already paid this year, before the batch"),
     "same_day_participations": (pa.int64(), False, "participations already taken that day by that professional"),
     "same_day_paramedical_franchises": (
@@ -185,10 +195,33 @@ SUPPORTED_CATEGORIES = (
     Category.MEDICINE,
     Category.TRANSPORT,
     Category.HOSPITAL_STAY,  # the stay's line and its daily charge (forfait journalier), summed on the stay's line
+    Category.TELEEXPERTISE,  # billed alone; the yearly limit per act, patient and professional counted in columns
+    Category.OPTICS,  # frames and lenses of class A (100 % santé, price limits) and B; the renewal period in order
 )
-_SUPPORTED_BASES = ("tariff", "letter", "fee")
+_SUPPORTED_BASES = ("tariff", "letter", "fee", "device")  # "device": optics only (SUPPORTED_CATEGORIES)
 _FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
-_REASONS = ("age_condition", "teleconsultation_not_oriented", "teleconsultation_unknown_patient")
+_REASONS = (
+    "age_condition",
+    "teleconsultation_not_oriented",
+    "teleconsultation_unknown_patient",
+    "teleexpertise_yearly_limit",
+    "early_renewal",
+)
+_CORRECTIONS = ("simple", "complex", "very_complex")
+_OPTICS = "tariffs.optics"
+# Figures only some rows read: a date where one is not in force routes those rows, not the whole date.
+_ROW_SCALAR_PATHS = (
+    "teleexpertise.yearly_limit_per_patient",
+    "participation.applies_to_teleexpertise",
+    f"{_OPTICS}.frame_base_class_a",
+    f"{_OPTICS}.frame_base_class_b",
+    f"{_OPTICS}.frame_price_limit_class_a",
+    f"{_OPTICS}.lens_base_class_b",
+    *(f"{_OPTICS}.lens_base_class_a.{c}" for c in _CORRECTIONS),
+    *(f"{_OPTICS}.lens_price_limit_class_a.{c}" for c in _CORRECTIONS),
+    *(f"{_OPTICS}.renewal.{x}" for x in ("adult_from_age", "child_from_age", "adult_months", "child_months")),
+    f"{_OPTICS}.renewal.infant_months",
+)
 _ROW_AFTER_LIMIT = 99  # Act.quantity bound
 _MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
 _MAX_STAY_DAYS = 3650  # Act.days bound
@@ -329,7 +362,7 @@ class _Tables:
             "franchise_exempt_regime": ("franchises.exempt_regimes", "regime"),
         }
         ok = np.ones(n, dtype=bool)
-        scalars = {path: np.full(n, -1, dtype=np.int64) for path in scalar_paths}
+        scalars = {path: np.full(n, -1, dtype=np.int64) for path in (*scalar_paths, *_ROW_SCALAR_PATHS)}
         member = {
             name: np.zeros((n, len(VOCABULARIES[vocab])), dtype=bool) for name, (_, vocab) in member_paths.items()
         }
@@ -340,7 +373,7 @@ class _Tables:
         rate = np.full((n, len(rate_paths)), -1, dtype=np.int64)
         for i, day in enumerate(days.tolist()):
             p = parameters.at(dt.date(1970, 1, 1) + dt.timedelta(days=day))
-            for path in scalar_paths:
+            for path in (*scalar_paths, *_ROW_SCALAR_PATHS):
                 scalars[path][i] = _value_or(p, path)
             ok[i] = bool((np.array([scalars[path][i] for path in scalar_paths]) >= 0).all())
             for name, (path, vocab) in member_paths.items():
@@ -391,6 +424,8 @@ class _CatalogueArrays:
     consultation: Bools  # [code, profession]: a physician's consultation (teleconsultation refusals apply)
     costly: Bools  # [code, profession]: the « forfait 24 € » may replace the ticket modérateur (rows routed)
     stay: Bools  # [code, profession]: a hospital stay (its own gross, and a daily charge line)
+    teleexpertise: Bools  # [code, profession]: a téléexpertise act (billed alone, yearly limit)
+    optics: Bools  # [code, profession]: an optical device (base and price limit by class, renewal period)
 
     @staticmethod
     def build(catalogue: Catalogue) -> _CatalogueArrays:
@@ -405,6 +440,8 @@ class _CatalogueArrays:
         consultation = np.zeros(shape, dtype=bool)
         costly = np.zeros(shape, dtype=bool)
         stay = np.zeros(shape, dtype=bool)
+        teleexpertise = np.zeros(shape, dtype=bool)
+        optics = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
         full_rate = np.zeros(shape, dtype=bool)
         rate_path = np.full(shape, -1, dtype=np.int64)
@@ -435,6 +472,10 @@ class _CatalogueArrays:
                 consultation[i, j] = category is Category.CONSULTATION
                 costly[i, j] = rule.costly_act_participation
                 stay[i, j] = category is Category.HOSPITAL_STAY
+                teleexpertise[i, j] = category is Category.TELEEXPERTISE
+                optics[i, j] = category is Category.OPTICS
+                if d.base == "device" and category is not Category.OPTICS:
+                    supported[i, j] = False  # hearing aids, dental prostheses: the scalar engine
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
         return _CatalogueArrays(
@@ -453,6 +494,8 @@ class _CatalogueArrays:
             consultation,
             costly,
             stay,
+            teleexpertise,
+            optics,
         )
 
 
@@ -618,6 +661,89 @@ def _capped(wanted: I64, cap: I64, opening: I64, starts: Bools) -> I64:
     return result
 
 
+def _teleexpertise_count(
+    order: I64,
+    candidate: Bools,
+    refused_already: Bools,
+    year_start_s: Bools,
+    professional: I64,
+    code: I64,
+    quantity: I64,
+    opening: I64,
+    limit: Any,
+) -> tuple[Bools, I64, Bools]:
+    """The yearly limit of téléexpertises per (patient, year, professional, act), as the scalar engine takes it
+    claim after claim: a row is refused when what is counted with it would pass the limit, and a refused row counts
+    nothing. Returns, by row, refused, what it counts, and the rows the one pass cannot decide (a row after a
+    refusal that would still fit: only quantities above 1 make one), for the scalar engine.
+
+    ``candidate``: the téléexpertise rows the twin answers; ``refused_already``: refused before the count (age),
+    they count nothing; ``year_start_s``: the first row of each (patient, year) in ``order``; ``opening``: the
+    count before the batch, read on each group's first row."""
+    n = order.size
+    refused = np.zeros(n, dtype=bool)
+    counted = np.zeros(n, dtype=np.int64)
+    unsure = np.zeros(n, dtype=bool)
+    positions = np.flatnonzero(candidate[order])  # the candidates in the caps' order
+    if positions.size == 0:
+        return refused, counted, unsure
+    rows = order[positions]
+    patient_year = np.cumsum(year_start_s, dtype=np.int64)[positions]
+    by_group = np.lexsort((positions, code[rows], professional[rows], patient_year))
+    rows = rows[by_group]
+    starts = _group_starts(patient_year[by_group], professional[rows], code[rows])
+    group = np.cumsum(starts) - 1
+    q = quantity[rows]
+    already = refused_already[rows]
+    cap = limit if isinstance(limit, int) else limit[rows]
+    before = opening[rows][starts][group] + _exclusive_cumsum(np.where(already, 0, q), starts)
+    over = ~already & (before + q > cap)
+    # After a group's first refusal the one pass refuses every row; the scalar engine would take one that fits.
+    first_over = np.flatnonzero(over & (_exclusive_cumsum(over.astype(np.int64), starts) == 0))
+    room = np.full(int(group[-1]) + 1, -1, dtype=np.int64)
+    room[group[first_over]] = (cap if isinstance(cap, int) else cap[first_over]) - before[first_over]
+    after_first = over & ~np.isin(np.arange(rows.size), first_over)
+    doubt = after_first & (q <= room[group])
+    if not isinstance(cap, int):
+        doubt |= cap != cap[starts][group]  # a limit changing within the year: the scalar engine
+    refused[rows] = over
+    counted[rows] = np.where(over | already, 0, q)
+    unsure[rows] = doubt
+    return refused, counted, unsure
+
+
+def _optics_renewal(
+    order: I64,
+    candidate: Bools,
+    patient: I64,
+    date: I64,
+    claim: I64,
+    months: I64,
+    opening: I64,
+    no_opening: Bools,
+) -> tuple[Bools, Bools]:
+    """Early renewals of optical equipment, as the scalar engine takes them: a claim's devices are refused before
+    ``months`` after the last equipment paid (the opening, then the claims paid here), all of a claim alike (the
+    state before it). In Python over the candidate rows (the twin's optics rows, rare), in the caps' order.
+    Returns, by row, refused and bought."""
+    n = order.size
+    early = np.zeros(n, dtype=bool)
+    bought = np.zeros(n, dtype=bool)
+    owner, last, claim_key, refused = -1, -1, (-1, -1), False
+    for i in order[candidate[order]].tolist():
+        p, day, k = int(patient[i]), int(date[i]), int(claim[i])
+        if p != owner:
+            owner, last, claim_key = p, -1 if no_opening[i] else int(opening[i]), (-1, -1)
+        if (day, k) != claim_key:
+            if claim_key[0] >= 0 and not refused:
+                last = claim_key[0]  # the previous claim's devices were paid
+            claim_key = (day, k)
+            refused = last >= 0 and day < int(add_months_days(np.array([last]), int(months[i]))[0])
+        early[i] = refused
+        bought[i] = not refused
+    return early, bought
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnarResult:
     """Outputs of the twin for every row, and which rows it answered (the others go to the scalar engine)."""
@@ -641,6 +767,8 @@ class ColumnarResult:
     paramedical_counted: I64 | None = None
     transport_counted: I64 | None = None
     daily_charge: I64 | None = None  # billed amount of a stay's daily charge line (forfait journalier), 0 otherwise
+    teleexpertise_counted: I64 | None = None  # téléexpertises a row adds to its yearly count (act, professional)
+    optics_bought: Bools | None = None  # an optical device paid: the patient's last equipment is of that date
 
 
 class ColumnarEngine:
@@ -651,16 +779,20 @@ class ColumnarEngine:
         self.catalogue = catalogue or default_catalogue()
         self.arrays = _CatalogueArrays.build(self.catalogue)
 
-    def run(self, table: pa.Table, *, up_to_first_routed: bool = False) -> ColumnarResult:
+    def run(
+        self, table: pa.Table, *, up_to_first_routed: bool = False, optics_allowed: Bools | None = None
+    ) -> ColumnarResult:
         """The twin over ``table``. Rows it cannot answer route their whole patient; with ``up_to_first_routed``,
         only from the patient's first claim it cannot answer on (the claims before it are answered: the caps are
-        taken in order, so what comes later does not change them; the caller carries the state on from there)."""
+        taken in order, so what comes later does not change them; the caller carries the state on from there).
+        ``optics_allowed``: the rows whose optical devices the caller takes from the twin (None: all), e.g. not
+        those of a mutuelle contract whose columnar route has no optics."""
         a = self.arrays
         c = _Columns(table, a.codes)
         n = c.n
         claim, claim_null = c.ints("claim_id", 0)
         patient_id, patient_null = c.ints("patient_id", 0)
-        professional_id, _ = c.ints("professional_id", -1)
+        professional_id, professional_null = c.ints("professional_id", -1)
         date, date_null = c.days("date")
         birth, birth_null = c.days("birth_date")
         code = c.coded("act_code", a.codes)
@@ -739,6 +871,7 @@ class ColumnarEngine:
         stay = a.stay[safe_code, safe_profession]
         ok &= days_null | ((stay_days >= 1) & (stay_days <= _MAX_STAY_DAYS))
         ok &= ~stay | ~days_null
+        te = a.teleexpertise[safe_code, safe_profession]
 
         # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
         # a span read the same values), gathered by row.
@@ -752,10 +885,49 @@ class ColumnarEngine:
         ok &= tables.ok[date_index]
         unit_base = tables.tariff[date_index, safe_code]
         coordination = tables.coordination[date_index, safe_code]
-        ok &= (base_kind == _SUPPORTED_BASES.index("fee")) | ((unit_base >= 0) & (coordination >= 0))
+        ok &= (base_kind >= _SUPPORTED_BASES.index("fee")) | ((unit_base >= 0) & (coordination >= 0))
         rate_path = a.rate_path[safe_code, safe_profession]
         act_rate = np.where(rate_path >= 0, tables.rate[date_index, np.maximum(rate_path, 0)], 0)
         ok &= act_rate >= 0
+        te_limit = s["teleexpertise.yearly_limit_per_patient"]
+        te_participation = s["participation.applies_to_teleexpertise"]
+        ok &= ~te | ((te_limit >= 0) & (te_participation >= 0))
+        # Optics (engine._optics): a class, and a correction for a lens; one frame or two lenses a line; class B at
+        # the billed price, class A (100 % santé) within its price limit.
+        optics = a.optics[safe_code, safe_profession]
+        if optics_allowed is not None:
+            ok &= ~optics | optics_allowed
+        klass = c.coded("device_class", ("A", "B", "I", "II"))
+        correction = c.coded("correction", _CORRECTIONS)
+        ok &= (klass != UNKNOWN_CODE) & (correction != UNKNOWN_CODE)  # the event model names the field
+        frame = optics & (code == (a.codes.index("FRAME") if "FRAME" in a.codes else -1))
+        lens = optics & ~frame
+        class_b = klass == 1
+        corr = np.maximum(correction, 0)
+
+        def by_correction(prefix: str) -> I64:
+            values = [np.broadcast_to(np.asarray(s[f"{prefix}.{x}"], dtype=np.int64), (n,)) for x in _CORRECTIONS]
+            chosen: I64 = np.choose(corr, values)
+            return chosen
+
+        device_unit = np.where(
+            frame,
+            np.where(class_b, s[f"{_OPTICS}.frame_base_class_b"], s[f"{_OPTICS}.frame_base_class_a"]),
+            np.where(class_b, s[f"{_OPTICS}.lens_base_class_b"], by_correction(f"{_OPTICS}.lens_base_class_a")),
+        )
+        device_limit = np.where(
+            frame, s[f"{_OPTICS}.frame_price_limit_class_a"], by_correction(f"{_OPTICS}.lens_price_limit_class_a")
+        )
+        ok &= ~optics | ((klass == 0) | class_b)
+        ok &= ~frame | (quantity == 1)
+        ok &= ~lens | ((correction >= 0) & (quantity <= 2))
+        ok &= ~optics | (device_unit >= 0)
+        ok &= ~(optics & class_b & fee_null)
+        ok &= ~optics | class_b | ((device_limit >= 0) & (fee_null | (fee_in <= device_limit * quantity)))
+        renewal = {x: s[f"{_OPTICS}.renewal.{x}"] for x in
+                   ("adult_from_age", "child_from_age", "adult_months", "child_months", "infant_months")}  # fmt: skip
+        for value in renewal.values():
+            ok &= ~optics | (value >= 0)
 
         def member(name: str, codes: I64) -> Bools:
             return (codes >= 0) & tables.member[name][date_index, np.maximum(codes, 0)]
@@ -818,6 +990,7 @@ class ColumnarEngine:
         put(Fact.TELE_EXEMPT_INSTITUTION, tele & member("tele_institution", institution))
         known_limit = add_months_days(last_visit, s["pathway.teleconsultation.known_patient_months"])
         put(Fact.KNOWN_PATIENT, tele & ~no_last_visit & (date <= known_limit))
+        put(Fact.TELEEXPERTISE_ONLY, te)  # one act a row: a téléexpertise row is a téléexpertise-only event
         rule_index = rule_index_columns(f)
         out_of_pathway = np.array([r.in_pathway is False for r in ALL_RULES])[rule_index]
 
@@ -831,6 +1004,49 @@ class ColumnarEngine:
         reason[consultation & unknown] = _REASONS.index("teleconsultation_unknown_patient")
         reason[consultation & not_oriented] = _REASONS.index("teleconsultation_not_oriented")
         reason[age_refused] = _REASONS.index("age_condition")
+
+        # The order the caps and the counts are taken in: (patient, date, claim id).
+        order = _claim_order(patient_id, date, claim)
+        sp = patient_id[order]
+        sd = date[order]
+
+        # Téléexpertise: billed alone (a claim with another act is the scalar engine's error), within a yearly
+        # number per act, patient and professional (engine._refusal); the professional as the RPPS the scalar
+        # event gets (professional_rpps: the last 10 digits, a missing one as ROW_OTHER_RPPS).
+        if te.any():
+            claim_start_s = _group_starts(sp, sd, claim[order])
+            alone = np.empty(n, dtype=bool)
+            alone[order] = claim_start_s & np.append(claim_start_s[1:], True)
+            ok &= ~te | alone
+            te_professional = np.where(professional_null, _NULL_RPPS_NUMBER, professional_id % 10**_RPPS_DIGITS)
+            over, te_counted, unsure = _teleexpertise_count(
+                order,
+                te & ok,
+                reason >= 0,
+                _group_starts(sp, year_of_days(sd)),
+                te_professional,
+                code,
+                quantity,
+                c.ints("teleexpertise_done_ytd", 0)[0],
+                te_limit,
+            )
+            reason[over] = _REASONS.index("teleexpertise_yearly_limit")
+            ok &= ~unsure
+        else:
+            te_counted = np.zeros(n, dtype=np.int64)
+        # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
+        optics_bought = np.zeros(n, dtype=bool)
+        if optics.any():
+            months = np.where(
+                age >= renewal["adult_from_age"],
+                renewal["adult_months"],
+                np.where(age >= renewal["child_from_age"], renewal["child_months"], renewal["infant_months"]),
+            )
+            last_optical, no_last_optical = c.days("last_optical_equipment")
+            early, optics_bought = _optics_renewal(
+                order, optics & ok & (reason < 0), patient_id, date, claim, months, last_optical, no_last_optical
+            )
+            reason[early] = _REASONS.index("early_renewal")
         rejected = reason >= 0
 
         # Maternity and exemptions.
@@ -872,6 +1088,10 @@ class ColumnarEngine:
         base = np.where(base_kind == _SUPPORTED_BASES.index("fee"), fee_in, base)
         fee = np.where(fee_null, base, fee_in)
         base = np.minimum(base, fee)
+        # A device: its class's base; class A billed at most (by default at) its price limit.
+        device_fee = np.where(~class_b & fee_null, device_limit * quantity, fee_in)
+        fee = np.where(optics, device_fee, fee)
+        base = np.where(optics, np.minimum(device_unit * quantity, device_fee), base)
 
         # Rate: the act's own, or 100 % (the act, ALD care, maternity).
         full = s["rates.full"]
@@ -936,9 +1156,6 @@ class ColumnarEngine:
         )
 
         # Caps, in the order (patient, date, claim id).
-        order = _claim_order(patient_id, date, claim)
-        sp = patient_id[order]
-        sd = date[order]
 
         # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential), or
         # from the first claim with such a row on.
@@ -987,7 +1204,8 @@ class ColumnarEngine:
         def opening(name: str) -> I64:
             return c.ints(name, 0)[0][order]
 
-        pf_applies = pf_live & a.participation[safe_code, safe_profession][order]
+        bears = a.participation[safe_code, safe_profession] | (te & (te_participation == 1))
+        pf_applies = pf_live & bears[order]
         q = np.where(pf_applies, quantity[order], 0)
         daily_count = ordered("participation.daily_count_per_professional")
         units = per_professional(q, daily_count, opening("same_day_participations"))
@@ -1065,6 +1283,8 @@ class ColumnarEngine:
             paramedical_counted=counted[1],
             transport_counted=counted[2],
             daily_charge=charge_fee,
+            teleexpertise_counted=np.where(answered & ~rejected, te_counted, 0),
+            optics_bought=answered & optics_bought,
         )
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
@@ -1283,8 +1503,8 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
     participations: dict[tuple[int, dt.date, int], int] = {}
     paramedical: dict[tuple[int, dt.date, int], int] = {}  # per professional, like the participations
     transport: dict[tuple[int, dt.date], int] = {}
-    # téléexpertises: 4 a year per patient and per doctor, so counted per (patient, year, professional_id)
-    teleexpertise: dict[tuple[int, int, int], dict[str, int]] = {}
+    # téléexpertises: 4 a year per patient and per doctor, so counted per (patient, year, professional's RPPS)
+    teleexpertise: dict[tuple[int, int, str], dict[str, int]] = {}
     for i in ordered:
         row = given[i]
         if not _sortable(row):
@@ -1313,6 +1533,12 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
         participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
         paramedical.setdefault(pro_key, int(row.get("same_day_paramedical_franchises") or 0))
         transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
+        if patient_id not in devices and row.get("last_optical_equipment") is not None:  # as the twin reads it
+            devices[patient_id] = {"last_optical_equipment": row["last_optical_equipment"]}
+        te_key = (*year_key, professional_rpps(row.get("professional_id")))
+        te_done = teleexpertise.setdefault(te_key, {})
+        if _is_teleexpertise(engine, event):  # the count before the batch: the act's first row, as the twin reads it
+            te_done.setdefault(event.acts[0].code, int(row.get("teleexpertise_done_ytd") or 0))
         ytd = YearToDate.model_validate(
             {
                 **state,
@@ -1320,7 +1546,7 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
                 "same_day_participations": participations[pro_key],
                 "same_day_paramedical_franchises": euros(paramedical[pro_key]),
                 "same_day_transport_franchises": euros(transport[day_key]),
-                "teleexpertise_acts": teleexpertise.get((*year_key, professional_id), {}),
+                "teleexpertise_acts": te_done,
             }
         )
         try:
@@ -1330,9 +1556,7 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             continue
         after = result.state_after
         year_state[year_key] = {key: after[key] for key in ("participation_paid", "franchises_paid")}
-        teleexpertise[(*year_key, professional_id)] = {
-            key.partition(":")[0]: count for key, count in after["teleexpertise_acts"].items()
-        }
+        teleexpertise[te_key] = {key.partition(":")[0]: count for key, count in after["teleexpertise_acts"].items()}
         devices[patient_id] = {key: after[key] for key in ("last_optical_equipment", "last_hearing_aid")}
         participations[pro_key] = after["same_day_participations"]
         paramedical[pro_key] = int(Decimal(str(after["same_day_paramedical_franchises"])) * 100)
@@ -1358,6 +1582,11 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
             "error": None,
         }
     return out
+
+
+def _is_teleexpertise(engine: Engine, event: CareEvent) -> bool:
+    definition = engine.catalogue.acts.get(event.acts[0].code)
+    return definition is not None and definition.category_for(event.professional.profession) is Category.TELEEXPERTISE
 
 
 def _sortable(row: Mapping[str, Any]) -> bool:

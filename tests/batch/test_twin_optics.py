@@ -1,0 +1,104 @@
+"""Optics in the twin: class A (100 % santé, billed at most its price limit) and class B (free prices) bases, the
+Assurance Maladie's 60 % of the base, and the renewal period since the last equipment (2 years from 16, 1 year
+from 6, 6 months before [R7][R8]), carried across files in the batch state, equal to the scalar engine.
+
+A class A frame: base 9,00 € [R1], price limit 30,00 € [R2][R3][R5], 60 % [R1]: the AMO pays 5,40 €.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from parcours.batch.kernel import OUTPUT_SCHEMA, adjudicate_partition, input_schema, states_from_table
+from parcours.batch.runner import adjudicate
+from parcours.rules.params import default_parameters
+
+SCHEMA = input_schema()
+FRAME_A_BASE, FRAME_A_LIMIT, AMO_FRAME_A = 900, 3000, 540  # cents [R1][R2]
+
+
+def frame(claim_id: int, day: dt.date, birth: dt.date = dt.date(1970, 1, 1), **extra: Any) -> dict[str, Any]:
+    return {"claim_id": claim_id, "patient_id": 1, "professional_id": 4, "date": day, "birth_date": birth,
+            "profession": "optician", "act_code": "FRAME", "device_class": "A", **extra}  # fmt: skip
+
+
+def same_as_scalar(table: pa.Table, state: pa.Table | None = None) -> list[dict[str, Any]]:
+    mixed = adjudicate_partition(table, state)
+    scalar = adjudicate_partition(table, state, scalar_only=True)
+    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
+    assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
+    assert states_from_table(mixed.states) == states_from_table(scalar.states)
+    lines: list[dict[str, Any]] = mixed.lines.to_pylist()
+    return lines
+
+
+def test_a_frame_of_class_a_and_its_renewal_in_the_twin() -> None:
+    p = default_parameters().at(dt.date(2025, 1, 2))
+    assert p["tariffs.optics.frame_base_class_a"] == FRAME_A_BASE
+    assert p["tariffs.optics.frame_price_limit_class_a"] == FRAME_A_LIMIT
+    assert p["tariffs.optics.renewal.adult_months"] == 24
+    days = [dt.date(2025, 1, 2), dt.date(2025, 1, 2), dt.date(2026, 12, 31), dt.date(2027, 1, 2)]
+    lines = same_as_scalar(pa.Table.from_pylist([frame(i, day) for i, day in enumerate(days)], schema=SCHEMA))
+    assert [line["engine"] for line in lines] == ["columnar"] * 4
+    first = lines[0]
+    assert (first["fee"], first["base"], first["rate"], first["amo"]) == (
+        FRAME_A_LIMIT,
+        FRAME_A_BASE,
+        6000,
+        AMO_FRAME_A,
+    )
+    assert first["patient"] == FRAME_A_LIMIT - AMO_FRAME_A
+    # A second frame the same day and one before the 2 years are refused; on the 2nd of January 2027 it is paid.
+    assert [line["status"] for line in lines] == ["paid", "rejected", "rejected", "paid"]
+    assert {lines[1]["reason"], lines[2]["reason"]} == {"early_renewal"}
+    assert lines[2]["state_before"] == '{"last_optical_equipment": "2025-01-02"}'
+
+
+def test_a_child_renews_after_one_year() -> None:
+    child = dt.date(2015, 6, 1)  # 9 and 10 years old: 12 months [R7]
+    rows = [
+        frame(0, dt.date(2024, 3, 1), child),
+        frame(1, dt.date(2025, 2, 28), child),
+        frame(2, dt.date(2025, 3, 1), child),
+    ]
+    lines = same_as_scalar(pa.Table.from_pylist(rows, schema=SCHEMA))
+    assert [line["status"] for line in lines] == ["paid", "rejected", "paid"]
+    assert all(line["engine"] == "columnar" for line in lines)
+
+
+def test_the_last_equipment_is_carried_across_files(tmp_path: Path) -> None:
+    """The renewal period spans years and files: the second file reads the last equipment from the state."""
+    rows = [frame(0, dt.date(2024, 5, 2)), frame(1, dt.date(2025, 5, 2)), frame(2, dt.date(2026, 5, 2))]
+    rows += [{**frame(3, dt.date(2026, 5, 3), correction="complex", quantity=2), "act_code": "LENS"}]
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    pq.write_table(table, tmp_path / "all.parquet")
+    pq.write_table(table.slice(0, 1), tmp_path / "a.parquet")
+    pq.write_table(table.slice(1), tmp_path / "b.parquet")
+    adjudicate(str(tmp_path / "all.parquet"), tmp_path / "all-out.parquet", workers=1)
+    adjudicate(str(tmp_path / "a.parquet"), tmp_path / "a-out.parquet", workers=1, state_out=tmp_path / "s.parquet")
+    adjudicate(str(tmp_path / "b.parquet"), tmp_path / "b-out.parquet", workers=1, state_in=tmp_path / "s.parquet",
+               state_out=tmp_path / "s2.parquet")  # fmt: skip
+    whole = pq.read_table(tmp_path / "all-out.parquet").sort_by("claim_id")
+    split = pa.concat_tables([pq.read_table(tmp_path / n) for n in ("a-out.parquet", "b-out.parquet")])
+    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
+    assert split.sort_by("claim_id").select(columns).to_pylist() == whole.select(columns).to_pylist()
+    second = pq.read_table(tmp_path / "b-out.parquet").sort_by("claim_id").to_pylist()
+    assert all(line["engine"] == "columnar" for line in second)
+    # 2025-05-02 is within 2 years of 2024-05-02: refused; 2026-05-02 is paid, and the lenses the day after refused.
+    assert [line["status"] for line in second] == ["rejected", "paid", "rejected"]
+    assert states_from_table(pq.read_table(tmp_path / "s2.parquet"))[1].last_optical == "2026-05-02"
+
+
+def test_optics_with_a_mutuelle_contract_go_to_the_scalar_engine() -> None:
+    """The columnar contract has no device kinds: those claims go to the scalar engine, the others stay."""
+    rows = [frame(0, dt.date(2025, 1, 2), contract="confort")]
+    rows.append({**frame(1, dt.date(2025, 2, 2), contract="confort"), "profession": "physician",
+                 "specialty": "general_practice", "act_code": "G", "device_class": None})  # fmt: skip
+    lines = same_as_scalar(pa.Table.from_pylist(rows, schema=SCHEMA))
+    assert [line["engine"] for line in lines] == ["scalar", "columnar"]
+    assert lines[0]["amc"] is not None
