@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parcours.batch.generate import generate
-from parcours.batch.kernel import adjudicate_partition
+from parcours.batch.kernel import _in_order, adjudicate_partition
 from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, move_into_place
 
 
@@ -168,6 +168,26 @@ def test_kernel_order_is_the_kernels_sort(data: Any) -> None:
     null, patient, date, claim, line = (k[rows] for k in keys)
     expected = rows[np.lexsort((rows, line, claim, date, patient, ~null))]
     assert _kernel_order(rows, keys).tolist() == expected.tolist()
+
+
+@given(st.data())
+def test_in_order_tells_rows_the_kernels_sort_would_not_move(data: Any) -> None:
+    """The kernel skips its sort when ``_in_order`` says the rows are sorted: exactly when the stable sort is the
+    identity (drawn sorted half the time, so both answers are exercised)."""
+    _, *keys = _keys_of(data.draw)
+    if data.draw(st.booleans()):
+        order = np.lexsort(tuple(reversed(keys)))
+        keys = [k[order] for k in keys]
+    identity = np.lexsort((np.arange(keys[0].size), *reversed(keys)))
+    assert _in_order(*keys) == bool(np.array_equal(identity, np.arange(keys[0].size)))
+
+
+def test_in_order_on_ties_and_single_steps_back() -> None:
+    a = np.array
+    assert _in_order(a([0, 1]), a([5, 0]))  # the first key decides
+    assert not _in_order(a([1, 0]), a([0, 5]))
+    assert not _in_order(a([3, 3]), a([1, 0]))  # a tie on the first key: the second decides
+    assert _in_order(a([3, 3, 4]), a([0, 0, 0]))
 
 
 def test_arrow_plain_pages_for_the_run_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -371,6 +371,19 @@ def _plain(table: pa.Table) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
+def _in_order(*keys: I64) -> bool:
+    """Whether the rows are in the lexicographic order of ``keys`` (most significant first), ties in row order."""
+    if keys[0].size < 2:
+        return True
+    tied = np.ones(keys[0].size - 1, dtype=bool)
+    for key in keys:
+        step = np.diff(key)
+        if bool(np.any(tied & (step < 0))):
+            return False
+        tied &= step == 0
+    return True
+
+
 def _take(table: pa.Table, rows: I64) -> pa.Table:
     """``table.take(rows)``, free when ``rows`` is every row in order (the common case: nothing routed)."""
     if rows.size == table.num_rows and (rows.size == 0 or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
@@ -482,7 +495,9 @@ def adjudicate_partition(
         reject_parts.append(_rejects(table, bad_keys, names, ["valeur manquante"] * len(names)))
 
     keep = np.flatnonzero(~key_nulls)
-    order = keep[np.lexsort((seq[keep], line_no[keep], claim[keep], date[keep], patient[keep]))]
+    by = (patient[keep], date[keep], claim[keep], line_no[keep])
+    # The local runner hands its buckets over already in this order (runner._kernel_order): checked, not sorted again.
+    order = keep if _in_order(*by) else keep[np.lexsort((seq[keep], *reversed(by)))]
     table = _take(table, order)
     patient, claim, date = patient[order], claim[order], date[order]
     n = table.num_rows
