@@ -13,8 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tests.batch.test_twin_teleexpertise import same_as_scalar
 
-from parcours.batch.kernel import OUTPUT_SCHEMA, adjudicate_partition, input_schema, states_from_table
+from parcours.batch.kernel import OUTPUT_SCHEMA, input_schema, states_from_table
 from parcours.batch.runner import adjudicate
 from parcours.rules.params import default_parameters
 
@@ -25,16 +26,6 @@ FRAME_A_BASE, FRAME_A_LIMIT, AMO_FRAME_A = 900, 3000, 540  # cents [R1][R2]
 def frame(claim_id: int, day: dt.date, birth: dt.date = dt.date(1970, 1, 1), **extra: Any) -> dict[str, Any]:
     return {"claim_id": claim_id, "patient_id": 1, "professional_id": 4, "date": day, "birth_date": birth,
             "profession": "optician", "act_code": "FRAME", "device_class": "A", **extra}  # fmt: skip
-
-
-def same_as_scalar(table: pa.Table, state: pa.Table | None = None) -> list[dict[str, Any]]:
-    mixed = adjudicate_partition(table, state)
-    scalar = adjudicate_partition(table, state, scalar_only=True)
-    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
-    assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
-    assert states_from_table(mixed.states) == states_from_table(scalar.states)
-    lines: list[dict[str, Any]] = mixed.lines.to_pylist()
-    return lines
 
 
 def test_a_frame_of_class_a_and_its_renewal_in_the_twin() -> None:
