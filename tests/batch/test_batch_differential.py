@@ -282,14 +282,16 @@ def test_batch_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(patient_years(contracts=True))
+@given(st.sampled_from([0, 3]).flatmap(lambda optics: patient_years(contracts=True, optics_one_in=optics)))
 def test_batch_with_contracts_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
     """The catalogue's contracts: AMC and reste à charge of every line to the cent, the contract's year carried
-    from claim to claim (yearly ceilings, envelopes, day limits)."""
+    from claim to claim (yearly ceilings, envelopes, day limits), optical equipments reimbursed per claim."""
     expected, refused = reference(rows)
     got, rejected, twin = batch(rows)
     with_contract = [k for k, v in got.items() if v["amc"] is not None]
     event(f"lines with a contract answered by the twin: {'none' if not twin or not with_contract else 'some'}")
+    optics = {r["act_code"] for r in rows if r.get("contract") and r["act_code"] in ("FRAME", "LENS")}
+    event(f"optics with a contract: {'frame and lenses' if len(optics) == 2 else 'some' if optics else 'none'}")
     assert rejected == refused
     assert got == expected
 

@@ -17,6 +17,7 @@ from tests.batch.test_twin_teleexpertise import same_as_scalar
 
 from parcours.batch.kernel import OUTPUT_SCHEMA, input_schema, states_from_table
 from parcours.batch.runner import adjudicate
+from parcours.rules.contracts.loader import load_contract
 from parcours.rules.params import default_parameters
 
 SCHEMA = input_schema()
@@ -85,11 +86,48 @@ def test_the_last_equipment_is_carried_across_files(tmp_path: Path) -> None:
     assert states_from_table(pq.read_table(tmp_path / "s2.parquet"))[1].last_optical == "2026-05-02"
 
 
-def test_optics_with_a_mutuelle_contract_go_to_the_scalar_engine() -> None:
-    """The columnar contract has no device kinds: those claims go to the scalar engine, the others stay."""
-    rows = [frame(0, dt.date(2025, 1, 2), contract="confort")]
-    rows.append({**frame(1, dt.date(2025, 2, 2), contract="confort"), "profession": "physician",
-                 "specialty": "general_practice", "act_code": "G", "device_class": None})  # fmt: skip
+def test_a_class_b_equipment_with_a_mutuelle_contract_in_the_twin() -> None:
+    """Formule Confort (catalogue): class B glasses up to 400 € an equipment with complex lenses, the frame up to
+    100 €, Sécurité sociale included. A 150 € frame and two complex lenses at 400 €: the frame gets 100 € (AMO 0,03 €
+    + AMC 99,97 €), the lenses the 300 € left of the equipment (AMO 0,06 € + AMC 299,94 €): the patient pays
+    550 − 400 = 150 €. Class A glasses (100 % santé) leave nothing to pay."""
+    p = default_parameters().at(dt.date(2025, 3, 4))
+    assert p["tariffs.optics.frame_base_class_b"] == 5
+    assert p["tariffs.optics.lens_base_class_b"] == 5
+    confort = load_contract("confort", dt.date(2025, 3, 4)).optics_class_b
+    assert confort is not None
+    assert (confort.complex, confort.frame) == (400, 100)
+    day = dt.date(2025, 3, 4)
+    rows = [
+        frame(0, day, device_class="B", fee=15000, contract="confort"),
+        {**frame(0, day, device_class="B", fee=40000, contract="confort"), "act_code": "LENS", "line_number": 2,
+         "correction": "complex", "quantity": 2},
+        {**frame(1, day, contract="confort"), "patient_id": 2},
+        {**frame(1, day, contract="confort"), "patient_id": 2, "act_code": "LENS", "line_number": 2,
+         "correction": "very_complex", "quantity": 2},
+    ]  # fmt: skip
     lines = same_as_scalar(pa.Table.from_pylist(rows, schema=SCHEMA))
-    assert [line["engine"] for line in lines] == ["scalar", "columnar"]
-    assert lines[0]["amc"] is not None
+    assert [line["engine"] for line in lines] == ["columnar"] * 4
+    b_frame, b_lenses, a_frame, a_lenses = lines
+    assert (b_frame["amo"], b_frame["amc"], b_frame["out_of_pocket"]) == (3, 9997, 5000)
+    assert (b_lenses["amo"], b_lenses["amc"], b_lenses["out_of_pocket"]) == (6, 29994, 10000)
+    assert a_frame["contract"] == "confort"
+    assert a_frame["out_of_pocket"] == a_lenses["out_of_pocket"] == 0
+    assert a_frame["amo"] + a_frame["amc"] == a_frame["fee"] == FRAME_A_LIMIT
+
+
+def test_the_strongest_correction_sets_the_equipment_limit() -> None:
+    """A simple and a very complex lens in one claim: the equipment is a very complex one (500 € with Confort, Sécurité
+    sociale included); two lenses at 300 € each leave the patient 100 €. The same lenses billed in two claims are two
+    equipments' worth of lines, the second refused by the Sécurité sociale (one equipment per renewal period) and paid
+    nothing by the contract either."""
+    day = dt.date(2025, 5, 6)
+    lens = {**frame(0, day, device_class="B", fee=30000, contract="confort"), "act_code": "LENS"}
+    rows = [{**lens, "correction": "simple"}, {**lens, "correction": "very_complex", "line_number": 2}]
+    rows += [{**lens, "claim_id": 1, "correction": "simple", "date": dt.date(2025, 5, 7)}]
+    lines = same_as_scalar(pa.Table.from_pylist(rows, schema=SCHEMA))
+    assert [line["engine"] for line in lines] == ["columnar"] * 3
+    one, two, refused = lines
+    assert one["amo"] + one["amc"] + two["amo"] + two["amc"] == 50000
+    assert one["out_of_pocket"] + two["out_of_pocket"] == 10000
+    assert (refused["status"], refused["amc"], refused["out_of_pocket"]) == ("rejected", 0, 30000)

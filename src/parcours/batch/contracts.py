@@ -5,8 +5,9 @@ patient), as the scalar route writes them.
 Routing (``scalar_contract_patients``): a patient with a contract stays with the twin, claim by claim as any other,
 unless the columnar contract cannot take them whole — their claims name more than one contract (the yearly limits
 would change along one year's running sum: not vectorised), or their contract cannot be loaded for a year of their
-claims (the scalar engine then rejects the claims with the reason). The kinds of care the twin does not cover (optics, hearing aids, dental prostheses, private room…) go to the
-scalar engine with their claim, as without a contract.
+claims (the scalar engine then rejects the claims with the reason). The kinds of care the twin does not cover
+(hearing aids, dental prostheses, private room…) go to the scalar engine with their claim, as without a contract;
+optics stay with the twin (class A and B, class B reimbursed per equipment as ``amc._optics_allowance``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 
 from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import ColumnarResult
-from parcours.rules.contracts.amc import ContractYear
+from parcours.rules.contracts.amc import CORRECTIONS, ContractYear
 from parcours.rules.contracts.columnar import CATEGORIES, ContractLines, ContractOutcome, apply_contracts, kinds_of
 from parcours.rules.contracts.model import Contract, ContractError
 from parcours.rules.event import Specialty
@@ -89,6 +90,13 @@ def _is(table: pa.Table, name: str, rows: pa.Array, value: str) -> Bools:
 def _integers(table: pa.Table, name: str, rows: pa.Array, default: int) -> I64:
     values = _at(table, name, rows).fill_null(default).to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.int64)
+
+
+def _corrections(table: pa.Table, rows: pa.Array) -> I64:
+    """Each row's lens correction as an index into ``CORRECTIONS`` (-1: none)."""
+    values = _at(table, "correction", rows)
+    index = pc.index_in(values, value_set=pa.array(CORRECTIONS)).fill_null(-1)
+    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _merge(details: str | None, contract: str | None) -> str | None:
@@ -205,16 +213,19 @@ def add_contracts(
     line_category = take_category[of_row]
     row_stay = take_stay[of_row]
     general_practice = _is(sub, "specialty", taken, Specialty.GENERAL_PRACTICE.value)[of_row]
+    act_code_rows = np.asarray(act_code.fill_null("").to_numpy(zero_copy_only=False), dtype=object)[of_row]
     kind = kinds_of(
         line_category,
-        np.asarray(act_code.fill_null("").to_numpy(zero_copy_only=False), dtype=object)[of_row],
+        act_code_rows,
         np.asarray(pc.equal(profession, Profession.DENTIST.value).fill_null(False))[of_row],
         _flag(sub, "teleconsultation", taken)[of_row],
         general_practice,
         charge,
+        _is(sub, "device_class", taken, "A")[of_row],
     )
     if (kind < 0).any():  # not a kind the twin covers: never reached (SUPPORTEDCATEGORIES)
         raise AssertionError("contract: a twin line without a kind of care")
+    optics = line_category == CATEGORIES.index(Category.OPTICS)
     sector_2 = _is(sub, "sector", taken, "2")[of_row]
     quantity = _integers(sub, "quantity", taken, 1)[of_row]
     days_in = _integers(sub, "days", taken, 0)[of_row]
@@ -256,7 +267,10 @@ def add_contracts(
         non_optam=sector_2 & ~_flag(sub, "optam", taken)[of_row],
         patient_c2s=c2s,
         authorised_overrun=authorised,
-        device_price=np.zeros(row.size, dtype=bool),
+        device_price=optics,  # the devices the twin takes: optics (engine._classify_overrun)
+        claim=(np.cumsum(claim_start) - 1)[row],
+        frame=optics & (act_code_rows == "FRAME"),
+        correction=_corrections(sub, taken)[of_row],
     )
     openings: dict[int, ContractYear] = {}
     for p in np.unique(patient[take]).tolist() if states_in else []:

@@ -808,8 +808,7 @@ def _twin(
     )
     feed = feed.append_column("teleexpertise_done_ytd", pa.array(opening[2]))
     feed = feed.append_column("last_optical_equipment", last_optical)
-    # Optics with a mutuelle contract: the scalar engine (the columnar contract has no device kinds).
-    r = twin.run(feed, up_to_first_routed=True, optics_allowed=None if contracts is None else contracts == "")
+    r = twin.run(feed, up_to_first_routed=True)
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
     assert r.transport_counted is not None

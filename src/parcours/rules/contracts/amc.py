@@ -23,6 +23,7 @@ from parcours.rules.result import Adjudication, Line, ParameterUse, Step
 L871_1 = (SourceRef(id="S17a"),)
 PERCENT_BASIS = 100
 FULL_RATE_BP = 10_000  # 100 % of the base, in basis points: the ticket modérateur included, no overrun
+CORRECTIONS = ("simple", "complex", "very_complex")  # a lens's correction, weakest first
 
 
 @dataclass
@@ -241,8 +242,7 @@ def _optics_allowance(contract: Contract, lines: list[Line]) -> dict[int, int]:
     if not lines or guarantee is None:
         return {line.index: 0 for line in lines}
     corrections = [line.attributes.get("correction", "simple") for line in lines if line.code != "FRAME"]
-    order = ["simple", "complex", "very_complex"]
-    strongest = max(corrections, key=order.index) if corrections else "simple"
+    strongest = max(corrections, key=CORRECTIONS.index) if corrections else "simple"
     remaining = to_cents(getattr(guarantee, strongest)) - sum(line.gross for line in lines)
     frame_room = to_cents(guarantee.frame)
     allowance: dict[int, int] = {}

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parcours.rules.catalogue import Category
-from parcours.rules.contracts.amc import FULL_RATE_BP, PERCENT_BASIS, ContractYear
+from parcours.rules.contracts.amc import CORRECTIONS, FULL_RATE_BP, PERCENT_BASIS, ContractYear
 from parcours.rules.contracts.kinds import (  # the scalar route's own tables: one definition of the kinds
     CATEGORY_KINDS,
     DOCTORS_FEES,
@@ -38,6 +38,8 @@ Bools = npt.NDArray[np.bool_]
 
 KINDS: tuple[CareKind, ...] = tuple(CareKind)
 PER = ("act", "day", "ear", "year")
+# A class B equipment's limits (``OpticsGuarantee``): by its strongest correction, then the frame's.
+OPTICS_B_LIMITS = (*CORRECTIONS, "frame")
 NONE = -1  # an absent figure in the guarantee arrays
 _UNLIMITED = 1 << 62  # no allowance: all that is coverable
 _EPOCH = dt.date(1970, 1, 1)
@@ -62,10 +64,10 @@ def kinds_of(
     teleconsultation: Bools,
     general_practice: Bools,
     daily_charge: Bools,
+    optics_class_a: Bools,
 ) -> I64:
-    """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown), for
-    the categories whose kind depends on no device attribute; -1 for the others (optics, hearing aids, dental
-    prostheses: their lines stay with the scalar engine)."""
+    """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown); -1
+    for hearing aids and dental prostheses (the twin does not take them: their lines stay with the scalar engine)."""
     out = np.full(category.size, NONE, dtype=np.int64)
 
     def put(where: Bools, kind: CareKind) -> None:
@@ -91,6 +93,9 @@ def kinds_of(
     stay = of(Category.HOSPITAL_STAY)
     put(stay & ~daily_charge, CareKind.HOSPITAL_FEES)
     put(stay & daily_charge, CareKind.DAILY_CHARGE)
+    optics = of(Category.OPTICS)
+    put(optics & optics_class_a, CareKind.OPTICS_CLASS_A)
+    put(optics & ~optics_class_a, CareKind.OPTICS_CLASS_B)
     return out
 
 
@@ -107,6 +112,7 @@ class GuaranteeArrays:
     max_days: I64
     responsable: Bools
     c2s: Bools
+    optics_class_b: I64  # [contract, OPTICS_B_LIMITS] cents, -1: no class B guarantee
 
     @staticmethod
     def build(contracts: Sequence[Contract]) -> GuaranteeArrays:
@@ -128,10 +134,15 @@ class GuaranteeArrays:
                 if g.yearly_ceiling is not None:
                     arrays["yearly_ceiling"][i, j] = to_cents(g.yearly_ceiling)
                 full_price[i, j] = g.full_price
+        optics_class_b = np.full((len(contracts), len(OPTICS_B_LIMITS)), NONE, dtype=np.int64)
+        for i, contract in enumerate(contracts):
+            if contract.optics_class_b is not None:
+                optics_class_b[i] = [to_cents(getattr(contract.optics_class_b, x)) for x in OPTICS_B_LIMITS]
         return GuaranteeArrays(
             full_price=full_price,
             responsable=np.array([c.responsable for c in contracts], dtype=bool),
             c2s=np.array([c.c2s for c in contracts], dtype=bool),
+            optics_class_b=optics_class_b,
             **arrays,
         )
 
@@ -158,6 +169,9 @@ class ContractLines:
     patient_c2s: Bools
     authorised_overrun: Bools  # the overrun is a secteur 1 dépassement autorisé (or billed beyond it)
     device_price: Bools  # the overrun is a device's free price (optics, hearing, prostheses)
+    claim: I64  # the claim's number in the lines' order: a class B equipment is reimbursed per claim
+    frame: Bools  # an optical frame (the others of class B are lenses)
+    correction: I64  # a lens's correction, index into CORRECTIONS (-1: none given)
 
 
 def _capped(wanted: I64, cap: I64, opening: I64, starts: Bools) -> I64:
@@ -172,15 +186,23 @@ def _capped(wanted: I64, cap: I64, opening: I64, starts: Bools) -> I64:
 
 @dataclass
 class _Kept:
-    """One part of the contract state (paid, days or envelopes) by line, to read it before or after any line."""
+    """One part of the contract state (paid, days or envelopes), to read it before or after any line: for each kind
+    of care, its lines and the running sums over them (what they added, how many put the kind in the state), so
+    that reading a state costs a search per kind at the positions asked, not a [line, kind] matrix."""
 
     kinds: tuple[str, ...]
-    total: I64  # [line, kind]: inclusive running sum of what the lines added, over all patients
-    own: I64  # [line, kind]: what the line itself added
-    count_total: I64  # the same for how many lines put the kind in the state
-    count_own: I64
-    opening: I64  # [line, kind]: the patient's opening of the line's year
+    rows: list[I64]  # per kind: its lines, increasing
+    added: list[I64]  # per kind: 0 then the inclusive running sum of what its lines added
+    counted: list[I64]  # per kind: 0 then the running count of its lines that put it in the state
+    opening: I64  # [opening, kind]: the patients' openings (rows of ``ContractOutcome._opening_row``)
     opening_set: Bools
+
+    def at(self, j: int, positions: I64, first: I64, inclusive: bool) -> tuple[I64, I64]:
+        """Kind ``j``'s sum and count over the lines from ``first`` to ``positions`` (included or not)."""
+        rows = self.rows[j]
+        end = np.searchsorted(rows, positions, side="right" if inclusive else "left")
+        start = np.searchsorted(rows, first, side="left")
+        return self.added[j][end] - self.added[j][start], self.counted[j][end] - self.counted[j][start]
 
 
 @dataclass
@@ -194,19 +216,23 @@ class ContractOutcome:
     _parts: dict[str, _Kept]
     _first: I64  # each line's first line of its (patient, year)
     _opening_same_year: Bools
+    _opening_row: I64  # each line's patient's row in the openings (meaningful where ``_opening_same_year``)
 
     def _texts(self, positions: I64, inclusive: bool) -> pa.StringArray:
         at, first = positions, self._first[positions]
+        same_year, opening_row = self._opening_same_year[at], self._opening_row[at]
         parts: dict[str, pa.Array] = {}
         for name, part in self._parts.items():
-            start = part.total[first] - part.own[first]
-            start_count = part.count_total[first] - part.count_own[first]
-            value = part.total[at] - (0 if inclusive else part.own[at]) - start + part.opening[at]
-            count = part.count_total[at] - (0 if inclusive else part.count_own[at]) - start_count
-            present = (count > 0) | part.opening_set[at]
             # Euros as ``ContractYear.to_dict`` writes them: an int of cents over 100 is the nearest float.
             number = _int_text if name == "days" else _euros_text
-            parts[name] = _json_object(part.kinds, [number(value[:, j]) for j in range(len(part.kinds))], present)
+            texts, present = [], np.zeros((at.size, len(part.kinds)), dtype=bool)
+            for j in range(len(part.kinds)):
+                value, count = part.at(j, at, first, inclusive)
+                opened = same_year & part.opening_set[opening_row, j]
+                value = value + np.where(same_year, part.opening[opening_row, j], 0)
+                present[:, j] = (count > 0) | opened
+                texts.append(number(value))
+            parts[name] = _json_object(part.kinds, texts, present)
         fresh = (at == first) & ~self._opening_same_year[at] & (not inclusive)
         year = pa.array(self.year[at], mask=fresh).cast(pa.string())
         text: pa.StringArray = pc.binary_join_element_wise(
@@ -264,6 +290,35 @@ def _json_object(keys: Sequence[str], values: Sequence[pa.Array], present: Bools
     return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(joined, 2), "}", "")
 
 
+def _optics_allowance(limits: I64, lines: ContractLines, rows: I64) -> I64:
+    """``amc._optics_allowance`` for the class B ``rows`` (increasing): per claim, one equipment's limit by its
+    strongest lens correction less what the Sécurité sociale paid on the claim's class B lines, taken by the frames
+    first (each within the frame's sub-limit), then the lenses, in line order. Each line may take what is still left
+    (its allowance) and takes at most its ticket modérateur and overrun: a capped running sum (``_capped``)."""
+    claim, frame = lines.claim[rows], lines.frame[rows]
+    order = np.lexsort((rows, frame == 0, claim))  # frames first within their claim, then the lines in order
+    claim, frame, sorted_rows = claim[order], frame[order], rows[order]
+    starts = np.ones(rows.size, dtype=bool)
+    starts[1:] = claim[1:] != claim[:-1]
+    first = np.flatnonzero(starts)
+    group = np.cumsum(starts) - 1
+    strongest = np.maximum.reduceat(np.where(frame, 0, np.maximum(lines.correction[sorted_rows], 0)), first)
+    contract = lines.contract[sorted_rows][first]
+    equipment = limits[contract, strongest]
+    gross = lines.gross[sorted_rows]
+    remaining = (equipment - np.add.reduceat(gross, first))[group]
+    frame_room = np.maximum(0, limits[contract, OPTICS_B_LIMITS.index("frame")][group] - gross)
+    takes = np.maximum(0, lines.base[sorted_rows] - gross) + lines.overrun[sorted_rows]
+    wanted = np.where(frame, np.minimum(frame_room, takes), takes)
+    before = np.cumsum(wanted) - wanted
+    room = np.maximum(0, remaining - (before - before[first][group]))
+    room = np.where(frame, np.minimum(room, frame_room), room)
+    room = np.where(equipment[group] >= 0, room, 0)  # a contract without a class B guarantee pays none
+    result = np.empty(rows.size, dtype=np.int64)
+    result[order] = room
+    return result
+
+
 def _years(days: I64) -> I64:
     unique, inverse = np.unique(days, return_inverse=True)
     years = np.array([(_EPOCH + dt.timedelta(days=int(d))).year for d in unique.tolist()], dtype=np.int64)
@@ -301,6 +356,9 @@ def apply_contracts(
     by_amount = (amount >= 0) & (per != PER.index("year"))
     total = np.where(by_amount, np.maximum(total, amount * units - lines.gross), total)
     allowance = np.where(full_price, _UNLIMITED, np.maximum(0, total))
+    class_b = k == KINDS.index(CareKind.OPTICS_CLASS_B)
+    if class_b.any():
+        allowance[class_b] = _optics_allowance(g.optics_class_b, lines, np.flatnonzero(class_b))
     # The contrat responsable's cap on a non-OPTAM doctor's fees (amc._non_optam_cap), with the parameters of the day.
     capped_doctor = responsable & non_optam
     if capped_doctor.any():
@@ -400,29 +458,16 @@ def apply_contracts(
         kept = sorted(set(k[sets].tolist()) | {i for i in used_kinds if open_set[name][:, column[i]].any()})
         if not n:
             kept = []
-        kept_column = np.full(len(KINDS), -1, dtype=np.int64)
-        kept_column[kept] = np.arange(len(kept))
-        mine = kept_column[k]
-        rows = np.flatnonzero(mine >= 0)
-        own = np.zeros((n, len(kept)), dtype=np.int64)
-        own[rows, mine[rows]] = added[rows]
-        count_own = np.zeros((n, len(kept)), dtype=np.int64)
-        count_own[rows, mine[rows]] = sets[rows]
-        if ids.size and kept:
-            chosen = column[kept]
-            open_v = np.where(opening_same_year[:, None], open_values[name][at][:, chosen], 0)
-            open_s = opening_same_year[:, None] & open_set[name][at][:, chosen]
-        else:
-            open_v = np.zeros((n, len(kept)), dtype=np.int64)
-            open_s = np.zeros((n, len(kept)), dtype=bool)
+        rows = [np.flatnonzero(k == i) for i in kept]
+        chosen = column[kept]
+        no_opening = not ids.size  # one row of zeros, read where no line has an opening
         parts[name] = _Kept(
             tuple(KINDS[i].value for i in kept),
-            np.cumsum(own, axis=0),
-            own,
-            np.cumsum(count_own, axis=0),
-            count_own,
-            open_v,
-            open_s,
+            rows,
+            [np.concatenate(([0], np.cumsum(added[r]))) for r in rows],
+            [np.concatenate(([0], np.cumsum(sets[r]))) for r in rows],
+            np.zeros((1, len(kept)), dtype=np.int64) if no_opening else open_values[name][:, chosen],
+            np.zeros((1, len(kept)), dtype=bool) if no_opening else open_set[name][:, chosen],
         )
     changes = ((above > 0) | counts_days | draws_envelope).astype(np.int64)
     changed_before = np.cumsum(changes) - changes
@@ -437,4 +482,5 @@ def apply_contracts(
         _parts=parts,
         _first=first,
         _opening_same_year=opening_same_year,
+        _opening_row=at,
     )
