@@ -30,7 +30,8 @@ def test_generate_then_adjudicate_the_folder(tmp_path: Path) -> None:
         if birth.year < 2025:  # (the generator dates a baby's birth at the latest on the day of care)
             assert births.setdefault(patient, birth) == birth  # one patient, one birth date, whatever the file
     codes = set(table.column("act_code").cast("string").to_pylist())
-    assert {"G", "MEG", "AMI", "B", "PH7", "TRANSPORT", "FRAME", "LENS", "HOSP_STAY", "TE2"} <= codes
+    assert {"G", "MEG", "AMI", "B", "PH7", "TRANSPORT", "FRAME", "LENS", "HOSP_STAY", "TE2", "CROWN",
+            "HEARING_AID"} <= codes  # fmt: skip
     run = adjudicate(str(tmp_path / "year"), tmp_path / "out.parquet", workers=1)
     assert run.summary["errors"] == 0
     assert run.summary["claims"] == 3000
@@ -52,3 +53,23 @@ def test_lines_of_a_claim_share_the_claim_columns() -> None:
         assert {k: v for k, v in row.items() if k not in line_columns} == {
             k: v for k, v in head.items() if k not in line_columns
         }
+
+
+def test_devices_come_billed_as_their_class_or_basket_requires() -> None:
+    """Class B glasses, crowns of tarifs libres and class II hearing aids carry their price; class A glasses, 100 %
+    santé and tarifs maîtrisés crowns and class I hearing aids are billed at their limit (no fee: the rules take the
+    limit); only crowns carry a basket, only lenses a correction."""
+    rows = generate_claims(20_000, seed=4, other_share=0.2).to_pylist()
+    devices = [r for r in rows if r["act_code"] in ("FRAME", "LENS", "CROWN", "HEARING_AID")]
+    free = {("FRAME", "B"), ("LENS", "B"), ("HEARING_AID", "II"), ("CROWN", "free")}
+    for r in devices:
+        shape = (r["act_code"], r["basket"] if r["act_code"] == "CROWN" else r["device_class"])
+        assert (r["fee"] is not None) == (shape in free), r
+    assert {r["act_code"] for r in rows if r["basket"] is not None} == {"CROWN"}
+    assert {r["act_code"] for r in rows if r["correction"] is not None} == {"LENS"}
+    seen = {(r["act_code"], r["device_class"], r["basket"], r["correction"]) for r in devices}
+    assert {
+        ("LENS", "B", None, "very_complex"),
+        ("CROWN", None, "moderate", None),
+        ("HEARING_AID", "I", None, None),
+    } <= seen

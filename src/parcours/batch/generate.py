@@ -12,7 +12,8 @@ figures), enough to exercise every branch the columnar twin covers in realistic 
 - dates uniform over 2024-2026, so the batch crosses the changes of value (2024-05-15, 2024-12-22, 2025-07-01).
 
 Codes whose tariff is not yet in force on the drawn date are replaced by the specialty's general code (CS, G).
-``other_share`` adds shapes the twin does not cover (optics, hospital stays, téléexpertise) to exercise routing.
+``other_share`` adds the shapes of other care: optics (class A and B glasses), hospital stays, téléexpertise — the
+twin takes them — and dental crowns and hearing aids, which the scalar engine takes (the routing is measured).
 """
 
 from __future__ import annotations
@@ -74,7 +75,16 @@ _SPECIALTY_CODE = {
 _MEDICINES = ("PH7", "PH4", "PH2", "PH1")
 _MEDICINE_WEIGHTS = np.array([0.62, 0.2, 0.1, 0.08])
 _VISIT_REASONS = ("periodic_exam", "screening", "contraception", "glasses", "glaucoma", "other")
-_OTHER_SHAPES = ("optician", "hospital", "teleexpertise")
+_OTHER_SHAPES = ("optician", "hospital", "teleexpertise", "dental_prosthesis", "hearing_aid")
+# Devices (approximate, docs/batch.md): glasses of class B (free prices) 80 %, class A (100 % santé) 20 %; crowns in
+# the 100 % santé basket 55 %, tarifs maîtrisés 25 %, tarifs libres 20 %; hearing aids of class I 40 %, two ears 80 %.
+_OPTICS_CLASS_B = 0.8
+_BASKETS = ("rac0", "moderate", "free")
+_BASKET_WEIGHTS = np.array([0.55, 0.25, 0.20])
+_HEARING_CLASS_I = 0.4
+_HEARING_TWO_EARS = 0.8
+_CORRECTIONS = ("simple", "complex", "very_complex")
+_CORRECTION_WEIGHTS = np.array([0.6, 0.3, 0.1])
 
 
 def _days(day: dt.date) -> int:
@@ -248,34 +258,54 @@ def generate(
     # Shapes the twin does not cover, routed to the scalar engine.
     other = rng.random(n) < other_share
     other_kind = rng.integers(0, len(_OTHER_SHAPES), size=n)
-    profession_names = (*_KINDS, "optician", "hospital")
+    profession_names = (*_KINDS, "optician", "hospital", "hearing_aid_provider")
     profession = kind.copy()
-    device_class = np.zeros(n, dtype=np.int64)
+    device_classes = ("A", "B", "I", "II")
+    device_class = np.where(rng.random(n) < _OPTICS_CLASS_B, 1, 0)
+    basket = rng.choice(len(_BASKETS), size=n, p=_BASKET_WEIGHTS)
     days_col = np.ones(n, dtype=np.int64)
     if other.any():
         optician = other & (other_kind == 0)
         hospital = other & (other_kind == 1)
         tele_expertise = other & (other_kind == 2)
+        prosthesis = other & (other_kind == 3)
+        hearing = other & (other_kind == 4)
         profession = np.where(optician, len(_KINDS), profession)
         profession = np.where(hospital, len(_KINDS) + 1, profession)
+        profession = np.where(hearing, len(_KINDS) + 2, profession)
+        profession = np.where(prosthesis, _KINDS.index("dentist"), profession)
         profession = np.where(tele_expertise, 0, profession)
         specialty = np.where(tele_expertise, gp_spec, specialty)
-        physician = (physician & ~optician & ~hospital) | tele_expertise
+        physician = (physician & ~optician & ~hospital & ~prosthesis & ~hearing) | tele_expertise
         code = np.where(optician, codes.index("FRAME"), code)
         code = np.where(hospital, codes.index("HOSP_STAY"), code)
         code = np.where(tele_expertise, codes.index("TE2"), code)
-        fee = np.where(optician, 3000, fee)
+        code = np.where(prosthesis, codes.index("CROWN"), code)
+        code = np.where(hearing, codes.index("HEARING_AID"), code)
+        hearing_class_1 = rng.random(n) < _HEARING_CLASS_I
+        device_class = np.where(hearing, np.where(hearing_class_1, 2, 3), device_class)
+        # Free prices: a class B frame (its lenses in ``generate_claims``), a crown of tarifs libres, a class II
+        # hearing aid; the others are billed at their limit (fee null).
+        frame_price = np.rint(np.exp(rng.normal(np.log(13_000), 0.4, size=n))).astype(np.int64)
+        crown_price = np.rint(np.exp(rng.normal(np.log(70_000), 0.3, size=n))).astype(np.int64)
+        aid_price = np.rint(np.exp(rng.normal(np.log(150_000), 0.25, size=n))).astype(np.int64)
+        quantity_aids = np.where(rng.random(n) < _HEARING_TWO_EARS, 2, 1)
+        fee = np.where(optician, np.where(device_class == 1, frame_price, 3000), fee)
         fee = np.where(hospital, rng.integers(50_000, 500_000, size=n), fee)
+        fee = np.where(prosthesis, crown_price, fee)
+        fee = np.where(hearing, aid_price * quantity_aids, fee)
         fee_null &= ~(optician | hospital)
+        fee_null = np.where(prosthesis, basket != _BASKETS.index("free"), fee_null)
+        fee_null = np.where(hearing, hearing_class_1, fee_null)
         fee_null |= tele_expertise
-        quantity = np.where(other, 1, quantity)
+        quantity = np.where(other, np.where(hearing, quantity_aids, 1), quantity)
         coefficient = np.where(other, np.nan, coefficient)
         days_col = np.where(hospital, rng.integers(1, 15, size=n), 1)
         teleconsultation &= ~other
         sector2 &= ~other
         optam &= ~other
     else:
-        optician = hospital = np.zeros(n, dtype=bool)
+        optician = hospital = prosthesis = hearing = np.zeros(n, dtype=bool)
 
     columns = {
         "claim_id": pa.array(np.arange(n, dtype=np.int64)),
@@ -314,7 +344,8 @@ def generate(
         "fee": pa.array(fee.astype(np.int64), mask=fee_null),
         "coefficient": pa.array(coefficient, mask=np.isnan(coefficient)),
         "days": pa.array(days_col, mask=~hospital),
-        "device_class": _dictionary(device_class, ("A", "B"), null=~optician),
+        "device_class": _dictionary(device_class, device_classes, null=~(optician | hearing)),
+        "basket": _dictionary(basket, _BASKETS, null=~prosthesis),
     }
     table = pa.table(columns)
     missing = [name for name in INPUT_COLUMNS if name in columns and name not in table.column_names]
@@ -344,7 +375,8 @@ def generate_claims(
 ) -> pa.Table:
     """``claims`` multi-act claims (one row per act line, grouped by ``claim_id``, numbered by ``line_number``):
     a pharmacy's several medicines, a laboratory's analyses, a nurse's acts, G + MEG for a young child, a dentist's
-    consultation and care, a round trip, glasses (a frame and two lenses), hospital stays, téléexpertises."""
+    consultation and care (or a crown), a round trip, glasses (a frame and two lenses), hearing aids, hospital
+    stays, téléexpertises."""
     head = generate(claims, seed=seed, patients=patients, other_share=other_share, first_day=first_day,
                     last_day=last_day, chunk=chunk)  # fmt: skip
     rng = np.random.default_rng((seed, 0 if chunk is None else chunk + 1, 7))
@@ -411,12 +443,21 @@ def generate_claims(
     fee_null = np.where(tariffed, True, fee_null)
     quantity = np.where(tariffed, 1, quantity)
     glasses = optician[rows]
-    fee_null = np.where(glasses, True, fee_null)  # class A at its price limit
+    device_class = table.column("device_class").combine_chunks()
+    class_b = np.asarray(pc.equal(device_class.cast(pa.string()), "B").fill_null(False), dtype=bool) & glasses
+    fee_null = np.where(glasses, ~class_b, fee_null)  # class A at its price limit, class B at its price
+    pair = np.rint(np.exp(rng.normal(np.log(25_000), 0.5, size=m))).astype(np.int64)
+    fee_np = np.where(class_b & added, pair, fee_np)
     quantity = np.where(glasses & added, 2, quantity)
+    strength = rng.choice(len(_CORRECTIONS), size=m, p=_CORRECTION_WEIGHTS).astype(np.int32)
     correction = pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(m, dtype=np.int32), mask=~(glasses & added)),
-        pa.array(["simple", "complex", "very_complex"], pa.string()),
+        pa.array(strength, mask=~(glasses & added)), pa.array(_CORRECTIONS, pa.string())
     )
+    # A crown's claim may hold a filling too: the basket is the crown's alone.
+    basket = table.column("basket").combine_chunks()
+    crown_only = added | basket.is_null().to_numpy(zero_copy_only=False)
+    basket_index = basket.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
+    basket = pa.DictionaryArray.from_arrays(pa.array(basket_index, mask=crown_only), basket.dictionary)
 
     first = np.repeat(np.arange(n, dtype=np.int64) + first_claim_id, lines)
     replace = {
@@ -425,6 +466,7 @@ def generate_claims(
         "quantity": pa.array(quantity),
         "fee": pa.array(fee_np, mask=fee_null),
         "coefficient": pa.array(coef_np, mask=np.isnan(coef_np)),
+        "basket": basket,
     }
     for name, column in replace.items():
         table = table.set_column(table.column_names.index(name), name, column)
