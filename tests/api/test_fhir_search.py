@@ -273,7 +273,7 @@ def test_every_audit_event_reference_resolves_and_the_rest_is_named(world: World
     events = client.get("/fhir/AuditEvent", params={"_count": "200"}, headers=world.as_("admin")).json()["entry"]
     whats = [entity["what"] for event in events for entity in event["resource"].get("entity", ())]
     references = {what["reference"] for what in whats if "reference" in what}
-    assert {r.partition("/")[0] for r in references} >= {"DocumentReference", "ServiceRequest"}
+    assert {r.partition("/")[0] for r in references} >= {"DocumentReference", "ServiceRequest", "Patient"}
     readers = ("self", "admin", "insurer", "gp", "other_patient")
     for reference in sorted(references):
         assert reference.partition("/")[0] in SERVED_TYPES, reference

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from parcours.api.fhir.audit_event import CHAIN_EXTENSION, audit_event
+from parcours.api.fhir.audit_event import CHAIN_EXTENSION, NamedPatient, audit_event
 from parcours.record.audit import GENESIS_HASH, AuditDraft, AuditEntry, Outcome, seal
 from parcours.rules.identifiers import nir_with_key
 
@@ -47,6 +47,7 @@ def test_a_bris_de_glace_read() -> None:
     assert event["outcome"] == "0"
     assert "bris de glace" in event["outcomeDesc"]
     assert event["entity"][0]["what"]["identifier"]["value"] == NIR
+    assert "reference" not in event["entity"][0]["what"]  # a NIR the store was not asked about: named only
     assert event["entity"][1]["what"]["reference"] == "DocumentReference/abc"
     chain = {item["url"]: item for item in event["extension"][0]["extension"]}
     assert event["extension"][0]["url"] == CHAIN_EXTENSION
@@ -71,3 +72,13 @@ def test_a_refused_write_by_a_patient() -> None:
     assert event["agent"][0]["who"]["type"] == "Patient"
     assert event["outcomeDesc"].startswith("refusé")
     assert event["purposeOfEvent"][0]["coding"][0]["code"] == "PATRQT"
+
+
+def test_the_patient_is_referenced_beside_the_nir() -> None:
+    """A client follows ``Patient/<id>``; the NIR stays, in the patient's INS space (a demo patient's test OID)."""
+    event = audit_event(entry(), {NIR: NamedPatient("p-42", "urn:oid:1.2.250.1.213.1.4.10")})
+    what = event["entity"][0]["what"]
+    assert what["reference"] == "Patient/p-42"
+    assert what["identifier"] == {"system": "urn:oid:1.2.250.1.213.1.4.10", "value": NIR}
+    production = audit_event(entry(), {NIR: NamedPatient("p-42", None)})["entity"][0]["what"]["identifier"]
+    assert production["system"] == "urn:oid:1.2.250.1.213.1.4.8"

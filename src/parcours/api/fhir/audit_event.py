@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir.resources.R4B.auditevent import AuditEvent
 
@@ -118,17 +118,30 @@ def _outcome_text(entry: AuditEntry) -> str:
     return f"{text} — motif : {entry.reason}" if entry.reason else text
 
 
-def audit_event(entry: AuditEntry, nir_systems: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The FHIR ``AuditEvent`` of one audit entry, validated with ``fhir.resources.R4B``. ``nir_systems``: the INS
-    OID of each patient's NIR that is not the production one (test and demo patients)."""
-    nir_system = (nir_systems or {}).get(entry.patient_nir or "", INS_NIR_SYSTEM)
+class NamedPatient(NamedTuple):
+    """A patient an entry names by NIR, as the store knows them."""
+
+    id: str  # the FHIR Patient id
+    nir_system: str | None  # the INS OID when it is not the production one (test and demo patients)
+
+
+def audit_event(entry: AuditEntry, patients: Mapping[str, NamedPatient] | None = None) -> dict[str, Any]:
+    """The FHIR ``AuditEvent`` of one audit entry, validated with ``fhir.resources.R4B``. ``patients``: the
+    patients the entries name, by NIR: the patient entity then references ``Patient/<id>`` beside the NIR (a client
+    follows it), and the NIR carries its patient's INS OID. A NIR the store does not know is named by the NIR alone,
+    in the production INS space."""
+    patient = (patients or {}).get(entry.patient_nir or "")
+    nir_system = patient.nir_system if patient is not None and patient.nir_system else INS_NIR_SYSTEM
     action, interaction = _interaction(entry.operation, entry.action)
     instant = entry.recorded_at.isoformat()
     entities: list[dict[str, Any]] = []
     if entry.patient_nir:
+        what: dict[str, Any] = {"type": "Patient", "identifier": {"system": nir_system, "value": entry.patient_nir}}
+        if patient is not None:
+            what["reference"] = f"Patient/{patient.id}"
         entities.append(
             {
-                "what": {"type": "Patient", "identifier": {"system": nir_system, "value": entry.patient_nir}},
+                "what": what,
                 "type": {"system": OBJECT_TYPE, "code": "1", "display": "Person"},
                 "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
             }

@@ -16,7 +16,7 @@ from fhir.resources.R4B.resource import Resource as FhirResource
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.api.fhir.audit_event import audit_event
+from parcours.api.fhir.audit_event import NamedPatient, audit_event
 from parcours.api.fhir.rest import FhirError, Page, SearchParameter, SearchQuery
 from parcours.care.errors import CareError
 from parcours.record import audit_log, service
@@ -101,13 +101,13 @@ def _date_bound(value: str) -> tuple[str, dt.datetime]:
     return prefix, moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _nir_systems(session: Session, entries: Sequence[AuditEntry]) -> dict[str, str]:
-    """The INS OID of the patients these entries name, when it is not the production one (one query)."""
+def _patients_named(session: Session, entries: Sequence[AuditEntry]) -> dict[str, NamedPatient]:
+    """The patients these entries name, by NIR: their FHIR id and their INS OID (one query)."""
     nirs = sorted({e.patient_nir for e in entries if e.patient_nir})
     if not nirs:
         return {}
-    rows = session.execute(select(Patient.nir, Patient.nir_system).where(Patient.nir.in_(nirs))).all()
-    return {nir: system for nir, system in rows if system}
+    rows = session.execute(select(Patient.nir, Patient.id, Patient.nir_system).where(Patient.nir.in_(nirs))).all()
+    return {nir: NamedPatient(patient_id, system) for nir, patient_id, system in rows}
 
 
 class AuditEventProvider:
@@ -143,7 +143,7 @@ class AuditEventProvider:
         else:
             authorize(caller, None, Resource(ResourceKind.AUDIT_LOG), Action.READ, "fhir.AuditEvent.read",
                       resource_type="AuditEvent", resource_id=resource_id)  # fmt: skip
-        return AuditEvent.model_validate(audit_event(entry, _nir_systems(ctx.session, [entry])))
+        return AuditEvent.model_validate(audit_event(entry, _patients_named(ctx.session, [entry])))
 
     def search(self, ctx: _Context, query: SearchQuery) -> Page:
         caller = Caller.of(ctx.session, ctx.principal)
@@ -176,8 +176,8 @@ class AuditEventProvider:
             newest_first=not query.sort or query.sort[0].descending,
             sequences=None if (ids := query.ids()) is None else {int(i) for i in ids if i.isdigit()},
         )
-        systems = _nir_systems(ctx.session, found.entries)
-        return Page([AuditEvent.model_validate(audit_event(e, systems)) for e in found.entries], found.total)
+        named = _patients_named(ctx.session, found.entries)
+        return Page([AuditEvent.model_validate(audit_event(e, named)) for e in found.entries], found.total)
 
 
 def record_providers() -> list[RecordEntryProvider | AuditEventProvider]:
