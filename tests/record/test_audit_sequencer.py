@@ -5,18 +5,23 @@ On SQLite and PostgreSQL (the head-lock tests on PostgreSQL only: SQLite has one
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from tests.conftest import fresh_postgres_schema
 from typer.testing import CliRunner
 
 from parcours.cli import app
 from parcours.record import audit_log
-from parcours.record.audit import AuditDraft, Outcome
+from parcours.record.audit import GENESIS_HASH, AuditDraft, Outcome, seal
 from parcours.store.db import Database
+from parcours.store.migrate import downgrade, upgrade
 
 runner = CliRunner()
 
@@ -233,3 +238,57 @@ def test_a_changed_pending_entry_is_chained_as_changed_and_found(database: Datab
     assert result.broken is not None
     assert result.broken.sequence == 1
     assert result.broken.kind == "changed"
+
+
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if os.environ.get("PARCOURS_TEST_DATABASE_URL") else []))
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'existing.db'}"
+        return
+    with fresh_postgres_schema(os.environ["PARCOURS_TEST_DATABASE_URL"], "seq") as url:
+        yield url
+
+
+def test_the_migration_keeps_an_existing_chain_and_goes_on_from_its_head(empty_url: str) -> None:
+    """A database at revision 0013 with a chain (written as the code before the sequencer did: entries and head)
+    upgrades to the head; new traces chain after the old ones; the downgrade chains what is pending first
+    (PostgreSQL) or refuses while something is pending (SQLite)."""
+    upgrade(empty_url, "0013")
+    database = Database(empty_url)
+    try:
+        previous = GENESIS_HASH
+        at = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+        with database.engine.begin() as connection:
+            for number in (1, 2):  # entries made before entity_ids existed, as migration 0003 left them
+                old = dataclasses.replace(draft(number), entity_ids=())
+                entry = seal(old, sequence=number, recorded_at=at, previous_hash=previous)
+                connection.execute(
+                    text("INSERT INTO audit_log (sequence, recorded_at, actor, actor_role, action, operation, outcome,"
+                         " basis, purpose, patient_nir, resource_type, resource_id, previous_hash, entry_hash)"
+                         " VALUES (:sequence, :recorded_at, :actor, :actor_role, :action, :operation, :outcome,"
+                         " :basis, :purpose, :patient_nir, :resource_type, :resource_id, :previous_hash, :entry_hash)"),
+                    dataclasses.asdict(entry) | {"outcome": entry.outcome.value},
+                )  # fmt: skip
+                previous = entry.entry_hash
+            connection.execute(text("UPDATE audit_head SET sequence = 2, entry_hash = :hash"), {"hash": previous})
+        upgrade(empty_url)
+        with database.unit_of_work() as session:
+            audit_log.defer(session, draft(4))  # odd: with entity_ids
+        leave_pending(database, draft(5))
+        with database.unit_of_work() as session:
+            result = audit_log.verify_store(session)
+            stored = audit_log.entries(session, newest_first=False).entries
+        assert result.ok
+        assert [(e.sequence, e.resource_id) for e in stored] == [(1, "doc-1"), (2, "doc-2"), (3, "doc-4"), (4, "doc-5")]
+        leave_pending(database, draft(6))
+        if database.engine.dialect.name == "sqlite":
+            with pytest.raises(RuntimeError, match="parcours audit sequence"):
+                downgrade(empty_url, "0013")
+            with database.unit_of_work() as session:
+                assert audit_log.sequence(session) == 1
+        downgrade(empty_url, "0013")
+        with database.engine.connect() as connection:
+            chained = connection.execute(text("SELECT resource_id FROM audit_log ORDER BY sequence")).scalars().all()
+        assert chained == ["doc-1", "doc-2", "doc-4", "doc-5", "doc-6"]
+    finally:
+        database.dispose()

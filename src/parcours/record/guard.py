@@ -117,8 +117,9 @@ def trace(caller: Caller, draft: AuditDraft) -> None:
 
 
 def record_refusal(session: Session, denied: AccessDeniedError) -> None:
-    """Write the refusal's audit entry (in a transaction of its own, after the request's was rolled back)."""
-    audit_log.append(session, denied.draft)
+    """Trace the refusal (in a transaction of its own, after the request's was rolled back); chained when it
+    commits if the chain's head is free, as any trace (``audit_log.defer``)."""
+    audit_log.defer(session, denied.draft)
 
 
 def refuse_unknown_patient(caller: Caller, resource: Resource, action: Action, operation: str) -> None:
