@@ -30,7 +30,8 @@ What it showed in December 2026 (figures in docs/architecture.md, "the PostgreSQ
 the bare endpoint with PostgreSQL alone (about 3.3 ms of its CPU a claim, plus the WAL flush of the COMMIT), record
 reads at 0.24–0.34× (the audit chain's single head row, locked through each COMMIT's flush), the FHIR search at
 about 1.5×: only the last leaves the target to the Python side. With the sequenced audit trail (a read no longer
-waits for the chain's head) record reads reached 0.34–0.37× at a load of 9–11, main 0.14–0.24× in the same runs.
+waits for the chain's head) record reads reached 0.34–0.37× at a load of 9–11 and 0.88× at 7–8, main 0.14–0.31×
+in the same runs.
 
 What differs from the API, knowingly: the parameters are literals (planned once per prepared statement, where
 psycopg's prepared statements take them as bound values) and pgbench chooses the patient at random, where wrk goes
