@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 
+from parcours.record import audit_log
 from parcours.store.db import Database
 from parcours.store.record import EmergencyAccess
 from tests.api.conftest import People, new_nir
@@ -360,6 +361,32 @@ def test_every_read_is_in_the_access_history(world: World) -> None:
     assert reads[0]["actor"] == f"professional:{world.pro['referred']['rpps']}"
     assert reads[0]["allowed"] is True
     assert "orienté" in reads[0]["ground"]
+
+
+def test_a_read_traced_while_the_chain_is_busy_is_in_the_history_and_the_audit_events(
+    world: World, database: Database
+) -> None:
+    """Another transaction holds the audit chain's head: the read is served all the same, its trace pending; the
+    patient's history and the AuditEvent search chain it first and show it, and the chain verifies."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("the head's row lock is PostgreSQL's (SQLite has one writer at a time)")
+    plain = world.entries["plain"]
+    world.ok(world.call("self", "GET", f"/api/record/{world.pid}/access-history"))  # the head exists
+    with database.engine.connect() as holder:
+        holder.execute(text("SELECT * FROM audit_head WHERE id = 1 FOR UPDATE"))
+        world.ok(world.call("referred", "GET", f"/api/record/{world.pid}/entries/{plain}"))
+        with database.engine.connect() as connection:
+            pending = connection.execute(text("SELECT resource_id FROM audit_pending")).scalars().all()
+        assert pending == [plain]
+        holder.rollback()
+    reads = [
+        item for item in history(world) if item["operation"] == "record.entry.read" and item["resource_id"] == plain
+    ]
+    assert [item["actor"] for item in reads] == [f"professional:{world.pro['referred']['rpps']}"]
+    events = world.ok(world.call("self", "GET", f"/fhir/AuditEvent?patient=Patient/{world.pid}&_count=200"))
+    assert any(f"DocumentReference/{plain}" in str(event["resource"]["entity"]) for event in events["entry"])
+    with database.unit_of_work() as session:
+        assert audit_log.verify_store(session).ok
 
 
 def test_the_capability_statement_lists_the_record(client: TestClient) -> None:

@@ -1,7 +1,10 @@
-"""``parcours audit``: verify the hash chain of the audit trail, print its head (to copy elsewhere as an anchor)."""
+"""``parcours audit``: verify the hash chain of the audit trail, print its head (to copy elsewhere as an anchor),
+chain the traces still pending (``sequence``, at a fixed interval with ``--every``: the bound on how long a trace
+stays unchained when the service is idle)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -65,6 +68,32 @@ def head(database_url: DatabaseOption = None) -> None:
     finally:
         database.dispose()
     typer.echo(str(found) if found else "0:" + "0" * 64)
+
+
+@audit_app.command("sequence")
+def sequence(
+    every: Annotated[
+        float | None,
+        typer.Option("--every", min=0.1, help="recommencer toutes les N secondes (jusqu'à interruption)"),
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Chaîner dans le journal les traces enregistrées et pas encore chaînées."""
+    database = _database(database_url)
+    try:
+        while True:
+            with database.unit_of_work() as session:
+                chained = audit_log.sequence(session)
+                found = audit_log.head(session) if chained else None
+            if chained:
+                typer.echo(f"{chained} trace(s) chaînée(s) ; tête {found}")
+            elif every is None:
+                typer.echo("aucune trace en attente")
+            if every is None:
+                return
+            time.sleep(every)
+    finally:
+        database.dispose()
 
 
 def register(app: typer.Typer) -> None:

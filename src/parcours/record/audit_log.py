@@ -1,16 +1,31 @@
-"""The audit trail in the store: append one entry at a time to the hash chain, read it, verify it.
+"""The audit trail in the store: traces written with their request, chained by a sequencer, read, verified.
 
-Appending locks the single ``audit_head`` row (an UPDATE takes the row lock on PostgreSQL and the write lock on
-SQLite), reads the previous hash, inserts the new entry and moves the head, so concurrent transactions are chained
-one after the other and never fork the chain. There is no function that changes or removes an entry.
+A traced request does not touch the chain's head. The access checks queue their traces (``defer``); when the
+request's transaction commits (``before_commit``) they are inserted into ``audit_pending`` (durably, with the
+request: an access that was served is never lost) and the *sequencer* is tried in the same transaction: it takes the
+single ``audit_head`` row's lock only if no one holds it (``FOR UPDATE SKIP LOCKED``), chains every pending entry it
+sees in id order (same canonical serialisation and SHA-256 as ever, ``audit.canonical_template``), deletes them from
+the pending table and moves the head. A request never waits for the head: if another transaction holds it, its
+traces stay pending and are chained by the next sequencer. This is how Certificate Transparency logs (Trillian)
+sequence submitted entries in batches. On PostgreSQL the sequencer is one function call (``audit_sequence``, see
+``store.record.SEQUENCER_SQL``), sent with the inserts and the ``COMMIT`` in one psycopg pipeline round trip; the
+hashes of the request's own entries are checked again in Python. On SQLite (one writer at a time anyway) the
+sequencer runs in Python, hashes the same template, and always chains at commit.
 
-The head's lock is held until the transaction ends, so every transaction that appends waits for the one before it to
-commit. To keep that wait short, the access checks queue their entries (``defer``) and the entries are chained when
-the transaction commits (``before_commit``): the lock is then held for one statement and the COMMIT, not for the
-whole request. On PostgreSQL that statement moves the head, computes the entry's SHA-256 in the database from the
-canonical serialisation (``audit.canonical_template``) and inserts the entry; the hash is checked again in Python
-before the transaction commits. Reading the trail first chains what the session queued, so a session sees its own
-entries; a rolled-back transaction drops its queue with its other writes.
+Why in the request's transaction: only a transaction holding the head chains, and each of the sequencer's statements
+after the lock sees what the previous holder committed (READ COMMITTED), so no entry is chained twice and the chain
+never forks; a rolled-back request takes its pending rows away and gives back those of others it had chained.
+
+Whatever reads the trail (``entries``, ``entry``, ``chain``, ``head``, ``verify_store``, hence the patient's
+"who saw my record" and the AuditEvent search) first runs the sequencer *waiting* for the head, in its own
+transaction: it sees every trace committed before it, sequenced, and its own session's traces. An operator runs it
+with ``parcours audit sequence`` (``--every`` to keep doing so).
+
+The window (docs/record.md, "the sequenced trail"): a pending entry is protected by the database's durability, not
+yet by the chain; someone with write access to the database could delete or change it unseen until it is chained.
+It is chained by the next traced request that finds the head free (under load, the next request or so), any reader
+of the trail, or the operator's ``parcours audit sequence``: run it at a fixed interval to bound the delay when the
+service is idle. There is no function that changes or removes a chained entry.
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, event, func, or_, select, text, update
+from sqlalchemy import Engine, delete, event, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -37,34 +52,54 @@ from parcours.record.audit import (
     Outcome,
     Verification,
     canonical_template,
-    seal,
     truncate_to_storage,
     verify,
 )
-from parcours.store.record import AUDIT_TABLE, AuditHead, AuditLogEntry
+from parcours.store.record import PENDING_TABLE, AuditHead, AuditLogEntry, AuditPending
 
 HEAD_ID = 1
 VERIFY_BATCH = 1000
+SEQUENCE_BATCH = 1000  # pending entries a request's transaction chains at most (a reader chains them all)
 PENDING = "parcours.audit.pending"  # the key of the session's queue in ``Session.info``
 
 
+@dataclass(frozen=True, slots=True)
+class Chained:
+    """A pending entry the sequencer chained: its pending id, its place, its hashes."""
+
+    pending_id: int
+    sequence: int
+    previous_hash: str
+    entry_hash: str
+
+
 def defer(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None) -> None:
-    """Queue ``draft`` to be chained when the session's transaction commits (in that transaction)."""
+    """Queue ``draft``: written as a pending entry when the session's transaction commits (in that transaction)."""
     session.info.setdefault(PENDING, []).append((draft, at or dt.datetime.now(dt.UTC)))
 
 
-def chain_pending(session: Session) -> None:
-    """Chain what the session queued, in the order it was queued."""
-    pending = session.info.pop(PENDING, None)
-    for draft, at in pending or ():
-        _append(session, draft, at)
+def sequence(session: Session, *, wait: bool = True, limit: int | None = None) -> int:
+    """Chain the pending entries (the session's queue first) in the session's transaction; how many were chained.
+    ``wait=False`` gives up at once if another transaction holds the head (PostgreSQL)."""
+    return len(_sequence(session, wait=wait, limit=limit))
+
+
+def _sequence(session: Session, *, wait: bool, limit: int | None) -> list[Chained]:
+    write_pending(session)
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(text("SELECT * FROM audit_sequence(:wait, :limit)"), {"wait": wait, "limit": limit})
+        return [Chained(*row) for row in rows]
+    return _sequence_in_steps(session, limit)
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    if PENDING in session.info and _pipelined(session):
-        _chain_and_commit(session)
-    chain_pending(session)
+    if PENDING not in session.info:
+        return
+    if _pipelined(session):
+        _pend_sequence_and_commit(session)
+    else:
+        _sequence(session, wait=False, limit=SEQUENCE_BATCH)
 
 
 def _pipelined(session: Session) -> bool:
@@ -79,154 +114,150 @@ def _pipelined(session: Session) -> bool:
     return psycopg.Pipeline.is_supported()
 
 
-def _chain_and_commit(session: Session) -> None:
-    """Send the queued appends and the COMMIT together (psycopg's pipeline): the head's lock is then held while the
-    database runs them, never while this process waits for its turn on the interpreter lock to send the COMMIT.
-    The unit of work is flushed first, so that everything the transaction writes commits in this COMMIT; the
-    session's own commit that follows finds the connection idle and sends nothing."""
+def _pend_sequence_and_commit(session: Session) -> None:
+    """Send the pending inserts, the sequencer (giving up if the head is taken) and the COMMIT together (psycopg's
+    pipeline): one round trip, and the head, when this transaction takes it, is held while the database runs them,
+    never while this process waits for its turn on the interpreter lock. The unit of work is flushed first, so that
+    everything the transaction writes commits in this COMMIT; the session's own commit that follows finds the
+    connection idle and sends nothing."""
     session.flush()
     pending = session.info.pop(PENDING)
     connection = session.connection().connection.dbapi_connection
     assert connection is not None
-    sql = _append_postgresql_sql(session)
-    sealed = [(draft, _append_values(draft, at)) for draft, at in pending]
+    insert_sql, sequence_sql = _pipeline_sql(session)
+    written = [_pending_values(draft, at) for draft, at in pending]
     with connection.pipeline():
-        # the head first if it was lost (an emptied database): each append must find it, before the COMMIT
-        connection.cursor().execute(_ENSURE_HEAD_POSTGRESQL, {"head": HEAD_ID, "genesis": GENESIS_HASH})
         cursors = []
-        for _, values in sealed:
+        for values in written:
             cursor = connection.cursor()
-            cursor.execute(sql, values)
+            cursor.execute(insert_sql, values)
             cursors.append(cursor)
+        sequencer = connection.cursor()
+        sequencer.execute(sequence_sql, {"wait": False, "limit": SEQUENCE_BATCH})
         connection.commit()
-    for cursor, (draft, values) in zip(cursors, sealed, strict=True):
+    own = {}
+    for cursor, values in zip(cursors, written, strict=True):
         row = cursor.fetchone()
-        assert row is not None  # the head exists: ensured in the same pipeline
-        _sealed(draft, values, tuple(row))
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # committed (already chained) or rolled back with the transaction's other writes
-        session.info.pop(PENDING, None)
-
-
-def append(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None) -> AuditEntry:
-    """Chain ``draft`` after the last entry now, in the session's transaction (after what the session queued)."""
-    chain_pending(session)
-    return _append(session, draft, at or dt.datetime.now(dt.UTC))
-
-
-def _append(session: Session, draft: AuditDraft, at: dt.datetime) -> AuditEntry:
-    if session.get_bind().dialect.name == "postgresql":
-        return _append_postgresql(session, draft, at)
-    return _append_in_steps(session, draft, at)
+        assert row is not None
+        own[row[0]] = values
+    for row in sequencer.fetchall():
+        chained = Chained(*row)
+        if chained.pending_id in own:
+            _check(own[chained.pending_id], chained)
 
 
 _COLUMNS = ("recorded_at", "actor", "actor_role", "actor_name", "action", "operation", "outcome", "basis", "purpose",
             "patient_nir", "resource_type", "resource_id", "reason", "detail", "entity_ids")  # fmt: skip
-# one statement: lock and move the head (the SET expressions read the head as it is once locked, so a transaction
-# that waited for another chains after it), seal the entry with the database's SHA-256, insert it
-_APPEND_POSTGRESQL = text(f"""
-WITH head AS (
-    UPDATE audit_head
-    SET sequence = sequence + 1,
-        previous_hash = entry_hash,
-        entry_hash = encode(sha256(convert_to(
-            CAST(:before AS text) || entry_hash || CAST(:between AS text) || CAST(sequence + 1 AS text)
-            || CAST(:after AS text), 'UTF8')), 'hex')
-    WHERE id = :head
-    RETURNING sequence, previous_hash, entry_hash
-)
-INSERT INTO {AUDIT_TABLE} (sequence, {", ".join(_COLUMNS)}, previous_hash, entry_hash)
-SELECT sequence, {", ".join("CAST(:entity_ids AS json)" if c == "entity_ids" else f":{c}" for c in _COLUMNS)},
-       previous_hash, entry_hash
-FROM head
-RETURNING sequence, previous_hash, entry_hash
+_INSERT_PENDING_POSTGRESQL = text(f"""
+INSERT INTO {PENDING_TABLE} ({", ".join(_COLUMNS)}, hash_before, hash_between, hash_after)
+VALUES ({", ".join("CAST(:entity_ids AS json)" if c == "entity_ids" else f":{c}" for c in _COLUMNS)},
+        :hash_before, :hash_between, :hash_after)
+RETURNING id
 """)
+_SEQUENCE = text("SELECT * FROM audit_sequence(:wait, :limit)")
 
 
-_ENSURE_HEAD_POSTGRESQL = (
-    "INSERT INTO audit_head (id, sequence, entry_hash) VALUES (%(head)s, 0, %(genesis)s) ON CONFLICT DO NOTHING"
-)
+def _pipeline_sql(session: Session) -> tuple[str, str]:
+    """The pending insert and the sequencer call in the driver's own parameter style, compiled once per dialect."""
+    dialect = session.get_bind().dialect
+    compiled: tuple[str, str] | None = getattr(dialect, "_parcours_audit_pending", None)
+    if compiled is None:
+        compiled = (str(_INSERT_PENDING_POSTGRESQL.compile(dialect=dialect)), str(_SEQUENCE.compile(dialect=dialect)))
+        dialect._parcours_audit_pending = compiled  # type: ignore[attr-defined]
+    return compiled
 
 
-def _append_values(draft: AuditDraft, at: dt.datetime) -> dict[str, Any]:
+def _pending_values(draft: AuditDraft, at: dt.datetime) -> dict[str, Any]:
+    """A pending row's values, JSON as text (the raw driver's pipeline); the canonical template around the two
+    values only the sequencer knows."""
     moment = truncate_to_storage(at)
     before, between, after = canonical_template(draft, recorded_at=moment)
     values: dict[str, Any] = asdict(draft)
     values.update(
-        head=HEAD_ID, before=before, between=between, after=after, recorded_at=moment, outcome=draft.outcome.value,
+        hash_before=before, hash_between=between, hash_after=after, recorded_at=moment, outcome=draft.outcome.value,
         entity_ids=json.dumps(list(draft.entity_ids)) if draft.entity_ids else None,
     )  # fmt: skip
     return values
 
 
-def _sealed(draft: AuditDraft, values: dict[str, Any], row: tuple[Any, ...]) -> AuditEntry:
-    sequence, previous, digest = row
-    expected = hashlib.sha256(f"{values['before']}{previous}{values['between']}{sequence}{values['after']}".encode())
-    if digest != expected.hexdigest():  # the database hashed other bytes: ``verify`` will name this entry
-        raise RuntimeError(f"audit entry {sequence}: the database's SHA-256 differs from the canonical one")
-    return AuditEntry(sequence=sequence, recorded_at=values["recorded_at"], previous_hash=previous, entry_hash=digest,
-                      **asdict(draft))  # fmt: skip
+def _check(values: dict[str, Any], chained: Chained) -> None:
+    """The hash the sequencer gave an entry is the canonical one (the database hashed the same bytes)."""
+    data = f"{values['hash_before']}{chained.previous_hash}{values['hash_between']}{chained.sequence}"
+    expected = hashlib.sha256(f"{data}{values['hash_after']}".encode())
+    if chained.entry_hash != expected.hexdigest():  # ``verify`` will name this entry
+        raise RuntimeError(f"audit entry {chained.sequence}: the database's SHA-256 differs from the canonical one")
 
 
-def _append_postgresql_sql(session: Session) -> str:
-    """The append statement in the driver's own parameter style, compiled once per dialect."""
-    dialect = session.get_bind().dialect
-    compiled: str | None = getattr(dialect, "_parcours_audit_append", None)
-    if compiled is None:
-        compiled = str(_APPEND_POSTGRESQL.compile(dialect=dialect))
-        dialect._parcours_audit_append = compiled  # type: ignore[attr-defined]
-    return compiled
+def write_pending(session: Session) -> dict[int, dict[str, Any]]:
+    """Insert what the session queued as pending entries, in order, without chaining them (the sequencer will);
+    their values by pending id."""
+    queued = session.info.pop(PENDING, None)
+    written: dict[int, dict[str, Any]] = {}
+    for draft, at in queued or ():
+        values = _pending_values(draft, at)
+        row = dict(values, entity_ids=list(draft.entity_ids) or None)
+        written[session.execute(insert(AuditPending).values(row).returning(AuditPending.id)).scalar_one()] = values
+    return written
 
 
-def _append_postgresql(session: Session, draft: AuditDraft, at: dt.datetime) -> AuditEntry:
-    values = _append_values(draft, at)
-    row = session.execute(_APPEND_POSTGRESQL, values).one_or_none()
-    if row is None:
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed (already pending) or rolled back with the transaction's other writes
+        session.info.pop(PENDING, None)
+
+
+def append(session: Session, draft: AuditDraft, *, at: dt.datetime | None = None) -> AuditEntry:
+    """Chain ``draft`` now, in the session's transaction, after what is pending (the session's queue first); waits
+    for the head if another transaction holds it."""
+    defer(session, draft, at=at)
+    moment = session.info[PENDING][-1][1]
+    written = write_pending(session)
+    own = max(written)
+    values = written[own]
+    for chained in _sequence(session, wait=True, limit=None):
+        if chained.pending_id == own:
+            _check(values, chained)
+            return AuditEntry(sequence=chained.sequence, recorded_at=truncate_to_storage(moment),
+                              previous_hash=chained.previous_hash, entry_hash=chained.entry_hash,
+                              **asdict(draft))  # fmt: skip
+    raise RuntimeError("the sequencer did not chain the entry it was given")  # pragma: no cover - see _sequence
+
+
+def _sequence_in_steps(session: Session, limit: int | None) -> list[Chained]:
+    """SQLite (one writer at a time anyway): nothing to do if nothing is pending (no write lock taken by a reader);
+    else take the write lock by touching the head, then chain in id order, delete, move the head."""
+    if not session.scalar(select(exists().select_from(AuditPending))):
+        return []
+    touch = update(AuditHead).where(AuditHead.id == HEAD_ID).values(sequence=AuditHead.sequence)
+    if session.execute(touch).rowcount == 0:  # type: ignore[attr-defined]
         _ensure_head(session)  # the migration creates the head; an emptied database has lost it
-        row = session.execute(_APPEND_POSTGRESQL, values).one()
-    return _sealed(draft, values, tuple(row))
-
-
-def _append_in_steps(session: Session, draft: AuditDraft, at: dt.datetime) -> AuditEntry:
-    """SQLite (one writer at a time anyway): move the head, read it, insert, move the head's hash."""
-    move = update(AuditHead).where(AuditHead.id == HEAD_ID).values(sequence=AuditHead.sequence + 1)
-    if session.execute(move).rowcount == 0:  # type: ignore[attr-defined]
-        _ensure_head(session)  # the migration creates the head; an emptied database has lost it
-        session.execute(move)
-    sequence, previous = session.execute(
+    number, previous = session.execute(
         select(AuditHead.sequence, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)
     ).one()
-    entry = seal(draft, sequence=sequence, recorded_at=at, previous_hash=previous)
-    session.add(
-        AuditLogEntry(
-            sequence=entry.sequence,
-            recorded_at=entry.recorded_at,
-            actor=entry.actor,
-            actor_role=entry.actor_role,
-            actor_name=entry.actor_name,
-            action=entry.action,
-            operation=entry.operation,
-            outcome=entry.outcome.value,
-            basis=entry.basis,
-            purpose=entry.purpose,
-            patient_nir=entry.patient_nir,
-            resource_type=entry.resource_type,
-            resource_id=entry.resource_id,
-            reason=entry.reason,
-            detail=entry.detail,
-            entity_ids=list(entry.entity_ids) or None,
-            previous_hash=entry.previous_hash,
-            entry_hash=entry.entry_hash,
-        )
-    )
+    pending = session.scalars(select(AuditPending).order_by(AuditPending.id).limit(limit)).all()
+    chained: list[Chained] = []
+    rows: list[dict[str, Any]] = []
+    for row in pending:
+        number += 1
+        # the canonical template written with the request, as PostgreSQL's sequencer hashes it
+        data = f"{row.hash_before}{previous}{row.hash_between}{number}{row.hash_after}"
+        digest = hashlib.sha256(data.encode()).hexdigest()
+        rows.append(dict(sequence=number, previous_hash=previous, entry_hash=digest,
+                         **{c: getattr(row, c) for c in _COLUMNS}))  # fmt: skip
+        chained.append(Chained(row.id, number, previous, digest))
+        previous = digest
+    if not chained:
+        return []
+    session.execute(insert(AuditLogEntry), rows)
+    session.execute(delete(AuditPending).where(AuditPending.id.in_([c.pending_id for c in chained])))
     session.execute(
-        update(AuditHead).where(AuditHead.id == HEAD_ID).values(previous_hash=previous, entry_hash=entry.entry_hash)
+        update(AuditHead)
+        .where(AuditHead.id == HEAD_ID)
+        .values(sequence=number, previous_hash=chained[-1].previous_hash, entry_hash=previous)
     )
-    session.flush()
-    return entry
+    for row in pending:
+        session.expunge(row)
+    return chained
 
 
 def _ensure_head(session: Session) -> None:
@@ -268,8 +299,9 @@ def as_entry(row: AuditLogEntry) -> AuditEntry:
 
 
 def chain(session: Session, batch: int = VERIFY_BATCH) -> Iterator[AuditEntry]:
-    """Every entry in sequence order, read in batches (keyset pagination) so a long log streams."""
-    chain_pending(session)
+    """Every entry in sequence order (what is pending chained first), read in batches (keyset pagination) so a long
+    log streams."""
+    sequence(session)
     last = 0
     while True:
         rows = list(
@@ -320,7 +352,7 @@ def entries(
     hidden: Hidden | None = None,
     sequences: Collection[int] | None = None,
 ) -> EntriesPage:
-    chain_pending(session)
+    sequence(session)
     query = select(AuditLogEntry)
     if sequences is not None:
         query = query.where(AuditLogEntry.sequence.in_(sorted(sequences)))
@@ -343,15 +375,15 @@ def entries(
     return EntriesPage([hidden.strip(e) for e in found] if hidden is not None else found, total)
 
 
-def entry(session: Session, sequence: int) -> AuditEntry | None:
-    chain_pending(session)
-    row = session.get(AuditLogEntry, sequence)
+def entry(session: Session, number: int) -> AuditEntry | None:
+    sequence(session)
+    row = session.get(AuditLogEntry, number)
     return as_entry(row) if row else None
 
 
 def head(session: Session) -> Anchor | None:
-    """The last entry as an anchor to copy elsewhere (``parcours audit head``)."""
-    chain_pending(session)
+    """The last entry as an anchor to copy elsewhere (``parcours audit head``), what is pending chained first."""
+    sequence(session)
     row = session.scalars(select(AuditLogEntry).order_by(AuditLogEntry.sequence.desc()).limit(1)).one_or_none()
     return Anchor(row.sequence, row.entry_hash) if row else None
 

@@ -1,8 +1,8 @@
 """Every path to a patient's data goes through ``authorize``: decide, trace, and refuse with ``AccessDeniedError``.
 
-An allowed access to the record is appended to the audit trail in the caller's transaction (so a read is traced
-before its data leaves, and a write is traced with the write), when that transaction commits (``audit_log.defer``:
-the chain's head is locked for the shortest time). A refusal raises ``AccessDeniedError`` carrying the audit
+An allowed access to the record is traced in the caller's transaction (so a read is traced before its data
+leaves, and a write is traced with the write), when that transaction commits (``audit_log.defer``: written as a
+pending entry, chained by the sequencer without the request ever waiting for the chain's head). A refusal raises ``AccessDeniedError`` carrying the audit
 entry to record: the request's transaction is rolled back, so whoever catches it writes the entry in a transaction
 of its own (the API does so in its exception handler, ``record_refusal``).
 """
@@ -117,8 +117,9 @@ def trace(caller: Caller, draft: AuditDraft) -> None:
 
 
 def record_refusal(session: Session, denied: AccessDeniedError) -> None:
-    """Write the refusal's audit entry (in a transaction of its own, after the request's was rolled back)."""
-    audit_log.append(session, denied.draft)
+    """Trace the refusal (in a transaction of its own, after the request's was rolled back); chained when it
+    commits if the chain's head is free, as any trace (``audit_log.defer``)."""
+    audit_log.defer(session, denied.draft)
 
 
 def refuse_unknown_patient(caller: Caller, resource: Resource, action: Action, operation: str) -> None:
