@@ -4,6 +4,9 @@ fails leaves neither output nor temporary file."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parcours.batch.generate import generate
-from parcours.batch.kernel import _in_order, adjudicate_partition
+from parcours.batch.kernel import _in_order, adjudicate_partition, lex_order
 from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, move_into_place
 
 
@@ -171,6 +174,23 @@ def test_kernel_order_is_the_kernels_sort(data: Any) -> None:
 
 
 @given(st.data())
+def test_lex_order_is_lexsort(data: Any) -> None:
+    """The packed sort gives np.lexsort's order, ties in the rows' order, whether the keys fit in one integer or
+    not, with many equal keys (spans of 2) or none."""
+    _, *keys = _keys_of(data.draw)
+    keys = keys[: data.draw(st.integers(1, 4))]
+    assert lex_order(*keys).tolist() == np.lexsort(tuple(reversed(keys))).tolist()
+
+
+def test_lex_order_keeps_tied_rows_in_order() -> None:
+    a = np.array
+    assert lex_order(a([5, 3, 5, 3, 5]), a([1, 1, 0, 1, 1])).tolist() == [1, 3, 2, 0, 4]
+    assert lex_order(a([2, 1, 0])).tolist() == [2, 1, 0]
+    assert lex_order(a([-(2**62), 2**62]), a([0, 1])).tolist() == [0, 1]  # too wide to pack: lexsort
+    assert lex_order(a([], dtype=np.int64)).tolist() == []
+
+
+@given(st.data())
 def test_in_order_tells_rows_the_kernels_sort_would_not_move(data: Any) -> None:
     """The kernel skips its sort when ``_in_order`` says the rows are sorted: exactly when the stable sort is the
     identity (drawn sorted half the time, so both answers are exercised)."""
@@ -188,6 +208,45 @@ def test_in_order_on_ties_and_single_steps_back() -> None:
     assert not _in_order(a([1, 0]), a([0, 5]))
     assert not _in_order(a([3, 3]), a([1, 0]))  # a tie on the first key: the second decides
     assert _in_order(a([3, 3, 4]), a([0, 0, 0]))
+
+
+_REUSE = """
+import resource, sys
+import numpy as np
+from parcours.batch.kernel import plain_pages
+from parcours.batch.runner import reused_pages
+
+plain_pages()  # as the run: 4 KB pages (with huge pages, a few faults whatever the allocator does)
+
+def faults(size):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(size // 8)  # written once, then freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+size = 24 << 20
+with reused_pages():
+    faults(size)
+    print(faults(size), size // 4096)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_reused_pages_gives_freed_memory_again(tmp_path: Path) -> None:
+    """Within ``reused_pages``, a bucket-sized array freed and made again takes the same pages (no page faulted in
+    afresh, where glibc alone maps and faults it again); with the malloc tunables set by the environment, glibc is
+    left alone. In a fresh process: the allocator's thresholds are the process's."""
+    src = Path(__file__).resolve().parents[2] / "src"
+
+    def second_faults(**env: str) -> tuple[int, int]:
+        done = subprocess.run([sys.executable, "-c", _REUSE], env={**os.environ, "PYTHONPATH": str(src), **env},
+                              check=True, capture_output=True, text=True)  # fmt: skip
+        faults, pages = map(int, done.stdout.split())
+        return faults, pages
+
+    faults, pages = second_faults()
+    assert faults < pages // 10
+    faults, pages = second_faults(GLIBC_TUNABLES="glibc.malloc.trim_threshold=131072")
+    assert faults > pages // 2
 
 
 def test_arrow_plain_pages_for_the_run_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import glob
 import json
 import math
@@ -44,6 +46,7 @@ from parcours.batch.kernel import (
     adjudicate_partition,
     check_schema,
     conform,
+    lex_order,
     merge_summaries,
     plain_pages,
     reject_schema,
@@ -206,6 +209,45 @@ def arrow_plain_pages() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+_GLIBC_THRESHOLD = 128 * 1024  # glibc's initial value of both
+_HEAP_THRESHOLD = 32 << 20  # the largest mmap threshold glibc takes on 64 bits (half its heap's size)
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL(None)  # the C library the process runs on
+    except OSError:
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
+
+
+@contextlib.contextmanager
+def reused_pages() -> Iterator[None]:
+    """The C library's allocator (glibc) keeps the memory freed during the run and gives it again, instead of
+    returning it to the system at each free: a bucket's columns below 32 MB come from its heap (mmap threshold), and
+    the heap is not trimmed until the run ends (forked workers inherit both). Every array the kernel makes is new and
+    of a bucket's size; given back and mapped again, each of its pages was faulted in afresh (zeroed, and on this
+    virtual machine mapped by the host too): about 40 % of the twin's time was system time. Unless the malloc
+    tunables are set by the environment (``GLIBC_TUNABLES``, ``MALLOC_*_``). Afterwards, glibc's initial thresholds
+    and what the heap holds free back to the system (``malloc_trim``)."""
+    libc = _glibc()
+    tuned = "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "") or any(
+        name.startswith("MALLOC_") and name.endswith("_") for name in os.environ
+    )
+    if libc is None or tuned:
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_THRESHOLD)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_THRESHOLD)
+        libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_THRESHOLD)
+        libc.malloc_trim(0)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -319,29 +361,9 @@ def _bucket_lines(held: _Held | None, work: Path | None, index: int) -> pa.Table
 def _kernel_order(rows: np.ndarray[Any, Any], keys: tuple[np.ndarray[Any, Any], ...]) -> np.ndarray[Any, Any]:
     """``rows`` (increasing) in the order ``adjudicate_partition`` sorts them (lines without a key first, as they
     come; then by patient, date, claim, line, position), so that the kernel's own sort finds them in order and takes
-    nothing. The sort is stable, so the position needs no key; the keys are packed into two integers when their
-    ranges fit (a sort of two keys instead of five: half the time)."""
+    nothing (the same sort, ``kernel.lex_order``: stable, so the position needs no key)."""
     null, patient, date, claim, line = (k[rows] for k in keys)
-    major = _packed((~null).astype(np.int64), patient, date)
-    minor = _packed(claim, line)
-    if major is None or minor is None:
-        return rows[np.lexsort((line, claim, date, patient, ~null))]
-    return rows[np.lexsort((minor, major))]
-
-
-def _packed(*keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
-    """One int64 ordered as the tuples of ``keys`` (each shifted to start at 0), or None when they need more than 63
-    bits."""
-    if not keys[0].size:
-        return keys[0]
-    lows = [int(k.min()) for k in keys]
-    bits = [(int(k.max()) - low).bit_length() for k, low in zip(keys, lows, strict=True)]
-    if sum(bits) > 63:
-        return None
-    packed = np.zeros(keys[0].size, dtype=np.int64)
-    for k, low, width in zip(keys, lows, bits, strict=True):
-        packed = (packed << width) | (k - low)
-    return packed
+    return rows[lex_order((~null).astype(np.int64), patient, date, claim, line)]
 
 
 def _keys(table: pa.Table) -> tuple[np.ndarray[Any, Any], ...]:
@@ -466,7 +488,7 @@ def adjudicate(
         return work[0]
 
     sink: _Sink | None = None
-    with arrow_plain_pages():
+    with arrow_plain_pages(), reused_pages():
         try:
             split = _split(source, buckets, state_in, report, total, limit, workdir)
             sink = _Sink(targets)
@@ -698,6 +720,10 @@ def _parallel(
     position = 0  # the next bucket to write
     if split.held is not None:
         _HELD.append(split.held)
+    # The parent's objects out of the collector's reach in the workers: a collection there would write to every
+    # inherited object's header, copying the pages that hold them (the engines' parameters and catalogue).
+    gc.collect()
+    gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             pending: dict[Future[tuple[dict[str, Any], list[Path]]], int] = {}
@@ -723,4 +749,5 @@ def _parallel(
                     position += 1
                 submit()
     finally:
+        gc.unfreeze()
         _HELD.clear()
