@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from parcours.batch.generate import generate
 from parcours.batch.kernel import _in_order, adjudicate_partition, lex_order
-from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, move_into_place
+from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, bucket_of, move_into_place
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,36 @@ def test_in_memory_and_spilled_runs_write_the_same_files(inputs: Path, tmp_path:
         assert got[name].sort_by(keys).equals(table.sort_by(keys)), name
     for out in ("got", "spilled"):
         assert not [p.name for p in (tmp_path / out).iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("memory_rows", [None, 0])
+def test_buckets_whose_lines_are_all_rejected(inputs: Path, tmp_path: Path, memory_rows: int | None) -> None:
+    """Eight buckets, two workers: the first bucket (the parent adjudicates it) and another (a worker does) hold only
+    lines without a claim id. Their lines are all in the rejects, none in the output, and the run gives the rows of
+    one bucket in one process; held in memory or spilled."""
+    table = pq.read_table(inputs / "first.parquet")
+    patient = table.column("patient_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    which = bucket_of(patient, 8)
+    spoiled = np.isin(which, [int(which.min()), 5])
+    claim = table.column("claim_id").to_numpy(zero_copy_only=False).astype(float)
+    table = table.set_column(table.column_names.index("claim_id"), "claim_id",
+                             pa.array(np.nan_to_num(claim).astype(np.int64), mask=spoiled))  # fmt: skip
+    claims = tmp_path / "claims.parquet"
+    pq.write_table(table, claims, row_group_size=400)
+
+    def outputs(name: str, **options: Any) -> tuple[list[Any], list[Any]]:
+        out = tmp_path / f"{name}.parquet"
+        run = adjudicate(str(claims), out, **options)
+        assert run.summary["buckets"] == (8 if options["workers"] == 2 else 1)
+        lines = pq.read_table(out).to_pylist()
+        rejects = pq.read_table(out.with_name(f"{name}.rejects.parquet")).to_pylist()
+        return sorted(lines, key=repr), sorted(rejects, key=repr)
+
+    lines, rejects = outputs("eight", workers=2, bucket_rows=200, memory_rows=memory_rows)
+    assert (lines, rejects) == outputs("one", workers=1)
+    assert len(lines) > 0
+    assert sum(r["claim_id"] is None for r in rejects) >= int(spoiled.sum())
+    assert not {r["patient_id"] for r in lines} & set(patient[spoiled].tolist())
 
 
 def test_one_bucket_equals_the_kernel_on_the_whole_input(inputs: Path, tmp_path: Path) -> None:

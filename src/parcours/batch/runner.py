@@ -5,8 +5,9 @@
    of lines stays in memory (forked workers inherit it; each takes its bucket's rows once, in the kernel's order); a
    larger one is spilled, batch by batch, to one temporary Arrow stream per bucket. The given states
    (``--state-in``) are read and cut the same way, batch by batch, held or spilled.
-2. Adjudicate: worker processes (``--workers``, all cores by default) take the buckets one at a time and call
-   the kernel (``batch.kernel.adjudicate_partition``), the same function Spark calls.
+2. Adjudicate: the parent and worker processes (``--workers`` in all, all cores by default; the parent takes the
+   first bucket) take the buckets one at a time and call the kernel (``batch.kernel.adjudicate_partition``), the
+   same function Spark calls.
 3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
    ready; the writers write temporary files next to their targets, moved into place at the end as a set (OUT
    last, ``move_into_place``): the output appears whole or not at all.
@@ -43,6 +44,7 @@ from parcours.batch.kernel import (
     BATCH_COLUMNS,
     OUTPUT_SCHEMA,
     STATE_SCHEMA,
+    PartitionResult,
     adjudicate_partition,
     check_schema,
     conform,
@@ -682,13 +684,7 @@ def _adjudicate_buckets(
     with_state = len(sink.targets) > 2
     if workers == 1 or len(split.indices) <= 1:
         for i in split.indices:
-            table = _bucket_lines(split.held, split.work, i)
-            state = _bucket_state(split.states.get(i))
-            result = adjudicate_partition(table, state, contract=contract, with_states=with_state)
-            del table
-            for k, part in enumerate((result.lines, result.rejects, result.states)):
-                sink.write(k, part)
-            summaries.append(bucket_summary(result.lines, result.summary))
+            summaries.append(_write(sink, _in_parent(split, i, contract, with_state)))
             report("adjudicate", summaries[-1]["rows"], total)
     else:
         _parallel(split, workers, contract, report, sink, workdir, summaries, total, with_state)
@@ -697,6 +693,19 @@ def _adjudicate_buckets(
         if with_state:
             sink.write(2, _bucket_state(split.states[b]))
     return summaries
+
+
+def _in_parent(split: _Split, index: int, contract: str | None, with_state: bool) -> PartitionResult:
+    """One bucket through the kernel in this process."""
+    table = _bucket_lines(split.held, split.work, index)
+    return adjudicate_partition(table, _bucket_state(split.states.get(index)), contract=contract,
+                                with_states=with_state)  # fmt: skip
+
+
+def _write(sink: _Sink, result: PartitionResult) -> dict[str, Any]:
+    for k, part in enumerate((result.lines, result.rejects, result.states)):
+        sink.write(k, part)
+    return bucket_summary(result.lines, result.summary)
 
 
 def _parallel(
@@ -710,12 +719,20 @@ def _parallel(
     total: int,
     with_state: bool,
 ) -> None:
+    """The buckets through ``workers`` processes, the parent one of them: it takes the next bucket whenever it has
+    none of its own waiting to be written, and writes every result as soon as those before it are written. Where the
+    parent only wrote, it waited idle for the first results (with as many buckets as workers, all ended together,
+    then waited for it to write them one by one); now one process fewer is forked and faults its memory in, and the
+    parent's results go to the writers from memory, no stream to hand over."""
     # Fork where there is fork: the workers inherit the engines already built (parameters, catalogue, the twin's
     # tables) and the input held in memory instead of loading them again; Arrow's thread pools are fork-safe.
     _warm()
     out_dir = workdir()
     context = get_context("fork") if "fork" in get_all_start_methods() else get_context("spawn")
-    queue = list(split.indices)
+    order = list(split.indices)
+    queue = list(order)
+    size = min(workers - 1, len(order) - 1)
+    own: dict[int, PartitionResult] = {}  # the parent's result waiting for its turn (at most one)
     ready: dict[int, tuple[dict[str, Any], list[Path]]] = {}
     position = 0  # the next bucket to write
     if split.held is not None:
@@ -725,27 +742,38 @@ def _parallel(
     gc.collect()
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
             pending: dict[Future[tuple[dict[str, Any], list[Path]]], int] = {}
 
             def submit() -> None:
-                # At most twice as many buckets computed ahead of the one to write: bounded disk.
-                while queue and len(pending) + len(ready) < 2 * workers:
+                # One bucket per worker at a time, at most twice as many computed ahead of the one to write.
+                while queue and len(pending) < size and len(pending) + len(ready) + len(own) < 2 * workers:
                     i = queue.pop(0)
                     state = split.states.get(i)
                     pending[pool.submit(_work, i, split.work, state, contract, out_dir, with_state)] = i
 
-            submit()
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+            while position < len(order):
+                if queue and not own:
+                    i = queue.pop(0)
+                    submit()  # the workers start on the next buckets before the parent on its own
+                    own[i] = _in_parent(split, i, contract, with_state)
+                else:
+                    # A bucket before the parent's is still being computed: pending is not empty.
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        ready[pending.pop(future)] = future.result()
+                for future in [f for f in pending if f.done()]:
                     ready[pending.pop(future)] = future.result()
-                while position < len(split.indices) and split.indices[position] in ready:
-                    summary, paths = ready.pop(split.indices[position])
-                    for k, path in enumerate(paths):
-                        _drain(path, sink, k)
-                    summaries.append(summary)
-                    report("adjudicate", summary["rows"], total)
+                while position < len(order) and (order[position] in own or order[position] in ready):
+                    b = order[position]
+                    if b in own:
+                        summaries.append(_write(sink, own.pop(b)))
+                    else:
+                        summary, paths = ready.pop(b)
+                        for k, path in enumerate(paths):
+                            _drain(path, sink, k)
+                        summaries.append(summary)
+                    report("adjudicate", summaries[-1]["rows"], total)
                     position += 1
                 submit()
     finally:
