@@ -60,7 +60,8 @@ def run(inputs: Path, out: Path, **options: Any) -> dict[str, pa.Table]:
     [
         {"workers": 1},  # one bucket, in memory
         {"workers": 2},  # two buckets, in memory, forked workers
-        {"workers": 2, "bucket_rows": 200},  # eight buckets
+        {"workers": 2, "bucket_rows": 200},  # eight buckets: the parent and a worker
+        {"workers": 3, "bucket_rows": 200},  # the parent and two workers
         {"workers": 2, "bucket_rows": 200, "memory_rows": 500},  # spilled after the first batches
     ],
 )

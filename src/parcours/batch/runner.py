@@ -746,8 +746,9 @@ def _parallel(
             pending: dict[Future[tuple[dict[str, Any], list[Path]]], int] = {}
 
             def submit() -> None:
-                # One bucket per worker at a time, at most twice as many computed ahead of the one to write.
-                while queue and len(pending) < size and len(pending) + len(ready) + len(own) < 2 * workers:
+                # Two buckets a worker (the next one queued: no worker waits for the parent to finish its own
+                # before it is given more), at most twice as many as processes computed ahead of the one to write.
+                while queue and len(pending) < 2 * size and len(pending) + len(ready) + len(own) < 2 * workers:
                     i = queue.pop(0)
                     state = split.states.get(i)
                     pending[pool.submit(_work, i, split.work, state, contract, out_dir, with_state)] = i
