@@ -219,7 +219,7 @@ _HEAP_THRESHOLD = 32 << 20  # the largest mmap threshold glibc takes on 64 bits 
 def _glibc() -> Any:
     try:
         libc = ctypes.CDLL(None)  # the C library the process runs on
-    except OSError:
+    except (OSError, TypeError):  # no handle on the process itself (Windows)
         return None
     return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
 
