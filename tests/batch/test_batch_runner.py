@@ -4,6 +4,7 @@ fails leaves neither output nor temporary file."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -109,6 +110,21 @@ def test_buckets_whose_lines_are_all_rejected(inputs: Path, tmp_path: Path, memo
     assert len(lines) > 0
     assert sum(r["claim_id"] is None for r in rejects) >= int(spoiled.sum())
     assert not {r["patient_id"] for r in lines} & set(patient[spoiled].tolist())
+
+
+def test_the_run_thaws_only_what_it_froze(inputs: Path, tmp_path: Path) -> None:
+    """The parent's objects are frozen for the fork (``gc.freeze``) and thawed after the run, unless the caller had
+    frozen some of its own: those stay frozen."""
+    assert gc.get_freeze_count() == 0
+    adjudicate(str(inputs / "first.parquet"), tmp_path / "one.parquet", workers=2)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        adjudicate(str(inputs / "first.parquet"), tmp_path / "two.parquet", workers=2)
+        assert gc.get_freeze_count() >= before > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_one_bucket_equals_the_kernel_on_the_whole_input(inputs: Path, tmp_path: Path) -> None:

@@ -739,7 +739,9 @@ def _parallel(
         _HELD.append(split.held)
     # The parent's objects out of the collector's reach in the workers: a collection there would write to every
     # inherited object's header, copying the pages that hold them (the engines' parameters and catalogue). No
-    # collection first: with the engines loaded it took 0.16 s of the parent, before any worker starts.
+    # collection first: with the engines loaded it took 0.16 s of the parent, before any worker starts. What the
+    # caller had frozen stays frozen (unfreeze thaws everything).
+    frozen = gc.get_freeze_count()
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
@@ -778,5 +780,6 @@ def _parallel(
                     position += 1
                 submit()
     finally:
-        gc.unfreeze()
+        if not frozen:
+            gc.unfreeze()
         _HELD.clear()
