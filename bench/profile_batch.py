@@ -6,7 +6,8 @@
 Wraps the runner's and the kernel's functions with timers (each phase's own time, the phases it calls excluded) and
 prints seconds, share and microseconds per row, by function and by phase. ``--cpu`` counts the process's CPU time
 (Arrow's threads included) instead of the wall clock: on a shared machine it moves less with the others' load. With
-``--workers`` > 1 only the parent's phases are seen (the workers' are in their own processes).
+``--workers`` > 1 only the parent's phases are seen (the buckets it adjudicates itself among them; the workers' are in
+their own processes).
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ fails leaves neither output nor temporary file."""
 
 from __future__ import annotations
 
+import gc
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parcours.batch.generate import generate
-from parcours.batch.kernel import _in_order, adjudicate_partition
-from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, move_into_place
+from parcours.batch.kernel import _in_order, adjudicate_partition, lex_order
+from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, bucket_of, move_into_place
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,8 @@ def run(inputs: Path, out: Path, **options: Any) -> dict[str, pa.Table]:
     [
         {"workers": 1},  # one bucket, in memory
         {"workers": 2},  # two buckets, in memory, forked workers
-        {"workers": 2, "bucket_rows": 200},  # eight buckets
+        {"workers": 2, "bucket_rows": 200},  # eight buckets: the parent and a worker
+        {"workers": 3, "bucket_rows": 200},  # the parent and two workers
         {"workers": 2, "bucket_rows": 200, "memory_rows": 500},  # spilled after the first batches
     ],
 )
@@ -75,6 +80,51 @@ def test_in_memory_and_spilled_runs_write_the_same_files(inputs: Path, tmp_path:
         assert got[name].sort_by(keys).equals(table.sort_by(keys)), name
     for out in ("got", "spilled"):
         assert not [p.name for p in (tmp_path / out).iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("memory_rows", [None, 0])
+def test_buckets_whose_lines_are_all_rejected(inputs: Path, tmp_path: Path, memory_rows: int | None) -> None:
+    """Eight buckets, two workers: the first bucket (the parent adjudicates it) and another (a worker does) hold only
+    lines without a claim id. Their lines are all in the rejects, none in the output, and the run gives the rows of
+    one bucket in one process; held in memory or spilled."""
+    table = pq.read_table(inputs / "first.parquet")
+    patient = table.column("patient_id").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    which = bucket_of(patient, 8)
+    spoiled = np.isin(which, [int(which.min()), 5])
+    claim = table.column("claim_id").to_numpy(zero_copy_only=False).astype(float)
+    table = table.set_column(table.column_names.index("claim_id"), "claim_id",
+                             pa.array(np.nan_to_num(claim).astype(np.int64), mask=spoiled))  # fmt: skip
+    claims = tmp_path / "claims.parquet"
+    pq.write_table(table, claims, row_group_size=400)
+
+    def outputs(name: str, **options: Any) -> tuple[list[Any], list[Any]]:
+        out = tmp_path / f"{name}.parquet"
+        run = adjudicate(str(claims), out, **options)
+        assert run.summary["buckets"] == (8 if options["workers"] == 2 else 1)
+        lines = pq.read_table(out).to_pylist()
+        rejects = pq.read_table(out.with_name(f"{name}.rejects.parquet")).to_pylist()
+        return sorted(lines, key=repr), sorted(rejects, key=repr)
+
+    lines, rejects = outputs("eight", workers=2, bucket_rows=200, memory_rows=memory_rows)
+    assert (lines, rejects) == outputs("one", workers=1)
+    assert len(lines) > 0
+    assert sum(r["claim_id"] is None for r in rejects) >= int(spoiled.sum())
+    assert not {r["patient_id"] for r in lines} & set(patient[spoiled].tolist())
+
+
+def test_the_run_thaws_only_what_it_froze(inputs: Path, tmp_path: Path) -> None:
+    """The parent's objects are frozen for the fork (``gc.freeze``) and thawed after the run, unless the caller had
+    frozen some of its own: those stay frozen."""
+    assert gc.get_freeze_count() == 0
+    adjudicate(str(inputs / "first.parquet"), tmp_path / "one.parquet", workers=2)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        adjudicate(str(inputs / "first.parquet"), tmp_path / "two.parquet", workers=2)
+        assert gc.get_freeze_count() >= before > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_one_bucket_equals_the_kernel_on_the_whole_input(inputs: Path, tmp_path: Path) -> None:
@@ -171,6 +221,23 @@ def test_kernel_order_is_the_kernels_sort(data: Any) -> None:
 
 
 @given(st.data())
+def test_lex_order_is_lexsort(data: Any) -> None:
+    """The packed sort gives np.lexsort's order, ties in the rows' order, whether the keys fit in one integer or
+    not, with many equal keys (spans of 2) or none."""
+    _, *keys = _keys_of(data.draw)
+    keys = keys[: data.draw(st.integers(1, 4))]
+    assert lex_order(*keys).tolist() == np.lexsort(tuple(reversed(keys))).tolist()
+
+
+def test_lex_order_keeps_tied_rows_in_order() -> None:
+    a = np.array
+    assert lex_order(a([5, 3, 5, 3, 5]), a([1, 1, 0, 1, 1])).tolist() == [1, 3, 2, 0, 4]
+    assert lex_order(a([2, 1, 0])).tolist() == [2, 1, 0]
+    assert lex_order(a([-(2**62), 2**62]), a([0, 1])).tolist() == [0, 1]  # too wide to pack: lexsort
+    assert lex_order(a([], dtype=np.int64)).tolist() == []
+
+
+@given(st.data())
 def test_in_order_tells_rows_the_kernels_sort_would_not_move(data: Any) -> None:
     """The kernel skips its sort when ``_in_order`` says the rows are sorted: exactly when the stable sort is the
     identity (drawn sorted half the time, so both answers are exercised)."""
@@ -188,6 +255,45 @@ def test_in_order_on_ties_and_single_steps_back() -> None:
     assert not _in_order(a([1, 0]), a([0, 5]))
     assert not _in_order(a([3, 3]), a([1, 0]))  # a tie on the first key: the second decides
     assert _in_order(a([3, 3, 4]), a([0, 0, 0]))
+
+
+_REUSE = """
+import resource, sys
+import numpy as np
+from parcours.batch.kernel import plain_pages
+from parcours.batch.runner import reused_pages
+
+plain_pages()  # as the run: 4 KB pages (with huge pages, a few faults whatever the allocator does)
+
+def faults(size):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(size // 8)  # written once, then freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+size = 24 << 20
+with reused_pages():
+    faults(size)
+    print(faults(size), size // 4096)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_reused_pages_gives_freed_memory_again(tmp_path: Path) -> None:
+    """Within ``reused_pages``, a bucket-sized array freed and made again takes the same pages (no page faulted in
+    afresh, where glibc alone maps and faults it again); with the malloc tunables set by the environment, glibc is
+    left alone. In a fresh process: the allocator's thresholds are the process's."""
+    src = Path(__file__).resolve().parents[2] / "src"
+
+    def second_faults(**env: str) -> tuple[int, int]:
+        done = subprocess.run([sys.executable, "-c", _REUSE], env={**os.environ, "PYTHONPATH": str(src), **env},
+                              check=True, capture_output=True, text=True)  # fmt: skip
+        faults, pages = map(int, done.stdout.split())
+        return faults, pages
+
+    faults, pages = second_faults()
+    assert faults < pages // 10
+    faults, pages = second_faults(GLIBC_TUNABLES="glibc.malloc.trim_threshold=131072")
+    assert faults > pages // 2
 
 
 def test_arrow_plain_pages_for_the_run_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -384,6 +384,27 @@ def _in_order(*keys: I64) -> bool:
     return True
 
 
+def lex_order(*keys: I64) -> I64:
+    """``np.lexsort`` of ``keys`` given most significant first (stable: ties keep the rows' order), faster. Keys
+    whose ranges fit in 63 bits together are packed into one integer (each shifted to start at 0) and sorted by
+    numpy's default sort (vectorised, about five times the stable sort's speed; the runner's order of 1 M lines:
+    124 ms with lexsort of two packed keys, 45 ms): without two equal keys, its order is the stable one (checked,
+    else the stable sort of the packed keys). Keys too wide to pack (ids near 2⁶²) go to lexsort."""
+    size = keys[0].size
+    lows = [int(k.min()) if size else 0 for k in keys]
+    bits = [(int(k.max()) - low).bit_length() if size else 0 for k, low in zip(keys, lows, strict=True)]
+    if sum(bits) > 63:
+        return np.lexsort(tuple(reversed(keys)))
+    packed = np.zeros(size, dtype=np.int64)
+    for k, low, width in zip(keys, lows, bits, strict=True):
+        packed = (packed << width) | (k - low)
+    order = np.argsort(packed)
+    ranked = packed[order]
+    if size > 1 and bool(np.any(ranked[1:] == ranked[:-1])):
+        return np.argsort(packed, kind="stable")
+    return order
+
+
 def _take(table: pa.Table, rows: I64) -> pa.Table:
     """``table.take(rows)``, free when ``rows`` is every row in order (the common case: nothing routed)."""
     if rows.size == table.num_rows and (rows.size == 0 or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
@@ -473,7 +494,6 @@ def adjudicate_partition(
     check_schema(table.schema)
     table = conform(table)
     n = table.num_rows
-    seq = np.arange(n, dtype=np.int64)
     line_no = (
         table.column("line_number").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         if "line_number" in table.column_names
@@ -497,7 +517,7 @@ def adjudicate_partition(
     keep = np.flatnonzero(~key_nulls)
     by = (patient[keep], date[keep], claim[keep], line_no[keep])
     # The local runner hands its buckets over already in this order (runner._kernel_order): checked, not sorted again.
-    order = keep if _in_order(*by) else keep[np.lexsort((seq[keep], *reversed(by)))]
+    order = keep if _in_order(*by) else keep[lex_order(*by)]
     table = _take(table, order)
     patient, claim, date = patient[order], claim[order], date[order]
     n = table.num_rows

@@ -5,8 +5,9 @@
    of lines stays in memory (forked workers inherit it; each takes its bucket's rows once, in the kernel's order); a
    larger one is spilled, batch by batch, to one temporary Arrow stream per bucket. The given states
    (``--state-in``) are read and cut the same way, batch by batch, held or spilled.
-2. Adjudicate: worker processes (``--workers``, all cores by default) take the buckets one at a time and call
-   the kernel (``batch.kernel.adjudicate_partition``), the same function Spark calls.
+2. Adjudicate: the parent and worker processes (``--workers`` in all, all cores by default; the parent takes the
+   first bucket) take the buckets one at a time and call the kernel (``batch.kernel.adjudicate_partition``), the
+   same function Spark calls.
 3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
    ready; the writers write temporary files next to their targets, moved into place at the end as a set (OUT
    last, ``move_into_place``): the output appears whole or not at all.
@@ -15,6 +16,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import glob
 import json
 import math
@@ -41,9 +44,11 @@ from parcours.batch.kernel import (
     BATCH_COLUMNS,
     OUTPUT_SCHEMA,
     STATE_SCHEMA,
+    PartitionResult,
     adjudicate_partition,
     check_schema,
     conform,
+    lex_order,
     merge_summaries,
     plain_pages,
     reject_schema,
@@ -206,6 +211,45 @@ def arrow_plain_pages() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+_GLIBC_THRESHOLD = 128 * 1024  # glibc's initial value of both
+_HEAP_THRESHOLD = 32 << 20  # the largest mmap threshold glibc takes on 64 bits (half its heap's size)
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL(None)  # the C library the process runs on
+    except (OSError, TypeError):  # no handle on the process itself (Windows)
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
+
+
+@contextlib.contextmanager
+def reused_pages() -> Iterator[None]:
+    """The C library's allocator (glibc) keeps the memory freed during the run and gives it again, instead of
+    returning it to the system at each free: a bucket's columns below 32 MB come from its heap (mmap threshold), and
+    the heap is not trimmed until the run ends (forked workers inherit both). Every array the kernel makes is new and
+    of a bucket's size; given back and mapped again, each of its pages was faulted in afresh (zeroed, and on this
+    virtual machine mapped by the host too): about 40 % of the twin's time was system time. Unless the malloc
+    tunables are set by the environment (``GLIBC_TUNABLES``, ``MALLOC_*_``). Afterwards, glibc's initial thresholds
+    and what the heap holds free back to the system (``malloc_trim``)."""
+    libc = _glibc()
+    tuned = "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "") or any(
+        name.startswith("MALLOC_") and name.endswith("_") for name in os.environ
+    )
+    if libc is None or tuned:
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_THRESHOLD)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_THRESHOLD)
+        libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_THRESHOLD)
+        libc.malloc_trim(0)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -319,29 +363,9 @@ def _bucket_lines(held: _Held | None, work: Path | None, index: int) -> pa.Table
 def _kernel_order(rows: np.ndarray[Any, Any], keys: tuple[np.ndarray[Any, Any], ...]) -> np.ndarray[Any, Any]:
     """``rows`` (increasing) in the order ``adjudicate_partition`` sorts them (lines without a key first, as they
     come; then by patient, date, claim, line, position), so that the kernel's own sort finds them in order and takes
-    nothing. The sort is stable, so the position needs no key; the keys are packed into two integers when their
-    ranges fit (a sort of two keys instead of five: half the time)."""
+    nothing (the same sort, ``kernel.lex_order``: stable, so the position needs no key)."""
     null, patient, date, claim, line = (k[rows] for k in keys)
-    major = _packed((~null).astype(np.int64), patient, date)
-    minor = _packed(claim, line)
-    if major is None or minor is None:
-        return rows[np.lexsort((line, claim, date, patient, ~null))]
-    return rows[np.lexsort((minor, major))]
-
-
-def _packed(*keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
-    """One int64 ordered as the tuples of ``keys`` (each shifted to start at 0), or None when they need more than 63
-    bits."""
-    if not keys[0].size:
-        return keys[0]
-    lows = [int(k.min()) for k in keys]
-    bits = [(int(k.max()) - low).bit_length() for k, low in zip(keys, lows, strict=True)]
-    if sum(bits) > 63:
-        return None
-    packed = np.zeros(keys[0].size, dtype=np.int64)
-    for k, low, width in zip(keys, lows, bits, strict=True):
-        packed = (packed << width) | (k - low)
-    return packed
+    return rows[lex_order((~null).astype(np.int64), patient, date, claim, line)]
 
 
 def _keys(table: pa.Table) -> tuple[np.ndarray[Any, Any], ...]:
@@ -466,7 +490,7 @@ def adjudicate(
         return work[0]
 
     sink: _Sink | None = None
-    with arrow_plain_pages():
+    with arrow_plain_pages(), reused_pages():
         try:
             split = _split(source, buckets, state_in, report, total, limit, workdir)
             sink = _Sink(targets)
@@ -660,13 +684,7 @@ def _adjudicate_buckets(
     with_state = len(sink.targets) > 2
     if workers == 1 or len(split.indices) <= 1:
         for i in split.indices:
-            table = _bucket_lines(split.held, split.work, i)
-            state = _bucket_state(split.states.get(i))
-            result = adjudicate_partition(table, state, contract=contract, with_states=with_state)
-            del table
-            for k, part in enumerate((result.lines, result.rejects, result.states)):
-                sink.write(k, part)
-            summaries.append(bucket_summary(result.lines, result.summary))
+            summaries.append(_write(sink, _in_parent(split, i, contract, with_state)))
             report("adjudicate", summaries[-1]["rows"], total)
     else:
         _parallel(split, workers, contract, report, sink, workdir, summaries, total, with_state)
@@ -675,6 +693,19 @@ def _adjudicate_buckets(
         if with_state:
             sink.write(2, _bucket_state(split.states[b]))
     return summaries
+
+
+def _in_parent(split: _Split, index: int, contract: str | None, with_state: bool) -> PartitionResult:
+    """One bucket through the kernel in this process."""
+    table = _bucket_lines(split.held, split.work, index)
+    return adjudicate_partition(table, _bucket_state(split.states.get(index)), contract=contract,
+                                with_states=with_state)  # fmt: skip
+
+
+def _write(sink: _Sink, result: PartitionResult) -> dict[str, Any]:
+    for k, part in enumerate((result.lines, result.rejects, result.states)):
+        sink.write(k, part)
+    return bucket_summary(result.lines, result.summary)
 
 
 def _parallel(
@@ -688,39 +719,67 @@ def _parallel(
     total: int,
     with_state: bool,
 ) -> None:
+    """The buckets through ``workers`` processes, the parent one of them: it takes the next bucket whenever it has
+    none of its own waiting to be written, and writes every result as soon as those before it are written. Where the
+    parent only wrote, it waited idle for the first results (with as many buckets as workers, all ended together,
+    then waited for it to write them one by one); now one process fewer is forked and faults its memory in, and the
+    parent's results go to the writers from memory, no stream to hand over."""
     # Fork where there is fork: the workers inherit the engines already built (parameters, catalogue, the twin's
     # tables) and the input held in memory instead of loading them again; Arrow's thread pools are fork-safe.
     _warm()
     out_dir = workdir()
     context = get_context("fork") if "fork" in get_all_start_methods() else get_context("spawn")
-    queue = list(split.indices)
+    order = list(split.indices)
+    queue = list(order)
+    size = min(workers - 1, len(order) - 1)
+    own: dict[int, PartitionResult] = {}  # the parent's result waiting for its turn (at most one)
     ready: dict[int, tuple[dict[str, Any], list[Path]]] = {}
     position = 0  # the next bucket to write
     if split.held is not None:
         _HELD.append(split.held)
+    # The parent's objects out of the collector's reach in the workers: a collection there would write to every
+    # inherited object's header, copying the pages that hold them (the engines' parameters and catalogue). No
+    # collection first: with the engines loaded it took 0.16 s of the parent, before any worker starts. What the
+    # caller had frozen stays frozen (unfreeze thaws everything).
+    frozen = gc.get_freeze_count()
+    gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
             pending: dict[Future[tuple[dict[str, Any], list[Path]]], int] = {}
 
             def submit() -> None:
-                # At most twice as many buckets computed ahead of the one to write: bounded disk.
-                while queue and len(pending) + len(ready) < 2 * workers:
+                # Two buckets a worker (the next one queued: no worker waits for the parent to finish its own
+                # before it is given more), at most twice as many as processes computed ahead of the one to write.
+                while queue and len(pending) < 2 * size and len(pending) + len(ready) + len(own) < 2 * workers:
                     i = queue.pop(0)
                     state = split.states.get(i)
                     pending[pool.submit(_work, i, split.work, state, contract, out_dir, with_state)] = i
 
-            submit()
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+            while position < len(order):
+                if queue and not own:
+                    i = queue.pop(0)
+                    submit()  # the workers start on the next buckets before the parent on its own
+                    own[i] = _in_parent(split, i, contract, with_state)
+                else:
+                    # A bucket before the parent's is still being computed: pending is not empty.
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        ready[pending.pop(future)] = future.result()
+                for future in [f for f in pending if f.done()]:
                     ready[pending.pop(future)] = future.result()
-                while position < len(split.indices) and split.indices[position] in ready:
-                    summary, paths = ready.pop(split.indices[position])
-                    for k, path in enumerate(paths):
-                        _drain(path, sink, k)
-                    summaries.append(summary)
-                    report("adjudicate", summary["rows"], total)
+                while position < len(order) and (order[position] in own or order[position] in ready):
+                    b = order[position]
+                    if b in own:
+                        summaries.append(_write(sink, own.pop(b)))
+                    else:
+                        summary, paths = ready.pop(b)
+                        for k, path in enumerate(paths):
+                            _drain(path, sink, k)
+                        summaries.append(summary)
+                    report("adjudicate", summaries[-1]["rows"], total)
                     position += 1
                 submit()
     finally:
+        if not frozen:
+            gc.unfreeze()
         _HELD.clear()
