@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Date,
-    Float,
     Integer,
     Select,
     String,
@@ -30,7 +29,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     exists,
     func,
     insert,
@@ -72,6 +70,7 @@ from parcours.store.models import (
     Claim,
     ClaimLine,
     GpDeclaration,
+    OwedTotal,
     Patient,
     Pregnancy,
     Professional,
@@ -140,7 +139,7 @@ def _replay_professional_and_facts(
     rows of the facts on the date of care (``_facts``), in one round trip: a new claim, the usual case, finds no
     claim, the professional and its facts."""
     values = {"idempotency_key": data.idempotency_key, "rpps": data.professional_rpps, **_fact_values(patient, data)}
-    rows = session.execute(_claim_statement(data.teleconsultation, _dialect(session)), values).all()
+    rows = session.execute(_claim_statement(data.teleconsultation), values).all()
     if not rows:  # no such professional: a replay still answers as a replay (as before the professional)
         if (existing := _replay(session, data.idempotency_key, digest)) is not None:
             return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps"), []
@@ -202,6 +201,8 @@ def submit(
         "billed": result.billed,
         "amo": result.amo,
         "patient_share": result.patient,
+        "owed_participation": result.deferred_participation - result.recovered_participation,
+        "owed_franchises": result.deferred_franchises - result.recovered_franchises,
         "cancelled_at": None,
         "cancel_reason": None,
     }
@@ -222,6 +223,7 @@ def submit(
     if referral is not None and claim.status == "paid":
         record_visit(session, referral, data.date)
     _add_to_year_to_date(session, claim)
+    _add_to_owed(session, claim)
     return claim, True
 
 
@@ -335,27 +337,23 @@ _FIRST_DAY = bindparam("first_day", type_=Date())  # of the year of care
 _LAST_DAY = bindparam("last_day", type_=Date())
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
 @functools.cache
-def _facts_statement(teleconsultation: bool, dialect: str) -> Select[Any]:
+def _facts_statement(teleconsultation: bool) -> Select[Any]:
     """The facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
     covering the visit, ALD, pregnancy, the year-to-date state, and the last in-person visit for a
     teleconsultation; joined to the year's paid lines, grouped (``_year_lines``; none yet: one row, the groups'
     columns null)."""
-    columns, base = _facts_parts(teleconsultation, _PROFESSIONAL_ID, _SPECIALTY, dialect)
+    columns, base = _facts_parts(teleconsultation, _PROFESSIONAL_ID, _SPECIALTY)
     return select(*columns).select_from(base)
 
 
 @functools.cache
-def _claim_statement(teleconsultation: bool, dialect: str) -> Select[Any]:
+def _claim_statement(teleconsultation: bool) -> Select[Any]:
     """For a claim sent: the billing professional (by RPPS), the claim already stored under the idempotency key,
     and the facts of ``_facts_statement`` for that professional, in one round trip after the patient's lock (so
     that a claim committed by the lock's previous holder is seen, as a replay or in the year-to-date sums)."""
     biller = aliased(Professional, name="pro")  # a short name: see ``_facts_parts``
-    columns, base = _facts_parts(teleconsultation, biller.id, biller.specialty, dialect)  # correlated to the biller
+    columns, base = _facts_parts(teleconsultation, biller.id, biller.specialty)  # correlated to the biller
     stored = select(Claim.id).where(Claim.idempotency_key == bindparam("idempotency_key", type_=String()))
     return (
         select(biller, stored.scalar_subquery(), *columns)
@@ -364,7 +362,7 @@ def _claim_statement(teleconsultation: bool, dialect: str) -> Select[Any]:
     )
 
 
-def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any, dialect: str) -> tuple[list[Any], Any]:
+def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any) -> tuple[list[Any], Any]:
     """The columns of the facts (see ``_facts_statement``) and what they are selected from: the patient's debts
     (an aggregate, always one row) joined to the declaration and the pregnancy (none or one row each) and to the
     year's grouped lines. Short names: the SQL stays under psycopg's 4 kB cache of parsed queries."""
@@ -383,7 +381,7 @@ def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any, d
         .limit(1)
         .subquery("preg")
     )
-    owed = _owed_sums(_PATIENT_ID, _ON, dialect)
+    owed = _owed_sums(_PATIENT_ID, _ON)
     grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("yl")
     columns: list[Any] = [
         declaration.c.rpps,
@@ -438,7 +436,7 @@ def _facts(
             "specialty": professional.specialty,
         }
         session.flush()  # what the session holds counts (as autoflush would); then the Core connection: plain rows
-        rows = session.connection().execute(_facts_statement(data.teleconsultation, _dialect(session)), values).all()
+        rows = session.connection().execute(_facts_statement(data.teleconsultation), values).all()
     row, width = rows[0], 7 + STATE_COLUMNS + int(data.teleconsultation)  # the one-row facts' columns
     lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
@@ -533,7 +531,7 @@ def year_to_date(
     year = _year_lines(patient_id, on, dt.date(on.year, 1, 1), dt.date(on.year, 12, 31))
     rows = session.execute(year).all()  # one round trip
     if known is None:
-        known = tuple(session.execute(select(*_state_columns(patient_id, on, _dialect(session)))).one())
+        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
     return _state_of(rows, professional_id, known)
 
 
@@ -574,13 +572,13 @@ def _state_of(rows: Sequence[Any], professional_id: str, known: tuple[Any, ...])
     )
 
 
-STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-payant debts
+STATE_COLUMNS = 3  # the last optical equipment, then the tiers-payant debts (participation, franchises)
 
 
-def _state_columns(patient_id: Any, on: Any, dialect: str) -> list[Any]:
+def _state_columns(patient_id: Any, on: Any) -> list[Any]:
     """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
     year) and the tiers-payant debts, as columns of a one-row select."""
-    return [_last_optical(patient_id, on), *_owed_columns(patient_id, on, dialect)]
+    return [_last_optical(patient_id, on), *_owed_columns(patient_id, on)]
 
 
 def _last_optical(patient_id: Any, on: Any) -> Any:
@@ -592,41 +590,85 @@ def _last_optical(patient_id: Any, on: Any) -> Any:
     )
 
 
-def _owed_columns(patient_id: Any, on: Any, dialect: str) -> list[Any]:
-    """Deferred and recovered participations and franchises over the claims that stand up to ``on`` (any year: a
-    debt is recovered whenever a later reimbursement allows) [S12][S13]: one aggregate row, as columns."""
-    sums = _owed_sums(patient_id, on, dialect)
-    return [sums.c[key] for key in _OWED]
+def _owed_columns(patient_id: Any, on: Any) -> list[Any]:
+    """Deferred less recovered participations and franchises over the claims that stand up to ``on`` (any year: a
+    debt is recovered whenever a later reimbursement allows) [S12][S13], in cents: one aggregate row, as columns."""
+    owed = _owed_sums(patient_id, on)
+    return [owed.c.participation, owed.c.franchises]
 
 
-_OWED = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
+_OWED_TOTALS = cast(Table, OwedTotal.__table__)
 
 
-def _owed_sums(patient_id: Any, on: Any, dialect: str) -> Any:
-    """The four sums over the patient's claims, each read from the claim's stored adjudication (JSON). On
-    PostgreSQL each adjudication is parsed once (``json_to_record``) rather than once per key (``->>`` parses the
-    whole JSON text again): this sum runs over every claim of the patient at every claim, and was the largest part
-    of the claim's own SQL in ``bench/bench_pg_floor.py``."""
-    standing = (Claim.patient_id == patient_id, _standing(), Claim.care_date <= on)
-    if dialect == "postgresql":
-        fields = (
-            func.json_to_record(Claim.adjudication)
-            .table_valued(*(column(key, Float()) for key in _OWED))
-            .render_derived(name="o", with_types=True)
-        )
-        sums = (func.coalesce(func.sum(fields.c[key]), 0.0).label(key) for key in _OWED)
-        return select(*sums).select_from(sa_join(Claim, fields, true())).where(*standing).subquery("owed")
-    adjudication = Claim.adjudication
+def _owed_sums(patient_id: Any, on: Any) -> Any:
+    """The patient's running totals (``OwedTotal``) less what the claims that stand with a later care date added:
+    one row, whatever the patient's number of claims (the later claims are usually none, and found by the index
+    on the patient's care dates)."""
+    total = {
+        key: select(_OWED_TOTALS.c[key]).where(_OWED_TOTALS.c.patient_id == patient_id).scalar_subquery()
+        for key in ("participation", "franchises")
+    }
+    later = (Claim.owed_participation, Claim.owed_franchises)
     return (
-        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in _OWED))
-        .where(*standing)
+        select(
+            *(
+                (func.coalesce(total[key], 0) - func.coalesce(func.sum(change), 0)).label(key)
+                for key, change in zip(("participation", "franchises"), later, strict=True)
+            )
+        )
+        .where(Claim.patient_id == patient_id, _standing(), Claim.care_date > on)
         .subquery("owed")
     )
 
 
 def _owed_from(row: Any) -> dict[str, int]:
-    cents = [round(float(value) * 100) for value in row]
-    return {"participation": max(0, cents[0] - cents[1]), "franchises": max(0, cents[2] - cents[3])}
+    participation, franchises = (int(value) for value in row)
+    return {"participation": max(0, participation), "franchises": max(0, franchises)}
+
+
+_GROW_OWED = (
+    update(_OWED_TOTALS)
+    .where(_OWED_TOTALS.c.patient_id == bindparam("of_patient", type_=String()))
+    .values(
+        participation=_OWED_TOTALS.c.participation + bindparam("participation", type_=Integer()),
+        franchises=_OWED_TOTALS.c.franchises + bindparam("franchises", type_=Integer()),
+    )
+)
+
+
+def _add_to_owed(session: Session, claim: Claim) -> None:
+    """A claim that defers or recovers: the patient's running totals move by its change, in place (an atomic
+    increment, the patient's row locked); no row yet: made from the claims that stand."""
+    if not (claim.owed_participation or claim.owed_franchises):
+        return  # the usual claim: no statement
+    grown = session.execute(_GROW_OWED, {
+        "of_patient": claim.patient_id, "participation": claim.owed_participation,
+        "franchises": claim.owed_franchises,
+    })  # fmt: skip
+    if cast(CursorResult[Any], grown).rowcount == 0:
+        refresh_owed(session, claim.patient_id)
+        return
+    held = session.identity_map.get(session.identity_key(OwedTotal, (claim.patient_id,)))
+    if held is not None:
+        session.expire(held)
+
+
+def refresh_owed(session: Session, patient_id: str) -> OwedTotal:
+    """The patient's running totals of tiers-payant debts made again from the claims that stand (after a
+    cancellation or a correction)."""
+    session.flush()
+    participation, franchises = session.execute(
+        select(
+            func.coalesce(func.sum(Claim.owed_participation), 0), func.coalesce(func.sum(Claim.owed_franchises), 0)
+        ).where(Claim.patient_id == patient_id, _standing())
+    ).one()
+    row = session.get(OwedTotal, patient_id)
+    if row is None:
+        row = OwedTotal(patient_id=patient_id)
+        session.add(row)
+    row.participation, row.franchises = int(participation), int(franchises)
+    session.flush()
+    return row
 
 
 @dataclass
@@ -763,6 +805,7 @@ def cancel(session: Session, claim_id: str, reason: str) -> Claim:
     claim.cancelled_at = now()
     claim.cancel_reason = reason
     refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+    refresh_owed(session, claim.patient_id)
     return claim
 
 
@@ -785,6 +828,7 @@ def correct(session: Session, claim_id: str, data: CorrectionIn) -> tuple[Claim,
     request = dict(original.request, idempotency_key=data.idempotency_key, acts=[a.model_dump() for a in data.acts])
     claim, created = submit(session, ClaimIn.model_validate(request), replaces=original, digest=digest)
     refresh_year_to_date(session, original.patient_id, original.care_date.year)
+    refresh_owed(session, original.patient_id)
     return claim, created
 
 
@@ -906,7 +950,7 @@ def year_summary(session: Session, patient_id: str, year: int, on: dt.date) -> Y
 def owed_on(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
     """Participations and franchises a tiers-payant claim could not withhold and no later reimbursement has yet
     recovered, over the claims that stand up to ``on``, in cents [S12][S13]."""
-    return _owed_from(session.execute(select(*_owed_columns(patient_id, on, _dialect(session)))).one())
+    return _owed_from(session.execute(select(*_owed_columns(patient_id, on))).one())
 
 
 def outside_pathway(claim: Claim) -> Adjudication:

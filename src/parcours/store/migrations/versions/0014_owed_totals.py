@@ -1,0 +1,96 @@
+"""claims: each claim's change to the patient's tiers-payant debts, their running totals per patient, and the
+patient's claims indexed by care date
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07 15:00:00
+
+The debts on the date of care were summed from every stored adjudication (JSON) of the patient at every claim. Each
+claim now keeps its own change (deferred less recovered, in cents), and ``owed_totals`` their sum over the claims
+that stand; existing claims get theirs from their adjudication, existing patients their totals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+claims = sa.table(
+    "claims",
+    sa.column("id", sa.String),
+    sa.column("patient_id", sa.String),
+    sa.column("status", sa.String),
+    sa.column("adjudication", sa.JSON),
+    sa.column("owed_participation", sa.Integer),
+    sa.column("owed_franchises", sa.Integer),
+)
+totals = sa.table(
+    "owed_totals",
+    sa.column("patient_id", sa.String),
+    sa.column("participation", sa.Integer),
+    sa.column("franchises", sa.Integer),
+)
+STANDING = ("paid", "rejected")
+
+
+def _cents(document: dict[str, object], key: str) -> int:
+    value = document.get(key) or 0
+    return round(float(value) * 100)  # type: ignore[arg-type]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "owed_totals",
+        sa.Column("patient_id", sa.String(length=36), nullable=False),
+        sa.Column("participation", sa.Integer(), nullable=False),
+        sa.Column("franchises", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["patient_id"], ["patients.id"], name=op.f("fk_owed_totals_patient_id_patients")),
+        sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_owed_totals")),
+    )
+    with op.batch_alter_table("claims", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("owed_participation", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("owed_franchises", sa.Integer(), server_default="0", nullable=False))
+        batch_op.drop_index(batch_op.f("ix_claims_patient_id"))
+        batch_op.create_index("ix_claims_patient_id_care_date", ["patient_id", "care_date"], unique=False)
+    connection = op.get_bind()
+    changes = []
+    for claim_id, adjudication in connection.execute(sa.select(claims.c.id, claims.c.adjudication)):
+        document = json.loads(adjudication) if isinstance(adjudication, str) else adjudication or {}
+        participation = _cents(document, "deferred_participation") - _cents(document, "recovered_participation")
+        franchises = _cents(document, "deferred_franchises") - _cents(document, "recovered_franchises")
+        if participation or franchises:
+            changes.append({"claim": claim_id, "participation": participation, "franchises": franchises})
+    if changes:
+        connection.execute(
+            claims.update()
+            .where(claims.c.id == sa.bindparam("claim"))
+            .values(owed_participation=sa.bindparam("participation"), owed_franchises=sa.bindparam("franchises")),
+            changes,
+        )
+    connection.execute(
+        totals.insert().from_select(
+            ["patient_id", "participation", "franchises"],
+            sa.select(
+                claims.c.patient_id, sa.func.sum(claims.c.owed_participation), sa.func.sum(claims.c.owed_franchises)
+            )
+            .where(claims.c.status.in_(STANDING))
+            .group_by(claims.c.patient_id),
+        )
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_claims_patient_id_care_date", table_name="claims")
+    op.create_index(op.f("ix_claims_patient_id"), "claims", ["patient_id"], unique=False)
+    # not in a batch: SQLite's batch would copy the table, which the tables referring to claims forbid
+    op.drop_column("claims", "owed_franchises")
+    op.drop_column("claims", "owed_participation")
+    op.drop_table("owed_totals")
