@@ -42,14 +42,19 @@ def a_patient(session: Session) -> Patient:
         birth_date=dt.date(1985, 4, 12), sex="male"))  # fmt: skip
 
 
-def owed_by_summing_adjudications(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
+def owed_by_summing_adjudications(
+    session: Session, patient_id: str, on: dt.date, excluding: str | None = None
+) -> dict[str, int]:
     """The former computation: deferred less recovered, summed over every stored adjudication of the claims that
-    stand up to ``on``, in cents (nothing floored at 0 here: the sums themselves)."""
+    stand up to ``on`` (but ``excluding``), in cents, each floored at 0."""
     sums = dict.fromkeys(("deferred_participation", "recovered_participation", "deferred_franchises",
                           "recovered_franchises"), 0.0)  # fmt: skip
     for document in session.scalars(
         select(Claim.adjudication).where(
-            Claim.patient_id == patient_id, Claim.status.in_(claims.LIVE), Claim.care_date <= on
+            Claim.patient_id == patient_id,
+            Claim.status.in_(claims.LIVE),
+            Claim.care_date <= on,
+            Claim.id != (excluding or ""),
         )
     ):
         for key in sums:
@@ -98,8 +103,14 @@ def test_the_debts_equal_the_sum_of_the_stored_adjudications_for_a_patient_with_
             fixed = (
                 [Act(code="G", fee=30)] if original.professional_id == gp.id else [Act(code="PH7", fee=10, quantity=4)]
             )
-            claims.correct(session, original.id, claims.CorrectionIn(
+            version, _ = claims.correct(session, original.id, claims.CorrectionIn(
                 idempotency_key=f"owed-fix-{n:04d}", acts=fixed, reason="acte corrigé"))  # fmt: skip
+            # the new version saw the debts without the original's (replaced) nor its own
+            seen = owed_by_summing_adjudications(session, who.id, version.care_date, excluding=version.id)
+            assert (version.state_before["participation_owed"], version.state_before["franchises_owed"]) == (
+                f"{seen['participation'] / 100:.2f}", f"{seen['franchises'] / 100:.2f}",
+            ), n  # fmt: skip
+            stored.append(version)
     assert seen_debt  # the claims did defer and recover (else the comparison proves nothing)
     assert sum(c.status == "cancelled" for c in stored) >= 5
     for on in sorted({*days, dt.date(2024, 12, 31), dt.date(2026, 12, 31)}):

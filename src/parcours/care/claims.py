@@ -824,11 +824,10 @@ def correct(session: Session, claim_id: str, data: CorrectionIn) -> tuple[Claim,
     original.status = "replaced"
     original.cancel_reason = data.reason
     original.cancelled_at = now()
-    session.flush()
+    refresh_owed(session, original.patient_id)  # the new version's facts count the original's debts no more
     request = dict(original.request, idempotency_key=data.idempotency_key, acts=[a.model_dump() for a in data.acts])
     claim, created = submit(session, ClaimIn.model_validate(request), replaces=original, digest=digest)
     refresh_year_to_date(session, original.patient_id, original.care_date.year)
-    refresh_owed(session, original.patient_id)
     return claim, created
 
 
