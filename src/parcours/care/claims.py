@@ -206,7 +206,7 @@ def submit(
         "cancelled_at": None,
         "cancel_reason": None,
     }
-    claim = _store(session, values, result, patient, professional)
+    claim, grown = _store(session, values, result, patient, professional)
     if data.teleconsultation:
         session.add(
             Teleconsultation(
@@ -222,7 +222,7 @@ def submit(
         )
     if referral is not None and claim.status == "paid":
         record_visit(session, referral, data.date)
-    _add_to_year_to_date(session, claim)
+    _add_to_year_to_date(session, claim, grown)
     _add_to_owed(session, claim)
     return claim, True
 
@@ -235,23 +235,83 @@ _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=Tr
 
 
 def _store(session: Session, values: dict[str, Any], result: Adjudication, patient: Patient,
-           professional: Professional) -> Claim:  # fmt: skip
+           professional: Professional) -> tuple[Claim, bool | None]:  # fmt: skip
     """Insert the claim and its lines, and hand back the ``Claim`` as the session would have loaded it (persistent,
     its lines loaded, its patient and professional those already in the session): the callers and the answer's
-    view read it without another round trip."""
+    view read it without another round trip. On PostgreSQL, for a claim without paid téléexpertise, the claim, its
+    lines and the year-to-date row's growth are one statement (``_store_statement``); ``grown`` then says whether
+    the row was there to grow (None: ``_add_to_year_to_date`` does it)."""
     session.flush()  # what the session holds goes first (a correction's replaced original), as a flush would do
+    rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
+    grown: bool | None = None
     try:
-        created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
+        if rows and session.get_bind().dialect.name == "postgresql" and _grows_in_place(result):
+            paid = [line for line in result.lines if line.status == "paid"]
+            bound = {
+                **{f"c_{key}": value for key, value in values.items()},
+                **{f"l{n}_{key}": value for n, row in enumerate(rows) for key, value in row.items()},
+                "y_patient": values["patient_id"], "y_year": values["care_date"].year,
+                "y_participation": sum(line.participation for line in paid),
+                "y_franchises": sum(line.franchise for line in paid),
+            }  # fmt: skip
+            answer = session.execute(_store_statement(len(rows)), bound).all()
+            created_at, grown, ids = answer[0][1], bool(answer[0][2]), [line_id for line_id, *_ in answer]
+        else:
+            created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
+            ids = list(session.execute(_INSERT_LINES, rows).scalars().all())
     except IntegrityError:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
-    rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
-    ids = session.execute(_INSERT_LINES, rows).scalars().all()
     lines = [ClaimLine(id=line_id, **row) for line_id, row in zip(ids, rows, strict=True)]
     claim = Claim(**values, created_at=created_at, lines=lines, patient=patient, professional=professional)
     for stored in (*lines, claim):
         make_transient_to_detached(stored)  # as loaded: nothing left to insert
     session.add(claim)  # and its lines (cascade)
-    return claim
+    return claim, grown
+
+
+def _grows_in_place(result: Adjudication) -> bool:
+    """Whether the year-to-date row takes this claim with one ``UPDATE … SET x = x + …`` (no paid téléexpertise,
+    whose counts by code are a JSON document read and written)."""
+    return not any(line.status == "paid" and line.category == Category.TELEEXPERTISE for line in result.lines)
+
+
+_LINE_COLUMNS = tuple(c for c in _LINES.c if c.key != "id")
+
+
+@functools.cache
+def _store_statement(lines: int) -> Select[Any]:
+    """PostgreSQL: the claim's ``INSERT`` (its values bound as ``c_id``…), its lines' (``lines`` rows, bound
+    ``l0_code``…) and the year-to-date row's growth (``_GROW_YEAR_TO_DATE``, bound ``y_patient``…) as data-modifying
+    CTEs of one statement, one round trip
+    instead of three; it answers one row per line, in order: the line's id, the claim's ``created_at``, and whether
+    the year-to-date row was there to grow. The lines' foreign key is checked at the end of the statement, when the
+    claim is there."""
+    # no parameter is named as a column of the three tables: SQLAlchemy would add it to each statement's columns
+    claim = insert(_CLAIMS).values({c.key: bindparam(f"c_{c.key}", type_=c.type) for c in _CLAIMS.c
+                                    if c.key != "created_at"})  # fmt: skip
+    stored = claim.returning(_CLAIMS.c.created_at).cte("c")
+    rows = [{c.key: bindparam(f"l{n}_{c.key}", type_=c.type) for c in _LINE_COLUMNS} for n in range(lines)]
+    added = insert(_LINES).values(rows).returning(_LINES.c.id, _LINES.c.position).cte("l")
+    year = (
+        update(_YEAR_TO_DATE)
+        .where(
+            _YEAR_TO_DATE.c.patient_id == bindparam("y_patient", type_=String()),
+            _YEAR_TO_DATE.c.year == bindparam("y_year", type_=Integer()),
+        )
+        .values(
+            participation_paid=_YEAR_TO_DATE.c.participation_paid + bindparam("y_participation", type_=Integer()),
+            franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam("y_franchises", type_=Integer()),
+            claims_count=_YEAR_TO_DATE.c.claims_count + 1,
+        )
+        .returning(_YEAR_TO_DATE.c.year)
+        .cte("y")
+    )
+    grown = select(func.count()).select_from(year).scalar_subquery()
+    return (
+        select(added.c.id, stored.c.created_at, grown)
+        .select_from(sa_join(added, stored, true()))
+        .order_by(added.c.position)
+    )
 
 
 def _check_request(data: ClaimIn) -> None:
@@ -741,18 +801,24 @@ _GROW_YEAR_TO_DATE = (
 )
 
 
-def _add_to_year_to_date(session: Session, claim: Claim) -> None:
-    """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
+def _add_to_year_to_date(session: Session, claim: Claim, grown: bool | None = None) -> None:
+    """After a payment: the materialised totals grow by this claim's lines (the patient row is locked). ``grown``:
+    the row already grew in the claim's own statement (True), or was not there to (False; see ``_store``)."""
+    if grown is False:
+        refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+        return
     paid = [line for line in claim.lines if line.status == "paid"]
-    if not any(line.category == Category.TELEEXPERTISE.value for line in paid):
+    if grown or not any(line.category == Category.TELEEXPERTISE.value for line in paid):
         # the usual case, one statement: the sums grow in place (no row yet: computed from the claims that stand)
-        grown = session.execute(_GROW_YEAR_TO_DATE, {
-            "of_patient": claim.patient_id, "of_year": claim.care_date.year,
-            "participation": sum(line.participation for line in paid), "franchises": sum(line.franchise for line in paid),
-        })  # fmt: skip
-        if cast(CursorResult[Any], grown).rowcount == 0:
-            refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
-            return
+        if grown is None:
+            done = session.execute(_GROW_YEAR_TO_DATE, {
+                "of_patient": claim.patient_id, "of_year": claim.care_date.year,
+                "participation": sum(line.participation for line in paid),
+                "franchises": sum(line.franchise for line in paid),
+            })  # fmt: skip
+            if cast(CursorResult[Any], done).rowcount == 0:
+                refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+                return
         held = session.identity_map.get(session.identity_key(YearToDateState, (claim.patient_id, claim.care_date.year)))
         if held is not None:  # read earlier in this session (a correction refreshes it): stale now
             session.expire(held)
