@@ -36,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -290,8 +291,12 @@ def _store_statement(lines: int) -> Select[Any]:
     claim = insert(_CLAIMS).values({c.key: bindparam(f"c_{c.key}", type_=c.type) for c in _CLAIMS.c
                                     if c.key != "created_at"})  # fmt: skip
     stored = claim.returning(_CLAIMS.c.created_at).cte("c")
-    rows = [{c.key: bindparam(f"l{n}_{c.key}", type_=c.type) for c in _LINE_COLUMNS} for n in range(lines)]
-    added = insert(_LINES).values(rows).returning(_LINES.c.id, _LINES.c.position).cte("l")
+    # the lines as INSERT … SELECT of bound rows: a multi-row VALUES would make the statement uncacheable (compiled
+    # again at every claim, which costs more than the round trips saved)
+    rows = [select(*(bindparam(f"l{n}_{c.key}", type_=c.type).label(c.key) for c in _LINE_COLUMNS))
+            for n in range(lines)]  # fmt: skip
+    chosen = rows[0] if lines == 1 else union_all(*rows)
+    added = insert(_LINES).from_select(list(_LINE_COLUMNS), chosen).returning(_LINES.c.id, _LINES.c.position).cte("l")
     year = (
         update(_YEAR_TO_DATE)
         .where(
