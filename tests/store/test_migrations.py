@@ -120,8 +120,8 @@ def test_a_non_contracted_professional_is_stored_and_an_unknown_sector_refused(e
         engine.dispose()
 
 
-def test_the_debts_of_claims_stored_before_0014_are_filled_from_their_decisions(empty_url: str) -> None:
-    """Migration 0014 adds each claim's change to the tiers-payant debts and the patients' running totals; claims
+def test_the_debts_of_claims_stored_before_0015_are_filled_from_their_decisions(empty_url: str) -> None:
+    """Migration 0015 adds each claim's change to the tiers-payant debts and the patients' running totals; claims
     adjudicated before it get theirs from their decision, and a cancelled claim counts in no total."""
     upgrade(empty_url)
     database = Database(empty_url)
@@ -135,13 +135,13 @@ def test_the_debts_of_claims_stored_before_0014_are_filled_from_their_decisions(
         sent = []
         for n, boxes in enumerate((3, 2, 4)):  # boxes in tiers payant: 1 € of franchise each, not withheld [S13]
             claim, _ = claims.submit(session, claims.ClaimIn(
-                idempotency_key=f"migration-0014-{n}", patient_id=who.id, professional_rpps=pharmacist.rpps,
+                idempotency_key=f"migration-0015-{n}", patient_id=who.id, professional_rpps=pharmacist.rpps,
                 date=dt.date(2026, 3, 2 + n), acts=[Act(code="PH7", fee=10, quantity=boxes)], tiers_payant=True))  # fmt: skip
             sent.append(claim.id)
         claims.cancel(session, sent[1], "erreur")
         patient_id = who.id
     database.dispose()
-    downgrade(empty_url, "0013")
+    downgrade(empty_url, "0014")
     upgrade(empty_url)
     engine = make_engine(empty_url)
     try:

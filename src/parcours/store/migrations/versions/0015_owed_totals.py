@@ -1,8 +1,8 @@
 """claims: each claim's change to the patient's tiers-payant debts, their running totals per patient, the
 patient's claims indexed by care date, and lz4 compression of the claims' JSON on PostgreSQL
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 15:00:00
 
 The debts on the date of care were summed from every stored adjudication (JSON) of the patient at every claim. Each
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
