@@ -1,6 +1,7 @@
 """Races on PostgreSQL, with real concurrent transactions: two declarations for the same patient leave exactly one
 active médecin traitant (the row lock, and the partial unique index even when the lock is bypassed); the same claim
-sent twice at once is paid once and both senders get the same decision."""
+sent twice at once is paid once and both senders get the same decision; concurrent tiers-payant claims of a patient
+all count in their running total of debts."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from parcours.care import declarations
+from parcours.care.claims import owed_on
 from parcours.care.errors import CareError
 from parcours.store.db import Database
-from parcours.store.models import Claim, GpDeclaration
+from parcours.store.models import Claim, GpDeclaration, OwedTotal
 from tests.api.conftest import People
 from tests.conftest import Tokens
 
@@ -131,3 +133,33 @@ def test_the_same_claim_sent_twice_at_once_is_paid_once(
     assert (first["amo"], first["status"]) == (second["amo"], second["status"])
     with database.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(Claim).where(Claim.patient_id == patient["id"])) == 1
+
+
+def test_concurrent_tiers_payant_claims_of_a_patient_each_add_their_debt(
+    client: TestClient, database: Database, people: People, tokens: Tokens
+) -> None:
+    """Four claims of one patient at once, each deferring the 2 € participation (tiers payant [S12]): the running
+    total holds all four (no lost update), and each claim saw the debts of those committed before it."""
+    _postgres_only(database)
+    patient, gp = people.patient(), people.professional()
+    assert people.declare(patient, gp).status_code == 201
+    headers = tokens.professional(gp["rpps"])
+    responses: list[Any] = [None] * 4
+
+    def send(n: int) -> None:
+        responses[n] = client.post("/api/claims", headers=headers, json={
+            "idempotency_key": f"owed-race-{n:04d}", "patient_id": patient["id"], "professional_rpps": gp["rpps"],
+            "date": dt.date.today().isoformat(), "acts": [{"code": "G", "fee": 30.0}], "tiers_payant": True,
+        })  # fmt: skip
+
+    _race(4, send)
+    assert [r.status_code for r in responses] == [201] * 4, [r.text for r in responses]
+    with database.unit_of_work() as session:
+        stored = list(session.scalars(select(Claim).where(Claim.patient_id == patient["id"])))
+        total = session.get(OwedTotal, patient["id"])
+        assert total is not None
+        assert (total.participation, total.franchises) == (800, 0)
+        assert [c.owed_participation for c in stored] == [200] * 4
+        seen = sorted(c.state_before["participation_owed"] for c in stored)
+        assert seen == ["0.00", "2.00", "4.00", "6.00"]
+        assert owed_on(session, patient["id"], dt.date.today()) == {"participation": 800, "franchises": 0}

@@ -118,3 +118,50 @@ def test_a_non_contracted_professional_is_stored_and_an_unknown_sector_refused(e
                 session.commit()
     finally:
         engine.dispose()
+
+
+def test_the_debts_of_claims_stored_before_0015_are_filled_from_their_decisions(empty_url: str) -> None:
+    """Migration 0015 adds each claim's change to the tiers-payant debts and the patients' running totals; claims
+    adjudicated before it get theirs from their decision, and a cancelled claim counts in no total."""
+    upgrade(empty_url)
+    database = Database(empty_url)
+    with database.unit_of_work() as session:
+        pharmacist = people.create_professional(session, people.ProfessionalIn(
+            rpps=rpps_with_check_digit("1100000779"), family_name="Roux", given_name="Anne",
+            profession="pharmacist", installed_on=dt.date(2010, 1, 1)))  # fmt: skip
+        who = people.create_patient(session, people.PatientIn(
+            nir=nir_with_key("2850475000779"), family_name="Petit", given_name="Léa",
+            birth_date=dt.date(1985, 4, 1), sex="female"))  # fmt: skip
+        sent = []
+        for n, boxes in enumerate((3, 2, 4)):  # boxes in tiers payant: 1 € of franchise each, not withheld [S13]
+            claim, _ = claims.submit(session, claims.ClaimIn(
+                idempotency_key=f"migration-0015-{n}", patient_id=who.id, professional_rpps=pharmacist.rpps,
+                date=dt.date(2026, 3, 2 + n), acts=[Act(code="PH7", fee=10, quantity=boxes)], tiers_payant=True))  # fmt: skip
+            sent.append(claim.id)
+        claims.cancel(session, sent[1], "erreur")
+        patient_id = who.id
+    database.dispose()
+    downgrade(empty_url, "0014")
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            changes = connection.execute(
+                text("select id, owed_participation, owed_franchises from claims where patient_id = :p"),
+                {"p": patient_id},
+            )
+            assert {row[0]: (row[1], row[2]) for row in changes} == {
+                sent[0]: (0, 300), sent[1]: (0, 200), sent[2]: (0, 400),
+            }  # fmt: skip
+            totals = connection.execute(text("select participation, franchises from owed_totals where patient_id = :p"),
+                                        {"p": patient_id})  # fmt: skip
+            assert list(totals) == [(0, 700)]
+            if engine.dialect.name == "postgresql":  # new JSON values compressed with lz4 (this server has it)
+                methods = connection.execute(text(
+                    "select attname, attcompression from pg_attribute where attrelid = 'claims'::regclass "
+                    "and attname in ('request', 'event', 'state_before', 'adjudication')"))  # fmt: skip
+                assert dict(methods.tuples().all()) == dict.fromkeys(
+                    ("request", "event", "state_before", "adjudication"), "l"
+                )
+    finally:
+        engine.dispose()

@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Date,
-    Float,
     Integer,
     Select,
     String,
@@ -30,7 +29,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     exists,
     func,
     insert,
@@ -38,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +71,7 @@ from parcours.store.models import (
     Claim,
     ClaimLine,
     GpDeclaration,
+    OwedTotal,
     Patient,
     Pregnancy,
     Professional,
@@ -140,7 +140,7 @@ def _replay_professional_and_facts(
     rows of the facts on the date of care (``_facts``), in one round trip: a new claim, the usual case, finds no
     claim, the professional and its facts."""
     values = {"idempotency_key": data.idempotency_key, "rpps": data.professional_rpps, **_fact_values(patient, data)}
-    rows = session.execute(_claim_statement(data.teleconsultation, _dialect(session)), values).all()
+    rows = session.execute(_claim_statement(data.teleconsultation), values).all()
     if not rows:  # no such professional: a replay still answers as a replay (as before the professional)
         if (existing := _replay(session, data.idempotency_key, digest)) is not None:
             return existing, professional_by_rpps(session, data.professional_rpps, "professional_rpps"), []
@@ -202,10 +202,12 @@ def submit(
         "billed": result.billed,
         "amo": result.amo,
         "patient_share": result.patient,
+        "owed_participation": result.deferred_participation - result.recovered_participation,
+        "owed_franchises": result.deferred_franchises - result.recovered_franchises,
         "cancelled_at": None,
         "cancel_reason": None,
     }
-    claim = _store(session, values, result, patient, professional)
+    claim, grown = _store(session, values, result, patient, professional)
     if data.teleconsultation:
         session.add(
             Teleconsultation(
@@ -221,7 +223,8 @@ def submit(
         )
     if referral is not None and claim.status == "paid":
         record_visit(session, referral, data.date)
-    _add_to_year_to_date(session, claim)
+    _add_to_year_to_date(session, claim, grown)
+    _add_to_owed(session, claim)
     return claim, True
 
 
@@ -233,23 +236,87 @@ _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=Tr
 
 
 def _store(session: Session, values: dict[str, Any], result: Adjudication, patient: Patient,
-           professional: Professional) -> Claim:  # fmt: skip
+           professional: Professional) -> tuple[Claim, bool | None]:  # fmt: skip
     """Insert the claim and its lines, and hand back the ``Claim`` as the session would have loaded it (persistent,
     its lines loaded, its patient and professional those already in the session): the callers and the answer's
-    view read it without another round trip."""
+    view read it without another round trip. On PostgreSQL, for a claim without paid téléexpertise, the claim, its
+    lines and the year-to-date row's growth are one statement (``_store_statement``); ``grown`` then says whether
+    the row was there to grow (None: ``_add_to_year_to_date`` does it)."""
     session.flush()  # what the session holds goes first (a correction's replaced original), as a flush would do
+    rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
+    grown: bool | None = None
     try:
-        created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
+        if rows and session.get_bind().dialect.name == "postgresql" and _grows_in_place(result):
+            paid = [line for line in result.lines if line.status == "paid"]
+            bound = {
+                **{f"c_{key}": value for key, value in values.items()},
+                **{f"l{n}_{key}": value for n, row in enumerate(rows) for key, value in row.items()},
+                "y_patient": values["patient_id"], "y_year": values["care_date"].year,
+                "y_participation": sum(line.participation for line in paid),
+                "y_franchises": sum(line.franchise for line in paid),
+            }  # fmt: skip
+            answer = session.execute(_store_statement(len(rows)), bound).all()
+            created_at, grown, ids = answer[0][1], bool(answer[0][2]), [line_id for line_id, *_ in answer]
+        else:
+            created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
+            ids = list(session.execute(_INSERT_LINES, rows).scalars().all())
     except IntegrityError:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
-    rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
-    ids = session.execute(_INSERT_LINES, rows).scalars().all()
     lines = [ClaimLine(id=line_id, **row) for line_id, row in zip(ids, rows, strict=True)]
     claim = Claim(**values, created_at=created_at, lines=lines, patient=patient, professional=professional)
     for stored in (*lines, claim):
         make_transient_to_detached(stored)  # as loaded: nothing left to insert
     session.add(claim)  # and its lines (cascade)
-    return claim
+    return claim, grown
+
+
+def _grows_in_place(result: Adjudication) -> bool:
+    """Whether the year-to-date row takes this claim with one ``UPDATE … SET x = x + …`` (no paid téléexpertise,
+    whose counts by code are a JSON document read and written)."""
+    return not any(line.status == "paid" and line.category == Category.TELEEXPERTISE for line in result.lines)
+
+
+_LINE_COLUMNS = tuple(c for c in _LINES.c if c.key != "id")
+
+
+@functools.cache
+def _store_statement(lines: int) -> Select[Any]:
+    """PostgreSQL: the claim's ``INSERT`` (its values bound as ``c_id``…), its lines' (``lines`` rows, bound
+    ``l0_code``…) and the year-to-date row's growth (``_GROW_YEAR_TO_DATE``, bound ``y_patient``…) as data-modifying
+    CTEs of one statement, one round trip
+    instead of three; it answers one row per line, in order: the line's id, the claim's ``created_at``, and whether
+    the year-to-date row was there to grow. The lines' foreign key is checked at the end of the statement, when the
+    claim is there."""
+    # no parameter is named as a column of the three tables: SQLAlchemy would add it to each statement's columns
+    claim = insert(_CLAIMS).values({c.key: bindparam(f"c_{c.key}", type_=c.type) for c in _CLAIMS.c
+                                    if c.key != "created_at"})  # fmt: skip
+    stored = claim.returning(_CLAIMS.c.created_at).cte("c")
+    # the lines as INSERT … SELECT of bound rows: a multi-row VALUES would make the statement uncacheable (compiled
+    # again at every claim, which costs more than the round trips saved)
+    rows = [select(*(bindparam(f"l{n}_{c.key}", type_=c.type).label(c.key) for c in _LINE_COLUMNS))
+            for n in range(lines)]  # fmt: skip
+    chosen = rows[0] if lines == 1 else union_all(*rows)
+    added = insert(_LINES).from_select(list(_LINE_COLUMNS), chosen).returning(_LINES.c.id, _LINES.c.position).cte("l")
+    year = (
+        update(_YEAR_TO_DATE)
+        .where(
+            _YEAR_TO_DATE.c.patient_id == bindparam("y_patient", type_=String()),
+            _YEAR_TO_DATE.c.year == bindparam("y_year", type_=Integer()),
+        )
+        .values(
+            participation_paid=_YEAR_TO_DATE.c.participation_paid + bindparam("y_participation", type_=Integer()),
+            franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam("y_franchises", type_=Integer()),
+            claims_count=_YEAR_TO_DATE.c.claims_count + 1,
+        )
+        .returning(_YEAR_TO_DATE.c.year)
+        .cte("y")
+    )
+    grown = select(func.count()).select_from(year).scalar_subquery()
+    return (
+        select(added.c.id, stored.c.created_at, grown)
+        .select_from(sa_join(added, stored, true()))
+        .order_by(added.c.position)
+    )
 
 
 def _check_request(data: ClaimIn) -> None:
@@ -335,27 +402,23 @@ _FIRST_DAY = bindparam("first_day", type_=Date())  # of the year of care
 _LAST_DAY = bindparam("last_day", type_=Date())
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
 @functools.cache
-def _facts_statement(teleconsultation: bool, dialect: str) -> Select[Any]:
+def _facts_statement(teleconsultation: bool) -> Select[Any]:
     """The facts on the date of care in one round trip: the declaration in force (and its doctor), the referral
     covering the visit, ALD, pregnancy, the year-to-date state, and the last in-person visit for a
     teleconsultation; joined to the year's paid lines, grouped (``_year_lines``; none yet: one row, the groups'
     columns null)."""
-    columns, base = _facts_parts(teleconsultation, _PROFESSIONAL_ID, _SPECIALTY, dialect)
+    columns, base = _facts_parts(teleconsultation, _PROFESSIONAL_ID, _SPECIALTY)
     return select(*columns).select_from(base)
 
 
 @functools.cache
-def _claim_statement(teleconsultation: bool, dialect: str) -> Select[Any]:
+def _claim_statement(teleconsultation: bool) -> Select[Any]:
     """For a claim sent: the billing professional (by RPPS), the claim already stored under the idempotency key,
     and the facts of ``_facts_statement`` for that professional, in one round trip after the patient's lock (so
     that a claim committed by the lock's previous holder is seen, as a replay or in the year-to-date sums)."""
     biller = aliased(Professional, name="pro")  # a short name: see ``_facts_parts``
-    columns, base = _facts_parts(teleconsultation, biller.id, biller.specialty, dialect)  # correlated to the biller
+    columns, base = _facts_parts(teleconsultation, biller.id, biller.specialty)  # correlated to the biller
     stored = select(Claim.id).where(Claim.idempotency_key == bindparam("idempotency_key", type_=String()))
     return (
         select(biller, stored.scalar_subquery(), *columns)
@@ -364,7 +427,7 @@ def _claim_statement(teleconsultation: bool, dialect: str) -> Select[Any]:
     )
 
 
-def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any, dialect: str) -> tuple[list[Any], Any]:
+def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any) -> tuple[list[Any], Any]:
     """The columns of the facts (see ``_facts_statement``) and what they are selected from: the patient's debts
     (an aggregate, always one row) joined to the declaration and the pregnancy (none or one row each) and to the
     year's grouped lines. Short names: the SQL stays under psycopg's 4 kB cache of parsed queries."""
@@ -383,7 +446,7 @@ def _facts_parts(teleconsultation: bool, professional_id: Any, specialty: Any, d
         .limit(1)
         .subquery("preg")
     )
-    owed = _owed_sums(_PATIENT_ID, _ON, dialect)
+    owed = _owed_sums(_PATIENT_ID, _ON)
     grouped = _year_lines(_PATIENT_ID, _ON, _FIRST_DAY, _LAST_DAY).subquery("yl")
     columns: list[Any] = [
         declaration.c.rpps,
@@ -438,7 +501,7 @@ def _facts(
             "specialty": professional.specialty,
         }
         session.flush()  # what the session holds counts (as autoflush would); then the Core connection: plain rows
-        rows = session.connection().execute(_facts_statement(data.teleconsultation, _dialect(session)), values).all()
+        rows = session.connection().execute(_facts_statement(data.teleconsultation), values).all()
     row, width = rows[0], 7 + STATE_COLUMNS + int(data.teleconsultation)  # the one-row facts' columns
     lines = [tuple(r[width:]) for r in rows if r[width] is not None]  # a group always has its professional
     gp_rpps, gp_id, gp_start, referral_id, ald, pregnancy_start, delivery = row[:7]
@@ -533,7 +596,7 @@ def year_to_date(
     year = _year_lines(patient_id, on, dt.date(on.year, 1, 1), dt.date(on.year, 12, 31))
     rows = session.execute(year).all()  # one round trip
     if known is None:
-        known = tuple(session.execute(select(*_state_columns(patient_id, on, _dialect(session)))).one())
+        known = tuple(session.execute(select(*_state_columns(patient_id, on))).one())
     return _state_of(rows, professional_id, known)
 
 
@@ -574,13 +637,13 @@ def _state_of(rows: Sequence[Any], professional_id: str, known: tuple[Any, ...])
     )
 
 
-STATE_COLUMNS = 5  # the last optical equipment, then the four sums of tiers-payant debts
+STATE_COLUMNS = 3  # the last optical equipment, then the tiers-payant debts (participation, franchises)
 
 
-def _state_columns(patient_id: Any, on: Any, dialect: str) -> list[Any]:
+def _state_columns(patient_id: Any, on: Any) -> list[Any]:
     """The parts of the year-to-date state that are not sums of this year's lines: the last optical equipment (any
     year) and the tiers-payant debts, as columns of a one-row select."""
-    return [_last_optical(patient_id, on), *_owed_columns(patient_id, on, dialect)]
+    return [_last_optical(patient_id, on), *_owed_columns(patient_id, on)]
 
 
 def _last_optical(patient_id: Any, on: Any) -> Any:
@@ -592,41 +655,85 @@ def _last_optical(patient_id: Any, on: Any) -> Any:
     )
 
 
-def _owed_columns(patient_id: Any, on: Any, dialect: str) -> list[Any]:
-    """Deferred and recovered participations and franchises over the claims that stand up to ``on`` (any year: a
-    debt is recovered whenever a later reimbursement allows) [S12][S13]: one aggregate row, as columns."""
-    sums = _owed_sums(patient_id, on, dialect)
-    return [sums.c[key] for key in _OWED]
+def _owed_columns(patient_id: Any, on: Any) -> list[Any]:
+    """Deferred less recovered participations and franchises over the claims that stand up to ``on`` (any year: a
+    debt is recovered whenever a later reimbursement allows) [S12][S13], in cents: one aggregate row, as columns."""
+    owed = _owed_sums(patient_id, on)
+    return [owed.c.participation, owed.c.franchises]
 
 
-_OWED = ("deferred_participation", "recovered_participation", "deferred_franchises", "recovered_franchises")
+_OWED_TOTALS = cast(Table, OwedTotal.__table__)
 
 
-def _owed_sums(patient_id: Any, on: Any, dialect: str) -> Any:
-    """The four sums over the patient's claims, each read from the claim's stored adjudication (JSON). On
-    PostgreSQL each adjudication is parsed once (``json_to_record``) rather than once per key (``->>`` parses the
-    whole JSON text again): this sum runs over every claim of the patient at every claim, and was the largest part
-    of the claim's own SQL in ``bench/bench_pg_floor.py``."""
-    standing = (Claim.patient_id == patient_id, _standing(), Claim.care_date <= on)
-    if dialect == "postgresql":
-        fields = (
-            func.json_to_record(Claim.adjudication)
-            .table_valued(*(column(key, Float()) for key in _OWED))
-            .render_derived(name="o", with_types=True)
-        )
-        sums = (func.coalesce(func.sum(fields.c[key]), 0.0).label(key) for key in _OWED)
-        return select(*sums).select_from(sa_join(Claim, fields, true())).where(*standing).subquery("owed")
-    adjudication = Claim.adjudication
+def _owed_sums(patient_id: Any, on: Any) -> Any:
+    """The patient's running totals (``OwedTotal``) less what the claims that stand with a later care date added:
+    one row, whatever the patient's number of claims (the later claims are usually none, and found by the index
+    on the patient's care dates)."""
+    total = {
+        key: select(_OWED_TOTALS.c[key]).where(_OWED_TOTALS.c.patient_id == patient_id).scalar_subquery()
+        for key in ("participation", "franchises")
+    }
+    later = (Claim.owed_participation, Claim.owed_franchises)
     return (
-        select(*(func.coalesce(func.sum(adjudication[key].as_float()), 0.0).label(key) for key in _OWED))
-        .where(*standing)
+        select(
+            *(
+                (func.coalesce(total[key], 0) - func.coalesce(func.sum(change), 0)).label(key)
+                for key, change in zip(("participation", "franchises"), later, strict=True)
+            )
+        )
+        .where(Claim.patient_id == patient_id, _standing(), Claim.care_date > on)
         .subquery("owed")
     )
 
 
 def _owed_from(row: Any) -> dict[str, int]:
-    cents = [round(float(value) * 100) for value in row]
-    return {"participation": max(0, cents[0] - cents[1]), "franchises": max(0, cents[2] - cents[3])}
+    participation, franchises = (int(value) for value in row)
+    return {"participation": max(0, participation), "franchises": max(0, franchises)}
+
+
+_GROW_OWED = (
+    update(_OWED_TOTALS)
+    .where(_OWED_TOTALS.c.patient_id == bindparam("of_patient", type_=String()))
+    .values(
+        participation=_OWED_TOTALS.c.participation + bindparam("participation", type_=Integer()),
+        franchises=_OWED_TOTALS.c.franchises + bindparam("franchises", type_=Integer()),
+    )
+)
+
+
+def _add_to_owed(session: Session, claim: Claim) -> None:
+    """A claim that defers or recovers: the patient's running totals move by its change, in place (an atomic
+    increment, the patient's row locked); no row yet: made from the claims that stand."""
+    if not (claim.owed_participation or claim.owed_franchises):
+        return  # the usual claim: no statement
+    grown = session.execute(_GROW_OWED, {
+        "of_patient": claim.patient_id, "participation": claim.owed_participation,
+        "franchises": claim.owed_franchises,
+    })  # fmt: skip
+    if cast(CursorResult[Any], grown).rowcount == 0:
+        refresh_owed(session, claim.patient_id)
+        return
+    held = session.identity_map.get(session.identity_key(OwedTotal, (claim.patient_id,)))
+    if held is not None:
+        session.expire(held)
+
+
+def refresh_owed(session: Session, patient_id: str) -> OwedTotal:
+    """The patient's running totals of tiers-payant debts made again from the claims that stand (after a
+    cancellation or a correction)."""
+    session.flush()
+    participation, franchises = session.execute(
+        select(
+            func.coalesce(func.sum(Claim.owed_participation), 0), func.coalesce(func.sum(Claim.owed_franchises), 0)
+        ).where(Claim.patient_id == patient_id, _standing())
+    ).one()
+    row = session.get(OwedTotal, patient_id)
+    if row is None:
+        row = OwedTotal(patient_id=patient_id)
+        session.add(row)
+    row.participation, row.franchises = int(participation), int(franchises)
+    session.flush()
+    return row
 
 
 @dataclass
@@ -699,18 +806,24 @@ _GROW_YEAR_TO_DATE = (
 )
 
 
-def _add_to_year_to_date(session: Session, claim: Claim) -> None:
-    """After a payment: the materialised totals grow by this claim's lines (the patient row is locked)."""
+def _add_to_year_to_date(session: Session, claim: Claim, grown: bool | None = None) -> None:
+    """After a payment: the materialised totals grow by this claim's lines (the patient row is locked). ``grown``:
+    the row already grew in the claim's own statement (True), or was not there to (False; see ``_store``)."""
+    if grown is False:
+        refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+        return
     paid = [line for line in claim.lines if line.status == "paid"]
-    if not any(line.category == Category.TELEEXPERTISE.value for line in paid):
+    if grown or not any(line.category == Category.TELEEXPERTISE.value for line in paid):
         # the usual case, one statement: the sums grow in place (no row yet: computed from the claims that stand)
-        grown = session.execute(_GROW_YEAR_TO_DATE, {
-            "of_patient": claim.patient_id, "of_year": claim.care_date.year,
-            "participation": sum(line.participation for line in paid), "franchises": sum(line.franchise for line in paid),
-        })  # fmt: skip
-        if cast(CursorResult[Any], grown).rowcount == 0:
-            refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
-            return
+        if grown is None:
+            done = session.execute(_GROW_YEAR_TO_DATE, {
+                "of_patient": claim.patient_id, "of_year": claim.care_date.year,
+                "participation": sum(line.participation for line in paid),
+                "franchises": sum(line.franchise for line in paid),
+            })  # fmt: skip
+            if cast(CursorResult[Any], done).rowcount == 0:
+                refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+                return
         held = session.identity_map.get(session.identity_key(YearToDateState, (claim.patient_id, claim.care_date.year)))
         if held is not None:  # read earlier in this session (a correction refreshes it): stale now
             session.expire(held)
@@ -763,6 +876,7 @@ def cancel(session: Session, claim_id: str, reason: str) -> Claim:
     claim.cancelled_at = now()
     claim.cancel_reason = reason
     refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
+    refresh_owed(session, claim.patient_id)
     return claim
 
 
@@ -781,7 +895,7 @@ def correct(session: Session, claim_id: str, data: CorrectionIn) -> tuple[Claim,
     original.status = "replaced"
     original.cancel_reason = data.reason
     original.cancelled_at = now()
-    session.flush()
+    refresh_owed(session, original.patient_id)  # the new version's facts count the original's debts no more
     request = dict(original.request, idempotency_key=data.idempotency_key, acts=[a.model_dump() for a in data.acts])
     claim, created = submit(session, ClaimIn.model_validate(request), replaces=original, digest=digest)
     refresh_year_to_date(session, original.patient_id, original.care_date.year)
@@ -906,7 +1020,7 @@ def year_summary(session: Session, patient_id: str, year: int, on: dt.date) -> Y
 def owed_on(session: Session, patient_id: str, on: dt.date) -> dict[str, int]:
     """Participations and franchises a tiers-payant claim could not withhold and no later reimbursement has yet
     recovered, over the claims that stand up to ``on``, in cents [S12][S13]."""
-    return _owed_from(session.execute(select(*_owed_columns(patient_id, on, _dialect(session)))).one())
+    return _owed_from(session.execute(select(*_owed_columns(patient_id, on))).one())
 
 
 def outside_pathway(claim: Claim) -> Adjudication:

@@ -263,7 +263,7 @@ class Claim(Timestamped, Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))  # indexed with the care date, below
     professional_id: Mapped[str] = mapped_column(ForeignKey("professionals.id"), index=True)
     care_date: Mapped[dt.date] = mapped_column(Date, index=True)
     teleconsultation: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -280,6 +280,9 @@ class Claim(Timestamped, Base):
     billed: Mapped[int] = mapped_column(Integer)
     amo: Mapped[int] = mapped_column(Integer)
     patient_share: Mapped[int] = mapped_column(Integer)
+    # what this claim added to the patient's tiers-payant debts, in cents: deferred less recovered (``OwedTotal``)
+    owed_participation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    owed_franchises: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     cancel_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -292,6 +295,8 @@ class Claim(Timestamped, Base):
     __table_args__ = (
         CheckConstraint("status in ('paid', 'rejected', 'cancelled', 'replaced')", name="status"),
         CheckConstraint("billed = amo + patient_share", name="balance"),
+        # a patient's claims by date: the facts on the date of care read the patient's year or what follows a date
+        Index("ix_claims_patient_id_care_date", "patient_id", "care_date"),
     )
 
 
@@ -337,6 +342,19 @@ class YearToDateState(Base):
     teleexpertise_acts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     claims_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), server_default=func.now(), onupdate=func.now())
+
+
+class OwedTotal(Base):
+    """A patient's tiers-payant debts over all their claims that stand, any date, in cents: the sums of the claims'
+    ``owed_participation`` and ``owed_franchises``, kept in each claim's transaction (the patient's row locked), so
+    that a claim reads them in one row rather than summing every claim of the patient. The debts on a date are these
+    less what the claims of later care dates added. No row: no claim of the patient changed them."""
+
+    __tablename__ = "owed_totals"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    participation: Mapped[int] = mapped_column(Integer, default=0)
+    franchises: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SignedOutSession(Base):
