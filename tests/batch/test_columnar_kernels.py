@@ -1,7 +1,8 @@
 """The columnar twin's fast kernels give exactly what the plain numpy calls they replace give.
 
 ``_claim_order`` stands for ``np.lexsort((claim, date, patient))`` (the order caps are taken in), ``_dense_unique``
-for ``np.unique(..., return_inverse=True)``.
+for ``np.unique(..., return_inverse=True)``; ``_Combos`` groups rows by their tuple of codes, ``_age_bands`` puts
+ages no threshold separates in one band.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from parcours.rules.columnar import _claim_order, _dense_unique
+from parcours.rules.columnar import _age_bands, _claim_order, _Combos, _dense_unique
 
 SIZES = st.integers(0, 300)
 
@@ -46,3 +47,44 @@ def test_dense_unique_is_numpy_unique(values: np.ndarray) -> None:
     expected_uniques, expected_inverse = np.unique(values, return_inverse=True)
     assert np.array_equal(uniques, expected_uniques)
     assert np.array_equal(inverse, expected_inverse.reshape(-1))
+
+
+@st.composite
+def coded_columns(draw: st.DrawFn) -> list[tuple[np.ndarray, int]]:
+    """Columns of codes in [0, cardinality): small ones (ties), and wide ones, whose product passes 63 bits and
+    makes the key be renumbered on the way."""
+    size = draw(SIZES)
+    columns = []
+    for _ in range(draw(st.integers(1, 6))):
+        cardinality = draw(st.sampled_from([1, 2, 3, 7, 2**21, 2**40]))
+        high = min(cardinality - 1, draw(st.sampled_from([1, 3, 2**50])))
+        columns.append((draw(int_arrays(size, 0, high)), cardinality))
+    return columns
+
+
+@given(coded_columns())
+def test_combinations_group_the_rows_with_equal_codes(columns: list[tuple[np.ndarray, int]]) -> None:
+    combos = _Combos(columns[0][0].size)
+    for values, cardinality in columns:
+        combos.add(values, cardinality)
+    inverse, representative = combos.groups()
+    rows = list(zip(*(values.tolist() for values, _ in columns), strict=True))
+    distinct = sorted(set(rows))
+    assert representative.size == len(distinct)
+    for i, row in enumerate(rows):
+        assert rows[representative[inverse[i]]] == row  # the representative reads what the row reads
+    # Equal codes, equal combination; different codes, different combinations.
+    assert len({(row, int(inverse[i])) for i, row in enumerate(rows)}) == len(distinct)
+
+
+@given(
+    hnp.arrays(np.int64, st.integers(0, 200), elements=st.integers(-50, 400)),
+    st.lists(st.integers(-5, 130) | st.just(10_001), min_size=1, max_size=12),
+)
+def test_ages_of_one_band_compare_alike_with_every_threshold(ages: np.ndarray, thresholds: list[int]) -> None:
+    t = np.unique(np.array(thresholds, dtype=np.int64))
+    bands, count = _age_bands(ages, t)
+    assert count == t.size + 1
+    for age, band in zip(ages.tolist(), bands.tolist(), strict=True):
+        assert 0 <= band < count
+        assert band == sum(1 for x in t.tolist() if x <= age)  # so equal bands, equal answers to every age < t

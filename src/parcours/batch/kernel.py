@@ -823,8 +823,11 @@ def _twin(
     )
     # Per (patient, day, professional) whatever the order of the professionals that day, as the twin takes them.
     day_group = np.cumsum(_group_starts(patient, date)) - 1
-    to_pro = np.lexsort((np.arange(n), professional, day_group))
-    pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
+    if r.by_professional is not None and r.professional_start is not None:  # the twin's (the rows are in its order)
+        to_pro, pro_start_sorted = r.by_professional, r.professional_start
+    else:
+        to_pro = np.lexsort((np.arange(n), professional, day_group))
+        pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
     pro_end = np.zeros(n, dtype=bool)  # the last row of each (patient, day, professional) group
     if n:
         pro_end[to_pro[np.append(pro_start_sorted[1:], True)]] = True
@@ -935,15 +938,7 @@ def _twin(
             "same_day_participations": _json_objects(
                 patient[with_units], professional[with_units], units_after[with_units], ids
             ),
-            "details": pa.array(
-                [
-                    _details_of(states_in.get(p), int(d), with_contract=True, counted=te_after.get(p))
-                    for p, d in zip(ids.tolist(), days.tolist(), strict=True)
-                ],
-                pa.string(),
-            )
-            if states_in or te_after
-            else pa.nulls(ids.size, pa.string()),
+            "details": _details_after(ids, days, states_in, te_after),
         },
         schema=STATE_SCHEMA,
     )
@@ -954,6 +949,17 @@ def _twin(
         )  # fmt: skip
     assert r.ok is not None
     return lines, r.answered, states, r.ok
+
+
+def _details_after(ids: I64, days: I64, states_in: Mapping[int, PatientState], te_after: Mapping[int, Any]) -> pa.Array:
+    """The states' details after each patient's last line (``_details_of``): text only for the patients with a
+    state given or counts of the twin, the others have none."""
+    texts: list[str | None] = [None] * ids.size
+    if states_in or te_after:
+        with_any = np.flatnonzero(np.isin(ids, np.array([*states_in, *te_after], dtype=np.int64)))
+        for i, p, d in zip(with_any.tolist(), ids[with_any].tolist(), days[with_any].tolist(), strict=True):
+            texts[i] = _details_of(states_in.get(p), int(d), with_contract=True, counted=te_after.get(p))
+    return pa.array(texts, pa.string())
 
 
 def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
