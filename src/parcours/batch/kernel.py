@@ -863,23 +863,15 @@ def _twin(
         return values if every else values[done]
 
     m = done.size
-    te_rows, te_texts, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, states_in)
-    if states_in:
-        details = [
-            _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
-        ]
-        for i, text in zip((te_rows if every else np.searchsorted(done, te_rows)).tolist(), te_texts, strict=True):
-            details[i] = text
-        state_before = pa.array(details, pa.string()).dictionary_encode()
-    elif te_rows.size:
-        # Only the rows of the patients with téléexpertises have a state before: indices into their texts.
-        words: dict[str, int] = {}
-        index = np.full(m, -1, dtype=np.int32)
-        index[te_rows if every else np.searchsorted(done, te_rows)] = [
-            -1 if t is None else words.setdefault(t, len(words)) for t in te_texts
-        ]
+    te_rows, te_index, te_texts, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, states_in)
+    if states_in or te_rows.size:
+        # Indices into texts (-1: none): the given states' details seen on each row's year, then the rows of the
+        # patients the twin counted téléexpertises or devices for.
+        index, texts = _given_details(states_in, pick(patient), pick(date))
+        index[te_rows if every else np.searchsorted(done, te_rows)] = np.where(te_index >= 0, te_index + len(texts), -1)
+        texts += te_texts
         state_before = pa.DictionaryArray.from_arrays(
-            pa.array(index, mask=index < 0), pa.array(list(words), pa.string())
+            pa.array(index.astype(np.int32), mask=index < 0), pa.array(texts, pa.string())
         )
     else:
         state_before = pa.nulls(m, _DICT)
@@ -986,6 +978,30 @@ def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     return objects.take(pa.array(at, mask=at < 0))
 
 
+def _given_details(states_in: Mapping[int, PatientState], patient: I64, date: I64) -> tuple[I64, list[str]]:
+    """``_details_of`` the given state of each row's patient on its date, as indices into texts (-1: none): one
+    text per patient and year (what the details show of a state depends on the year only)."""
+    index = np.full(patient.size, -1, dtype=np.int64)
+    if not states_in:
+        return index, []
+    at = np.flatnonzero(np.isin(patient, np.fromiter(states_in, dtype=np.int64, count=len(states_in))))
+    if at.size == 0:
+        return index, []
+    pairs, first, of_pair = np.unique(
+        np.stack([patient[at], year_of_days(date[at])], axis=1), axis=0, return_index=True, return_inverse=True
+    )
+    texts: list[str] = []
+    slots: dict[str, int] = {}
+    slot_of_pair = np.full(len(pairs), -1, dtype=np.int64)
+    for k, row in enumerate(first.tolist()):
+        text = _details_of(states_in[int(patient[at[row]])], int(date[at[row]]))
+        if text is not None:
+            slot_of_pair[k] = slots.setdefault(text, len(slots))
+    texts = list(slots)
+    index[at] = slot_of_pair[of_pair.reshape(-1)]
+    return index, texts
+
+
 def _teleexpertise_running(
     sub: pa.Table,
     r: ColumnarResult,
@@ -993,48 +1009,67 @@ def _teleexpertise_running(
     date: I64,
     claim_start: Bools,
     states_in: Mapping[int, PatientState],
-) -> tuple[I64, list[str | None], dict[int, tuple[dict[str, int], str | None]]]:
+) -> tuple[I64, I64, list[str], dict[int, tuple[dict[str, int], str | None]]]:
     """What the twin counted into the state's details: the year's téléexpertise counts ("CODE:RPPS" → count, as
     the scalar engine keeps them) and the last optical equipment, of the patients it counted some for: the state
-    before (``_details_of``) of each of their answered rows (the rows, their texts), and the counts and equipment
-    after their last one (by patient). In Python over those patients' rows only (both are rare), a text made again
-    only when what it shows changes."""
+    before (``_details_of``) of each of their answered rows (the rows, an index into the texts for each, -1 for
+    none, the texts), and the counts and equipment after their last one (by patient).
+
+    A row's text is made again only at a claim's first line when what it shows may have changed (a new patient
+    or year, a count or a device since the last claim); the rows in between repeat it. In Python over those rows
+    and the counted ones only (both are rare)."""
     assert r.teleexpertise_counted is not None
     assert r.optics_bought is not None
     counted = r.teleexpertise_counted
     with_te = np.flatnonzero(counted > 0)
     bought = r.optics_bought
     if with_te.size == 0 and not bought.any():
-        return with_te, [], {}
+        return with_te, with_te, [], {}
     rows = np.flatnonzero(np.isin(patient, patient[(counted > 0) | bought]) & r.answered)
     codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
     pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
     key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
-    years = year_of_days(date[rows]).tolist()
-    texts: list[str | None] = []
+    p, years = patient[rows], year_of_days(date[rows])
+    event = (counted[rows] > 0) | bought[rows]
+    group = np.cumsum(_group_starts(p, years))
+    events_before = np.cumsum(event) - event
+    # A claim's first line shows a new text when its group (patient, year) or the events before it differ from the
+    # previous claim's first line (the first one always).
+    first_lines = np.flatnonzero(claim_start[rows])
+    fresh = np.ones(first_lines.size, dtype=bool)
+    fresh[1:] = (group[first_lines[1:]] != group[first_lines[:-1]]) | (
+        events_before[first_lines[1:]] > events_before[first_lines[:-1]]
+    )
+    remake = np.zeros(rows.size, dtype=bool)
+    remake[first_lines[fresh]] = True
+    visit = np.flatnonzero(remake | event | _group_starts(p, years))
+    text_at = np.full(rows.size, -1, dtype=np.int64)
+    slots: dict[str, int] = {}
     after: dict[int, tuple[dict[str, int], str | None]] = {}
     running: dict[str, int] = {}
     optical: str | None = None
-    owner, owner_year, text, stale = -1, -1, None, True
-    for i, year in zip(rows.tolist(), years, strict=True):
-        q = int(patient[i])
+    owner, owner_year = -1, -1
+    for k in visit.tolist():
+        i, q, year = int(rows[k]), int(p[k]), int(years[k])
         state = states_in.get(q)
         if q != owner:
             optical = state.last_optical if state is not None else None
         if q != owner or year != owner_year:
             running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
-            owner, owner_year, stale = q, year, True
-        if claim_start[i] and stale:
+            owner, owner_year = q, year
+        if remake[k]:
             text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical)
-            stale = False
-        texts.append(text)
+            if text is not None:
+                text_at[k] = slots.setdefault(text, len(slots))
         if i in key_of:
             running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
-            stale = True
         if bought[i]:
-            optical, stale = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat(), True
+            optical = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat()
         after[q] = (running, optical)
-    return rows, texts, after
+    # Each row repeats the text of the last first line made again (none before the first one).
+    last_made = np.maximum.accumulate(np.where(remake, np.arange(rows.size), -1))
+    index = np.where(last_made >= 0, text_at[np.maximum(last_made, 0)], -1)
+    return rows, index, list(slots), after
 
 
 def before_incl(values: I64, starts: Bools) -> I64:

@@ -276,14 +276,28 @@ def in_calendar(days: I64) -> Bools:
 def add_months_days(days: I64, months: I64 | int) -> I64:
     """``dates.add_months`` on day numbers (days since 1970-01-01): same day n months later, clamped to the
     month's end. Days outside the calendar tables are clipped (the caller routes those rows elsewhere)."""
-    offset = np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)
-    target = np.clip(_CAL_MONTH_INDEX[offset] + months, 0, len(_CAL_MONTH_START) - 1)
-    result: I64 = _CAL_MONTH_START[target] + np.minimum(_CAL_DAY[offset], _CAL_MONTH_LENGTH[target]) - 1
-    return result
+    offset = _calendar_offset(days)
+    target = np.take(_CAL_MONTH_INDEX, offset)
+    target += months
+    np.maximum(target, 0, out=target)
+    np.minimum(target, len(_CAL_MONTH_START) - 1, out=target)
+    day = np.take(_CAL_DAY, offset)
+    np.minimum(day, np.take(_CAL_MONTH_LENGTH, target), out=day)
+    day += np.take(_CAL_MONTH_START, target)
+    day -= 1
+    return day
+
+
+def _calendar_offset(days: I64) -> I64:
+    """Each day's place in the calendar tables, clipped to them."""
+    offset: I64 = days - _CAL_LO
+    np.maximum(offset, 0, out=offset)
+    np.minimum(offset, _CAL_HI - _CAL_LO - 1, out=offset)
+    return offset
 
 
 def year_of_days(days: I64) -> I64:
-    result: I64 = _CAL_YEAR[np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)]
+    result: I64 = np.take(_CAL_YEAR, _calendar_offset(days))
     return result
 
 
@@ -528,25 +542,21 @@ class _Columns:
 
     def ints(self, name: str, default: int) -> tuple[I64, Bools]:
         col = self.column(name)
-        if (
-            col is None or col.null_count == self.n
-        ):  # an absent column is a column of nulls (a missing fee is the tariff)
+        if col is None or col.null_count == self.n:  # an absent column is a column of nulls (a missing fee is the tariff)
             return np.full(self.n, default, dtype=np.int64), np.ones(self.n, dtype=bool)
         if col.null_count == 0:
             return col.to_numpy().astype(np.int64, copy=False), np.zeros(self.n, dtype=bool)
-        nulls = col.is_null().to_numpy(zero_copy_only=False)
-        values = col.fill_null(default).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values, nulls
+        values, valid = _values_and_validity(col)
+        return np.where(valid, values, default), ~valid
 
     def days(self, name: str) -> tuple[I64, Bools]:
         col = self.column(name)
         if col is None or col.null_count == self.n:
             return np.zeros(self.n, dtype=np.int64), np.ones(self.n, dtype=bool)
+        values, valid = _values_and_validity(col)
         if col.null_count == 0:
-            return pc.cast(col, pa.int32()).to_numpy().astype(np.int64), np.zeros(self.n, dtype=bool)
-        nulls = col.is_null().to_numpy(zero_copy_only=False)
-        values = pc.cast(col.fill_null(0), pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values, nulls
+            return values.astype(np.int64), ~valid
+        return np.where(valid, values, 0).astype(np.int64), ~valid
 
     def flag(self, name: str) -> Bools:
         col = self.column(name)
@@ -568,9 +578,17 @@ class _Columns:
             return np.full(self.n, NULL_CODE, dtype=np.int64)
         value_set = pa.array(vocabulary, pa.string())
         raw = self.table.column(name)
-        if pa.types.is_dictionary(raw.type):
-            # Map the (small) dictionary once, then gather by index: no string is materialised per row.
-            parts = []
+        if pa.types.is_dictionary(raw.type) and raw.num_chunks:
+            dictionary = raw.chunk(0).dictionary
+            if dictionary.null_count == 0 and all(chunk.dictionary.equals(dictionary) for chunk in raw.chunks[1:]):
+                # Map the (small) dictionary once, then gather by index: no string is materialised per row.
+                mapping = pc.index_in(dictionary.cast(pa.string()), value_set=value_set)
+                with_null = np.append(
+                    mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64), NULL_CODE
+                )
+                indices, valid = _values_and_validity(raw)
+                return np.take(with_null, np.where(valid, indices, len(with_null) - 1).astype(np.intp))
+            parts = []  # a dictionary with nulls, or one per chunk: each chunk mapped
             for chunk in raw.chunks:
                 mapping = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
                 mapping_np = mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -585,6 +603,18 @@ class _Columns:
         codes: I64 = index.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
         codes[col.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
         return codes
+
+
+def _values_and_validity(col: pa.ChunkedArray) -> tuple[npt.NDArray[Any], Bools]:
+    """A fixed-width column's values buffer as numpy (whatever lies under a null: the caller fills it) and which
+    values are valid: no fill pass in Arrow."""
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.indices
+    dtype = np.int32 if pa.types.is_date32(arr.type) else arr.type.to_pandas_dtype()
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr) + arr.offset)[arr.offset :]
+    valid = np.ones(len(arr), dtype=bool) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
+    return values, valid
 
 
 class _PerRow:
@@ -718,27 +748,42 @@ def _factorize(key: I64, span: int) -> tuple[I64, int]:
 
 
 class _Combos:
-    """A key per row packing small codes (each in [0, its cardinality)), and the rows grouped by distinct key."""
+    """A key per row packing small codes (each in [0, its cardinality) once ``offset`` is added), and the rows
+    grouped by distinct key."""
 
     def __init__(self, n: int) -> None:
         self.key = np.zeros(n, dtype=np.int64)
         self.span = 1
+        self.offset = 0  # what the key lacks: the offsets of the values, added once at the end
 
-    def add(self, values: npt.NDArray[Any], cardinality: int) -> None:
+    def add(self, values: npt.NDArray[Any], cardinality: int, offset: int = 0) -> None:
         cardinality = max(int(cardinality), 1)
         if self.span * cardinality >= 1 << 62:
-            self.key, self.span = _factorize(self.key, self.span)
+            self.key, self.span = _factorize(self._packed(), self.span)
+            self.offset = 0
         if self.span > 1:
             self.key *= cardinality
         self.key += values
+        self.offset = self.offset * cardinality + offset
         self.span *= cardinality
+
+    def _packed(self) -> I64:
+        if self.offset:
+            self.key += self.offset
+            self.offset = 0
+        return self.key
 
     def groups(self) -> tuple[I64, I64]:
         """Each row's combination (0, 1, …) and one row of each (any: they all read the same)."""
-        inverse, count = _factorize(self.key, self.span)
+        inverse, count = _factorize(self._packed(), self.span)
         representative = np.zeros(count if inverse.size else 0, dtype=np.int64)
         representative[inverse] = np.arange(inverse.size)
         return inverse, representative
+
+
+def _at(value: Any, rows: I64) -> Any:
+    """A parameter's value (``_PerRow``: an int, or one per row) on ``rows``."""
+    return value if isinstance(value, int) else value[rows]
 
 
 def _age_bands(age: I64, thresholds: I64) -> tuple[I64, int]:
@@ -918,7 +963,7 @@ class ColumnarEngine:
             ("correction", _CORRECTIONS),
         ):
             coded[name] = c.coded(name, vocabulary)
-            k.add(coded[name] - UNKNOWN_CODE, len(vocabulary) - UNKNOWN_CODE)
+            k.add(coded[name], len(vocabulary) - UNKNOWN_CODE, -UNKNOWN_CODE)
         flags = {name: c.flag(name) for name in _STATELESS_FLAGS}
         flags["seen_by_gp"] = flags["seen_by_gp"] & flags["has_gp"]
         for name in _STATELESS_FLAGS:
@@ -940,22 +985,24 @@ class ColumnarEngine:
         # maternity period, a recently installed GP, a known patient (teleconsultation).
         age = age_on_days(birth, date)
         k.add(*_age_bands(age, self._age_thresholds(tables)))
+        # Each on the rows with the date it reads (few, most of the time).
         maternity = np.zeros(n, dtype=bool)
-        if not no_pregnancy.all():
-            start_full = add_months_days(pregnancy_start, s["maternity.from_pregnancy_month"] - 1)
-            maternity = (
-                ~no_pregnancy
-                & (date >= start_full)
-                & (no_delivery | (date <= delivery + s["maternity.days_after_delivery"]))
+        at = np.flatnonzero(~no_pregnancy)
+        if at.size:
+            start_full = add_months_days(pregnancy_start[at], _at(s["maternity.from_pregnancy_month"], at) - 1)
+            maternity[at] = (date[at] >= start_full) & (
+                no_delivery[at] | (date[at] <= delivery[at] + _at(s["maternity.days_after_delivery"], at))
             )
         recently_installed = np.zeros(n, dtype=bool)
-        if not not_installed.all():
-            recent_limit = add_months_days(installed, s["pathway.recently_installed_gp_years"] * 12)
-            recently_installed = ~not_installed & (date < recent_limit)
+        at = np.flatnonzero(~not_installed)
+        if at.size:
+            recent_limit = add_months_days(installed[at], _at(s["pathway.recently_installed_gp_years"], at) * 12)
+            recently_installed[at] = date[at] < recent_limit
         known_patient = np.zeros(n, dtype=bool)
-        if not no_last_visit.all():
-            known_limit = add_months_days(last_visit, s["pathway.teleconsultation.known_patient_months"])
-            known_patient = ~no_last_visit & (date <= known_limit)
+        at = np.flatnonzero(~no_last_visit)
+        if at.size:
+            known_limit = add_months_days(last_visit[at], _at(s["pathway.teleconsultation.known_patient_months"], at))
+            known_patient[at] = date[at] <= known_limit
         for bit in (maternity, recently_installed, known_patient):
             k.add(bit, 2)
 
