@@ -35,6 +35,7 @@ from parcours.rules.columnar import (
     ColumnError,
     _exclusive_cumsum,
     _group_starts,
+    _is_identity,
     event_from_rows,
     professional_rpps,
     twin_result_columns,
@@ -813,48 +814,62 @@ def _twin(
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
     assert r.transport_counted is not None
-    year = year_of_days(date)
-    year_start = _group_starts(patient, year)
-    day_start = _group_starts(patient, date)
+    # The twin's groups when it took the rows in their order (it does: the claims are numbered in order).
+    year_start = r.year_start if r.year_start is not None else _group_starts(patient, year_of_days(date))
+    day_start = r.day_start if r.day_start is not None else _group_starts(patient, date)
     professional = (
         sub.column("professional_id").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         if "professional_id" in sub.column_names
         else np.full(n, -1, dtype=np.int64)
     )
     # Per (patient, day, professional) whatever the order of the professionals that day, as the twin takes them.
-    day_group = np.cumsum(_group_starts(patient, date)) - 1
     if r.by_professional is not None and r.professional_start is not None:  # the twin's (the rows are in its order)
         to_pro, pro_start_sorted = r.by_professional, r.professional_start
     else:
+        day_group = np.cumsum(day_start) - 1
         to_pro = np.lexsort((np.arange(n), professional, day_group))
         pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
+    pro_in_order = _is_identity(to_pro)
     pro_end = np.zeros(n, dtype=bool)  # the last row of each (patient, day, professional) group
     if n:
         pro_end[to_pro[np.append(pro_start_sorted[1:], True)]] = True
 
     def per_professional(values: I64) -> I64:
         """Sum of the previous rows of the same (patient, day, professional)."""
+        if not values.any():
+            return np.zeros(n, dtype=np.int64)
+        if pro_in_order:
+            return _exclusive_cumsum(values, pro_start_sorted)
         result = np.empty(n, dtype=np.int64)
         result[to_pro] = _exclusive_cumsum(values[to_pro], pro_start_sorted)
         return result
 
-    claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
+    single_lines = bool(claim_start.all())
+    claim_first = np.arange(n) if single_lines else np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
     group = np.cumsum(year_start) - 1
+    year_first = np.flatnonzero(year_start)[group]
 
-    def before(values: I64, starts: Bools, base: I64 | None = None) -> I64:
-        b = _exclusive_cumsum(values, starts)
-        if base is not None:
-            b = b + base[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-        result: I64 = b[claim_first]
+    def at_claims(values: I64) -> I64:
+        """Each row's value on its claim's first line (the state before the claim)."""
+        return values if single_lines else values[claim_first]
+
+    def opened(values: I64, rows: I64 | None = None) -> I64 | int:
+        """The opening of each row's year (of ``rows``), 0 when none."""
+        if not values.any():
+            return 0
+        result: I64 = values[year_first] if rows is None else values[year_first[rows]]
         return result
 
-    pp_before = before(r.participation, year_start, opening[0])
-    fr_before = before(r.franchise, year_start, opening[1])
+    pp_excl = _exclusive_cumsum(r.participation, year_start)
+    fr_excl = _exclusive_cumsum(r.franchise, year_start)
+    trans_excl = _exclusive_cumsum(r.transport_counted, day_start)
+    pp_before = at_claims(pp_excl + opened(opening[0]))
+    fr_before = at_claims(fr_excl + opened(opening[1]))
     units_excl = per_professional(r.participation_units)
     para_excl = per_professional(r.paramedical_counted)
-    units_before = units_excl[claim_first]
-    para_before = para_excl[claim_first]  # the paramedical daily cap is per professional
-    trans_before = before(r.transport_counted, day_start)
+    units_before = at_claims(units_excl)
+    para_before = at_claims(para_excl)  # the paramedical daily cap is per professional
+    trans_before = at_claims(trans_excl)
 
     done = np.flatnonzero(r.answered)
     every = done.size == n
@@ -902,33 +917,29 @@ def _twin(
         last = last[np.isin(patient[last], patient[~r.answered])]
     elif not all_states:
         last = last[:0]
-    year_first = np.flatnonzero(year_start)[group]
-    pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
-    fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
-    para_after = para_excl + r.paramedical_counted
-    trans_after = before_incl(r.transport_counted, day_start)
-    units_after = units_excl + r.participation_units
     patient_group = np.cumsum(_group_starts(patient)) - 1
     last_day = np.full(int(patient_group[-1]) + 1 if n else 0, -(10**9), dtype=np.int64)
     last_day[patient_group[last]] = date[last]
-    patient_last_day = last_day[patient_group]
-    on_last_day = (date == patient_last_day) & pro_end
+    # The last row of each (day, professional) on the patient's last day: the same-day counters after it.
+    closing = np.flatnonzero((date == last_day[patient_group]) & pro_end)
+    para_after = para_excl[closing] + r.paramedical_counted[closing]
+    units_after = units_excl[closing] + r.participation_units[closing]
+    with_para = closing[para_after > 0]
+    with_units = closing[units_after > 0]
     ids = patient[last]
     days = date[last]
-    with_para = on_last_day & (para_after > 0)
-    with_units = on_last_day & (units_after > 0)
     states = pa.table(
         {
             "patient_id": pa.array(patient[last]),
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
-            "participation_paid": pa.array(pp_after[last]),
-            "franchises_paid": pa.array(fr_after[last]),
+            "participation_paid": pa.array(pp_excl[last] + r.participation[last] + opened(opening[0], last)),
+            "franchises_paid": pa.array(fr_excl[last] + r.franchise[last] + opened(opening[1], last)),
             "same_day_paramedical": _json_objects(
-                patient[with_para], professional[with_para], para_after[with_para], ids
+                patient[with_para], professional[with_para], para_after[para_after > 0], ids
             ),
-            "same_day_transport": pa.array(trans_after[last]),
+            "same_day_transport": pa.array(trans_excl[last] + r.transport_counted[last]),
             "same_day_participations": _json_objects(
-                patient[with_units], professional[with_units], units_after[with_units], ids
+                patient[with_units], professional[with_units], units_after[units_after > 0], ids
             ),
             "details": _details_after(ids, days, states_in, te_after),
         },
@@ -1032,7 +1043,7 @@ def _teleexpertise_running(
     p, years = patient[rows], year_of_days(date[rows])
     event = (counted[rows] > 0) | bought[rows]
     group = np.cumsum(_group_starts(p, years))
-    events_before = np.cumsum(event) - event
+    events_before: I64 = np.cumsum(event, dtype=np.int64) - event
     # A claim's first line shows a new text when its group (patient, year) or the events before it differ from the
     # previous claim's first line (the first one always).
     first_lines = np.flatnonzero(claim_start[rows])

@@ -542,7 +542,9 @@ class _Columns:
 
     def ints(self, name: str, default: int) -> tuple[I64, Bools]:
         col = self.column(name)
-        if col is None or col.null_count == self.n:  # an absent column is a column of nulls (a missing fee is the tariff)
+        if (
+            col is None or col.null_count == self.n
+        ):  # an absent column is a column of nulls (a missing fee is the tariff)
             return np.full(self.n, default, dtype=np.int64), np.ones(self.n, dtype=bool)
         if col.null_count == 0:
             return col.to_numpy().astype(np.int64, copy=False), np.zeros(self.n, dtype=bool)
@@ -781,6 +783,19 @@ class _Combos:
         return inverse, representative
 
 
+def _packed_bits(flags: Sequence[Bools]) -> tuple[I64, int]:
+    """Boolean columns as one code per row (bit j: column j), and the codes' cardinality."""
+    n = len(flags[0])
+    width = -(-len(flags) // 8) * 8
+    planes = np.zeros((n, width), dtype=bool)
+    for j, flag in enumerate(flags):
+        planes[:, j] = flag
+    code = np.zeros(n, dtype=np.int64)
+    for j, byte in enumerate(np.packbits(planes, axis=1, bitorder="little").T):
+        code |= byte.astype(np.int64) << (8 * j)
+    return code, 1 << width
+
+
 def _at(value: Any, rows: I64) -> Any:
     """A parameter's value (``_PerRow``: an int, or one per row) on ``rows``."""
     return value if isinstance(value, int) else value[rows]
@@ -906,6 +921,8 @@ class ColumnarResult:
     # each (patient, date, professional), as the per-professional caps took them.
     by_professional: I64 | None = None
     professional_start: Bools | None = None
+    year_start: Bools | None = None  # and the first row of each (patient, year), of each (patient, date)
+    day_start: Bools | None = None
 
 
 class ColumnarEngine:
@@ -966,9 +983,6 @@ class ColumnarEngine:
             k.add(coded[name], len(vocabulary) - UNKNOWN_CODE, -UNKNOWN_CODE)
         flags = {name: c.flag(name) for name in _STATELESS_FLAGS}
         flags["seen_by_gp"] = flags["seen_by_gp"] & flags["has_gp"]
-        for name in _STATELESS_FLAGS:
-            k.add(flags[name], 2)
-        k.add(fee_null, 2)
 
         # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
         # a span read the same values), gathered by row.
@@ -1003,8 +1017,8 @@ class ColumnarEngine:
         if at.size:
             known_limit = add_months_days(last_visit[at], _at(s["pathway.teleconsultation.known_patient_months"], at))
             known_patient[at] = date[at] <= known_limit
-        for bit in (maternity, recently_installed, known_patient):
-            k.add(bit, 2)
+        bits = [*flags.values(), fee_null, maternity, recently_installed, known_patient]
+        k.add(*_packed_bits(bits))
 
         inverse, rep = k.groups()
         one = self._stateless(
@@ -1019,8 +1033,9 @@ class ColumnarEngine:
             known_patient[rep],
         )
 
-        def g(name: str) -> Any:
-            return np.take(one[name], inverse)
+        def g(name: str, rows: I64 | None = None) -> Any:
+            """A _stateless output by row (of ``rows``: those only)."""
+            return np.take(one[name], inverse if rows is None else inverse[rows])
 
         code = coded["act_code"]
         letter, stay, te, optics = g("letter"), g("stay"), g("teleexpertise"), g("optics")
@@ -1070,8 +1085,8 @@ class ColumnarEngine:
         frame = optics & (code == (a.codes.index("FRAME") if "FRAME" in a.codes else -1))
         lens = optics & ~frame
         class_b = coded["device_class"] == 1
-        device_limit = g("device_limit")
         if optics.any():
+            device_limit = g("device_limit")
             if optics_allowed is not None:
                 ok &= ~optics | optics_allowed
             ok &= ~frame | (quantity == 1)
@@ -1126,6 +1141,8 @@ class ColumnarEngine:
         # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
         optics_bought = np.zeros(n, dtype=bool)
         if optics.any():
+            months = np.zeros(n, dtype=np.int64)
+            months[optics] = g("renewal_months", np.flatnonzero(optics))
             last_optical, no_last_optical = c.days("last_optical_equipment")
             early, optics_bought = _optics_renewal(
                 order,
@@ -1133,7 +1150,7 @@ class ColumnarEngine:
                 patient_id,
                 date,
                 claim,
-                g("renewal_months"),
+                months,
                 last_optical,
                 no_last_optical,
             )
@@ -1160,7 +1177,7 @@ class ColumnarEngine:
             at = np.flatnonzero(optics)
             device_fee = np.where(~class_b[at] & fee_null[at], device_limit[at] * quantity[at], fee_in[at])
             fee[at] = device_fee
-            base[at] = np.minimum(g("device_unit")[at] * quantity[at], device_fee)
+            base[at] = np.minimum(g("device_unit", at) * quantity[at], device_fee)
 
         # Rate: the act's own, or 100 % (the act, ALD care, maternity) (_stateless); none for a refusal.
         rate = g("rate")
@@ -1180,7 +1197,7 @@ class ColumnarEngine:
             b, r_, d_, no = base[at], rate[at], stay_days[at], rejected[at]
             # A hospital stay (engine._stay_gross): at 100 % the whole base; with a costly act the flat fee in
             # place of the ticket modérateur; else the rate up to the day from which the stay is at 100 %.
-            costly_stay = g("costly_stay")[at]
+            costly_stay = g("costly_stay", at)
             copay_days = np.minimum(d_, here("tariffs.hospital.full_rate_from_day") - 1)
             copay_base = b * copay_days // np.maximum(d_, 1)
             stay_gross = np.where(
@@ -1196,7 +1213,7 @@ class ColumnarEngine:
             gross[at] = g_
             # Its daily charge line (engine._daily_charge_line): borne by the patient, imputed on the stay's
             # ticket modérateur, or covered (maternity, newborn); billed in full when the stay is refused.
-            charge = g("daily_charge")[at] * d_
+            charge = g("daily_charge", at) * d_
             newborn = (date[at] - birth[at]) < here("tariffs.hospital.newborn_exempt_days")
             covered = ~no & (maternity[at] | newborn)
             copayment = b - g_
@@ -1349,6 +1366,8 @@ class ColumnarEngine:
             optics_bought=answered & optics_bought,
             by_professional=to_pro if in_order else None,
             professional_start=pro_start if in_order else None,
+            year_start=year_start if in_order else None,
+            day_start=day_start if in_order else None,
         )
 
     def _age_thresholds(self, tables: _Tables) -> I64:
