@@ -1106,11 +1106,16 @@ def _details_of(
     both as ``counted``): the year's counts and the last equipment when the twin counted some (else the state's)."""
     if counted is not None:
         teleexpertise, last_optical = counted
-    on = _EPOCH + dt.timedelta(days=day)
-    if state is None:
+    if state is None:  # what PatientState.details writes of these two alone
         if not teleexpertise and not last_optical:
             return None
-        return PatientState(on, teleexpertise=dict(teleexpertise or {}), last_optical=last_optical).details()
+        data: dict[str, Any] = {}
+        if teleexpertise:
+            data["teleexpertise_acts"] = teleexpertise
+        if last_optical:
+            data["last_optical_equipment"] = last_optical
+        return json.dumps(data, sort_keys=True)
+    on = _EPOCH + dt.timedelta(days=day)
     same_year = state.as_of.year == on.year
     copy = PatientState(
         on,

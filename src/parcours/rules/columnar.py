@@ -1073,9 +1073,13 @@ class ColumnarEngine:
             ok &= no_pregnancy | (pregnancy_start <= date)
             ok &= no_pregnancy | no_delivery | (delivery >= pregnancy_start)
         ok &= no_delivery | ~no_pregnancy  # a delivery without a pregnancy is not an event the model accepts
-        hundredths = np.rint(coefficient * 100).astype(np.int64)
-        ok &= ~letter | (
-            ~coefficient_null & (hundredths > 0) & (hundredths <= 100_000) & (hundredths == coefficient * 100)
+        by_letter = np.flatnonzero(letter)  # a key letter's coefficient, in hundredths
+        hundredths = np.rint(coefficient[by_letter] * 100).astype(np.int64)
+        ok[by_letter] &= (
+            ~coefficient_null[by_letter]
+            & (hundredths > 0)
+            & (hundredths <= 100_000)
+            & (hundredths == coefficient[by_letter] * 100)
         )
         # A hospital stay says how many days (the event model's bounds).
         if not days_null.all():
@@ -1166,8 +1170,8 @@ class ColumnarEngine:
             use_non_optam = maybe_non_optam & (fee_in > unit_base * quantity)
             per_unit = np.where(use_non_optam, g("non_optam"), unit_base)
         base = per_unit * quantity
-        if letter.any():
-            base = np.where(letter, (per_unit * hundredths + 50) // 100 * quantity, base)
+        if by_letter.size:
+            base[by_letter] = (per_unit[by_letter] * hundredths + 50) // 100 * quantity[by_letter]
         by_fee = g("by_fee")
         base = np.where(by_fee, fee_in, base)
         fee = np.where(fee_null, base, fee_in)
@@ -1315,15 +1319,28 @@ class ColumnarEngine:
             (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
         ):
             of_kind = kind == kind_index
+            counted_s[kind_index] = np.zeros(n, dtype=np.int64)
             if not of_kind.any():
-                counted_s[kind_index] = np.zeros(n, dtype=np.int64)
                 continue
             # the paramedical cap is per professional and day, the transport cap per day (engine._Counters)
+            cap, before_batch = sort(s[cap_path]), opening(opening_name)
+            if before_batch is None:  # nothing taken before the batch: the rows of the kind alone make the sums
+                if kind_index == 1:
+                    in_pro = np.flatnonzero(of_kind if pro_identity else of_kind[to_pro])
+                    rows_k = in_pro if pro_identity else to_pro[in_pro]
+                    starts_k = _group_starts(np.cumsum(pro_start, dtype=np.int64)[in_pro])
+                else:
+                    rows_k = np.flatnonzero(of_kind)
+                    starts_k = _group_starts(day_group[rows_k])
+                daily_k = _capped(wanted[rows_k], _at(cap, rows_k), None, starts_k)
+                wanted[rows_k] = daily_k
+                counted_s[kind_index][rows_k] = daily_k
+                continue
             of_kind_wanted = wanted * of_kind
             if kind_index == 1:
-                daily = per_professional(of_kind_wanted, sort(s[cap_path]), opening(opening_name))
+                daily = per_professional(of_kind_wanted, cap, before_batch)
             else:
-                daily = _capped(of_kind_wanted, sort(s[cap_path]), opening(opening_name), day_start)
+                daily = _capped(of_kind_wanted, cap, before_batch, day_start)
             wanted = np.where(of_kind, daily, wanted)
             counted_s[kind_index] = daily * of_kind
         wanted = np.minimum(wanted, room - participation_s)
