@@ -7,12 +7,15 @@ ages no threshold separates in one band.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from parcours.rules.columnar import _age_bands, _claim_order, _Combos, _dense_unique
+from parcours.rules.columnar import _age_bands, _claim_order, _Combos, _dense_unique, age_on_days
+from parcours.rules.dates import age_on
 
 SIZES = st.integers(0, 300)
 
@@ -88,3 +91,23 @@ def test_ages_of_one_band_compare_alike_with_every_threshold(ages: np.ndarray, t
     for age, band in zip(ages.tolist(), bands.tolist(), strict=True):
         assert 0 <= band < count
         assert band == sum(1 for x in t.tolist() if x <= age)  # so equal bands, equal answers to every age < t
+
+
+LEAP_DAYS = [dt.date(y, 2, 29) for y in (1804, 1896, 1904, 2000, 2008, 2024)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.dates(dt.date(1800, 1, 1), dt.date(2099, 12, 31)) | st.sampled_from(LEAP_DAYS),
+            st.dates(dt.date(1800, 1, 1), dt.date(2099, 12, 31))
+            | st.sampled_from([dt.date(2025, 2, 28), dt.date(2100, 2, 28)]),
+        ).filter(lambda pair: pair[0] <= pair[1]),
+        max_size=50,
+    )
+)
+def test_age_on_days_is_the_scalar_age(pairs: list[tuple[dt.date, dt.date]]) -> None:
+    epoch = dt.date(1970, 1, 1)
+    birth = np.array([(b - epoch).days for b, _ in pairs], dtype=np.int64)
+    on = np.array([(d - epoch).days for _, d in pairs], dtype=np.int64)
+    assert age_on_days(birth, on).tolist() == [age_on(b, d) for b, d in pairs]

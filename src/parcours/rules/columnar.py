@@ -15,6 +15,7 @@ Pure: numpy and pyarrow, no I/O.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -265,6 +266,12 @@ def _calendar_tables() -> tuple[int, int, I64, I64, I64, I64, I64]:
 
 
 _CAL_LO, _CAL_HI, _CAL_YEAR, _CAL_MONTH_INDEX, _CAL_DAY, _CAL_MONTH_START, _CAL_MONTH_LENGTH = _calendar_tables()
+# Month and day of every day number as month × 32 + day (the order of dates within a year), and leap years.
+_CAL_MONTH_DAY = ((_CAL_MONTH_INDEX % 12 + 1) * 32 + _CAL_DAY).astype(np.int16)
+_LEAP_DAY = 2 * 32 + 29
+_CAL_LEAP = np.array(
+    [calendar.isleap(y) for y in range(_CALENDAR_FIRST_YEAR, _CALENDAR_FIRST_YEAR + _CALENDAR_YEARS)], dtype=bool
+)
 
 
 def in_calendar(days: I64) -> Bools:
@@ -302,10 +309,16 @@ def year_of_days(days: I64) -> I64:
 
 
 def age_on_days(birth: I64, on: I64) -> I64:
-    """``dates.age_on`` on day numbers: whole years, the 29 February rule of relativedelta included."""
-    years = year_of_days(on) - year_of_days(birth)
-    result: I64 = years - (add_months_days(birth, years * 12) > on)
-    return result
+    """``dates.age_on`` on day numbers: whole years, a 29 February birthday on 28 February in a common year."""
+    at_birth, at_on = _calendar_offset(birth), _calendar_offset(on)
+    years: I64 = np.take(_CAL_YEAR, at_on)
+    years -= np.take(_CAL_YEAR, at_birth)
+    birthday = np.take(_CAL_MONTH_DAY, at_birth)
+    leap_day = np.flatnonzero(birthday == _LEAP_DAY)
+    if leap_day.size:
+        birthday[leap_day] -= ~_CAL_LEAP[np.take(_CAL_YEAR, at_on[leap_day]) - _CALENDAR_FIRST_YEAR]
+    years -= np.take(_CAL_MONTH_DAY, at_on) < birthday
+    return years
 
 
 # --- the parameters of the batch's dates --------------------------------------------------------------------
@@ -663,6 +676,8 @@ def _claim_order(patient: I64, date: I64, claim: I64) -> I64:
         return np.lexsort((claim, date, patient))
     key = (patient - p_lo) * d_span + (date - d_lo)
     if bool(np.all(claim[1:] >= claim[:-1])):
+        if bool(np.all(key[1:] >= key[:-1])):  # already in order (the batch kernel's rows)
+            return np.arange(patient.size, dtype=np.int64)
         return np.argsort(key, kind="stable")
     by_claim = np.argsort(claim, kind="stable")
     result: I64 = by_claim[np.argsort(key[by_claim], kind="stable")]
@@ -784,16 +799,19 @@ class _Combos:
 
 
 def _packed_bits(flags: Sequence[Bools]) -> tuple[I64, int]:
-    """Boolean columns as one code per row (bit j: column j), and the codes' cardinality."""
+    """Boolean columns as one code per row (bit j: column j), and the codes' cardinality: eight columns a byte
+    (numpy's packbits over the rows' bits), then the bytes together."""
     n = len(flags[0])
-    width = -(-len(flags) // 8) * 8
-    planes = np.zeros((n, width), dtype=bool)
+    planes = np.zeros((n, -(-len(flags) // 8) * 8), dtype=bool)
     for j, flag in enumerate(flags):
         planes[:, j] = flag
-    code = np.zeros(n, dtype=np.int64)
-    for j, byte in enumerate(np.packbits(planes, axis=1, bitorder="little").T):
-        code |= byte.astype(np.int64) << (8 * j)
-    return code, 1 << width
+    packed = np.packbits(planes, axis=1, bitorder="little")
+    code = packed[:, 0].astype(np.int64)
+    shifted = np.empty(n, dtype=np.int64)
+    for j in range(1, packed.shape[1]):
+        np.left_shift(packed[:, j], 8 * j, out=shifted, dtype=np.int64)
+        code |= shifted
+    return code, 1 << len(flags)
 
 
 def _at(value: Any, rows: I64) -> Any:
@@ -1126,7 +1144,11 @@ class ColumnarEngine:
             claim_start_s = _group_starts(sp, sd, sort(claim))
             alone = unsort(claim_start_s & np.append(claim_start_s[1:], True))
             ok &= ~te | alone
-            te_professional = np.where(professional_null, _NULL_RPPS_NUMBER, professional_id % 10**_RPPS_DIGITS)
+            te_professional = np.zeros(n, dtype=np.int64)
+            at = np.flatnonzero(te)
+            te_professional[at] = np.where(
+                professional_null[at], _NULL_RPPS_NUMBER, professional_id[at] % 10**_RPPS_DIGITS
+            )
             over, te_counted, unsure = _teleexpertise_count(
                 order,
                 te & ok,
@@ -1296,6 +1318,8 @@ class ColumnarEngine:
 
         def opening(name: str) -> I64 | None:
             """The opening column in the caps' order, None when all zero (the usual case)."""
+            if name not in c.names:
+                return None
             values = c.ints(name, 0)[0]
             return sort(values) if values.any() else None
 
