@@ -8,12 +8,14 @@ ages no threshold separates in one band.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from parcours.batch.kernel import _json_objects
 from parcours.rules.columnar import _age_bands, _claim_order, _Combos, _dense_unique, age_on_days
 from parcours.rules.dates import age_on
 
@@ -111,3 +113,26 @@ def test_age_on_days_is_the_scalar_age(pairs: list[tuple[dt.date, dt.date]]) -> 
     birth = np.array([(b - epoch).days for b, _ in pairs], dtype=np.int64)
     on = np.array([(d - epoch).days for _, d in pairs], dtype=np.int64)
     assert age_on_days(birth, on).tolist() == [age_on(b, d) for b, d in pairs]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.sampled_from([-1, 0, 2, 9, 10, 11, 100, 2**40]), st.integers(0, 500)),
+        unique_by=lambda e: (e[0], e[1]),
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_json_objects_is_json_dumps_per_owner(entries: list[tuple[int, int, int]], grouped: bool) -> None:
+    """One JSON object per id, its keys sorted as text ("10" before "9"), as ``json.dumps(sort_keys=True)``;
+    entries grouped by owner (the kernel's case) or not."""
+    if grouped:
+        entries = sorted(entries, key=lambda e: e[0])
+    ids = np.arange(8, dtype=np.int64)
+    owner, keys, values = (np.array([e[i] for e in entries], dtype=np.int64) for i in range(3))
+    got = _json_objects(owner, keys, values, ids).to_pylist()
+    expected = []
+    for i in ids.tolist():
+        mine = {str(k): v for o, k, v in entries if o == i}
+        expected.append(json.dumps(mine, sort_keys=True) if mine else None)
+    assert got == expected

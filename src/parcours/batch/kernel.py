@@ -972,9 +972,23 @@ def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     if owner.size == 0:
         return pa.nulls(ids.size, pa.string())
     key_text = pa.array(keys).cast(pa.string())
-    order = pc.sort_indices(
-        pa.table({"owner": owner, "key": key_text}), sort_keys=[("owner", "ascending"), ("key", "ascending")]
-    )
+    if bool(np.all(owner[1:] >= owner[:-1])):
+        # Grouped by owner already: only the owners with several entries need their keys sorted (as text).
+        several = np.flatnonzero(
+            np.bincount(np.cumsum(_group_starts(owner)) - 1)[np.cumsum(_group_starts(owner)) - 1] > 1
+        )
+        order_np = np.arange(owner.size)
+        if several.size:
+            inner = pc.sort_indices(
+                pa.table({"owner": owner[several], "key": key_text.take(pa.array(several))}),
+                sort_keys=[("owner", "ascending"), ("key", "ascending")],
+            )
+            order_np[several] = several[inner.to_numpy()]
+        order = pa.array(order_np)
+    else:
+        order = pc.sort_indices(
+            pa.table({"owner": owner, "key": key_text}), sort_keys=[("owner", "ascending"), ("key", "ascending")]
+        )
     by_owner = owner[order.to_numpy()]
     entries = pc.binary_join_element_wise(
         '"', key_text.take(order), '": ', pa.array(values).cast(pa.string()).take(order), ""
@@ -1036,7 +1050,10 @@ def _teleexpertise_running(
     bought = r.optics_bought
     if with_te.size == 0 and not bought.any():
         return with_te, with_te, [], {}
-    rows = np.flatnonzero(np.isin(patient, patient[(counted > 0) | bought]) & r.answered)
+    patient_no = np.cumsum(_group_starts(patient)) - 1  # the rows are sorted by patient
+    counts = np.zeros(int(patient_no[-1]) + 1, dtype=bool)
+    counts[patient_no[(counted > 0) | bought]] = True
+    rows = np.flatnonzero(counts[patient_no] & r.answered)
     codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
     pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
     key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
@@ -1053,7 +1070,14 @@ def _teleexpertise_running(
     )
     remake = np.zeros(rows.size, dtype=bool)
     remake[first_lines[fresh]] = True
-    visit = np.flatnonzero(remake | event | _group_starts(p, years))
+    worth = remake | event | _group_starts(p, years)
+    # Before a patient's first count or device, a patient without a given state shows nothing: not visited.
+    patient_start = _group_starts(p)
+    events_so_far = events_before + event
+    started = events_so_far > np.take(events_before[patient_start], np.cumsum(patient_start) - 1)
+    if states_in:
+        started |= np.isin(p, np.fromiter(states_in, dtype=np.int64, count=len(states_in)))
+    visit = np.flatnonzero(worth & started)
     text_at = np.full(rows.size, -1, dtype=np.int64)
     slots: dict[str, int] = {}
     after: dict[int, tuple[dict[str, int], str | None]] = {}
