@@ -602,7 +602,9 @@ class _Columns:
                     mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64), NULL_CODE
                 )
                 indices, valid = _values_and_validity(raw)
-                return np.take(with_null, np.where(valid, indices, len(with_null) - 1).astype(np.intp))
+                if raw.null_count:
+                    indices = np.where(valid, indices, len(with_null) - 1)
+                return np.take(with_null, indices.astype(np.intp))
             parts = []  # a dictionary with nulls, or one per chunk: each chunk mapped
             for chunk in raw.chunks:
                 mapping = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
@@ -798,20 +800,20 @@ class _Combos:
         return inverse, representative
 
 
-def _packed_bits(flags: Sequence[Bools]) -> tuple[I64, int]:
-    """Boolean columns as one code per row (bit j: column j), and the codes' cardinality: eight columns a byte
-    (numpy's packbits over the rows' bits), then the bytes together."""
+def _packed_bits(flags: Sequence[Bools]) -> list[tuple[npt.NDArray[np.uint32], int]]:
+    """Boolean columns as codes per row, 31 columns a code (bit j: the code's column j), each with its
+    cardinality. Shifted into one preallocated buffer: no temporary per column."""
     n = len(flags[0])
-    planes = np.zeros((n, -(-len(flags) // 8) * 8), dtype=bool)
-    for j, flag in enumerate(flags):
-        planes[:, j] = flag
-    packed = np.packbits(planes, axis=1, bitorder="little")
-    code = packed[:, 0].astype(np.int64)
-    shifted = np.empty(n, dtype=np.int64)
-    for j in range(1, packed.shape[1]):
-        np.left_shift(packed[:, j], 8 * j, out=shifted, dtype=np.int64)
-        code |= shifted
-    return code, 1 << len(flags)
+    words = []
+    shifted = np.empty(n, dtype=np.uint32)
+    for start in range(0, len(flags), 31):
+        word = np.zeros(n, dtype=np.uint32)
+        part = flags[start : start + 31]
+        for j, flag in enumerate(part):
+            np.left_shift(flag, j, out=shifted, dtype=np.uint32)
+            word |= shifted
+        words.append((word, 1 << len(part)))
+    return words
 
 
 def _at(value: Any, rows: I64) -> Any:
@@ -1036,7 +1038,8 @@ class ColumnarEngine:
             known_limit = add_months_days(last_visit[at], _at(s["pathway.teleconsultation.known_patient_months"], at))
             known_patient[at] = date[at] <= known_limit
         bits = [*flags.values(), fee_null, maternity, recently_installed, known_patient]
-        k.add(*_packed_bits(bits))
+        for word, cardinality in _packed_bits(bits):
+            k.add(word, cardinality)
 
         inverse, rep = k.groups()
         one = self._stateless(
