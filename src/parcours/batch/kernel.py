@@ -35,6 +35,7 @@ from parcours.rules.columnar import (
     ColumnError,
     _exclusive_cumsum,
     _group_starts,
+    _is_identity,
     event_from_rows,
     professional_rpps,
     twin_result_columns,
@@ -832,45 +833,62 @@ def _twin(
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
     assert r.transport_counted is not None
-    year = year_of_days(date)
-    year_start = _group_starts(patient, year)
-    day_start = _group_starts(patient, date)
+    # The twin's groups when it took the rows in their order (it does: the claims are numbered in order).
+    year_start = r.year_start if r.year_start is not None else _group_starts(patient, year_of_days(date))
+    day_start = r.day_start if r.day_start is not None else _group_starts(patient, date)
     professional = (
         sub.column("professional_id").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         if "professional_id" in sub.column_names
         else np.full(n, -1, dtype=np.int64)
     )
     # Per (patient, day, professional) whatever the order of the professionals that day, as the twin takes them.
-    day_group = np.cumsum(_group_starts(patient, date)) - 1
-    to_pro = np.lexsort((np.arange(n), professional, day_group))
-    pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
+    if r.by_professional is not None and r.professional_start is not None:  # the twin's (the rows are in its order)
+        to_pro, pro_start_sorted = r.by_professional, r.professional_start
+    else:
+        day_group = np.cumsum(day_start) - 1
+        to_pro = np.lexsort((np.arange(n), professional, day_group))
+        pro_start_sorted = _group_starts(day_group[to_pro], professional[to_pro])
+    pro_in_order = _is_identity(to_pro)
     pro_end = np.zeros(n, dtype=bool)  # the last row of each (patient, day, professional) group
     if n:
         pro_end[to_pro[np.append(pro_start_sorted[1:], True)]] = True
 
     def per_professional(values: I64) -> I64:
         """Sum of the previous rows of the same (patient, day, professional)."""
+        if not values.any():
+            return np.zeros(n, dtype=np.int64)
+        if pro_in_order:
+            return _exclusive_cumsum(values, pro_start_sorted)
         result = np.empty(n, dtype=np.int64)
         result[to_pro] = _exclusive_cumsum(values[to_pro], pro_start_sorted)
         return result
 
-    claim_first = np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
+    single_lines = bool(claim_start.all())
+    claim_first = np.arange(n) if single_lines else np.flatnonzero(claim_start)[np.cumsum(claim_start) - 1]
     group = np.cumsum(year_start) - 1
+    year_first = np.flatnonzero(year_start)[group]
 
-    def before(values: I64, starts: Bools, base: I64 | None = None) -> I64:
-        b = _exclusive_cumsum(values, starts)
-        if base is not None:
-            b = b + base[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-        result: I64 = b[claim_first]
+    def at_claims(values: I64) -> I64:
+        """Each row's value on its claim's first line (the state before the claim)."""
+        return values if single_lines else values[claim_first]
+
+    def opened(values: I64, rows: I64 | None = None) -> I64 | int:
+        """The opening of each row's year (of ``rows``), 0 when none."""
+        if not values.any():
+            return 0
+        result: I64 = values[year_first] if rows is None else values[year_first[rows]]
         return result
 
-    pp_before = before(r.participation, year_start, opening[0])
-    fr_before = before(r.franchise, year_start, opening[1])
+    pp_excl = _exclusive_cumsum(r.participation, year_start)
+    fr_excl = _exclusive_cumsum(r.franchise, year_start)
+    trans_excl = _exclusive_cumsum(r.transport_counted, day_start)
+    pp_before = at_claims(pp_excl + opened(opening[0]))
+    fr_before = at_claims(fr_excl + opened(opening[1]))
     units_excl = per_professional(r.participation_units)
     para_excl = per_professional(r.paramedical_counted)
-    units_before = units_excl[claim_first]
-    para_before = para_excl[claim_first]  # the paramedical daily cap is per professional
-    trans_before = before(r.transport_counted, day_start)
+    units_before = at_claims(units_excl)
+    para_before = at_claims(para_excl)  # the paramedical daily cap is per professional
+    trans_before = at_claims(trans_excl)
 
     done = np.flatnonzero(r.answered)
     every = done.size == n
@@ -879,23 +897,15 @@ def _twin(
         return values if every else values[done]
 
     m = done.size
-    te_rows, te_texts, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, states_in)
-    if states_in:
-        details = [
-            _details_of(states_in.get(p), d) for p, d in zip(pick(patient).tolist(), pick(date).tolist(), strict=True)
-        ]
-        for i, text in zip((te_rows if every else np.searchsorted(done, te_rows)).tolist(), te_texts, strict=True):
-            details[i] = text
-        state_before = pa.array(details, pa.string()).dictionary_encode()
-    elif te_rows.size:
-        # Only the rows of the patients with téléexpertises have a state before: indices into their texts.
-        words: dict[str, int] = {}
-        index = np.full(m, -1, dtype=np.int32)
-        index[te_rows if every else np.searchsorted(done, te_rows)] = [
-            -1 if t is None else words.setdefault(t, len(words)) for t in te_texts
-        ]
+    te_rows, te_index, te_texts, te_after = _teleexpertise_running(sub, r, patient, date, claim_start, states_in)
+    if states_in or te_rows.size:
+        # Indices into texts (-1: none): the given states' details seen on each row's year, then the rows of the
+        # patients the twin counted téléexpertises or devices for.
+        index, texts = _given_details(states_in, pick(patient), pick(date))
+        index[te_rows if every else np.searchsorted(done, te_rows)] = np.where(te_index >= 0, te_index + len(texts), -1)
+        texts += te_texts
         state_before = pa.DictionaryArray.from_arrays(
-            pa.array(index, mask=index < 0), pa.array(list(words), pa.string())
+            pa.array(index.astype(np.int32), mask=index < 0), pa.array(texts, pa.string())
         )
     else:
         state_before = pa.nulls(m, _DICT)
@@ -926,43 +936,31 @@ def _twin(
         last = last[np.isin(patient[last], patient[~r.answered])]
     elif not all_states:
         last = last[:0]
-    year_first = np.flatnonzero(year_start)[group]
-    pp_after = opening[0][year_first] + before_incl(r.participation, year_start)
-    fr_after = opening[1][year_first] + before_incl(r.franchise, year_start)
-    para_after = para_excl + r.paramedical_counted
-    trans_after = before_incl(r.transport_counted, day_start)
-    units_after = units_excl + r.participation_units
     patient_group = np.cumsum(_group_starts(patient)) - 1
     last_day = np.full(int(patient_group[-1]) + 1 if n else 0, -(10**9), dtype=np.int64)
     last_day[patient_group[last]] = date[last]
-    patient_last_day = last_day[patient_group]
-    on_last_day = (date == patient_last_day) & pro_end
+    # The last row of each (day, professional) on the patient's last day: the same-day counters after it.
+    closing = np.flatnonzero((date == last_day[patient_group]) & pro_end)
+    para_after = para_excl[closing] + r.paramedical_counted[closing]
+    units_after = units_excl[closing] + r.participation_units[closing]
+    with_para = closing[para_after > 0]
+    with_units = closing[units_after > 0]
     ids = patient[last]
     days = date[last]
-    with_para = on_last_day & (para_after > 0)
-    with_units = on_last_day & (units_after > 0)
     states = pa.table(
         {
             "patient_id": pa.array(patient[last]),
             "as_of": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
-            "participation_paid": pa.array(pp_after[last]),
-            "franchises_paid": pa.array(fr_after[last]),
+            "participation_paid": pa.array(pp_excl[last] + r.participation[last] + opened(opening[0], last)),
+            "franchises_paid": pa.array(fr_excl[last] + r.franchise[last] + opened(opening[1], last)),
             "same_day_paramedical": _json_objects(
-                patient[with_para], professional[with_para], para_after[with_para], ids
+                patient[with_para], professional[with_para], para_after[para_after > 0], ids
             ),
-            "same_day_transport": pa.array(trans_after[last]),
+            "same_day_transport": pa.array(trans_excl[last] + r.transport_counted[last]),
             "same_day_participations": _json_objects(
-                patient[with_units], professional[with_units], units_after[with_units], ids
+                patient[with_units], professional[with_units], units_after[units_after > 0], ids
             ),
-            "details": pa.array(
-                [
-                    _details_of(states_in.get(p), int(d), with_contract=True, counted=te_after.get(p))
-                    for p, d in zip(ids.tolist(), days.tolist(), strict=True)
-                ],
-                pa.string(),
-            )
-            if states_in or te_after
-            else pa.nulls(ids.size, pa.string()),
+            "details": _details_after(ids, days, states_in, te_after),
         },
         schema=STATE_SCHEMA,
     )
@@ -975,6 +973,17 @@ def _twin(
     return lines, r.answered, states, r.ok
 
 
+def _details_after(ids: I64, days: I64, states_in: Mapping[int, PatientState], te_after: Mapping[int, Any]) -> pa.Array:
+    """The states' details after each patient's last line (``_details_of``): text only for the patients with a
+    state given or counts of the twin, the others have none."""
+    texts: list[str | None] = [None] * ids.size
+    if states_in or te_after:
+        with_any = np.flatnonzero(np.isin(ids, np.array([*states_in, *te_after], dtype=np.int64)))
+        for i, p, d in zip(with_any.tolist(), ids[with_any].tolist(), days[with_any].tolist(), strict=True):
+            texts[i] = _details_of(states_in.get(p), int(d), with_contract=True, counted=te_after.get(p))
+    return pa.array(texts, pa.string())
+
+
 def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     """For each of ``ids`` (sorted), ``json.dumps({str(key): value, …}, sort_keys=True)`` of its entries (``owner``
     the id of each entry, one entry per key and owner), null when it has none: built by Arrow's string kernels,
@@ -982,9 +991,23 @@ def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     if owner.size == 0:
         return pa.nulls(ids.size, pa.string())
     key_text = pa.array(keys).cast(pa.string())
-    order = pc.sort_indices(
-        pa.table({"owner": owner, "key": key_text}), sort_keys=[("owner", "ascending"), ("key", "ascending")]
-    )
+    if bool(np.all(owner[1:] >= owner[:-1])):
+        # Grouped by owner already: only the owners with several entries need their keys sorted (as text).
+        several = np.flatnonzero(
+            np.bincount(np.cumsum(_group_starts(owner)) - 1)[np.cumsum(_group_starts(owner)) - 1] > 1
+        )
+        order_np = np.arange(owner.size)
+        if several.size:
+            inner = pc.sort_indices(
+                pa.table({"owner": owner[several], "key": key_text.take(pa.array(several))}),
+                sort_keys=[("owner", "ascending"), ("key", "ascending")],
+            )
+            order_np[several] = several[inner.to_numpy()]
+        order = pa.array(order_np)
+    else:
+        order = pc.sort_indices(
+            pa.table({"owner": owner, "key": key_text}), sort_keys=[("owner", "ascending"), ("key", "ascending")]
+        )
     by_owner = owner[order.to_numpy()]
     entries = pc.binary_join_element_wise(
         '"', key_text.take(order), '": ', pa.array(values).cast(pa.string()).take(order), ""
@@ -999,6 +1022,30 @@ def _json_objects(owner: I64, keys: I64, values: I64, ids: I64) -> pa.Array:
     return objects.take(pa.array(at, mask=at < 0))
 
 
+def _given_details(states_in: Mapping[int, PatientState], patient: I64, date: I64) -> tuple[I64, list[str]]:
+    """``_details_of`` the given state of each row's patient on its date, as indices into texts (-1: none): one
+    text per patient and year (what the details show of a state depends on the year only)."""
+    index = np.full(patient.size, -1, dtype=np.int64)
+    if not states_in:
+        return index, []
+    at = np.flatnonzero(np.isin(patient, np.fromiter(states_in, dtype=np.int64, count=len(states_in))))
+    if at.size == 0:
+        return index, []
+    pairs, first, of_pair = np.unique(
+        np.stack([patient[at], year_of_days(date[at])], axis=1), axis=0, return_index=True, return_inverse=True
+    )
+    texts: list[str] = []
+    slots: dict[str, int] = {}
+    slot_of_pair = np.full(len(pairs), -1, dtype=np.int64)
+    for k, row in enumerate(first.tolist()):
+        text = _details_of(states_in[int(patient[at[row]])], int(date[at[row]]))
+        if text is not None:
+            slot_of_pair[k] = slots.setdefault(text, len(slots))
+    texts = list(slots)
+    index[at] = slot_of_pair[of_pair.reshape(-1)]
+    return index, texts
+
+
 def _teleexpertise_running(
     sub: pa.Table,
     r: ColumnarResult,
@@ -1006,48 +1053,77 @@ def _teleexpertise_running(
     date: I64,
     claim_start: Bools,
     states_in: Mapping[int, PatientState],
-) -> tuple[I64, list[str | None], dict[int, tuple[dict[str, int], str | None]]]:
+) -> tuple[I64, I64, list[str], dict[int, tuple[dict[str, int], str | None]]]:
     """What the twin counted into the state's details: the year's téléexpertise counts ("CODE:RPPS" → count, as
     the scalar engine keeps them) and the last optical equipment, of the patients it counted some for: the state
-    before (``_details_of``) of each of their answered rows (the rows, their texts), and the counts and equipment
-    after their last one (by patient). In Python over those patients' rows only (both are rare), a text made again
-    only when what it shows changes."""
+    before (``_details_of``) of each of their answered rows (the rows, an index into the texts for each, -1 for
+    none, the texts), and the counts and equipment after their last one (by patient).
+
+    A row's text is made again only at a claim's first line when what it shows may have changed (a new patient
+    or year, a count or a device since the last claim); the rows in between repeat it. In Python over those rows
+    and the counted ones only (both are rare)."""
     assert r.teleexpertise_counted is not None
     assert r.optics_bought is not None
     counted = r.teleexpertise_counted
     with_te = np.flatnonzero(counted > 0)
     bought = r.optics_bought
     if with_te.size == 0 and not bought.any():
-        return with_te, [], {}
-    rows = np.flatnonzero(np.isin(patient, patient[(counted > 0) | bought]) & r.answered)
+        return with_te, with_te, [], {}
+    patient_no = np.cumsum(_group_starts(patient)) - 1  # the rows are sorted by patient
+    counts = np.zeros(int(patient_no[-1]) + 1, dtype=bool)
+    counts[patient_no[(counted > 0) | bought]] = True
+    rows = np.flatnonzero(counts[patient_no] & r.answered)
     codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
     pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
     key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
-    years = year_of_days(date[rows]).tolist()
-    texts: list[str | None] = []
+    p, years = patient[rows], year_of_days(date[rows])
+    event = (counted[rows] > 0) | bought[rows]
+    group = np.cumsum(_group_starts(p, years))
+    events_before: I64 = np.cumsum(event, dtype=np.int64) - event
+    # A claim's first line shows a new text when its group (patient, year) or the events before it differ from the
+    # previous claim's first line (the first one always).
+    first_lines = np.flatnonzero(claim_start[rows])
+    fresh = np.ones(first_lines.size, dtype=bool)
+    fresh[1:] = (group[first_lines[1:]] != group[first_lines[:-1]]) | (
+        events_before[first_lines[1:]] > events_before[first_lines[:-1]]
+    )
+    remake = np.zeros(rows.size, dtype=bool)
+    remake[first_lines[fresh]] = True
+    worth = remake | event | _group_starts(p, years)
+    # Before a patient's first count or device, a patient without a given state shows nothing: not visited.
+    patient_start = _group_starts(p)
+    events_so_far = events_before + event
+    started = events_so_far > np.take(events_before[patient_start], np.cumsum(patient_start) - 1)
+    if states_in:
+        started |= np.isin(p, np.fromiter(states_in, dtype=np.int64, count=len(states_in)))
+    visit = np.flatnonzero(worth & started)
+    text_at = np.full(rows.size, -1, dtype=np.int64)
+    slots: dict[str, int] = {}
     after: dict[int, tuple[dict[str, int], str | None]] = {}
     running: dict[str, int] = {}
     optical: str | None = None
-    owner, owner_year, text, stale = -1, -1, None, True
-    for i, year in zip(rows.tolist(), years, strict=True):
-        q = int(patient[i])
+    owner, owner_year = -1, -1
+    for k in visit.tolist():
+        i, q, year = int(rows[k]), int(p[k]), int(years[k])
         state = states_in.get(q)
         if q != owner:
             optical = state.last_optical if state is not None else None
         if q != owner or year != owner_year:
             running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
-            owner, owner_year, stale = q, year, True
-        if claim_start[i] and stale:
+            owner, owner_year = q, year
+        if remake[k]:
             text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical)
-            stale = False
-        texts.append(text)
+            if text is not None:
+                text_at[k] = slots.setdefault(text, len(slots))
         if i in key_of:
             running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
-            stale = True
         if bought[i]:
-            optical, stale = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat(), True
+            optical = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat()
         after[q] = (running, optical)
-    return rows, texts, after
+    # Each row repeats the text of the last first line made again (none before the first one).
+    last_made = np.maximum.accumulate(np.where(remake, np.arange(rows.size), -1))
+    index = np.where(last_made >= 0, text_at[np.maximum(last_made, 0)], -1)
+    return rows, index, list(slots), after
 
 
 def before_incl(values: I64, starts: Bools) -> I64:
@@ -1073,11 +1149,16 @@ def _details_of(
     both as ``counted``): the year's counts and the last equipment when the twin counted some (else the state's)."""
     if counted is not None:
         teleexpertise, last_optical = counted
-    on = _EPOCH + dt.timedelta(days=day)
-    if state is None:
+    if state is None:  # what PatientState.details writes of these two alone
         if not teleexpertise and not last_optical:
             return None
-        return PatientState(on, teleexpertise=dict(teleexpertise or {}), last_optical=last_optical).details()
+        data: dict[str, Any] = {}
+        if teleexpertise:
+            data["teleexpertise_acts"] = teleexpertise
+        if last_optical:
+            data["last_optical_equipment"] = last_optical
+        return json.dumps(data, sort_keys=True)
+    on = _EPOCH + dt.timedelta(days=day)
     same_year = state.as_of.year == on.year
     copy = PatientState(
         on,

@@ -15,6 +15,7 @@ Pure: numpy and pyarrow, no I/O.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -265,6 +266,12 @@ def _calendar_tables() -> tuple[int, int, I64, I64, I64, I64, I64]:
 
 
 _CAL_LO, _CAL_HI, _CAL_YEAR, _CAL_MONTH_INDEX, _CAL_DAY, _CAL_MONTH_START, _CAL_MONTH_LENGTH = _calendar_tables()
+# Month and day of every day number as month × 32 + day (the order of dates within a year), and leap years.
+_CAL_MONTH_DAY = ((_CAL_MONTH_INDEX % 12 + 1) * 32 + _CAL_DAY).astype(np.int16)
+_LEAP_DAY = 2 * 32 + 29
+_CAL_LEAP = np.array(
+    [calendar.isleap(y) for y in range(_CALENDAR_FIRST_YEAR, _CALENDAR_FIRST_YEAR + _CALENDAR_YEARS)], dtype=bool
+)
 
 
 def in_calendar(days: I64) -> Bools:
@@ -276,22 +283,42 @@ def in_calendar(days: I64) -> Bools:
 def add_months_days(days: I64, months: I64 | int) -> I64:
     """``dates.add_months`` on day numbers (days since 1970-01-01): same day n months later, clamped to the
     month's end. Days outside the calendar tables are clipped (the caller routes those rows elsewhere)."""
-    offset = np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)
-    target = np.clip(_CAL_MONTH_INDEX[offset] + months, 0, len(_CAL_MONTH_START) - 1)
-    result: I64 = _CAL_MONTH_START[target] + np.minimum(_CAL_DAY[offset], _CAL_MONTH_LENGTH[target]) - 1
-    return result
+    offset = _calendar_offset(days)
+    target = np.take(_CAL_MONTH_INDEX, offset)
+    target += months
+    np.maximum(target, 0, out=target)
+    np.minimum(target, len(_CAL_MONTH_START) - 1, out=target)
+    day = np.take(_CAL_DAY, offset)
+    np.minimum(day, np.take(_CAL_MONTH_LENGTH, target), out=day)
+    day += np.take(_CAL_MONTH_START, target)
+    day -= 1
+    return day
+
+
+def _calendar_offset(days: I64) -> I64:
+    """Each day's place in the calendar tables, clipped to them."""
+    offset: I64 = days - _CAL_LO
+    np.maximum(offset, 0, out=offset)
+    np.minimum(offset, _CAL_HI - _CAL_LO - 1, out=offset)
+    return offset
 
 
 def year_of_days(days: I64) -> I64:
-    result: I64 = _CAL_YEAR[np.clip(days - _CAL_LO, 0, _CAL_HI - _CAL_LO - 1)]
+    result: I64 = np.take(_CAL_YEAR, _calendar_offset(days))
     return result
 
 
 def age_on_days(birth: I64, on: I64) -> I64:
-    """``dates.age_on`` on day numbers: whole years, the 29 February rule of relativedelta included."""
-    years = year_of_days(on) - year_of_days(birth)
-    result: I64 = years - (add_months_days(birth, years * 12) > on)
-    return result
+    """``dates.age_on`` on day numbers: whole years, a 29 February birthday on 28 February in a common year."""
+    at_birth, at_on = _calendar_offset(birth), _calendar_offset(on)
+    years: I64 = np.take(_CAL_YEAR, at_on)
+    years -= np.take(_CAL_YEAR, at_birth)
+    birthday = np.take(_CAL_MONTH_DAY, at_birth)
+    leap_day = np.flatnonzero(birthday == _LEAP_DAY)
+    if leap_day.size:
+        birthday[leap_day] -= ~_CAL_LEAP[np.take(_CAL_YEAR, at_on[leap_day]) - _CALENDAR_FIRST_YEAR]
+    years -= np.take(_CAL_MONTH_DAY, at_on) < birthday
+    return years
 
 
 # --- the parameters of the batch's dates --------------------------------------------------------------------
@@ -528,41 +555,57 @@ class _Columns:
 
     def ints(self, name: str, default: int) -> tuple[I64, Bools]:
         col = self.column(name)
-        if col is None:  # an absent column is a column of nulls (a missing fee is the tariff)
+        if (
+            col is None or col.null_count == self.n
+        ):  # an absent column is a column of nulls (a missing fee is the tariff)
             return np.full(self.n, default, dtype=np.int64), np.ones(self.n, dtype=bool)
-        nulls = col.is_null().to_numpy(zero_copy_only=False)
-        values = col.fill_null(default).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values, nulls
+        if col.null_count == 0:
+            return col.to_numpy().astype(np.int64, copy=False), np.zeros(self.n, dtype=bool)
+        values, valid = _values_and_validity(col)
+        return np.where(valid, values, default), ~valid
 
     def days(self, name: str) -> tuple[I64, Bools]:
         col = self.column(name)
-        if col is None:
+        if col is None or col.null_count == self.n:
             return np.zeros(self.n, dtype=np.int64), np.ones(self.n, dtype=bool)
-        nulls = col.is_null().to_numpy(zero_copy_only=False)
-        values = pc.cast(col.fill_null(0), pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values, nulls
+        values, valid = _values_and_validity(col)
+        if col.null_count == 0:
+            return values.astype(np.int64), ~valid
+        return np.where(valid, values, 0).astype(np.int64), ~valid
 
     def flag(self, name: str) -> Bools:
         col = self.column(name)
-        if col is None:
+        if col is None or col.null_count == self.n:
             return np.zeros(self.n, dtype=bool)
-        return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+        if col.null_count:
+            col = col.fill_null(False)
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=bool)
 
     def floats(self, name: str) -> tuple[npt.NDArray[np.float64], Bools]:
         col = self.column(name)
-        if col is None:
+        if col is None or col.null_count == self.n:
             return np.zeros(self.n), np.ones(self.n, dtype=bool)
         nulls = col.is_null().to_numpy(zero_copy_only=False)
         return np.asarray(col.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64), nulls
 
     def coded(self, name: str, vocabulary: Sequence[str]) -> I64:
-        if name not in self.names:
+        if name not in self.names or self.table.column(name).null_count == self.n:
             return np.full(self.n, NULL_CODE, dtype=np.int64)
         value_set = pa.array(vocabulary, pa.string())
         raw = self.table.column(name)
-        if pa.types.is_dictionary(raw.type):
-            # Map the (small) dictionary once, then gather by index: no string is materialised per row.
-            parts = []
+        if pa.types.is_dictionary(raw.type) and raw.num_chunks:
+            dictionary = raw.chunk(0).dictionary
+            if dictionary.null_count == 0 and all(chunk.dictionary.equals(dictionary) for chunk in raw.chunks[1:]):
+                # Map the (small) dictionary once, then gather by index: no string is materialised per row.
+                mapping = pc.index_in(dictionary.cast(pa.string()), value_set=value_set)
+                with_null = np.append(
+                    mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64), NULL_CODE
+                )
+                indices, valid = _values_and_validity(raw)
+                if raw.null_count:
+                    indices = np.where(valid, indices, len(with_null) - 1)
+                return np.take(with_null, indices.astype(np.intp))
+            parts = []  # a dictionary with nulls, or one per chunk: each chunk mapped
             for chunk in raw.chunks:
                 mapping = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
                 mapping_np = mapping.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -577,6 +620,18 @@ class _Columns:
         codes: I64 = index.fill_null(UNKNOWN_CODE).to_numpy(zero_copy_only=False).astype(np.int64)
         codes[col.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
         return codes
+
+
+def _values_and_validity(col: pa.ChunkedArray) -> tuple[npt.NDArray[Any], Bools]:
+    """A fixed-width column's values buffer as numpy (whatever lies under a null: the caller fills it) and which
+    values are valid: no fill pass in Arrow."""
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.indices
+    dtype = np.int32 if pa.types.is_date32(arr.type) else arr.type.to_pandas_dtype()
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr) + arr.offset)[arr.offset :]
+    valid = np.ones(len(arr), dtype=bool) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
+    return values, valid
 
 
 class _PerRow:
@@ -623,6 +678,8 @@ def _claim_order(patient: I64, date: I64, claim: I64) -> I64:
         return np.lexsort((claim, date, patient))
     key = (patient - p_lo) * d_span + (date - d_lo)
     if bool(np.all(claim[1:] >= claim[:-1])):
+        if bool(np.all(key[1:] >= key[:-1])):  # already in order (the batch kernel's rows)
+            return np.arange(patient.size, dtype=np.int64)
         return np.argsort(key, kind="stable")
     by_claim = np.argsort(claim, kind="stable")
     result: I64 = by_claim[np.argsort(key[by_claim], kind="stable")]
@@ -642,23 +699,134 @@ def _group_starts(*keys: I64) -> Bools:
 
 def _exclusive_cumsum(values: I64, starts: Bools) -> I64:
     """Sum of the previous rows of the same group (rows sorted, ``starts`` marks each group's first row)."""
-    total = np.cumsum(values)
-    before = total - values
-    group = np.cumsum(starts) - 1
-    result: I64 = before - before[starts][group]
-    return result
+    before: I64 = np.cumsum(values, dtype=np.int64)
+    before -= values
+    group: I64 = np.cumsum(starts, dtype=np.int64)
+    group -= 1
+    before -= np.take(before[starts], group)
+    return before
 
 
-def _capped(wanted: I64, cap: I64, opening: I64, starts: Bools) -> I64:
+def _capped(wanted: I64, cap: I64 | int, opening: I64 | None, starts: Bools) -> I64:
     """Sequential capping in one pass: each row takes min(wanted, max(0, cap − taken so far)).
 
     Once a row is capped the room left is zero for the rest of the group, so 'taken so far' is the opening amount
-    plus the plain sum of the previous rows' wishes while there is room: the exclusive cumulative sum.
+    plus the plain sum of the previous rows' wishes while there is room: the exclusive cumulative sum. ``opening``
+    None: nothing taken before the batch.
     """
-    group = np.cumsum(starts) - 1
-    room = cap - opening[starts][group] - _exclusive_cumsum(wanted, starts)
-    result: I64 = np.clip(room, 0, wanted)
-    return result
+    room = _exclusive_cumsum(wanted, starts)
+    np.subtract(cap, room, out=room)
+    if opening is not None:
+        group = np.cumsum(starts) - 1
+        room -= np.take(opening[starts], group)
+    np.maximum(room, 0, out=room)
+    np.minimum(room, wanted, out=room)
+    return room
+
+
+def _is_identity(order: I64) -> bool:
+    """``order`` is 0, 1, 2, …: the rows already are in that order."""
+    return bool(np.array_equal(order, np.arange(order.size)))
+
+
+# The flags _stateless reads (the rest of a row's stateless facts are codes, a span of dates, date facts).
+_STATELESS_FLAGS = (
+    "teleconsultation",
+    "has_gp",
+    "seen_by_gp",
+    "c2s",
+    "ald",
+    "ald_care",
+    "optam",
+    "emergency",
+    "gp_unavailable",
+    "declares_gp",
+    "replacing_gp",
+    "referred_by_gp",
+    "referred_by_other_doctor",
+    "away_from_home",
+    "underserved_area",
+    "psychiatry",
+    "costly_act",
+)
+_DEVICE_CLASSES = ("A", "B", "I", "II")
+_DENSE_KEYS = 1 << 22  # widest key range grouped by counting rather than hashing
+
+
+def _factorize(key: I64, span: int) -> tuple[I64, int]:
+    """Dense ids 0, 1, … of the distinct values of ``key`` (in [0, span)) and their number: by counting when the
+    range is small, else by Arrow's hash table."""
+    if key.size == 0:
+        return key, 1
+    if span <= _DENSE_KEYS:
+        present = np.bincount(key, minlength=span) > 0
+        slot = np.cumsum(present) - 1
+        return np.take(slot, key), int(slot[-1]) + 1
+    encoded = pc.dictionary_encode(pa.array(key))
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
+
+
+class _Combos:
+    """A key per row packing small codes (each in [0, its cardinality) once ``offset`` is added), and the rows
+    grouped by distinct key."""
+
+    def __init__(self, n: int) -> None:
+        self.key = np.zeros(n, dtype=np.int64)
+        self.span = 1
+        self.offset = 0  # what the key lacks: the offsets of the values, added once at the end
+
+    def add(self, values: npt.NDArray[Any], cardinality: int, offset: int = 0) -> None:
+        cardinality = max(int(cardinality), 1)
+        if self.span * cardinality >= 1 << 62:
+            self.key, self.span = _factorize(self._packed(), self.span)
+            self.offset = 0
+        if self.span > 1:
+            self.key *= cardinality
+        self.key += values
+        self.offset = self.offset * cardinality + offset
+        self.span *= cardinality
+
+    def _packed(self) -> I64:
+        if self.offset:
+            self.key += self.offset
+            self.offset = 0
+        return self.key
+
+    def groups(self) -> tuple[I64, I64]:
+        """Each row's combination (0, 1, …) and one row of each (any: they all read the same)."""
+        inverse, count = _factorize(self._packed(), self.span)
+        representative = np.zeros(count if inverse.size else 0, dtype=np.int64)
+        representative[inverse] = np.arange(inverse.size)
+        return inverse, representative
+
+
+def _packed_bits(flags: Sequence[Bools]) -> list[tuple[npt.NDArray[np.uint32], int]]:
+    """Boolean columns as codes per row, 31 columns a code (bit j: the code's column j), each with its
+    cardinality. Shifted into one preallocated buffer: no temporary per column."""
+    n = len(flags[0])
+    words = []
+    shifted = np.empty(n, dtype=np.uint32)
+    for start in range(0, len(flags), 31):
+        word = np.zeros(n, dtype=np.uint32)
+        part = flags[start : start + 31]
+        for j, flag in enumerate(part):
+            np.left_shift(flag, j, out=shifted, dtype=np.uint32)
+            word |= shifted
+        words.append((word, 1 << len(part)))
+    return words
+
+
+def _at(value: Any, rows: I64) -> Any:
+    """A parameter's value (``_PerRow``: an int, or one per row) on ``rows``."""
+    return value if isinstance(value, int) else value[rows]
+
+
+def _age_bands(age: I64, thresholds: I64) -> tuple[I64, int]:
+    """Each age's band: how many of ``thresholds`` (sorted) are at most that age. Two ages of one band compare
+    alike with every threshold (``age < t``). A table look-up on the clipped age."""
+    lo, hi = int(thresholds[0]) - 1, int(thresholds[-1])
+    bands = np.searchsorted(thresholds, np.arange(lo, hi + 1), side="right")
+    return np.take(bands, np.clip(age, lo, hi) - lo), int(thresholds.size) + 1
 
 
 def _teleexpertise_count(
@@ -769,6 +937,12 @@ class ColumnarResult:
     daily_charge: I64 | None = None  # billed amount of a stay's daily charge line (forfait journalier), 0 otherwise
     teleexpertise_counted: I64 | None = None  # téléexpertises a row adds to its yearly count (act, professional)
     optics_bought: Bools | None = None  # an optical device paid: the patient's last equipment is of that date
+    # When the rows came in the caps' order: the rows by (patient, date, professional, row) and the first row of
+    # each (patient, date, professional), as the per-professional caps took them.
+    by_professional: I64 | None = None
+    professional_start: Bools | None = None
+    year_start: Bools | None = None  # and the first row of each (patient, year), of each (patient, date)
+    day_start: Bools | None = None
 
 
 class ColumnarEngine:
@@ -786,7 +960,12 @@ class ColumnarEngine:
         only from the patient's first claim it cannot answer on (the claims before it are answered: the caps are
         taken in order, so what comes later does not change them; the caller carries the state on from there).
         ``optics_allowed``: the rows whose optical devices the caller takes from the twin (None: all), e.g. not
-        those of a mutuelle contract whose columnar route has no optics."""
+        those of a mutuelle contract whose columnar route has no optics.
+
+        What does not depend on the amounts, the days or the order (which rows are covered, the pathway, the act's
+        refusals, the rate, the exemptions, the unit bases…) is computed once per distinct combination of the
+        columns it reads (``_stateless``, a few thousand for a million rows), then gathered by row; the amounts and
+        the caps are computed by row."""
         a = self.arrays
         c = _Columns(table, a.codes)
         n = c.n
@@ -795,14 +974,6 @@ class ColumnarEngine:
         professional_id, professional_null = c.ints("professional_id", -1)
         date, date_null = c.days("date")
         birth, birth_null = c.days("birth_date")
-        code = c.coded("act_code", a.codes)
-        profession = c.coded("profession", VOCABULARIES["profession"])
-        specialty = c.coded("specialty", VOCABULARIES["specialty"])
-        regime = c.coded("regime", VOCABULARIES["regime"])
-        institution = c.coded("institution", VOCABULARIES["institution"])
-        reason_code = c.coded("visit_reason", VOCABULARIES["visit_reason"])
-        context = c.coded("excluded_context", VOCABULARIES["excluded_context"])
-        sector = c.coded("sector", VOCABULARIES["sector"])
         quantity, quantity_null = c.ints("quantity", 1)
         fee_in, fee_null = c.ints("fee", 0)
         coefficient, coefficient_null = c.floats("coefficient")
@@ -810,31 +981,91 @@ class ColumnarEngine:
         delivery, no_delivery = c.days("delivery_date")
         installed, not_installed = c.days("installed_on")
         last_visit, no_last_visit = c.days("last_in_person_visit")
-        has_gp = c.flag("has_gp")
-        seen_by_gp = c.flag("seen_by_gp") & has_gp
-        c2s, ald, ald_care, optam = c.flag("c2s"), c.flag("ald"), c.flag("ald_care"), c.flag("optam")
-        emergency, tele = c.flag("emergency"), c.flag("teleconsultation")
         stay_days, days_null = c.ints("days", 1)
-
         # Defaults of the event model: regime general, sector 1, quantity 1.
-        regime = np.where(regime == NULL_CODE, VOCABULARIES["regime"].index(Regime.GENERAL.value), regime)
-        sector = np.where(sector == NULL_CODE, 0, sector)
-        quantity = np.where(quantity_null, 1, quantity)
-        physician = profession == VOCABULARIES["profession"].index(Profession.PHYSICIAN.value)
+        if quantity_null.any():
+            quantity = np.where(quantity_null, 1, quantity)
+        k = _Combos(n)  # the key of each row's combination of the columns _stateless reads
+        coded: dict[str, I64] = {}
+        for name, vocabulary in (
+            ("act_code", a.codes),
+            ("profession", VOCABULARIES["profession"]),
+            ("specialty", VOCABULARIES["specialty"]),
+            ("regime", VOCABULARIES["regime"]),
+            ("institution", VOCABULARIES["institution"]),
+            ("visit_reason", VOCABULARIES["visit_reason"]),
+            ("excluded_context", VOCABULARIES["excluded_context"]),
+            ("sector", VOCABULARIES["sector"]),
+            ("device_class", _DEVICE_CLASSES),
+            ("correction", _CORRECTIONS),
+        ):
+            coded[name] = c.coded(name, vocabulary)
+            k.add(coded[name], len(vocabulary) - UNKNOWN_CODE, -UNKNOWN_CODE)
+        flags = {name: c.flag(name) for name in _STATELESS_FLAGS}
+        flags["seen_by_gp"] = flags["seen_by_gp"] & flags["has_gp"]
+
+        # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
+        # a span read the same values), gathered by row.
+        dates, date_index = _dense_unique(np.where(date_null, 0, date) if date_null.any() else date)
+        changes = np.array([d.toordinal() - _EPOCH_ORDINAL for d in self.parameters.change_dates()], dtype=np.int64)
+        span = np.searchsorted(changes, dates, side="right")
+        _, first_of_span, span_of_date = np.unique(span, return_index=True, return_inverse=True)
+        tables = _Tables.build(self.parameters, self.catalogue, dates[first_of_span], a.codes)
+        date_index = np.take(span_of_date, date_index)
+        k.add(date_index, len(first_of_span))
+        s = _PerRow(tables.scalars, date_index)
+
+        # The facts of a row's dates: its age band (the ages every age threshold of the rules puts alike), the
+        # maternity period, a recently installed GP, a known patient (teleconsultation).
+        age = age_on_days(birth, date)
+        k.add(*_age_bands(age, self._age_thresholds(tables)))
+        # Each on the rows with the date it reads (few, most of the time).
+        maternity = np.zeros(n, dtype=bool)
+        at = np.flatnonzero(~no_pregnancy)
+        if at.size:
+            start_full = add_months_days(pregnancy_start[at], _at(s["maternity.from_pregnancy_month"], at) - 1)
+            maternity[at] = (date[at] >= start_full) & (
+                no_delivery[at] | (date[at] <= delivery[at] + _at(s["maternity.days_after_delivery"], at))
+            )
+        recently_installed = np.zeros(n, dtype=bool)
+        at = np.flatnonzero(~not_installed)
+        if at.size:
+            recent_limit = add_months_days(installed[at], _at(s["pathway.recently_installed_gp_years"], at) * 12)
+            recently_installed[at] = date[at] < recent_limit
+        known_patient = np.zeros(n, dtype=bool)
+        at = np.flatnonzero(~no_last_visit)
+        if at.size:
+            known_limit = add_months_days(last_visit[at], _at(s["pathway.teleconsultation.known_patient_months"], at))
+            known_patient[at] = date[at] <= known_limit
+        bits = [*flags.values(), fee_null, maternity, recently_installed, known_patient]
+        for word, cardinality in _packed_bits(bits):
+            k.add(word, cardinality)
+
+        inverse, rep = k.groups()
+        one = self._stateless(
+            tables,
+            {name: values[rep] for name, values in coded.items()},
+            {name: values[rep] for name, values in flags.items()},
+            fee_null[rep],
+            date_index[rep],
+            age[rep],
+            maternity[rep],
+            recently_installed[rep],
+            known_patient[rep],
+        )
+
+        def g(name: str, rows: I64 | None = None) -> Any:
+            """A _stateless output by row (of ``rows``: those only)."""
+            return np.take(one[name], inverse if rows is None else inverse[rows])
+
+        code = coded["act_code"]
+        letter, stay, te, optics = g("letter"), g("stay"), g("teleexpertise"), g("optics")
 
         # Which rows the twin can answer: valid input of a supported shape, on dates the rules cover.
-        code_ok = code >= 0
-        profession_ok = profession >= 0
-        safe_code = np.where(code_ok, code, 0)
-        safe_profession = np.where(profession_ok, profession, 0)
-        ok = code_ok & profession_ok & ~date_null & ~birth_null & ~claim_null & ~patient_null
-        ok &= a.supported[safe_code, safe_profession]
-        ok &= ~(a.tele_only[safe_code] & ~tele)
-        ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
-        # Alsace-Moselle's own rates and the out-of-scope regimes' refusal: the scalar engine.
-        ok &= np.isin(regime, _TWIN_REGIMES)
-        ok &= (reason_code != UNKNOWN_CODE) & (context != UNKNOWN_CODE) & (sector >= 0)
-        ok &= physician == (specialty >= 0)
+        ok = g("ok")
+        for nulls in (date_null, birth_null, claim_null, patient_null):
+            if nulls.any():
+                ok &= ~nulls
         ok &= (quantity >= 1) & (quantity <= _ROW_AFTER_LIMIT)
         ok &= fee_null | ((fee_in >= 0) & (fee_in < _MAX_CENTS))
         ok &= birth <= date
@@ -845,43 +1076,415 @@ class ColumnarEngine:
             (installed, not_installed),
             (last_visit, no_last_visit),
         ):
-            ok &= missing | in_calendar(day_column)
-        ok &= ~(ald_care & ~ald)
+            if not missing.all():
+                ok &= missing | in_calendar(day_column)
         # Facts whose rules the twin does not reproduce (tiers payant recovery, AT-MP, invalidity, the compulsory
         # child examinations, CCAM association and modifiers): the scalar engine.
         for flag in ("tiers_payant", "work_injury", "invalidity_pension"):
             ok &= ~c.flag(flag)
         for name in ("compulsory_child_exam", "modifiers", "association"):
             column = c.column(name)
-            if column is not None:
+            if column is not None and column.null_count < n:
                 ok &= column.is_null().to_numpy(zero_copy_only=False)
-        ok &= no_last_visit | (last_visit <= date)
-        ok &= not_installed | (installed <= date)  # the scalar engine names the incoherence
-        ok &= no_pregnancy | (pregnancy_start <= date)
-        ok &= no_pregnancy | no_delivery | (delivery >= pregnancy_start)
+        if not no_last_visit.all():
+            ok &= no_last_visit | (last_visit <= date)
+        if not not_installed.all():
+            ok &= not_installed | (installed <= date)  # the scalar engine names the incoherence
+        if not no_pregnancy.all():
+            ok &= no_pregnancy | (pregnancy_start <= date)
+            ok &= no_pregnancy | no_delivery | (delivery >= pregnancy_start)
         ok &= no_delivery | ~no_pregnancy  # a delivery without a pregnancy is not an event the model accepts
+        by_letter = np.flatnonzero(letter)  # a key letter's coefficient, in hundredths
+        hundredths = np.rint(coefficient[by_letter] * 100).astype(np.int64)
+        ok[by_letter] &= (
+            ~coefficient_null[by_letter]
+            & (hundredths > 0)
+            & (hundredths <= 100_000)
+            & (hundredths == coefficient[by_letter] * 100)
+        )
+        # A hospital stay says how many days (the event model's bounds).
+        if not days_null.all():
+            ok &= days_null | ((stay_days >= 1) & (stay_days <= _MAX_STAY_DAYS))
+        ok &= ~stay | ~days_null
+        # Optics: one frame or two lenses a line; class A within its price limit.
+        frame = optics & (code == (a.codes.index("FRAME") if "FRAME" in a.codes else -1))
+        lens = optics & ~frame
+        class_b = coded["device_class"] == 1
+        if optics.any():
+            device_limit = g("device_limit")
+            if optics_allowed is not None:
+                ok &= ~optics | optics_allowed
+            ok &= ~frame | (quantity == 1)
+            ok &= ~lens | (quantity <= 2)
+            ok &= ~optics | class_b | fee_null | (fee_in <= device_limit * quantity)
+        te_limit = s["teleexpertise.yearly_limit_per_patient"]
+        reason = g("reason")
+        rule_index = g("rule")
+
+        # The order the caps and the counts are taken in: (patient, date, claim id).
+        order = _claim_order(patient_id, date, claim)
+        in_order = _is_identity(order)
+
+        def sort(values: Any) -> Any:
+            """``values[order]`` (a value per row in the caps' order), a view when the rows are in that order."""
+            return values if in_order or isinstance(values, int) else values[order]
+
+        def unsort(values: I64) -> I64:
+            """The inverse of ``sort``."""
+            if in_order:
+                return values
+            out = np.empty(n, dtype=values.dtype)
+            out[order] = values
+            return out
+
+        sp = sort(patient_id)
+        sd = sort(date)
+
+        # Téléexpertise: billed alone (a claim with another act is the scalar engine's error), within a yearly
+        # number per act, patient and professional (engine._refusal); the professional as the RPPS the scalar
+        # event gets (professional_rpps: the last 10 digits, a missing one as ROW_OTHER_RPPS).
+        if te.any():
+            claim_start_s = _group_starts(sp, sd, sort(claim))
+            alone = unsort(claim_start_s & np.append(claim_start_s[1:], True))
+            ok &= ~te | alone
+            te_professional = np.zeros(n, dtype=np.int64)
+            at = np.flatnonzero(te)
+            te_professional[at] = np.where(
+                professional_null[at], _NULL_RPPS_NUMBER, professional_id[at] % 10**_RPPS_DIGITS
+            )
+            over, te_counted, unsure = _teleexpertise_count(
+                order,
+                te & ok,
+                reason >= 0,
+                _group_starts(sp, year_of_days(sd)),
+                te_professional,
+                code,
+                quantity,
+                c.ints("teleexpertise_done_ytd", 0)[0],
+                te_limit,
+            )
+            reason[over] = _REASONS.index("teleexpertise_yearly_limit")
+            ok &= ~unsure
+        else:
+            te_counted = np.zeros(n, dtype=np.int64)
+        # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
+        optics_bought = np.zeros(n, dtype=bool)
+        if optics.any():
+            months = np.zeros(n, dtype=np.int64)
+            months[optics] = g("renewal_months", np.flatnonzero(optics))
+            last_optical, no_last_optical = c.days("last_optical_equipment")
+            early, optics_bought = _optics_renewal(
+                order,
+                optics & ok & (reason < 0),
+                patient_id,
+                date,
+                claim,
+                months,
+                last_optical,
+                no_last_optical,
+            )
+            reason[early] = _REASONS.index("early_renewal")
+        rejected = reason >= 0
+
+        # Base and fee: the unit base with the coordination majoration when not out of the pathway (_stateless);
+        # the secteur 2 non-OPTAM base only when the doctor bills a dépassement (fee above the tariff) [R43].
+        unit_base = g("unit_base")
+        per_unit = unit_base
+        maybe_non_optam = g("maybe_non_optam")
+        if maybe_non_optam.any():
+            use_non_optam = maybe_non_optam & (fee_in > unit_base * quantity)
+            per_unit = np.where(use_non_optam, g("non_optam"), unit_base)
+        base = per_unit * quantity
+        if by_letter.size:
+            base[by_letter] = (per_unit[by_letter] * hundredths + 50) // 100 * quantity[by_letter]
+        by_fee = g("by_fee")
+        base = np.where(by_fee, fee_in, base)
+        fee = np.where(fee_null, base, fee_in)
+        np.minimum(base, fee, out=base)
+        if optics.any():
+            # A device: its class's base; class A billed at most (by default at) its price limit.
+            at = np.flatnonzero(optics)
+            device_fee = np.where(~class_b[at] & fee_null[at], device_limit[at] * quantity[at], fee_in[at])
+            fee[at] = device_fee
+            base[at] = np.minimum(g("device_unit", at) * quantity[at], device_fee)
+
+        # Rate: the act's own, or 100 % (the act, ALD care, maternity) (_stateless); none for a refusal.
+        rate = g("rate")
+        if rejected.any():
+            rate[rejected] = 0
+        gross = apply_rate(base, rate)
+        charge_fee = np.zeros(n, dtype=np.int64)
+        charge_amo = np.zeros(n, dtype=np.int64)
+        if stay.any():
+            at = np.flatnonzero(stay)
+
+            def here(path: str) -> Any:
+                value = s[path]
+                return value if isinstance(value, int) else value[at]
+
+            full = here("rates.full")
+            b, r_, d_, no = base[at], rate[at], stay_days[at], rejected[at]
+            # A hospital stay (engine._stay_gross): at 100 % the whole base; with a costly act the flat fee in
+            # place of the ticket modérateur; else the rate up to the day from which the stay is at 100 %.
+            costly_stay = g("costly_stay", at)
+            copay_days = np.minimum(d_, here("tariffs.hospital.full_rate_from_day") - 1)
+            copay_base = b * copay_days // np.maximum(d_, 1)
+            stay_gross = np.where(
+                r_ == full,
+                b,
+                np.where(
+                    costly_stay,
+                    np.maximum(0, b - here("tariffs.hospital.costly_act_flat_fee")),
+                    apply_rate(copay_base, r_) + (b - copay_base),
+                ),
+            )
+            g_ = np.where(no, gross[at], stay_gross)
+            gross[at] = g_
+            # Its daily charge line (engine._daily_charge_line): borne by the patient, imputed on the stay's
+            # ticket modérateur, or covered (maternity, newborn); billed in full when the stay is refused.
+            charge = g("daily_charge", at) * d_
+            newborn = (date[at] - birth[at]) < here("tariffs.hospital.newborn_exempt_days")
+            covered = ~no & (maternity[at] | newborn)
+            copayment = b - g_
+            imputed = (
+                ~no
+                & ~covered
+                & (here("tariffs.hospital.daily_charge_imputed_on_copayment") > 0)
+                & ~costly_stay
+                & (r_ < full)
+                & (copayment > 0)
+            )
+            charge_fee[at] = np.where(imputed, np.maximum(0, charge - copayment), charge)
+            charge_amo[at] = np.where(covered, charge, 0)
+
+        majoration = np.zeros(n, dtype=np.int64)
+        at = np.flatnonzero(g("majoration") & ~rejected)
+        if at.size:
+            reduction, reduction_cap = (
+                s[path] if isinstance(s[path], int) else s[path][at]
+                for path in ("pathway.out_of_pathway_rate_reduction", "pathway.out_of_pathway_reduction_cap")
+            )
+            majoration[at] = np.minimum(np.minimum(apply_rate(base[at], reduction), gross[at]), reduction_cap)
+
+        # The costly-act flat fee is the scalar engine's (no shipped tariff of these kinds reaches the threshold today).
+        at = np.flatnonzero(g("costly"))
+        if at.size:
+            threshold = s["tariffs.hospital.costly_act_threshold"]
+            threshold = threshold if isinstance(threshold, int) else threshold[at]
+            ok[at] &= ~(base[at] >= threshold * quantity[at])
+
+        # Caps, in the order (patient, date, claim id).
+
+        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential), or
+        # from the first claim with such a row on.
+        if ok.all():
+            routed = np.zeros(n, dtype=bool)
+        elif up_to_first_routed:
+            claim_no = np.cumsum(_group_starts(sp, sd, sort(claim))) - 1
+            bad_claim = np.zeros(int(claim_no[-1]) + 1 if n else 0, dtype=bool)
+            bad_claim[claim_no[~sort(ok)]] = True
+            bad_row = bad_claim[claim_no].astype(np.int64)
+            routed = unsort((_exclusive_cumsum(bad_row, _group_starts(sp)) + bad_row) > 0)
+        else:
+            routed = np.isin(patient_id, patient_id[~ok])
+        answered = ok & ~routed
+        year = year_of_days(sd)
+        live = sort(answered & ~rejected)
+        pf_live = live & sort(~g("pf_exempt"))
+        fr_live = live & sort(~g("fr_exempt"))
+        year_start = _group_starts(sp, year)
+        day_start = _group_starts(sp, sd)
+        # The caps per professional and day (participations, paramedical franchises) are taken in the order
+        # (patient, date, professional, claim): a professional seen twice that day around another one stays one
+        # group. ``regroup`` takes an array in the caps' order to that order and ``back`` returns it.
+        # One stable sort of a (patient-day group, professional) key of the rows already in the caps' order.
+        day_group = np.cumsum(day_start) - 1
+        sprof = sort(professional_id)
+        prof_lo = int(sprof.min()) if n else 0
+        prof_span = (int(sprof.max()) - prof_lo + 1) if n else 1
+        if n * prof_span < 2**62:
+            pro_key = day_group * prof_span + (sprof - prof_lo)
+            to_pro = np.argsort(pro_key, kind="stable")  # position in ``order`` of each row, by professional
+        else:
+            to_pro = np.lexsort((np.arange(n), sprof, day_group))
+        pro_identity = _is_identity(to_pro)
+        pro_start = _group_starts(day_group, sprof) if pro_identity else _group_starts(day_group[to_pro], sprof[to_pro])
+
+        def per_professional(wanted_s: I64, cap: Any, opening_s: I64 | None) -> I64:
+            if pro_identity:
+                return _capped(wanted_s, cap, opening_s, pro_start)
+            cap_p: Any = cap if isinstance(cap, int) else cap[to_pro]
+            taken = _capped(wanted_s[to_pro], cap_p, None if opening_s is None else opening_s[to_pro], pro_start)
+            out = np.empty(n, dtype=np.int64)
+            out[to_pro] = taken
+            return out
+
+        def opening(name: str) -> I64 | None:
+            """The opening column in the caps' order, None when all zero (the usual case)."""
+            if name not in c.names:
+                return None
+            values = c.ints(name, 0)[0]
+            return sort(values) if values.any() else None
+
+        pf_applies = pf_live & sort(g("bears"))
+        q = sort(quantity) * pf_applies
+        units = per_professional(
+            q, sort(s["participation.daily_count_per_professional"]), opening("same_day_participations")
+        )
+        units_ref = unsort(units)
+        room = sort(gross - majoration)
+        nominal = np.minimum(units * sort(s["participation.amount"]), room)
+        participation_s = _capped(
+            nominal, sort(s["participation.annual_cap"]), opening("participation_paid_ytd"), year_start
+        )
+
+        kind = sort(g("franchise_kind"))
+        wanted = sort(g("franchise_per_unit") * quantity) * fr_live
+        counted_s: dict[int, I64] = {}
+        for kind_index, cap_path, opening_name in (
+            (1, "franchises.paramedical_daily_cap", "same_day_paramedical_franchises"),
+            (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
+        ):
+            of_kind = kind == kind_index
+            counted_s[kind_index] = np.zeros(n, dtype=np.int64)
+            if not of_kind.any():
+                continue
+            # the paramedical cap is per professional and day, the transport cap per day (engine._Counters)
+            cap, before_batch = sort(s[cap_path]), opening(opening_name)
+            if before_batch is None:  # nothing taken before the batch: the rows of the kind alone make the sums
+                if kind_index == 1:
+                    in_pro = np.flatnonzero(of_kind if pro_identity else of_kind[to_pro])
+                    rows_k = in_pro if pro_identity else to_pro[in_pro]
+                    starts_k = _group_starts(np.cumsum(pro_start, dtype=np.int64)[in_pro])
+                else:
+                    rows_k = np.flatnonzero(of_kind)
+                    starts_k = _group_starts(day_group[rows_k])
+                daily_k = _capped(wanted[rows_k], _at(cap, rows_k), None, starts_k)
+                wanted[rows_k] = daily_k
+                counted_s[kind_index][rows_k] = daily_k
+                continue
+            of_kind_wanted = wanted * of_kind
+            if kind_index == 1:
+                daily = per_professional(of_kind_wanted, cap, before_batch)
+            else:
+                daily = _capped(of_kind_wanted, cap, before_batch, day_start)
+            wanted = np.where(of_kind, daily, wanted)
+            counted_s[kind_index] = daily * of_kind
+        wanted = np.minimum(wanted, room - participation_s)
+        franchise_s = _capped(wanted, sort(s["franchises.annual_cap"]), opening("franchises_paid_ytd"), year_start)
+
+        # Annual caps must be one figure per calendar year for the one-pass capping; else the scalar engine.
+        for path in ("participation.annual_cap", "franchises.annual_cap"):
+            cap = sort(s[path])
+            if isinstance(cap, int):
+                continue
+            group = np.cumsum(year_start) - 1
+            changed = cap != cap[year_start][group]
+            if changed.any():
+                bad = np.isin(patient_id, sp[changed])
+                answered &= ~bad
+
+        participation = unsort(participation_s)
+        franchise = unsort(franchise_s)
+        units_out = units_ref * unsort(pf_applies)
+        amo = gross - majoration - participation - franchise + charge_amo
+        return ColumnarResult(
+            answered=answered,
+            pathway_rule=rule_index,
+            status_rejected=rejected,
+            reason=reason,
+            fee=fee,
+            base=base,
+            rate=rate,
+            gross=gross,
+            majoration=majoration,
+            participation=participation,
+            franchise=franchise,
+            amo=amo,
+            participation_units=units_out,
+            ok=ok,
+            paramedical_counted=unsort(counted_s[1]),
+            transport_counted=unsort(counted_s[2]),
+            daily_charge=charge_fee,
+            teleexpertise_counted=np.where(answered & ~rejected, te_counted, 0),
+            optics_bought=answered & optics_bought,
+            by_professional=to_pro if in_order else None,
+            professional_start=pro_start if in_order else None,
+            year_start=year_start if in_order else None,
+            day_start=day_start if in_order else None,
+        )
+
+    def _age_thresholds(self, tables: _Tables) -> I64:
+        """Every age the rules compare an age with, as ``age < t`` (``t <= age`` and ``age <= t`` are written so
+        too): two ages no threshold separates get the same answers."""
+        a = self.arrays
+        t = [a.min_age, a.max_age + 1]
+        for path in (
+            "pathway.minimum_age",
+            "pathway.direct_access.psychiatry_min_age",
+            "participation.exempt_under_age",
+            "franchises.exempt_under_age",
+            f"{_OPTICS}.renewal.adult_from_age",
+            f"{_OPTICS}.renewal.child_from_age",
+        ):
+            t.append(tables.scalars[path])
+        t.append(tables.scalars["pathway.direct_access.psychiatry_max_age"] + 1)
+        return np.unique(np.concatenate(t))
+
+    def _stateless(
+        self,
+        tables: _Tables,
+        coded: dict[str, I64],
+        flags: dict[str, Bools],
+        fee_null: Bools,
+        date_index: I64,
+        age: I64,
+        maternity: Bools,
+        recently_installed: Bools,
+        known_patient: Bools,
+    ) -> dict[str, npt.NDArray[Any]]:
+        """What the twin decides from the row's codes, flags, span of dates and date facts alone: one row per
+        combination (the arrays are one representative row of each)."""
+        a = self.arrays
+        n = len(date_index)
+        s = _PerRow(tables.scalars, date_index)
+        code, profession, specialty = coded["act_code"], coded["profession"], coded["specialty"]
+        regime, institution, reason_code = coded["regime"], coded["institution"], coded["visit_reason"]
+        context, sector, klass, correction = (
+            coded["excluded_context"],
+            coded["sector"],
+            coded["device_class"],
+            coded["correction"],
+        )
+        tele, has_gp, seen_by_gp, ald_care = (
+            flags["teleconsultation"],
+            flags["has_gp"],
+            flags["seen_by_gp"],
+            flags["ald_care"],
+        )
+        regime = np.where(regime == NULL_CODE, VOCABULARIES["regime"].index(Regime.GENERAL.value), regime)
+        sector = np.where(sector == NULL_CODE, 0, sector)
+        physician = profession == VOCABULARIES["profession"].index(Profession.PHYSICIAN.value)
+
+        code_ok = code >= 0
+        profession_ok = profession >= 0
+        safe_code = np.where(code_ok, code, 0)
+        safe_profession = np.where(profession_ok, profession, 0)
+        ok = code_ok & profession_ok
+        ok &= a.supported[safe_code, safe_profession]
+        ok &= ~(a.tele_only[safe_code] & ~tele)
+        ok &= (specialty != UNKNOWN_CODE) & (regime >= 0) & (institution != UNKNOWN_CODE)
+        # Alsace-Moselle's own rates and the out-of-scope regimes' refusal: the scalar engine.
+        ok &= np.isin(regime, _TWIN_REGIMES)
+        ok &= (reason_code != UNKNOWN_CODE) & (context != UNKNOWN_CODE) & (sector >= 0)
+        ok &= physician == (specialty >= 0)
+        ok &= ~(ald_care & ~flags["ald"])
         base_kind = a.base_kind[safe_code]
         letter = base_kind == _SUPPORTED_BASES.index("letter")
-        hundredths = np.rint(coefficient * 100).astype(np.int64)
-        ok &= ~letter | (
-            ~coefficient_null & (hundredths > 0) & (hundredths <= 100_000) & (hundredths == coefficient * 100)
-        )
-        ok &= (base_kind != _SUPPORTED_BASES.index("fee")) | ~fee_null
-        # A hospital stay says how many days (the event model's bounds).
+        by_fee = base_kind == _SUPPORTED_BASES.index("fee")
+        ok &= ~by_fee | ~fee_null
         stay = a.stay[safe_code, safe_profession]
-        ok &= days_null | ((stay_days >= 1) & (stay_days <= _MAX_STAY_DAYS))
-        ok &= ~stay | ~days_null
         te = a.teleexpertise[safe_code, safe_profession]
-
-        # Parameters: the snapshots of the batch's dates, one per span between two changes of value (all dates of
-        # a span read the same values), gathered by row.
-        dates, date_index = _dense_unique(np.where(date_null, 0, date))
-        changes = np.array([d.toordinal() - _EPOCH_ORDINAL for d in self.parameters.change_dates()], dtype=np.int64)
-        span = np.searchsorted(changes, dates, side="right")
-        _, first_of_span, span_of_date = np.unique(span, return_index=True, return_inverse=True)
-        tables = _Tables.build(self.parameters, self.catalogue, dates[first_of_span], a.codes)
-        date_index = span_of_date[date_index]
-        s = _PerRow(tables.scalars, date_index)
         ok &= tables.ok[date_index]
         unit_base = tables.tariff[date_index, safe_code]
         coordination = tables.coordination[date_index, safe_code]
@@ -892,13 +1495,9 @@ class ColumnarEngine:
         te_limit = s["teleexpertise.yearly_limit_per_patient"]
         te_participation = s["participation.applies_to_teleexpertise"]
         ok &= ~te | ((te_limit >= 0) & (te_participation >= 0))
-        # Optics (engine._optics): a class, and a correction for a lens; one frame or two lenses a line; class B at
-        # the billed price, class A (100 % santé) within its price limit.
+        # Optics (engine._optics): a class, and a correction for a lens; one frame or two lenses a line (by row);
+        # class B at the billed price, class A (100 % santé) within its price limit.
         optics = a.optics[safe_code, safe_profession]
-        if optics_allowed is not None:
-            ok &= ~optics | optics_allowed
-        klass = c.coded("device_class", ("A", "B", "I", "II"))
-        correction = c.coded("correction", _CORRECTIONS)
         ok &= (klass != UNKNOWN_CODE) & (correction != UNKNOWN_CODE)  # the event model names the field
         frame = optics & (code == (a.codes.index("FRAME") if "FRAME" in a.codes else -1))
         lens = optics & ~frame
@@ -919,11 +1518,10 @@ class ColumnarEngine:
             frame, s[f"{_OPTICS}.frame_price_limit_class_a"], by_correction(f"{_OPTICS}.lens_price_limit_class_a")
         )
         ok &= ~optics | ((klass == 0) | class_b)
-        ok &= ~frame | (quantity == 1)
-        ok &= ~lens | ((correction >= 0) & (quantity <= 2))
+        ok &= ~lens | (correction >= 0)
         ok &= ~optics | (device_unit >= 0)
         ok &= ~(optics & class_b & fee_null)
-        ok &= ~optics | class_b | ((device_limit >= 0) & (fee_null | (fee_in <= device_limit * quantity)))
+        ok &= ~optics | class_b | (device_limit >= 0)
         renewal = {x: s[f"{_OPTICS}.renewal.{x}"] for x in
                    ("adult_from_age", "child_from_age", "adult_months", "child_months", "infant_months")}  # fmt: skip
         for value in renewal.values():
@@ -933,7 +1531,6 @@ class ColumnarEngine:
             return (codes >= 0) & tables.member[name][date_index, np.maximum(codes, 0)]
 
         # Pathway facts, the twin of pathway.event_facts.
-        age = age_on_days(birth, date)
         f = np.zeros(n, dtype=np.int64)
 
         def put(fact: Fact, where: Bools) -> None:
@@ -945,24 +1542,24 @@ class ColumnarEngine:
         psy = [VOCABULARIES["specialty"].index(x.value) for x in (Specialty.PSYCHIATRY, Specialty.NEUROPSYCHIATRY)]
         gp_specialty = VOCABULARIES["specialty"].index(Specialty.GENERAL_PRACTICE.value)
         replacing, referred_gp, referred_other = (
-            c.flag("replacing_gp"),
-            c.flag("referred_by_gp"),
-            c.flag("referred_by_other_doctor"),
+            flags["replacing_gp"],
+            flags["referred_by_gp"],
+            flags["referred_by_other_doctor"],
         )
         put(Fact.PHYSICIAN, physician)
         put(Fact.EXCLUDED_REGIME, member("excluded_regime", regime))
         put(Fact.UNDER_MINIMUM_AGE, age < s["pathway.minimum_age"])
         put(Fact.EXCLUDED_SPECIALTY, member("excluded_specialty", specialty))
         put(Fact.EXCLUDED_CONTEXT, member("excluded_context", context))
-        put(Fact.EMERGENCY, emergency)
+        put(Fact.EMERGENCY, flags["emergency"])
         put(Fact.TELECONSULTATION, tele)
         put(Fact.HAS_GP, has_gp)
         put(Fact.IS_GP, seen_by_gp)
-        put(Fact.GP_UNAVAILABLE, c.flag("gp_unavailable"))
-        put(Fact.DECLARES_GP, c.flag("declares_gp"))
+        put(Fact.GP_UNAVAILABLE, flags["gp_unavailable"])
+        put(Fact.DECLARES_GP, flags["declares_gp"])
         put(Fact.REPLACING_GP, replacing)
         put(Fact.REFERRED_BY_GP, referred_gp)
-        put(Fact.AWAY_FROM_HOME, c.flag("away_from_home"))
+        put(Fact.AWAY_FROM_HOME, flags["away_from_home"])
         put(Fact.REFERRED_BY_OTHER, referred_other)
         put(Fact.CLAIMS_REFERRAL, replacing | referred_gp | referred_other)
         no_reason = reason_code == NULL_CODE
@@ -982,14 +1579,12 @@ class ColumnarEngine:
         )
         put(Fact.STOMATOLOGY_DIRECT | Fact.DIRECT_ACCESS, member("stomatology", specialty))
         general = specialty == gp_specialty
-        recent_limit = add_months_days(installed, s["pathway.recently_installed_gp_years"] * 12)
-        put(Fact.RECENTLY_INSTALLED_GP, general & ~not_installed & (date < recent_limit))
-        put(Fact.UNDERSERVED_GP, general & c.flag("underserved_area"))
+        put(Fact.RECENTLY_INSTALLED_GP, general & recently_installed)
+        put(Fact.UNDERSERVED_GP, general & flags["underserved_area"])
         put(Fact.ALD_CARE, ald_care)
         put(Fact.TELE_DIRECT_SPECIALTY, tele & member("tele_direct", specialty))
         put(Fact.TELE_EXEMPT_INSTITUTION, tele & member("tele_institution", institution))
-        known_limit = add_months_days(last_visit, s["pathway.teleconsultation.known_patient_months"])
-        put(Fact.KNOWN_PATIENT, tele & ~no_last_visit & (date <= known_limit))
+        put(Fact.KNOWN_PATIENT, tele & known_patient)
         put(Fact.TELEEXPERTISE_ONLY, te)  # one act a row: a téléexpertise row is a téléexpertise-only event
         rule_index = rule_index_columns(f)
         out_of_pathway = np.array([r.in_pathway is False for r in ALL_RULES])[rule_index]
@@ -1004,58 +1599,14 @@ class ColumnarEngine:
         reason[consultation & unknown] = _REASONS.index("teleconsultation_unknown_patient")
         reason[consultation & not_oriented] = _REASONS.index("teleconsultation_not_oriented")
         reason[age_refused] = _REASONS.index("age_condition")
-
-        # The order the caps and the counts are taken in: (patient, date, claim id).
-        order = _claim_order(patient_id, date, claim)
-        sp = patient_id[order]
-        sd = date[order]
-
-        # Téléexpertise: billed alone (a claim with another act is the scalar engine's error), within a yearly
-        # number per act, patient and professional (engine._refusal); the professional as the RPPS the scalar
-        # event gets (professional_rpps: the last 10 digits, a missing one as ROW_OTHER_RPPS).
-        if te.any():
-            claim_start_s = _group_starts(sp, sd, claim[order])
-            alone = np.empty(n, dtype=bool)
-            alone[order] = claim_start_s & np.append(claim_start_s[1:], True)
-            ok &= ~te | alone
-            te_professional = np.where(professional_null, _NULL_RPPS_NUMBER, professional_id % 10**_RPPS_DIGITS)
-            over, te_counted, unsure = _teleexpertise_count(
-                order,
-                te & ok,
-                reason >= 0,
-                _group_starts(sp, year_of_days(sd)),
-                te_professional,
-                code,
-                quantity,
-                c.ints("teleexpertise_done_ytd", 0)[0],
-                te_limit,
-            )
-            reason[over] = _REASONS.index("teleexpertise_yearly_limit")
-            ok &= ~unsure
-        else:
-            te_counted = np.zeros(n, dtype=np.int64)
-        # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
-        optics_bought = np.zeros(n, dtype=bool)
-        if optics.any():
-            months = np.where(
-                age >= renewal["adult_from_age"],
-                renewal["adult_months"],
-                np.where(age >= renewal["child_from_age"], renewal["child_months"], renewal["infant_months"]),
-            )
-            last_optical, no_last_optical = c.days("last_optical_equipment")
-            early, optics_bought = _optics_renewal(
-                order, optics & ok & (reason < 0), patient_id, date, claim, months, last_optical, no_last_optical
-            )
-            reason[early] = _REASONS.index("early_renewal")
-        rejected = reason >= 0
-
-        # Maternity and exemptions.
-        start_full = add_months_days(pregnancy_start, s["maternity.from_pregnancy_month"] - 1)
-        maternity = (
-            ~no_pregnancy
-            & (date >= start_full)
-            & (no_delivery | (date <= delivery + s["maternity.days_after_delivery"]))
+        months = np.where(
+            age >= renewal["adult_from_age"],
+            renewal["adult_months"],
+            np.where(age >= renewal["child_from_age"], renewal["child_months"], renewal["infant_months"]),
         )
+
+        # Exemptions.
+        c2s = flags["c2s"]
         pf_exempt = (
             (age < s["participation.exempt_under_age"])
             | maternity
@@ -1065,227 +1616,56 @@ class ColumnarEngine:
         fr_exempt = (
             (age < s["franchises.exempt_under_age"]) | maternity | c2s | member("franchise_exempt_regime", regime)
         )
-
-        # Base and fee: the coordination majoration only when not out of the pathway; the secteur 2 non-OPTAM base
-        # only when the doctor bills a dépassement (fee above the tariff) [R43].
+        # The coordination majoration only when not out of the pathway; the secteur 2 non-OPTAM base is a
+        # candidate (the fee decides, by row).
         unit_base = unit_base + np.where(out_of_pathway, 0, coordination)
         non_optam = tables.non_optam[date_index, safe_code]
-        use_non_optam = (
-            physician
-            & (sector == 1)
-            & ~optam
-            & (non_optam >= 0)
-            & (base_kind == 0)
-            & ~fee_null
-            & (fee_in > unit_base * quantity)
-        )
-        per_unit = np.where(use_non_optam, non_optam, unit_base)
-        base = np.where(
-            letter,
-            (per_unit * hundredths + 50) // 100 * quantity,
-            per_unit * quantity,
-        )
-        base = np.where(base_kind == _SUPPORTED_BASES.index("fee"), fee_in, base)
-        fee = np.where(fee_null, base, fee_in)
-        base = np.minimum(base, fee)
-        # A device: its class's base; class A billed at most (by default at) its price limit.
-        device_fee = np.where(~class_b & fee_null, device_limit * quantity, fee_in)
-        fee = np.where(optics, device_fee, fee)
-        base = np.where(optics, np.minimum(device_unit * quantity, device_fee), base)
-
-        # Rate: the act's own, or 100 % (the act, ALD care, maternity).
+        maybe_non_optam = physician & (sector == 1) & ~flags["optam"] & (non_optam >= 0) & (base_kind == 0) & ~fee_null
         full = s["rates.full"]
-        reimbursable = rate_path >= 0
         rate = np.where(
-            reimbursable & (a.full_rate[safe_code, safe_profession] | ald_care | maternity),
+            (rate_path >= 0) & (a.full_rate[safe_code, safe_profession] | ald_care | maternity),
             full,
             act_rate,
         )
-        rate = np.where(rejected, 0, rate)
-        gross = np.where(rejected, 0, apply_rate(base, rate))
-        # A hospital stay (engine._stay_gross): at 100 % the whole base; with a costly act the flat fee in place of
-        # the ticket modérateur; else the rate up to the day from which the stay is at 100 %.
-        costly_stay = stay & c.flag("costly_act")
-        copay_days = np.minimum(stay_days, s["tariffs.hospital.full_rate_from_day"] - 1)
-        copay_base = base * copay_days // np.maximum(stay_days, 1)
-        stay_gross = np.where(
-            rate == full,
-            base,
-            np.where(
-                costly_stay,
-                np.maximum(0, base - s["tariffs.hospital.costly_act_flat_fee"]),
-                apply_rate(copay_base, rate) + (base - copay_base),
-            ),
-        )
-        gross = np.where(stay & ~rejected, stay_gross, gross)
-        # Its daily charge line (engine._daily_charge_line): borne by the patient, imputed on the stay's ticket
-        # modérateur, or covered (maternity, newborn); billed in full when the stay is refused.
         daily = np.where(
-            c.flag("psychiatry"), s["tariffs.hospital.daily_charge_psychiatry"], s["tariffs.hospital.daily_charge"]
+            flags["psychiatry"], s["tariffs.hospital.daily_charge_psychiatry"], s["tariffs.hospital.daily_charge"]
         )
-        charge = np.where(stay, daily * stay_days, 0)
-        newborn = (date - birth) < s["tariffs.hospital.newborn_exempt_days"]
-        covered = stay & ~rejected & (maternity | newborn)
-        copayment = base - gross
-        imputed = (
-            stay
-            & ~rejected
-            & ~covered
-            & (s["tariffs.hospital.daily_charge_imputed_on_copayment"] > 0)
-            & ~costly_stay
-            & (rate < full)
-            & (copayment > 0)
-        )
-        charge_fee = np.where(imputed, np.maximum(0, charge - copayment), charge)
-        charge_amo = np.where(covered, charge, 0)
-
-        majoration = np.where(
-            a.majoration[safe_code, safe_profession] & out_of_pathway & ~rejected,
-            np.minimum(
-                np.minimum(apply_rate(base, s["pathway.out_of_pathway_rate_reduction"]), gross),
-                s["pathway.out_of_pathway_reduction_cap"],
-            ),
-            0,
-        )
-
-        # The costly-act flat fee is the scalar engine's (no shipped tariff of these kinds reaches the threshold today).
-        ok &= ~(
-            a.costly[safe_code, safe_profession]
-            & ~stay
-            & (base >= s["tariffs.hospital.costly_act_threshold"] * quantity)
-        )
-
-        # Caps, in the order (patient, date, claim id).
-
-        # A patient with any row the twin cannot answer goes whole to the scalar engine (caps are sequential), or
-        # from the first claim with such a row on.
-        if up_to_first_routed:
-            claim_no = np.cumsum(_group_starts(sp, sd, claim[order])) - 1
-            bad_claim = np.zeros(int(claim_no[-1]) + 1 if n else 0, dtype=bool)
-            bad_claim[claim_no[~ok[order]]] = True
-            bad_row = bad_claim[claim_no].astype(np.int64)
-            routed = np.empty(n, dtype=bool)
-            routed[order] = (_exclusive_cumsum(bad_row, _group_starts(sp)) + bad_row) > 0
-        else:
-            routed = np.isin(patient_id, patient_id[~ok])
-        answered = ok & ~routed
-        year = year_of_days(sd)
-        live = answered[order] & ~rejected[order]
-        pf_live = live & ~pf_exempt[order]
-        fr_live = live & ~fr_exempt[order]
-        year_start = _group_starts(sp, year)
-        day_start = _group_starts(sp, sd)
-        # The caps per professional and day (participations, paramedical franchises) are taken in the order
-        # (patient, date, professional, claim): a professional seen twice that day around another one stays one
-        # group. ``regroup`` takes an array in the caps' order to that order and ``back`` returns it.
-        # One stable sort of a (patient-day group, professional) key of the rows already in the caps' order.
-        day_group = np.cumsum(day_start) - 1
-        sprof = professional_id[order]
-        prof_lo = int(sprof.min()) if n else 0
-        prof_span = (int(sprof.max()) - prof_lo + 1) if n else 1
-        if n * prof_span < 2**62:
-            pro_key = day_group * prof_span + (sprof - prof_lo)
-            to_pro = np.argsort(pro_key, kind="stable")  # position in ``order`` of each row, by professional
-        else:
-            to_pro = np.lexsort((np.arange(n), sprof, day_group))
-        pro_start = _group_starts(day_group[to_pro], sprof[to_pro])
-
-        def per_professional(wanted_s: I64, cap: Any, opening_s: I64) -> I64:
-            cap_p: Any = cap if isinstance(cap, int) else cap[to_pro]
-            taken = _capped(wanted_s[to_pro], cap_p, opening_s[to_pro], pro_start)
-            out = np.empty(n, dtype=np.int64)
-            out[to_pro] = taken
-            return out
-
-        def ordered(path: str) -> Any:
-            value = s[path]
-            return value if isinstance(value, int) else value[order]
-
-        def opening(name: str) -> I64:
-            return c.ints(name, 0)[0][order]
-
-        bears = a.participation[safe_code, safe_profession] | (te & (te_participation == 1))
-        pf_applies = pf_live & bears[order]
-        q = np.where(pf_applies, quantity[order], 0)
-        daily_count = ordered("participation.daily_count_per_professional")
-        units = per_professional(q, daily_count, opening("same_day_participations"))
-        room = (gross - majoration)[order]
-        nominal = np.minimum(units * ordered("participation.amount"), room)
-        participation_s = _capped(
-            nominal, ordered("participation.annual_cap"), opening("participation_paid_ytd"), year_start
-        )
-
-        kind = a.franchise[safe_code, safe_profession][order]
-        fr_applies = fr_live & (kind >= 0) & ~((kind == _FRANCHISE_KINDS.index("transport")) & emergency[order])
+        kind = a.franchise[safe_code, safe_profession]
+        kind = np.where((kind == _FRANCHISE_KINDS.index("transport")) & flags["emergency"], -1, kind)
         per_unit_fr = np.select(
             [kind == 0, kind == 1, kind == 2],
             [
-                ordered("franchises.medicine_per_box"),
-                ordered("franchises.paramedical_per_act"),
-                ordered("franchises.transport_per_trip"),
+                np.broadcast_to(np.asarray(s[f"franchises.{path}"], dtype=np.int64), (n,))
+                for path in ("medicine_per_box", "paramedical_per_act", "transport_per_trip")
             ],
             0,
         )
-        wanted = np.where(fr_applies, per_unit_fr * quantity[order], 0)
-        counted_s: dict[int, I64] = {}
-        for kind_index, cap_path, opening_name in (
-            (1, "franchises.paramedical_daily_cap", "same_day_paramedical_franchises"),
-            (2, "franchises.transport_daily_cap", "same_day_transport_franchises"),
-        ):
-            of_kind = kind == kind_index
-            # the paramedical cap is per professional and day, the transport cap per day (engine._Counters)
-            of_kind_wanted = np.where(of_kind, wanted, 0)
-            if kind_index == 1:
-                daily = per_professional(of_kind_wanted, ordered(cap_path), opening(opening_name))
-            else:
-                daily = _capped(of_kind_wanted, ordered(cap_path), opening(opening_name), day_start)
-            wanted = np.where(of_kind, daily, wanted)
-            counted_s[kind_index] = np.where(of_kind, daily, 0)
-        wanted = np.minimum(wanted, room - participation_s)
-        franchise_s = _capped(wanted, ordered("franchises.annual_cap"), opening("franchises_paid_ytd"), year_start)
-
-        # Annual caps must be one figure per calendar year for the one-pass capping; else the scalar engine.
-        for path in ("participation.annual_cap", "franchises.annual_cap"):
-            cap = ordered(path)
-            if isinstance(cap, int):
-                continue
-            group = np.cumsum(year_start) - 1
-            changed = cap != cap[year_start][group]
-            if changed.any():
-                bad = np.isin(patient_id, sp[changed])
-                answered &= ~bad
-
-        participation = np.empty(n, dtype=np.int64)
-        franchise = np.empty(n, dtype=np.int64)
-        participation[order] = participation_s
-        franchise[order] = franchise_s
-        units_out = np.empty(n, dtype=np.int64)
-        units_out[order] = np.where(pf_applies, units, 0)
-        counted = {k: np.empty(n, dtype=np.int64) for k in counted_s}
-        for k, values in counted_s.items():
-            counted[k][order] = values
-        amo = gross - majoration - participation - franchise + charge_amo
-        return ColumnarResult(
-            answered=answered,
-            pathway_rule=rule_index,
-            status_rejected=rejected,
-            reason=reason,
-            fee=fee,
-            base=base,
-            rate=rate,
-            gross=gross,
-            majoration=majoration,
-            participation=participation,
-            franchise=franchise,
-            amo=amo,
-            participation_units=units_out,
-            ok=ok,
-            paramedical_counted=counted[1],
-            transport_counted=counted[2],
-            daily_charge=charge_fee,
-            teleexpertise_counted=np.where(answered & ~rejected, te_counted, 0),
-            optics_bought=answered & optics_bought,
-        )
+        return {
+            "ok": ok,
+            "letter": letter,
+            "by_fee": by_fee,
+            "stay": stay,
+            "teleexpertise": te,
+            "optics": optics,
+            "device_unit": device_unit,
+            "device_limit": device_limit,
+            "renewal_months": months,
+            "rule": rule_index,
+            "reason": reason,
+            "pf_exempt": pf_exempt,
+            "fr_exempt": fr_exempt,
+            "unit_base": unit_base,
+            "non_optam": non_optam,
+            "maybe_non_optam": maybe_non_optam,
+            "rate": rate,
+            "costly_stay": stay & flags["costly_act"],
+            "daily_charge": daily,
+            "majoration": a.majoration[safe_code, safe_profession] & out_of_pathway,
+            "costly": a.costly[safe_code, safe_profession] & ~stay,
+            "bears": a.participation[safe_code, safe_profession] | (te & (te_participation == 1)),
+            "franchise_kind": kind,
+            "franchise_per_unit": per_unit_fr,
+        }
 
     # -- the whole batch: twin where it can, scalar engine for the rest ----------------------------------------
 
