@@ -953,14 +953,10 @@ class ColumnarEngine:
         self.catalogue = catalogue or default_catalogue()
         self.arrays = _CatalogueArrays.build(self.catalogue)
 
-    def run(
-        self, table: pa.Table, *, up_to_first_routed: bool = False, optics_allowed: Bools | None = None
-    ) -> ColumnarResult:
+    def run(self, table: pa.Table, *, up_to_first_routed: bool = False) -> ColumnarResult:
         """The twin over ``table``. Rows it cannot answer route their whole patient; with ``up_to_first_routed``,
         only from the patient's first claim it cannot answer on (the claims before it are answered: the caps are
         taken in order, so what comes later does not change them; the caller carries the state on from there).
-        ``optics_allowed``: the rows whose optical devices the caller takes from the twin (None: all), e.g. not
-        those of a mutuelle contract whose columnar route has no optics.
 
         What does not depend on the amounts, the days or the order (which rows are covered, the pathway, the act's
         refusals, the rate, the exemptions, the unit bases…) is computed once per distinct combination of the
@@ -1112,8 +1108,6 @@ class ColumnarEngine:
         class_b = coded["device_class"] == 1
         if optics.any():
             device_limit = g("device_limit")
-            if optics_allowed is not None:
-                ok &= ~optics | optics_allowed
             ok &= ~frame | (quantity == 1)
             ok &= ~lens | (quantity <= 2)
             ok &= ~optics | class_b | fee_null | (fee_in <= device_limit * quantity)
