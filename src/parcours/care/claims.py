@@ -26,6 +26,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Update,
     and_,
     bindparam,
     case,
@@ -297,20 +298,7 @@ def _store_statement(lines: int) -> Select[Any]:
             for n in range(lines)]  # fmt: skip
     chosen = rows[0] if lines == 1 else union_all(*rows)
     added = insert(_LINES).from_select(list(_LINE_COLUMNS), chosen).returning(_LINES.c.id, _LINES.c.position).cte("l")
-    year = (
-        update(_YEAR_TO_DATE)
-        .where(
-            _YEAR_TO_DATE.c.patient_id == bindparam("y_patient", type_=String()),
-            _YEAR_TO_DATE.c.year == bindparam("y_year", type_=Integer()),
-        )
-        .values(
-            participation_paid=_YEAR_TO_DATE.c.participation_paid + bindparam("y_participation", type_=Integer()),
-            franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam("y_franchises", type_=Integer()),
-            claims_count=_YEAR_TO_DATE.c.claims_count + 1,
-        )
-        .returning(_YEAR_TO_DATE.c.year)
-        .cte("y")
-    )
+    year = _year_to_date_growth("y_").returning(_YEAR_TO_DATE.c.year).cte("y")
     grown = select(func.count()).select_from(year).scalar_subquery()
     return (
         select(added.c.id, stored.c.created_at, grown)
@@ -790,20 +778,29 @@ def year_to_date_acts(session: Session, patient_id: str, year: int) -> dict[str,
 
 
 _YEAR_TO_DATE = cast(Table, YearToDateState.__table__)
+
+
 # Core (the ORM's update would evaluate its criteria against the session's objects: ``_add_to_year_to_date``
 # expires the one row it may hold instead)
-_GROW_YEAR_TO_DATE = (
-    update(_YEAR_TO_DATE)
-    .where(
-        _YEAR_TO_DATE.c.patient_id == bindparam("of_patient", type_=String()),
-        _YEAR_TO_DATE.c.year == bindparam("of_year", type_=Integer()),
+def _year_to_date_growth(prefix: str) -> Update:
+    """The year-to-date row of (``{prefix}patient``, ``{prefix}year``) grown by one claim: one claim more, its
+    participation and franchises paid (bound ``{prefix}participation``, ``{prefix}franchises``) added."""
+    return (
+        update(_YEAR_TO_DATE)
+        .where(
+            _YEAR_TO_DATE.c.patient_id == bindparam(f"{prefix}patient", type_=String()),
+            _YEAR_TO_DATE.c.year == bindparam(f"{prefix}year", type_=Integer()),
+        )
+        .values(
+            participation_paid=_YEAR_TO_DATE.c.participation_paid
+            + bindparam(f"{prefix}participation", type_=Integer()),
+            franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam(f"{prefix}franchises", type_=Integer()),
+            claims_count=_YEAR_TO_DATE.c.claims_count + 1,
+        )
     )
-    .values(
-        participation_paid=_YEAR_TO_DATE.c.participation_paid + bindparam("participation", type_=Integer()),
-        franchises_paid=_YEAR_TO_DATE.c.franchises_paid + bindparam("franchises", type_=Integer()),
-        claims_count=_YEAR_TO_DATE.c.claims_count + 1,
-    )
-)
+
+
+_GROW_YEAR_TO_DATE = _year_to_date_growth("of_")
 
 
 def _add_to_year_to_date(session: Session, claim: Claim, grown: bool | None = None) -> None:
@@ -818,8 +815,8 @@ def _add_to_year_to_date(session: Session, claim: Claim, grown: bool | None = No
         if grown is None:
             done = session.execute(_GROW_YEAR_TO_DATE, {
                 "of_patient": claim.patient_id, "of_year": claim.care_date.year,
-                "participation": sum(line.participation for line in paid),
-                "franchises": sum(line.franchise for line in paid),
+                "of_participation": sum(line.participation for line in paid),
+                "of_franchises": sum(line.franchise for line in paid),
             })  # fmt: skip
             if cast(CursorResult[Any], done).rowcount == 0:
                 refresh_year_to_date(session, claim.patient_id, claim.care_date.year)
