@@ -181,12 +181,10 @@ class LegalRepresentative(_Control, Base):
     )
 
 
-class AuditLogEntry(Base):
-    """One entry of the hash-chained audit trail (see ``parcours.record.audit``). Append-only."""
+class _TraceFields:
+    """The fields of a trace, the same in the chain and pending (the chain indexes ``patient_nir``: it is read by
+    patient; the pending table only in id order)."""
 
-    __tablename__ = AUDIT_TABLE
-
-    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(80))
     actor_role: Mapped[str] = mapped_column(String(16))
@@ -196,20 +194,28 @@ class AuditLogEntry(Base):
     outcome: Mapped[str] = mapped_column(String(8))
     basis: Mapped[str] = mapped_column(String(40))
     purpose: Mapped[str] = mapped_column(String(16))
-    patient_nir: Mapped[str | None] = mapped_column(String(15), index=True)
     resource_type: Mapped[str | None] = mapped_column(String(40))
     resource_id: Mapped[str | None] = mapped_column(String(80))
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
     # the resources a search or an export returned: one AuditEvent.entity each (migration 0003)
     entity_ids: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class AuditLogEntry(_TraceFields, Base):
+    """One entry of the hash-chained audit trail (see ``parcours.record.audit``). Append-only."""
+
+    __tablename__ = AUDIT_TABLE
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    patient_nir: Mapped[str | None] = mapped_column(String(15), index=True)
     previous_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
     __table_args__ = (CheckConstraint("outcome in ('allowed', 'refused')", name="outcome"),)
 
 
-class AuditPending(Base):
+class AuditPending(_TraceFields, Base):
     """A trace committed with its request and not chained yet: the entry's fields, and its canonical serialisation
     around the previous hash and the sequence number (``audit.canonical_template``) that the sequencer fills in."""
 
@@ -217,21 +223,7 @@ class AuditPending(Base):
 
     # increasing: the sequencer chains pending entries in this order
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-    actor: Mapped[str] = mapped_column(String(80))
-    actor_role: Mapped[str] = mapped_column(String(16))
-    actor_name: Mapped[str | None] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(8))
-    operation: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(8))
-    basis: Mapped[str] = mapped_column(String(40))
-    purpose: Mapped[str] = mapped_column(String(16))
     patient_nir: Mapped[str | None] = mapped_column(String(15))
-    resource_type: Mapped[str | None] = mapped_column(String(40))
-    resource_id: Mapped[str | None] = mapped_column(String(80))
-    reason: Mapped[str | None] = mapped_column(Text)
-    detail: Mapped[str | None] = mapped_column(Text)
-    entity_ids: Mapped[list[str] | None] = mapped_column(JSON)
     hash_before: Mapped[str] = mapped_column(Text)
     hash_between: Mapped[str] = mapped_column(Text)
     hash_after: Mapped[str] = mapped_column(Text)
