@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from parcours.api.security import AuthSettings, issue_token
 from parcours.care import claims, declarations
 from parcours.record.identity import Principal
+from parcours.rules.dates import add_years
 from parcours.rules.money import format_eur
+from parcours.rules.params import default_parameters
 from parcours.store.db import Database
 from parcours.store.models import Claim, Patient, Professional
 from parcours.store.record import LegalRepresentative, RecordEntry
@@ -159,13 +161,26 @@ def test_declare_a_gp_the_attestation_is_the_consent(
 
 
 def test_outside_the_pathway_a_gp_visit_costs_10_60_more(demo_town: DemoTown) -> None:
-    """Brief: GP 30 € hors parcours → 21 − 10,60 − 2 = 8,40 € reimbursed (S3), against 19 € in the pathway."""
+    """Brief: GP 30 € hors parcours → 21 − 10,60 − 2 = 8,40 € reimbursed (S3), against 19 € in the pathway.
+
+    The example presumes a GP installed long ago: one recently installed keeps the patient in the pathway (code J),
+    and the demo town installs its doctors at dates relative to today."""
     database = Database(demo_town.url)
     with database.unit_of_work() as session:
-        claim = session.scalars(
-            select(Claim).where(Claim.amo == 1900, Claim.billed == 3000, Claim.pathway == "T").order_by(Claim.id)
-        ).first()
-        assert claim is not None
+        candidates = session.execute(
+            select(Claim, Professional.installed_on)
+            .join(Professional, Professional.id == Claim.professional_id)
+            .where(Claim.amo == 1900, Claim.billed == 3000, Claim.pathway == "T")
+            .order_by(Claim.id)
+        ).all()
+        parameters = default_parameters()
+        claim = next(
+            claim
+            for claim, installed_on in candidates
+            if installed_on is None
+            or claim.care_date
+            >= add_years(installed_on, parameters.at(claim.care_date)["pathway.recently_installed_gp_years"])
+        )
         outside = claims.outside_pathway(claim)
         assert outside.amo == 840
         assert outside.patient - claim.patient_share == 1060
