@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         default=10_485_760, ge=1024, description="Largest attachment content (decoded) of one record entry"
     )
     max_json_depth: int = Field(default=64, ge=8, le=512, description="Deepest nesting of a JSON body")
+    # operational choice: the longest a trace stays pending (unchained) when the service falls idle; 0 = never
+    # (then run ``parcours audit sequence --every N``); see docs/record.md, "The sequenced trail"
+    audit_sequence_seconds: float = Field(
+        default=10.0, ge=0, description="Seconds between two runs of the audit sequencer in the served app"
+    )
 
 
 @lru_cache(maxsize=1)

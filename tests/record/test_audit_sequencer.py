@@ -8,15 +8,19 @@ import dataclasses
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tests.conftest import fresh_postgres_schema
 from typer.testing import CliRunner
 
+from parcours.api.app import create_app
+from parcours.api.security import AuthSettings
 from parcours.cli import app
 from parcours.record import audit_log
 from parcours.record.audit import GENESIS_HASH, AuditDraft, Outcome, seal
@@ -292,3 +296,47 @@ def test_the_migration_keeps_an_existing_chain_and_goes_on_from_its_head(empty_u
         assert chained == ["doc-1", "doc-2", "doc-4", "doc-5", "doc-6"]
     finally:
         database.dispose()
+
+
+def _chained_within(database: Database, wanted: tuple[int, int], seconds: float = 30.0) -> bool:
+    """Polls the counts until they are ``wanted`` (a bounded wait for a background task, not a timed assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if counts(database) == wanted:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_served_app_chains_pending_traces_with_no_request(database: Database, auth_settings: AuthSettings) -> None:
+    """The service fell idle right after requests that left their traces pending: the app's own sequencer chains
+    them, no reader or operator needed (the window's bound, docs/record.md)."""
+    leave_pending(database, draft(1), draft(2))
+    with TestClient(create_app(database, auth_settings, audit_sequence_seconds=0.05)):
+        assert _chained_within(database, (2, 0)), counts(database)
+        leave_pending(database, draft(3))
+        assert _chained_within(database, (3, 0)), counts(database)
+    with database.unit_of_work() as session:
+        assert audit_log.verify_store(session).ok
+
+
+def test_without_its_interval_the_app_leaves_the_traces_to_the_readers(
+    database: Database, auth_settings: AuthSettings
+) -> None:
+    leave_pending(database, draft(1))
+    with TestClient(create_app(database, auth_settings, audit_sequence_seconds=0)):
+        time.sleep(0.3)
+        assert counts(database) == (0, 1)
+
+
+def test_the_apps_sequencer_skips_its_turn_while_the_head_is_held(
+    head_held: Database, auth_settings: AuthSettings
+) -> None:
+    """It never waits for the head (a reader or another worker's sequencer holds it), and the app still stops."""
+    leave_pending(head_held, draft(1))
+    with TestClient(create_app(head_held, auth_settings, audit_sequence_seconds=0.05)):
+        time.sleep(0.3)
+        assert counts(head_held) == (1, 1)
+        with head_held.engine.connect() as connection:  # several turns went by, none of them waiting for the head
+            waiting = connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one()
+        assert waiting == 0
