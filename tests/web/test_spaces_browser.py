@@ -130,6 +130,9 @@ def test_an_agent_filters_rejected_claims_and_reads_one(signed_in_page: SignedIn
     assert page.inner_text("[data-testid=amo]") == "0,00 €"
     assert_accessible(page)
     page.click("nav >> text=Dernier traitement par lot")
+    page.wait_for_url("**/espace/agent/lot")  # axe must see the new page, not the one being left (a race under load)
+    page.wait_for_load_state()
+    assert page.inner_text("h1") == "Dernier traitement par lot"
     assert_accessible(page)
 
 
