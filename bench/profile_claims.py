@@ -32,8 +32,11 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--dump", help="write cProfile's stats to this file (pstats, snakeviz)")
-    parser.add_argument("--wall", action="store_true",
-                        help="profile with the wall clock (waits for PostgreSQL included); default: this process's CPU")
+    parser.add_argument(
+        "--wall",
+        action="store_true",
+        help="profile with the wall clock (waits for PostgreSQL included); default: this process's CPU",
+    )
     add_database_url(parser)
     args = parser.parse_args()
     import httpx
