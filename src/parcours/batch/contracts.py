@@ -222,6 +222,7 @@ def add_contracts(
         general_practice,
         charge,
         _is(sub, "device_class", taken, "A")[of_row],
+        np.asarray(_at(sub, "basket", taken).fill_null("").to_numpy(zero_copy_only=False), dtype=object)[of_row],
     )
     if (kind < 0).any():  # not a kind the twin covers: never reached (SUPPORTEDCATEGORIES)
         raise AssertionError("contract: a twin line without a kind of care")
@@ -267,7 +268,8 @@ def add_contracts(
         non_optam=sector_2 & ~_flag(sub, "optam", taken)[of_row],
         patient_c2s=c2s,
         authorised_overrun=authorised,
-        device_price=optics,  # the devices the twin takes: optics (engine._classify_overrun)
+        # the devices the twin takes: optics, dental prostheses (engine._classify_overrun)
+        device_price=optics | (line_category == CATEGORIES.index(Category.DENTAL_PROSTHESIS)),
         claim=(np.cumsum(claim_start) - 1)[row],
         frame=optics & (act_code_rows == "FRAME"),
         correction=_corrections(sub, taken)[of_row],
