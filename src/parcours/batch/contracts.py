@@ -6,8 +6,8 @@ Routing (``scalar_contract_patients``): a patient with a contract stays with the
 unless the columnar contract cannot take them whole — their claims name more than one contract (the yearly limits
 would change along one year's running sum: not vectorised), or their contract cannot be loaded for a year of their
 claims (the scalar engine then rejects the claims with the reason). The kinds of care the twin does not cover
-(hearing aids, dental prostheses, private room…) go to the scalar engine with their claim, as without a contract;
-optics stay with the twin (class A and B, class B reimbursed per equipment as ``amc._optics_allowance``).
+(hearing aids, private room…) go to the scalar engine with their claim, as without a contract;
+optics and dental crowns stay with the twin (class A and B, class B reimbursed per equipment as ``amc._optics_allowance``).
 """
 
 from __future__ import annotations

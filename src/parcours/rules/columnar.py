@@ -4,7 +4,7 @@ One row is one care event with one act (the shape of almost every claim). The tw
 same dated parameters as the scalar engine (``ParameterSet.at(date)``, once per distinct date of the batch) and
 the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). The yearly
 count of téléexpertises and the optics renewal period are taken in the caps' order too. Rows it does not cover
-(hearing aids, dental prostheses, CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
+(hearing aids, CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
 engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and the
 caps see every claim of the patient in the order (patient, date, claim id). The batch kernel routes them only from
 their first claim not covered on (``run(..., up_to_first_routed=True)``) and hands them back afterwards.
