@@ -48,7 +48,7 @@ BIRTHS = [dt.date(1950, 5, 5), dt.date(1990, 2, 28), dt.date(2015, 1, 1), dt.dat
 # The catalogue's formulas and two of the tests (yearly ceilings, envelopes and day limits on the kinds of care the
 # twin covers; a contract that is not responsable).
 CONTRACTS = [*catalogue_names(), *(str(p) for p in sorted((Path(__file__).parent / "contracts").glob("*.yaml")))]
-LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "psychiatry",
+LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "basket", "psychiatry",
              "costly_act", "line_number")  # fmt: skip
 
 
@@ -78,6 +78,11 @@ def act_line(draw: st.DrawFn, profession: Profession, other: bool) -> dict[str, 
             fee=draw(st.none() | st.none() | st.integers(500, 4_000) | st.integers(1_000, 40_000)))  # fmt: skip
         if line["device_class"] == "B" and line["fee"] is None:
             line["fee"] = draw(st.integers(1_000, 40_000))
+    if code == "CROWN":  # each basket; rac0 / moderate at their limit (fee none), within or above it (refused)
+        line.update(basket=draw(st.sampled_from(["rac0", "moderate", "free", "free"])),
+                    fee=draw(st.none() | st.integers(10_000, 60_000) | st.integers(50_000, 120_000)))  # fmt: skip
+        if line["basket"] == "free" and line["fee"] is None:
+            line["fee"] = draw(st.integers(10_000, 120_000))
     if code == "HOSP_STAY":  # short and long stays (100 % from the 31st day), psychiatry, a costly act
         line.update(days=draw(st.integers(1, 5) | st.integers(25, 40)), quantity=1, psychiatry=draw(st.booleans()),
                     costly_act=draw(st.integers(0, 3)) == 0)  # fmt: skip

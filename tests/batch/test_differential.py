@@ -125,6 +125,9 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
         row["correction"] = draw(st.sampled_from(["simple", "complex", "very_complex", None]))
         row["quantity"] = draw(st.sampled_from([1, 1, 1, 2, 3]))
         row["fee"] = draw(st.none() | st.integers(500, 3_000) | st.integers(0, 40_000))
+    if code == "CROWN":  # each basket (none: the engine's error), at or within the limit, or above it
+        row["basket"] = draw(st.sampled_from(["rac0", "moderate", "free", None]))
+        row["fee"] = draw(st.none() | st.integers(5_000, 60_000) | st.integers(0, 200_000))
     if draw(st.integers(0, 6)) == 0:
         start = date - dt.timedelta(days=draw(st.integers(0, 300)))
         row["pregnancy_start"] = start

@@ -6,8 +6,8 @@ Routing (``scalar_contract_patients``): a patient with a contract stays with the
 unless the columnar contract cannot take them whole — their claims name more than one contract (the yearly limits
 would change along one year's running sum: not vectorised), or their contract cannot be loaded for a year of their
 claims (the scalar engine then rejects the claims with the reason). The kinds of care the twin does not cover
-(hearing aids, dental prostheses, private room…) go to the scalar engine with their claim, as without a contract;
-optics stay with the twin (class A and B, class B reimbursed per equipment as ``amc._optics_allowance``).
+(hearing aids, private room…) go to the scalar engine with their claim, as without a contract;
+optics and dental crowns stay with the twin (class A and B, class B reimbursed per equipment as ``amc._optics_allowance``).
 """
 
 from __future__ import annotations
@@ -222,6 +222,7 @@ def add_contracts(
         general_practice,
         charge,
         _is(sub, "device_class", taken, "A")[of_row],
+        np.asarray(_at(sub, "basket", taken).fill_null("").to_numpy(zero_copy_only=False), dtype=object)[of_row],
     )
     if (kind < 0).any():  # not a kind the twin covers: never reached (SUPPORTEDCATEGORIES)
         raise AssertionError("contract: a twin line without a kind of care")
@@ -267,7 +268,8 @@ def add_contracts(
         non_optam=sector_2 & ~_flag(sub, "optam", taken)[of_row],
         patient_c2s=c2s,
         authorised_overrun=authorised,
-        device_price=optics,  # the devices the twin takes: optics (engine._classify_overrun)
+        # the devices the twin takes: optics, dental prostheses (engine._classify_overrun)
+        device_price=optics | (line_category == CATEGORIES.index(Category.DENTAL_PROSTHESIS)),
         claim=(np.cumsum(claim_start) - 1)[row],
         frame=optics & (act_code_rows == "FRAME"),
         correction=_corrections(sub, taken)[of_row],

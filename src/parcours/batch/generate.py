@@ -13,7 +13,7 @@ figures), enough to exercise every branch the columnar twin covers in realistic 
 
 Codes whose tariff is not yet in force on the drawn date are replaced by the specialty's general code (CS, G).
 ``other_share`` adds the shapes of other care: optics (class A and B glasses), hospital stays, téléexpertise — the
-twin takes them — and dental crowns and hearing aids, which the scalar engine takes (the routing is measured).
+twin takes them, dental crowns too — and hearing aids, which the scalar engine takes (the routing is measured).
 """
 
 from __future__ import annotations

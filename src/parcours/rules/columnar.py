@@ -4,7 +4,7 @@ One row is one care event with one act (the shape of almost every claim). The tw
 same dated parameters as the scalar engine (``ParameterSet.at(date)``, once per distinct date of the batch) and
 the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). The yearly
 count of téléexpertises and the optics renewal period are taken in the caps' order too. Rows it does not cover
-(hearing aids, dental prostheses, CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
+(hearing aids, CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
 engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and the
 caps see every claim of the patient in the order (patient, date, claim id). The batch kernel routes them only from
 their first claim not covered on (``run(..., up_to_first_routed=True)``) and hands them back afterwards.
@@ -137,7 +137,7 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "days": (pa.int64(), False, "days of a hospital stay"),
     "device_class": (pa.string(), False, "optics A/B, audiology I/II (audiology routed to the scalar engine)"),
     "correction": (pa.string(), False, "optics lenses: simple, complex, very_complex"),
-    "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free (routed)"),
+    "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free"),
     "ear": (pa.string(), False, "audiology: left, right (routed)"),
     "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (its daily charge)"),
     "costly_act": (pa.bool_(), False, "hospital stay with a costly act (flat fee in place of the ticket modérateur)"),
@@ -198,8 +198,9 @@ SUPPORTED_CATEGORIES = (
     Category.HOSPITAL_STAY,  # the stay's line and its daily charge (forfait journalier), summed on the stay's line
     Category.TELEEXPERTISE,  # billed alone; the yearly limit per act, patient and professional counted in columns
     Category.OPTICS,  # frames and lenses of class A (100 % santé, price limits) and B; the renewal period in order
+    Category.DENTAL_PROSTHESIS,  # crowns: the base, the basket's fee limit (100 % santé, tarifs maîtrisés) or free
 )
-_SUPPORTED_BASES = ("tariff", "letter", "fee", "device")  # "device": optics only (SUPPORTED_CATEGORIES)
+_SUPPORTED_BASES = ("tariff", "letter", "fee", "device")  # "device": optics, crowns (SUPPORTED_CATEGORIES)
 _FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
 _REASONS = (
     "age_condition",
@@ -209,6 +210,7 @@ _REASONS = (
     "early_renewal",
 )
 _CORRECTIONS = ("simple", "complex", "very_complex")
+_BASKETS = ("rac0", "moderate", "free")  # a dental prosthesis's basket (event.Basket)
 _OPTICS = "tariffs.optics"
 # Figures only some rows read: a date where one is not in force routes those rows, not the whole date.
 _ROW_SCALAR_PATHS = (
@@ -222,6 +224,7 @@ _ROW_SCALAR_PATHS = (
     *(f"{_OPTICS}.lens_price_limit_class_a.{c}" for c in _CORRECTIONS),
     *(f"{_OPTICS}.renewal.{x}" for x in ("adult_from_age", "child_from_age", "adult_months", "child_months")),
     f"{_OPTICS}.renewal.infant_months",
+    *(f"tariffs.dental.crown_fee_limit_{b}" for b in _BASKETS[:2]),  # engine._prosthesis: no limit when free
 )
 _ROW_AFTER_LIMIT = 99  # Act.quantity bound
 _MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
@@ -418,6 +421,8 @@ class _Tables:
                 if unit_path is not None and definition.base in ("tariff", "letter"):
                     parts = [_value_or(p, path) for path in (unit_path, *definition.supplements)]
                     tariff[i, j] = -1 if min(parts) < 0 else sum(parts)
+                elif definition.base == "device" and definition.tariff is not None:
+                    tariff[i, j] = _value_or(p, definition.tariff)  # a device's base per unit (a crown's)
                 if definition.coordination is not None:
                     coordination[i, j] = _value_or(p, definition.coordination)
                 if definition.non_optam_tariff is not None:
@@ -453,6 +458,7 @@ class _CatalogueArrays:
     stay: Bools  # [code, profession]: a hospital stay (its own gross, and a daily charge line)
     teleexpertise: Bools  # [code, profession]: a téléexpertise act (billed alone, yearly limit)
     optics: Bools  # [code, profession]: an optical device (base and price limit by class, renewal period)
+    prosthesis: Bools  # [code, profession]: a dental prosthesis (base, the basket's fee limit)
 
     @staticmethod
     def build(catalogue: Catalogue) -> _CatalogueArrays:
@@ -469,6 +475,7 @@ class _CatalogueArrays:
         stay = np.zeros(shape, dtype=bool)
         teleexpertise = np.zeros(shape, dtype=bool)
         optics = np.zeros(shape, dtype=bool)
+        prosthesis = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
         full_rate = np.zeros(shape, dtype=bool)
         rate_path = np.full(shape, -1, dtype=np.int64)
@@ -501,8 +508,9 @@ class _CatalogueArrays:
                 stay[i, j] = category is Category.HOSPITAL_STAY
                 teleexpertise[i, j] = category is Category.TELEEXPERTISE
                 optics[i, j] = category is Category.OPTICS
-                if d.base == "device" and category is not Category.OPTICS:
-                    supported[i, j] = False  # hearing aids, dental prostheses: the scalar engine
+                prosthesis[i, j] = category is Category.DENTAL_PROSTHESIS
+                if d.base == "device" and category not in (Category.OPTICS, Category.DENTAL_PROSTHESIS):
+                    supported[i, j] = False  # hearing aids: the scalar engine
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
         return _CatalogueArrays(
@@ -523,6 +531,7 @@ class _CatalogueArrays:
             stay,
             teleexpertise,
             optics,
+            prosthesis,
         )
 
 
@@ -994,6 +1003,7 @@ class ColumnarEngine:
             ("sector", VOCABULARIES["sector"]),
             ("device_class", _DEVICE_CLASSES),
             ("correction", _CORRECTIONS),
+            ("basket", _BASKETS),
         ):
             coded[name] = c.coded(name, vocabulary)
             k.add(coded[name], len(vocabulary) - UNKNOWN_CODE, -UNKNOWN_CODE)
@@ -1111,6 +1121,11 @@ class ColumnarEngine:
             ok &= ~frame | (quantity == 1)
             ok &= ~lens | (quantity <= 2)
             ok &= ~optics | class_b | fee_null | (fee_in <= device_limit * quantity)
+        # A crown (engine._prosthesis): billed at most (by default at) its basket's fee limit, a free one at its fee.
+        prosthesis = g("prosthesis")
+        if prosthesis.any():
+            crown_limit = g("crown_limit")
+            ok &= ~prosthesis | (crown_limit < 0) | fee_null | (fee_in <= crown_limit * quantity)
         te_limit = s["teleexpertise.yearly_limit_per_patient"]
         reason = g("reason")
         rule_index = g("rule")
@@ -1201,6 +1216,11 @@ class ColumnarEngine:
             device_fee = np.where(~class_b[at] & fee_null[at], device_limit[at] * quantity[at], fee_in[at])
             fee[at] = device_fee
             base[at] = np.minimum(g("device_unit", at) * quantity[at], device_fee)
+        if prosthesis.any():
+            at = np.flatnonzero(prosthesis)
+            crown_fee = np.where(fee_null[at], crown_limit[at] * quantity[at], fee_in[at])
+            fee[at] = crown_fee
+            base[at] = np.minimum(unit_base[at] * quantity[at], crown_fee)
 
         # Rate: the act's own, or 100 % (the act, ALD care, maternity) (_stateless); none for a refusal.
         rate = g("rate")
@@ -1521,6 +1541,22 @@ class ColumnarEngine:
         for value in renewal.values():
             ok &= ~optics | (value >= 0)
 
+        # A dental prosthesis (engine._prosthesis): a basket; a free one with its fee, the others within the basket's
+        # fee limit (by row); the crown's base per unit (tables.tariff).
+        prosthesis = a.prosthesis[safe_code, safe_profession]
+        basket = coded["basket"]
+        free = basket == _BASKETS.index("free")
+        crown_limit = np.select(
+            [basket == b for b in range(2)],
+            [np.broadcast_to(np.asarray(s[f"tariffs.dental.crown_fee_limit_{b}"], dtype=np.int64), (n,))
+             for b in _BASKETS[:2]],
+            -1,
+        )  # fmt: skip
+        ok &= basket != UNKNOWN_CODE  # the event model names the field
+        ok &= ~prosthesis | ((basket >= 0) & (unit_base >= 0))
+        ok &= ~(prosthesis & free & fee_null)
+        ok &= ~prosthesis | free | (crown_limit >= 0)
+
         def member(name: str, codes: I64) -> Bools:
             return (codes >= 0) & tables.member[name][date_index, np.maximum(codes, 0)]
 
@@ -1641,6 +1677,8 @@ class ColumnarEngine:
             "stay": stay,
             "teleexpertise": te,
             "optics": optics,
+            "prosthesis": prosthesis,
+            "crown_limit": np.where(prosthesis & ~free, crown_limit, -1),
             "device_unit": device_unit,
             "device_limit": device_limit,
             "renewal_months": months,

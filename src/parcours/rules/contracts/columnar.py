@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from parcours.rules.catalogue import Category
 from parcours.rules.contracts.amc import CORRECTIONS, FULL_RATE_BP, PERCENT_BASIS, ContractYear
 from parcours.rules.contracts.kinds import (  # the scalar route's own tables: one definition of the kinds
+    _PROSTHESIS,
     CATEGORY_KINDS,
     DOCTORS_FEES,
     PHARMACY_KINDS,
@@ -65,9 +66,11 @@ def kinds_of(
     general_practice: Bools,
     daily_charge: Bools,
     optics_class_a: Bools,
+    basket: npt.NDArray[np.object_] | None = None,
 ) -> I64:
     """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown); -1
-    for hearing aids and dental prostheses (the twin does not take them: their lines stay with the scalar engine)."""
+    for hearing aids (the twin does not take them: their lines stay with the scalar engine); ``basket``: a dental
+    prosthesis's basket (rac0, moderate, free; missing: free, as ``kinds.kind_of``)."""
     out = np.full(category.size, NONE, dtype=np.int64)
 
     def put(where: Bools, kind: CareKind) -> None:
@@ -96,6 +99,13 @@ def kinds_of(
     optics = of(Category.OPTICS)
     put(optics & optics_class_a, CareKind.OPTICS_CLASS_A)
     put(optics & ~optics_class_a, CareKind.OPTICS_CLASS_B)
+    prosthesis = of(Category.DENTAL_PROSTHESIS)
+    if prosthesis.any():
+        rows = np.flatnonzero(prosthesis)
+        named = basket[rows] if basket is not None else np.full(rows.size, "free", dtype=object)
+        for name, kind in _PROSTHESIS.items():
+            out[rows[named == name]] = KINDS.index(kind)
+        out[rows[~np.isin(named, list(_PROSTHESIS))]] = KINDS.index(CareKind.DENTAL_PROSTHESIS_FREE)
     return out
 
 
