@@ -306,7 +306,7 @@ class Recorded:
 def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int = 20) -> dict[str, Recorded]:
     """Each scenario's requests sent once in this process (after a few to warm it), their transactions as pgbench
     scripts."""
-    import httpx
+    import httpx2
     import psycopg
 
     from parcours.api.app import create_app
@@ -319,7 +319,7 @@ def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int
     made: dict[str, Recorded] = {}
     quoting = psycopg.connect(_conninfo(environment.database_url))  # writes the literals (its encoding, options)
 
-    async def send(client: httpx.AsyncClient, call: Call, expected: int) -> dict[str, Any]:
+    async def send(client: httpx2.AsyncClient, call: Call, expected: int) -> dict[str, Any]:
         headers = {"Authorization": call.authorization}
         if call.body:
             headers["Content-Type"] = "application/json"
@@ -330,8 +330,8 @@ def record_transactions(environment: Town, chosen: Sequence[Scenario], warm: int
         return body
 
     async def replay() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://parcours") as client:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://parcours") as client:
             for scenario in chosen:
                 expected = EXPECTED[scenario.name]
                 warming = (

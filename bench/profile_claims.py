@@ -39,7 +39,7 @@ def main() -> None:
     )
     add_database_url(parser)
     args = parser.parse_args()
-    import httpx
+    import httpx2
     from sqlalchemy import event
 
     from parcours.api.app import create_app
@@ -56,15 +56,15 @@ def main() -> None:
         def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             statements.append(statement)
 
-        async def send(client: httpx.AsyncClient, prefix: str, n: int) -> None:
+        async def send(client: httpx2.AsyncClient, prefix: str, n: int) -> None:
             for call in claim_calls(made, prefix, n):
                 answer = await client.post(call.path, content=call.body, headers={
                     "Authorization": call.authorization, "Content-Type": "application/json"})  # fmt: skip
                 assert answer.status_code == 201, answer.text
 
         async def measure() -> tuple[float, float]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://parcours") as client:
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://parcours") as client:
                 await send(client, "warm", 50)
                 event.listen(database.engine, "before_cursor_execute", count)
                 started, cpu = time.perf_counter(), time.process_time()

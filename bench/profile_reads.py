@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=200)
     add_database_url(parser)
     args = parser.parse_args()
-    import httpx
+    import httpx2
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
@@ -79,14 +79,14 @@ def main() -> None:
         def committed(_session: Any) -> None:
             waits["COMMIT"] += time.perf_counter() - started_at[0]
 
-        async def send(client: httpx.AsyncClient, calls: list[Call]) -> None:
+        async def send(client: httpx2.AsyncClient, calls: list[Call]) -> None:
             for call in calls:
                 answer = await client.get(call.path, headers={"Authorization": call.authorization})
                 assert answer.status_code == 200, answer.text
 
         async def measure(calls: list[Call]) -> tuple[float, float]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://parcours") as client:
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://parcours") as client:
                 await send(client, calls[:50])
                 event.listen(database.engine, "before_cursor_execute", count)
                 event.listen(database.engine, "after_cursor_execute", answered)

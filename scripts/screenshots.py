@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import uvicorn
 from sqlalchemy import func, select
 
@@ -122,9 +122,9 @@ def _history(town: Town) -> None:
     doctor = next(p for p in town.people["professionals"] if p.detail.startswith("psychiatry"))
     headers = {"Authorization": f"Bearer {issue_token(Principal.professional(doctor.identifier), town.auth)}"}
     patient = town.facts["patient_id"]
-    httpx.post(f"{town.base}/api/record/{patient}/emergency-access", headers=headers,
+    httpx2.post(f"{town.base}/api/record/{patient}/emergency-access", headers=headers,
                json={"reason": "patient inconscient admis aux urgences"}).raise_for_status()  # fmt: skip
-    httpx.get(f"{town.base}/api/record/{patient}/entries", headers=headers).raise_for_status()
+    httpx2.get(f"{town.base}/api/record/{patient}/entries", headers=headers).raise_for_status()
 
 
 def _summary(path: Path) -> None:
@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         while True:
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 time.sleep(0.1)
         town = Town(url, people, database, base, auth, _facts(database, people))
         _history(town)

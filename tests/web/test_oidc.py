@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import httpx
+import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -51,31 +51,31 @@ class Provider:
         self.codes[code] = query
         return {"code": code, "state": query["state"]}
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
         if path.endswith("/.well-known/openid-configuration"):
-            return httpx.Response(200, json={"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/authorize",
+            return httpx2.Response(200, json={"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/authorize",
                                              "token_endpoint": f"{ISSUER}/token", "jwks_uri": f"{ISSUER}/jwks"})  # fmt: skip
         if path.endswith("/jwks"):
             jwk = json.loads(ECAlgorithm.to_jwk(self.key.public_key()))
-            return httpx.Response(200, json={"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "ES256"}]})
+            return httpx2.Response(200, json={"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "ES256"}]})
         if path.endswith("/token"):
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
             asked = self.codes.pop(form.get("code", ""), None)
             if asked is None or form.get("client_id") != CLIENT:
-                return httpx.Response(400, json={"error": "invalid_grant"})
+                return httpx2.Response(400, json={"error": "invalid_grant"})
             digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != asked["code_challenge"]:
-                return httpx.Response(400, json={"error": "invalid_grant", "error_description": "PKCE"})
+                return httpx2.Response(400, json={"error": "invalid_grant", "error_description": "PKCE"})
             if form.get("redirect_uri") != asked["redirect_uri"]:
-                return httpx.Response(400, json={"error": "invalid_grant"})
+                return httpx2.Response(400, json={"error": "invalid_grant"})
             self.exchanged.append(form["code"])
             now = int(time.time())
             claims = {"iss": ISSUER, "aud": self.audience, "sub": "fc-sub-1", "iat": now, "exp": now + 60,
                       "nonce": asked["nonce"], **self.claims}  # fmt: skip
             token = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": "k1"})
-            return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer", "id_token": token})
-        return httpx.Response(404)
+            return httpx2.Response(200, json={"access_token": "at", "token_type": "Bearer", "id_token": token})
+        return httpx2.Response(404)
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def oidc_client(demo_town: DemoTown, provider: Provider) -> Iterator[TestClient]
                            franceconnect=OidcProvider(issuer=ISSUER, client_id=CLIENT, client_secret="s3cret"))  # type: ignore[arg-type]  # fmt: skip
     database = Database(demo_town.url)
     app = create_app(database, web=settings)
-    app.state.oidc_client = OidcClient(settings, transport=httpx.MockTransport(provider.handle))
+    app.state.oidc_client = OidcClient(settings, transport=httpx2.MockTransport(provider.handle))
     with TestClient(app, follow_redirects=False) as client:
         yield client
     database.dispose()

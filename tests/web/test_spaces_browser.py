@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import select
 
 from parcours.api.security import AuthSettings, issue_token
@@ -71,7 +71,7 @@ def test_a_patient_changes_gp_and_masks_a_document(
     page.click("button:text('Donner mon accord')")
     token = page.input_value("[data-testid=attestation]")
     assert_accessible(page)
-    filed = httpx.post(f"{live_server.url}/api/declarations", headers=_bearer(Principal.professional(rpps), web_auth),
+    filed = httpx2.post(f"{live_server.url}/api/declarations", headers=_bearer(Principal.professional(rpps), web_auth),
                        json={"patient_id": me.patient_id, "professional_rpps": rpps, "vitale_attestation": token})  # fmt: skip
     assert filed.status_code == 201, filed.text
     page.reload()
@@ -94,10 +94,10 @@ def test_bris_de_glace_shows_in_the_patients_access_history(
     me = with_record[5]
     emergency_doctor = next(p for p in live_server.town.people["professionals"] if p.detail.startswith("psychiatry"))
     headers = _bearer(Principal.professional(emergency_doctor.identifier), web_auth)
-    opened = httpx.post(f"{live_server.url}/api/record/{me.patient_id}/emergency-access", headers=headers,
+    opened = httpx2.post(f"{live_server.url}/api/record/{me.patient_id}/emergency-access", headers=headers,
                         json={"reason": "patient inconscient admis aux urgences"})  # fmt: skip
     assert opened.status_code == 201, opened.text
-    read = httpx.get(f"{live_server.url}/api/record/{me.patient_id}/entries", headers=headers)
+    read = httpx2.get(f"{live_server.url}/api/record/{me.patient_id}/entries", headers=headers)
     assert read.status_code == 200, read.text
     page = signed_in_page(me.person)
     page.goto(f"{live_server.url}/espace/patient/{me.patient_id}/acces")

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import secrets
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import authlib.deprecate
-import httpx
+import httpx2
 import jwt
-
-with warnings.catch_warnings():  # Authlib announces httpx2 and falls back to httpx, which is what is installed
-    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
-    from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.httpx_client import OAuth2Client
 
 from parcours.record.identity import ClaimsProfile, IdentityError, Principal, principal_from_claims
 from parcours.settings import OidcProvider, WebSettings
@@ -64,13 +59,13 @@ def provider(settings: WebSettings, key: str) -> Configured | None:
 class OidcClient:
     """The two legs of the sign-in with one provider. ``transport`` lets a test answer for the provider."""
 
-    def __init__(self, settings: WebSettings, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, settings: WebSettings, transport: httpx2.BaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def _http(self) -> httpx.Client:
-        return httpx.Client(timeout=self.settings.oidc_timeout_seconds, transport=self.transport)
+    def _http(self) -> httpx2.Client:
+        return httpx2.Client(timeout=self.settings.oidc_timeout_seconds, transport=self.transport)
 
     def metadata(self, config: Configured) -> dict[str, Any]:
         cached = self._metadata.get(config.key)
@@ -81,7 +76,7 @@ class OidcClient:
                 response = http.get(config.provider.discovery_url)
                 response.raise_for_status()
                 data = response.json()
-        except (httpx.HTTPError, ValueError):
+        except (httpx2.HTTPError, ValueError):
             raise SignInError(f"{config.label} est injoignable pour le moment : réessayez plus tard") from None
         if not isinstance(data, dict) or data.get("issuer") != config.provider.issuer:
             raise SignInError(f"la configuration publiée par {config.label} ne correspond pas à l'émetteur attendu")
@@ -159,7 +154,7 @@ class OidcClient:
             )  # fmt: skip
         except SignInError:
             raise
-        except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError):
+        except (httpx2.HTTPError, ValueError, KeyError, jwt.PyJWTError):
             raise SignInError("jeton d'identité invalide (signature, émetteur, audience ou expiration)") from None
         if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
             raise SignInError("jeton d'identité rejoué ou destiné à une autre connexion (nonce)")
