@@ -48,8 +48,12 @@ BIRTHS = [dt.date(1950, 5, 5), dt.date(1990, 2, 28), dt.date(2015, 1, 1), dt.dat
 # The catalogue's formulas and two of the tests (yearly ceilings, envelopes and day limits on the kinds of care the
 # twin covers; a contract that is not responsable).
 CONTRACTS = [*catalogue_names(), *(str(p) for p in sorted((Path(__file__).parent / "contracts").glob("*.yaml")))]
-LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "basket", "psychiatry",
-             "costly_act", "line_number")  # fmt: skip
+LINE_KEYS = ("act_code", "quantity", "fee", "coefficient", "days", "device_class", "correction", "basket", "ear",
+             "psychiatry", "costly_act", "line_number")  # fmt: skip
+# Hearing aids: the days above and four years later (the renewal period per ear: on its last day, beyond it), a
+# patient turning 20 on one of them (the class I price limit of the young until then).
+HEARING_DAYS = [*DAYS, dt.date(2029, 1, 1), dt.date(2029, 1, 2), dt.date(2029, 3, 4)]
+HEARING_BIRTHS = [*BIRTHS, dt.date(2009, 3, 4)]
 
 
 @lru_cache(maxsize=64)
@@ -98,11 +102,42 @@ ROUTED_FLAGS = ("tiers_payant", "work_injury", "invalidity_pension")  # claims t
 
 
 @st.composite
+def hearing_line(draw: st.DrawFn) -> dict[str, Any]:
+    """A hearing aid of class I (at its limit, within it, now and then above it: the engine's error) or II (with
+    its fee, now and then without: the engine's error), for one or two ears."""
+    klass = draw(st.sampled_from(["I", "I", "II"]))
+    error = draw(st.integers(0, 12)) == 0
+    if klass == "I":
+        fee = draw(st.integers(95_001, 300_000)) if error else draw(st.none() | st.integers(0, 95_000))
+    else:
+        fee = None if error else draw(st.integers(40_000, 250_000))
+    return {"act_code": "HEARING_AID", "device_class": klass, "quantity": draw(st.sampled_from([1, 1, 2])),
+            "ear": draw(st.sampled_from([None, None, "left", "right"])), "fee": fee, "coefficient": None}  # fmt: skip
+
+
+@st.composite
 def claim(
-    draw: st.DrawFn, claim_id: int, other_one_in: int = 13, te_one_in: int = 0, optics_one_in: int = 0
+    draw: st.DrawFn,
+    claim_id: int,
+    other_one_in: int = 13,
+    te_one_in: int = 0,
+    optics_one_in: int = 0,
+    hearing_one_in: int = 0,
 ) -> list[dict[str, Any]]:
     if te_one_in and draw(st.integers(1, te_one_in)) == 1:
         return [{**draw(claim(claim_id, 10**6))[0], **draw(teleexpertise_line())}]
+    if hearing_one_in and draw(st.integers(1, hearing_one_in)) == 1:  # one line, or an aid for each ear
+        head = {**draw(claim(claim_id, 10**6))[0], **dict.fromkeys(ROUTED_FLAGS, False)}
+        head.update(profession=Profession.HEARING_AID_PROVIDER.value, specialty=None, sector=None,
+                    patient_id=draw(st.sampled_from([0, 0, 1])), date=draw(st.sampled_from(HEARING_DAYS)),
+                    birth_date=draw(st.sampled_from(HEARING_BIRTHS)))  # fmt: skip
+        lines = [draw(hearing_line())]
+        if draw(st.integers(0, 3)) == 0:
+            lines = [
+                {**lines[0], "ear": "left", "quantity": 1},
+                {**draw(hearing_line()), "ear": "right", "quantity": 1},
+            ]
+        return [{**head, **line, "line_number": i + 1} for i, line in enumerate(lines)]
     if optics_one_in and draw(st.integers(1, optics_one_in)) == 1:  # an equipment: a frame and lenses, or either
         head = {**draw(claim(claim_id, 10**6))[0], **dict.fromkeys(ROUTED_FLAGS, False)}
         head.update(profession=Profession.OPTICIAN.value, specialty=None, sector=None, coefficient=None,
@@ -168,11 +203,18 @@ def teleexpertise_line(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def patient_years(
-    draw: st.DrawFn, other_one_in: int = 13, contracts: bool = False, te_one_in: int = 0, optics_one_in: int = 0
+    draw: st.DrawFn,
+    other_one_in: int = 13,
+    contracts: bool = False,
+    te_one_in: int = 0,
+    optics_one_in: int = 0,
+    hearing_one_in: int = 0,
 ) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 30))
     rows = [
-        row for i in draw(st.permutations(range(n))) for row in draw(claim(i, other_one_in, te_one_in, optics_one_in))
+        row
+        for i in draw(st.permutations(range(n)))
+        for row in draw(claim(i, other_one_in, te_one_in, optics_one_in, hearing_one_in))
     ]
     if contracts:
         # Each patient's formula of the catalogue (or none); now and then a claim names another one or none (such
@@ -256,6 +298,20 @@ def reference(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[st
     return out, refused
 
 
+def hearing_event(rows: list[dict[str, Any]], with_contract: bool = False) -> str:
+    """What the lines of hearing aids were (of a contract's claims), for the test's statistics: taken by the twin,
+    an early renewal."""
+    aids = {(r["claim_id"], r["line_number"]) for r in rows
+            if r["act_code"] == "HEARING_AID" and (r.get("contract") or not with_contract)}  # fmt: skip
+    if not aids:
+        return "none"
+    lines = [r for r in adjudicate_partition(pa.Table.from_pylist(rows, schema=SCHEMA)).lines.to_pylist()
+             if (r["claim_id"], r["line_number"]) in aids]  # fmt: skip
+    twin = [r for r in lines if r["engine"] == "columnar"]
+    early = any(r["reason"] == "early_renewal" for r in twin)
+    return "early renewal in the twin" if early else "some in the twin" if twin else "scalar only"
+
+
 def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, int]], set[int], int]:
     result = adjudicate_partition(pa.Table.from_pylist(rows, schema=SCHEMA))
     out = {}
@@ -273,21 +329,26 @@ def batch(rows: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], dict[str, i
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
-    st.tuples(st.sampled_from([0, 0, 3]), st.sampled_from([0, 0, 3])).flatmap(
-        lambda p: patient_years(te_one_in=p[0], optics_one_in=p[1])
+    st.tuples(st.sampled_from([0, 0, 3]), st.sampled_from([0, 0, 3]), st.sampled_from([0, 0, 3])).flatmap(
+        lambda p: patient_years(te_one_in=p[0], optics_one_in=p[1], hearing_one_in=p[2])
     )
 )
 def test_batch_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
     expected, refused = reference(rows)
     got, rejected, twin = batch(rows)
     event(f"lines answered by the twin: {'none' if not twin else 'all' if twin == len(got) else 'some'}")
+    event(f"hearing aids: {hearing_event(rows)}")
     event(f"multi-act claims: {'yes' if len(rows) > len({r['claim_id'] for r in rows}) else 'no'}")
     assert rejected == refused
     assert got == expected
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.sampled_from([0, 3]).flatmap(lambda optics: patient_years(contracts=True, optics_one_in=optics)))
+@given(
+    st.tuples(st.sampled_from([0, 3]), st.sampled_from([0, 0, 3])).flatmap(
+        lambda p: patient_years(contracts=True, optics_one_in=p[0], hearing_one_in=p[1])
+    )
+)
 def test_batch_with_contracts_equals_the_scalar_engine_claim_by_claim(rows: list[dict[str, Any]]) -> None:
     """The catalogue's contracts: AMC and reste à charge of every line to the cent, the contract's year carried
     from claim to claim (yearly ceilings, envelopes, day limits), optical equipments reimbursed per claim."""
@@ -297,16 +358,17 @@ def test_batch_with_contracts_equals_the_scalar_engine_claim_by_claim(rows: list
     event(f"lines with a contract answered by the twin: {'none' if not twin or not with_contract else 'some'}")
     optics = {r["act_code"] for r in rows if r.get("contract") and r["act_code"] in ("FRAME", "LENS")}
     event(f"optics with a contract: {'frame and lenses' if len(optics) == 2 else 'some' if optics else 'none'}")
+    event(f"hearing aids with a contract: {hearing_event(rows, with_contract=True)}")
     assert rejected == refused
     assert got == expected
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
-    st.tuples(st.booleans(), st.sampled_from([0, 2]), st.sampled_from([0, 3])).flatmap(
-        lambda p: patient_years(contracts=p[0], te_one_in=p[1], optics_one_in=p[2])
+    st.tuples(st.booleans(), st.sampled_from([0, 2]), st.sampled_from([0, 3]), st.sampled_from([0, 3])).flatmap(
+        lambda p: patient_years(contracts=p[0], te_one_in=p[1], optics_one_in=p[2], hearing_one_in=p[3])
     ),
-    st.sampled_from(DAYS),
+    st.sampled_from(HEARING_DAYS),
 )
 def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], cut: dt.date) -> None:
     """Claims before ``cut`` in a first batch, the rest in a second one fed the first's states."""
@@ -328,8 +390,12 @@ def test_two_files_with_the_state_carried_equal_one(rows: list[dict[str, Any]], 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     st.tuples(
-        st.sampled_from([2, 4, 13]), st.booleans(), st.sampled_from([0, 0, 1, 2]), st.sampled_from([0, 3])
-    ).flatmap(lambda p: patient_years(p[0], contracts=p[1], te_one_in=p[2], optics_one_in=p[3]))
+        st.sampled_from([2, 4, 13]),
+        st.booleans(),
+        st.sampled_from([0, 0, 1, 2]),
+        st.sampled_from([0, 3]),
+        st.sampled_from([0, 0, 3]),
+    ).flatmap(lambda p: patient_years(p[0], contracts=p[1], te_one_in=p[2], optics_one_in=p[3], hearing_one_in=p[4]))
 )
 def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]]) -> None:
     """The kernel hands a patient from the twin to the scalar engine and back (at each claim the twin does not
@@ -351,6 +417,9 @@ def test_batch_equals_its_scalar_route_on_every_column(rows: list[dict[str, Any]
     ]
     early = any(r["reason"] == "early_renewal" for r in twin_optics)
     event(f"optics taken by the twin: {'none' if not twin_optics else 'early renewal' if early else 'some'}")
+    twin_aids = [r for r in mixed.lines.to_pylist() if r["act_code"] == "HEARING_AID" and r["engine"] == "columnar"]
+    early = any(r["reason"] == "early_renewal" for r in twin_aids)
+    event(f"hearing aids taken by the twin: {'none' if not twin_aids else 'early renewal' if early else 'some'}")
     columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
     assert mixed.lines.select(columns).to_pylist() == scalar.lines.select(columns).to_pylist()
     key = [("claim_id", "ascending"), ("line_number", "ascending")]

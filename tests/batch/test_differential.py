@@ -34,9 +34,13 @@ SUPPORTED_PROFESSIONS = [
     Profession.TRANSPORT,
     Profession.MIDWIFE,
     Profession.OPTICIAN,
+    Profession.HEARING_AID_PROVIDER,
 ]
 # Each patient's last optical equipment before the batch (one per patient, as the batch state gives it).
 LAST_OPTICAL = {0: None, 1: dt.date(2023, 11, 30), 2: dt.date(2025, 2, 28), 3: None}
+# And the last hearing aid of each ear (left, right): renewals within the 4 years and beyond them in 2024-2026.
+LAST_HEARING = {0: (None, None), 1: (dt.date(2021, 6, 1), None), 2: (dt.date(2022, 1, 15), dt.date(2020, 12, 31)),
+                3: (None, dt.date(2024, 2, 29))}  # fmt: skip
 # A few change dates of the parameters and days around them, so caps bind within a day and values change.
 KEY_DATES = [
     dt.date(2024, 5, 14),
@@ -120,6 +124,7 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
     if definition.base == "fee" and row["fee"] is None and draw(st.integers(0, 10)):
         row["fee"] = draw(st.integers(1, 20_000))
     row["last_optical_equipment"] = LAST_OPTICAL[row["patient_id"]]
+    row["last_hearing_aid_left"], row["last_hearing_aid_right"] = LAST_HEARING[row["patient_id"]]
     if definition.base == "device":  # optics: class, correction, one frame or two lenses, within the price limit
         row["device_class"] = draw(st.sampled_from(["A", "A", "B", "I", None]))
         row["correction"] = draw(st.sampled_from(["simple", "complex", "very_complex", None]))
@@ -128,6 +133,14 @@ def claim_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
     if code == "CROWN":  # each basket (none: the engine's error), at or within the limit, or above it
         row["basket"] = draw(st.sampled_from(["rac0", "moderate", "free", None]))
         row["fee"] = draw(st.none() | st.integers(5_000, 60_000) | st.integers(0, 200_000))
+    if code == "HEARING_AID":  # each class (none, A: the engine's error), one or two ears (three: its error), young
+        # (under 20: their own class I limit) or not, at the limit, within it or above it (refused as input)
+        row["device_class"] = draw(st.sampled_from(["I", "I", "II", "II", None, "A"]))
+        row["quantity"] = draw(st.sampled_from([1, 1, 2, 2, 3]))
+        row["ear"] = draw(st.sampled_from([None, None, "left", "right", "both"]))
+        row["fee"] = draw(st.none() | st.integers(20_000, 140_000) | st.integers(0, 400_000))
+        if draw(st.booleans()):
+            row["birth_date"] = date - dt.timedelta(days=draw(st.integers(18 * 365, 22 * 365)))
     if draw(st.integers(0, 6)) == 0:
         start = date - dt.timedelta(days=draw(st.integers(0, 300)))
         row["pregnancy_start"] = start
@@ -159,10 +172,52 @@ def teleexpertise_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
     }
 
 
+ROUTING_FACTS = ("regime", "institution", "pregnancy_start", "delivery_date", "coefficient", "sector", "installed_on",
+                 "last_in_person_visit")  # fmt: skip
+
+
 @st.composite
-def batches(draw: st.DrawFn, teleexpertise: bool = False) -> list[dict[str, Any]]:
+def hearing_rows(draw: st.DrawFn, claim_id: int) -> dict[str, Any]:
+    """A hearing aid of one of two patients (one with aids before the batch), on dates around four years apart (the
+    renewal period per ear: within it, on its last day, beyond it), now and then another kind of care."""
+    row = draw(claim_rows(claim_id))
+    if draw(st.integers(0, 9)) == 0:
+        return {**row, "patient_id": draw(st.sampled_from([0, 2]))}
+    # (the twin's dates: from 2023, every rule it reads in force)
+    date = draw(st.sampled_from([dt.date(2023, 3, 4), dt.date(2024, 1, 15), dt.date(2026, 1, 14), dt.date(2026, 1, 15),
+                                 dt.date(2027, 3, 3), dt.date(2027, 3, 4), dt.date(2028, 1, 15)]))  # fmt: skip
+    patient = draw(st.sampled_from([0, 2]))
+    klass = draw(st.sampled_from(["I", "I", "II"]))
+    error = draw(st.integers(0, 15)) == 0  # now and then the engine's error: routed with the patient
+    if klass == "I":  # at the limit, within it, above it (an error)
+        fee = draw(st.integers(95_001, 300_000)) if error else draw(st.none() | st.integers(0, 95_000))
+    else:  # with its fee, without it (an error)
+        fee = None if error else draw(st.integers(40_000, 250_000))
+    return {
+        **row,
+        "patient_id": patient,
+        "date": date,
+        "birth_date": draw(st.sampled_from([dt.date(1950, 1, 1), dt.date(2007, 3, 4), dt.date(2012, 7, 1)])),
+        "profession": Profession.HEARING_AID_PROVIDER.value,
+        "specialty": None,
+        "act_code": "HEARING_AID",
+        "device_class": klass,
+        "quantity": draw(st.sampled_from([1, 1, 2])),
+        "ear": draw(st.sampled_from([None, None, "left", "right"])),
+        "fee": fee,
+        "last_hearing_aid_left": LAST_HEARING[patient][0],
+        "last_hearing_aid_right": LAST_HEARING[patient][1],
+        # what would route the patient whole: drawn by the other tests
+        **dict.fromkeys(ROUTING_FACTS, None),
+        "ald_care": row["ald"] and row["ald_care"],
+        "teleconsultation": False,
+    }
+
+
+@st.composite
+def batches(draw: st.DrawFn, teleexpertise: bool = False, hearing: bool = False) -> list[dict[str, Any]]:
     size = draw(st.integers(1, 25))
-    rows = teleexpertise_rows if teleexpertise else claim_rows
+    rows = teleexpertise_rows if teleexpertise else hearing_rows if hearing else claim_rows
     return [draw(rows(claim_id)) for claim_id in draw(st.permutations(range(size)))]
 
 
@@ -293,3 +348,17 @@ def test_a_row_reaching_the_costly_act_threshold_goes_to_the_scalar_engine(tmp_p
     assert twin[0]["engine"] == "scalar"
     assert comparable(twin) == comparable(scalar)
     assert twin[0]["amo"] == 400
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches(hearing=True))
+def test_hearing_aids_in_the_twin_equal_the_scalar_engine(rows: list[dict[str, Any]]) -> None:
+    """Class I (the price limit by age) and II, one or two ears, the renewal period per ear carried claim after
+    claim from the aids before the batch."""
+    twin, scalar, answered = both(rows)
+    aids = [row for row, given in zip(twin, rows, strict=True) if given["act_code"] == "HEARING_AID"]
+    early = sum(row["reason"] == "early_renewal" for row in aids)
+    event(f"rows answered by the twin: {'none' if not answered else 'all' if answered == len(rows) else 'some'}")
+    event(f"hearing aids refused as early renewals: {'none' if not early else 'some'}")
+    for got, expected in zip(twin, scalar, strict=True):
+        assert got == expected

@@ -6,8 +6,9 @@ Routing (``scalar_contract_patients``): a patient with a contract stays with the
 unless the columnar contract cannot take them whole — their claims name more than one contract (the yearly limits
 would change along one year's running sum: not vectorised), or their contract cannot be loaded for a year of their
 claims (the scalar engine then rejects the claims with the reason). The kinds of care the twin does not cover
-(hearing aids, private room…) go to the scalar engine with their claim, as without a contract;
-optics and dental crowns stay with the twin (class A and B, class B reimbursed per equipment as ``amc._optics_allowance``).
+(private room, emergency flat fee…) go to the scalar engine with their claim, as without a contract; optics, dental
+crowns and hearing aids stay with the twin (optics class B reimbursed per equipment as ``amc._optics_allowance``,
+a hearing aid's forfait per ear as its quantity of ears, as ``amc._allowance``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 Loader = Callable[[str, int], Contract]
 _YEARS = 10_000  # (contract, year) pairs as one integer key
+_OTHER_DEVICES = (Category.DENTAL_PROSTHESIS, Category.AUDIOLOGY)  # priced freely beyond the base, as optics
 
 
 def _years(date: I64) -> I64:
@@ -223,6 +225,7 @@ def add_contracts(
         charge,
         _is(sub, "device_class", taken, "A")[of_row],
         np.asarray(_at(sub, "basket", taken).fill_null("").to_numpy(zero_copy_only=False), dtype=object)[of_row],
+        _is(sub, "device_class", taken, "I")[of_row],
     )
     if (kind < 0).any():  # not a kind the twin covers: never reached (SUPPORTEDCATEGORIES)
         raise AssertionError("contract: a twin line without a kind of care")
@@ -268,8 +271,8 @@ def add_contracts(
         non_optam=sector_2 & ~_flag(sub, "optam", taken)[of_row],
         patient_c2s=c2s,
         authorised_overrun=authorised,
-        # the devices the twin takes: optics, dental prostheses (engine._classify_overrun)
-        device_price=optics | (line_category == CATEGORIES.index(Category.DENTAL_PROSTHESIS)),
+        # the devices the twin takes: optics, dental prostheses, hearing aids (engine._classify_overrun)
+        device_price=optics | np.isin(line_category, [CATEGORIES.index(c) for c in _OTHER_DEVICES]),
         claim=(np.cumsum(claim_start) - 1)[row],
         frame=optics & (act_code_rows == "FRAME"),
         correction=_corrections(sub, taken)[of_row],

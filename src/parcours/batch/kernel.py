@@ -29,6 +29,7 @@ from parcours.batch.contracts import add_contracts, scalar_contract_patients
 from parcours.errors import field_errors
 from parcours.rules.catalogue import Category, Profession
 from parcours.rules.columnar import (
+    _EARS,
     INPUT_COLUMNS,
     ColumnarEngine,
     ColumnarResult,
@@ -61,6 +62,8 @@ OPENING_COLUMNS = (
     "same_day_transport_franchises",
     "teleexpertise_done_ytd",
     "last_optical_equipment",
+    "last_hearing_aid_left",
+    "last_hearing_aid_right",
 )
 # Columns that describe one act line; every other column describes the claim and must be equal on its lines.
 LINE_COLUMNS = (
@@ -274,7 +277,8 @@ class PatientState:
             participation_owed=int(details.get("participation_owed", 0)),
             franchises_owed=int(details.get("franchises_owed", 0)),
             last_optical=details.get("last_optical_equipment"),
-            last_hearing=dict(details.get("last_hearing_aid", {})),
+            # the ears with an aid (the scalar engine's states after drop the others)
+            last_hearing={ear: day for ear, day in details.get("last_hearing_aid", {}).items() if day},
             contract=details.get("contract"),
         )
 
@@ -770,6 +774,7 @@ def _twin_rows(
     opening = np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size, dtype=np.int64)
     te_opening = np.zeros(rows.size, dtype=np.int64)
     optical = pa.nulls(rows.size, pa.date32())
+    hearing = dict.fromkeys(_EARS, optical)
     given = {q: states[q] for q in _runs_of(p).tolist() if q in states} if states else {}
     if given:
         ids = np.array(sorted(given), dtype=np.int64)
@@ -783,6 +788,11 @@ def _twin_rows(
         last = np.array([_day_number(given[q].last_optical) for q in ids.tolist()], dtype=np.int64)
         days = np.where(ids[at] == p, last[at], -1)
         optical = pa.array(days.astype(np.int32), pa.int32(), mask=days < 0).cast(pa.date32())
+        # The last hearing aid of each ear, whatever the year (the renewal period spans years).
+        for ear in _EARS:
+            last = np.array([_day_number(given[q].last_hearing.get(ear)) for q in ids.tolist()], dtype=np.int64)
+            days = np.where(ids[at] == p, last[at], -1)
+            hearing[ear] = pa.array(days.astype(np.int32), pa.int32(), mask=days < 0).cast(pa.date32())
     return _twin(
         twin,
         _take(table, rows),
@@ -790,7 +800,7 @@ def _twin_rows(
         d,
         claim_start[rows],
         (*opening, te_opening),
-        optical,
+        (optical, hearing["left"], hearing["right"]),
         given,
         all_states,
         None if contracts is None else contracts[rows],
@@ -812,7 +822,7 @@ def _twin(
     date: I64,
     claim_start: Bools,
     opening: tuple[I64, I64, I64],
-    last_optical: pa.Array,
+    last_devices: tuple[pa.Array, pa.Array, pa.Array],
     states_in: Mapping[int, PatientState],
     all_states: bool = True,
     contracts: npt.NDArray[np.object_] | None = None,
@@ -828,7 +838,10 @@ def _twin(
         "franchises_paid_ytd", pa.array(opening[1])
     )
     feed = feed.append_column("teleexpertise_done_ytd", pa.array(opening[2]))
-    feed = feed.append_column("last_optical_equipment", last_optical)
+    for name, values in zip(
+        ("last_optical_equipment", *(f"last_hearing_aid_{e}" for e in _EARS)), last_devices, strict=True
+    ):
+        feed = feed.append_column(name, values)
     r = twin.run(feed, up_to_first_routed=True)
     assert r.participation_units is not None
     assert r.paramedical_counted is not None
@@ -1053,9 +1066,10 @@ def _teleexpertise_running(
     date: I64,
     claim_start: Bools,
     states_in: Mapping[int, PatientState],
-) -> tuple[I64, I64, list[str], dict[int, tuple[dict[str, int], str | None]]]:
+) -> tuple[I64, I64, list[str], dict[int, Devices]]:
     """What the twin counted into the state's details: the year's téléexpertise counts ("CODE:RPPS" → count, as
-    the scalar engine keeps them) and the last optical equipment, of the patients it counted some for: the state
+    the scalar engine keeps them), the last optical equipment and the last hearing aid of each ear, of the patients
+    it counted some for: the state
     before (``_details_of``) of each of their answered rows (the rows, an index into the texts for each, -1 for
     none, the texts), and the counts and equipment after their last one (by patient).
 
@@ -1064,20 +1078,22 @@ def _teleexpertise_running(
     and the counted ones only (both are rare)."""
     assert r.teleexpertise_counted is not None
     assert r.optics_bought is not None
+    assert r.hearing_bought is not None
     counted = r.teleexpertise_counted
     with_te = np.flatnonzero(counted > 0)
     bought = r.optics_bought
-    if with_te.size == 0 and not bought.any():
+    aids_bought = r.hearing_bought  # the ears, as bits of _EARS
+    if with_te.size == 0 and not bought.any() and not aids_bought.any():
         return with_te, with_te, [], {}
     patient_no = np.cumsum(_group_starts(patient)) - 1  # the rows are sorted by patient
     counts = np.zeros(int(patient_no[-1]) + 1, dtype=bool)
-    counts[patient_no[(counted > 0) | bought]] = True
+    counts[patient_no[(counted > 0) | bought | (aids_bought > 0)]] = True
     rows = np.flatnonzero(counts[patient_no] & r.answered)
     codes = sub.column("act_code").take(pa.array(with_te)).cast(pa.string()).to_pylist()
     pro_ids = sub.column("professional_id").take(pa.array(with_te)).to_pylist()
     key_of = {int(i): f"{code}:{professional_rpps(pro)}" for i, code, pro in zip(with_te, codes, pro_ids, strict=True)}
     p, years = patient[rows], year_of_days(date[rows])
-    event = (counted[rows] > 0) | bought[rows]
+    event = (counted[rows] > 0) | bought[rows] | (aids_bought[rows] > 0)
     group = np.cumsum(_group_starts(p, years))
     events_before: I64 = np.cumsum(event, dtype=np.int64) - event
     # A claim's first line shows a new text when its group (patient, year) or the events before it differ from the
@@ -1099,27 +1115,32 @@ def _teleexpertise_running(
     visit = np.flatnonzero(worth & started)
     text_at = np.full(rows.size, -1, dtype=np.int64)
     slots: dict[str, int] = {}
-    after: dict[int, tuple[dict[str, int], str | None]] = {}
+    after: dict[int, Devices] = {}
     running: dict[str, int] = {}
     optical: str | None = None
+    aids: dict[str, str] = {}
     owner, owner_year = -1, -1
     for k in visit.tolist():
         i, q, year = int(rows[k]), int(p[k]), int(years[k])
         state = states_in.get(q)
         if q != owner:
             optical = state.last_optical if state is not None else None
+            aids = {ear: day for ear, day in state.last_hearing.items() if day} if state is not None else {}
         if q != owner or year != owner_year:
             running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
             owner, owner_year = q, year
         if remake[k]:
-            text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical)
+            text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical, last_hearing=aids)
             if text is not None:
                 text_at[k] = slots.setdefault(text, len(slots))
         if i in key_of:
             running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
+        on = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat()
         if bought[i]:
-            optical = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat()
-        after[q] = (running, optical)
+            optical = on
+        if aids_bought[i]:
+            aids = {**aids, **{ear: on for e, ear in enumerate(_EARS) if int(aids_bought[i]) >> e & 1}}
+        after[q] = (running, optical, aids)
     # Each row repeats the text of the last first line made again (none before the first one).
     last_made = np.maximum.accumulate(np.where(remake, np.arange(rows.size), -1))
     index = np.where(last_made >= 0, text_at[np.maximum(last_made, 0)], -1)
@@ -1133,6 +1154,9 @@ def before_incl(values: I64, starts: Bools) -> I64:
 
 
 _EPOCH = dt.date(1970, 1, 1)
+# What the twin counts into a patient's details: the year's téléexpertises, the last optical equipment, the last
+# hearing aid of each ear (ISO dates).
+Devices = tuple[dict[str, int], str | None, dict[str, str]]
 
 
 def _details_of(
@@ -1142,21 +1166,25 @@ def _details_of(
     with_contract: bool = False,
     teleexpertise: Mapping[str, int] | None = None,
     last_optical: str | None = None,
-    counted: tuple[Mapping[str, int], str | None] | None = None,
+    last_hearing: Mapping[str, str] | None = None,
+    counted: Devices | None = None,
 ) -> str | None:
     """The parts of a given state a claim on ``day`` still sees (téléexpertises and psy sessions of the year, amounts
-    owed, devices; the mutuelle's year when the state is carried whole); ``teleexpertise``, ``last_optical`` (or
-    both as ``counted``): the year's counts and the last equipment when the twin counted some (else the state's)."""
+    owed, devices; the mutuelle's year when the state is carried whole); ``teleexpertise``, ``last_optical``,
+    ``last_hearing`` (or all three as ``counted``): the year's counts and the last devices when the twin counted
+    some (else the state's)."""
     if counted is not None:
-        teleexpertise, last_optical = counted
-    if state is None:  # what PatientState.details writes of these two alone
-        if not teleexpertise and not last_optical:
+        teleexpertise, last_optical, last_hearing = counted
+    if state is None:  # what PatientState.details writes of these three alone
+        if not teleexpertise and not last_optical and not last_hearing:
             return None
         data: dict[str, Any] = {}
         if teleexpertise:
             data["teleexpertise_acts"] = teleexpertise
         if last_optical:
             data["last_optical_equipment"] = last_optical
+        if last_hearing:
+            data["last_hearing_aid"] = dict(last_hearing)
         return json.dumps(data, sort_keys=True)
     on = _EPOCH + dt.timedelta(days=day)
     same_year = state.as_of.year == on.year
@@ -1167,7 +1195,7 @@ def _details_of(
         participation_owed=state.participation_owed,
         franchises_owed=state.franchises_owed,
         last_optical=last_optical or state.last_optical,
-        last_hearing=state.last_hearing,
+        last_hearing=dict(state.last_hearing if last_hearing is None else last_hearing),
         contract=state.contract if with_contract else None,
     )
     return copy.details()

@@ -3,8 +3,8 @@
 One row is one care event with one act (the shape of almost every claim). The twin reads every figure from the
 same dated parameters as the scalar engine (``ParameterSet.at(date)``, once per distinct date of the batch) and
 the same catalogue; the pathway is decided by the same rule table (``pathway.rule_index_columns``). The yearly
-count of téléexpertises and the optics renewal period are taken in the caps' order too. Rows it does not cover
-(hearing aids, CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
+count of téléexpertises and the renewal periods of optics and hearing aids are taken in the caps' order too. Rows it
+does not cover (CCAM modifiers, invalid input…) are flagged; their patients are routed whole to the scalar
 engine, fed sequentially with the year-to-date state (``adjudicate_rows``), so every row gets an answer and the
 caps see every claim of the patient in the order (patient, date, claim id). The batch kernel routes them only from
 their first claim not covered on (``run(..., up_to_first_routed=True)``) and hands them back afterwards.
@@ -135,10 +135,10 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "fee": (pa.int64(), False, "billed amount in cents (default: the tariff)"),
     "coefficient": (pa.float64(), False, "coefficient of a key-letter act (AMI 1.5, B 70)"),
     "days": (pa.int64(), False, "days of a hospital stay"),
-    "device_class": (pa.string(), False, "optics A/B, audiology I/II (audiology routed to the scalar engine)"),
+    "device_class": (pa.string(), False, "optics A/B, audiology I/II"),
     "correction": (pa.string(), False, "optics lenses: simple, complex, very_complex"),
     "basket": (pa.string(), False, "dental prosthesis: rac0, moderate, free"),
-    "ear": (pa.string(), False, "audiology: left, right (routed)"),
+    "ear": (pa.string(), False, "audiology: left, right (default: both ears for 2 aids, else the right one)"),
     "psychiatry": (pa.bool_(), False, "hospital stay in psychiatry (its daily charge)"),
     "costly_act": (pa.bool_(), False, "hospital stay with a costly act (flat fee in place of the ticket modérateur)"),
     "modifiers": (pa.string(), False, "CCAM modifiers billed with the act, comma-separated: 'F,P' (routed)"),
@@ -149,6 +149,12 @@ INPUT_COLUMNS: dict[str, tuple[pa.DataType, bool, str]] = {
     "compulsory_child_exam": (pa.int64(), False, "number 1-20 of the compulsory child examination (routed)"),
     "participation_paid_ytd": (pa.int64(), False, "cents of participations already paid this year, before the batch"),
     "last_optical_equipment": (pa.date32(), False, "date of the patient's last optical equipment, before the batch"),
+    "last_hearing_aid_left": (pa.date32(), False, "date of the patient's last hearing aid, left ear, before the batch"),
+    "last_hearing_aid_right": (
+        pa.date32(),
+        False,
+        "date of the patient's last hearing aid, right ear, before the batch",
+    ),
     "teleexpertise_done_ytd": (
         pa.int64(),
         False,
@@ -199,8 +205,9 @@ SUPPORTED_CATEGORIES = (
     Category.TELEEXPERTISE,  # billed alone; the yearly limit per act, patient and professional counted in columns
     Category.OPTICS,  # frames and lenses of class A (100 % santé, price limits) and B; the renewal period in order
     Category.DENTAL_PROSTHESIS,  # crowns: the base, the basket's fee limit (100 % santé, tarifs maîtrisés) or free
+    Category.AUDIOLOGY,  # hearing aids of class I (price limit by age) and II; the renewal period per ear in order
 )
-_SUPPORTED_BASES = ("tariff", "letter", "fee", "device")  # "device": optics, crowns (SUPPORTED_CATEGORIES)
+_SUPPORTED_BASES = ("tariff", "letter", "fee", "device")  # "device": optics, crowns, hearing aids
 _FRANCHISE_KINDS = ("medicine", "paramedical", "transport")
 _REASONS = (
     "age_condition",
@@ -212,6 +219,8 @@ _REASONS = (
 _CORRECTIONS = ("simple", "complex", "very_complex")
 _BASKETS = ("rac0", "moderate", "free")  # a dental prosthesis's basket (event.Basket)
 _OPTICS = "tariffs.optics"
+_AUDIOLOGY = "tariffs.audiology"
+_EARS = ("left", "right")  # Act.ear; a row's ears as bits: 1 << index
 # Figures only some rows read: a date where one is not in force routes those rows, not the whole date.
 _ROW_SCALAR_PATHS = (
     "teleexpertise.yearly_limit_per_patient",
@@ -225,6 +234,8 @@ _ROW_SCALAR_PATHS = (
     *(f"{_OPTICS}.renewal.{x}" for x in ("adult_from_age", "child_from_age", "adult_months", "child_months")),
     f"{_OPTICS}.renewal.infant_months",
     *(f"tariffs.dental.crown_fee_limit_{b}" for b in _BASKETS[:2]),  # engine._prosthesis: no limit when free
+    *(f"{_AUDIOLOGY}.{x}" for x in ("price_limit_class_1", "price_limit_class_1_young", "young_until_age")),
+    f"{_AUDIOLOGY}.renewal_years",
 )
 _ROW_AFTER_LIMIT = 99  # Act.quantity bound
 _MAX_CENTS = 10**12  # Euros: 12 digits, 2 decimals
@@ -459,6 +470,7 @@ class _CatalogueArrays:
     teleexpertise: Bools  # [code, profession]: a téléexpertise act (billed alone, yearly limit)
     optics: Bools  # [code, profession]: an optical device (base and price limit by class, renewal period)
     prosthesis: Bools  # [code, profession]: a dental prosthesis (base, the basket's fee limit)
+    hearing: Bools  # [code, profession]: a hearing aid (base per ear, class I price limit, renewal per ear)
 
     @staticmethod
     def build(catalogue: Catalogue) -> _CatalogueArrays:
@@ -476,6 +488,7 @@ class _CatalogueArrays:
         teleexpertise = np.zeros(shape, dtype=bool)
         optics = np.zeros(shape, dtype=bool)
         prosthesis = np.zeros(shape, dtype=bool)
+        hearing = np.zeros(shape, dtype=bool)
         base_kind = np.full(len(codes), -1, dtype=np.int64)
         full_rate = np.zeros(shape, dtype=bool)
         rate_path = np.full(shape, -1, dtype=np.int64)
@@ -509,8 +522,7 @@ class _CatalogueArrays:
                 teleexpertise[i, j] = category is Category.TELEEXPERTISE
                 optics[i, j] = category is Category.OPTICS
                 prosthesis[i, j] = category is Category.DENTAL_PROSTHESIS
-                if d.base == "device" and category not in (Category.OPTICS, Category.DENTAL_PROSTHESIS):
-                    supported[i, j] = False  # hearing aids: the scalar engine
+                hearing[i, j] = category is Category.AUDIOLOGY
                 if rule.franchise is not None:
                     franchise[i, j] = _FRANCHISE_KINDS.index(rule.franchise)
         return _CatalogueArrays(
@@ -532,6 +544,7 @@ class _CatalogueArrays:
             teleexpertise,
             optics,
             prosthesis,
+            hearing,
         )
 
 
@@ -921,6 +934,48 @@ def _optics_renewal(
     return early, bought
 
 
+def _hearing_renewal(
+    order: I64,
+    candidate: Bools,
+    patient: I64,
+    date: I64,
+    claim: I64,
+    ears: I64,
+    years: I64,
+    left: tuple[I64, Bools],
+    right: tuple[I64, Bools],
+) -> tuple[Bools, I64]:
+    """Early renewals of hearing aids, as the scalar engine takes them: a row is refused when one of its ``ears``
+    (bits of ``_EARS``) had an aid paid less than ``years`` before (the opening ``left`` / ``right``, as (day, none),
+    then the claims paid here), every row of a claim against the state before it; the ears of the rows paid take
+    the claim's date after it. In Python over the candidate rows (rare), in the caps' order. Returns, by row,
+    refused and the ears bought."""
+    n = order.size
+    early = np.zeros(n, dtype=bool)
+    bought = np.zeros(n, dtype=np.int64)
+    owner, claim_key, pending = -1, (-1, -1), 0
+    last = [-1, -1]
+    for i in order[candidate[order]].tolist():
+        p, day, k = int(patient[i]), int(date[i]), int(claim[i])
+        if p != owner:
+            owner, claim_key, pending = p, (-1, -1), 0
+            last = [-1 if none[i] else int(days[i]) for days, none in (left, right)]
+        if (day, k) != claim_key:
+            for e in range(len(_EARS)):
+                if pending >> e & 1:
+                    last[e] = claim_key[0]  # the previous claim's aids were paid
+            claim_key, pending = (day, k), 0
+        refused = False
+        for e in range(len(_EARS)):
+            if ears[i] >> e & 1 and last[e] >= 0:
+                refused |= day < int(add_months_days(np.array([last[e]]), 12 * int(years[i]))[0])
+        early[i] = refused
+        if not refused:
+            bought[i] = ears[i]
+            pending |= int(ears[i])
+    return early, bought
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnarResult:
     """Outputs of the twin for every row, and which rows it answered (the others go to the scalar engine)."""
@@ -946,6 +1001,7 @@ class ColumnarResult:
     daily_charge: I64 | None = None  # billed amount of a stay's daily charge line (forfait journalier), 0 otherwise
     teleexpertise_counted: I64 | None = None  # téléexpertises a row adds to its yearly count (act, professional)
     optics_bought: Bools | None = None  # an optical device paid: the patient's last equipment is of that date
+    hearing_bought: I64 | None = None  # the ears (bits of _EARS) of a hearing aid paid: their last aid is of that date
     # When the rows came in the caps' order: the rows by (patient, date, professional, row) and the first row of
     # each (patient, date, professional), as the per-professional caps took them.
     by_professional: I64 | None = None
@@ -1004,6 +1060,7 @@ class ColumnarEngine:
             ("device_class", _DEVICE_CLASSES),
             ("correction", _CORRECTIONS),
             ("basket", _BASKETS),
+            ("ear", _EARS),
         ):
             coded[name] = c.coded(name, vocabulary)
             k.add(coded[name], len(vocabulary) - UNKNOWN_CODE, -UNKNOWN_CODE)
@@ -1126,6 +1183,12 @@ class ColumnarEngine:
         if prosthesis.any():
             crown_limit = g("crown_limit")
             ok &= ~prosthesis | (crown_limit < 0) | fee_null | (fee_in <= crown_limit * quantity)
+        # A hearing aid (engine._hearing_aid): one per ear; class I billed at most (by default at) its price limit.
+        hearing = g("hearing")
+        if hearing.any():
+            hearing_limit = g("hearing_limit")
+            ok &= ~hearing | (quantity <= len(_EARS))
+            ok &= ~hearing | (hearing_limit < 0) | fee_null | (fee_in <= hearing_limit * quantity)
         te_limit = s["teleexpertise.yearly_limit_per_patient"]
         reason = g("reason")
         rule_index = g("rule")
@@ -1193,6 +1256,24 @@ class ColumnarEngine:
                 no_last_optical,
             )
             reason[early] = _REASONS.index("early_renewal")
+        # Hearing aids: refused before the renewal period since the last aid of one of its ears (engine._refusal).
+        hearing_bought = np.zeros(n, dtype=np.int64)
+        if hearing.any():
+            ear = coded["ear"]
+            ears = np.where(ear >= 0, 1 << np.maximum(ear, 0), np.where(quantity == 2, 3, 1 << _EARS.index("right")))
+            years = np.zeros(n, dtype=np.int64)
+            years[hearing] = _at(s[f"{_AUDIOLOGY}.renewal_years"], np.flatnonzero(hearing))
+            early, hearing_bought = _hearing_renewal(
+                order,
+                hearing & ok & (reason < 0),
+                patient_id,
+                date,
+                claim,
+                ears,
+                years,
+                *(c.days(f"last_hearing_aid_{e}") for e in _EARS),
+            )
+            reason[early] = _REASONS.index("early_renewal")
         rejected = reason >= 0
 
         # Base and fee: the unit base with the coordination majoration when not out of the pathway (_stateless);
@@ -1221,6 +1302,11 @@ class ColumnarEngine:
             crown_fee = np.where(fee_null[at], crown_limit[at] * quantity[at], fee_in[at])
             fee[at] = crown_fee
             base[at] = np.minimum(unit_base[at] * quantity[at], crown_fee)
+        if hearing.any():
+            at = np.flatnonzero(hearing)
+            aid_fee = np.where(fee_null[at], hearing_limit[at] * quantity[at], fee_in[at])
+            fee[at] = aid_fee
+            base[at] = np.minimum(unit_base[at] * quantity[at], aid_fee)
 
         # Rate: the act's own, or 100 % (the act, ALD care, maternity) (_stateless); none for a refusal.
         rate = g("rate")
@@ -1422,6 +1508,7 @@ class ColumnarEngine:
             daily_charge=charge_fee,
             teleexpertise_counted=np.where(answered & ~rejected, te_counted, 0),
             optics_bought=answered & optics_bought,
+            hearing_bought=np.where(answered, hearing_bought, 0),
             by_professional=to_pro if in_order else None,
             professional_start=pro_start if in_order else None,
             year_start=year_start if in_order else None,
@@ -1440,6 +1527,7 @@ class ColumnarEngine:
             "franchises.exempt_under_age",
             f"{_OPTICS}.renewal.adult_from_age",
             f"{_OPTICS}.renewal.child_from_age",
+            f"{_AUDIOLOGY}.young_until_age",
         ):
             t.append(tables.scalars[path])
         t.append(tables.scalars["pathway.direct_access.psychiatry_max_age"] + 1)
@@ -1556,6 +1644,21 @@ class ColumnarEngine:
         ok &= ~prosthesis | ((basket >= 0) & (unit_base >= 0))
         ok &= ~(prosthesis & free & fee_null)
         ok &= ~prosthesis | free | (crown_limit >= 0)
+
+        # A hearing aid (engine._hearing_aid): class I or II; class II with its fee, class I within the price limit
+        # of the patient's age (by row); the base per ear (tables.tariff); the renewal period read for every one.
+        hearing = a.hearing[safe_code, safe_profession]
+        class_ii = klass == _DEVICE_CLASSES.index("II")
+        young_until = s[f"{_AUDIOLOGY}.young_until_age"]
+        young = age < young_until
+        hearing_limit = np.where(
+            young, s[f"{_AUDIOLOGY}.price_limit_class_1_young"], s[f"{_AUDIOLOGY}.price_limit_class_1"]
+        )
+        ok &= coded["ear"] != UNKNOWN_CODE  # the event model names the field
+        ok &= ~hearing | (((klass == _DEVICE_CLASSES.index("I")) | class_ii) & (unit_base >= 0))
+        ok &= ~(hearing & class_ii & fee_null)
+        ok &= ~hearing | class_ii | ((young_until >= 0) & (hearing_limit >= 0))
+        ok &= ~hearing | (s[f"{_AUDIOLOGY}.renewal_years"] >= 0)
 
         def member(name: str, codes: I64) -> Bools:
             return (codes >= 0) & tables.member[name][date_index, np.maximum(codes, 0)]
@@ -1679,6 +1782,8 @@ class ColumnarEngine:
             "optics": optics,
             "prosthesis": prosthesis,
             "crown_limit": np.where(prosthesis & ~free, crown_limit, -1),
+            "hearing": hearing,
+            "hearing_limit": np.where(hearing & ~class_ii, hearing_limit, -1),
             "device_unit": device_unit,
             "device_limit": device_limit,
             "renewal_months": months,
@@ -1945,8 +2050,13 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
         participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
         paramedical.setdefault(pro_key, int(row.get("same_day_paramedical_franchises") or 0))
         transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
-        if patient_id not in devices and row.get("last_optical_equipment") is not None:  # as the twin reads it
-            devices[patient_id] = {"last_optical_equipment": row["last_optical_equipment"]}
+        # The last devices before the batch, as the twin reads them: a patient's first row giving one.
+        seen = devices.setdefault(patient_id, {})
+        if "last_optical_equipment" not in seen and row.get("last_optical_equipment") is not None:
+            seen["last_optical_equipment"] = row["last_optical_equipment"]
+        hearing = {ear: row.get(f"last_hearing_aid_{ear}") for ear in _EARS}
+        if "last_hearing_aid" not in seen and any(hearing.values()):
+            seen["last_hearing_aid"] = hearing
         te_key = (*year_key, professional_rpps(row.get("professional_id")))
         te_done = teleexpertise.setdefault(te_key, {})
         if _is_teleexpertise(engine, event):  # the count before the batch: the act's first row, as the twin reads it

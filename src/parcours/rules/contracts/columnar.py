@@ -67,10 +67,11 @@ def kinds_of(
     daily_charge: Bools,
     optics_class_a: Bools,
     basket: npt.NDArray[np.object_] | None = None,
+    hearing_class_i: Bools | None = None,
 ) -> I64:
-    """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown); -1
-    for hearing aids (the twin does not take them: their lines stay with the scalar engine); ``basket``: a dental
-    prosthesis's basket (rac0, moderate, free; missing: free, as ``kinds.kind_of``)."""
+    """``kinds.kind_of`` in columns (index into ``KINDS``; ``category``: index into ``CATEGORIES``, -1 unknown);
+    ``basket``: a dental prosthesis's basket (rac0, moderate, free; missing: free, as ``kinds.kind_of``);
+    ``hearing_class_i``: a hearing aid of class I (else class II, as ``kinds.kind_of``)."""
     out = np.full(category.size, NONE, dtype=np.int64)
 
     def put(where: Bools, kind: CareKind) -> None:
@@ -106,6 +107,10 @@ def kinds_of(
         for name, kind in _PROSTHESIS.items():
             out[rows[named == name]] = KINDS.index(kind)
         out[rows[~np.isin(named, list(_PROSTHESIS))]] = KINDS.index(CareKind.DENTAL_PROSTHESIS_FREE)
+    hearing = of(Category.AUDIOLOGY)
+    class_i = np.zeros(category.size, dtype=bool) if hearing_class_i is None else hearing_class_i
+    put(hearing & class_i, CareKind.HEARING_CLASS_I)
+    put(hearing & ~class_i, CareKind.HEARING_CLASS_II)
     return out
 
 
