@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.batch.test_differential import KEY_DATES, LAST_OPTICAL, SCHEMA, TWIN, both, claim_rows
+from tests.batch.test_differential import KEY_DATES, LAST_HEARING, LAST_OPTICAL, SCHEMA, TWIN, both, claim_rows
 
 from parcours.rules.params import default_parameters
 
@@ -47,6 +47,7 @@ def look_alike_batches(draw: st.DrawFn) -> list[dict[str, Any]]:
         row["patient_id"] = draw(st.integers(0, 3))
         row["professional_id"] = draw(st.integers(0, 2))
         row["last_optical_equipment"] = LAST_OPTICAL[row["patient_id"]]
+        row["last_hearing_aid_left"], row["last_hearing_aid_right"] = LAST_HEARING[row["patient_id"]]
         if draw(st.booleans()):
             row["quantity"] = draw(st.integers(1, 3))
         if row.get("fee") is not None and draw(st.booleans()):

@@ -160,8 +160,6 @@ def test_the_debts_of_claims_stored_before_0015_are_filled_from_their_decisions(
                 methods = connection.execute(text(
                     "select attname, attcompression from pg_attribute where attrelid = 'claims'::regclass "
                     "and attname in ('request', 'event', 'state_before', 'adjudication')"))  # fmt: skip
-                assert {name: method for name, method in methods} == dict.fromkeys(
-                    ("request", "event", "state_before", "adjudication"), "l"
-                )
+                assert dict(methods.all()) == dict.fromkeys(("request", "event", "state_before", "adjudication"), "l")
     finally:
         engine.dispose()
