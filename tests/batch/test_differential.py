@@ -362,3 +362,58 @@ def test_hearing_aids_in_the_twin_equal_the_scalar_engine(rows: list[dict[str, A
     event(f"hearing aids refused as early renewals: {'none' if not early else 'some'}")
     for got, expected in zip(twin, scalar, strict=True):
         assert got == expected
+
+
+def test_a_patients_last_devices_are_read_from_their_first_row_giving_them() -> None:
+    """The opening columns are facts of the patient: the first row (in the caps' order) giving one is read for all
+    the patient's rows, whatever later rows say; both engines read it so (a hypothesis case found them apart)."""
+    base = {
+        "patient_id": 1,
+        "professional_id": 1,
+        "birth_date": dt.date(1980, 1, 1),
+        "has_gp": True,
+        "seen_by_gp": True,
+    }
+    visit = {**base, "profession": "physician", "specialty": "general_practice", "act_code": "G"}
+    lens = {**base, "profession": "optician", "act_code": "LENS", "device_class": "A", "correction": "simple"}
+    rows = [
+        {**visit, "claim_id": 1, "date": dt.date(2025, 3, 1)},  # gives nothing
+        {**lens, "claim_id": 2, "date": dt.date(2025, 3, 2), "last_optical_equipment": dt.date(2024, 1, 10)},
+        {**lens, "claim_id": 3, "date": dt.date(2025, 3, 3), "last_optical_equipment": None},
+        {
+            **lens,
+            "claim_id": 4,
+            "date": dt.date(2025, 3, 4),
+            "patient_id": 2,
+            "last_optical_equipment": dt.date(2020, 1, 1),
+        },
+        {
+            **lens,
+            "claim_id": 5,
+            "date": dt.date(2025, 3, 5),
+            "patient_id": 2,
+            "last_optical_equipment": dt.date(2025, 1, 1),
+        },
+        # patient 3: a visit gives it, the lens gives none
+        {
+            **visit,
+            "claim_id": 6,
+            "date": dt.date(2025, 3, 1),
+            "patient_id": 3,
+            "last_optical_equipment": dt.date(2024, 6, 1),
+        },
+        {**lens, "claim_id": 7, "date": dt.date(2025, 3, 2), "patient_id": 3},
+    ]
+    twin, scalar, answered = both(rows)
+    assert answered == len(rows)
+    assert twin == scalar
+    # patient 1: the 2024 equipment read for claims 2 and 3; patient 2: the 2020 one, then claim 4's own
+    assert [row["reason"] for row in twin] == [
+        None,
+        "early_renewal",
+        "early_renewal",
+        None,
+        "early_renewal",
+        None,
+        "early_renewal",
+    ]

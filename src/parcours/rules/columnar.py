@@ -902,6 +902,31 @@ def _teleexpertise_count(
     return refused, counted, unsure
 
 
+def _patient_opening(order: I64, patient: I64, days: I64, none: Bools) -> tuple[I64, Bools]:
+    """A state column read as its patient's fact: by row, the value of the patient's first row giving one, in the
+    caps' order (the same for every row of the patient, whatever the other rows say; adjudicate_rows reads it so)."""
+    giving = order[~none[order]]
+    if giving.size == 0:
+        return days, none
+    owners = patient[giving]
+    first = np.ones(giving.size, dtype=bool)
+    first[1:] = owners[1:] != owners[:-1]
+    ids, values = owners[first], days[giving[first]]
+    by_id = np.argsort(ids, kind="stable")
+    ids, values = ids[by_id], values[by_id]
+    at = np.minimum(np.searchsorted(ids, patient), ids.size - 1)
+    found = ids[at] == patient
+    return np.where(found, values[at], 0), ~found
+
+
+def _hearing_opening(order: I64, patient: I64, *ears: tuple[I64, Bools]) -> tuple[tuple[I64, Bools], ...]:
+    """The last aid of each ear as its patient's fact: both ears from the patient's first row giving one of them."""
+    none = np.logical_and.reduce([no for _, no in ears])
+    row = np.arange(patient.size, dtype=np.int64)
+    source, no_source = _patient_opening(order, patient, row, none)
+    return tuple((np.where(no_source, 0, days[source]), no_source | no[source]) for days, no in ears)
+
+
 def _optics_renewal(
     order: I64,
     candidate: Bools,
@@ -1244,7 +1269,7 @@ class ColumnarEngine:
         if optics.any():
             months = np.zeros(n, dtype=np.int64)
             months[optics] = g("renewal_months", np.flatnonzero(optics))
-            last_optical, no_last_optical = c.days("last_optical_equipment")
+            last_optical, no_last_optical = _patient_opening(order, patient_id, *c.days("last_optical_equipment"))
             early, optics_bought = _optics_renewal(
                 order,
                 optics & ok & (reason < 0),
@@ -1271,7 +1296,7 @@ class ColumnarEngine:
                 claim,
                 ears,
                 years,
-                *(c.days(f"last_hearing_aid_{e}") for e in _EARS),
+                *_hearing_opening(order, patient_id, *(c.days(f"last_hearing_aid_{e}") for e in _EARS)),
             )
             reason[early] = _REASONS.index("early_renewal")
         rejected = reason >= 0
@@ -2022,6 +2047,17 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
     transport: dict[tuple[int, dt.date], int] = {}
     # téléexpertises: 4 a year per patient and per doctor, so counted per (patient, year, professional's RPPS)
     teleexpertise: dict[tuple[int, int, str], dict[str, int]] = {}
+    # The last devices before the batch, as the twin reads them: a patient's first row giving one.
+    for i in ordered:
+        row = given[i]
+        if not _sortable(row):
+            continue
+        seen = devices.setdefault(int(row["patient_id"]), {})
+        if "last_optical_equipment" not in seen and row.get("last_optical_equipment") is not None:
+            seen["last_optical_equipment"] = row["last_optical_equipment"]
+        hearing = {ear: row.get(f"last_hearing_aid_{ear}") for ear in _EARS}
+        if "last_hearing_aid" not in seen and any(hearing.values()):
+            seen["last_hearing_aid"] = hearing
     for i in ordered:
         row = given[i]
         if not _sortable(row):
@@ -2050,13 +2086,6 @@ def adjudicate_rows(rows: Iterable[Mapping[str, Any]], engine: Engine | None = N
         participations.setdefault(pro_key, int(row.get("same_day_participations") or 0))
         paramedical.setdefault(pro_key, int(row.get("same_day_paramedical_franchises") or 0))
         transport.setdefault(day_key, int(row.get("same_day_transport_franchises") or 0))
-        # The last devices before the batch, as the twin reads them: a patient's first row giving one.
-        seen = devices.setdefault(patient_id, {})
-        if "last_optical_equipment" not in seen and row.get("last_optical_equipment") is not None:
-            seen["last_optical_equipment"] = row["last_optical_equipment"]
-        hearing = {ear: row.get(f"last_hearing_aid_{ear}") for ear in _EARS}
-        if "last_hearing_aid" not in seen and any(hearing.values()):
-            seen["last_hearing_aid"] = hearing
         te_key = (*year_key, professional_rpps(row.get("professional_id")))
         te_done = teleexpertise.setdefault(te_key, {})
         if _is_teleexpertise(engine, event):  # the count before the batch: the act's first row, as the twin reads it
