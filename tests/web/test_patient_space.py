@@ -4,7 +4,9 @@ to the fields, and the access decisions — another patient's pages are refused 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
+import warnings
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -497,3 +499,18 @@ def test_another_patient_cannot_write_in_my_profile(
                               data={"csrf_token": csrf_of(page), "item_kind": "antecedent", "item_text": "Faux"})  # fmt: skip
     assert refused.status_code == 403
     assert len(_stored(demo_town, owner, "Condition")) == before
+
+
+def test_an_uploaded_file_is_closed_once_the_page_has_answered(
+    web_client: TestClient, with_record: list[Someone]
+) -> None:
+    """The form's files (spooled to disk) are closed by the form dependency, not left to the garbage collector."""
+    me = with_record[2]
+    sign_in(web_client, me.person)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        added = _upload(web_client, me, "Compte rendu", "cr.pdf", PDF, "application/pdf")
+        refused = _upload(web_client, me, "", "cr.pdf", PDF, "application/pdf")  # the 422 path closes it too
+        gc.collect()
+    assert (added.status_code, refused.status_code) == (303, 422)  # type: ignore[attr-defined]
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

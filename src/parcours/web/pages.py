@@ -83,7 +83,8 @@ def simulator_page(request: Request) -> Response:
 
 @router.post("/simulateur", response_class=HTMLResponse, include_in_schema=False)
 async def simulator_submit(request: Request) -> Response:
-    values = _coherent(_form_data(await request.form(), CHECKBOXES))
+    async with request.form() as form:
+        values = _coherent(_form_data(form, CHECKBOXES))
     try:
         result = run_simulation(parse(SimulationIn, values))
     except InputError as exc:
@@ -99,7 +100,8 @@ def comparator_page(request: Request) -> Response:
 
 @router.post("/comparateur", response_class=HTMLResponse, include_in_schema=False)
 async def comparator_submit(request: Request) -> Response:
-    values = _form_data(await request.form(), ("c2s",))
+    async with request.form() as form:
+        values = _form_data(form, ("c2s",))
     try:
         result = run_comparison(parse(ComparisonIn, values))
     except InputError as exc:

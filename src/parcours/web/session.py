@@ -19,6 +19,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request, Response
@@ -206,11 +207,12 @@ def check_csrf(request: Request, form: FormData) -> None:
         raise CsrfError()
 
 
-async def checked_form(request: Request) -> FormData:
-    """The POSTed form, once its CSRF token is checked (a ``CsrfError`` otherwise: 403, nothing done)."""
-    form = await request.form()
-    check_csrf(request, form)
-    return form
+async def checked_form(request: Request) -> AsyncIterator[FormData]:
+    """The POSTed form, once its CSRF token is checked (a ``CsrfError`` otherwise: 403, nothing done). Its uploaded
+    files (spooled to disk past 1 MB) are closed once the page has answered."""
+    async with request.form() as form:
+        check_csrf(request, form)
+        yield form
 
 
 def install(app: Any, settings: WebSettings) -> SessionCodec:
