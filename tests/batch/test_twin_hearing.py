@@ -15,10 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tests.batch.split_files import second_file_equal_to_whole
 from tests.batch.test_twin_teleexpertise import same_as_scalar
 
-from parcours.batch.kernel import OUTPUT_SCHEMA, adjudicate_partition, input_schema, states_from_table
-from parcours.batch.runner import adjudicate
+from parcours.batch.kernel import adjudicate_partition, input_schema, states_from_table
 from parcours.rules.params import default_parameters
 
 SCHEMA = input_schema()
@@ -116,21 +116,9 @@ def test_the_last_aids_are_carried_across_files(tmp_path: Path) -> None:
     and refuses the ear renewed too early, pays the other; equal to the whole file adjudicated at once."""
     rows = [aid(0, DAY, "I", 1, ear="left"), aid(1, dt.date(2026, 2, 1), "I", 1, ear="right"),
             aid(2, dt.date(2027, 5, 2), "I", 1, ear="left"), aid(3, dt.date(2029, 3, 4), "I", 2)]  # fmt: skip
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    pq.write_table(table, tmp_path / "all.parquet")
-    pq.write_table(table.slice(0, 2), tmp_path / "a.parquet")
-    pq.write_table(table.slice(2), tmp_path / "b.parquet")
-    adjudicate(str(tmp_path / "all.parquet"), tmp_path / "all-out.parquet", workers=1, state_out=tmp_path / "w.parquet")
-    adjudicate(str(tmp_path / "a.parquet"), tmp_path / "a-out.parquet", workers=1, state_out=tmp_path / "s.parquet")
+    second = second_file_equal_to_whole(pa.Table.from_pylist(rows, schema=SCHEMA), 2, tmp_path)
     state = states_from_table(pq.read_table(tmp_path / "s.parquet"))[1]
     assert state.last_hearing == {"left": "2025-03-04", "right": "2026-02-01"}
-    adjudicate(str(tmp_path / "b.parquet"), tmp_path / "b-out.parquet", workers=1, state_in=tmp_path / "s.parquet",
-               state_out=tmp_path / "s2.parquet")  # fmt: skip
-    whole = pq.read_table(tmp_path / "all-out.parquet").sort_by("claim_id")
-    split = pa.concat_tables([pq.read_table(tmp_path / n) for n in ("a-out.parquet", "b-out.parquet")])
-    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
-    assert split.sort_by("claim_id").select(columns).to_pylist() == whole.select(columns).to_pylist()
-    second = pq.read_table(tmp_path / "b-out.parquet").sort_by("claim_id").to_pylist()
     assert all(line["engine"] == "columnar" for line in second)
     # The left ear again in 2027: refused; both ears in March 2029: the right one's 4 years are not over (refused).
     assert [line["status"] for line in second] == ["rejected", "rejected"]

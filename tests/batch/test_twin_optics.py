@@ -13,10 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tests.batch.split_files import second_file_equal_to_whole
 from tests.batch.test_twin_teleexpertise import same_as_scalar
 
-from parcours.batch.kernel import OUTPUT_SCHEMA, input_schema, states_from_table
-from parcours.batch.runner import adjudicate
+from parcours.batch.kernel import input_schema, states_from_table
 from parcours.rules.contracts.loader import load_contract
 from parcours.rules.params import default_parameters
 
@@ -67,19 +67,7 @@ def test_the_last_equipment_is_carried_across_files(tmp_path: Path) -> None:
     """The renewal period spans years and files: the second file reads the last equipment from the state."""
     rows = [frame(0, dt.date(2024, 5, 2)), frame(1, dt.date(2025, 5, 2)), frame(2, dt.date(2026, 5, 2))]
     rows += [{**frame(3, dt.date(2026, 5, 3), correction="complex", quantity=2), "act_code": "LENS"}]
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    pq.write_table(table, tmp_path / "all.parquet")
-    pq.write_table(table.slice(0, 1), tmp_path / "a.parquet")
-    pq.write_table(table.slice(1), tmp_path / "b.parquet")
-    adjudicate(str(tmp_path / "all.parquet"), tmp_path / "all-out.parquet", workers=1)
-    adjudicate(str(tmp_path / "a.parquet"), tmp_path / "a-out.parquet", workers=1, state_out=tmp_path / "s.parquet")
-    adjudicate(str(tmp_path / "b.parquet"), tmp_path / "b-out.parquet", workers=1, state_in=tmp_path / "s.parquet",
-               state_out=tmp_path / "s2.parquet")  # fmt: skip
-    whole = pq.read_table(tmp_path / "all-out.parquet").sort_by("claim_id")
-    split = pa.concat_tables([pq.read_table(tmp_path / n) for n in ("a-out.parquet", "b-out.parquet")])
-    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
-    assert split.sort_by("claim_id").select(columns).to_pylist() == whole.select(columns).to_pylist()
-    second = pq.read_table(tmp_path / "b-out.parquet").sort_by("claim_id").to_pylist()
+    second = second_file_equal_to_whole(pa.Table.from_pylist(rows, schema=SCHEMA), 1, tmp_path)
     assert all(line["engine"] == "columnar" for line in second)
     # 2025-05-02 is within 2 years of 2024-05-02: refused; 2026-05-02 is paid, and the lenses the day after refused.
     assert [line["status"] for line in second] == ["rejected", "paid", "rejected"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tests.batch.split_files import second_file_equal_to_whole
 
 from parcours.batch.kernel import OUTPUT_SCHEMA, adjudicate_partition, input_schema, states_from_table
-from parcours.batch.runner import adjudicate
 from parcours.rules.params import default_parameters
 
 SCHEMA = input_schema()
@@ -75,25 +75,7 @@ def test_the_yearly_count_is_carried_across_files(tmp_path: Path) -> None:
     """A year split in two files: the second reads the count of the first from the state (--state-in), in the twin."""
     rows = [te(i, dt.date(2025, 1 + i, 3), professional=7 if i != 2 else None) for i in range(7)]
     rows.append({**te(7, dt.date(2025, 8, 1), code="G"), "specialty": "general_practice"})
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    pq.write_table(table, tmp_path / "all.parquet")
-    pq.write_table(table.slice(0, 3), tmp_path / "a.parquet")
-    pq.write_table(table.slice(3), tmp_path / "b.parquet")
-    adjudicate(str(tmp_path / "all.parquet"), tmp_path / "all-out.parquet", workers=1)
-    adjudicate(str(tmp_path / "a.parquet"), tmp_path / "a-out.parquet", workers=1, state_out=tmp_path / "s.parquet")
-    adjudicate(
-        str(tmp_path / "b.parquet"),
-        tmp_path / "b-out.parquet",
-        workers=1,
-        state_in=tmp_path / "s.parquet",
-        state_out=tmp_path / "s2.parquet",
-    )
-    whole = pq.read_table(tmp_path / "all-out.parquet").sort_by("claim_id")
-    split = pa.concat_tables([pq.read_table(tmp_path / n) for n in ("a-out.parquet", "b-out.parquet")])
-    split = split.sort_by("claim_id")
-    columns = [name for name in OUTPUT_SCHEMA.names if name != "engine"]
-    assert split.select(columns).to_pylist() == whole.select(columns).to_pylist()
-    second = pq.read_table(tmp_path / "b-out.parquet").sort_by("claim_id").to_pylist()
+    second = second_file_equal_to_whole(pa.Table.from_pylist(rows, schema=SCHEMA), 3, tmp_path)
     assert all(line["engine"] == "columnar" for line in second)
     # Claims 0, 1, 3, 4 by doctor 7 are his 4 of the year; 5 and 6 are refused; claim 2 (no doctor id) is paid.
     assert [line["status"] for line in second] == ["paid", "paid", "rejected", "rejected", "paid"]
