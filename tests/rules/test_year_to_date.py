@@ -3,12 +3,15 @@ same-day counters each day (and, for the participation, with each professional) 
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from parcours.rules.engine import RuleInputError
+from parcours.rules.engine import Engine, RuleInputError
 from parcours.rules.event import CareEvent, YearToDate
+from parcours.rules.params import PARAMETERS_DIR, load_parameters
 
 from .conftest import GP_RPPS, OTHER_RPPS, THIRD_RPPS, event, run
 
@@ -144,3 +147,24 @@ def test_state_after_is_a_valid_state_in_its_json_form(e: object) -> None:
     """The engine builds ``state_after`` directly: it must be exactly what the model would dump."""
     after = run(e, YearToDate(participation_paid=Decimal("12.50"))).state_after  # type: ignore[arg-type]
     assert YearToDate.model_validate(after).model_dump(mode="json") == after
+
+
+def test_a_renewal_period_not_in_force_is_an_error_naming_the_date(tmp_path: Path) -> None:
+    """Parameters whose hearing-aid renewal period starts after the date of care (a copy, shifted): a clear error
+    on ``date``, not an uncaught NoValueInForceError."""
+    shutil.copytree(PARAMETERS_DIR, tmp_path / "p")
+    audiology = tmp_path / "p" / "tariffs" / "audiology.yaml"
+    text = audiology.read_text(encoding="utf-8")
+    shifted = text.replace("2019-01-01: {value: 4, sources: [R23]}", "2023-01-01: {value: 4, sources: [R23]}")
+    assert shifted != text
+    audiology.write_text(shifted, encoding="utf-8")
+    e = event(
+        date="2022-03-02",
+        professional={"rpps": OTHER_RPPS, "profession": "hearing_aid_provider", "specialty": None},
+        acts=[{"code": "HEARING_AID", "device_class": "I", "ear": "left"}],
+    )
+    state = YearToDate(last_hearing_aid={"left": "2020-01-02"})  # type: ignore[arg-type]
+    with pytest.raises(RuleInputError) as raised:
+        Engine(load_parameters(tmp_path / "p")).adjudicate(e, state)
+    assert raised.value.field == "date"
+    assert "2022-03-02" in str(raised.value)

@@ -12,8 +12,9 @@ figures), enough to exercise every branch the columnar twin covers in realistic 
 - dates uniform over 2024-2026, so the batch crosses the changes of value (2024-05-15, 2024-12-22, 2025-07-01).
 
 Codes whose tariff is not yet in force on the drawn date are replaced by the specialty's general code (CS, G).
-``other_share`` adds the shapes of other care: optics (class A and B glasses), hospital stays, téléexpertise — the
-twin takes them, dental crowns too — and hearing aids, which the scalar engine takes (the routing is measured).
+``other_share`` adds the shapes of other care: optics (class A and B glasses), hospital stays, téléexpertise, dental
+crowns and hearing aids; the twin takes them all, their invalid rows staying with the scalar engine (the routing
+is measured).
 """
 
 from __future__ import annotations

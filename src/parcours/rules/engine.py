@@ -654,7 +654,14 @@ class Engine:
                 sources=source_refs(*rule.sources),
             )
         )
-        refusal = self._refusal(ctx, act, definition, category)
+        try:
+            refusal = self._refusal(ctx, act, definition, category)
+        except NoValueInForceError as exc:
+            raise RuleInputError(
+                "date",
+                f"aucune règle de délivrance en vigueur le {event.date.isoformat()} pour l'acte {act.code} "
+                f"(acts.{index})",
+            ) from exc
         if refusal is not None:
             line.status, line.reason = "rejected", refusal
             line.rate = 0
