@@ -18,8 +18,8 @@ import datetime as dt
 import hmac
 import secrets
 import time
-from dataclasses import dataclass, field, replace
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request, Response
