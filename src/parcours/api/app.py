@@ -51,8 +51,11 @@ def create_app(
     app.state.limits = limits or RequestLimits.of(settings)
     install_errors(app)
     install_security(app, auth)
-    app.include_router(people.router)
+    # coordination's routes first: the claims' path is matched before the people router's 20 routes are tried
+    # (Starlette tries each route in turn, twice per request through FastAPI's included routers); no path of one
+    # router matches a path of the other
     app.include_router(coordination.router)
+    app.include_router(people.router)
     record.install(app)
     pages.install(app)
     spaces.install(app, web)  # the signed-in spaces (``web``: ``PARCOURS_WEB_*``)
@@ -63,7 +66,7 @@ def create_app(
     app.add_middleware(RequestGuard, limits=app.state.limits)
     from parcours.api.openapi import install_openapi
 
-    install_openapi(app)
+    install_openapi(app, documented_first=[getattr(route, "path", "") for route in people.router.routes])  # as it read
 
     @app.get("/health", tags=["service"], summary="État du service")
     def health() -> dict[str, str]:

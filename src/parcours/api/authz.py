@@ -28,7 +28,7 @@ from parcours.api.security import AttestationError, PresenceAttestation, Presenc
 from parcours.care import declarations
 from parcours.care.common import get_patient, today
 from parcours.record.access import Action, Decision, Resource, ResourceKind
-from parcours.record.facts import representatives
+from parcours.record.facts import locked_patient_and_facts, representatives
 from parcours.record.guard import Caller, authorize, draft_for, refuse_unknown_patient, trace
 from parcours.record.identity import Principal, Role
 from parcours.record.service import Disclosure, TextItem, clinical_texts
@@ -121,9 +121,16 @@ def creating(
     """A new claim, coordination item or médecin traitant declaration in the name of ``acting``: the caller must be
     that professional, in a care relation with the patient or holding the patient's presence attestation (always,
     for a declaration). A refusal names ``vitale_attestation`` and is traced with why the attestation failed.
-    ``lock``: the patient's row is read ``FOR UPDATE`` (see ``known_patient``)."""
-    patient = known_patient(session, principal, patient_id, Resource(kind, acting_professional=acting, creating=True),
-                            Action.WRITE, operation, lock=lock)  # fmt: skip
+    ``lock``: the patient's row is read ``FOR UPDATE`` (see ``known_patient``); for a professional caller, in one
+    statement with the decision's facts."""
+    caller = Caller.of(session, principal)
+    locked = locked_patient_and_facts(session, patient_id, principal, caller.now) if lock and principal.rpps else None
+    if locked is None:  # not locked with its facts (or no such patient: refused or 404 below, as without the lock)
+        patient = known_patient(session, principal, patient_id, Resource(kind, acting_professional=acting,
+                                creating=True), Action.WRITE, operation, lock=lock)  # fmt: skip
+        facts = None
+    else:
+        patient, facts = locked
     proof = presence(session, attestations, attestation, patient, acting)
     resource = Resource(
         kind,
@@ -132,8 +139,8 @@ def creating(
         creating=True,
         presence_proven=proof.proven,
     )
-    check(session, principal, patient, resource, Action.WRITE, operation, resource_type=resource_type,
-          trace=trace, detail=proof.why if not proof.proven else "attestation de présence du patient vérifiée")  # fmt: skip
+    authorize(caller, patient, resource, Action.WRITE, operation, facts=facts, resource_type=resource_type,
+              trace=trace, detail=proof.why if not proof.proven else "attestation de présence du patient vérifiée")  # fmt: skip
     return patient, proof
 
 
