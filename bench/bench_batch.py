@@ -53,13 +53,20 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _floor(claims: Path, output: Path, like: Path) -> float:
-    """Read the input, write the same number of rows with the output's columns (taken from a real output)."""
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its reaped children (the runner's workers)."""
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))  # fmt: skip
+
+
+def _floor(claims: Path, output: Path, like: Path) -> tuple[float, float]:
+    """Read the input, write the same number of rows with the output's columns (taken from a real output): wall
+    and CPU seconds."""
     out = pq.read_table(like)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     table = pq.read_table(claims)
     pq.write_table(out.slice(0, table.num_rows), output, compression="snappy")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu() - cpu
 
 
 def _peak_mb() -> tuple[float, float]:
@@ -94,30 +101,37 @@ def main() -> None:
         _warm()  # the engines loaded before the clock, as in the fresh processes of --baseline
         like = work / "like.parquet"
         adjudicate(str(claims), like, workers=cores, contract=args.contract)
-        results: dict[tuple[int, str], float] = {}
+        # Best wall and best CPU of each, the floor measured between the runs (the machine's load moves).
+        results: dict[tuple[int, str], tuple[float, float]] = {}
+        floors: list[tuple[float, float]] = []
         for workers in sorted({1, cores}):
             for _ in range(max(args.repeat, 1)):
-                for layout in LAYOUTS:  # alternated: the machine's load moves
+                floors.append(_floor(claims, work / "floor.parquet", like))
+                for layout in LAYOUTS:
                     out = work / f"out-{workers}-{layout}"
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), _cpu()
                     run = adjudicate(str(claims), out, workers=workers, contract=args.contract, layout=layout)
-                    seconds = time.perf_counter() - started
-                    results[workers, layout] = min(results.get((workers, layout), seconds), seconds)
+                    wall, cpu = time.perf_counter() - started, _cpu() - cpu
+                    before = results.get((workers, layout), (wall, cpu))
+                    results[workers, layout] = (min(before[0], wall), min(before[1], cpu))
                     _remove(out)
                     _remove(run.rejects)
             engines = run.summary.get("engines", {})
             for layout in LAYOUTS:
-                best = results[workers, layout]
-                print(f"adjudicate, {workers} process(es), {layout}: best of {args.repeat} {best:.2f} s, "
-                      f"{lines / best:,.0f} lines/s (twin {engines.get('columnar', 0):,}, "
+                wall, cpu = results[workers, layout]
+                print(f"adjudicate, {workers} process(es), {layout}: best of {args.repeat} {wall:.2f} s (CPU {cpu:.2f} s), "
+                      f"{lines / wall:,.0f} lines/s (twin {engines.get('columnar', 0):,}, "
                       f"scalar {engines.get('scalar', 0):,})")  # fmt: skip
-        floor = min(_floor(claims, work / "floor.parquet", like) for _ in range(2))
-        print(f"I/O floor (pyarrow read + write): {floor:.2f} s, {lines / floor:,.0f} lines/s")
-        for (workers, layout), seconds in results.items():
-            print(f"ratio to the floor, {workers} process(es), {layout}: {seconds / floor:.2f}×")
+        floor, floor_cpu = min(f[0] for f in floors), min(f[1] for f in floors)
+        print(f"I/O floor (pyarrow read + write), best of {len(floors)}: {floor:.2f} s (CPU {floor_cpu:.2f} s), "
+              f"{lines / floor:,.0f} lines/s")  # fmt: skip
+        for (workers, layout), (wall, cpu) in results.items():
+            print(
+                f"ratio to the floor, {workers} process(es), {layout}: {wall / floor:.2f}× (CPU {cpu / floor_cpu:.2f}×)"
+            )
         own, children = _peak_mb()
         print(f"peak memory: this process {own:.0f} MB, largest worker {children:.0f} MB")
-        best = min(results.values())
+        best = min(wall for wall, _ in results.values())
         per_claim = best / claims_count
         hours = NATIONAL_CLAIMS * per_claim / 3600
         print(f"national year ({NATIONAL_CLAIMS:,} claims) on this machine: {hours:,.1f} h")
