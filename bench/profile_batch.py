@@ -1,13 +1,13 @@
 """Where ``parcours batch adjudicate`` spends its time, by phase, one process (never a timed test).
 
     .venv/bin/python bench/profile_batch.py CLAIMS.parquet [--cpu] [--workers 1] [--contract confort]
-        [--state-in STATE.parquet] [--state-out STATE.parquet]
+        [--state-in STATE.parquet] [--state-out STATE.parquet] [--layout file|parts]
 
 Wraps the runner's and the kernel's functions with timers (each phase's own time, the phases it calls excluded) and
 prints seconds, share and microseconds per row, by function and by phase. ``--cpu`` counts the process's CPU time
 (Arrow's threads included) instead of the wall clock: on a shared machine it moves less with the others' load. With
 ``--workers`` > 1 only the parent's phases are seen (the buckets it adjudicates itself among them; the workers' are in
-their own processes).
+their own processes; in the ``parts`` layout their Parquet writes too).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ PHASES = {
     "contract states as JSON text": ["ContractOutcome.before", "ContractOutcome.after"],
     "scalar engine (claims routed)": ["_scalar"],
     "output assembly and summary": ["_assemble", "summarize"],
-    "Parquet write": ["_Sink.write", "_Sink.commit"],
+    "Parquet write": ["_Sink.write", "_Sink.commit", "write_part"],
     "runner, the rest": ["adjudicate"],
 }
 
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--contract", help="the mutuelle formula of every line (as --contract of the command)")
     parser.add_argument("--state-in", type=Path)
     parser.add_argument("--state-out", type=Path)
+    parser.add_argument("--layout", choices=["file", "parts"], help="the output layout (default: the runner's)")
     args = parser.parse_args()
     clock = time.process_time if args.cpu else time.perf_counter
     spent: dict[str, float] = collections.defaultdict(float)
@@ -103,6 +104,7 @@ def main() -> None:
             contract=args.contract,
             state_in=args.state_in,
             state_out=args.state_out,
+            **({"layout": args.layout} if args.layout else {}),  # a version before the layouts knows none
         )
         total = clock() - started
     rows = run.summary["rows"]

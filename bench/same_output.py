@@ -1,6 +1,7 @@
 """Two versions of ``parcours batch adjudicate`` give the same files, as their readers see them (never a timed test).
 
     .venv/bin/python bench/same_output.py BASELINE_SRC CLAIMS.parquet [--workers 1 2] [--contract NAME] [--bad 0.002]
+        [--layout file|parts] [--baseline-layout file|parts]
 
 Runs the CLI of each version (``PYTHONPATH`` = its ``src``) on the same input, once per ``--workers``, with
 ``--state-out``, on the input cut in two at its median date (the second half with the first half's state as ``--state-in``), and on a
@@ -8,6 +9,11 @@ copy of the input with ``--bad`` of its lines spoiled (a key missing, an unknown
 on a claim's lines) so that the rejects file is not empty. For each pair of outputs (lines, rejects, state) it
 compares what pyarrow reads (schema with its metadata, then every column's values and type), what DuckDB reads (its
 ``DESCRIBE`` and the rows), and the text ``parcours batch explain`` prints for a few claims. Exits 1 on a difference.
+
+An output may be a folder of part files (``--output-layout parts``: ``--layout`` for this version, ``--baseline-layout``
+for the baseline, which must know the option): pyarrow reads the folder as one dataset, DuckDB its ``*.parquet``; when
+the two layouts differ, the rows are compared in key order (the parts hold each bucket's rows, the state of patients
+without claims in this batch in their bucket's part instead of at the end).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent.parent / "src"
@@ -70,16 +77,37 @@ def _halves(claims: Path, work: Path) -> tuple[Path, Path]:
     return first, second
 
 
+def _read(path: Path) -> pa.Table:
+    """An output as pyarrow reads it: a file, or a folder of part files (one dataset, the parts in name order)."""
+    return ds.dataset(str(path), format="parquet").to_table()
+
+
+def _sql(path: Path) -> str:
+    """An output as DuckDB names it."""
+    return f"read_parquet('{path}/*.parquet')" if path.is_dir() else f"'{path}'"
+
+
+_KEYS = ("patient_id", "claim_id", "line_number", "reason", "date")
+
+
+def _in_key_order(table: pa.Table) -> pa.Table:
+    keys = [(k, "ascending") for k in _KEYS if k in table.column_names]
+    return table.sort_by(keys + [(n, "ascending") for n in table.column_names if n not in _KEYS
+                                 and not pa.types.is_nested(table.schema.field(n).type)])  # fmt: skip
+
+
 def _same(label: str, a: Path, b: Path) -> list[str]:
     problems = []
     if a.exists() != b.exists():
         return [f"{label}: one version wrote it, the other not"]
     if not a.exists():
         return []
-    sa, sb = pq.read_schema(a), pq.read_schema(b)
+    ta, tb = _read(a), _read(b)
+    sa, sb = ta.schema, tb.schema
     if not sa.equals(sb, check_metadata=True):
         problems.append(f"{label}: pyarrow schema differs:\n{sa}\n---\n{sb}")
-    ta, tb = pq.read_table(a), pq.read_table(b)
+    if a.is_dir() != b.is_dir():  # a file against part files: the same rows, in key order
+        ta, tb = _in_key_order(ta), _in_key_order(tb)
     if ta.num_rows != tb.num_rows:
         problems.append(f"{label}: {ta.num_rows} rows against {tb.num_rows}")
     else:
@@ -87,12 +115,13 @@ def _same(label: str, a: Path, b: Path) -> list[str]:
             ca, cb = ta.column(name), tb.column(name)
             if ca.type != cb.type or not ca.equals(cb):
                 problems.append(f"{label}: column {name} differs ({ca.type} / {cb.type})")
-    da = duckdb.sql(f"DESCRIBE SELECT * FROM '{a}'").fetchall()
-    db = duckdb.sql(f"DESCRIBE SELECT * FROM '{b}'").fetchall()
+    da = duckdb.sql(f"DESCRIBE SELECT * FROM {_sql(a)}").fetchall()
+    db = duckdb.sql(f"DESCRIBE SELECT * FROM {_sql(b)}").fetchall()
     if da != db:
         problems.append(f"{label}: DuckDB reads another schema: {da} / {db}")
-    diff = duckdb.sql(f"SELECT count(*) FROM ((SELECT * FROM '{a}' EXCEPT ALL SELECT * FROM '{b}') UNION ALL "
-                      f"(SELECT * FROM '{b}' EXCEPT ALL SELECT * FROM '{a}'))").fetchall()  # fmt: skip
+    qa, qb = _sql(a), _sql(b)
+    diff = duckdb.sql(f"SELECT count(*) FROM ((SELECT * FROM {qa} EXCEPT ALL SELECT * FROM {qb}) UNION ALL "
+                      f"(SELECT * FROM {qb} EXCEPT ALL SELECT * FROM {qa}))").fetchall()  # fmt: skip
     if diff[0][0]:
         problems.append(f"{label}: DuckDB sees {diff} rows that differ")
     print(f"  {label}: {ta.num_rows:,} rows, {len(sa.names)} columns{'' if not problems else ' — DIFFERENT'}")
@@ -100,7 +129,7 @@ def _same(label: str, a: Path, b: Path) -> list[str]:
 
 
 def _explained(baseline: Path, a: Path, b: Path) -> list[str]:
-    table = pq.read_table(a, columns=["claim_id", "engine"])
+    table = _read(a).select(["claim_id", "engine"])
     ids = []
     for engine in ("columnar", "scalar"):
         found = table.filter(pc.equal(table.column("engine"), engine)).column("claim_id")
@@ -120,6 +149,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--contract", default=None)
     parser.add_argument("--bad", type=float, default=0.002, help="share of lines spoiled in the third run")
+    parser.add_argument("--layout", choices=["file", "parts"], default="file", help="this version's output layout")
+    parser.add_argument("--baseline-layout", choices=["file", "parts"], default="file")
     args = parser.parse_args()
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="same-output-") as tmp:
@@ -139,6 +170,9 @@ def main() -> None:
                         cmd += ["--state-in", str(work / f"{version}-{workers}-{state_in}.state.parquet")]
                     if args.contract:
                         cmd += ["--contract", args.contract]
+                    layout = args.layout if version == "this" else args.baseline_layout
+                    if layout != "file":
+                        cmd += ["--output-layout", layout]
                     _cli(src, *cmd)
                     outs[version] = out
                 a, b = outs["base"], outs["this"]

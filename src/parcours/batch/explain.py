@@ -16,13 +16,19 @@ from parcours.rules.columnar import event_from_rows
 from parcours.rules.event import CareEvent, YearToDate
 from parcours.rules.money import euros
 
+PARTS = "part-*.parquet"  # the local runner's parts layout
+
 
 def _described(output: Path) -> dict[str, Any]:
-    """What the batch read: in the Parquet metadata of the local runner's file, in a file beside Spark's parts."""
+    """What the batch read: in the Parquet metadata of the local runner's file (of each of its part files in the
+    ``parts`` layout), in a file beside Spark's parts."""
     if output.is_dir():
         sidecar = output / INPUT_FILE
         if not sidecar.is_file():
-            raise InputError("OUT.parquet", "ce dossier n'est pas un résultat de parcours batch adjudicate")
+            parts = sorted(output.glob(PARTS))
+            if not parts:
+                raise InputError("OUT.parquet", "ce dossier n'est pas un résultat de parcours batch adjudicate")
+            return _described(parts[0])
         try:
             described: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -10,7 +10,9 @@
    same function Spark calls.
 3. Write: each bucket's results go straight into the final Parquet writers, in bucket order, as soon as they are
    ready; the writers write temporary files next to their targets, moved into place at the end as a set (OUT
-   last, ``move_into_place``): the output appears whole or not at all.
+   last, ``move_into_place``): the output appears whole or not at all. In the ``parts`` layout (``--output-layout
+   parts``), each output is a folder of part files instead, one a bucket, each written by the process that
+   adjudicated the bucket (the encoding in parallel); the folders are built beside their targets, moved the same way.
 """
 
 from __future__ import annotations
@@ -282,35 +284,70 @@ def move_into_place(moves: Sequence[tuple[Path, Path]]) -> None:
             _remove(backup)
 
 
-class _Sink:
-    """The run's outputs (lines, rejects, the state out), each written to a temporary file next to its target and
-    renamed into place by ``commit`` only: an output appears complete or not at all."""
+LAYOUTS = ("file", "parts")  # one Parquet file per output (the default), or a folder of part files per output
+PART = "part-{:05d}.parquet"  # a bucket's part in the folder layout (Spark's and Hive's way: readers take the folder)
 
-    def __init__(self, targets: Sequence[tuple[Path, pa.Schema]]) -> None:
+
+def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    # Dictionary pages for every column but the one id of each row: a claim's (a patient's in the state) has nearly
+    # as many values as rows, so that the writer would hash them all into a dictionary only to give it up (6 % of
+    # the write, and a larger file).
+    unique = "patient_id" if schema.equals(STATE_SCHEMA) else "claim_id"
+    dictionary = [name for name in schema.names if name != unique]
+    return pq.ParquetWriter(path, schema, compression="snappy", use_dictionary=dictionary)
+
+
+def write_part(folder: Path, bucket: int, table: pa.Table, schema: pa.Schema) -> int:
+    """One bucket's rows as a part file of the folder layout (nothing for no row); the rows written."""
+    if not table.num_rows:
+        return 0
+    with _parquet_writer(folder / PART.format(bucket), schema) as writer:
+        writer.write_table(table.cast(schema), row_group_size=1 << 20)
+    return int(table.num_rows)
+
+
+class _Sink:
+    """The run's outputs (lines, rejects, the state out), each written to a temporary file (a temporary folder in
+    the ``parts`` layout, where each process writes the parts of its buckets) next to its target and renamed into
+    place by ``commit`` only: an output appears complete or not at all."""
+
+    def __init__(self, targets: Sequence[tuple[Path, pa.Schema]], layout: str = "file") -> None:
         self.targets = list(targets)
+        self.parts = layout == "parts"
         self.tmp = [path.with_name(f".{path.name}.{os.getpid()}.tmp") for path, _ in self.targets]
         self.rows = [0] * len(self.targets)
         self.writers: list[pq.ParquetWriter] = []
         try:
             for tmp, (_, schema) in zip(self.tmp, self.targets, strict=True):
-                # Dictionary pages for every column but the one id of each row: a claim's (a patient's in the
-                # state) has nearly as many values as rows, so that the writer would hash them all into a
-                # dictionary only to give it up (6 % of the write, and a larger file).
-                unique = "patient_id" if schema.equals(STATE_SCHEMA) else "claim_id"
-                dictionary = [name for name in schema.names if name != unique]
-                self.writers.append(pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=dictionary))
+                if self.parts:
+                    _remove(tmp)
+                    tmp.mkdir()
+                else:
+                    self.writers.append(_parquet_writer(tmp, schema))
         except BaseException:
             self.discard()
             raise
 
-    def write(self, k: int, table: pa.Table) -> None:
-        if k < len(self.writers) and table.num_rows:
+    def folders(self) -> list[tuple[Path, pa.Schema]] | None:
+        """Where the processes write their parts, with each output's schema (``parts`` layout only)."""
+        return [(tmp, schema) for tmp, (_, schema) in zip(self.tmp, self.targets, strict=True)] if self.parts else None
+
+    def write(self, k: int, table: pa.Table, bucket: int) -> None:
+        if k >= len(self.targets) or not table.num_rows:
+            return
+        if self.parts:
+            self.rows[k] += write_part(self.tmp[k], bucket, table, self.targets[k][1])
+        else:
             self.writers[k].write_table(table.cast(self.targets[k][1]), row_group_size=1 << 20)
             self.rows[k] += table.num_rows
 
     def commit(self) -> None:
         for writer in self.writers:
             writer.close()
+        if self.parts:
+            for tmp, (_, schema) in zip(self.tmp, self.targets, strict=True):
+                if not any(tmp.iterdir()):  # an empty output is still a folder its readers can read
+                    _parquet_writer(tmp / PART.format(0), schema).close()
         # The output last: once it is there, the rejects and the state beside it are of the same run.
         moves = list(zip(self.tmp, (path for path, _ in self.targets), strict=True))
         move_into_place(moves[1:] + moves[:1])
@@ -320,7 +357,21 @@ class _Sink:
             if writer.is_open:
                 writer.close()
         for tmp in self.tmp:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def _replaceable(target: Path, field: str) -> None:
+    """A folder to be replaced by the ``parts`` layout holds only part files and hidden or _-prefixed files (an
+    earlier output, the local runner's or Spark's): any other folder is somebody's, never removed."""
+    if not target.is_dir() or target.is_symlink():
+        return
+    foreign = [p.name for p in target.iterdir() if not p.name.startswith(("part-", "_", "."))]
+    if foreign:
+        raise InputError(field, f"le dossier {target} existe et n'est pas un résultat de parcours batch "
+                                f"(il contient {sorted(foreign)[0]}) : choisir un autre dossier")  # fmt: skip
 
 
 @dataclass
@@ -395,10 +446,10 @@ def _write_stream(path: Path, table: pa.Table) -> None:
         writer.write_table(table)
 
 
-def _drain(path: Path, sink: _Sink, k: int) -> None:
+def _drain(path: Path, sink: _Sink, k: int, bucket: int) -> None:
     """A worker's result (memory-mapped, not copied) into the final writer; the file removed once written."""
     with pa.memory_map(str(path)) as source:
-        sink.write(k, ipc.open_stream(source).read_all())
+        sink.write(k, ipc.open_stream(source).read_all(), bucket)
     path.unlink()
 
 
@@ -409,12 +460,20 @@ def _work(
     contract: str | None,
     out_dir: Path,
     with_state: bool,
-) -> tuple[dict[str, Any], list[Path]]:
+    folders: list[tuple[Path, pa.Schema]] | None = None,
+) -> Done:
     """One bucket through the kernel in a worker process: its results as Arrow streams (uncompressed, read back by
-    memory map) for the parent to write in bucket order, and its summary."""
+    memory map) for the parent to write in bucket order, and its summary; in the ``parts`` layout (``folders``), its
+    part files written here."""
     held = _HELD[0] if work is None else None
     lines = _bucket_lines(held, work, index)
     result = adjudicate_partition(lines, _bucket_state(state), contract=contract, with_states=with_state)
+    summary = bucket_summary(result.lines, result.summary)
+    if folders is not None:
+        tables = (result.lines, result.rejects, result.states)  # the states only if asked for: 2 folders or 3
+        written = [write_part(folder, index, table, schema)
+                   for (folder, schema), table in zip(folders, tables, strict=False)]  # fmt: skip
+        return Done(summary, [], written)
     paths = []
     for name, table in (("out", result.lines), ("rejects", result.rejects), ("state", result.states)):
         if name == "state" and not with_state:
@@ -422,7 +481,17 @@ def _work(
         path = out_dir / f"{name}-{index:05d}.arrows"
         _write_stream(path, table)
         paths.append(path)
-    return bucket_summary(result.lines, result.summary), paths
+    return Done(summary, paths, [])
+
+
+@dataclass(frozen=True)
+class Done:
+    """A bucket adjudicated by a worker: its summary, and its results as Arrow streams for the parent to write
+    (``paths``) or the rows of the parts it wrote itself (``written``, per output)."""
+
+    summary: dict[str, Any]
+    paths: list[Path]
+    written: list[int]
 
 
 @dataclass
@@ -452,9 +521,14 @@ def adjudicate(
     progress: Progress | None = None,
     bucket_rows: int = BUCKET_ROWS,
     memory_rows: int | None = None,
+    layout: str = "file",
 ) -> Run:
     """Adjudicate a batch of claim lines into ``output`` (see the module's docstring); an input of at most
-    ``memory_rows`` lines (default ``bucket_rows``) is split in memory, a larger one spilled to temporary files."""
+    ``memory_rows`` lines (default ``bucket_rows``) is split in memory, a larger one spilled to temporary files.
+    ``layout="parts"``: ``output``, its rejects and the state out are each a folder of part files
+    (``part-00000.parquet``…, one per bucket), written by the processes that adjudicate the buckets."""
+    if layout not in LAYOUTS:
+        raise InputError("--output-layout", f"disposition inconnue : {layout} (file ou parts)")
     started = time.perf_counter()
     plain_pages()  # the split and the writes too (forked workers inherit it)
     source = Source.resolve(claims)
@@ -476,12 +550,16 @@ def adjudicate(
     report = progress or (lambda phase, rows, total: None)
     rejects = rejects_path(output)
     # The output names its input, so that ``batch explain`` finds a claim's facts again.
+    # In the parts layout every part says it (no file beside them: polars reads a folder only of Parquet files).
     described = OUTPUT_SCHEMA.with_metadata(
         {INPUT_KEY: json.dumps({"claims": source.absolute(), "contract": contract}, ensure_ascii=False)}
     )
     targets = [(output, described), (rejects, reject_schema())]
     if state_out is not None:
         targets.append((state_out, STATE_SCHEMA))
+    if layout == "parts":
+        for (target, _), field in zip(targets, ("OUT", "OUT (rejets)", "--state-out"), strict=False):
+            _replaceable(target, field)
     work: list[Path] = []
 
     def workdir() -> Path:
@@ -493,7 +571,7 @@ def adjudicate(
     with arrow_plain_pages(), reused_pages():
         try:
             split = _split(source, buckets, state_in, report, total, limit, workdir)
-            sink = _Sink(targets)
+            sink = _Sink(targets, layout)
             summaries = _adjudicate_buckets(split, workers, contract, report, sink, workdir)
             sink.commit()
         finally:
@@ -684,14 +762,14 @@ def _adjudicate_buckets(
     with_state = len(sink.targets) > 2
     if workers == 1 or len(split.indices) <= 1:
         for i in split.indices:
-            summaries.append(_write(sink, _in_parent(split, i, contract, with_state)))
+            summaries.append(_write(sink, _in_parent(split, i, contract, with_state), i))
             report("adjudicate", summaries[-1]["rows"], total)
     else:
         _parallel(split, workers, contract, report, sink, workdir, summaries, total, with_state)
     # Patients of the given state who have no claim in this batch keep their state.
     for b in sorted(set(split.states) - set(split.indices)):
         if with_state:
-            sink.write(2, _bucket_state(split.states[b]))
+            sink.write(2, _bucket_state(split.states[b]), b)
     return summaries
 
 
@@ -702,9 +780,9 @@ def _in_parent(split: _Split, index: int, contract: str | None, with_state: bool
                                 with_states=with_state)  # fmt: skip
 
 
-def _write(sink: _Sink, result: PartitionResult) -> dict[str, Any]:
+def _write(sink: _Sink, result: PartitionResult, bucket: int) -> dict[str, Any]:
     for k, part in enumerate((result.lines, result.rejects, result.states)):
-        sink.write(k, part)
+        sink.write(k, part, bucket)
     return bucket_summary(result.lines, result.summary)
 
 
@@ -723,7 +801,9 @@ def _parallel(
     none of its own waiting to be written, and writes every result as soon as those before it are written. Where the
     parent only wrote, it waited idle for the first results (with as many buckets as workers, all ended together,
     then waited for it to write them one by one); now one process fewer is forked and faults its memory in, and the
-    parent's results go to the writers from memory, no stream to hand over."""
+    parent's results go to the writers from memory, no stream to hand over. In the ``parts`` layout every process
+    writes the part files of its own buckets (the Parquet encoding in parallel too), and nothing waits for its turn.
+    """
     # Fork where there is fork: the workers inherit the engines already built (parameters, catalogue, the twin's
     # tables) and the input held in memory instead of loading them again; Arrow's thread pools are fork-safe.
     _warm()
@@ -733,7 +813,8 @@ def _parallel(
     queue = list(order)
     size = min(workers - 1, len(order) - 1)
     own: dict[int, PartitionResult] = {}  # the parent's result waiting for its turn (at most one)
-    ready: dict[int, tuple[dict[str, Any], list[Path]]] = {}
+    ready: dict[int, Done] = {}
+    folders = sink.folders()
     position = 0  # the next bucket to write
     if split.held is not None:
         _HELD.append(split.held)
@@ -745,21 +826,25 @@ def _parallel(
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=size, mp_context=context) as pool:
-            pending: dict[Future[tuple[dict[str, Any], list[Path]]], int] = {}
+            pending: dict[Future[Done], int] = {}
 
             def submit() -> None:
                 # Two buckets a worker (the next one queued: no worker waits for the parent to finish its own
                 # before it is given more), at most twice as many as processes computed ahead of the one to write.
-                while queue and len(pending) < 2 * size and len(pending) + len(ready) + len(own) < 2 * workers:
+                # Parts written hold no memory: only results waiting for their turn count.
+                waiting = len(own) + (0 if folders else len(ready))
+                while queue and len(pending) < 2 * size and len(pending) + waiting < 2 * workers:
                     i = queue.pop(0)
                     state = split.states.get(i)
-                    pending[pool.submit(_work, i, split.work, state, contract, out_dir, with_state)] = i
+                    pending[pool.submit(_work, i, split.work, state, contract, out_dir, with_state, folders)] = i
 
             while position < len(order):
                 if queue and not own:
                     i = queue.pop(0)
                     submit()  # the workers start on the next buckets before the parent on its own
                     own[i] = _in_parent(split, i, contract, with_state)
+                    if folders:  # its parts written at once: the parent goes on with the next bucket
+                        ready[i] = Done(_write(sink, own.pop(i), i), [], [])
                 else:
                     # A bucket before the parent's is still being computed: pending is not empty.
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -770,12 +855,14 @@ def _parallel(
                 while position < len(order) and (order[position] in own or order[position] in ready):
                     b = order[position]
                     if b in own:
-                        summaries.append(_write(sink, own.pop(b)))
+                        summaries.append(_write(sink, own.pop(b), b))
                     else:
-                        summary, paths = ready.pop(b)
-                        for k, path in enumerate(paths):
-                            _drain(path, sink, k)
-                        summaries.append(summary)
+                        done_bucket = ready.pop(b)
+                        for k, path in enumerate(done_bucket.paths):
+                            _drain(path, sink, k, b)
+                        for k, rows in enumerate(done_bucket.written):
+                            sink.rows[k] += rows
+                        summaries.append(done_bucket.summary)
                     report("adjudicate", summaries[-1]["rows"], total)
                     position += 1
                 submit()

@@ -28,6 +28,11 @@ class EngineChoice(StrEnum):
     SPARK = "spark"
 
 
+class Layout(StrEnum):
+    FILE = "file"
+    PARTS = "parts"
+
+
 def _euros(cents: int) -> float:
     return round(cents / 100, 2)
 
@@ -105,15 +110,16 @@ def register(app: typer.Typer) -> None:
 @batch_app.command("adjudicate")
 def adjudicate_command(
     claims: Annotated[str, typer.Argument(metavar="CLAIMS", help="Fichier Parquet ou CSV, dossier ou motif de fichiers Parquet")],
-    output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Fichier Parquet de résultat")],
+    output: Annotated[Path, typer.Argument(metavar="OUT.parquet", help="Fichier Parquet de résultat (dossier avec --output-layout parts)")],
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Processus (par défaut : tous les cœurs)")] = None,
     contract: Annotated[str | None, typer.Option("--contract", "-c", help="Formule de complémentaire pour tous les patients")] = None,
-    state_in: Annotated[Path | None, typer.Option("--state-in", help="État de l'année en cours (Parquet) d'un lot précédent")] = None,
+    state_in: Annotated[Path | None, typer.Option("--state-in", help="État de l'année en cours (fichier Parquet ou dossier) d'un lot précédent")] = None,
     state_out: Annotated[Path | None, typer.Option("--state-out", help="Où écrire l'état de l'année après ce lot")] = None,
     summary_file: Annotated[Path | None, typer.Option("--summary-json", help="Écrire aussi le résumé en JSON")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Sans barre de progression")] = False,
     engine: Annotated[EngineChoice, typer.Option("--engine", help="local (tous les cœurs) ou spark (PySpark, extra spark)")] = EngineChoice.LOCAL,
     master: Annotated[str | None, typer.Option("--master", help="Spark : URL du maître (ex. local[2], yarn)")] = None,
+    layout: Annotated[Layout, typer.Option("--output-layout", help="file : un fichier Parquet par sortie ; parts : un dossier de fichiers part-00000.parquet… par sortie (résultat, rejets, état), écrits en parallèle")] = Layout.FILE,
 ) -> None:  # fmt: skip
     """Liquide un lot de lignes d'actes (une ligne par acte, regroupées par claim_id) : parcours, base, taux,
     part de l'Assurance Maladie, participation, franchise, dépassement, part du patient ; avec --contract (ou une
@@ -127,8 +133,8 @@ def adjudicate_command(
             load_contract(contract, dt.date.today())
         except ContractError as exc:
             fail(FieldError(f"--contract {exc.field}", exc.message))
-    if state_in is not None and not state_in.is_file():
-        fail(FieldError("--state-in", f"fichier introuvable : {state_in}"))
+    if state_in is not None and not state_in.exists():
+        fail(FieldError("--state-in", f"fichier ou dossier introuvable : {state_in}"))
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         if engine is EngineChoice.SPARK:
@@ -136,7 +142,7 @@ def adjudicate_command(
         else:
             with _ProgressBar(quiet) as report:
                 run = adjudicate(claims, output, workers=workers, contract=contract, state_in=state_in,
-                                 state_out=state_out, progress=report)  # fmt: skip
+                                 state_out=state_out, progress=report, layout=layout.value)  # fmt: skip
     except InputError as exc:
         fail(FieldError(exc.field, exc.message))
     finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -207,7 +213,8 @@ def explain_command(
     output: Annotated[
         Path,
         typer.Argument(
-            metavar="OUT.parquet", help="Résultat de parcours batch adjudicate (fichier, ou dossier de Spark)"
+            metavar="OUT.parquet",
+            help="Résultat de parcours batch adjudicate (fichier, ou dossier de fichiers part-*.parquet)",
         ),
     ],
     claim_id: Annotated[int, typer.Argument(metavar="CLAIM_ID", help="Identifiant de la demande (claim_id)")],
