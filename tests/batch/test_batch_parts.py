@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from tests.batch.runner_inputs import write_two_files
 from typer.testing import CliRunner
 
 from parcours.batch.generate import generate
@@ -33,19 +34,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     patient, a missing claim id, an unknown act) and lines without a line number; 2 % of care the twin routes to
     the scalar engine."""
     work = tmp_path_factory.mktemp("parts")
-    table = generate(3000, seed=11, patients=300, other_share=0.02)
-    rows = table.sort_by("date").to_pylist()
-    rows[3]["patient_id"] = None
-    rows[10]["claim_id"] = None
-    rows[20]["act_code"] = "NOPE"
-    rows[2000]["act_code"] = "NOPE"  # a reject in the second file too
-    for r in rows[::7]:
-        r["line_number"] = None
-    plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-                       for f in table.schema])  # fmt: skip
-    claims = pa.Table.from_pylist(rows, schema=plain)
-    pq.write_table(claims.slice(0, 1500), work / "first.parquet", row_group_size=400)
-    pq.write_table(claims.slice(1500), work / "second.parquet", row_group_size=400)
+    write_two_files(work, reject_in_second=True)
     return work
 
 
@@ -181,27 +170,6 @@ def test_cli_parts_state_in_a_folder_and_explain_a_folder(tmp_path: Path) -> Non
         text = invoke("explain", str(folder), str(claim_id))
         assert "Explication" in text
         assert text == invoke("explain", str(file), str(claim_id))
-
-
-@pytest.mark.parametrize("options", [{"workers": 2, "bucket_rows": 200}, {"workers": 1, "bucket_rows": 200,
-                                                                           "memory_rows": 0}])  # fmt: skip
-def test_a_run_that_fails_leaves_no_folder(inputs: Path, tmp_path: Path, options: Any) -> None:
-    class StopError(Exception):
-        pass
-
-    done: list[int] = []
-
-    def stop_after_two_buckets(phase: str, rows: int, total: int | None) -> None:
-        if phase == "adjudicate":
-            done.append(rows)
-            if len(done) == 2:  # parts of the first buckets already written in the staging folders
-                raise StopError
-
-    with pytest.raises(StopError):
-        adjudicate(str(inputs / "first.parquet"), tmp_path / "out", state_out=tmp_path / "state",
-                   progress=stop_after_two_buckets, layout="parts", **options)  # fmt: skip
-    assert len(done) == 2
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_earlier_output_is_replaced_another_folder_never(inputs: Path, tmp_path: Path) -> None:

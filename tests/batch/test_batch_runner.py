@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.batch.runner_inputs import write_two_files
 
-from parcours.batch.generate import generate
 from parcours.batch.kernel import _in_order, adjudicate_partition, lex_order
 from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, bucket_of, move_into_place
 
@@ -29,18 +29,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two files of one year (the second with the state of the first), with lines the kernel rejects (a missing
     patient, a missing claim id, an unknown act) and lines without a line number."""
     work = tmp_path_factory.mktemp("runner")
-    table = generate(3000, seed=11, patients=300, other_share=0.02)
-    rows = table.sort_by("date").to_pylist()
-    rows[3]["patient_id"] = None
-    rows[10]["claim_id"] = None
-    rows[20]["act_code"] = "NOPE"
-    for r in rows[::7]:
-        r["line_number"] = None
-    plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-                       for f in table.schema])  # fmt: skip
-    claims = pa.Table.from_pylist(rows, schema=plain)
-    pq.write_table(claims.slice(0, 1500), work / "first.parquet", row_group_size=400)
-    pq.write_table(claims.slice(1500), work / "second.parquet", row_group_size=400)
+    table = write_two_files(work)
     pq.write_table(table, work / "dictionary.parquet", row_group_size=500)  # dictionary-encoded strings
     return work
 
@@ -138,7 +127,11 @@ def test_one_bucket_equals_the_kernel_on_the_whole_input(inputs: Path, tmp_path:
 
 @pytest.mark.parametrize("options", [{"workers": 2, "bucket_rows": 200}, {"workers": 1, "bucket_rows": 200,
                                                                            "memory_rows": 0}])  # fmt: skip
-def test_a_run_that_fails_leaves_nothing(inputs: Path, tmp_path: Path, options: Any) -> None:
+@pytest.mark.parametrize("layout", ["file", "parts"])
+def test_a_run_that_fails_leaves_nothing(inputs: Path, tmp_path: Path, options: Any, layout: str) -> None:
+    """Stopped after two buckets (already in the writers, or their parts in the staging folders): no output, no
+    staging file or folder left."""
+
     class StopError(Exception):
         pass
 
@@ -152,7 +145,7 @@ def test_a_run_that_fails_leaves_nothing(inputs: Path, tmp_path: Path, options: 
 
     with pytest.raises(StopError):
         adjudicate(str(inputs / "first.parquet"), tmp_path / "out.parquet", state_out=tmp_path / "state.parquet",
-                   progress=stop_after_two_buckets, **options)  # fmt: skip
+                   progress=stop_after_two_buckets, layout=layout, **options)  # fmt: skip
     assert len(done) == 2
     assert list(tmp_path.iterdir()) == []
 
