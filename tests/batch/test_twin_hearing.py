@@ -126,3 +126,17 @@ def test_the_last_aids_are_carried_across_files(tmp_path: Path) -> None:
     after = states_from_table(pq.read_table(tmp_path / "s2.parquet"))[1]
     assert after.last_hearing == state.last_hearing
     assert after == states_from_table(pq.read_table(tmp_path / "w.parquet"))[1]
+
+
+def test_the_young_price_limit_ends_on_the_twentieth_birthday() -> None:
+    """Class I billed without a fee: at the « jeune » limit until the day before the 20th birthday, at the adult
+    limit on it and after (``young_until_age``, excluded) [R22]."""
+    rows = [
+        {**aid(0, DAY, birth_date=dt.date(2005, 3, 5)), "patient_id": 1},  # 20 tomorrow
+        {**aid(1, DAY, birth_date=dt.date(2005, 3, 4)), "patient_id": 2},  # 20 today
+        {**aid(2, DAY, birth_date=dt.date(2005, 3, 3)), "patient_id": 3},  # 20 yesterday
+        {**aid(3, DAY, birth_date=dt.date(2006, 3, 4)), "patient_id": 4},  # 19 today
+    ]
+    lines = same_as_scalar(pa.Table.from_pylist(rows, schema=SCHEMA))
+    assert [line["engine"] for line in lines] == ["columnar"] * 4
+    assert [line["fee"] for line in lines] == [LIMIT_YOUNG, LIMIT, LIMIT, LIMIT_YOUNG]
