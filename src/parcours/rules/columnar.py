@@ -904,7 +904,8 @@ def _teleexpertise_count(
 
 def _patient_opening(order: I64, patient: I64, days: I64, none: Bools) -> tuple[I64, Bools]:
     """A state column read as its patient's fact: by row, the value of the patient's first row giving one, in the
-    caps' order (the same for every row of the patient, whatever the other rows say; adjudicate_rows reads it so)."""
+    caps' order (the same for every row of the patient, whatever the other rows say; adjudicate_rows reads it so).
+    ``order`` sorts by patient first (``_claim_order``): the patients' first values come out sorted by patient."""
     giving = order[~none[order]]
     if giving.size == 0:
         return days, none
@@ -912,8 +913,6 @@ def _patient_opening(order: I64, patient: I64, days: I64, none: Bools) -> tuple[
     first = np.ones(giving.size, dtype=bool)
     first[1:] = owners[1:] != owners[:-1]
     ids, values = owners[first], days[giving[first]]
-    by_id = np.argsort(ids, kind="stable")
-    ids, values = ids[by_id], values[by_id]
     at = np.minimum(np.searchsorted(ids, patient), ids.size - 1)
     found = ids[at] == patient
     return np.where(found, values[at], 0), ~found
