@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from tests.batch.runner_inputs import write_two_files
 
 from parcours.batch.kernel import _in_order, adjudicate_partition, lex_order
-from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, bucket_of, move_into_place
+from parcours.batch.publish import move_into_place
+from parcours.batch.runner import _kernel_order, adjudicate, arrow_plain_pages, bucket_of
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ from parcours.batch.kernel import (
     plain_pages,
     reject_schema,
 )
+from parcours.batch.publish import WORKDIR_PREFIX, move_into_place, recover_interrupted
+from parcours.batch.publish import remove as _remove
 from parcours.rules.columnar import ColumnError
 
 INPUT_KEY = b"parcours.batch.input"
@@ -250,38 +252,6 @@ def reused_pages() -> Iterator[None]:
         libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_THRESHOLD)
         libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_THRESHOLD)
         libc.malloc_trim(0)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def move_into_place(moves: Sequence[tuple[Path, Path]]) -> None:
-    """Each staged file or directory onto its target (same file system), as a set: what a target held is set aside
-    first and put back if a later move fails, so that a failure leaves the previous outputs whole; the last move
-    (the output itself) is the one that publishes the run, the others (rejects, state) being in place before it."""
-    aside: list[tuple[Path, Path | None]] = []
-    try:
-        for staged, target in moves:
-            backup = None
-            if target.exists() or target.is_symlink():
-                backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-                _remove(backup)
-                os.replace(target, backup)
-            aside.append((target, backup))
-            os.replace(staged, target)
-    except BaseException:
-        for target, backup in reversed(aside):
-            _remove(target)
-            if backup is not None:
-                os.replace(backup, target)
-        raise
-    for _, backup in aside:
-        if backup is not None:
-            _remove(backup)
 
 
 LAYOUTS = ("file", "parts")  # one Parquet file per output (the default), or a folder of part files per output
@@ -500,6 +470,7 @@ class Run:
     rejects: Path
     state_out: Path | None
     summary: dict[str, Any]
+    notices: list[str] = field(default_factory=list)  # what was put right of earlier runs killed on the way (French)
 
 
 Progress = Callable[[str, int, int | None], None]  # phase, rows done in this call, total rows if known
@@ -557,14 +528,15 @@ def adjudicate(
     targets = [(output, described), (rejects, reject_schema())]
     if state_out is not None:
         targets.append((state_out, STATE_SCHEMA))
+    notices = recover_interrupted(output, [target for target, _ in targets])
     if layout == "parts":
-        for (target, _), field in zip(targets, ("OUT", "OUT (rejets)", "--state-out"), strict=False):
-            _replaceable(target, field)
+        for (target, _), option in zip(targets, ("OUT", "OUT (rejets)", "--state-out"), strict=False):
+            _replaceable(target, option)
     work: list[Path] = []
 
     def workdir() -> Path:
         if not work:
-            work.append(Path(tempfile.mkdtemp(prefix=".parcours-batch-", dir=output.parent)))
+            work.append(Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX.format(pid=os.getpid()), dir=output.parent)))
         return work[0]
 
     sink: _Sink | None = None
@@ -587,7 +559,7 @@ def adjudicate(
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["workers"] = workers
     summary["buckets"] = buckets
-    return Run(output, rejects, state_out, summary)
+    return Run(output, rejects, state_out, summary, notices)
 
 
 def _split(

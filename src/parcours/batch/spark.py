@@ -41,6 +41,7 @@ from parcours.batch.kernel import (
     merge_summaries,
     reject_schema,
 )
+from parcours.batch.publish import move_into_place, recover_interrupted
 from parcours.batch.runner import (
     INPUT_FILE,
     TOTALS,
@@ -49,7 +50,6 @@ from parcours.batch.runner import (
     Source,
     arrow_plain_pages,
     bucket_summary,
-    move_into_place,
     rejects_path,
 )
 from parcours.rules.columnar import ColumnError
@@ -215,6 +215,7 @@ def adjudicate_spark(
     # the three moved into place as a set, the output last (``move_into_place``).
     targets = [("state", STATE_SCHEMA, Path(state_out))] if state_out is not None else []
     targets += [("reject", reject_schema(), rejects_path(output)), ("line", OUTPUT_SCHEMA, output)]
+    notices = recover_interrupted(output, [target for _, _, target in targets])
     staging = {kind: target.with_name(f".{target.name}.spark-{os.getpid()}.tmp") for kind, _, target in targets}
     try:
         staged.write.mode("overwrite").parquet(str(work / "staged"))
@@ -242,7 +243,7 @@ def adjudicate_spark(
     summary["lines_written"] = written
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["workers"] = partitions
-    return Run(output, rejects_path(output), state_out, summary)
+    return Run(output, rejects_path(output), state_out, summary, notices)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,6 +146,8 @@ def adjudicate_command(
     except InputError as exc:
         fail(FieldError(exc.field, exc.message))
     finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for notice in run.notices:
+        console.print(f"[yellow]Reprise :[/] {notice}", highlight=False)
     if summary_file is not None:
         summary_file.write_text(
             json.dumps(summary_json(run.summary, claims, started, finished), ensure_ascii=False, indent=2) + "\n",
