@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from parcours.cli import audit, batch, contracts, params, simulate, store, token
+from parcours.cli.usage import FrenchUsageGroup
 
 app = typer.Typer(
     name="parcours",
+    cls=FrenchUsageGroup,
     help="parcours — le parcours de soins coordonnés, de la règle au remboursement.",
     no_args_is_help=True,
     add_completion=False,
