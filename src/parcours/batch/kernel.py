@@ -614,8 +614,12 @@ def adjudicate_partition(
     current: dict[int, PatientState] = dict(states_in)  # each patient's state after what is adjudicated so far
     twin_final: list[pa.Table] = []  # states of the patients whose last claims the twin took
     twin_done: set[int] = set()
-    pending = np.flatnonzero(~np.isin(patient, patient[scalar_patient]))  # rows for the twin, whole claims
-    to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
+    with_scalar = np.isin(patient, patient[scalar_patient])
+    pending = np.flatnonzero(~with_scalar)  # rows for the twin, whole claims
+    to_scalar = np.flatnonzero(with_scalar)
+    # The checks' arrays are not read again: their memory goes to the twin's (a new page costs a fault).
+    del line_no, key_nulls, keep, claim, column_of, reason_of, invalid, claim_index, split, several, whole, spread
+    del has_state, state_day, before_state, new, claim_first, position, given, run_claims, with_scalar, scalar_patient
     while pending.size or to_scalar.size:
         if pending.size and current:
             owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _scalar_state(current[p])]

@@ -852,10 +852,11 @@ def _age_bands(age: I64, thresholds: I64) -> tuple[I64, int]:
 
 
 def _teleexpertise_count(
-    order: I64,
-    candidate: Bools,
+    rows: I64,
+    n: int,
     refused_already: Bools,
-    year_start_s: Bools,
+    patient: I64,
+    date: I64,
     professional: I64,
     code: I64,
     quantity: I64,
@@ -867,21 +868,19 @@ def _teleexpertise_count(
     nothing. Returns, by row, refused, what it counts, and the rows the one pass cannot decide (a row after a
     refusal that would still fit: only quantities above 1 make one), for the scalar engine.
 
-    ``candidate``: the téléexpertise rows the twin answers; ``refused_already``: refused before the count (age),
-    they count nothing; ``year_start_s``: the first row of each (patient, year) in ``order``; ``opening``: the
-    count before the batch, read on each group's first row."""
-    n = order.size
+    ``rows``: the téléexpertise rows the twin answers, in the caps' order (of ``n`` rows); ``refused_already``:
+    refused before the count (age), they count nothing; ``opening``: the count before the batch, read on each
+    group's first row."""
     refused = np.zeros(n, dtype=bool)
     counted = np.zeros(n, dtype=np.int64)
     unsure = np.zeros(n, dtype=bool)
-    positions = np.flatnonzero(candidate[order])  # the candidates in the caps' order
-    if positions.size == 0:
+    if rows.size == 0:
         return refused, counted, unsure
-    rows = order[positions]
-    patient_year = np.cumsum(year_start_s, dtype=np.int64)[positions]
-    by_group = np.lexsort((positions, code[rows], professional[rows], patient_year))
-    rows = rows[by_group]
-    starts = _group_starts(patient_year[by_group], professional[rows], code[rows])
+    # (patient, year) in the caps' order (by patient, then date), then professional and act, ties in that order.
+    year = year_of_days(date[rows])
+    by_group = np.lexsort((np.arange(rows.size), code[rows], professional[rows], year, patient[rows]))
+    rows, year = rows[by_group], year[by_group]
+    starts = _group_starts(patient[rows], year, professional[rows], code[rows])
     group = np.cumsum(starts) - 1
     q = quantity[rows]
     already = refused_already[rows]
@@ -1251,20 +1250,41 @@ class ColumnarEngine:
         # Téléexpertise: billed alone (a claim with another act is the scalar engine's error), within a yearly
         # number per act, patient and professional (engine._refusal); the professional as the RPPS the scalar
         # event gets (professional_rpps: the last 10 digits, a missing one as ROW_OTHER_RPPS).
-        if te.any():
-            claim_start_s = _group_starts(sp, sd, sort(claim))
-            alone = unsort(claim_start_s & np.append(claim_start_s[1:], True))
-            ok &= ~te | alone
+        positions: list[I64] = []
+
+        def in_caps_order(at: I64) -> I64:
+            """The rows ``at`` (increasing) in the caps' order."""
+            if in_order or at.size == 0:
+                return at
+            if not positions:
+                positions.append(np.empty(n, dtype=np.int64))
+                positions[0][order] = np.arange(n)
+            result: I64 = at[np.argsort(positions[0][at])]
+            return result
+
+        te_at = np.flatnonzero(te)  # rare: on their rows only
+        if te_at.size:
+            at = in_caps_order(te_at)
+            place = at if in_order else positions[0][at]  # their places in the caps' order
+            sc = sort(claim)
+
+            def same_claim(other: I64) -> Bools:
+                other = np.clip(other, 0, n - 1)
+                same: Bools = (other != place) & (sp[other] == sp[place]) & (sd[other] == sd[place])
+                same &= sc[other] == sc[place]
+                return same
+
+            ok[at] &= ~same_claim(place - 1) & ~same_claim(place + 1)
             te_professional = np.zeros(n, dtype=np.int64)
-            at = np.flatnonzero(te)
-            te_professional[at] = np.where(
-                professional_null[at], _NULL_RPPS_NUMBER, professional_id[at] % 10**_RPPS_DIGITS
+            te_professional[te_at] = np.where(
+                professional_null[te_at], _NULL_RPPS_NUMBER, professional_id[te_at] % 10**_RPPS_DIGITS
             )
             over, te_counted, unsure = _teleexpertise_count(
-                order,
-                te & ok,
+                at[ok[at]],
+                n,
                 reason >= 0,
-                _group_starts(sp, year_of_days(sd)),
+                patient_id,
+                date,
                 te_professional,
                 code,
                 quantity,
@@ -1279,13 +1299,7 @@ class ColumnarEngine:
         # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
         def candidates(at: I64) -> I64:
             """The rows of ``at`` (increasing) the twin answers and has not refused yet, in the caps' order."""
-            at = at[ok[at] & (reason[at] < 0)]
-            if in_order or at.size == 0:
-                return at
-            position = np.empty(n, dtype=np.int64)
-            position[order] = np.arange(n)
-            result: I64 = at[np.argsort(position[at])]
-            return result
+            return in_caps_order(at[ok[at] & (reason[at] < 0)])
 
         def given_days(name: str) -> tuple[I64, Bools] | None:
             """A day column of the state before the batch, None when it gives none (the usual case)."""
