@@ -4,7 +4,7 @@
         [--state-in STATE.parquet] [--state-out STATE.parquet] [--layout file|parts]
 
 Wraps the runner's and the kernel's functions with timers (each phase's own time, the phases it calls excluded) and
-prints seconds, share and microseconds per row, by function and by phase. ``--cpu`` counts the process's CPU time
+prints seconds, share, microseconds per row and minor page faults (new memory touched), by function and by phase. ``--cpu`` counts the process's CPU time
 (Arrow's threads included) instead of the wall clock: on a shared machine it moves less with the others' load. With
 ``--workers`` > 1 only the parent's phases are seen (the buckets it adjudicates itself among them; the workers' are in
 their own processes; in the ``parts`` layout their Parquet writes too).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -55,21 +56,29 @@ def main() -> None:
     clock = time.process_time if args.cpu else time.perf_counter
     spent: dict[str, float] = collections.defaultdict(float)
     stack: list[float] = []
+    faults: dict[str, int] = collections.defaultdict(int)  # minor page faults (first touches of new memory)
+    fault_stack: list[int] = []
+
+    def minflt() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     def timed(owner: Any, name: str, label: str) -> None:
         original: Callable[..., Any] = getattr(owner, name)
 
         @functools.wraps(original)
         def wrapper(*a: Any, **k: Any) -> Any:
-            started = clock()
+            started, faulted = clock(), minflt()
             stack.append(0.0)
+            fault_stack.append(0)
             try:
                 return original(*a, **k)
             finally:
-                elapsed = clock() - started
+                elapsed, new = clock() - started, minflt() - faulted
                 spent[label] += elapsed - stack.pop()
+                faults[label] += new - fault_stack.pop()
                 if stack:
                     stack[-1] += elapsed
+                    fault_stack[-1] += new
 
         setattr(owner, name, wrapper)
 
@@ -96,7 +105,7 @@ def main() -> None:
     kernel._default_twin()
     kernel.default_engine()
     with tempfile.TemporaryDirectory() as work:
-        started = clock()
+        started, faulted = clock(), minflt()
         run = runner.adjudicate(
             args.claims,
             Path(work) / "out.parquet",
@@ -106,11 +115,19 @@ def main() -> None:
             state_out=args.state_out,
             **({"layout": args.layout} if args.layout else {}),  # a version before the layouts knows none
         )
-        total = clock() - started
+        total, all_faults = clock() - started, minflt() - faulted
     rows = run.summary["rows"]
-    print(f"{'cpu' if args.cpu else 'wall'} {total:.2f} s, {rows:,} rows, engines {run.summary['engines']}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"{'cpu' if args.cpu else 'wall'} {total:.2f} s, {rows:,} rows, engines {run.summary['engines']}; process: "
+        f"user {usage.ru_utime:.2f} s, system {usage.ru_stime:.2f} s, {all_faults:,} page faults in the run "
+        f"({all_faults * resource.getpagesize() >> 20} MB first touched), peak RSS {usage.ru_maxrss >> 10} MB"
+    )
     for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:32s} {seconds:7.3f} s {seconds / total:6.1%} {seconds / rows * 1e6:7.2f} µs/row")
+        print(
+            f"  {label:32s} {seconds:7.3f} s {seconds / total:6.1%} {seconds / rows * 1e6:7.2f} µs/row"
+            f" {faults[label]:9,} faults"
+        )
     print("by phase:")
     for phase, labels in PHASES.items():
         seconds = sum(spent.get(label, 0.0) for label in labels)

@@ -614,8 +614,12 @@ def adjudicate_partition(
     current: dict[int, PatientState] = dict(states_in)  # each patient's state after what is adjudicated so far
     twin_final: list[pa.Table] = []  # states of the patients whose last claims the twin took
     twin_done: set[int] = set()
-    pending = np.flatnonzero(~np.isin(patient, patient[scalar_patient]))  # rows for the twin, whole claims
-    to_scalar = np.flatnonzero(np.isin(patient, patient[scalar_patient]))
+    with_scalar = np.isin(patient, patient[scalar_patient])
+    pending = np.flatnonzero(~with_scalar)  # rows for the twin, whole claims
+    to_scalar = np.flatnonzero(with_scalar)
+    # The checks' arrays are not read again: their memory goes to the twin's (a new page costs a fault).
+    del line_no, key_nulls, keep, claim, column_of, reason_of, invalid, claim_index, split, several, whole, spread
+    del has_state, state_day, before_state, new, claim_first, position, given, run_claims, with_scalar, scalar_patient
     while pending.size or to_scalar.size:
         if pending.size and current:
             owes = [p for p in _runs_of(patient[pending]).tolist() if p in current and _scalar_state(current[p])]
@@ -1120,8 +1124,10 @@ def _teleexpertise_running(
     optical: str | None = None
     aids: dict[str, str] = {}
     owner, owner_year = -1, -1
-    for k in visit.tolist():
-        i, q, year = int(rows[k]), int(p[k]), int(years[k])
+    # The visited rows' values as Python lists, read once (not one numpy scalar at a time).
+    at = rows[visit]
+    columns = (visit, at, p[visit], years[visit], date[at], remake[visit], counted[at], bought[at], aids_bought[at])
+    for k, i, q, year, day, again, count, optics, ears in zip(*(c.tolist() for c in columns), strict=True):
         state = states_in.get(q)
         if q != owner:
             optical = state.last_optical if state is not None else None
@@ -1129,17 +1135,18 @@ def _teleexpertise_running(
         if q != owner or year != owner_year:
             running = dict(state.teleexpertise) if state is not None and state.as_of.year == year else {}
             owner, owner_year = q, year
-        if remake[k]:
-            text = _details_of(state, int(date[i]), teleexpertise=running, last_optical=optical, last_hearing=aids)
+        if again:
+            text = _details_of(state, day, teleexpertise=running, last_optical=optical, last_hearing=aids)
             if text is not None:
                 text_at[k] = slots.setdefault(text, len(slots))
         if i in key_of:
-            running[key_of[i]] = running.get(key_of[i], 0) + int(counted[i])
-        on = (_EPOCH + dt.timedelta(days=int(date[i]))).isoformat()
-        if bought[i]:
-            optical = on
-        if aids_bought[i]:
-            aids = {**aids, **{ear: on for e, ear in enumerate(_EARS) if int(aids_bought[i]) >> e & 1}}
+            running[key_of[i]] = running.get(key_of[i], 0) + count
+        if optics or ears:
+            on = (_EPOCH + dt.timedelta(days=day)).isoformat()
+            if optics:
+                optical = on
+            if ears:
+                aids = {**aids, **{ear: on for e, ear in enumerate(_EARS) if ears >> e & 1}}
         after[q] = (running, optical, aids)
     # Each row repeats the text of the last first line made again (none before the first one).
     last_made = np.maximum.accumulate(np.where(remake, np.arange(rows.size), -1))

@@ -852,10 +852,11 @@ def _age_bands(age: I64, thresholds: I64) -> tuple[I64, int]:
 
 
 def _teleexpertise_count(
-    order: I64,
-    candidate: Bools,
+    rows: I64,
+    n: int,
     refused_already: Bools,
-    year_start_s: Bools,
+    patient: I64,
+    date: I64,
     professional: I64,
     code: I64,
     quantity: I64,
@@ -867,21 +868,19 @@ def _teleexpertise_count(
     nothing. Returns, by row, refused, what it counts, and the rows the one pass cannot decide (a row after a
     refusal that would still fit: only quantities above 1 make one), for the scalar engine.
 
-    ``candidate``: the téléexpertise rows the twin answers; ``refused_already``: refused before the count (age),
-    they count nothing; ``year_start_s``: the first row of each (patient, year) in ``order``; ``opening``: the
-    count before the batch, read on each group's first row."""
-    n = order.size
+    ``rows``: the téléexpertise rows the twin answers, in the caps' order (of ``n`` rows); ``refused_already``:
+    refused before the count (age), they count nothing; ``opening``: the count before the batch, read on each
+    group's first row."""
     refused = np.zeros(n, dtype=bool)
     counted = np.zeros(n, dtype=np.int64)
     unsure = np.zeros(n, dtype=bool)
-    positions = np.flatnonzero(candidate[order])  # the candidates in the caps' order
-    if positions.size == 0:
+    if rows.size == 0:
         return refused, counted, unsure
-    rows = order[positions]
-    patient_year = np.cumsum(year_start_s, dtype=np.int64)[positions]
-    by_group = np.lexsort((positions, code[rows], professional[rows], patient_year))
-    rows = rows[by_group]
-    starts = _group_starts(patient_year[by_group], professional[rows], code[rows])
+    # (patient, year) in the caps' order (by patient, then date), then professional and act, ties in that order.
+    year = year_of_days(date[rows])
+    by_group = np.lexsort((np.arange(rows.size), code[rows], professional[rows], year, patient[rows]))
+    rows, year = rows[by_group], year[by_group]
+    starts = _group_starts(patient[rows], year, professional[rows], code[rows])
     group = np.cumsum(starts) - 1
     q = quantity[rows]
     already = refused_already[rows]
@@ -902,33 +901,40 @@ def _teleexpertise_count(
     return refused, counted, unsure
 
 
-def _patient_opening(order: I64, patient: I64, days: I64, none: Bools) -> tuple[I64, Bools]:
-    """A state column read as its patient's fact: by row, the value of the patient's first row giving one, in the
-    caps' order (the same for every row of the patient, whatever the other rows say; adjudicate_rows reads it so).
-    ``order`` sorts by patient first (``_claim_order``): the patients' first values come out sorted by patient."""
+def _patient_opening(order: I64, patient: I64, days: I64, none: Bools, rows: I64) -> tuple[I64, Bools]:
+    """A state column read as its patient's fact, on ``rows``: the value of the patient's first row giving one, in
+    the caps' order (the same for every row of the patient, whatever the other rows say; adjudicate_rows reads it
+    so). ``order`` sorts by patient first (``_claim_order``): the patients' first values come out sorted by patient."""
     giving = order[~none[order]]
     if giving.size == 0:
-        return days, none
+        return np.zeros(rows.size, dtype=np.int64), np.ones(rows.size, dtype=bool)
     owners = patient[giving]
     first = np.ones(giving.size, dtype=bool)
     first[1:] = owners[1:] != owners[:-1]
     ids, values = owners[first], days[giving[first]]
-    at = np.minimum(np.searchsorted(ids, patient), ids.size - 1)
-    found = ids[at] == patient
+    wanted = patient[rows]
+    at = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
+    found = ids[at] == wanted
     return np.where(found, values[at], 0), ~found
 
 
-def _hearing_opening(order: I64, patient: I64, *ears: tuple[I64, Bools]) -> tuple[tuple[I64, Bools], ...]:
-    """The last aid of each ear as its patient's fact: both ears from the patient's first row giving one of them."""
+def _hearing_opening(order: I64, patient: I64, rows: I64, *ears: tuple[I64, Bools]) -> tuple[tuple[I64, Bools], ...]:
+    """The last aid of each ear as its patient's fact, on ``rows``: both ears from the patient's first row giving one
+    of them."""
     none = np.logical_and.reduce([no for _, no in ears])
     row = np.arange(patient.size, dtype=np.int64)
-    source, no_source = _patient_opening(order, patient, row, none)
+    source, no_source = _patient_opening(order, patient, row, none, rows)
     return tuple((np.where(no_source, 0, days[source]), no_source | no[source]) for days, no in ears)
 
 
+def _add_months_day(day: int, months: int) -> int:
+    """``add_months_days`` of one day number, in Python (the renewal loops call it claim by claim)."""
+    offset = min(max(day - _CAL_LO, 0), _CAL_HI - _CAL_LO - 1)
+    target = min(max(int(_CAL_MONTH_INDEX[offset]) + months, 0), len(_CAL_MONTH_START) - 1)
+    return min(int(_CAL_DAY[offset]), int(_CAL_MONTH_LENGTH[target])) + int(_CAL_MONTH_START[target]) - 1
+
+
 def _optics_renewal(
-    order: I64,
-    candidate: Bools,
     patient: I64,
     date: I64,
     claim: I64,
@@ -938,29 +944,25 @@ def _optics_renewal(
 ) -> tuple[Bools, Bools]:
     """Early renewals of optical equipment, as the scalar engine takes them: a claim's devices are refused before
     ``months`` after the last equipment paid (the opening, then the claims paid here), all of a claim alike (the
-    state before it). In Python over the candidate rows (the twin's optics rows, rare), in the caps' order.
-    Returns, by row, refused and bought."""
-    n = order.size
-    early = np.zeros(n, dtype=bool)
-    bought = np.zeros(n, dtype=bool)
+    state before it). In Python over the candidate rows (the twin's optics rows, rare; the arrays are theirs, in the
+    caps' order). Returns, by candidate, refused and bought."""
+    early = np.zeros(patient.size, dtype=bool)
     owner, last, claim_key, refused = -1, -1, (-1, -1), False
-    for i in order[candidate[order]].tolist():
-        p, day, k = int(patient[i]), int(date[i]), int(claim[i])
+    columns = (patient, date, claim, months, opening, no_opening)
+    rows = zip(*(column.tolist() for column in columns), strict=True)
+    for i, (p, day, k, wait, given, no_given) in enumerate(rows):
         if p != owner:
-            owner, last, claim_key = p, -1 if no_opening[i] else int(opening[i]), (-1, -1)
+            owner, last, claim_key = p, -1 if no_given else given, (-1, -1)
         if (day, k) != claim_key:
             if claim_key[0] >= 0 and not refused:
                 last = claim_key[0]  # the previous claim's devices were paid
             claim_key = (day, k)
-            refused = last >= 0 and day < int(add_months_days(np.array([last]), int(months[i]))[0])
+            refused = last >= 0 and day < _add_months_day(last, wait)
         early[i] = refused
-        bought[i] = not refused
-    return early, bought
+    return early, ~early
 
 
 def _hearing_renewal(
-    order: I64,
-    candidate: Bools,
     patient: I64,
     date: I64,
     claim: I64,
@@ -972,18 +974,18 @@ def _hearing_renewal(
     """Early renewals of hearing aids, as the scalar engine takes them: a row is refused when one of its ``ears``
     (bits of ``_EARS``) had an aid paid less than ``years`` before (the opening ``left`` / ``right``, as (day, none),
     then the claims paid here), every row of a claim against the state before it; the ears of the rows paid take
-    the claim's date after it. In Python over the candidate rows (rare), in the caps' order. Returns, by row,
-    refused and the ears bought."""
-    n = order.size
-    early = np.zeros(n, dtype=bool)
-    bought = np.zeros(n, dtype=np.int64)
+    the claim's date after it. In Python over the candidate rows (rare; the arrays are theirs, in the caps' order).
+    Returns, by candidate, refused and the ears bought."""
+    early = np.zeros(patient.size, dtype=bool)
+    bought = np.zeros(patient.size, dtype=np.int64)
     owner, claim_key, pending = -1, (-1, -1), 0
     last = [-1, -1]
-    for i in order[candidate[order]].tolist():
-        p, day, k = int(patient[i]), int(date[i]), int(claim[i])
+    openings = [(days.tolist(), none.tolist()) for days, none in (left, right)]
+    rows = zip(*(column.tolist() for column in (patient, date, claim, ears, years)), strict=True)
+    for i, (p, day, k, bits, wait) in enumerate(rows):
         if p != owner:
             owner, claim_key, pending = p, (-1, -1), 0
-            last = [-1 if none[i] else int(days[i]) for days, none in (left, right)]
+            last = [-1 if none[i] else days[i] for days, none in openings]
         if (day, k) != claim_key:
             for e in range(len(_EARS)):
                 if pending >> e & 1:
@@ -991,12 +993,12 @@ def _hearing_renewal(
             claim_key, pending = (day, k), 0
         refused = False
         for e in range(len(_EARS)):
-            if ears[i] >> e & 1 and last[e] >= 0:
-                refused |= day < int(add_months_days(np.array([last[e]]), 12 * int(years[i]))[0])
+            if bits >> e & 1 and last[e] >= 0:
+                refused |= day < _add_months_day(last[e], 12 * wait)
         early[i] = refused
         if not refused:
-            bought[i] = ears[i]
-            pending |= int(ears[i])
+            bought[i] = bits
+            pending |= bits
     return early, bought
 
 
@@ -1140,6 +1142,10 @@ class ColumnarEngine:
             recently_installed[rep],
             known_patient[rep],
         )
+        # Columns no longer read are dropped as the run goes: the heap gives their memory to the next arrays
+        # (a page touched for the first time costs a fault, about as much as the arithmetic on it; docs/batch.md).
+        del k, rep, bits, flags, age, recently_installed, known_patient
+        coded = {name: coded[name] for name in ("act_code", "device_class", "ear")}
 
         def g(name: str, rows: I64 | None = None) -> Any:
             """A _stateless output by row (of ``rows``: those only)."""
@@ -1193,26 +1199,31 @@ class ColumnarEngine:
         if not days_null.all():
             ok &= days_null | ((stay_days >= 1) & (stay_days <= _MAX_STAY_DAYS))
         ok &= ~stay | ~days_null
+        del pregnancy_start, delivery, installed, last_visit, coefficient, day_column
+        # The devices (optics, crowns, hearing aids) are rare: their checks and amounts on their rows only.
         # Optics: one frame or two lenses a line; class A within its price limit.
-        frame = optics & (code == (a.codes.index("FRAME") if "FRAME" in a.codes else -1))
-        lens = optics & ~frame
-        class_b = coded["device_class"] == 1
-        if optics.any():
-            device_limit = g("device_limit")
-            ok &= ~frame | (quantity == 1)
-            ok &= ~lens | (quantity <= 2)
-            ok &= ~optics | class_b | fee_null | (fee_in <= device_limit * quantity)
+        optics_at = np.flatnonzero(optics)
+        if optics_at.size:
+            frame = code[optics_at] == (a.codes.index("FRAME") if "FRAME" in a.codes else -1)
+            class_b = coded["device_class"][optics_at] == 1
+            device_limit = g("device_limit", optics_at)
+            q_at, fee_at, no_fee_at = quantity[optics_at], fee_in[optics_at], fee_null[optics_at]
+            ok[optics_at] &= np.where(frame, q_at == 1, q_at <= 2)
+            ok[optics_at] &= class_b | no_fee_at | (fee_at <= device_limit * q_at)
         # A crown (engine._prosthesis): billed at most (by default at) its basket's fee limit, a free one at its fee.
-        prosthesis = g("prosthesis")
-        if prosthesis.any():
-            crown_limit = g("crown_limit")
-            ok &= ~prosthesis | (crown_limit < 0) | fee_null | (fee_in <= crown_limit * quantity)
+        prosthesis_at = np.flatnonzero(g("prosthesis"))
+        if prosthesis_at.size:
+            crown_limit = g("crown_limit", prosthesis_at)
+            q_at, fee_at, no_fee_at = quantity[prosthesis_at], fee_in[prosthesis_at], fee_null[prosthesis_at]
+            ok[prosthesis_at] &= (crown_limit < 0) | no_fee_at | (fee_at <= crown_limit * q_at)
         # A hearing aid (engine._hearing_aid): one per ear; class I billed at most (by default at) its price limit.
         hearing = g("hearing")
-        if hearing.any():
-            hearing_limit = g("hearing_limit")
-            ok &= ~hearing | (quantity <= len(_EARS))
-            ok &= ~hearing | (hearing_limit < 0) | fee_null | (fee_in <= hearing_limit * quantity)
+        hearing_at = np.flatnonzero(hearing)
+        if hearing_at.size:
+            hearing_limit = g("hearing_limit", hearing_at)
+            q_at, fee_at, no_fee_at = quantity[hearing_at], fee_in[hearing_at], fee_null[hearing_at]
+            ok[hearing_at] &= q_at <= len(_EARS)
+            ok[hearing_at] &= (hearing_limit < 0) | no_fee_at | (fee_at <= hearing_limit * q_at)
         te_limit = s["teleexpertise.yearly_limit_per_patient"]
         reason = g("reason")
         rule_index = g("rule")
@@ -1239,20 +1250,41 @@ class ColumnarEngine:
         # Téléexpertise: billed alone (a claim with another act is the scalar engine's error), within a yearly
         # number per act, patient and professional (engine._refusal); the professional as the RPPS the scalar
         # event gets (professional_rpps: the last 10 digits, a missing one as ROW_OTHER_RPPS).
-        if te.any():
-            claim_start_s = _group_starts(sp, sd, sort(claim))
-            alone = unsort(claim_start_s & np.append(claim_start_s[1:], True))
-            ok &= ~te | alone
+        positions: list[I64] = []
+
+        def in_caps_order(at: I64) -> I64:
+            """The rows ``at`` (increasing) in the caps' order."""
+            if in_order or at.size == 0:
+                return at
+            if not positions:
+                positions.append(np.empty(n, dtype=np.int64))
+                positions[0][order] = np.arange(n)
+            result: I64 = at[np.argsort(positions[0][at])]
+            return result
+
+        te_at = np.flatnonzero(te)  # rare: on their rows only
+        if te_at.size:
+            at = in_caps_order(te_at)
+            place = at if in_order else positions[0][at]  # their places in the caps' order
+            sc = sort(claim)
+
+            def same_claim(other: I64) -> Bools:
+                other = np.clip(other, 0, n - 1)
+                same: Bools = (other != place) & (sp[other] == sp[place]) & (sd[other] == sd[place])
+                same &= sc[other] == sc[place]
+                return same
+
+            ok[at] &= ~same_claim(place - 1) & ~same_claim(place + 1)
             te_professional = np.zeros(n, dtype=np.int64)
-            at = np.flatnonzero(te)
-            te_professional[at] = np.where(
-                professional_null[at], _NULL_RPPS_NUMBER, professional_id[at] % 10**_RPPS_DIGITS
+            te_professional[te_at] = np.where(
+                professional_null[te_at], _NULL_RPPS_NUMBER, professional_id[te_at] % 10**_RPPS_DIGITS
             )
             over, te_counted, unsure = _teleexpertise_count(
-                order,
-                te & ok,
+                at[ok[at]],
+                n,
                 reason >= 0,
-                _group_starts(sp, year_of_days(sd)),
+                patient_id,
+                date,
                 te_professional,
                 code,
                 quantity,
@@ -1263,41 +1295,47 @@ class ColumnarEngine:
             ok &= ~unsure
         else:
             te_counted = np.zeros(n, dtype=np.int64)
+
         # Optics: refused before the renewal period since the last equipment (engine._refusal), claim after claim.
+        def candidates(at: I64) -> I64:
+            """The rows of ``at`` (increasing) the twin answers and has not refused yet, in the caps' order."""
+            return in_caps_order(at[ok[at] & (reason[at] < 0)])
+
+        def given_days(name: str) -> tuple[I64, Bools] | None:
+            """A day column of the state before the batch, None when it gives none (the usual case)."""
+            column = c.column(name)
+            return None if column is None or column.null_count == n else c.days(name)
+
         optics_bought = np.zeros(n, dtype=bool)
-        if optics.any():
-            months = np.zeros(n, dtype=np.int64)
-            months[optics] = g("renewal_months", np.flatnonzero(optics))
-            last_optical, no_last_optical = _patient_opening(order, patient_id, *c.days("last_optical_equipment"))
-            early, optics_bought = _optics_renewal(
-                order,
-                optics & ok & (reason < 0),
-                patient_id,
-                date,
-                claim,
-                months,
-                last_optical,
-                no_last_optical,
+        at = candidates(optics_at)
+        if at.size:
+            months = g("renewal_months", at)
+            last_optical = given_days("last_optical_equipment")
+            opening_at = (
+                (np.zeros(at.size, dtype=np.int64), np.ones(at.size, dtype=bool))
+                if last_optical is None
+                else _patient_opening(order, patient_id, *last_optical, at)
             )
-            reason[early] = _REASONS.index("early_renewal")
+            early, optics_bought[at] = _optics_renewal(patient_id[at], date[at], claim[at], months, *opening_at)
+            reason[at[early]] = _REASONS.index("early_renewal")
         # Hearing aids: refused before the renewal period since the last aid of one of its ears (engine._refusal).
         hearing_bought = np.zeros(n, dtype=np.int64)
-        if hearing.any():
-            ear = coded["ear"]
-            ears = np.where(ear >= 0, 1 << np.maximum(ear, 0), np.where(quantity == 2, 3, 1 << _EARS.index("right")))
-            years = np.zeros(n, dtype=np.int64)
-            years[hearing] = _at(s[f"{_AUDIOLOGY}.renewal_years"], np.flatnonzero(hearing))
-            early, hearing_bought = _hearing_renewal(
-                order,
-                hearing & ok & (reason < 0),
-                patient_id,
-                date,
-                claim,
-                ears,
-                years,
-                *_hearing_opening(order, patient_id, *(c.days(f"last_hearing_aid_{e}") for e in _EARS)),
+        at = candidates(hearing_at)
+        if at.size:
+            ear = coded["ear"][at]
+            ears = np.where(
+                ear >= 0, 1 << np.maximum(ear, 0), np.where(quantity[at] == 2, 3, 1 << _EARS.index("right"))
             )
-            reason[early] = _REASONS.index("early_renewal")
+            years = np.broadcast_to(np.asarray(_at(s[f"{_AUDIOLOGY}.renewal_years"], at), dtype=np.int64), at.shape)
+            last_aids = [given_days(f"last_hearing_aid_{e}") for e in _EARS]
+            if all(x is None for x in last_aids):
+                no_aid = (np.zeros(at.size, dtype=np.int64), np.ones(at.size, dtype=bool))
+                openings: tuple[tuple[I64, Bools], ...] = (no_aid, no_aid)
+            else:
+                none = (np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+                openings = _hearing_opening(order, patient_id, at, *(none if x is None else x for x in last_aids))
+            early, hearing_bought[at] = _hearing_renewal(patient_id[at], date[at], claim[at], ears, years, *openings)
+            reason[at[early]] = _REASONS.index("early_renewal")
         rejected = reason >= 0
 
         # Base and fee: the unit base with the coordination majoration when not out of the pathway (_stateless);
@@ -1315,20 +1353,20 @@ class ColumnarEngine:
         base = np.where(by_fee, fee_in, base)
         fee = np.where(fee_null, base, fee_in)
         np.minimum(base, fee, out=base)
-        if optics.any():
+        if optics_at.size:
             # A device: its class's base; class A billed at most (by default at) its price limit.
-            at = np.flatnonzero(optics)
-            device_fee = np.where(~class_b[at] & fee_null[at], device_limit[at] * quantity[at], fee_in[at])
+            at = optics_at
+            device_fee = np.where(~class_b & fee_null[at], device_limit * quantity[at], fee_in[at])
             fee[at] = device_fee
             base[at] = np.minimum(g("device_unit", at) * quantity[at], device_fee)
-        if prosthesis.any():
-            at = np.flatnonzero(prosthesis)
-            crown_fee = np.where(fee_null[at], crown_limit[at] * quantity[at], fee_in[at])
+        if prosthesis_at.size:
+            at = prosthesis_at
+            crown_fee = np.where(fee_null[at], crown_limit * quantity[at], fee_in[at])
             fee[at] = crown_fee
             base[at] = np.minimum(unit_base[at] * quantity[at], crown_fee)
-        if hearing.any():
-            at = np.flatnonzero(hearing)
-            aid_fee = np.where(fee_null[at], hearing_limit[at] * quantity[at], fee_in[at])
+        if hearing_at.size:
+            at = hearing_at
+            aid_fee = np.where(fee_null[at], hearing_limit * quantity[at], fee_in[at])
             fee[at] = aid_fee
             base[at] = np.minimum(unit_base[at] * quantity[at], aid_fee)
 
@@ -1396,6 +1434,9 @@ class ColumnarEngine:
             threshold = s["tariffs.hospital.costly_act_threshold"]
             threshold = threshold if isinstance(threshold, int) else threshold[at]
             ok[at] &= ~(base[at] >= threshold * quantity[at])
+
+        del fee_in, fee_null, birth, maternity, stay_days, unit_base, per_unit, maybe_non_optam, by_fee, code, coded
+        del letter, stay, te, optics, hearing
 
         # Caps, in the order (patient, date, claim id).
 
@@ -1496,6 +1537,8 @@ class ColumnarEngine:
             counted_s[kind_index] = daily * of_kind
         wanted = np.minimum(wanted, room - participation_s)
         franchise_s = _capped(wanted, sort(s["franchises.annual_cap"]), opening("franchises_paid_ytd"), year_start)
+
+        del q, units, nominal, room, kind, wanted, live, pf_live, fr_live, day_group, sprof, year
 
         # Annual caps must be one figure per calendar year for the one-pass capping; else the scalar engine.
         for path in ("participation.annual_cap", "franchises.annual_cap"):
