@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import Field, ValidationError
 from sqlalchemy import (
@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import join as sa_join
 
 from parcours.care.common import (
@@ -81,6 +82,8 @@ from parcours.store.models import (
     YearToDateState,
     new_id,
 )
+
+_Row = TypeVar("_Row", Claim, ClaimLine)
 
 LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
 
@@ -263,12 +266,25 @@ def _store(session: Session, values: dict[str, Any], result: Adjudication, patie
             ids = list(session.execute(_INSERT_LINES, rows).scalars().all())
     except IntegrityError:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
-    lines = [ClaimLine(id=line_id, **row) for line_id, row in zip(ids, rows, strict=True)]
-    claim = Claim(**values, created_at=created_at, lines=lines, patient=patient, professional=professional)
+    claim = _as_loaded(Claim, {**values, "created_at": created_at})
+    lines = [_as_loaded(ClaimLine, {"id": line_id, **row}) for line_id, row in zip(ids, rows, strict=True)]
+    for line in lines:
+        set_committed_value(line, "claim", claim)
+    for key, related in (("lines", lines), ("patient", patient), ("professional", professional)):
+        set_committed_value(claim, key, related)
     for stored in (*lines, claim):
         make_transient_to_detached(stored)  # as loaded: nothing left to insert
     session.add(claim)  # and its lines (cascade)
     return claim, grown
+
+
+def _as_loaded(cls: type[_Row], values: dict[str, Any]) -> _Row:
+    """An instance with these column values and no history, made as the ORM's loader makes one (its class manager's
+    ``new_instance``, the values in its ``__dict__``): the mapped constructor sets each attribute through its
+    instrumentation, with change events and backrefs, which cost more than the claim's statement once built."""
+    instance: _Row = cls.__mapper__.class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 def _grows_in_place(result: Adjudication) -> bool:
