@@ -42,8 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm import join as sa_join
+from sqlalchemy.orm.attributes import set_committed_value
 
 from parcours.care.common import (
     Input,

@@ -13,7 +13,6 @@ from typing import Any, overload
 
 import psycopg
 from psycopg import Column
-
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
