@@ -125,7 +125,10 @@ class CorrectionIn(Input):
 
 
 def _hash(data: Input, **context: str) -> str:
-    content = {**data.model_dump(mode="json"), **context}
+    return _digest({**data.model_dump(mode="json"), **context})
+
+
+def _digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -172,7 +175,8 @@ def submit(
     """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay.
     ``digest`` identifies the request when it is not ``data`` itself (a correction). ``locked``: the patient, when
     the caller already read its row ``FOR UPDATE`` in this transaction (the API's access check does)."""
-    digest = digest or _hash(data)
+    request = data.model_dump(mode="json")  # hashed and stored: dumped once
+    digest = digest or _digest(request)
     if locked is not None and locked.id == data.patient_id:
         patient = locked
     else:
@@ -197,7 +201,7 @@ def submit(
         "version": replaces.version + 1 if replaces else 1,
         "replaces_id": replaces.id if replaces else None,
         "referral_id": referral.id if referral else None,
-        "request": data.model_dump(mode="json"),
+        "request": request,
         "event": event.model_dump(mode="json"),
         "state_before": state.model_dump(mode="json"),
         "adjudication": result.to_dict(parameters()),
