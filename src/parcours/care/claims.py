@@ -253,8 +253,9 @@ def _store(session: Session, values: dict[str, Any], result: Adjudication, patie
     session.flush()  # what the session holds goes first (a correction's replaced original), as a flush would do
     rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
     grown: bool | None = None
+    connection = session.connection()  # Core statements, plain rows: the ORM's execution layer has nothing to add
     try:
-        if rows and session.get_bind().dialect.name == "postgresql" and _grows_in_place(result):
+        if rows and connection.dialect.name == "postgresql" and _grows_in_place(result):
             paid = [line for line in result.lines if line.status == "paid"]
             bound = {
                 **{f"c_{key}": value for key, value in values.items()},
@@ -263,11 +264,11 @@ def _store(session: Session, values: dict[str, Any], result: Adjudication, patie
                 "y_participation": sum(line.participation for line in paid),
                 "y_franchises": sum(line.franchise for line in paid),
             }  # fmt: skip
-            answer = session.execute(_store_statement(len(rows)), bound).all()
+            answer = connection.execute(_store_statement(len(rows)), bound).all()
             created_at, grown, ids = answer[0][1], bool(answer[0][2]), [line_id for line_id, *_ in answer]
         else:
-            created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
-            ids = list(session.execute(_INSERT_LINES, rows).scalars().all())
+            created_at = connection.execute(_INSERT_CLAIM, values).scalar_one()
+            ids = list(connection.execute(_INSERT_LINES, rows).scalars().all())
     except IntegrityError:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
     claim = _as_loaded(Claim, {**values, "created_at": created_at})
