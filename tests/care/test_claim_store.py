@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from parcours.care import claims, declarations, people
 from parcours.rules.event import Act
 from parcours.rules.identifiers import nir_with_key, rpps_with_check_digit
 from parcours.store.db import Database
-from parcours.store.models import ClaimLine, YearToDateState
+from parcours.store.models import Claim, ClaimLine, YearToDateState
 
 
 def test_a_claim_of_several_acts_is_handed_back_as_stored(database: Database) -> None:
@@ -32,6 +32,13 @@ def test_a_claim_of_several_acts_is_handed_back_as_stored(database: Database) ->
         claim, _ = claims.submit(session, claims.ClaimIn(
             idempotency_key="store-0002", patient_id=who.id, professional_rpps=gp.rpps, date=dt.date(2026, 3, 9),
             acts=acts))  # fmt: skip
+        # as loaded: held by the session, nothing left to write, the relations those of the session's objects
+        assert session.get(Claim, claim.id) is claim
+        assert inspect(claim).persistent
+        assert not session.new
+        assert not session.dirty
+        assert claim.patient is who
+        assert all(line.claim is claim and inspect(line).persistent for line in claim.lines)
         handed = [(line.id, line.position, line.code, line.amo, line.participation) for line in claim.lines]
         paid = sum(line.participation for line in [*first.lines, *claim.lines] if line.status == "paid")
         claim_id, patient_id = claim.id, who.id

@@ -450,7 +450,8 @@ class PresenceAttestations:
         )
 
 
-def presence_attestations(request: Request) -> PresenceAttestations:
+async def presence_attestations(request: Request) -> PresenceAttestations:
+    """Async: an attribute read, no reason to hop to a worker thread (FastAPI runs sync dependencies in one)."""
     attestations: PresenceAttestations = request.app.state.presence_attestations
     return attestations
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import Field, ValidationError
 from sqlalchemy import (
@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.orm import join as sa_join
+from sqlalchemy.orm.attributes import set_committed_value
 
 from parcours.care.common import (
     Input,
@@ -81,6 +82,8 @@ from parcours.store.models import (
     YearToDateState,
     new_id,
 )
+
+_Row = TypeVar("_Row", Claim, ClaimLine)
 
 LIVE = ("paid", "rejected")  # claims that stand (cancelled and replaced ones do not count)
 
@@ -122,7 +125,10 @@ class CorrectionIn(Input):
 
 
 def _hash(data: Input, **context: str) -> str:
-    content = {**data.model_dump(mode="json"), **context}
+    return _digest({**data.model_dump(mode="json"), **context})
+
+
+def _digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -169,7 +175,8 @@ def submit(
     """Adjudicate and store a claim. Returns (claim, created): created is False for an idempotent replay.
     ``digest`` identifies the request when it is not ``data`` itself (a correction). ``locked``: the patient, when
     the caller already read its row ``FOR UPDATE`` in this transaction (the API's access check does)."""
-    digest = digest or _hash(data)
+    request = data.model_dump(mode="json")  # hashed and stored: dumped once
+    digest = digest or _digest(request)
     if locked is not None and locked.id == data.patient_id:
         patient = locked
     else:
@@ -194,7 +201,7 @@ def submit(
         "version": replaces.version + 1 if replaces else 1,
         "replaces_id": replaces.id if replaces else None,
         "referral_id": referral.id if referral else None,
-        "request": data.model_dump(mode="json"),
+        "request": request,
         "event": event.model_dump(mode="json"),
         "state_before": state.model_dump(mode="json"),
         "adjudication": result.to_dict(parameters()),
@@ -246,8 +253,9 @@ def _store(session: Session, values: dict[str, Any], result: Adjudication, patie
     session.flush()  # what the session holds goes first (a correction's replaced original), as a flush would do
     rows = [{"claim_id": values["id"], **row} for row in _line_values(result)]
     grown: bool | None = None
+    connection = session.connection()  # Core statements, plain rows: the ORM's execution layer has nothing to add
     try:
-        if rows and session.get_bind().dialect.name == "postgresql" and _grows_in_place(result):
+        if rows and connection.dialect.name == "postgresql" and _grows_in_place(result):
             paid = [line for line in result.lines if line.status == "paid"]
             bound = {
                 **{f"c_{key}": value for key, value in values.items()},
@@ -256,19 +264,32 @@ def _store(session: Session, values: dict[str, Any], result: Adjudication, patie
                 "y_participation": sum(line.participation for line in paid),
                 "y_franchises": sum(line.franchise for line in paid),
             }  # fmt: skip
-            answer = session.execute(_store_statement(len(rows)), bound).all()
+            answer = connection.execute(_store_statement(len(rows)), bound).all()
             created_at, grown, ids = answer[0][1], bool(answer[0][2]), [line_id for line_id, *_ in answer]
         else:
-            created_at = session.execute(_INSERT_CLAIM, values).scalar_one()
-            ids = list(session.execute(_INSERT_LINES, rows).scalars().all())
+            created_at = connection.execute(_INSERT_CLAIM, values).scalar_one()
+            ids = list(connection.execute(_INSERT_LINES, rows).scalars().all())
     except IntegrityError:
         raise CareError("idempotency_key", "clé déjà utilisée pour une autre feuille de soins", "conflict") from None
-    lines = [ClaimLine(id=line_id, **row) for line_id, row in zip(ids, rows, strict=True)]
-    claim = Claim(**values, created_at=created_at, lines=lines, patient=patient, professional=professional)
+    claim = _as_loaded(Claim, {**values, "created_at": created_at})
+    lines = [_as_loaded(ClaimLine, {"id": line_id, **row}) for line_id, row in zip(ids, rows, strict=True)]
+    for line in lines:
+        set_committed_value(line, "claim", claim)
+    for key, related in (("lines", lines), ("patient", patient), ("professional", professional)):
+        set_committed_value(claim, key, related)
     for stored in (*lines, claim):
         make_transient_to_detached(stored)  # as loaded: nothing left to insert
     session.add(claim)  # and its lines (cascade)
     return claim, grown
+
+
+def _as_loaded(cls: type[_Row], values: dict[str, Any]) -> _Row:
+    """An instance with these column values and no history, made as the ORM's loader makes one (its class manager's
+    ``new_instance``, the values in its ``__dict__``): the mapped constructor sets each attribute through its
+    instrumentation, with change events and backrefs, which cost more than the claim's statement once built."""
+    instance: _Row = cls.__mapper__.class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 def _grows_in_place(result: Adjudication) -> bool:
