@@ -6,13 +6,11 @@ readers do not block the writer, and a busy timeout rather than immediate "datab
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
-import psycopg
-from psycopg import Column
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,60 +30,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args = {"cursor_factory": LazyDescriptionCursor} if parsed.get_driver_name() == "psycopg" else {}
-    return create_engine(url, echo=echo, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=10, max_overflow=20,
-                         connect_args=connect_args)  # fmt: skip
-
-
-class LazyDescription(Sequence[Column]):
-    """A result's ``cursor.description`` whose columns are made when first read. psycopg makes a ``Column`` per
-    result column at every read of ``description`` (a claim's three statements answer some sixty columns); SQLAlchemy
-    reads it at every statement, and for a statement whose result metadata it has cached only asks whether there is
-    one. Read after the cursor's next statement, it raises rather than describe another result."""
-
-    __slots__ = ("_columns", "_cursor", "_result")
-
-    def __init__(self, cursor: LazyDescriptionCursor, result: Any) -> None:
-        self._cursor, self._result = cursor, result
-        self._columns: list[Column] | None = None
-
-    def _made(self) -> list[Column]:
-        if self._columns is None:
-            if self._cursor.pgresult is not self._result:
-                raise RuntimeError("cursor.description read after the cursor's next statement")
-            self._columns = self._cursor.columns() or []
-        return self._columns
-
-    @overload
-    def __getitem__(self, index: int) -> Column: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Column]: ...
-    def __getitem__(self, index: int | slice) -> Column | list[Column]:
-        return self._made()[index]
-
-    def __len__(self) -> int:
-        return len(self._made())
-
-    def __iter__(self) -> Iterator[Column]:
-        return iter(self._made())
-
-    def __repr__(self) -> str:
-        return repr(self._made())
-
-
-class LazyDescriptionCursor(psycopg.Cursor[Any]):
-    """psycopg's cursor with a ``LazyDescription`` for a result with columns (psycopg's own otherwise)."""
-
-    @property
-    def description(self) -> Sequence[Column] | None:  # type: ignore[override]
-        result = self.pgresult
-        if result and result.nfields:
-            return LazyDescription(self, result)
-        return self.columns()
-
-    def columns(self) -> list[Column] | None:
-        """psycopg's ``description``, the columns made now."""
-        return super().description
+    return create_engine(url, echo=echo, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=10, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
