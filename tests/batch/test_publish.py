@@ -159,3 +159,40 @@ def test_a_run_over_an_interrupted_publication_starts_from_the_earlier_set(tmp_p
     again = _contents(tmp_path)
     assert {n: again[n] for n in first} == first  # the same input again: the same files
     assert not [name for name in again if name.startswith(".")]
+
+
+def test_a_killed_runs_state_elsewhere_is_cleaned_and_a_journal_of_relative_paths_read_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state out may live in another folder: a dead run's staged state there goes too. The journal names
+    absolute paths: the next run may start from another working directory."""
+    out_dir, state_dir = tmp_path / "out", tmp_path / "states"
+    out_dir.mkdir()
+    state_dir.mkdir()
+    (out_dir / "out.parquet").write_bytes(b"old out")
+    (state_dir / "state.parquet").write_bytes(b"old state")
+    monkeypatch.chdir(tmp_path)
+    script = textwrap.dedent("""
+        import os, signal
+        from pathlib import Path
+        from parcours.batch.publish import move_into_place
+        staged = [Path(f"states/.state.parquet.{os.getpid()}.tmp"), Path(f"out/.out.parquet.{os.getpid()}.tmp")]
+        for path in staged:
+            path.write_bytes(b"new")
+        replace, done = os.replace, []
+        def dying_replace(src, dst):
+            if len(done) == 3:  # the journal in, the state set aside and replaced: the output not
+                os.kill(os.getpid(), signal.SIGKILL)
+            replace(src, dst)
+            done.append(dst)
+        os.replace = dying_replace
+        move_into_place([(staged[0], Path("states/state.parquet")), (staged[1], Path("out/out.parquet"))])
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    assert subprocess.run([sys.executable, "-c", script], env=env).returncode == -signal.SIGKILL
+    (state_dir / f".state.parquet.{_dead_pid()}.tmp").write_bytes(b"half written")
+    monkeypatch.chdir(out_dir)  # the next run, from elsewhere
+    notices = recover_interrupted(Path("out.parquet"), [Path("out.parquet"), state_dir / "state.parquet"])
+    assert len(notices) == 2
+    assert _contents(out_dir) == {"out.parquet": b"old out"}
+    assert _contents(state_dir) == {"state.parquet": b"old state"}

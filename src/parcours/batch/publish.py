@@ -78,11 +78,12 @@ def move_into_place(moves: Sequence[tuple[Path, Path]]) -> None:
 
 
 def _write_journal(journal: Path, moves: Sequence[tuple[Path, Path, Path]]) -> None:
-    record = {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "moves": [{"staged": str(s), "target": str(t), "backup": str(b)} for s, t, b in moves],
-    }
+    # Absolute: the next run may start from another working directory.
+    entries = [
+        {"staged": str(staged.absolute()), "target": str(target.absolute()), "backup": str(backup.absolute())}
+        for staged, target, backup in moves
+    ]
+    record = {"host": socket.gethostname(), "pid": os.getpid(), "moves": entries}
     partial = journal.with_name(journal.name + ".partial")
     with partial.open("w", encoding="utf-8") as f:
         json.dump(record, f)
@@ -108,6 +109,7 @@ def recover_interrupted(output: Path, targets: Sequence[Path]) -> list[str]:
     then the staged files and spill folders of dead runs beside ``targets`` removed. Returns what was done, in
     French, for the person running the batch."""
     notices: list[str] = []
+    output, targets = output.absolute(), [target.absolute() for target in targets]
     folder = output.parent
     if not folder.is_dir():
         return notices
@@ -119,7 +121,8 @@ def recover_interrupted(output: Path, targets: Sequence[Path]) -> list[str]:
             continue
         try:
             record = json.loads(journal.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # unreadable: its run's files are left as they are
+            kept.add(int(pid_text))
             continue
         if record.get("host") != socket.gethostname() or _alive(int(pid_text)):
             kept.add(int(pid_text))
@@ -130,13 +133,14 @@ def recover_interrupted(output: Path, targets: Sequence[Path]) -> list[str]:
             kept.add(int(pid_text))
             continue
         journal.unlink(missing_ok=True)
-    names = {target.name for target in targets}
     removed: set[int] = set()
-    for entry in sorted(folder.iterdir()):
-        pid = _stale_pid(entry.name, names)
-        if pid is not None and pid not in kept and not _alive(pid):
-            remove(entry)
-            removed.add(pid)
+    for where in sorted({folder, *(target.parent for target in targets if target.parent.is_dir())}):
+        names = {target.name for target in targets if target.parent == where}
+        for entry in sorted(where.iterdir()):
+            pid = _stale_pid(entry.name, names, spill=where == folder)
+            if pid is not None and pid not in kept and not _alive(pid):
+                remove(entry)
+                removed.add(pid)
     for pid in sorted(removed):
         notices.append(f"fichiers temporaires d'un lot interrompu (processus {pid}) supprimés")
     return notices
@@ -161,8 +165,8 @@ def _finish(record: dict[str, Any], pid: int) -> str:
     return f"publication interrompue du lot du processus {pid} : sorties précédentes rétablies"
 
 
-def _stale_pid(name: str, targets: set[str]) -> int | None:
-    workdir = _WORKDIR.match(name)
+def _stale_pid(name: str, targets: set[str], spill: bool) -> int | None:
+    workdir = _WORKDIR.match(name) if spill else None  # the spill folder is made beside OUT
     if workdir:
         return int(workdir["pid"])
     for pattern in STAGED:
